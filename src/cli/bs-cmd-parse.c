@@ -1,0 +1,169 @@
+/*
+ * bs-cmd-parse.c - `bouncestat parse`: print what each message says,
+ * as a readable summary or as JSON Lines (docs/output-format.md).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bs.h"
+
+static void
+print_text (const BounceReport *report)
+{
+    printf ("%s: %s", report->source, bounce_kind_to_string (report->kind));
+    if (report->mta != NULL)
+        printf (" (%s)", report->mta);
+    if (report->subject != NULL)
+        printf (" \"%s\"", report->subject);
+    printf ("\n");
+    if (report->reporting_mta != NULL)
+        printf ("  reported by %s\n", report->reporting_mta);
+    if (report->orig_message_id != NULL || report->orig_subject != NULL)
+        printf ("  original %s%s%s%s\n",
+                report->orig_message_id ? report->orig_message_id : "",
+                report->orig_subject ? " \"" : "",
+                report->orig_subject ? report->orig_subject : "",
+                report->orig_subject ? "\"" : "");
+    for (guint i = 0; i < report->recipients->len; i++) {
+        const BounceRecipient *r = report->recipients->pdata[i];
+        printf ("  %s %s", r->address ? r->address : "(unknown address)",
+                r->action ? r->action : "-");
+        if (r->status != NULL)
+            printf (" %s", r->status);
+        if (r->smtp_code > 0)
+            printf (" (%d)", r->smtp_code);
+        if (r->reason != NULL)
+            printf (" %s, %s", r->reason, r->hard > 0 ? "hard" : "soft");
+        if (r->rule != NULL)
+            printf (" [%s]", r->rule);
+        printf ("\n");
+        if (r->diagnostic != NULL)
+            printf ("    %s\n", r->diagnostic);
+    }
+    for (guint i = 0; i < report->warnings->len; i++)
+        printf ("  warning: %s\n", (const char *) report->warnings->pdata[i]);
+}
+
+static void
+print_json (const BounceReport *report, JsonGenerator *gen)
+{
+    g_autoptr (JsonNode) node = bounce_report_to_json (report);
+    g_autofree char *text = NULL;
+
+    json_generator_set_root (gen, node);
+    text = json_generator_to_data (gen, NULL);
+    fputs (text, stdout);
+    fputc ('\n', stdout);
+}
+
+int
+bs_cmd_parse (int argc, char **argv)
+{
+    g_autofree char *format = NULL;
+    g_autofree char *rules_dir = NULL;
+    g_autofree char *verp = NULL;
+    g_autofree char *envelope = NULL;
+    g_auto (GStrv) extra = NULL;
+    g_auto (GStrv) paths = NULL;
+    gboolean no_rules = FALSE;
+    GOptionEntry entries[] = {
+        { "format", 'f', 0, G_OPTION_ARG_STRING, &format,
+          "Output format: text (default) or json (JSON Lines)", "FORMAT" },
+        { "rules", 0, 0, G_OPTION_ARG_FILENAME, &rules_dir,
+          "Use the rules in DIR instead of the installed ones", "DIR" },
+        { "no-rules", 0, 0, G_OPTION_ARG_NONE, &no_rules,
+          "Do not classify (no reasons)", NULL },
+        { "header", 'H', 0, G_OPTION_ARG_STRING_ARRAY, &extra,
+          "Keep this header of the original message (repeatable)", "NAME" },
+        { "verp", 0, 0, G_OPTION_ARG_STRING, &verp,
+          "VERP pattern (regex with (?<local>) and (?<domain>) groups; "
+          "empty to disable)", "REGEX" },
+        { "envelope-recipient", 0, 0, G_OPTION_ARG_STRING, &envelope,
+          "The address the bounce was delivered to (for VERP)", "ADDRESS" },
+        { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &paths, NULL,
+          NULL },
+        { NULL },
+    };
+    g_autoptr (GOptionContext) context =
+        g_option_context_new ("[PATH...] - parse bounce messages");
+    g_autoptr (BounceParser) parser = NULL;
+    g_autoptr (BounceRules) rules = NULL;
+    g_autoptr (JsonGenerator) gen = json_generator_new ();
+    const char *stdin_paths[] = { "-", NULL };
+    const char *const *inputs;
+    gboolean json;
+    int status = EX_OK;
+
+    g_option_context_set_summary (
+        context, "Reads each PATH (a message, an mbox file, a Maildir or a "
+                 "folder of messages),\nor one message on standard input, and "
+                 "prints one result per message.");
+    g_option_context_add_main_entries (context, entries, NULL);
+    if (!bs_parse_options (context, &argc, &argv, &status))
+        return status;
+    if (format == NULL || strcmp (format, "text") == 0) {
+        json = FALSE;
+    } else if (strcmp (format, "json") == 0) {
+        json = TRUE;
+    } else {
+        bs_error ("parse: unknown format '%s' (json or text)", format);
+        return EX_USAGE;
+    }
+
+    parser = bounce_parser_new ();
+    if (!no_rules) {
+        rules = bs_load_rules (rules_dir, &status);
+        if (rules == NULL)
+            return status;
+        bounce_parser_set_rules (parser, rules);
+    }
+    if (extra != NULL)
+        bounce_parser_set_extra_headers (parser, (const char *const *) extra);
+    if (verp != NULL) {
+        g_autoptr (GError) error = NULL;
+        if (!bounce_parser_set_verp_pattern (parser, verp, &error)) {
+            bs_error ("%s", error->message);
+            return EX_USAGE;
+        }
+    }
+    if (envelope != NULL)
+        bounce_parser_set_envelope_recipient (parser, envelope);
+
+    inputs = paths != NULL ? (const char *const *) paths : stdin_paths;
+    for (guint i = 0; inputs[i] != NULL; i++) {
+        g_autoptr (GError) error = NULL;
+        g_autoptr (BounceInput) input =
+            bounce_input_open (inputs[i], STDIN_FILENO, &error);
+
+        if (input == NULL) {
+            bs_error ("%s", error->message);
+            status = bs_exit_code (error);
+            continue;
+        }
+        for (;;) {
+            g_autoptr (GBytes) message = NULL;
+            g_autofree char *source = NULL;
+            g_autoptr (BounceReport) report = NULL;
+
+            if (!bounce_input_next (input, &message, &source, &error)) {
+                if (error == NULL)
+                    break;
+                bs_error ("%s", error->message);
+                status = bs_exit_code (error);
+                g_clear_error (&error);
+                continue;
+            }
+            report = bounce_parser_parse (parser, message, source);
+            if (json)
+                print_json (report, gen);
+            else
+                print_text (report);
+        }
+    }
+    if (fflush (stdout) != 0) {
+        bs_error ("parse: cannot write the output");
+        return EX_IOERR;
+    }
+    return status;
+}

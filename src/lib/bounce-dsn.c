@@ -1,0 +1,300 @@
+/*
+ * bounce-dsn.c - RFC 3464 / RFC 6533 delivery-status field blocks.
+ *
+ * Reads the body of a message/delivery-status (or global-delivery-status)
+ * part: folded lines, "type; value" fields, comments, the per-message
+ * group and one group per recipient.  Real reports are often sloppy (no
+ * blank line between recipients, fields out of order), so a new
+ * recipient also starts when a field repeats within a group.
+ * It does not classify: reasons come from bounce-rules.c.
+ */
+#include <string.h>
+
+#include "bounce-private.h"
+
+typedef enum {
+    FIELD_OTHER,
+    FIELD_REPORTING_MTA,
+    FIELD_ARRIVAL_DATE,
+    FIELD_FINAL_RECIPIENT,
+    FIELD_ORIGINAL_RECIPIENT,
+    FIELD_ACTION,
+    FIELD_STATUS,
+    FIELD_REMOTE_MTA,
+    FIELD_DIAGNOSTIC_CODE,
+    FIELD_LAST_ATTEMPT,
+} FieldId;
+
+static const struct {
+    const char *name;
+    FieldId id;
+} fields[] = {
+    { "reporting-mta", FIELD_REPORTING_MTA },
+    { "arrival-date", FIELD_ARRIVAL_DATE },
+    { "final-recipient", FIELD_FINAL_RECIPIENT },
+    { "original-recipient", FIELD_ORIGINAL_RECIPIENT },
+    { "action", FIELD_ACTION },
+    { "status", FIELD_STATUS },
+    { "remote-mta", FIELD_REMOTE_MTA },
+    { "diagnostic-code", FIELD_DIAGNOSTIC_CODE },
+    { "last-attempt-date", FIELD_LAST_ATTEMPT },
+};
+
+static FieldId
+field_lookup (const char *name, gsize len)
+{
+    for (guint i = 0; i < G_N_ELEMENTS (fields); i++)
+        if (strlen (fields[i].name) == len &&
+            g_ascii_strncasecmp (fields[i].name, name, len) == 0)
+            return fields[i].id;
+    return FIELD_OTHER;
+}
+
+/* Splits "type; value" and returns the value (transfer full); the type,
+ * lower-cased, goes to @out_type when asked for. */
+static char *
+split_typed (const char *value, char **out_type)
+{
+    const char *semi = strchr (value, ';');
+    gboolean token = semi != NULL && semi > value;
+
+    /* The type is one token (rfc822, utf-8, dns, smtp, x-postfix...). */
+    for (const char *p = value; token && p < semi; p++)
+        if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_' && *p != '.' &&
+            *p != ' ')
+            token = FALSE;
+    if (!token) {
+        if (out_type != NULL)
+            *out_type = NULL;
+        return g_strstrip (g_strdup (value));
+    }
+    if (out_type != NULL)
+        *out_type = g_ascii_strdown (g_strstrip (g_strndup (value, (gsize) (semi - value))), -1);
+    return g_strstrip (g_strdup (semi + 1));
+}
+
+/* RFC 6533 utf-8 address type: "\x{HHHH}" stands for one character. */
+static char *
+decode_utf8_addr (const char *text)
+{
+    GString *out = g_string_new (NULL);
+
+    for (const char *p = text; *p != '\0'; p++) {
+        if (p[0] == '\\' && p[1] == 'x' && p[2] == '{') {
+            char *end = NULL;
+            guint64 cp = g_ascii_strtoull (p + 3, &end, 16);
+            if (end != NULL && *end == '}' && cp > 0 && cp <= 0x10FFFF &&
+                g_unichar_validate ((gunichar) cp)) {
+                g_string_append_unichar (out, (gunichar) cp);
+                p = end;
+                continue;
+            }
+        }
+        g_string_append_c (out, *p);
+    }
+    return g_string_free (out, FALSE);
+}
+
+static char *
+recipient_address (const char *value, gboolean utf8_addresses)
+{
+    g_autofree char *type = NULL;
+    g_autofree char *addr = split_typed (value, &type);
+
+    if (type != NULL && strcmp (type, "utf-8") == 0) {
+        g_autofree char *decoded = decode_utf8_addr (addr);
+        return _bounce_address_clean (decoded);
+    }
+    return _bounce_address_clean (addr);
+}
+
+/* "failed (permanent)" -> "failed"; a few common misspellings too. */
+static char *
+action_normalize (const char *value)
+{
+    g_autofree char *word = g_strstrip (g_strdup (value));
+    gsize n = strcspn (word, " \t(;");
+
+    word[n] = '\0';
+    if (g_ascii_strcasecmp (word, "failure") == 0 ||
+        g_ascii_strcasecmp (word, "fail") == 0)
+        return g_strdup ("failed");
+    if (g_ascii_strcasecmp (word, "delay") == 0)
+        return g_strdup ("delayed");
+    if (word[0] == '\0')
+        return NULL;
+    return g_ascii_strdown (word, -1);
+}
+
+typedef struct {
+    BounceReport *report;
+    BounceRecipient *current;
+    gboolean utf8_addresses;
+    guint added;
+    /* Which fields the current recipient has seen. */
+    guint seen;
+} DsnState;
+
+static void
+finish_recipient (DsnState *st)
+{
+    BounceRecipient *r = st->current;
+
+    st->current = NULL;
+    st->seen = 0;
+    if (r == NULL)
+        return;
+    if (r->address == NULL && r->original_recipient != NULL)
+        r->address = g_strdup (r->original_recipient);
+    if (r->address == NULL && r->status == NULL && r->action == NULL &&
+        r->diagnostic == NULL) {
+        bounce_recipient_free (r);
+        return;
+    }
+    bounce_recipient_resolve_codes (r);
+    _bounce_report_take_recipient (st->report, r);
+    st->added++;
+}
+
+static BounceRecipient *
+recipient_for (DsnState *st, FieldId id)
+{
+    guint bit = 1u << id;
+
+    /* A repeated field, or an Original-Recipient after a Final-Recipient,
+     * opens the next recipient even without a blank line. */
+    if (st->current != NULL &&
+        ((st->seen & bit) != 0 ||
+         (id == FIELD_ORIGINAL_RECIPIENT &&
+          (st->seen & (1u << FIELD_FINAL_RECIPIENT)) != 0 &&
+          (st->seen & ((1u << FIELD_ACTION) | (1u << FIELD_STATUS))) != 0)))
+        finish_recipient (st);
+    if (st->current == NULL)
+        st->current = bounce_recipient_new ();
+    st->seen |= bit;
+    return st->current;
+}
+
+static void
+handle_field (DsnState *st, FieldId id, const char *value)
+{
+    BounceReport *report = st->report;
+    BounceRecipient *r;
+
+    switch (id) {
+    case FIELD_REPORTING_MTA:
+        if (report->reporting_mta == NULL)
+            report->reporting_mta = split_typed (value, NULL);
+        return;
+    case FIELD_ARRIVAL_DATE:
+        if (report->arrival_date == NULL)
+            report->arrival_date = _bounce_date_to_iso8601 (value);
+        return;
+    case FIELD_OTHER:
+        return;
+    default:
+        break;
+    }
+
+    r = recipient_for (st, id);
+    switch (id) {
+    case FIELD_FINAL_RECIPIENT:
+        r->address = recipient_address (value, st->utf8_addresses);
+        break;
+    case FIELD_ORIGINAL_RECIPIENT:
+        r->original_recipient = recipient_address (value, st->utf8_addresses);
+        break;
+    case FIELD_ACTION:
+        r->action = action_normalize (value);
+        break;
+    case FIELD_STATUS:
+        r->status = bounce_status_normalize (value);
+        if (r->status == NULL && value[0] != '\0')
+            bounce_report_add_warning (report, "unreadable Status field: %.60s",
+                                       value);
+        break;
+    case FIELD_REMOTE_MTA:
+        r->remote_mta = split_typed (value, NULL);
+        break;
+    case FIELD_DIAGNOSTIC_CODE: {
+        g_autofree char *text = split_typed (value, &r->diagnostic_type);
+        r->diagnostic = bounce_diagnostic_unfold (text);
+        break;
+    }
+    case FIELD_LAST_ATTEMPT:
+        r->last_attempt = _bounce_date_to_iso8601 (value);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Handles one unfolded "Name: value" line. */
+static void
+handle_line (DsnState *st, const char *line)
+{
+    const char *colon = strchr (line, ':');
+    g_autofree char *value = NULL;
+    gsize name_len;
+
+    if (colon == NULL || colon == line)
+        return;
+    name_len = (gsize) (colon - line);
+    for (gsize i = 0; i < name_len; i++)
+        if (!g_ascii_isalnum (line[i]) && line[i] != '-' && line[i] != '_')
+            return;
+    value = g_strstrip (g_strdup (colon + 1));
+    if (strlen (value) > BOUNCE_MAX_FIELD_BYTES) {
+        bounce_report_add_warning (st->report, "DSN field %.*s cut at %u bytes",
+                                   (int) MIN (name_len, 40), line,
+                                   BOUNCE_MAX_FIELD_BYTES);
+        value[BOUNCE_MAX_FIELD_BYTES] = '\0';
+        /* Do not leave half a UTF-8 sequence behind. */
+        {
+            char *fixed = g_utf8_make_valid (value, -1);
+            g_free (value);
+            value = fixed;
+        }
+    }
+    handle_field (st, field_lookup (line, name_len), value);
+}
+
+guint
+_bounce_dsn_parse (const char *body, gboolean utf8_addresses,
+                   BounceReport *report)
+{
+    DsnState st = { report, NULL, utf8_addresses, 0, 0 };
+    GString *logical = g_string_new (NULL);
+    const char *p = body;
+
+    while (*p != '\0') {
+        const char *eol = strchr (p, '\n');
+        gsize len = eol != NULL ? (gsize) (eol - p) : strlen (p);
+
+        if (len > 0 && (p[0] == ' ' || p[0] == '\t') && logical->len > 0) {
+            /* A folded line continues the field before it. */
+            if (logical->len < BOUNCE_MAX_FIELD_BYTES * 2) {
+                g_string_append_c (logical, ' ');
+                g_string_append_len (logical, p, (gssize) len);
+            }
+        } else {
+            if (logical->len > 0)
+                handle_line (&st, logical->str);
+            g_string_truncate (logical, 0);
+            if (len == 0 || strspn (p, " \t") == len) {
+                /* A blank line closes the group. */
+                finish_recipient (&st);
+            } else {
+                g_string_append_len (logical, p, (gssize) MIN (len, BOUNCE_MAX_FIELD_BYTES * 2));
+            }
+        }
+        if (eol == NULL)
+            break;
+        p = eol + 1;
+    }
+    if (logical->len > 0)
+        handle_line (&st, logical->str);
+    finish_recipient (&st);
+    g_string_free (logical, TRUE);
+    return st.added;
+}

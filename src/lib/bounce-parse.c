@@ -1,0 +1,489 @@
+/*
+ * bounce-parse.c - the parse entry point: raw bytes in, BounceReport out.
+ *
+ * Folds line ends, hands the bytes to GMime, walks the MIME tree of the
+ * top-level message (never into an attached message/rfc822: a forwarded
+ * bounce is not a bounce), reads delivery-status parts (bounce-dsn.c),
+ * falls back on the non-standard decoders (bounce-decode.c), reads the
+ * original message's headers, recovers a VERP address and classifies
+ * (bounce-rules.c).  Malformed input gives warnings, never an error.
+ */
+#include <string.h>
+
+#include "bounce-private.h"
+
+#define DEFAULT_VERP_PATTERN \
+    "^[^+=@]+[+=](?<local>[^@]+)=(?<domain>[^=@]+)@"
+
+struct _BounceParser {
+    const BounceRules *rules;
+    GStrv extra_headers;
+    GRegex *verp;
+    char *envelope_recipient;
+};
+
+void
+bounce_init (void)
+{
+    static gsize done = 0;
+
+    if (g_once_init_enter (&done)) {
+        g_mime_init ();
+        g_once_init_leave (&done, 1);
+    }
+}
+
+BounceParser *
+bounce_parser_new (void)
+{
+    BounceParser *parser = g_new0 (BounceParser, 1);
+
+    bounce_init ();
+    parser->verp = g_regex_new (DEFAULT_VERP_PATTERN,
+                                G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
+    g_assert (parser->verp != NULL);
+    return parser;
+}
+
+void
+bounce_parser_free (BounceParser *parser)
+{
+    if (parser == NULL)
+        return;
+    g_strfreev (parser->extra_headers);
+    g_clear_pointer (&parser->verp, g_regex_unref);
+    g_free (parser->envelope_recipient);
+    g_free (parser);
+}
+
+void
+bounce_parser_set_rules (BounceParser *parser, const BounceRules *rules)
+{
+    g_return_if_fail (parser != NULL);
+    parser->rules = rules;
+}
+
+void
+bounce_parser_set_extra_headers (BounceParser *parser,
+                                 const char *const *names)
+{
+    g_return_if_fail (parser != NULL);
+    g_strfreev (parser->extra_headers);
+    parser->extra_headers = g_strdupv ((char **) names);
+}
+
+gboolean
+bounce_parser_set_verp_pattern (BounceParser *parser,
+                                const char *pattern,
+                                GError **error)
+{
+    GRegex *re;
+
+    g_return_val_if_fail (parser != NULL, FALSE);
+    if (pattern == NULL || pattern[0] == '\0') {
+        g_clear_pointer (&parser->verp, g_regex_unref);
+        return TRUE;
+    }
+    re = g_regex_new (pattern, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, error);
+    if (re == NULL) {
+        g_prefix_error (error, "bad VERP pattern: ");
+        return FALSE;
+    }
+    if (g_regex_get_string_number (re, "local") < 0 ||
+        g_regex_get_string_number (re, "domain") < 0) {
+        g_regex_unref (re);
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_FAILED,
+                     "VERP pattern needs the named groups (?<local>...) and "
+                     "(?<domain>...)");
+        return FALSE;
+    }
+    g_clear_pointer (&parser->verp, g_regex_unref);
+    parser->verp = re;
+    return TRUE;
+}
+
+void
+bounce_parser_set_envelope_recipient (BounceParser *parser,
+                                      const char *address)
+{
+    g_return_if_fail (parser != NULL);
+    g_free (parser->envelope_recipient);
+    parser->envelope_recipient = g_strdup (address);
+}
+
+/* ------------------------------------------------------------------ */
+
+/* Copies the message with line ends folded to "\n", without a leading
+ * mbox "From " line. */
+static GByteArray *
+prepare_bytes (const guint8 *data, gsize len)
+{
+    GByteArray *out = g_byte_array_sized_new ((guint) len + 1);
+    gsize i = 0;
+
+    if (len >= 5 && memcmp (data, "From ", 5) == 0) {
+        const guint8 *eol = memchr (data, '\n', len);
+        const guint8 *cr = memchr (data, '\r', len);
+        if (eol == NULL || (cr != NULL && cr < eol))
+            eol = cr;
+        i = eol != NULL ? (gsize) (eol - data) + 1 : len;
+        if (eol != NULL && *eol == '\r' && i < len && data[i] == '\n')
+            i++;
+    }
+    for (; i < len; i++) {
+        guint8 c = data[i];
+        if (c == '\r') {
+            c = '\n';
+            if (i + 1 < len && data[i + 1] == '\n')
+                i++;
+        }
+        g_byte_array_append (out, &c, 1);
+    }
+    return out;
+}
+
+static void
+parser_warning (gint64 offset,
+                GMimeParserWarning code,
+                const char *item,
+                gpointer user_data)
+{
+    BounceReport *report = user_data;
+
+    switch (code) {
+    case GMIME_CRIT_NESTING_OVERFLOW:
+        bounce_report_add_warning (report, "MIME nesting too deep at byte %"
+                                   G_GINT64_FORMAT, offset);
+        break;
+    case GMIME_WARN_TRUNCATED_MESSAGE:
+        bounce_report_add_warning (report, "message is truncated");
+        break;
+    case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY:
+        bounce_report_add_warning (report, "multipart without a boundary");
+        break;
+    case GMIME_WARN_MALFORMED_MULTIPART:
+        bounce_report_add_warning (report, "multipart without parts");
+        break;
+    case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
+        bounce_report_add_warning (report, "MIME part without headers or content");
+        break;
+    default:
+        break;
+    }
+}
+
+/* What the walk found in the top-level message. */
+typedef struct {
+    GPtrArray *dsn_parts;   /* GMimeObject*, borrowed */
+    GMimeObject *original;  /* message/rfc822 or text/rfc822-headers */
+    GMimeObject *feedback;  /* message/feedback-report */
+    GMimeObject *first_text; /* first text/plain */
+    guint depth_hits;
+} Walk;
+
+static void
+walk (GMimeObject *obj, guint depth, Walk *w, BounceReport *report)
+{
+    GMimeContentType *type = g_mime_object_get_content_type (obj);
+
+    if (depth > BOUNCE_MAX_MIME_DEPTH) {
+        if (w->depth_hits++ == 0)
+            bounce_report_add_warning (report,
+                                       "MIME parts deeper than %d not read",
+                                       BOUNCE_MAX_MIME_DEPTH);
+        return;
+    }
+    if (GMIME_IS_MULTIPART (obj)) {
+        GMimeMultipart *mp = GMIME_MULTIPART (obj);
+        int n = g_mime_multipart_get_count (mp);
+        for (int i = 0; i < n; i++)
+            walk (g_mime_multipart_get_part (mp, i), depth + 1, w, report);
+        return;
+    }
+    if (GMIME_IS_MESSAGE_PART (obj)) {
+        /* An attached message: the original of a report, never walked. */
+        if (w->original == NULL)
+            w->original = obj;
+        return;
+    }
+    if (type == NULL)
+        return;
+    if (g_mime_content_type_is_type (type, "message", "delivery-status") ||
+        g_mime_content_type_is_type (type, "message", "global-delivery-status")) {
+        g_ptr_array_add (w->dsn_parts, obj);
+    } else if (g_mime_content_type_is_type (type, "message", "feedback-report")) {
+        if (w->feedback == NULL)
+            w->feedback = obj;
+    } else if (g_mime_content_type_is_type (type, "text", "rfc822-headers") ||
+               g_mime_content_type_is_type (type, "message", "global-headers")) {
+        if (w->original == NULL)
+            w->original = obj;
+    } else if (g_mime_content_type_is_type (type, "text", "plain")) {
+        if (w->first_text == NULL)
+            w->first_text = obj;
+    } else if (g_mime_content_type_is_type (type, "text", "*") &&
+               w->first_text == NULL &&
+               !g_mime_content_type_is_type (type, "text", "html")) {
+        w->first_text = obj;
+    }
+}
+
+static char *
+address_list_string (InternetAddressList *list)
+{
+    if (list == NULL || internet_address_list_length (list) == 0)
+        return NULL;
+    return internet_address_list_to_string (list, NULL, FALSE);
+}
+
+static char *
+header_decoded (GMimeObject *obj, const char *name)
+{
+    const char *raw = g_mime_object_get_header (obj, name);
+    g_autofree char *text = NULL;
+
+    if (raw == NULL)
+        return NULL;
+    text = g_mime_utils_header_decode_text (NULL, raw);
+    return _bounce_text_squeeze (_bounce_text_normalize (text, strlen (text),
+                                                         BOUNCE_MAX_FIELD_BYTES));
+}
+
+static char *
+message_date_iso (GMimeMessage *msg)
+{
+    GDateTime *dt = g_mime_message_get_date (msg);
+
+    return dt != NULL ? g_date_time_format_iso8601 (dt) : NULL;
+}
+
+static GMimeMessage *
+parse_message_bytes (const guint8 *data, gsize len, BounceReport *report)
+{
+    g_autoptr (GMimeStream) stream = NULL;
+    g_autoptr (GMimeParser) parser = NULL;
+    g_autoptr (GMimeParserOptions) options = g_mime_parser_options_new ();
+
+    stream = g_mime_stream_mem_new_with_buffer ((const char *) data, len);
+    parser = g_mime_parser_new_with_stream (stream);
+    g_mime_parser_set_format (parser, GMIME_FORMAT_MESSAGE);
+    if (report != NULL)
+        g_mime_parser_options_set_warning_callback (options, parser_warning,
+                                                    report);
+    return g_mime_parser_construct_message (parser, options);
+}
+
+/* Reads the original message's headers (from message/rfc822 or
+ * text/rfc822-headers) into the report. */
+static void
+read_original (BounceParser *parser, GMimeObject *obj, BounceReport *report)
+{
+    g_autoptr (GMimeMessage) owned = NULL;
+    GMimeMessage *msg = NULL;
+
+    if (GMIME_IS_MESSAGE_PART (obj)) {
+        msg = g_mime_message_part_get_message (GMIME_MESSAGE_PART (obj));
+    } else {
+        g_autofree char *text = _bounce_part_get_text (obj, BOUNCE_MAX_BODY_SCAN_BYTES);
+        if (text != NULL) {
+            owned = parse_message_bytes ((const guint8 *) text, strlen (text), NULL);
+            msg = owned;
+        }
+    }
+    if (msg == NULL)
+        return;
+    report->orig_message_id = g_strdup (g_mime_message_get_message_id (msg));
+    report->orig_from = address_list_string (g_mime_message_get_from (msg));
+    report->orig_to = address_list_string (
+        g_mime_message_get_addresses (msg, GMIME_ADDRESS_TYPE_TO));
+    report->orig_subject = g_strdup (g_mime_message_get_subject (msg));
+    report->orig_date = message_date_iso (msg);
+    for (guint i = 0; parser->extra_headers != NULL && parser->extra_headers[i]; i++) {
+        char *value = header_decoded (GMIME_OBJECT (msg), parser->extra_headers[i]);
+        if (value != NULL)
+            g_hash_table_replace (report->extra_headers,
+                                  g_strdup (parser->extra_headers[i]), value);
+    }
+}
+
+/* VERP: the address the bounce came to may carry the recipient. */
+static void
+recover_verp (BounceParser *parser, GMimeMessage *msg, BounceReport *report)
+{
+    static const char *const headers[] = { "X-Original-To", "Delivered-To",
+                                           "Envelope-To", "X-Envelope-To" };
+    const char *candidates[G_N_ELEMENTS (headers) + 1];
+    guint n = 0;
+
+    if (parser->verp == NULL)
+        return;
+    if (parser->envelope_recipient != NULL)
+        candidates[n++] = parser->envelope_recipient;
+    for (guint i = 0; i < G_N_ELEMENTS (headers); i++) {
+        const char *v = g_mime_object_get_header (GMIME_OBJECT (msg), headers[i]);
+        if (v != NULL)
+            candidates[n++] = v;
+    }
+    for (guint i = 0; i < n; i++) {
+        g_autofree char *addr = _bounce_address_clean (candidates[i]);
+        g_autoptr (GMatchInfo) mi = NULL;
+
+        if (addr == NULL || strlen (addr) > 512)
+            continue;
+        if (g_regex_match (parser->verp, addr, 0, &mi)) {
+            g_autofree char *local = g_match_info_fetch_named (mi, "local");
+            g_autofree char *domain = g_match_info_fetch_named (mi, "domain");
+            if (local != NULL && domain != NULL && local[0] && domain[0]) {
+                report->verp_address = g_strdup_printf ("%s@%s", local, domain);
+                return;
+            }
+        }
+    }
+}
+
+/* A recipient with no address gets the VERP address, else the single
+ * address of the original To. */
+static void
+fill_missing_addresses (BounceReport *report)
+{
+    const char *fallback = report->verp_address;
+    g_autofree char *orig_to = NULL;
+
+    if (fallback == NULL && report->orig_to != NULL &&
+        strchr (report->orig_to, ',') == NULL) {
+        orig_to = _bounce_address_clean (report->orig_to);
+        fallback = orig_to;
+    }
+    for (guint i = 0; i < report->recipients->len; i++) {
+        BounceRecipient *r = report->recipients->pdata[i];
+        if (r->address == NULL && fallback != NULL) {
+            r->address = g_strdup (fallback);
+            bounce_report_add_warning (report,
+                                       "recipient %u named by %s", i + 1,
+                                       fallback == report->verp_address
+                                           ? "the VERP address"
+                                           : "the original To");
+        }
+    }
+}
+
+static gboolean
+all_succeeded (BounceReport *report)
+{
+    for (guint i = 0; i < report->recipients->len; i++) {
+        BounceRecipient *r = report->recipients->pdata[i];
+        if (r->action == NULL || (strcmp (r->action, "delivered") != 0 &&
+                                  strcmp (r->action, "relayed") != 0 &&
+                                  strcmp (r->action, "expanded") != 0))
+            return FALSE;
+    }
+    return report->recipients->len > 0;
+}
+
+/* Does the input start like a message: a header field or a From line? */
+static gboolean
+looks_like_message (const guint8 *data, gsize len)
+{
+    gsize i = 0;
+
+    while (i < len && (data[i] == '\n' || data[i] == '\r'))
+        i++;
+    if (len - i >= 5 && memcmp (data + i, "From ", 5) == 0)
+        return TRUE;
+    for (gsize j = i; j < len && j - i < 200; j++) {
+        guint8 c = data[j];
+        if (c == ':')
+            return j > i;
+        if (c <= ' ' || c >= 127)
+            return FALSE;
+    }
+    return FALSE;
+}
+
+BounceReport *
+bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
+{
+    g_autoptr (BounceReport) report = bounce_report_new (source);
+    g_autoptr (GMimeMessage) msg = NULL;
+    g_autoptr (GByteArray) bytes = NULL;
+    g_autofree char *body_text = NULL;
+    Walk w = { 0 };
+    gsize len = 0;
+    const guint8 *data;
+    GMimeObject *top;
+
+    g_return_val_if_fail (parser != NULL, NULL);
+    g_return_val_if_fail (message != NULL, NULL);
+
+    data = g_bytes_get_data (message, &len);
+    if (len == 0) {
+        report->kind = BOUNCE_KIND_UNPARSABLE;
+        bounce_report_add_warning (report, "empty input");
+        return g_steal_pointer (&report);
+    }
+    if (len > BOUNCE_MAX_MESSAGE_BYTES) {
+        bounce_report_add_warning (report,
+                                   "message of %" G_GSIZE_FORMAT
+                                   " bytes; only the first %u read",
+                                   len, BOUNCE_MAX_MESSAGE_BYTES);
+        len = BOUNCE_MAX_MESSAGE_BYTES;
+    }
+    if (!looks_like_message (data, len)) {
+        report->kind = BOUNCE_KIND_UNPARSABLE;
+        bounce_report_add_warning (report, "not a mail message: no header");
+        return g_steal_pointer (&report);
+    }
+
+    bytes = prepare_bytes (data, len);
+    msg = parse_message_bytes (bytes->data, bytes->len, report);
+    if (msg == NULL ||
+        g_mime_header_list_get_count (g_mime_object_get_header_list (GMIME_OBJECT (msg))) == 0) {
+        report->kind = BOUNCE_KIND_UNPARSABLE;
+        bounce_report_add_warning (report, "not a mail message");
+        return g_steal_pointer (&report);
+    }
+
+    report->subject = g_strdup (g_mime_message_get_subject (msg));
+    report->from = address_list_string (g_mime_message_get_from (msg));
+    report->date = message_date_iso (msg);
+
+    w.dsn_parts = g_ptr_array_new ();
+    top = g_mime_message_get_mime_part (msg);
+    if (top != NULL)
+        walk (top, 0, &w, report);
+
+    /* RFC 3464: the delivery-status parts. */
+    for (guint i = 0; i < w.dsn_parts->len; i++) {
+        GMimeObject *part = w.dsn_parts->pdata[i];
+        GMimeContentType *type = g_mime_object_get_content_type (part);
+        g_autofree char *text = _bounce_part_get_text (part, BOUNCE_MAX_BODY_SCAN_BYTES * 4);
+        gboolean global = g_mime_content_type_is_type (type, "message",
+                                                      "global-delivery-status");
+        if (text != NULL)
+            _bounce_dsn_parse (text, global, report);
+    }
+    if (w.original != NULL)
+        read_original (parser, w.original, report);
+    recover_verp (parser, msg, report);
+
+    if (w.first_text != NULL)
+        body_text = _bounce_part_get_text (w.first_text, BOUNCE_MAX_BODY_SCAN_BYTES);
+
+    if (report->recipients->len > 0) {
+        report->kind = all_succeeded (report) ? BOUNCE_KIND_DELIVERED
+                                              : BOUNCE_KIND_DSN;
+        report->mta = g_strdup ("rfc3464");
+    } else {
+        if (w.dsn_parts->len > 0)
+            bounce_report_add_warning (report,
+                                       "delivery-status part names no recipient");
+        report->kind = BOUNCE_KIND_NOT_BOUNCE;
+        _bounce_decode_nonstandard (msg, body_text, report);
+    }
+    g_ptr_array_unref (w.dsn_parts);
+
+    fill_missing_addresses (report);
+    if (parser->rules != NULL)
+        bounce_rules_classify (parser->rules, report);
+    return g_steal_pointer (&report);
+}

@@ -1,0 +1,67 @@
+/*
+ * bounce-private.h - internals shared by the modules of libbounce.
+ * Nothing here is public: the CLI and tests use bounce.h only (tests may
+ * include this header to reach the pieces they test one by one).
+ */
+#ifndef BOUNCE_PRIVATE_H
+#define BOUNCE_PRIVATE_H
+
+#include <gmime/gmime.h>
+
+#include "bounce.h"
+
+G_BEGIN_DECLS
+
+/* GMime 3.2 declares no autoptr cleanups (checked against 3.2.13). */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeObject, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeMessage, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeParser, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeStream, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GMimeParserOptions, g_mime_parser_options_free)
+
+/* bounce-text.c: text helpers */
+
+/* Copies @len bytes of @text as valid UTF-8 with line ends folded to
+ * "\n" (CRLF and lone CR alike), cut at @max bytes (transfer full). */
+G_GNUC_INTERNAL char *_bounce_text_normalize (const char *text,
+                                              gsize len,
+                                              gsize max);
+
+/* Collapses runs of white space to one space and trims (in place). */
+G_GNUC_INTERNAL char *_bounce_text_squeeze (char *text);
+
+/* The decoded, UTF-8 text content of a leaf part, cut at @max bytes;
+ * NULL for non-text parts (transfer full). */
+G_GNUC_INTERNAL char *_bounce_part_get_text (GMimeObject *part, gsize max);
+
+/* "Wed, 16 Oct 2013 14:15:35 +0900" -> ISO 8601, or NULL. */
+G_GNUC_INTERNAL char *_bounce_date_to_iso8601 (const char *rfc5322_date);
+
+/* Bare address from "Name <a@b>", "rfc822; a@b" or "<a@b>"; lower-cases
+ * nothing; NULL when no address is found (transfer full). */
+G_GNUC_INTERNAL char *_bounce_address_clean (const char *text);
+
+/* bounce-dsn.c: RFC 3464 field blocks */
+
+/* Parses the body of a message/delivery-status part into @report's
+ * per-message fields and recipients.  Returns the number of recipients
+ * added. */
+G_GNUC_INTERNAL guint _bounce_dsn_parse (const char *body,
+                                         gboolean utf8_addresses,
+                                         BounceReport *report);
+
+/* Adds @recipient to @report unless the cap is reached (takes it). */
+G_GNUC_INTERNAL void _bounce_report_take_recipient (BounceReport *report,
+                                                    BounceRecipient *recipient);
+
+/* bounce-decode.c: the non-standard formats (qmail, Exim, ...) and the
+ * detection of feedback reports and auto-replies.  Called by the MIME
+ * walk when no delivery-status part gave a result; returns TRUE when it
+ * recognised the message (and set report->kind, ->mta, recipients). */
+G_GNUC_INTERNAL gboolean _bounce_decode_nonstandard (GMimeMessage *message,
+                                                     const char *body_text,
+                                                     BounceReport *report);
+
+G_END_DECLS
+
+#endif /* BOUNCE_PRIVATE_H */

@@ -1,0 +1,145 @@
+/*
+ * bounce-text.c - small text helpers: line ends, white space, decoded
+ * part text, dates and bare addresses.
+ *
+ * Everything that leaves this module is valid UTF-8 with "\n" line ends,
+ * so the decoders and the rules match one form of text.
+ */
+#include <string.h>
+
+#include "bounce-private.h"
+
+char *
+_bounce_text_normalize (const char *text, gsize len, gsize max)
+{
+    GString *out;
+    char *valid;
+
+    if (len > max)
+        len = max;
+    out = g_string_sized_new (len + 1);
+    for (gsize i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '\r') {
+            g_string_append_c (out, '\n');
+            if (i + 1 < len && text[i + 1] == '\n')
+                i++;
+        } else if (c == '\0') {
+            g_string_append_c (out, ' ');
+        } else {
+            g_string_append_c (out, c);
+        }
+    }
+    valid = g_utf8_make_valid (out->str, (gssize) out->len);
+    g_string_free (out, TRUE);
+    return valid;
+}
+
+char *
+_bounce_text_squeeze (char *text)
+{
+    char *w = text;
+    gboolean space = FALSE;
+
+    if (text == NULL)
+        return NULL;
+    for (const char *r = text; *r != '\0'; r++) {
+        if (g_ascii_isspace (*r)) {
+            space = w != text;
+            continue;
+        }
+        if (space) {
+            *w++ = ' ';
+            space = FALSE;
+        }
+        *w++ = *r;
+    }
+    *w = '\0';
+    return text;
+}
+
+char *
+_bounce_part_get_text (GMimeObject *part, gsize max)
+{
+    GMimeDataWrapper *content;
+    g_autoptr (GMimeStream) mem = NULL;
+    GByteArray *bytes;
+    GMimeContentType *type;
+
+    if (!GMIME_IS_PART (part))
+        return NULL;
+    type = g_mime_object_get_content_type (part);
+    if (GMIME_IS_TEXT_PART (part) && type != NULL &&
+        g_mime_content_type_is_type (type, "text", "*")) {
+        g_autofree char *text = g_mime_text_part_get_text (GMIME_TEXT_PART (part));
+        if (text == NULL)
+            return NULL;
+        return _bounce_text_normalize (text, strlen (text), max);
+    }
+    content = g_mime_part_get_content (GMIME_PART (part));
+    if (content == NULL)
+        return NULL;
+    mem = g_mime_stream_mem_new ();
+    if (g_mime_data_wrapper_write_to_stream (content, mem) < 0)
+        return NULL;
+    bytes = g_mime_stream_mem_get_byte_array (GMIME_STREAM_MEM (mem));
+    return _bounce_text_normalize ((const char *) bytes->data, bytes->len, max);
+}
+
+char *
+_bounce_date_to_iso8601 (const char *text)
+{
+    g_autoptr (GDateTime) dt = NULL;
+
+    if (text == NULL)
+        return NULL;
+    dt = g_mime_utils_header_decode_date (text);
+    if (dt == NULL)
+        return NULL;
+    return g_date_time_format_iso8601 (dt);
+}
+
+char *
+_bounce_address_clean (const char *text)
+{
+    const char *p, *end, *semi, *lt;
+    char *addr;
+
+    if (text == NULL)
+        return NULL;
+    p = text;
+    /* "rfc822; a@b" / "utf-8; a@b": drop the address type. */
+    semi = strchr (p, ';');
+    if (semi != NULL && strchr (p, '@') != NULL && semi < strchr (p, '@'))
+        p = semi + 1;
+    else if (semi != NULL && strchr (p, '@') == NULL)
+        p = semi + 1;
+    lt = strchr (p, '<');
+    if (lt != NULL && strchr (lt, '>') != NULL) {
+        p = lt + 1;
+        end = strchr (p, '>');
+    } else {
+        end = p + strlen (p);
+    }
+    while (p < end && (g_ascii_isspace (*p) || *p == '"' || *p == '\''))
+        p++;
+    while (end > p && (g_ascii_isspace (end[-1]) || end[-1] == '"' ||
+                       end[-1] == '\'' || end[-1] == '.' || end[-1] == ','))
+        end--;
+    if (end <= p)
+        return NULL;
+    /* An address is one token: cut at the first space. */
+    for (const char *q = p; q < end; q++)
+        if (g_ascii_isspace (*q)) {
+            if (memchr (p, '@', (gsize) (q - p)) != NULL) {
+                end = q;
+                break;
+            }
+        }
+    addr = g_strndup (p, (gsize) (end - p));
+    if (strchr (addr, ' ') != NULL || addr[0] == '\0') {
+        g_free (addr);
+        return NULL;
+    }
+    return addr;
+}

@@ -1,0 +1,299 @@
+/*
+ * bounce.h - the one public header of libbounce, the core of bouncestat.
+ *
+ * libbounce reads bounce messages (RFC 3464 delivery status notifications,
+ * the non-standard notices of common MTAs, ARF feedback reports and
+ * auto-replies), classifies every recipient with data-driven rules and
+ * stores the history in SQLite.
+ *
+ * The library never prints, never exits and never reads the environment:
+ * callers pass plain paths and options, and get results or a GError in
+ * the BOUNCE_ERROR domain.  Malformed input is not an error: a parse
+ * always yields a BounceReport whose warnings say what was odd.
+ *
+ * Strings returned as `const char *` are borrowed; `char *` returns are
+ * the caller's to free.  Every record type has a g_autoptr cleanup.
+ */
+#ifndef BOUNCE_H
+#define BOUNCE_H
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                             */
+/* ------------------------------------------------------------------ */
+
+#define BOUNCE_ERROR (bounce_error_quark ())
+
+/**
+ * BounceError:
+ * @BOUNCE_ERROR_FAILED: anything else; treat unknown codes like this.
+ * @BOUNCE_ERROR_INPUT: an input could not be opened or read.
+ * @BOUNCE_ERROR_RULES: the rules are invalid; the message names the file
+ *   and the rule.
+ * @BOUNCE_ERROR_STORE: the database failed (sqlite3_errmsg in the text).
+ * @BOUNCE_ERROR_STORE_BUSY: the database stayed locked; retry later.
+ * @BOUNCE_ERROR_STORE_FULL: the disk is full or an I/O error happened;
+ *   retry later.
+ * @BOUNCE_ERROR_SCHEMA_TOO_NEW: the database was written by a newer
+ *   bouncestat.
+ */
+typedef enum {
+    BOUNCE_ERROR_FAILED,
+    BOUNCE_ERROR_INPUT,
+    BOUNCE_ERROR_RULES,
+    BOUNCE_ERROR_STORE,
+    BOUNCE_ERROR_STORE_BUSY,
+    BOUNCE_ERROR_STORE_FULL,
+    BOUNCE_ERROR_SCHEMA_TOO_NEW,
+} BounceError;
+
+GQuark bounce_error_quark (void);
+
+/* ------------------------------------------------------------------ */
+/* Limits on untrusted input                                          */
+/* ------------------------------------------------------------------ */
+
+/* A message larger than this is parsed on its first part only. */
+#define BOUNCE_MAX_MESSAGE_BYTES (64u * 1024u * 1024u)
+/* MIME parts deeper than this are not walked. */
+#define BOUNCE_MAX_MIME_DEPTH 32
+/* Recipients kept per report; the rest are counted in a warning. */
+#define BOUNCE_MAX_RECIPIENTS 10000
+/* A DSN field (after unfolding) or a diagnostic is cut to this length. */
+#define BOUNCE_MAX_FIELD_BYTES 4096
+/* Text handed to regular expressions is cut to this length. */
+#define BOUNCE_MAX_MATCH_BYTES 8192
+/* Body text scanned by the non-standard decoders. */
+#define BOUNCE_MAX_BODY_SCAN_BYTES (256u * 1024u)
+/* Warnings kept per report. */
+#define BOUNCE_MAX_WARNINGS 64
+
+/* ------------------------------------------------------------------ */
+/* Reports                                                            */
+/* ------------------------------------------------------------------ */
+
+/* The version of the JSON format (docs/output-format.md). */
+#define BOUNCE_FORMAT_VERSION 1
+
+typedef enum {
+    BOUNCE_KIND_UNPARSABLE,
+    BOUNCE_KIND_NOT_BOUNCE,
+    BOUNCE_KIND_DSN,
+    BOUNCE_KIND_BOUNCE,
+    BOUNCE_KIND_FEEDBACK,
+    BOUNCE_KIND_AUTOREPLY,
+    BOUNCE_KIND_DELIVERED,
+} BounceKind;
+
+const char *bounce_kind_to_string (BounceKind kind);
+
+typedef enum {
+    BOUNCE_STATUS_SOURCE_NONE,
+    BOUNCE_STATUS_SOURCE_DSN,        /* the Status: field */
+    BOUNCE_STATUS_SOURCE_DIAGNOSTIC, /* found in the diagnostic text */
+    BOUNCE_STATUS_SOURCE_INFERRED,   /* derived from the reason or code */
+} BounceStatusSource;
+
+/* NULL for BOUNCE_STATUS_SOURCE_NONE. */
+const char *bounce_status_source_to_string (BounceStatusSource source);
+
+/**
+ * BounceRecipient:
+ * One recipient of a report.  Every string is UTF-8 or NULL (unknown).
+ * @smtp_code is 0 when unknown; @hard is -1 until classified.
+ */
+typedef struct {
+    char *address;
+    char *original_recipient;
+    char *action; /* failed|delayed|delivered|relayed|expanded */
+    char *status; /* "5.1.1" */
+    BounceStatusSource status_source;
+    int smtp_code;
+    char *diagnostic_type; /* "smtp", "x-postfix", ... lower case */
+    char *diagnostic;
+    char *remote_mta;
+    char *last_attempt; /* ISO 8601 */
+    char *reason;       /* Sisimai vocabulary */
+    int hard;           /* -1 unknown, 0, 1 */
+    gboolean permanent;
+    char *rule;          /* id of the rule that decided */
+    char *feedback_type; /* ARF only */
+} BounceRecipient;
+
+BounceRecipient *bounce_recipient_new (void);
+void bounce_recipient_free (BounceRecipient *recipient);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceRecipient, bounce_recipient_free)
+
+/**
+ * BounceReport:
+ * What one message says.  @recipients holds BounceRecipient pointers,
+ * @warnings plain strings; @extra_headers maps the configured header
+ * names of the original message to their decoded values.
+ */
+typedef struct {
+    char *source;
+    BounceKind kind;
+    char *mta; /* the decoder that understood it */
+    char *reporting_mta;
+    char *arrival_date; /* ISO 8601 */
+    char *subject;
+    char *from; /* the bounce's own From */
+    char *date; /* the bounce's own Date, ISO 8601 */
+    char *orig_message_id;
+    char *orig_from;
+    char *orig_to;
+    char *orig_subject;
+    char *orig_date; /* ISO 8601 */
+    char *verp_address; /* recovered from a VERP envelope address */
+    GPtrArray *recipients;
+    GPtrArray *warnings;
+    GHashTable *extra_headers;
+    guint recipients_dropped; /* past BOUNCE_MAX_RECIPIENTS */
+} BounceReport;
+
+BounceReport *bounce_report_new (const char *source);
+void bounce_report_free (BounceReport *report);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceReport, bounce_report_free)
+
+/* Appends a printf-style warning (capped at BOUNCE_MAX_WARNINGS). */
+void bounce_report_add_warning (BounceReport *report,
+                                const char *format,
+                                ...) G_GNUC_PRINTF (2, 3);
+
+/* The report as the JSON object of docs/output-format.md
+ * (transfer full). */
+JsonNode *bounce_report_to_json (const BounceReport *report);
+
+/* ------------------------------------------------------------------ */
+/* Status codes (RFC 3463) and reply codes (RFC 5321)                 */
+/* ------------------------------------------------------------------ */
+
+/* Normalises an enhanced status code ("5.01.001 (x)" -> "5.1.1");
+ * NULL when @text does not start with one (transfer full). */
+char *bounce_status_normalize (const char *text);
+
+/* Finds the first enhanced status code in free text (transfer full). */
+char *bounce_status_find (const char *text);
+
+/* Finds the first SMTP reply code (2xx-5xx) in free text; 0 if none. */
+int bounce_reply_code_find (const char *text);
+
+/* Unfolds a multi-line SMTP reply ("550-5.1.1 a 550 5.1.1 b") into one
+ * line ("550 5.1.1 a b") and collapses white space (transfer full). */
+char *bounce_diagnostic_unfold (const char *text);
+
+/* Fills status, smtp_code and status_source of @recipient from its
+ * Status field and diagnostic: the more specific code wins. */
+void bounce_recipient_resolve_codes (BounceRecipient *recipient);
+
+/* ------------------------------------------------------------------ */
+/* Rules                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct _BounceRules BounceRules;
+
+/**
+ * BounceReason:
+ * One entry of the reason table, read from the rules files.
+ */
+typedef struct {
+    const char *name;
+    const char *meaning_en;
+    const char *meaning_pl;
+    gboolean hard;
+    const char *who; /* recipient|sender|receiving-admin */
+    const char *advice_en;
+    const char *advice_pl;
+} BounceReason;
+
+/* Loads the rules of @dirs in order: the first directory holds the
+ * base rules, each later one adds rules or overrides one by id.  A
+ * directory that does not exist is an error. */
+BounceRules *bounce_rules_load (const char *const *dirs, GError **error);
+void bounce_rules_free (BounceRules *rules);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceRules, bounce_rules_free)
+
+/* Sets reason, hard, permanent, rule (and an inferred status where the
+ * report has none) on every recipient of @report. */
+void bounce_rules_classify (const BounceRules *rules, BounceReport *report);
+
+/* The reason table entry for @name, or NULL. */
+const BounceReason *bounce_rules_get_reason (const BounceRules *rules,
+                                             const char *name);
+
+/* Validates the rules of @dirs; each problem found is appended to
+ * @problems as "FILE: [rule ID]: what".  Returns TRUE when none. */
+gboolean bounce_rules_check (const char *const *dirs, GPtrArray *problems);
+
+/* ------------------------------------------------------------------ */
+/* Parsing                                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct _BounceParser BounceParser;
+
+/* One-time initialisation of GMime; safe to call more than once. */
+void bounce_init (void);
+
+BounceParser *bounce_parser_new (void);
+void bounce_parser_free (BounceParser *parser);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceParser, bounce_parser_free)
+
+/* The rules used to classify (borrowed; may be NULL: no reasons). */
+void bounce_parser_set_rules (BounceParser *parser, const BounceRules *rules);
+
+/* Header names of the original message kept in extra_headers
+ * (e.g. "X-Campaign-Id", "List-Id"); NULL-terminated, copied. */
+void bounce_parser_set_extra_headers (BounceParser *parser,
+                                      const char *const *names);
+
+/* The VERP pattern: a regular expression over the envelope address with
+ * named groups "local" and "domain"
+ * (default: ^[^+=@]+[+=](?<local>.+)=(?<domain>[^=@]+)@). */
+gboolean bounce_parser_set_verp_pattern (BounceParser *parser,
+                                         const char *pattern,
+                                         GError **error);
+
+/* An envelope recipient given by the caller (e.g. procmail's or
+ * Postfix's $ORIGINAL_RECIPIENT), used for VERP; may be NULL. */
+void bounce_parser_set_envelope_recipient (BounceParser *parser,
+                                           const char *address);
+
+/* Parses and classifies one message.  Never fails: input that is not a
+ * message gives kind BOUNCE_KIND_UNPARSABLE.  (transfer full) */
+BounceReport *bounce_parser_parse (BounceParser *parser,
+                                   GBytes *message,
+                                   const char *source);
+
+/* ------------------------------------------------------------------ */
+/* Inputs: files, Maildirs, folders and mbox files                    */
+/* ------------------------------------------------------------------ */
+
+typedef struct _BounceInput BounceInput;
+
+/* Opens @path: a message file, an mbox file (by content), a Maildir
+ * (cur/ and new/) or a folder of message files.  "-" reads one message
+ * from @stdin_fd. */
+BounceInput *bounce_input_open (const char *path, int stdin_fd,
+                                GError **error);
+void bounce_input_free (BounceInput *input);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceInput, bounce_input_free)
+
+/* The next message: TRUE with @out_message and @out_source set, FALSE
+ * at the end (@error unset) or on a read error (@error set; the input
+ * may go on with the next message). */
+gboolean bounce_input_next (BounceInput *input,
+                            GBytes **out_message,
+                            char **out_source,
+                            GError **error);
+
+/* How many messages the input holds, when cheap to know (folders); -1
+ * when not known yet. */
+gint64 bounce_input_count_hint (BounceInput *input);
+
+G_END_DECLS
+
+#endif /* BOUNCE_H */
