@@ -502,26 +502,6 @@ bounce_query_report (BounceReader *reader,
     return table;
 }
 
-BounceTable *
-bounce_query_totals (BounceReader *reader,
-                     const BounceQueryOptions *options,
-                     GError **error)
-{
-    BounceQueryOptions defaults;
-    const BounceQueryOptions *o = options_or_default (options, &defaults);
-    BounceTable *table;
-    Query q;
-
-    query_init (&q);
-    g_string_append (q.sql, "SELECT " COUNTS ", min (e.event_time) AS first,"
-                            " max (e.event_time) AS last"
-                            " FROM events e WHERE e.outcome = 'bounce'");
-    add_filters (&q, o, "e");
-    table = query_run (reader, &q, error);
-    query_clear (&q);
-    return table;
-}
-
 static gboolean
 parse_day (const char *text, GDate *date)
 {
@@ -534,83 +514,397 @@ parse_day (const char *text, GDate *date)
     return TRUE;
 }
 
-BounceTable *
-bounce_query_trend (BounceReader *reader,
-                    const BounceQueryOptions *options,
-                    const char *first_day,
-                    const char *last_day,
-                    GError **error)
+/* ------------------------------------------------------------------ */
+/* Building tables in C                                               */
+/* ------------------------------------------------------------------ */
+
+/* A table with the columns of @spec: "name:i" (integer) or "name"
+ * (text), separated by commas. */
+static BounceTable *
+table_new_from_spec (const char *spec)
+{
+    g_auto (GStrv) names = g_strsplit (spec, ",", -1);
+    BounceTable *table = table_new (g_strv_length (names));
+
+    for (guint c = 0; names[c] != NULL; c++) {
+        char *colon = strchr (names[c], ':');
+
+        table->types[c] = colon != NULL ? BOUNCE_VALUE_INTEGER
+                                        : BOUNCE_VALUE_TEXT;
+        if (colon != NULL)
+            *colon = '\0';
+        table->columns[c] = g_strdup (names[c]);
+    }
+    return table;
+}
+
+/* Appends a row; the cells follow as char * (taken, NULL allowed). */
+static void
+table_take_row (BounceTable *table, ...)
+{
+    GPtrArray *cells = g_ptr_array_new_full (table->n_columns, g_free);
+    va_list args;
+
+    va_start (args, table);
+    for (guint c = 0; c < table->n_columns; c++)
+        g_ptr_array_add (cells, va_arg (args, char *));
+    va_end (args);
+    g_ptr_array_add (table->rows, cells);
+}
+
+/* Replaces *@ptr by a copy of @value (GLib 2.76 has g_set_str). */
+static void
+set_str (char **ptr, const char *value)
+{
+    char *copy = g_strdup (value);
+
+    g_free (*ptr);
+    *ptr = copy;
+}
+
+static char *
+int_text (gint64 n)
+{
+    return g_strdup_printf ("%" G_GINT64_FORMAT, n);
+}
+
+/* Counts of one group of the overview. */
+typedef struct {
+    char *key;
+    gint64 bounces;
+    gint64 hard;
+} Counts;
+
+static void
+counts_free (gpointer data)
+{
+    Counts *counts = data;
+
+    g_free (counts->key);
+    g_free (counts);
+}
+
+static void
+counts_add (GHashTable *by_key, const char *key, gboolean hard)
+{
+    Counts *counts = g_hash_table_lookup (by_key, key);
+
+    if (counts == NULL) {
+        counts = g_new0 (Counts, 1);
+        counts->key = g_strdup (key);
+        g_hash_table_insert (by_key, counts->key, counts);
+    }
+    counts->bounces++;
+    counts->hard += hard;
+}
+
+static int
+counts_by_count (gconstpointer a, gconstpointer b)
+{
+    const Counts *x = *(const Counts *const *) a;
+    const Counts *y = *(const Counts *const *) b;
+
+    if (x->bounces != y->bounces)
+        return x->bounces > y->bounces ? -1 : 1;
+    return strcmp (x->key, y->key);
+}
+
+/* The groups of @by_key, by count, as an array of Counts (borrowed). */
+static GPtrArray *
+counts_sorted (GHashTable *by_key)
+{
+    GPtrArray *sorted = g_ptr_array_sized_new (g_hash_table_size (by_key));
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init (&iter, by_key);
+    while (g_hash_table_iter_next (&iter, NULL, &value))
+        g_ptr_array_add (sorted, value);
+    g_ptr_array_sort (sorted, counts_by_count);
+    return sorted;
+}
+
+/* The reasons table: name -> who (borrowed from the hash table). */
+static GHashTable *
+load_reasons (BounceReader *reader, GError **error)
+{
+    g_autoptr (BounceTable) rows = NULL;
+    GHashTable *who;
+    Query q;
+
+    query_init (&q);
+    g_string_append (q.sql, "SELECT name, who FROM reasons");
+    rows = query_run (reader, &q, error);
+    query_clear (&q);
+    if (rows == NULL)
+        return NULL;
+    who = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+    for (guint r = 0; r < rows->rows->len; r++) {
+        GPtrArray *cells = rows->rows->pdata[r];
+
+        if (cells->pdata[0] != NULL && cells->pdata[1] != NULL)
+            g_hash_table_insert (who, g_strdup (cells->pdata[0]),
+                                 g_strdup (cells->pdata[1]));
+    }
+    return who;
+}
+
+/* ------------------------------------------------------------------ */
+/* The overview                                                       */
+/* ------------------------------------------------------------------ */
+
+void
+bounce_overview_free (BounceOverview *overview)
+{
+    if (overview == NULL)
+        return;
+    bounce_table_free (overview->totals);
+    bounce_table_free (overview->reasons);
+    bounce_table_free (overview->domains);
+    bounce_table_free (overview->trend);
+    g_free (overview);
+}
+
+/* One pass over the bounces of the window (the events_report index
+ * holds every column read, in time order): the totals, reasons, domains
+ * and days are counted here rather than in four GROUP BY queries, each
+ * of which would sort a million rows. */
+BounceOverview *
+bounce_query_overview (BounceReader *reader,
+                       const BounceQueryOptions *options,
+                       const char *first_day,
+                       const char *last_day,
+                       GError **error)
 {
     BounceQueryOptions defaults;
     const BounceQueryOptions *o = options_or_default (options, &defaults);
-    g_autoptr (BounceTable) found = NULL;
-    BounceTable *table;
-    GDate day, last;
-    guint next = 0;
+    g_autoptr (GHashTable) who = NULL;
+    g_autoptr (GHashTable) reasons = NULL;
+    g_autoptr (GHashTable) domains = NULL;
+    g_autoptr (GHashTable) days = NULL;
+    g_autoptr (GHashTable) addresses = NULL;
+    g_autoptr (GHashTable) messages = NULL;
+    g_autoptr (GPtrArray) sorted = NULL;
+    g_autofree char *first = NULL;
+    g_autofree char *last = NULL;
+    BounceOverview *overview;
+    sqlite3_stmt *stmt = NULL;
+    gint64 bounces = 0, hard = 0;
+    GDate day, end;
     Query q;
+    int rc;
 
-    char end[16];
-
-    if (!parse_day (first_day, &day) || !parse_day (last_day, &last)) {
+    if (!parse_day (first_day, &day) || !parse_day (last_day, &end)) {
         g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_FAILED,
-                     "trend: days must be YYYY-MM-DD");
+                     "overview: the trend's days must be YYYY-MM-DD");
         return NULL;
     }
-    /* The day after the last one, the (exclusive) end. */
-    g_date_add_days (&last, 1);
-    g_date_strftime (end, sizeof end, "%Y-%m-%d", &last);
-    g_date_subtract_days (&last, 1);
-    query_init (&q);
-    query_add (&q, "SELECT substr (e.event_time, 1, 10) AS day,"
-                   " count (*) AS bounces, sum (e.hard IS 1) AS hard,"
-                   " sum (e.hard IS NOT 1) AS soft FROM events e"
-                   " WHERE e.outcome = 'bounce' AND e.event_time >= ?"
-                   " AND e.event_time < ?",
-               first_day, end);
-    add_filters (&q, o, "e");
-    g_string_append (q.sql, " GROUP BY 1 ORDER BY 1");
-    found = query_run (reader, &q, error);
-    query_clear (&q);
-    if (found == NULL)
+    who = load_reasons (reader, error);
+    if (who == NULL)
         return NULL;
+    reasons = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                     counts_free);
+    domains = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                     counts_free);
+    days = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, counts_free);
+    addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    messages = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+                                      NULL);
 
-    /* Every day from first to last, with zeros where nothing bounced. */
-    table = table_new (4);
-    for (guint c = 0; c < 4; c++) {
-        table->columns[c] = g_strdup (found->columns[c]);
-        table->types[c] = c == 0 ? BOUNCE_VALUE_TEXT : BOUNCE_VALUE_INTEGER;
+    query_init (&q);
+    g_string_append (q.sql, "SELECT e.event_time, e.reason, e.hard,"
+                            " e.registrable_domain, e.address, e.message_id"
+                            " FROM events e WHERE e.outcome = 'bounce'");
+    add_filters (&q, o, "e");
+    rc = sqlite3_prepare_v2 (reader->db, q.sql->str, -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        for (guint i = 0; i < q.params->len; i++) {
+            const Param *p = &g_array_index (q.params, Param, i);
+
+            sqlite3_bind_text (stmt, (int) i + 1, p->text, -1,
+                               SQLITE_STATIC);
+        }
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        const char *time = (const char *) sqlite3_column_text (stmt, 0);
+        const char *reason = (const char *) sqlite3_column_text (stmt, 1);
+        gboolean is_hard = sqlite3_column_int (stmt, 2) == 1;
+        const char *domain = (const char *) sqlite3_column_text (stmt, 3);
+        const char *address = (const char *) sqlite3_column_text (stmt, 4);
+        gint64 message = sqlite3_column_int64 (stmt, 5);
+        char key[11];
+
+        bounces++;
+        hard += is_hard;
+        if (first == NULL || strcmp (time, first) < 0)
+            set_str (&first, time);
+        if (last == NULL || strcmp (time, last) > 0)
+            set_str (&last, time);
+        counts_add (reasons, reason != NULL ? reason : "unknown", is_hard);
+        counts_add (domains, domain != NULL ? domain : "(unknown)", is_hard);
+        g_strlcpy (key, time, sizeof key);
+        counts_add (days, key, is_hard);
+        if (address != NULL && !g_hash_table_contains (addresses, address))
+            g_hash_table_add (addresses, g_strdup (address));
+        if (!g_hash_table_contains (messages, &message)) {
+            gint64 *m = g_new (gint64, 1);
+
+            *m = message;
+            g_hash_table_add (messages, m);
+        }
     }
-    for (; g_date_compare (&day, &last) <= 0; g_date_add_days (&day, 1)) {
+    if (rc != SQLITE_DONE) {
+        set_db_error (error, reader, rc, "reading the bounces");
+        sqlite3_finalize (stmt);
+        query_clear (&q);
+        return NULL;
+    }
+    sqlite3_finalize (stmt);
+    query_clear (&q);
+
+    overview = g_new0 (BounceOverview, 1);
+    overview->totals = table_new_from_spec (
+        "bounces:i,recipients:i,messages:i,hard:i,soft:i,first,last");
+    table_take_row (overview->totals, int_text (bounces),
+                    int_text (g_hash_table_size (addresses)),
+                    int_text (g_hash_table_size (messages)), int_text (hard),
+                    int_text (bounces - hard), g_steal_pointer (&first),
+                    g_steal_pointer (&last));
+
+    overview->reasons = table_new_from_spec ("reason,who,bounces:i,hard:i,"
+                                             "soft:i");
+    sorted = counts_sorted (reasons);
+    for (guint i = 0; i < sorted->len; i++) {
+        const Counts *c = sorted->pdata[i];
+
+        table_take_row (overview->reasons, g_strdup (c->key),
+                        g_strdup (g_hash_table_lookup (who, c->key)),
+                        int_text (c->bounces), int_text (c->hard),
+                        int_text (c->bounces - c->hard));
+    }
+    g_ptr_array_unref (sorted);
+
+    overview->domains = table_new_from_spec ("domain,bounces:i,hard:i,"
+                                             "soft:i");
+    sorted = counts_sorted (domains);
+    for (guint i = 0; i < sorted->len && (o->top == 0 || i < o->top); i++) {
+        const Counts *c = sorted->pdata[i];
+
+        table_take_row (overview->domains, g_strdup (c->key),
+                        int_text (c->bounces), int_text (c->hard),
+                        int_text (c->bounces - c->hard));
+    }
+
+    overview->trend = table_new_from_spec ("day,bounces:i,hard:i,soft:i");
+    for (; g_date_compare (&day, &end) <= 0; g_date_add_days (&day, 1)) {
         char key[16];
-        GPtrArray *cells = g_ptr_array_new_full (4, g_free);
-        GPtrArray *hit = NULL;
+        const Counts *c;
 
         g_date_strftime (key, sizeof key, "%Y-%m-%d", &day);
-        if (next < found->rows->len) {
-            GPtrArray *row = found->rows->pdata[next];
-
-            if (strcmp (row->pdata[0], key) == 0) {
-                hit = row;
-                next++;
-            }
-        }
-        g_ptr_array_add (cells, g_strdup (key));
-        for (guint c = 1; c < 4; c++)
-            g_ptr_array_add (cells, g_strdup (hit != NULL ? hit->pdata[c]
-                                                          : "0"));
-        g_ptr_array_add (table->rows, cells);
+        c = g_hash_table_lookup (days, key);
+        table_take_row (overview->trend, g_strdup (key),
+                        int_text (c != NULL ? c->bounces : 0),
+                        int_text (c != NULL ? c->hard : 0),
+                        int_text (c != NULL ? c->bounces - c->hard : 0));
     }
-    return table;
+    return overview;
 }
 
 /* ------------------------------------------------------------------ */
 /* suppress                                                           */
 /* ------------------------------------------------------------------ */
 
+/* Seconds since the epoch of an event_time ("YYYY-MM-DDTHH:MM:SSZ"). */
+static gint64
+time_seconds (const char *text)
+{
+    g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
+    g_autoptr (GDateTime) t = g_date_time_new_from_iso8601 (text, utc);
+
+    return t != NULL ? g_date_time_to_unix (t) : 0;
+}
+
+/* What the policy keeps of one address while its history streams by. */
+typedef struct {
+    char *address;
+    char *first_bounce;
+    char *last_bounce;
+    char *reason;
+    char *status;
+    char *last_delivered;
+    gint64 bounces;
+    gint64 hard;
+    gint64 soft;
+    char *first_soft;
+    char *last_soft;
+} AddressState;
+
+static void
+state_reset (AddressState *s)
+{
+    g_clear_pointer (&s->first_bounce, g_free);
+    g_clear_pointer (&s->last_bounce, g_free);
+    g_clear_pointer (&s->reason, g_free);
+    g_clear_pointer (&s->status, g_free);
+    g_clear_pointer (&s->first_soft, g_free);
+    g_clear_pointer (&s->last_soft, g_free);
+    s->bounces = s->hard = s->soft = 0;
+}
+
+static void
+state_clear (AddressState *s)
+{
+    state_reset (s);
+    g_clear_pointer (&s->address, g_free);
+    g_clear_pointer (&s->last_delivered, g_free);
+}
+
+/* Ends the history of s->address: a row in @table if the policy says
+ * stop mailing. */
+static void
+state_finish (AddressState *s, BounceTable *table, gint64 n, gint64 days)
+{
+    gboolean soft;
+    const char *at;
+
+    if (s->address == NULL || s->bounces == 0)
+        return;
+    soft = s->soft > 0 && s->soft >= n &&
+           time_seconds (s->last_soft) - time_seconds (s->first_soft) >=
+               days * 86400;
+    if (s->hard == 0 && !soft)
+        return;
+    at = strrchr (s->address, '@');
+    table_take_row (table, g_strdup (s->address),
+                    g_strdup (s->hard > 0 ? "hard" : "soft"),
+                    g_strdup (s->reason), g_strdup (s->status),
+                    g_strdup (s->first_bounce), g_strdup (s->last_bounce),
+                    int_text (s->bounces), int_text (s->hard),
+                    int_text (s->soft),
+                    at != NULL ? g_strdup (at + 1) : NULL);
+}
+
+static gint64
+read_setting (BounceReader *reader, const char *name, gint64 fallback)
+{
+    sqlite3_stmt *stmt = NULL;
+    gint64 value = fallback;
+
+    if (sqlite3_prepare_v2 (reader->db,
+                            "SELECT value FROM settings WHERE name = ?1", -1,
+                            &stmt, NULL) == SQLITE_OK) {
+        sqlite3_bind_text (stmt, 1, name, -1, SQLITE_STATIC);
+        if (sqlite3_step (stmt) == SQLITE_ROW &&
+            sqlite3_column_type (stmt, 0) != SQLITE_NULL)
+            value = sqlite3_column_int64 (stmt, 0);
+    }
+    sqlite3_finalize (stmt);
+    return value;
+}
+
 /* The policy of the suppression_candidates view of schema.sql, with the
- * soft-bounce thresholds as parameters (the view reads them from the
- * settings table, which a read-only reader cannot change).  Keep the two
- * in step. */
+ * thresholds as parameters, in one pass over every address's history in
+ * time order (the events_suppress index): a delivery resets what came
+ * before it.  Keep the two in step (test-query.c compares them). */
 BounceTable *
 bounce_query_suppress (BounceReader *reader,
                        const BounceQueryOptions *options,
@@ -618,78 +912,108 @@ bounce_query_suppress (BounceReader *reader,
 {
     BounceQueryOptions defaults;
     const BounceQueryOptions *o = options_or_default (options, &defaults);
-    BounceTable *table;
+    g_autoptr (GHashTable) who = NULL;
+    g_autoptr (BounceTable) table = NULL;
+    AddressState s = { NULL };
+    sqlite3_stmt *stmt = NULL;
+    gint64 n, days;
     Query q;
+    int rc;
+
+    who = load_reasons (reader, error);
+    if (who == NULL)
+        return NULL;
+    n = o->soft_count >= 0 ? o->soft_count
+                           : read_setting (reader, "suppress_soft_count", 3);
+    days = o->soft_days >= 0 ? o->soft_days
+                             : read_setting (reader, "suppress_soft_days", 7);
+    table = table_new_from_spec ("address,why,reason,status,first_bounce,"
+                                 "last_bounce,bounces:i,hard_bounces:i,"
+                                 "soft_bounces:i,domain");
 
     query_init (&q);
-    g_string_append (q.sql, "WITH cfg AS (SELECT ");
-    if (o->soft_count >= 0)
-        query_add (&q, "# AS n", (gint64) o->soft_count);
-    else
-        g_string_append (q.sql, "(SELECT value FROM settings"
-                                " WHERE name = 'suppress_soft_count') AS n");
-    if (o->soft_days >= 0)
-        query_add (&q, ", # AS d", (gint64) o->soft_days);
-    else
-        g_string_append (q.sql, ", (SELECT value FROM settings"
-                                " WHERE name = 'suppress_soft_days') AS d");
-    g_string_append (
-        q.sql,
-        "), delivered AS ("
-        " SELECT d.address, max (d.event_time) AS t FROM events d"
-        " WHERE d.outcome = 'delivered' AND d.address IS NOT NULL");
-    if (o->match != NULL) {
-        BounceQueryOptions only_match = *o;
+    g_string_append (q.sql, "SELECT e.address, e.event_time, e.outcome,"
+                            " e.hard, e.reason, e.status FROM events e"
+                            " WHERE e.address IS NOT NULL"
+                            " AND e.outcome IN ('bounce', 'delivered')");
+    if (o->match != NULL && o->match[0] == '@') {
+        g_autofree char *domain = g_utf8_strdown (o->match + 1, -1);
+        g_autofree char *exact = g_strconcat ("%@", domain, NULL);
+        g_autofree char *below = g_strconcat ("%.", domain, NULL);
 
-        only_match.since = only_match.until = NULL;
-        add_filters (&q, &only_match, "d");
+        /* The domain or one below it (the registrable domain's). */
+        query_add (&q, " AND (e.address LIKE ? OR e.address LIKE ?)", exact,
+                   below);
+    } else if (o->match != NULL) {
+        g_autofree char *address = g_utf8_strdown (o->match, -1);
+
+        query_add (&q, " AND e.address = ?", address);
     }
-    g_string_append (
-        q.sql,
-        " GROUP BY d.address"
-        "), counted AS ("
-        " SELECT e.id, e.address, e.domain, e.registrable_domain,"
-        "  e.event_time,"
-        "  (e.hard IS 1 AND r.who = 'recipient') AS is_hard,"
-        "  (e.hard IS NOT 1) AS is_soft"
-        " FROM events e"
-        " LEFT JOIN reasons r ON r.name = e.reason"
-        " LEFT JOIN delivered ok ON ok.address = e.address"
-        " WHERE e.outcome = 'bounce' AND e.address IS NOT NULL"
-        "  AND (r.who IS NULL OR r.who <> 'sender')"
-        "  AND (ok.t IS NULL OR e.event_time > ok.t)");
-    add_filters (&q, o, "e");
-    g_string_append (
-        q.sql,
-        "), per_address AS ("
-        " SELECT address, domain, registrable_domain,"
-        "  min (event_time) AS first_bounce,"
-        /* The latest counted bounce: its time and id in one sortable
-         * string, so that one max () finds it. */
-        "  max (event_time || ' ' || printf ('%020d', id)) AS latest,"
-        "  count (*) AS bounces,"
-        "  sum (is_hard) AS hard_bounces, sum (is_soft) AS soft_bounces,"
-        "  min (CASE WHEN is_soft THEN event_time END) AS first_soft,"
-        "  max (CASE WHEN is_soft THEN event_time END) AS last_soft"
-        " FROM counted GROUP BY address"
-        ")"
-        " SELECT p.address,"
-        "  CASE WHEN p.hard_bounces > 0 THEN 'hard' ELSE 'soft' END AS why,"
-        "  l.reason AS reason, l.status AS status,"
-        "  p.first_bounce, substr (p.latest, 1, length (p.latest) - 21)"
-        "   AS last_bounce,"
-        "  p.bounces, p.hard_bounces, p.soft_bounces,"
-        "  coalesce (p.registrable_domain, p.domain) AS domain,"
-        "  l.diagnostic AS diagnostic"
-        " FROM per_address p, cfg"
-        " JOIN events l ON l.id = CAST (substr (p.latest, -20) AS INTEGER)"
-        " WHERE p.hard_bounces > 0"
-        "  OR (p.soft_bounces >= cfg.n"
-        "   AND julianday (p.last_soft) - julianday (p.first_soft) >= cfg.d)"
-        " ORDER BY p.address");
-    table = query_run (reader, &q, error);
+    g_string_append (q.sql, " ORDER BY e.address, e.event_time, e.id");
+    rc = sqlite3_prepare_v2 (reader->db, q.sql->str, -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        for (guint i = 0; i < q.params->len; i++) {
+            const Param *p = &g_array_index (q.params, Param, i);
+
+            sqlite3_bind_text (stmt, (int) i + 1, p->text, -1,
+                               SQLITE_STATIC);
+        }
     query_clear (&q);
-    return table;
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        const char *address = (const char *) sqlite3_column_text (stmt, 0);
+        const char *time = (const char *) sqlite3_column_text (stmt, 1);
+        const char *outcome = (const char *) sqlite3_column_text (stmt, 2);
+        int hard = sqlite3_column_type (stmt, 3) == SQLITE_NULL
+                       ? -1
+                       : sqlite3_column_int (stmt, 3);
+        const char *reason = (const char *) sqlite3_column_text (stmt, 4);
+        const char *side;
+
+        if (s.address == NULL || strcmp (address, s.address) != 0) {
+            state_finish (&s, table, n, days);
+            state_clear (&s);
+            s.address = g_strdup (address);
+        }
+        if (strcmp (outcome, "delivered") == 0) {
+            /* Only bounces after the last delivery count. */
+            state_reset (&s);
+            set_str (&s.last_delivered, time);
+            continue;
+        }
+        if (s.last_delivered != NULL && strcmp (time, s.last_delivered) <= 0)
+            continue;
+        if ((o->since != NULL && strcmp (time, o->since) < 0) ||
+            (o->until != NULL && strcmp (time, o->until) >= 0))
+            continue;
+        side = reason != NULL ? g_hash_table_lookup (who, reason) : NULL;
+        if (g_strcmp0 (side, "sender") == 0)
+            continue;
+        s.bounces++;
+        if (hard == 1 && g_strcmp0 (side, "recipient") == 0)
+            s.hard++;
+        if (hard != 1) {
+            s.soft++;
+            if (s.first_soft == NULL)
+                s.first_soft = g_strdup (time);
+            set_str (&s.last_soft, time);
+        }
+        if (s.first_bounce == NULL)
+            s.first_bounce = g_strdup (time);
+        set_str (&s.last_bounce, time);
+        set_str (&s.reason, reason);
+        set_str (&s.status,
+                   (const char *) sqlite3_column_text (stmt, 5));
+    }
+    if (rc != SQLITE_DONE) {
+        set_db_error (error, reader, rc, "reading the history");
+        sqlite3_finalize (stmt);
+        state_clear (&s);
+        return NULL;
+    }
+    sqlite3_finalize (stmt);
+    state_finish (&s, table, n, days);
+    state_clear (&s);
+    return g_steal_pointer (&table);
 }
 
 /* ------------------------------------------------------------------ */

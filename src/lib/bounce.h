@@ -301,7 +301,7 @@ gint64 bounce_input_count_hint (BounceInput *input);
 typedef struct _BounceStore BounceStore;
 
 /* The schema version this library writes (PRAGMA user_version). */
-#define BOUNCE_STORE_SCHEMA_VERSION 2
+#define BOUNCE_STORE_SCHEMA_VERSION 3
 
 /* Default busy timeout and raw message cap. */
 #define BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS 10000
@@ -372,6 +372,7 @@ gboolean bounce_store_add (BounceStore *store,
  * (transfer full). */
 char *bounce_store_content_hash (GBytes *raw);
 
+/* ------------------------------------------------------------------ */
 /* Queries: reports over the history (read-only)                      */
 /* ------------------------------------------------------------------ */
 
@@ -493,18 +494,34 @@ BounceTable *bounce_query_report (BounceReader *reader,
                                   const BounceQueryOptions *options,
                                   GError **error);
 
-/* One row: bounces, recipients, messages, hard, soft, first, last. */
-BounceTable *bounce_query_totals (BounceReader *reader,
-                                  const BounceQueryOptions *options,
-                                  GError **error);
+/**
+ * BounceOverview:
+ * The default report, from one pass over the bounces of the window.
+ * @totals: one row: bounces, recipients (distinct), messages, hard,
+ *   soft, first, last (times of the first and last bounce).
+ * @reasons: reason, who, bounces, hard, soft; by count.
+ * @domains: domain (registrable), bounces, hard, soft; by count, at most
+ *   options->top rows (all when 0).
+ * @trend: day, bounces, hard, soft: every day from first_day to
+ *   last_day, days without bounces included.
+ */
+typedef struct {
+    BounceTable *totals;
+    BounceTable *reasons;
+    BounceTable *domains;
+    BounceTable *trend;
+} BounceOverview;
 
-/* One row per day from @first_day to @last_day (YYYY-MM-DD, UTC), days
- * without bounces included: day, bounces, hard, soft. */
-BounceTable *bounce_query_trend (BounceReader *reader,
-                                 const BounceQueryOptions *options,
-                                 const char *first_day,
-                                 const char *last_day,
-                                 GError **error);
+void bounce_overview_free (BounceOverview *overview);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceOverview, bounce_overview_free)
+
+/* The overview of the bounces in the window of @options, with the daily
+ * trend from @first_day to @last_day (YYYY-MM-DD, UTC). */
+BounceOverview *bounce_query_overview (BounceReader *reader,
+                                       const BounceQueryOptions *options,
+                                       const char *first_day,
+                                       const char *last_day,
+                                       GError **error);
 
 /* The addresses to stop mailing, by address: a hard bounce of a
  * recipient-side reason, or soft_count soft bounces whose first and last
@@ -512,7 +529,7 @@ BounceTable *bounce_query_trend (BounceReader *reader,
  * only bounces after the last delivery to the address do.  Columns:
  * address, why (hard|soft), reason, status (of the latest counted
  * bounce), first_bounce, last_bounce, bounces, hard_bounces,
- * soft_bounces, domain, diagnostic. */
+ * soft_bounces, domain. */
 BounceTable *bounce_query_suppress (BounceReader *reader,
                                     const BounceQueryOptions *options,
                                     GError **error);
