@@ -653,6 +653,54 @@ load_reasons (BounceReader *reader, GError **error)
 /* The overview                                                       */
 /* ------------------------------------------------------------------ */
 
+/* A set of row ids: a bitmap for the usual small positive ones, a hash
+ * table for the others. */
+typedef struct {
+    GByteArray *bits;
+    GHashTable *others;
+} IdSet;
+
+#define ID_SET_MAX_BITMAP (G_GINT64_CONSTANT (1) << 28)
+
+/* Adds @id; 1 if it was not in the set yet, else 0. */
+static int
+id_set_add (IdSet *set, gint64 id)
+{
+    if (id >= 0 && id < ID_SET_MAX_BITMAP) {
+        guint byte = (guint) (id / 8);
+        guint8 bit = (guint8) (1u << (id % 8));
+
+        if (set->bits == NULL)
+            set->bits = g_byte_array_new ();
+        if (byte >= set->bits->len) {
+            guint old = set->bits->len;
+
+            g_byte_array_set_size (set->bits, MAX (byte + 1, old * 2));
+            memset (set->bits->data + old, 0, set->bits->len - old);
+        }
+        if (set->bits->data[byte] & bit)
+            return 0;
+        set->bits->data[byte] |= bit;
+        return 1;
+    }
+    if (set->others == NULL)
+        set->others = g_hash_table_new_full (g_int64_hash, g_int64_equal,
+                                             g_free, NULL);
+    if (g_hash_table_contains (set->others, &id))
+        return 0;
+    g_hash_table_add (set->others, g_memdup2 (&id, sizeof id));
+    return 1;
+}
+
+static void
+id_set_clear (IdSet *set)
+{
+    g_clear_pointer (&set->bits, g_byte_array_unref);
+    g_clear_pointer (&set->others, g_hash_table_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (IdSet, id_set_clear)
+
 void
 bounce_overview_free (BounceOverview *overview)
 {
@@ -683,10 +731,11 @@ bounce_query_overview (BounceReader *reader,
     g_autoptr (GHashTable) domains = NULL;
     g_autoptr (GHashTable) days = NULL;
     g_autoptr (GHashTable) addresses = NULL;
-    g_autoptr (GHashTable) messages = NULL;
+    g_auto (IdSet) message_set = { NULL, NULL };
     g_autoptr (GPtrArray) sorted = NULL;
-    g_autofree char *first = NULL;
-    g_autofree char *last = NULL;
+    char first[64] = "", last[64] = "";
+    Counts *day_counts = NULL;
+    gint64 n_messages = 0;
     BounceOverview *overview;
     sqlite3_stmt *stmt = NULL;
     gint64 bounces = 0, hard = 0;
@@ -708,8 +757,6 @@ bounce_query_overview (BounceReader *reader,
                                      counts_free);
     days = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, counts_free);
     addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-    messages = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
-                                      NULL);
 
     query_init (&q);
     g_string_append (q.sql, "SELECT e.event_time, e.reason, e.hard,"
@@ -725,32 +772,36 @@ bounce_query_overview (BounceReader *reader,
                                SQLITE_STATIC);
         }
     while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
         const char *time = (const char *) sqlite3_column_text (stmt, 0);
         const char *reason = (const char *) sqlite3_column_text (stmt, 1);
         gboolean is_hard = sqlite3_column_int (stmt, 2) == 1;
         const char *domain = (const char *) sqlite3_column_text (stmt, 3);
         const char *address = (const char *) sqlite3_column_text (stmt, 4);
         gint64 message = sqlite3_column_int64 (stmt, 5);
-        char key[11];
 
         bounces++;
         hard += is_hard;
-        if (first == NULL || strcmp (time, first) < 0)
-            set_str (&first, time);
-        if (last == NULL || strcmp (time, last) > 0)
-            set_str (&last, time);
+        if (first[0] == '\0' || strcmp (time, first) < 0)
+            g_strlcpy (first, time, sizeof first);
+        if (strcmp (time, last) > 0)
+            g_strlcpy (last, time, sizeof last);
         counts_add (reasons, reason != NULL ? reason : "unknown", is_hard);
         counts_add (domains, domain != NULL ? domain : "(unknown)", is_hard);
-        g_strlcpy (key, time, sizeof key);
-        counts_add (days, key, is_hard);
+        /* Rows come in time order: most are on the day of the last one. */
+        if (day_counts == NULL || strncmp (time, day_counts->key, 10) != 0) {
+            char key[11];
+
+            g_strlcpy (key, time, sizeof key);
+            counts_add (days, key, FALSE);
+            day_counts = g_hash_table_lookup (days, key);
+            day_counts->bounces--;
+        }
+        day_counts->bounces++;
+        day_counts->hard += is_hard;
         if (address != NULL && !g_hash_table_contains (addresses, address))
             g_hash_table_add (addresses, g_strdup (address));
-        if (!g_hash_table_contains (messages, &message)) {
-            gint64 *m = g_new (gint64, 1);
-
-            *m = message;
-            g_hash_table_add (messages, m);
-        }
+        n_messages += id_set_add (&message_set, message);
     }
     if (rc != SQLITE_DONE) {
         set_db_error (error, reader, rc, "reading the bounces");
@@ -766,9 +817,10 @@ bounce_query_overview (BounceReader *reader,
         "bounces:i,recipients:i,messages:i,hard:i,soft:i,first,last");
     table_take_row (overview->totals, int_text (bounces),
                     int_text (g_hash_table_size (addresses)),
-                    int_text (g_hash_table_size (messages)), int_text (hard),
-                    int_text (bounces - hard), g_steal_pointer (&first),
-                    g_steal_pointer (&last));
+                    int_text (n_messages), int_text (hard),
+                    int_text (bounces - hard),
+                    first[0] != '\0' ? g_strdup (first) : NULL,
+                    last[0] != '\0' ? g_strdup (last) : NULL);
 
     overview->reasons = table_new_from_spec ("reason,who,bounces:i,hard:i,"
                                              "soft:i");
@@ -949,7 +1001,9 @@ bounce_query_suppress (BounceReader *reader,
 
         query_add (&q, " AND e.address = ?", address);
     }
-    g_string_append (q.sql, " ORDER BY e.address, e.event_time, e.id");
+    /* Same time: "bounce" sorts before "delivered", which then clears
+     * it, as the view does (only bounces after a delivery count). */
+    g_string_append (q.sql, " ORDER BY e.address, e.event_time, e.outcome");
     rc = sqlite3_prepare_v2 (reader->db, q.sql->str, -1, &stmt, NULL);
     if (rc == SQLITE_OK)
         for (guint i = 0; i < q.params->len; i++) {
@@ -960,6 +1014,7 @@ bounce_query_suppress (BounceReader *reader,
         }
     query_clear (&q);
     while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
         const char *address = (const char *) sqlite3_column_text (stmt, 0);
         const char *time = (const char *) sqlite3_column_text (stmt, 1);
         const char *outcome = (const char *) sqlite3_column_text (stmt, 2);
