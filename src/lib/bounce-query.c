@@ -990,12 +990,22 @@ bounce_query_suppress (BounceReader *reader,
                             " AND e.outcome IN ('bounce', 'delivered')");
     if (o->match != NULL && o->match[0] == '@') {
         g_autofree char *domain = g_utf8_strdown (o->match + 1, -1);
-        g_autofree char *exact = g_strconcat ("%@", domain, NULL);
-        g_autofree char *below = g_strconcat ("%.", domain, NULL);
+        g_autoptr (GString) escaped = g_string_new (NULL);
+        g_autofree char *exact = NULL;
+        g_autofree char *below = NULL;
 
+        /* LIKE's wildcards in the domain stand for themselves. */
+        for (const char *p = domain; *p != '\0'; p++) {
+            if (*p == '%' || *p == '_' || *p == '\\')
+                g_string_append_c (escaped, '\\');
+            g_string_append_c (escaped, *p);
+        }
+        exact = g_strconcat ("%@", escaped->str, NULL);
+        below = g_strconcat ("%.", escaped->str, NULL);
         /* The domain or one below it (the registrable domain's). */
-        query_add (&q, " AND (e.address LIKE ? OR e.address LIKE ?)", exact,
-                   below);
+        query_add (&q, " AND (e.address LIKE ? ESCAPE '\\'"
+                       " OR e.address LIKE ? ESCAPE '\\')",
+                   exact, below);
     } else if (o->match != NULL) {
         g_autofree char *address = g_utf8_strdown (o->match, -1);
 
@@ -1010,7 +1020,7 @@ bounce_query_suppress (BounceReader *reader,
             const Param *p = &g_array_index (q.params, Param, i);
 
             sqlite3_bind_text (stmt, (int) i + 1, p->text, -1,
-                               SQLITE_STATIC);
+                               SQLITE_TRANSIENT);
         }
     query_clear (&q);
     while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
