@@ -308,3 +308,6 @@ CREATE INDEX events_report ON events (outcome, event_time, reason, hard,
 -- The suppression list: every address's history in time order.
 CREATE INDEX events_suppress ON events (address, event_time, outcome, hard,
                                         reason, status);
+-- report --by mta and --by sender: the message of each bounce, without
+-- reading the message rows (which hold the raw message).
+CREATE INDEX messages_report ON messages (id, mta, orig_from);

@@ -400,12 +400,14 @@ static const struct {
     const char *column; /* the name of the key column */
     const char *key;    /* its SQL */
     const char *join;   /* what it needs joined, or NULL */
-} groups[] = {
+} groups_sql[] = {
     [BOUNCE_GROUP_REASON] = { "reason", "reason",
                               "coalesce (e.reason, 'unknown')", NULL },
+    /* The store sets registrable_domain whenever there is a domain (the
+     * domain itself when the Public Suffix List has no answer). */
     [BOUNCE_GROUP_DOMAIN] = { "domain", "domain",
-                              "coalesce (e.registrable_domain, e.domain, "
-                              "'(unknown)')", NULL },
+                              "coalesce (e.registrable_domain, '(unknown)')",
+                              NULL },
     [BOUNCE_GROUP_DAY] = { "day", "day", "substr (e.event_time, 1, 10)",
                            NULL },
     /* The Monday that starts the (ISO) week. */
@@ -429,77 +431,20 @@ static const struct {
 const char *
 bounce_group_to_string (BounceGroup group)
 {
-    g_return_val_if_fail ((guint) group < G_N_ELEMENTS (groups), NULL);
-    return groups[group].name;
+    g_return_val_if_fail ((guint) group < G_N_ELEMENTS (groups_sql), NULL);
+    return groups_sql[group].name;
 }
 
 gboolean
 bounce_group_from_string (const char *name, BounceGroup *out_group)
 {
-    for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
-        if (g_ascii_strcasecmp (name, groups[i].name) == 0 ||
-            g_ascii_strcasecmp (name, groups[i].column) == 0) {
+    for (guint i = 0; i < G_N_ELEMENTS (groups_sql); i++)
+        if (g_ascii_strcasecmp (name, groups_sql[i].name) == 0 ||
+            g_ascii_strcasecmp (name, groups_sql[i].column) == 0) {
             *out_group = (BounceGroup) i;
             return TRUE;
         }
     return FALSE;
-}
-
-/* The counts every report row has. */
-#define COUNTS                                                               \
-    "count (*) AS bounces, count (DISTINCT e.address) AS recipients, "      \
-    "count (DISTINCT e.message_id) AS messages, "                           \
-    "sum (e.hard IS 1) AS hard, sum (e.hard IS NOT 1) AS soft"
-
-BounceTable *
-bounce_query_report (BounceReader *reader,
-                     BounceGroup group,
-                     const BounceQueryOptions *options,
-                     GError **error)
-{
-    BounceQueryOptions defaults;
-    const BounceQueryOptions *o = options_or_default (options, &defaults);
-    gboolean by_time = group == BOUNCE_GROUP_DAY || group == BOUNCE_GROUP_WEEK;
-    BounceTable *table;
-    Query q;
-
-    g_return_val_if_fail ((guint) group < G_N_ELEMENTS (groups), NULL);
-
-    query_init (&q);
-    if (by_time)
-        g_string_append (q.sql, "SELECT * FROM (");
-    g_string_append_printf (q.sql, "SELECT %s AS %s, " COUNTS,
-                            groups[group].key, groups[group].column);
-    if (group == BOUNCE_GROUP_REASON)
-        g_string_append (q.sql, ", (SELECT who FROM reasons r"
-                                " WHERE r.name = e.reason) AS who");
-    g_string_append (q.sql, " FROM events e");
-    if (groups[group].join != NULL)
-        g_string_append (q.sql, groups[group].join);
-    if (group == BOUNCE_GROUP_CAMPAIGN) {
-        g_autofree char *name = g_ascii_strdown (
-            o->campaign_header != NULL ? o->campaign_header
-                                       : DEFAULT_CAMPAIGN_HEADER, -1);
-
-        query_add (&q, " LEFT JOIN message_headers h"
-                       " ON h.message_id = e.message_id AND h.name = ?",
-                   name);
-    }
-    g_string_append (q.sql, " WHERE e.outcome = 'bounce'");
-    add_filters (&q, o, "e");
-    g_string_append (q.sql, " GROUP BY 1");
-    /* Times come newest first for --top, then in order. */
-    if (by_time)
-        g_string_append (q.sql, " ORDER BY 1 DESC");
-    else
-        g_string_append (q.sql, " ORDER BY bounces DESC, 1");
-    if (o->top > 0)
-        query_add (&q, " LIMIT #", (gint64) o->top);
-    if (by_time)
-        g_string_append (q.sql, ") ORDER BY 1");
-    table = query_run (reader, &q, error);
-    query_clear (&q);
-    return table;
 }
 
 static gboolean
@@ -563,6 +508,8 @@ typedef struct {
     char *key;
     gint64 bounces;
     gint64 hard;
+    gint64 recipients; /* distinct addresses */
+    gint64 messages;   /* distinct messages */
 } Counts;
 
 static void
@@ -665,9 +612,8 @@ groups_grow (Groups *g)
 /* Finds the group @key, adding it when new (*@out_new set); returns its
  * Counts, or NULL for a set. */
 static Counts *
-groups_get (Groups *g, const char *key, gboolean *out_new)
+groups_get_hashed (Groups *g, guint64 h, const char *key, gboolean *out_new)
 {
-    guint64 h = hash64 (key);
     Counts *counts;
     gsize i;
 
@@ -688,6 +634,25 @@ groups_get (Groups *g, const char *key, gboolean *out_new)
     g_ptr_array_add (g->items, counts);
     g->values[i] = g->items->len;
     return counts;
+}
+
+static Counts *
+groups_get (Groups *g, const char *key, gboolean *out_new)
+{
+    return groups_get_hashed (g, hash64 (key), key, out_new);
+}
+
+/* Mixes @value into @h (splitmix64's finaliser): the key of a pair. */
+static guint64
+hash_pair (guint64 h, guint64 value)
+{
+    h ^= (value + 1) * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15);
+    h ^= h >> 30;
+    h *= G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
+    h ^= h >> 27;
+    h *= G_GUINT64_CONSTANT (0x94d049bb133111eb);
+    h ^= h >> 31;
+    return h != 0 ? h : 1;
 }
 
 static void
@@ -745,6 +710,160 @@ load_reasons (BounceReader *reader, GError **error)
                                  g_strdup (cells->pdata[1]));
     }
     return who;
+}
+
+/* ------------------------------------------------------------------ */
+/* report --by                                                        */
+/* ------------------------------------------------------------------ */
+
+static int
+counts_by_key (gconstpointer a, gconstpointer b)
+{
+    const Counts *x = *(const Counts *const *) a;
+    const Counts *y = *(const Counts *const *) b;
+
+    return strcmp (x->key, y->key);
+}
+
+/* One pass over the bounces, as for the overview: SQLite only reads the
+ * rows (mostly from the events_report index) and the grouping, counting
+ * and distinct counts happen here.  GROUP BY with count (DISTINCT ...)
+ * would sort the million rows once per distinct count.  The distinct
+ * addresses and messages of each group are counted in two sets of
+ * (group, value) pairs. */
+BounceTable *
+bounce_query_report (BounceReader *reader,
+                     BounceGroup group,
+                     const BounceQueryOptions *options,
+                     GError **error)
+{
+    BounceQueryOptions defaults;
+    const BounceQueryOptions *o = options_or_default (options, &defaults);
+    gboolean by_time = group == BOUNCE_GROUP_DAY || group == BOUNCE_GROUP_WEEK;
+    g_autoptr (GHashTable) who = NULL;
+    g_autoptr (GPtrArray) sorted = NULL;
+    g_auto (Groups) groups = { NULL };
+    g_auto (Groups) address_pairs = { NULL };
+    g_auto (Groups) message_pairs = { NULL };
+    g_autofree char *spec = NULL;
+    g_autofree char *last_key = NULL;
+    Counts *last = NULL;
+    BounceTable *table;
+    sqlite3_stmt *stmt = NULL;
+    guint first, end;
+    Query q;
+    int rc;
+
+    g_return_val_if_fail ((guint) group < G_N_ELEMENTS (groups_sql), NULL);
+
+    if (group == BOUNCE_GROUP_REASON) {
+        who = load_reasons (reader, error);
+        if (who == NULL)
+            return NULL;
+    }
+    groups.items = g_ptr_array_new_with_free_func (counts_free);
+
+    query_init (&q);
+    g_string_append_printf (q.sql, "SELECT %s, e.hard, e.address,"
+                                   " e.message_id FROM events e",
+                            groups_sql[group].key);
+    if (groups_sql[group].join != NULL)
+        g_string_append (q.sql, groups_sql[group].join);
+    if (group == BOUNCE_GROUP_CAMPAIGN) {
+        g_autofree char *name = g_ascii_strdown (
+            o->campaign_header != NULL ? o->campaign_header
+                                       : DEFAULT_CAMPAIGN_HEADER, -1);
+
+        query_add (&q, " LEFT JOIN message_headers h"
+                       " ON h.message_id = e.message_id AND h.name = ?",
+                   name);
+    }
+    g_string_append (q.sql, " WHERE e.outcome = 'bounce'");
+    add_filters (&q, o, "e");
+    rc = sqlite3_prepare_v2 (reader->db, q.sql->str, -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        for (guint i = 0; i < q.params->len; i++) {
+            const Param *p = &g_array_index (q.params, Param, i);
+
+            sqlite3_bind_text (stmt, (int) i + 1, p->text, -1,
+                               SQLITE_TRANSIENT);
+        }
+    query_clear (&q);
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        const char *key = (const char *) sqlite3_column_text (stmt, 0);
+        gboolean is_hard = sqlite3_column_int (stmt, 1) == 1;
+        const char *address = (const char *) sqlite3_column_text (stmt, 2);
+        gint64 message = sqlite3_column_int64 (stmt, 3);
+        guint64 group_hash;
+        gboolean is_new;
+        Counts *c;
+
+        rc = SQLITE_OK;
+        if (key == NULL)
+            key = "";
+        /* Rows often come in runs of one key (days, in time order). */
+        if (last != NULL && strcmp (key, last_key) == 0) {
+            c = last;
+        } else {
+            c = groups_get (&groups, key, &is_new);
+            last = c;
+            g_free (last_key);
+            last_key = g_strdup (key);
+        }
+        c->bounces++;
+        c->hard += is_hard;
+        /* The group's Counts pointer identifies it within this pass. */
+        group_hash = hash_pair (GPOINTER_TO_SIZE (c), 0);
+        if (address != NULL) {
+            groups_get_hashed (&address_pairs,
+                               hash_pair (group_hash, hash64 (address)), NULL,
+                               &is_new);
+            c->recipients += is_new;
+        }
+        groups_get_hashed (&message_pairs,
+                           hash_pair (group_hash, (guint64) message), NULL,
+                           &is_new);
+        c->messages += is_new;
+    }
+    if (rc != SQLITE_DONE) {
+        set_db_error (error, reader, rc, "reading the bounces");
+        sqlite3_finalize (stmt);
+        return NULL;
+    }
+    sqlite3_finalize (stmt);
+
+    sorted = items_sorted (groups.items);
+    if (by_time)
+        g_ptr_array_sort (sorted, counts_by_key);
+    /* --top: the largest groups, or the latest days and weeks. */
+    first = 0;
+    end = sorted->len;
+    if (o->top > 0 && o->top < sorted->len) {
+        if (by_time)
+            first = sorted->len - o->top;
+        else
+            end = o->top;
+    }
+    spec = g_strdup_printf ("%s,bounces:i,recipients:i,messages:i,hard:i,"
+                            "soft:i%s",
+                            groups_sql[group].column,
+                            group == BOUNCE_GROUP_REASON ? ",who" : "");
+    table = table_new_from_spec (spec);
+    for (guint i = first; i < end; i++) {
+        const Counts *c = sorted->pdata[i];
+
+        if (group == BOUNCE_GROUP_REASON)
+            table_take_row (table, g_strdup (c->key), int_text (c->bounces),
+                            int_text (c->recipients), int_text (c->messages),
+                            int_text (c->hard), int_text (c->bounces - c->hard),
+                            g_strdup (g_hash_table_lookup (who, c->key)));
+        else
+            table_take_row (table, g_strdup (c->key), int_text (c->bounces),
+                            int_text (c->recipients), int_text (c->messages),
+                            int_text (c->hard),
+                            int_text (c->bounces - c->hard));
+    }
+    return table;
 }
 
 /* ------------------------------------------------------------------ */
