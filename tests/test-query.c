@@ -289,6 +289,114 @@ test_suppress_matches_view (Fixture *f, gconstpointer data)
     }
 }
 
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+    return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Every --by grouping against GROUP BY with count (DISTINCT ...) in
+ * SQL, on random bounces (several per message, no address, headers). */
+static void
+test_report_matches_sql (Fixture *f, gconstpointer data)
+{
+    static const char *const keys[] = {
+        [BOUNCE_GROUP_REASON] = "coalesce (e.reason, 'unknown')",
+        [BOUNCE_GROUP_DOMAIN] = "coalesce (e.registrable_domain, '(unknown)')",
+        [BOUNCE_GROUP_DAY] = "substr (e.event_time, 1, 10)",
+        [BOUNCE_GROUP_WEEK] = "date (e.event_time, 'weekday 0', '-6 days')",
+        [BOUNCE_GROUP_MTA] = "coalesce (m.mta, '(unknown)')",
+        [BOUNCE_GROUP_REMOTE_MTA] = "coalesce (e.remote_mta, '(unknown)')",
+        [BOUNCE_GROUP_RECIPIENT] = "coalesce (e.address, '(unknown)')",
+        [BOUNCE_GROUP_SENDER] = "coalesce (m.orig_from, '(unknown)')",
+        [BOUNCE_GROUP_CAMPAIGN] = "coalesce (h.value, '(none)')",
+    };
+    static const char *const reasons[] = { "userunknown", "mailboxfull",
+                                           "blocked", NULL };
+    g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+    g_autoptr (BounceReader) reader = NULL;
+    g_autoptr (GError) error = NULL;
+
+    exec_ok (f->db, "BEGIN");
+    for (int m = 1; m <= 300; m++) {
+        int n = g_rand_int_range (rand, 1, 4);
+
+        for (int i = 0; i < n; i++) {
+            g_autofree char *address =
+                g_rand_int_range (rand, 0, 20) == 0
+                    ? NULL
+                    : g_strdup_printf ("u%d@d%d.example",
+                                       g_rand_int_range (rand, 0, 60),
+                                       g_rand_int_range (rand, 0, 5));
+            g_autofree char *time = g_strdup_printf (
+                "2026-%02d-%02dT10:00:00Z", g_rand_int_range (rand, 9, 12),
+                g_rand_int_range (rand, 1, 29));
+
+            add_event (f->db, m, address,
+                       g_rand_int_range (rand, 0, 5) ? "bounce" : "delay",
+                       reasons[g_rand_int_range (rand, 0, 4)],
+                       g_rand_int_range (rand, -1, 2), time);
+        }
+    }
+    exec_ok (f->db,
+             "UPDATE messages SET mta = CASE id % 3 WHEN 0 THEN 'postfix'"
+             " WHEN 1 THEN 'exim' END, orig_from = 's' || (id % 4) || '@x';"
+             " UPDATE events SET remote_mta = 'mx' || (id % 5);"
+             " INSERT INTO message_headers SELECT id, 'x-campaign-id',"
+             " 'c' || (id % 6) FROM messages WHERE id % 7 <> 0;"
+             " COMMIT");
+    reader = bounce_reader_open (f->path, &error);
+    g_assert_no_error (error);
+    for (int g = BOUNCE_GROUP_REASON; g <= BOUNCE_GROUP_CAMPAIGN; g++) {
+        g_autofree char *sql = g_strdup_printf (
+            "SELECT %s AS k, count (*), count (DISTINCT e.address),"
+            " count (DISTINCT e.message_id), sum (e.hard IS 1),"
+            " sum (e.hard IS NOT 1) FROM events e"
+            " JOIN messages m ON m.id = e.message_id"
+            " LEFT JOIN message_headers h ON h.message_id = e.message_id"
+            " AND h.name = 'x-campaign-id'"
+            " WHERE e.outcome = 'bounce' GROUP BY 1 ORDER BY 1",
+            keys[g]);
+        g_autoptr (BounceTable) t = NULL;
+        g_autoptr (GString) expected = g_string_new (NULL);
+        g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+        g_autofree char *got = NULL;
+        sqlite3_stmt *stmt;
+
+        g_assert_cmpint (sqlite3_prepare_v2 (f->db, sql, -1, &stmt, NULL), ==,
+                         SQLITE_OK);
+        while (sqlite3_step (stmt) == SQLITE_ROW)
+            g_string_append_printf (
+                expected, "%s %d %d %d %d %d\n", sqlite3_column_text (stmt, 0),
+                sqlite3_column_int (stmt, 1), sqlite3_column_int (stmt, 2),
+                sqlite3_column_int (stmt, 3), sqlite3_column_int (stmt, 4),
+                sqlite3_column_int (stmt, 5));
+        sqlite3_finalize (stmt);
+
+        t = bounce_query_report (reader, (BounceGroup) g, NULL, &error);
+        g_assert_no_error (error);
+        for (guint r = 0; r < t->rows->len; r++) {
+            GPtrArray *row = t->rows->pdata[r];
+
+            g_ptr_array_add (lines, g_strdup_printf (
+                                        "%s %s %s %s %s %s\n",
+                                        (char *) row->pdata[0],
+                                        (char *) row->pdata[1],
+                                        (char *) row->pdata[2],
+                                        (char *) row->pdata[3],
+                                        (char *) row->pdata[4],
+                                        (char *) row->pdata[5]));
+        }
+        /* By key, as the SQL orders them. */
+        g_ptr_array_sort (lines, compare_strings);
+        g_ptr_array_add (lines, NULL);
+        got = g_strjoinv ("", (char **) lines->pdata);
+        g_test_message ("by %s", bounce_group_to_string ((BounceGroup) g));
+        g_assert_cmpstr (got, ==, expected->str);
+        g_assert_cmpuint (strlen (got), >, 0);
+    }
+}
+
 /* The overview: totals, and a trend with every day of the range. */
 static void
 test_overview (Fixture *f, gconstpointer data)
@@ -409,6 +517,8 @@ main (int argc, char **argv)
     g_test_add ("/query/suppress-matches-view", Fixture, NULL,
                 fixture_set_up, test_suppress_matches_view,
                 fixture_tear_down);
+    g_test_add ("/query/report-matches-sql", Fixture, NULL, fixture_set_up,
+                test_report_matches_sql, fixture_tear_down);
     g_test_add ("/query/overview", Fixture, NULL, fixture_set_up,
                 test_overview, fixture_tear_down);
     g_test_add ("/query/reader-errors", Fixture, NULL, fixture_set_up,
