@@ -269,11 +269,13 @@ bs_query_options_add (GOptionContext *context,
           "Only events before WHEN (a date includes that day)", "WHEN" },
         { "rules", 0, 0, G_OPTION_ARG_FILENAME, &opts->rules_dir,
           "Read the advice from the rules in DIR", "DIR" },
+        { "no-rules", 0, 0, G_OPTION_ARG_NONE, &opts->no_rules,
+          "Do not read the rules (no advice)", NULL },
         { NULL },
     };
 
     if (!with_rules)
-        entries[3] = entries[4];
+        entries[3] = entries[5];
     g_option_context_add_main_entries (context, entries, NULL);
 }
 
@@ -339,10 +341,14 @@ bs_query_options_open (BsQueryOptions *opts,
 BounceRules *
 bs_query_options_rules (BsQueryOptions *opts)
 {
-    g_auto (GStrv) dirs = bs_rules_dirs (opts->rules_dir);
+    g_auto (GStrv) dirs = NULL;
     g_autoptr (GError) error = NULL;
-    BounceRules *rules = bounce_rules_load ((const char *const *) dirs,
-                                            &error);
+    BounceRules *rules;
+
+    if (opts->no_rules)
+        return NULL;
+    dirs = bs_rules_dirs (opts->rules_dir);
+    rules = bounce_rules_load ((const char *const *) dirs, &error);
 
     /* The advice is a help, not a must: report without it. */
     if (rules == NULL)

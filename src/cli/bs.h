@@ -113,11 +113,13 @@ typedef struct {
     char *since;
     char *until;
     char *rules_dir;
+    gboolean no_rules;
     char *since_utc; /* parsed by bs_query_options_open */
     char *until_utc;
 } BsQueryOptions;
 
-/* Adds --db, --since, --until (and --rules with @with_rules). */
+/* Adds --db, --since, --until (and --rules, --no-rules with
+ * @with_rules). */
 void bs_query_options_add (GOptionContext *context,
                            BsQueryOptions *opts,
                            gboolean with_rules);
@@ -129,7 +131,8 @@ BounceReader *bs_query_options_open (BsQueryOptions *opts,
                                      const char *command,
                                      int *out_status);
 
-/* The rules for the advice, or NULL (with a warning printed). */
+/* The rules for the advice, or NULL (--no-rules, or with a warning
+ * printed when they cannot be loaded). */
 BounceRules *bs_query_options_rules (BsQueryOptions *opts);
 
 void bs_query_options_clear (BsQueryOptions *opts);

@@ -40,10 +40,9 @@ same() {
 DB=$T/t.db
 python3 "$SOURCE_DIR/tests/cli/make-report-db.py" "$SOURCE_DIR/schema.sql" "$DB" ||
     { echo "cannot build the test database" >&2; exit 1; }
-# R: report and show with no advice (an empty rules directory); S: suppress.
-R() { "$BS" "$@" --db "$DB" --rules "$T/no-rules"; }
+# R: report and show without advice; S: suppress.
+R() { "$BS" "$@" --db "$DB" --no-rules; }
 S() { "$BS" "$@" --db "$DB"; }
-mkdir "$T/no-rules"
 
 # --- suppress: the policy ------------------------------------------------
 S suppress >"$T/out"
@@ -359,9 +358,9 @@ grep -q 'diagnostic: evil ?\[2J?\]0;pwned? text' "$T/out" || fail "show: control
 R report >"$T/out"
 if grep -q $'\x1b' "$T/out"; then fail "colour without a terminal"; fi
 if command -v script >/dev/null; then
-    env -u NO_COLOR script -qec "$BS report --db $DB --rules $T/no-rules" /dev/null >"$T/tty" 2>&1
+    env -u NO_COLOR script -qec "$BS report --db $DB --no-rules" /dev/null >"$T/tty" 2>&1
     grep -q $'\x1b\[1m' "$T/tty" || fail "no colour on a terminal"
-    NO_COLOR=1 script -qec "$BS report --db $DB --rules $T/no-rules" /dev/null >"$T/tty" 2>&1
+    NO_COLOR=1 script -qec "$BS report --db $DB --no-rules" /dev/null >"$T/tty" 2>&1
     if grep -q $'\x1b\[' "$T/tty"; then fail "colour on a terminal with NO_COLOR"; fi
 fi
 
@@ -417,7 +416,7 @@ expect "not a database" "$?" 74
 chmod 0444 "$DB"
 S suppress >/dev/null
 expect "read-only database file" "$?" 0
-BOUNCESTAT_DB=$DB "$BS" report --rules "$T/no-rules" --by mta --top 1 >"$T/out"
+BOUNCESTAT_DB=$DB "$BS" report --no-rules --by mta --top 1 >"$T/out"
 expect "\$BOUNCESTAT_DB" "$(sed -n 2p "$T/out")" "exim        8           3         8     0     8"
 
 if [ "$failures" -ne 0 ]; then
