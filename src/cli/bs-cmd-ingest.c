@@ -321,6 +321,16 @@ ingest_paths (Ingest *in, char **paths)
                 continue;
             }
             p.report = bounce_parser_parse (in->parser, p.message, source);
+            /* A copy for the writer: a slice would keep reading the mapped
+             * mbox, whose pages the input gives back as it goes. */
+            {
+                gsize size;
+                gconstpointer data = g_bytes_get_data (p.message, &size);
+                GBytes *copy = g_bytes_new (data, size);
+
+                g_bytes_unref (p.message);
+                p.message = copy;
+            }
             in->seen++;
             in->kinds[p.report->kind]++;
             g_array_append_val (in->pending, p);
