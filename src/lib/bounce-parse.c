@@ -470,6 +470,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
         body_text = _bounce_part_get_text (w.first_text, BOUNCE_MAX_BODY_SCAN_BYTES);
 
     if (report->recipients->len > 0) {
+        _bounce_dsn_enrich (report, body_text);
         report->kind = all_succeeded (report) ? BOUNCE_KIND_DELIVERED
                                               : BOUNCE_KIND_DSN;
         report->mta = g_strdup ("rfc3464");

@@ -50,6 +50,11 @@ G_GNUC_INTERNAL guint _bounce_dsn_parse (const char *body,
                                          gboolean utf8_addresses,
                                          BounceReport *report);
 
+/* Gives each recipient without a diagnostic the text that follows its
+ * address in the human-readable part @body, when that text has a code. */
+G_GNUC_INTERNAL void _bounce_dsn_enrich (BounceReport *report,
+                                         const char *body);
+
 /* Adds @recipient to @report unless the cap is reached (takes it). */
 G_GNUC_INTERNAL void _bounce_report_take_recipient (BounceReport *report,
                                                     BounceRecipient *recipient);
