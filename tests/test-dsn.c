@@ -229,6 +229,31 @@ test_text_enrichment (void)
     g_assert_cmpint (nth (report, 1)->smtp_code, ==, 552);
 }
 
+/* Adjacent encoded words, the first with base64 padding, and a
+ * character split across two words: both decode whole. */
+static void
+test_encoded_words (void)
+{
+    static const struct {
+        const char *subject;
+        const char *want;
+    } cases[] = {
+        { "=?utf-8?B?44OQ44Km44Oz44K544Oh44O844Or44Gu44OG44K544OIKOaXpQ==?=\n"
+          " =?utf-8?B?5pys6KqeKQ==?=",
+          "バウンスメールのテスト(日本語)" },
+        { "=?UTF-8?Q?Za=C5=BC=C3=B3=C5?= =?UTF-8?Q?=82=C4=87?= x", "Zażółć x" },
+        { "plain  subject", "plain subject" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autofree char *text = g_strdup_printf ("Subject: %s\nFrom: a@b\n\nbody\n",
+                                                 cases[i].subject);
+        g_autoptr (BounceReport) report = parse_text (text);
+        g_test_message ("case %u", i);
+        g_assert_cmpstr (report->subject, ==, cases[i].want);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -242,5 +267,6 @@ main (int argc, char **argv)
     g_test_add_func ("/dsn/not-messages", test_not_messages);
     g_test_add_func ("/dsn/recipient-limit", test_recipient_limit);
     g_test_add_func ("/dsn/text-enrichment", test_text_enrichment);
+    g_test_add_func ("/dsn/encoded-words", test_encoded_words);
     return g_test_run ();
 }
