@@ -237,19 +237,6 @@ address_list_string (InternetAddressList *list)
 }
 
 static char *
-header_decoded (GMimeObject *obj, const char *name)
-{
-    const char *raw = g_mime_object_get_header (obj, name);
-    g_autofree char *text = NULL;
-
-    if (raw == NULL)
-        return NULL;
-    text = g_mime_utils_header_decode_text (NULL, raw);
-    return _bounce_text_squeeze (_bounce_text_normalize (text, strlen (text),
-                                                         BOUNCE_MAX_FIELD_BYTES));
-}
-
-static char *
 message_date_iso (GMimeMessage *msg)
 {
     GDateTime *dt = g_mime_message_get_date (msg);
@@ -296,10 +283,10 @@ read_original (BounceParser *parser, GMimeObject *obj, BounceReport *report)
     report->orig_from = address_list_string (g_mime_message_get_from (msg));
     report->orig_to = address_list_string (
         g_mime_message_get_addresses (msg, GMIME_ADDRESS_TYPE_TO));
-    report->orig_subject = g_strdup (g_mime_message_get_subject (msg));
+    report->orig_subject = _bounce_object_get_header (GMIME_OBJECT (msg), "Subject");
     report->orig_date = message_date_iso (msg);
     for (guint i = 0; parser->extra_headers != NULL && parser->extra_headers[i]; i++) {
-        char *value = header_decoded (GMIME_OBJECT (msg), parser->extra_headers[i]);
+        char *value = _bounce_object_get_header (GMIME_OBJECT (msg), parser->extra_headers[i]);
         if (value != NULL)
             g_hash_table_replace (report->extra_headers,
                                   g_strdup (parser->extra_headers[i]), value);
@@ -443,7 +430,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
         return g_steal_pointer (&report);
     }
 
-    report->subject = g_strdup (g_mime_message_get_subject (msg));
+    report->subject = _bounce_object_get_header (GMIME_OBJECT (msg), "Subject");
     report->from = address_list_string (g_mime_message_get_from (msg));
     report->date = message_date_iso (msg);
 
@@ -470,6 +457,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
         body_text = _bounce_part_get_text (w.first_text, BOUNCE_MAX_BODY_SCAN_BYTES);
 
     if (report->recipients->len > 0) {
+        _bounce_dsn_enrich (report, body_text);
         report->kind = all_succeeded (report) ? BOUNCE_KIND_DELIVERED
                                               : BOUNCE_KIND_DSN;
         report->mta = g_strdup ("rfc3464");
