@@ -1,6 +1,7 @@
 /*
- * bounce-rules.c - the rules engine: loads the *.rules files of rules/ (GLib key files,
- * format in rules/README.md), validates them, and classifies recipients.
+ * bounce-rules.c - the rules engine: loads the *.rules files of rules/
+ * (GLib key files, format in rules/README.md), validates them, and
+ * classifies recipients.
  *
  * The first rule whose every key matches decides a recipient's reason,
  * hard/soft and rule id.  No reason, pattern or code table lives here:
@@ -18,8 +19,12 @@
 /* ------------------------------------------------------------------ */
 
 typedef struct {
+    BounceRule pub;  /* points into the strings below */
     char *id;
     char *file;      /* path of the file that defined it */
+    char *description;
+    char *advice_en;
+    char *advice_pl;
     guint dir_index; /* which of the directories */
     char *reason;
     int hard;           /* -1: the reason's default */
@@ -59,6 +64,9 @@ rule_free (Rule *rule)
         return;
     g_free (rule->id);
     g_free (rule->file);
+    g_free (rule->description);
+    g_free (rule->advice_en);
+    g_free (rule->advice_pl);
     g_free (rule->reason);
     g_free (rule->infer_status);
     g_clear_pointer (&rule->status, g_ptr_array_unref);
@@ -117,7 +125,8 @@ rules_new (void)
 
 /* The keys a [rule ID] group may hold. */
 static const char *const rule_keys[] = {
-    "reason", "hard", "infer-status", "disabled", "description", "example",
+    "reason", "hard", "infer-status", "disabled", "description", "advice",
+    "advice[pl]",
     "status", "smtp-code", "action", "decoder", "kind", "diagnostic-type",
     "diagnostic", "reporting-mta", "remote-mta", "subject", NULL,
 };
@@ -378,6 +387,11 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     rule->file = g_strdup (ctx->file);
     check_keys (ctx, kf, group, TRUE);
     rule->disabled = get_bool (ctx, kf, group, "disabled") == 1;
+    rule->description = get_text (kf, group, "description");
+    rule->advice_en = get_text (kf, group, "advice");
+    rule->advice_pl = get_text (kf, group, "advice[pl]");
+    if ((rule->advice_en == NULL) != (rule->advice_pl == NULL))
+        ctx_problem (ctx, "advice needs both advice and advice[pl]");
     rule->reason = get_raw (kf, group, "reason");
     if (rule->reason == NULL && !rule->disabled)
         ctx_problem (ctx, "no reason");
@@ -395,6 +409,12 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     rule->reporting_mta = get_regex (ctx, kf, group, "reporting-mta");
     rule->remote_mta = get_regex (ctx, kf, group, "remote-mta");
     rule->subject = get_regex (ctx, kf, group, "subject");
+    rule->pub.id = rule->id;
+    rule->pub.reason = rule->reason;
+    rule->pub.file = rule->file;
+    rule->pub.description = rule->description;
+    rule->pub.advice_en = rule->advice_en;
+    rule->pub.advice_pl = rule->advice_pl;
     return rule;
 }
 
@@ -554,7 +574,8 @@ load_file (BounceRules *rules, GHashTable *slots, const RulesFile *f,
         ctx_problem (&ctx, "%s", error->message);
         return;
     }
-    if (!g_key_file_load_from_data (kf, text, len, G_KEY_FILE_NONE, &error)) {
+    if (!g_key_file_load_from_data (kf, text, len,
+                                    G_KEY_FILE_KEEP_TRANSLATIONS, &error)) {
         ctx_problem (&ctx, "%s", error->message);
         return;
     }
@@ -683,6 +704,20 @@ bounce_rules_get_reason (const BounceRules *rules, const char *name)
         return NULL;
     reason = g_hash_table_lookup (rules->reasons, name);
     return reason != NULL ? &reason->pub : NULL;
+}
+
+const BounceRule *
+bounce_rules_get_rule (const BounceRules *rules, const char *id)
+{
+    g_return_val_if_fail (rules != NULL, NULL);
+    if (id == NULL)
+        return NULL;
+    for (guint i = 0; i < rules->rules->len; i++) {
+        const Rule *rule = rules->rules->pdata[i];
+        if (strcmp (rule->id, id) == 0)
+            return &rule->pub;
+    }
+    return NULL;
 }
 
 guint

@@ -211,6 +211,20 @@ typedef struct {
     gboolean hard_when_permanent; /* hard only on a permanent failure */
 } BounceReason;
 
+/**
+ * BounceRule:
+ * One rule, as loaded.  @advice_en and @advice_pl are NULL unless the
+ * rule carries its own advice (which then replaces the reason's).
+ */
+typedef struct {
+    const char *id;
+    const char *reason;
+    const char *file;
+    const char *description;
+    const char *advice_en;
+    const char *advice_pl;
+} BounceRule;
+
 /* Loads the rules of @dirs in order: the first directory holds the
  * base rules, each later one adds rules or overrides one by id.  A
  * directory that does not exist is an error. */
@@ -225,6 +239,10 @@ void bounce_rules_classify (const BounceRules *rules, BounceReport *report);
 /* The reason table entry for @name, or NULL. */
 const BounceReason *bounce_rules_get_reason (const BounceRules *rules,
                                              const char *name);
+
+/* The rule with @id, or NULL. */
+const BounceRule *bounce_rules_get_rule (const BounceRules *rules,
+                                         const char *id);
 
 /* How many rules were loaded (after overrides and disabled ones). */
 guint bounce_rules_count (const BounceRules *rules);
