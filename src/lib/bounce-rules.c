@@ -844,8 +844,9 @@ classify_recipient (const BounceRules *rules, const BounceReport *report,
     infer = rule != NULL && rule->infer_status != NULL ? rule->infer_status
             : reason != NULL ? reason->infer_status : NULL;
     if (r->status == NULL && infer != NULL) {
+        gboolean temporary = is_temporary (r);
         r->status = g_strdup (infer);
-        if (is_temporary (r))
+        if (temporary)
             r->status[0] = '4';
         r->status_source = BOUNCE_STATUS_SOURCE_INFERRED;
     }
