@@ -130,14 +130,20 @@ prepare_bytes (const guint8 *data, gsize len)
         if (eol != NULL && *eol == '\r' && i < len && data[i] == '\n')
             i++;
     }
-    for (; i < len; i++) {
-        guint8 c = data[i];
-        if (c == '\r') {
-            c = '\n';
-            if (i + 1 < len && data[i + 1] == '\n')
-                i++;
-        }
-        g_byte_array_append (out, &c, 1);
+    /* Copy runs between CRs in one go; a CR (alone or before LF)
+     * becomes one LF. */
+    while (i < len) {
+        const guint8 *cr = memchr (data + i, '\r', len - i);
+        gsize run = cr != NULL ? (gsize) (cr - (data + i)) : len - i;
+
+        g_byte_array_append (out, data + i, (guint) run);
+        i += run;
+        if (cr == NULL)
+            break;
+        g_byte_array_append (out, (const guint8 *) "\n", 1);
+        i++;
+        if (i < len && data[i] == '\n')
+            i++;
     }
     return out;
 }
