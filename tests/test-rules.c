@@ -138,7 +138,7 @@ test_guide_causes (void)
         { "450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.3]", "requireptr", FALSE, "require-ptr", "PTR", "PTR" },
         /* Wrong MX, unknown domain. */
         { "5.1.2", "hostunknown", TRUE, "status-host-unknown", "MX", "MX" },
-        { "550 5.1.2 Bad destination system address", "hostunknown", TRUE, "status-host-unknown", "MX", "MX" },
+        { "550 5.1.2 Bad destination system address", "hostunknown", TRUE, NULL, "MX", "MX" },
         { "554 5.4.4 Unable to route", "hostunknown", TRUE, "status-route", "MX", "MX" },
         { "Host or domain name not found. Name service error for name=example.jp type=A: Host not found", "hostunknown", TRUE, "host-unknown", "MX", "MX" },
         /* Login failure, account locked for spam. */
