@@ -152,7 +152,8 @@ typedef struct {
     const char *group;
 } Ctx;
 
-static void ctx_problem (Ctx *ctx, const char *format, ...) G_GNUC_PRINTF (2, 3);
+static void ctx_problem (Ctx *ctx, const char *format, ...)
+    G_GNUC_PRINTF (2, 3);
 
 static void
 ctx_problem (Ctx *ctx, const char *format, ...)
@@ -294,12 +295,14 @@ get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group)
 
     if (items == NULL)
         return NULL;
-    specs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_pattern_spec_free);
+    specs = g_ptr_array_new_with_free_func (
+        (GDestroyNotify) g_pattern_spec_free);
     for (guint i = 0; items[i] != NULL; i++) {
         if (strspn (items[i], "0123456789.*?") != strlen (items[i]) ||
             !(items[i][0] == '2' || items[i][0] == '4' || items[i][0] == '5' ||
               items[i][0] == '*' || items[i][0] == '?')) {
-            ctx_problem (ctx, "status '%.20s' is not a code or glob such as 5.7.*",
+            ctx_problem (ctx,
+                         "status '%.20s' is not a code or glob such as 5.7.*",
                          items[i]);
             continue;
         }
@@ -323,7 +326,8 @@ get_codes (Ctx *ctx, GKeyFile *kf, const char *group)
         if (strlen (c) != 3 || c[0] < '2' || c[0] > '5' ||
             !(g_ascii_isdigit (c[1]) || c[1] == 'x') ||
             !(g_ascii_isdigit (c[2]) || c[2] == 'x'))
-            ctx_problem (ctx, "smtp-code '%.20s' is not a code such as 550 or 5xx",
+            ctx_problem (ctx,
+                         "smtp-code '%.20s' is not a code such as 550 or 5xx",
                          c);
     }
     if (items[0] == NULL)
@@ -471,8 +475,8 @@ load_reason (Ctx *ctx, GKeyFile *kf, const char *group, const char *name)
 static void
 check_duplicate_groups (Ctx *ctx, const char *text)
 {
-    g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal,
-                                                         g_free, NULL);
+    g_autoptr (GHashTable) seen =
+        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
     g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
 
     for (guint i = 0; lines[i] != NULL; i++) {
@@ -596,7 +600,8 @@ load_file (BounceRules *rules, GHashTable *slots, const RulesFile *f,
             reason->dir_index = f->dir_index;
             add_reason (&ctx, rules, reason);
         } else {
-            ctx_problem (&ctx, "unknown group (want [rule ID] or [reason NAME])");
+            ctx_problem (&ctx,
+                         "unknown group (want [rule ID] or [reason NAME])");
         }
     }
 }
@@ -643,9 +648,9 @@ load_all (const char *const *dirs, GPtrArray *problems)
         if (rule->disabled || rule->reason == NULL)
             continue;
         if (!g_hash_table_contains (rules->reasons, rule->reason))
-            g_ptr_array_add (problems,
-                             g_strdup_printf ("%s: [rule %s]: unknown reason '%.40s'",
-                                              rule->file, rule->id, rule->reason));
+            g_ptr_array_add (problems, g_strdup_printf (
+                "%s: [rule %s]: unknown reason '%.40s'", rule->file, rule->id,
+                rule->reason));
     }
     if (files->len > 0 && rules->rules->len == 0 && problems->len == 0)
         g_ptr_array_add (problems, g_strdup_printf ("%s: no rules", dirs[0]));
@@ -787,7 +792,9 @@ match_regex (const GRegex *re, const char *text)
         return FALSE;
     len = (gssize) strlen (text);
     if (len > BOUNCE_MAX_MATCH_BYTES) {
-        const char *cut = g_utf8_find_prev_char (text, text + BOUNCE_MAX_MATCH_BYTES + 1);
+        /* Cut at a character boundary. */
+        const char *cut =
+            g_utf8_find_prev_char (text, text + BOUNCE_MAX_MATCH_BYTES + 1);
         len = cut != NULL ? cut - text : BOUNCE_MAX_MATCH_BYTES;
     }
     return g_regex_match_full (re, text, len, 0, 0, NULL, NULL);
