@@ -18,6 +18,26 @@
 /* Records                                                            */
 /* ------------------------------------------------------------------ */
 
+/* A regular expression, checked at load and compiled with the JIT on
+ * first use: loading stays cheap for a single message, and the rules a
+ * long run reaches match fast. */
+typedef struct {
+    char *source;
+    GRegex *plain; /* compiled at load: proves the pattern is valid */
+    GRegex *jit;   /* set once, atomically, on first use */
+} Pattern;
+
+static void
+pattern_free (Pattern *p)
+{
+    if (p == NULL)
+        return;
+    g_free (p->source);
+    g_clear_pointer (&p->plain, g_regex_unref);
+    g_clear_pointer (&p->jit, g_regex_unref);
+    g_free (p);
+}
+
 typedef struct {
     BounceRule pub;  /* points into the strings below */
     char *id;
@@ -37,10 +57,10 @@ typedef struct {
     GStrv decoder;
     GStrv kind;
     GStrv diagnostic_type;
-    GRegex *diagnostic;
-    GRegex *reporting_mta;
-    GRegex *remote_mta;
-    GRegex *subject;
+    Pattern *diagnostic;
+    Pattern *reporting_mta;
+    Pattern *remote_mta;
+    Pattern *subject;
 } Rule;
 
 typedef struct {
@@ -75,10 +95,10 @@ rule_free (Rule *rule)
     g_strfreev (rule->decoder);
     g_strfreev (rule->kind);
     g_strfreev (rule->diagnostic_type);
-    g_clear_pointer (&rule->diagnostic, g_regex_unref);
-    g_clear_pointer (&rule->reporting_mta, g_regex_unref);
-    g_clear_pointer (&rule->remote_mta, g_regex_unref);
-    g_clear_pointer (&rule->subject, g_regex_unref);
+    g_clear_pointer (&rule->diagnostic, pattern_free);
+    g_clear_pointer (&rule->reporting_mta, pattern_free);
+    g_clear_pointer (&rule->remote_mta, pattern_free);
+    g_clear_pointer (&rule->subject, pattern_free);
     g_free (rule);
 }
 
@@ -248,11 +268,12 @@ get_bool (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
     return -1;
 }
 
-static GRegex *
+static Pattern *
 get_regex (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
 {
     g_autofree char *raw = get_raw (kf, group, key);
     g_autoptr (GError) error = NULL;
+    Pattern *p;
     GRegex *re;
 
     if (raw == NULL)
@@ -261,11 +282,16 @@ get_regex (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
         ctx_problem (ctx, "%s is empty", key);
         return NULL;
     }
-    re = g_regex_new (raw, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, &error);
-    if (re == NULL)
+    re = g_regex_new (raw, G_REGEX_CASELESS, 0, &error);
+    if (re == NULL) {
         ctx_problem (ctx, "bad regular expression in %s: %s", key,
                      error->message);
-    return re;
+        return NULL;
+    }
+    p = g_new0 (Pattern, 1);
+    p->source = g_steal_pointer (&raw);
+    p->plain = re;
+    return p;
 }
 
 /* Checks an inferred status: "5.1.1" and the like. */
@@ -781,12 +807,30 @@ match_status (const GPtrArray *specs, const char *status)
     return FALSE;
 }
 
+/* The JIT-compiled form of @p, made on first use (thread-safe). */
+static GRegex *
+pattern_regex (Pattern *p)
+{
+    GRegex *re = g_atomic_pointer_get (&p->jit);
+
+    if (re != NULL)
+        return re;
+    re = g_regex_new (p->source, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
+    if (re == NULL)
+        re = g_regex_ref (p->plain);
+    if (!g_atomic_pointer_compare_and_exchange (&p->jit, NULL, re)) {
+        g_regex_unref (re);
+        re = g_atomic_pointer_get (&p->jit);
+    }
+    return re;
+}
+
 static gboolean
-match_regex (const GRegex *re, const char *text)
+match_regex (Pattern *p, const char *text)
 {
     gssize len;
 
-    if (re == NULL)
+    if (p == NULL)
         return TRUE;
     if (text == NULL)
         return FALSE;
@@ -797,7 +841,7 @@ match_regex (const GRegex *re, const char *text)
             g_utf8_find_prev_char (text, text + BOUNCE_MAX_MATCH_BYTES + 1);
         len = cut != NULL ? cut - text : BOUNCE_MAX_MATCH_BYTES;
     }
-    return g_regex_match_full (re, text, len, 0, 0, NULL, NULL);
+    return g_regex_match_full (pattern_regex (p), text, len, 0, 0, NULL, NULL);
 }
 
 static gboolean
