@@ -5,9 +5,9 @@
  *
  * The first rule whose every key matches decides a recipient's reason,
  * hard/soft and rule id.  No reason, pattern or code table lives here:
- * every one comes from the files.  Regular expressions are compiled once
- * at load; cheap keys (kind, action, codes, status globs) are tried
- * before any regular expression.  This file does not parse messages and
+ * every one comes from the files.  Regular expressions are checked at
+ * load and JIT-compiled once, on first use; cheap keys (kind, action,
+ * codes, status globs) are tried before any regular expression.  This file does not parse messages and
  * never prints.
  */
 #include <string.h>
