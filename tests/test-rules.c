@@ -237,6 +237,19 @@ test_phrases (void)
         { "procmail: Couldn't create \"/var/spool/mail/neko\"", "mailererror" },
         { "550 5.1.0 sender rejected. AUP#CDRBL", "blocked" },
         { "530 5.7.0 Must issue a STARTTLS command first", "failedstarttls" },
+        { "550 5.7.1 <a@example.org>: Helo command rejected: Host not found", "blocked" },
+        { "550 5.1.0 <a@example.org>: Sender address rejected: Domain not found", "rejected" },
+        { "554 5.2.252 SendAsDenied; sender not allowed to send as", "rejected" },
+        { "Sorry, I couldn't find any host named example.invalid. (#5.1.2)", "hostunknown" },
+        { "550-5.7.1 Our system has detected that this message is likely unsolicited mail", "spamdetected" },
+        { "Skrzynka pocztowa jest pełna", "mailboxfull" },
+        { "Przekroczono limit wysyłania wiadomości", "ratelimited" },
+        { "Nie ma takiego użytkownika", "userunknown" },
+        { "Quota dépassé pour ce compte", "mailboxfull" },
+        { "SMTP error from remote mail server after end of data: 550 : User unknown", "filtered" },
+        { "host mx.example.org said: 500 Line limit exceeded", "emailtoolarge" },
+        { "Remote server does not support TLS", "failedstarttls" },
+        { "This message is looping: it already has my Delivered-To line. (#5.4.6)", "networkerror" },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
