@@ -5,6 +5,7 @@
  * checks and override semantics, and the postfix-real fixtures.
  */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -517,6 +518,79 @@ test_order_and_override (void)
     remove_dir (local);
 }
 
+/* Each match key, alone: it must match for the rule to decide. */
+static void
+test_match_keys (void)
+{
+    g_autofree char *dir = make_dir (
+        2, "00-reasons.rules", reason_file,
+        "10-keys.rules",
+        "[rule by-kind]\nreason = blocked\nkind = feedback;autoreply\n"
+        "[rule by-decoder]\nreason = blocked\ndecoder = exim\n"
+        "[rule by-reporting]\nreason = blocked\nreporting-mta = \\.example\\.net$\n"
+        "[rule by-remote]\nreason = blocked\nremote-mta = ^mx\\d\\.example\\.org$\n"
+        "[rule by-subject]\nreason = blocked\nsubject = ^Undeliverable:\n"
+        "[rule by-type]\nreason = blocked\ndiagnostic-type = x-unix\n"
+        "[rule by-action]\nreason = blocked\naction = delayed\n"
+        "[rule by-code]\nreason = blocked\nsmtp-code = 45x\n"
+        "[rule fallback]\nreason = undefined\n");
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = bounce_rules_load (dirs, &error);
+    static const struct {
+        const char *field;
+        const char *value;
+        const char *rule;
+    } cases[] = {
+        { "kind", "feedback", "by-kind" },
+        { "mta", "exim", "by-decoder" },
+        { "mta", "postfix", "fallback" },
+        { "reporting_mta", "mail.example.net", "by-reporting" },
+        { "reporting_mta", "mail.example.net.evil", "fallback" },
+        { "remote_mta", "MX2.example.org", "by-remote" },
+        { "subject", "Undeliverable: hello", "by-subject" },
+        { "subject", "Re: Undeliverable: hello", "fallback" },
+        { "diagnostic_type", "x-unix", "by-type" },
+        { "action", "delayed", "by-action" },
+        { "code", "452", "by-code" },
+        { "code", "552", "fallback" },
+        { "none", NULL, "fallback" },
+    };
+
+    g_assert_no_error (error);
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceReport) report = bounce_report_new ("test");
+        BounceRecipient *r = bounce_recipient_new ();
+        const char *f = cases[i].field;
+
+        r->action = g_strdup ("failed");
+        report->kind = BOUNCE_KIND_DSN;
+        if (strcmp (f, "kind") == 0)
+            report->kind = BOUNCE_KIND_FEEDBACK;
+        else if (strcmp (f, "mta") == 0)
+            report->mta = g_strdup (cases[i].value);
+        else if (strcmp (f, "reporting_mta") == 0)
+            report->reporting_mta = g_strdup (cases[i].value);
+        else if (strcmp (f, "remote_mta") == 0)
+            r->remote_mta = g_strdup (cases[i].value);
+        else if (strcmp (f, "subject") == 0)
+            report->subject = g_strdup (cases[i].value);
+        else if (strcmp (f, "diagnostic_type") == 0)
+            r->diagnostic_type = g_strdup (cases[i].value);
+        else if (strcmp (f, "action") == 0) {
+            g_free (r->action);
+            r->action = g_strdup (cases[i].value);
+        } else if (strcmp (f, "code") == 0) {
+            r->smtp_code = atoi (cases[i].value);
+        }
+        g_ptr_array_add (report->recipients, r);
+        bounce_rules_classify (rules, report);
+        g_test_message ("case %u: %s=%s -> %s", i, f, cases[i].value, r->rule);
+        g_assert_cmpstr (r->rule, ==, cases[i].rule);
+    }
+    remove_dir (dir);
+}
+
 /* A recipient without a status gets the rule's inferred one (class 4
  * when temporary), with status_source inferred. */
 static void
@@ -640,6 +714,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/load/duplicate-id", test_load_duplicate_id_across_files);
     g_test_add_func ("/rules/load/missing-dir", test_load_missing_dir);
     g_test_add_func ("/rules/order-and-override", test_order_and_override);
+    g_test_add_func ("/rules/match-keys", test_match_keys);
     g_test_add_func ("/rules/infer-status", test_infer_status);
     g_test_add_func ("/rules/match-cut", test_match_cut);
     for (guint i = 0; i < G_N_ELEMENTS (postfix_cases); i++) {
