@@ -1,0 +1,82 @@
+/*
+ * bounce-decode-private.h - what the non-standard decoders
+ * (bounce-decode*.c) share.  Internal to libbounce.
+ */
+#ifndef BOUNCE_DECODE_PRIVATE_H
+#define BOUNCE_DECODE_PRIVATE_H
+
+#include "bounce-private.h"
+
+G_BEGIN_DECLS
+
+/* What the decoders look at: the top-level message and its parts (never
+ * the inside of an attached message). */
+typedef struct {
+    GMimeMessage *message;
+    const char *body;          /* first text part, or NULL */
+    char *html_text;           /* text of the first text/html part, tags
+                                * stripped, when there is no text/plain */
+    GMimeObject *feedback;     /* message/feedback-report part */
+    GMimeObject *attached;     /* first message/rfc822 part */
+    GPtrArray *texts;          /* every top-level text/plain, char* */
+    char *from_addr;           /* the bounce's From address, or NULL */
+    char *from_text;           /* the bounce's From as written */
+} BounceDecodeContext;
+
+/* bounce-decode.c */
+
+/* The value of header @name of the bounce itself, or NULL. */
+G_GNUC_INTERNAL const char *_bounce_decode_header (BounceDecodeContext *ctx,
+                                                   const char *name);
+
+/* A new failed recipient for @address (may be NULL) with @diagnostic
+ * unfolded and its codes resolved; "delayed" when @delayed or a 4.x.x
+ * status says so.  Added to @report (which takes it); returned
+ * borrowed. */
+G_GNUC_INTERNAL BounceRecipient *_bounce_decode_add (BounceReport *report,
+                                                     const char *address,
+                                                     const char *diagnostic,
+                                                     gboolean delayed);
+
+/* bounce-decode-data.c: the compiled-in decoders.conf */
+
+typedef struct _BounceDecoderData BounceDecoderData;
+
+/* Loaded once; never NULL (a broken data file is a programming error). */
+G_GNUC_INTERNAL const BounceDecoderData *_bounce_decoder_data (void);
+
+/* bounce-decode-arf.c: RFC 5965 feedback reports */
+G_GNUC_INTERNAL gboolean _bounce_decode_arf (BounceDecodeContext *ctx,
+                                             BounceReport *report);
+
+/* bounce-decode-auto.c: RFC 3834 auto-replies and vacation notices;
+ * @bounce_like says the sender or headers look like a bounce. */
+G_GNUC_INTERNAL gboolean _bounce_decode_autoreply (BounceDecodeContext *ctx,
+                                                   gboolean bounce_like,
+                                                   BounceReport *report);
+
+/* bounce-decode-ses.c: Amazon SES JSON notifications */
+G_GNUC_INTERNAL gboolean _bounce_decode_ses (BounceDecodeContext *ctx,
+                                             BounceReport *report);
+
+/* bounce-decode-text.c: the plain-text formats driven by decoders.conf */
+
+/* Does the bounce's From or Subject (or X-Failed-Recipients) look like a
+ * bounce? */
+G_GNUC_INTERNAL gboolean _bounce_decode_bounce_like (BounceDecodeContext *ctx,
+                                                     BounceReport *report);
+
+G_GNUC_INTERNAL gboolean _bounce_decode_text (BounceDecodeContext *ctx,
+                                              BounceReport *report);
+
+/* The autoreply patterns of decoders.conf (borrowed; may be NULL). */
+G_GNUC_INTERNAL const GRegex *_bounce_decoder_autoreply_subject (void);
+G_GNUC_INTERNAL const GRegex *_bounce_decoder_autoreply_suspend (void);
+
+/* The name of the format the text decoders see in @ctx, or NULL
+ * (used to name the MTA of an RFC 3464 report). */
+G_GNUC_INTERNAL const char *_bounce_decode_identify (BounceDecodeContext *ctx);
+
+G_END_DECLS
+
+#endif /* BOUNCE_DECODE_PRIVATE_H */
