@@ -324,6 +324,21 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
     if (dec == NULL && !bounce_from && !bounce_subject && failed_header == NULL)
         return FALSE;
 
+    /* DSN fields pasted into the text (Amazon WorkMail, ...). */
+    {
+        guint before = report->recipients->len;
+        if (embedded_dsn (ctx->body, report)) {
+            for (guint i = before; i < report->recipients->len; i++) {
+                BounceRecipient *r = report->recipients->pdata[i];
+                if (r->action == NULL)
+                    r->action = g_strdup ("failed");
+            }
+            report->kind = BOUNCE_KIND_BOUNCE;
+            report->mta = g_strdup (dec != NULL ? dec->name : "generic");
+            return TRUE;
+        }
+    }
+
     found = g_ptr_array_new_with_free_func (found_free);
     lines = g_strsplit (ctx->body != NULL ? ctx->body : "", "\n", -1);
     n = g_strv_length (lines);
@@ -400,18 +415,6 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
     }
 
     if (found->len == 0) {
-        guint before = report->recipients->len;
-        /* DSN fields pasted into the text (Amazon WorkMail, ...). */
-        if (embedded_dsn (ctx->body, report)) {
-            for (guint i = before; i < report->recipients->len; i++) {
-                BounceRecipient *r = report->recipients->pdata[i];
-                if (r->action == NULL)
-                    r->action = g_strdup ("failed");
-            }
-            report->kind = BOUNCE_KIND_BOUNCE;
-            report->mta = g_strdup (dec != NULL ? dec->name : "generic");
-            return TRUE;
-        }
         /* A known format, or a bounce by sender and subject, with no
          * address: one recipient the caller names (VERP, original To). */
         if (!((dec != NULL && (bounce_from || bounce_subject)) ||

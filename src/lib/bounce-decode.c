@@ -141,6 +141,15 @@ context_init (BounceDecodeContext *ctx, GMimeMessage *message,
             ctx->html_text = html_to_text (html);
         ctx->body = ctx->html_text;
     }
+    if (ctx->body == NULL && top != NULL && GMIME_IS_MULTIPART (top)) {
+        /* A broken multipart (e.g. a boundary parameter that is not
+         * folded into its field) hides its text: read it raw. */
+        g_autofree char *raw = g_mime_object_to_string (top, NULL);
+        if (raw != NULL)
+            ctx->html_text = _bounce_text_normalize (raw, strlen (raw),
+                                                     BOUNCE_MAX_BODY_SCAN_BYTES);
+        ctx->body = ctx->html_text;
+    }
     if (from != NULL && internet_address_list_length (from) > 0) {
         InternetAddress *ia = internet_address_list_get_address (from, 0);
         ctx->from_text = internet_address_to_string (ia, NULL, FALSE);
