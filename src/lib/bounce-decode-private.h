@@ -38,13 +38,6 @@ G_GNUC_INTERNAL BounceRecipient *_bounce_decode_add (BounceReport *report,
                                                      const char *diagnostic,
                                                      gboolean delayed);
 
-/* bounce-decode-data.c: the compiled-in decoders.conf */
-
-typedef struct _BounceDecoderData BounceDecoderData;
-
-/* Loaded once; never NULL (a broken data file is a programming error). */
-G_GNUC_INTERNAL const BounceDecoderData *_bounce_decoder_data (void);
-
 /* bounce-decode-arf.c: RFC 5965 feedback reports */
 G_GNUC_INTERNAL gboolean _bounce_decode_arf (BounceDecodeContext *ctx,
                                              BounceReport *report);
@@ -73,9 +66,11 @@ G_GNUC_INTERNAL gboolean _bounce_decode_text (BounceDecodeContext *ctx,
 G_GNUC_INTERNAL const GRegex *_bounce_decoder_autoreply_subject (void);
 G_GNUC_INTERNAL const GRegex *_bounce_decoder_autoreply_suspend (void);
 
-/* The name of the format the text decoders see in @ctx, or NULL
- * (used to name the MTA of an RFC 3464 report). */
-G_GNUC_INTERNAL const char *_bounce_decode_identify (BounceDecodeContext *ctx);
+/* For an RFC 3464 report: names the MTA when a format of decoders.conf
+ * fits, and gives recipients without a diagnostic the text that the
+ * human-readable part says about their address. */
+G_GNUC_INTERNAL void _bounce_decode_enrich (BounceDecodeContext *ctx,
+                                            BounceReport *report);
 
 G_END_DECLS
 

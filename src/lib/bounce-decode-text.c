@@ -26,12 +26,12 @@ typedef struct {
     GRegex *from, *subject, *body, *header, *start, *end;
 } Decoder;
 
-struct _BounceDecoderData {
+typedef struct {
     GRegex *bounce_from, *bounce_subject, *end, *recipient, *skip, *delayed;
     GRegex *auto_subject, *auto_suspend;
     GRegex *original_headers; /* built in: a pasted header block */
     GPtrArray *decoders;      /* Decoder* */
-};
+} BounceDecoderData;
 
 static GRegex *
 compile (GKeyFile *kf, const char *group, const char *key, gboolean anchor)
@@ -199,15 +199,6 @@ choose_decoder (BounceDecodeContext *ctx, const char *subject)
     return best;
 }
 
-const char *
-_bounce_decode_identify (BounceDecodeContext *ctx)
-{
-    const char *subject = g_mime_message_get_subject (ctx->message);
-    const Decoder *dec = choose_decoder (ctx, subject);
-
-    return dec != NULL ? dec->name : NULL;
-}
-
 typedef struct {
     char *address;
     GString *diag;
@@ -303,43 +294,33 @@ embedded_dsn (const char *body, BounceReport *report)
     return _bounce_dsn_parse (body + start, FALSE, report) > 0;
 }
 
-gboolean
-_bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
+/* What the error block of the text says. */
+typedef struct {
+    GPtrArray *found;  /* Found*, in order of appearance */
+    GString *shared;   /* block text before any recipient */
+    GString *block;    /* the whole block */
+} Extract;
+
+static void
+extract_clear (Extract *x)
+{
+    g_ptr_array_unref (x->found);
+    g_string_free (x->shared, TRUE);
+    g_string_free (x->block, TRUE);
+}
+
+static void
+extract (BounceDecodeContext *ctx, const Decoder *dec, BounceReport *report,
+         Extract *x)
 {
     const BounceDecoderData *d = data_get ();
-    const char *subject = report->subject;
-    const Decoder *dec = choose_decoder (ctx, subject);
-    gboolean bounce_from = re_match (d->bounce_from, ctx->from_addr) ||
-                           re_match (d->bounce_from, ctx->from_text);
-    gboolean bounce_subject = re_match (d->bounce_subject, subject);
-    const char *failed_header = _bounce_decode_header (ctx, "X-Failed-Recipients");
     g_auto (GStrv) lines = NULL;
-    g_autoptr (GPtrArray) found = NULL;
-    g_autoptr (GString) shared = g_string_new (NULL);
-    g_autoptr (GString) block = g_string_new (NULL);
     Found *current = NULL;
-    gboolean delayed;
     guint start = 0, end, n;
 
-    if (dec == NULL && !bounce_from && !bounce_subject && failed_header == NULL)
-        return FALSE;
-
-    /* DSN fields pasted into the text (Amazon WorkMail, ...). */
-    {
-        guint before = report->recipients->len;
-        if (embedded_dsn (ctx->body, report)) {
-            for (guint i = before; i < report->recipients->len; i++) {
-                BounceRecipient *r = report->recipients->pdata[i];
-                if (r->action == NULL)
-                    r->action = g_strdup ("failed");
-            }
-            report->kind = BOUNCE_KIND_BOUNCE;
-            report->mta = g_strdup (dec != NULL ? dec->name : "generic");
-            return TRUE;
-        }
-    }
-
-    found = g_ptr_array_new_with_free_func (found_free);
+    x->found = g_ptr_array_new_with_free_func (found_free);
+    x->shared = g_string_new (NULL);
+    x->block = g_string_new (NULL);
     lines = g_strsplit (ctx->body != NULL ? ctx->body : "", "\n", -1);
     n = g_strv_length (lines);
     if (dec != NULL && dec->start != NULL) {
@@ -366,8 +347,8 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
 
         if (line[0] == '\0' || (d->skip != NULL && re_match (d->skip, line)))
             continue;
-        if (strlen (line) < 1024)
-            g_string_append_printf (block, "%s\n", line);
+        if (strlen (line) < 1024 && x->block->len < BOUNCE_MAX_MATCH_BYTES)
+            g_string_append_printf (x->block, "%s\n", line);
         if (strchr (line, '@') != NULL &&
             g_regex_match (d->recipient, line, 0, &mi)) {
             g_autofree char *addr = g_match_info_fetch_named (mi, "addr");
@@ -375,12 +356,14 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
 
             g_match_info_fetch_pos (mi, 0, NULL, &mend);
             if (addr != NULL && addr[0] != '\0' && !excluded (ctx, report, addr)) {
-                Found *f = find_found (found, addr);
+                Found *f = find_found (x->found, addr);
                 if (f == NULL) {
+                    if (x->found->len >= BOUNCE_MAX_RECIPIENTS)
+                        continue;
                     f = g_new0 (Found, 1);
                     f->address = g_steal_pointer (&addr);
                     f->diag = g_string_new (NULL);
-                    g_ptr_array_add (found, f);
+                    g_ptr_array_add (x->found, f);
                     append_line (f->diag, line + mend);
                 } else {
                     append_line (f->diag, line);
@@ -389,15 +372,51 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
                 continue;
             }
         }
-        if (current != NULL)
-            append_line (current->diag, line);
-        else
-            append_line (shared, line);
+        append_line (current != NULL ? current->diag : x->shared, line);
+    }
+}
+
+static gboolean
+is_delayed (const char *subject, const char *block)
+{
+    const BounceDecoderData *d = data_get ();
+
+    return re_match (d->delayed, subject) ||
+           (re_match (d->delayed, block) &&
+            !g_regex_match_simple ("permanent", block, G_REGEX_CASELESS, 0));
+}
+
+gboolean
+_bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
+{
+    const BounceDecoderData *d = data_get ();
+    const char *subject = report->subject;
+    const Decoder *dec = choose_decoder (ctx, subject);
+    gboolean bounce_from = re_match (d->bounce_from, ctx->from_addr) ||
+                           re_match (d->bounce_from, ctx->from_text);
+    gboolean bounce_subject = re_match (d->bounce_subject, subject);
+    const char *failed_header = _bounce_decode_header (ctx, "X-Failed-Recipients");
+    Extract x;
+    gboolean delayed;
+    guint before = report->recipients->len;
+
+    if (dec == NULL && !bounce_from && !bounce_subject && failed_header == NULL)
+        return FALSE;
+
+    /* DSN fields pasted into the text (Amazon WorkMail, ...). */
+    if (embedded_dsn (ctx->body, report)) {
+        for (guint i = before; i < report->recipients->len; i++) {
+            BounceRecipient *r = report->recipients->pdata[i];
+            if (r->action == NULL)
+                r->action = g_strdup ("failed");
+        }
+        report->kind = BOUNCE_KIND_BOUNCE;
+        report->mta = g_strdup (dec != NULL ? dec->name : "generic");
+        return TRUE;
     }
 
-    delayed = re_match (d->delayed, subject) ||
-              (d->delayed != NULL && re_match (d->delayed, block->str) &&
-               !g_regex_match_simple ("permanent", block->str, G_REGEX_CASELESS, 0));
+    extract (ctx, dec, report, &x);
+    delayed = is_delayed (subject, x.block->str);
 
     /* X-Failed-Recipients names recipients the text may have missed. */
     if (failed_header != NULL) {
@@ -405,30 +424,65 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
         for (guint i = 0; parts[i] != NULL; i++) {
             g_autofree char *addr = _bounce_address_clean (parts[i]);
             if (addr != NULL && strchr (addr, '@') != NULL &&
-                find_found (found, addr) == NULL) {
+                find_found (x.found, addr) == NULL &&
+                x.found->len < BOUNCE_MAX_RECIPIENTS) {
                 Found *f = g_new0 (Found, 1);
                 f->address = g_steal_pointer (&addr);
                 f->diag = g_string_new (NULL);
-                g_ptr_array_add (found, f);
+                g_ptr_array_add (x.found, f);
             }
         }
     }
 
-    if (found->len == 0) {
+    if (x.found->len == 0) {
         /* A known format, or a bounce by sender and subject, with no
          * address: one recipient the caller names (VERP, original To). */
         if (!((dec != NULL && (bounce_from || bounce_subject)) ||
-              (bounce_from && bounce_subject)))
+              (bounce_from && bounce_subject))) {
+            extract_clear (&x);
             return FALSE;
-        _bounce_decode_add (report, NULL, block->str, delayed);
+        }
+        _bounce_decode_add (report, NULL, x.block->str, delayed);
     } else {
-        for (guint i = 0; i < found->len; i++) {
-            Found *f = found->pdata[i];
-            const char *diag = f->diag->len > 0 ? f->diag->str : shared->str;
+        for (guint i = 0; i < x.found->len; i++) {
+            Found *f = x.found->pdata[i];
+            const char *diag = f->diag->len > 0 ? f->diag->str : x.shared->str;
             _bounce_decode_add (report, f->address, diag, delayed);
         }
     }
+    extract_clear (&x);
     report->kind = BOUNCE_KIND_BOUNCE;
     report->mta = g_strdup (dec != NULL ? dec->name : "generic");
     return TRUE;
+}
+
+void
+_bounce_decode_enrich (BounceDecodeContext *ctx, BounceReport *report)
+{
+    const Decoder *dec = choose_decoder (ctx, report->subject);
+    Extract x;
+
+    if (dec != NULL) {
+        g_free (report->mta);
+        report->mta = g_strdup (dec->name);
+    }
+    if (ctx->body == NULL)
+        return;
+    extract (ctx, dec, report, &x);
+    for (guint i = 0; i < report->recipients->len; i++) {
+        BounceRecipient *r = report->recipients->pdata[i];
+        Found *f;
+
+        if (r->diagnostic != NULL || r->address == NULL)
+            continue;
+        f = find_found (x.found, r->address);
+        if (f == NULL || f->diag->len == 0)
+            continue;
+        r->diagnostic = bounce_diagnostic_unfold (f->diag->str);
+        if (r->diagnostic[0] == '\0' || strlen (r->diagnostic) > BOUNCE_MAX_FIELD_BYTES)
+            g_clear_pointer (&r->diagnostic, g_free);
+        else
+            bounce_recipient_resolve_codes (r);
+    }
+    extract_clear (&x);
 }

@@ -62,6 +62,13 @@ G_GNUC_INTERNAL gboolean _bounce_decode_nonstandard (GMimeMessage *message,
                                                      const char *body_text,
                                                      BounceReport *report);
 
+/* For a report read from delivery-status parts: names the MTA when the
+ * message fits a known format and fills missing diagnostics from the
+ * human-readable text. */
+G_GNUC_INTERNAL void _bounce_decode_dsn_enrich (GMimeMessage *message,
+                                                const char *body_text,
+                                                BounceReport *report);
+
 G_END_DECLS
 
 #endif /* BOUNCE_PRIVATE_H */
