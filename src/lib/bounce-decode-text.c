@@ -377,6 +377,14 @@ extract (BounceDecodeContext *ctx, const Decoder *dec, BounceReport *report,
 }
 
 static gboolean
+has_code (const char *text)
+{
+    g_autofree char *status = bounce_status_find (text);
+
+    return status != NULL || bounce_reply_code_find (text) != 0;
+}
+
+static gboolean
 is_delayed (const char *subject, const char *block)
 {
     const BounceDecoderData *d = data_get ();
@@ -416,6 +424,23 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
     }
 
     extract (ctx, dec, report, &x);
+    /* The error block may be in a later text part. */
+    for (guint i = 0; x.found->len == 0 && i < ctx->texts->len; i++) {
+        const char *saved = ctx->body;
+        Extract y;
+
+        if (ctx->texts->pdata[i] == NULL || g_strcmp0 (ctx->texts->pdata[i], saved) == 0)
+            continue;
+        ctx->body = ctx->texts->pdata[i];
+        extract (ctx, dec, report, &y);
+        ctx->body = saved;
+        if (y.found->len > 0) {
+            extract_clear (&x);
+            x = y;
+        } else {
+            extract_clear (&y);
+        }
+    }
     delayed = is_delayed (subject, x.block->str);
 
     /* X-Failed-Recipients names recipients the text may have missed. */
@@ -446,7 +471,12 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
     } else {
         for (guint i = 0; i < x.found->len; i++) {
             Found *f = x.found->pdata[i];
-            const char *diag = f->diag->len > 0 ? f->diag->str : x.shared->str;
+            g_autofree char *both = NULL;
+            const char *diag = f->diag->str;
+
+            /* The reason may come before the list of recipients. */
+            if (!has_code (diag) && (f->diag->len == 0 || has_code (x.shared->str)))
+                diag = both = g_strconcat (x.shared->str, "\n", f->diag->str, NULL);
             _bounce_decode_add (report, f->address, diag, delayed);
         }
     }
