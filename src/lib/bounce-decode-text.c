@@ -28,6 +28,7 @@ typedef struct {
 
 typedef struct {
     GRegex *bounce_from, *bounce_subject, *end, *recipient, *skip, *delayed;
+    GRegex *forwarded, *error;
     GRegex *auto_subject, *auto_suspend;
     GRegex *original_headers; /* built in: a pasted header block */
     GPtrArray *decoders;      /* Decoder* */
@@ -81,6 +82,8 @@ data_load (void)
     d->recipient = compile (kf, "general", "recipient", FALSE);
     d->skip = compile (kf, "general", "skip", TRUE);
     d->delayed = compile (kf, "general", "delayed", FALSE);
+    d->forwarded = compile (kf, "general", "forwarded", FALSE);
+    d->error = compile (kf, "general", "error", FALSE);
     d->auto_subject = compile (kf, "autoreply", "subject", FALSE);
     d->auto_suspend = compile (kf, "autoreply", "suspend", FALSE);
     g_assert (d->bounce_from != NULL && d->bounce_subject != NULL &&
@@ -410,6 +413,9 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
 
     if (dec == NULL && !bounce_from && !bounce_subject && failed_header == NULL)
         return FALSE;
+    /* A person forwarding a bounce. */
+    if (!bounce_from && failed_header == NULL && re_match (d->forwarded, subject))
+        return FALSE;
 
     /* DSN fields pasted into the text (Amazon WorkMail, ...). */
     if (embedded_dsn (ctx->body, report)) {
@@ -457,6 +463,13 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
                 g_ptr_array_add (x.found, f);
             }
         }
+    }
+
+    /* Known by its sender alone: only with a code or an error phrase. */
+    if (dec == NULL && !bounce_subject && failed_header == NULL &&
+        !has_code (x.block->str) && !re_match (d->error, x.block->str)) {
+        extract_clear (&x);
+        return FALSE;
     }
 
     if (x.found->len == 0) {
