@@ -505,10 +505,6 @@ _bounce_decode_enrich (BounceDecodeContext *ctx, BounceReport *report)
     const Decoder *dec = choose_decoder (ctx, report->subject);
     Extract x;
 
-    if (dec != NULL) {
-        g_free (report->mta);
-        report->mta = g_strdup (dec->name);
-    }
     if (ctx->body == NULL)
         return;
     extract (ctx, dec, report, &x);
