@@ -66,12 +66,6 @@ G_GNUC_INTERNAL gboolean _bounce_decode_text (BounceDecodeContext *ctx,
 G_GNUC_INTERNAL const GRegex *_bounce_decoder_autoreply_subject (void);
 G_GNUC_INTERNAL const GRegex *_bounce_decoder_autoreply_suspend (void);
 
-/* For an RFC 3464 report: gives recipients still without a diagnostic
- * the text that the human-readable part says about their address, as
- * the format of decoders.conf that fits cuts it out. */
-G_GNUC_INTERNAL void _bounce_decode_enrich (BounceDecodeContext *ctx,
-                                            BounceReport *report);
-
 G_END_DECLS
 
 #endif /* BOUNCE_DECODE_PRIVATE_H */

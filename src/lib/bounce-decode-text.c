@@ -498,30 +498,3 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
     report->mta = g_strdup (dec != NULL ? dec->name : "generic");
     return TRUE;
 }
-
-void
-_bounce_decode_enrich (BounceDecodeContext *ctx, BounceReport *report)
-{
-    const Decoder *dec = choose_decoder (ctx, report->subject);
-    Extract x;
-
-    if (ctx->body == NULL)
-        return;
-    extract (ctx, dec, report, &x);
-    for (guint i = 0; i < report->recipients->len; i++) {
-        BounceRecipient *r = report->recipients->pdata[i];
-        Found *f;
-
-        if (r->diagnostic != NULL || r->address == NULL)
-            continue;
-        f = find_found (x.found, r->address);
-        if (f == NULL || f->diag->len == 0)
-            continue;
-        r->diagnostic = bounce_diagnostic_unfold (f->diag->str);
-        if (r->diagnostic[0] == '\0' || strlen (r->diagnostic) > BOUNCE_MAX_FIELD_BYTES)
-            g_clear_pointer (&r->diagnostic, g_free);
-        else
-            bounce_recipient_resolve_codes (r);
-    }
-    extract_clear (&x);
-}

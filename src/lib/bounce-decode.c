@@ -194,16 +194,3 @@ _bounce_decode_nonstandard (GMimeMessage *message,
     context_clear (&ctx);
     return done;
 }
-
-void
-_bounce_decode_dsn_enrich (GMimeMessage *message,
-                           const char *body_text,
-                           BounceReport *report)
-{
-    BounceDecodeContext ctx;
-
-    g_return_if_fail (message != NULL);
-    context_init (&ctx, message, body_text);
-    _bounce_decode_enrich (&ctx, report);
-    context_clear (&ctx);
-}

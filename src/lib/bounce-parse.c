@@ -467,7 +467,6 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
         report->kind = all_succeeded (report) ? BOUNCE_KIND_DELIVERED
                                               : BOUNCE_KIND_DSN;
         report->mta = g_strdup ("rfc3464");
-        _bounce_decode_dsn_enrich (msg, body_text, report);
     } else {
         if (w.dsn_parts->len > 0)
             bounce_report_add_warning (report,

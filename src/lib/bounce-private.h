@@ -75,12 +75,6 @@ G_GNUC_INTERNAL gboolean _bounce_decode_nonstandard (GMimeMessage *message,
                                                      const char *body_text,
                                                      BounceReport *report);
 
-/* For a report read from delivery-status parts: fills diagnostics still
- * missing from the human-readable text (report->mta stays "rfc3464"). */
-G_GNUC_INTERNAL void _bounce_decode_dsn_enrich (GMimeMessage *message,
-                                                const char *body_text,
-                                                BounceReport *report);
-
 G_END_DECLS
 
 #endif /* BOUNCE_PRIVATE_H */
