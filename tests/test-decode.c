@@ -80,6 +80,18 @@ typedef struct {
     "remains undelivered. Eventually the mail delivery software will give up,\n" \
     "and when that happens, the message will be returned to you.\n"
 
+#define EXIM_SENT_BY \
+    "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\n" \
+    "To: list-owner@example.org\n" \
+    "Subject: Mail delivery failed\n\n" \
+    "This message was created automatically by mail delivery software.\n\n" \
+    "A message sent by\n\n" \
+    "  <envelope-sender@example.org>\n\n" \
+    "could not be delivered to one or more of its recipients. The following\n" \
+    "address(es) failed:\n\n" \
+    "  alice@example.net<mailto:alice@example.net>\n" \
+    "    all hosts have been failing for a long time\n"
+
 #define SENDMAIL \
     "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n" \
     "To: <sender@example.org>\n" \
@@ -267,6 +279,8 @@ static const Case cases[] = {
       "alice@example.net", "5.1.1", 550, "failed", NULL, NULL, NULL },
     { "exim-delayed", EXIM_DELAYED, NULL, "bounce", "exim", 1,
       "alice@example.net", "4.7.1", 451, "delayed", NULL, NULL, NULL },
+    { "exim-sent-by", EXIM_SENT_BY, NULL, "bounce", "exim", 1,
+      "alice@example.net", "", 0, "failed", NULL, NULL, NULL },
     { "sendmail", SENDMAIL, NULL, "bounce", "sendmail", 1,
       "alice@example.net", "5.1.1", 550, "failed", NULL, NULL, NULL },
     { "exchange2003", EXCHANGE2003, NULL, "bounce", "exchange2003", 1,

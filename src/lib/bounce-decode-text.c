@@ -28,7 +28,7 @@ typedef struct {
 
 typedef struct {
     GRegex *bounce_from, *bounce_subject, *end, *recipient, *skip, *delayed;
-    GRegex *forwarded, *error;
+    GRegex *forwarded, *error, *sender_before;
     GRegex *auto_subject, *auto_suspend;
     GRegex *original_headers; /* built in: a pasted header block */
     GPtrArray *decoders;      /* Decoder* */
@@ -84,6 +84,7 @@ data_load (void)
     d->delayed = compile (kf, "general", "delayed", FALSE);
     d->forwarded = compile (kf, "general", "forwarded", FALSE);
     d->error = compile (kf, "general", "error", FALSE);
+    d->sender_before = compile (kf, "general", "sender-before", FALSE);
     d->auto_subject = compile (kf, "autoreply", "subject", FALSE);
     d->auto_suspend = compile (kf, "autoreply", "suspend", FALSE);
     g_assert (d->bounce_from != NULL && d->bounce_subject != NULL &&
@@ -319,6 +320,7 @@ extract (BounceDecodeContext *ctx, const Decoder *dec, BounceReport *report,
     const BounceDecoderData *d = data_get ();
     g_auto (GStrv) lines = NULL;
     Found *current = NULL;
+    const char *previous = NULL;
     guint start = 0, end, n;
 
     x->found = g_ptr_array_new_with_free_func (found_free);
@@ -350,6 +352,13 @@ extract (BounceDecodeContext *ctx, const Decoder *dec, BounceReport *report,
 
         if (line[0] == '\0' || (d->skip != NULL && re_match (d->skip, line)))
             continue;
+        if (previous != NULL && re_match (d->sender_before, previous)) {
+            /* "A message sent by\n  <sender@...>": not a recipient. */
+            previous = line;
+            append_line (current != NULL ? current->diag : x->shared, line);
+            continue;
+        }
+        previous = line;
         if (strlen (line) < 1024 && x->block->len < BOUNCE_MAX_MATCH_BYTES)
             g_string_append_printf (x->block, "%s\n", line);
         if (strchr (line, '@') != NULL &&
