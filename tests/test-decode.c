@@ -211,6 +211,19 @@ typedef struct {
     "Subject: Abwesenheitsnotiz: Ihre Anfrage\n\n" \
     "Ich bin bis zum 3. Mai nicht im Büro.\n"
 
+#define VACATION_PLANS \
+    "From: Dan <dan@example.com>\n" \
+    "To: team@example.org\n" \
+    "Subject: Vacation plans for August\n\n" \
+    "Who is away when?\n"
+
+#define VACATION_REPLY \
+    "From: Dan <dan@example.com>\n" \
+    "To: sender@example.org\n" \
+    "Subject: Vacation\n" \
+    "In-Reply-To: <1@example.org>\n\n" \
+    "I am away until the 5th.\n"
+
 #define AUTOREPLY_CLOSED \
     "From: carol@example.com\n" \
     "To: sender@example.org\n" \
@@ -306,6 +319,10 @@ static const Case cases[] = {
       "alice@example.com", "", 0, NULL, "vacation", "", NULL },
     { "vacation-subject", VACATION_SUBJECT, NULL, "autoreply", "rfc3834", 1,
       "bob@example.de", NULL, -1, NULL, "vacation", NULL, NULL },
+    { "vacation-weak-subject", VACATION_REPLY, NULL, "autoreply", "rfc3834", 1,
+      "dan@example.com", NULL, -1, NULL, "vacation", NULL, NULL },
+    { "vacation-plans", VACATION_PLANS, NULL, "not-bounce", "", 0,
+      NULL, NULL, -1, NULL, NULL, NULL, NULL },
     { "autoreply-closed", AUTOREPLY_CLOSED, NULL, "autoreply", "rfc3834", 1,
       "carol@example.com", NULL, -1, NULL, "suspend", NULL, NULL },
     { "icloud-vacation", ICLOUD_VACATION, NULL, "autoreply", "rfc3834", 1,

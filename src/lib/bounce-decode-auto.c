@@ -28,6 +28,7 @@ static gboolean
 is_autoreply (BounceDecodeContext *ctx, BounceReport *report)
 {
     const GRegex *subject = _bounce_decoder_autoreply_subject ();
+    const GRegex *weak = _bounce_decoder_autoreply_subject_weak ();
 
     if (header_is (ctx, "Auto-Submitted", "auto-replied") ||
         header_is (ctx, "X-Autoreply", NULL) ||
@@ -37,8 +38,18 @@ is_autoreply (BounceDecodeContext *ctx, BounceReport *report)
         header_is (ctx, "Precedence", "auto_reply") ||
         header_is (ctx, "X-Apple-Action", "vacation"))
         return TRUE;
-    return subject != NULL && report->subject != NULL &&
-           g_regex_match (subject, report->subject, 0, NULL);
+    if (report->subject == NULL)
+        return FALSE;
+    if (subject != NULL && g_regex_match (subject, report->subject, 0, NULL))
+        return TRUE;
+    /* "Vacation", "Away": only with another sign of an automatic reply. */
+    return weak != NULL && g_regex_match (weak, report->subject, 0, NULL) &&
+           (header_is (ctx, "In-Reply-To", NULL) ||
+            header_is (ctx, "X-Auto-Response-Suppress", NULL) ||
+            header_is (ctx, "Auto-Submitted", "auto-") ||
+            header_is (ctx, "Precedence", "bulk") ||
+            header_is (ctx, "Precedence", "junk") ||
+            header_is (ctx, "Precedence", "list"));
 }
 
 gboolean

@@ -64,6 +64,7 @@ G_GNUC_INTERNAL gboolean _bounce_decode_text (BounceDecodeContext *ctx,
 
 /* The autoreply patterns of decoders.conf (borrowed; may be NULL). */
 G_GNUC_INTERNAL const GRegex *_bounce_decoder_autoreply_subject (void);
+G_GNUC_INTERNAL const GRegex *_bounce_decoder_autoreply_subject_weak (void);
 G_GNUC_INTERNAL const GRegex *_bounce_decoder_autoreply_suspend (void);
 
 G_END_DECLS

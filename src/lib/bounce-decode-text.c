@@ -29,7 +29,7 @@ typedef struct {
 typedef struct {
     GRegex *bounce_from, *bounce_subject, *end, *recipient, *skip, *delayed;
     GRegex *forwarded, *error, *sender_before;
-    GRegex *auto_subject, *auto_suspend;
+    GRegex *auto_subject, *auto_subject_weak, *auto_suspend;
     GRegex *original_headers; /* built in: a pasted header block */
     GPtrArray *decoders;      /* Decoder* */
 } BounceDecoderData;
@@ -86,6 +86,7 @@ data_load (void)
     d->error = compile (kf, "general", "error", FALSE);
     d->sender_before = compile (kf, "general", "sender-before", FALSE);
     d->auto_subject = compile (kf, "autoreply", "subject", FALSE);
+    d->auto_subject_weak = compile (kf, "autoreply", "subject-weak", FALSE);
     d->auto_suspend = compile (kf, "autoreply", "suspend", FALSE);
     g_assert (d->bounce_from != NULL && d->bounce_subject != NULL &&
               d->end != NULL && d->recipient != NULL);
@@ -126,6 +127,12 @@ const GRegex *
 _bounce_decoder_autoreply_subject (void)
 {
     return data_get ()->auto_subject;
+}
+
+const GRegex *
+_bounce_decoder_autoreply_subject_weak (void)
+{
+    return data_get ()->auto_subject_weak;
 }
 
 const GRegex *
