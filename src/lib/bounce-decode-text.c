@@ -144,10 +144,17 @@ _bounce_decoder_autoreply_suspend (void)
 static gboolean
 re_match (const GRegex *re, const char *text)
 {
+    gsize len;
+
     if (re == NULL || text == NULL)
         return FALSE;
-    return g_regex_match_full (re, text, MIN (strlen (text), (gsize) BOUNCE_MAX_BODY_SCAN_BYTES),
-                               0, 0, NULL, NULL);
+    len = strlen (text);
+    if (len > BOUNCE_MAX_MATCH_BYTES) {
+        /* Cut on a character boundary. */
+        const char *end = g_utf8_find_prev_char (text, text + BOUNCE_MAX_MATCH_BYTES + 1);
+        len = end != NULL ? (gsize) (end - text) : 0;
+    }
+    return g_regex_match_full (re, text, (gssize) len, 0, 0, NULL, NULL);
 }
 
 gboolean
