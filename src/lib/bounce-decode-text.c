@@ -187,8 +187,8 @@ header_text (BounceDecodeContext *ctx)
     return g_string_free (s, FALSE);
 }
 
-/* The decoder that best fits: the one matching most of from, header,
- * body and subject; the first in file order on a tie. */
+/* The decoder that best fits: from counts 3, header and body 2, subject
+ * 1; the first in file order wins a tie. */
 static const Decoder *
 choose_decoder (BounceDecodeContext *ctx, const char *subject)
 {
@@ -202,7 +202,7 @@ choose_decoder (BounceDecodeContext *ctx, const char *subject)
         int score = 0;
 
         if (re_match (dec->from, ctx->from_addr) || re_match (dec->from, ctx->from_text))
-            score += 2;
+            score += 3;
         if (re_match (dec->header, headers))
             score += 2;
         if (re_match (dec->body, ctx->body))
