@@ -18,7 +18,6 @@ typedef struct {
                                 * stripped, when there is no text/plain */
     GMimeObject *feedback;     /* message/feedback-report part */
     GMimeObject *attached;     /* first message/rfc822 part */
-    GPtrArray *texts;          /* every top-level text/plain, char* */
     char *from_addr;           /* the bounce's From address, or NULL */
     char *from_text;           /* the bounce's From as written */
 } BounceDecodeContext;

@@ -453,23 +453,6 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
     }
 
     extract (ctx, dec, report, &x);
-    /* The error block may be in a later text part. */
-    for (guint i = 0; x.found->len == 0 && i < ctx->texts->len; i++) {
-        const char *saved = ctx->body;
-        Extract y;
-
-        if (ctx->texts->pdata[i] == NULL || g_strcmp0 (ctx->texts->pdata[i], saved) == 0)
-            continue;
-        ctx->body = ctx->texts->pdata[i];
-        extract (ctx, dec, report, &y);
-        ctx->body = saved;
-        if (y.found->len > 0) {
-            extract_clear (&x);
-            x = y;
-        } else {
-            extract_clear (&y);
-        }
-    }
     delayed = is_delayed (subject, x.block->str);
 
     /* X-Failed-Recipients names recipients the text may have missed. */

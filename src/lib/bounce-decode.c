@@ -112,11 +112,6 @@ gather (GMimeObject *obj, guint depth, BounceDecodeContext *ctx,
     } else if (g_mime_content_type_is_type (type, "text", "html")) {
         if (*first_html == NULL)
             *first_html = obj;
-    } else if (g_mime_content_type_is_type (type, "text", "plain") &&
-               ctx->texts->len < 8) {
-        char *text = _bounce_part_get_text (obj, BOUNCE_MAX_BODY_SCAN_BYTES);
-        if (text != NULL)
-            g_ptr_array_add (ctx->texts, text);
     }
 }
 
@@ -130,7 +125,6 @@ context_init (BounceDecodeContext *ctx, GMimeMessage *message,
 
     memset (ctx, 0, sizeof *ctx);
     ctx->message = message;
-    ctx->texts = g_ptr_array_new_with_free_func (g_free);
     if (top != NULL)
         gather (top, 0, ctx, &first_html);
     ctx->body = body_text;
@@ -162,7 +156,6 @@ context_init (BounceDecodeContext *ctx, GMimeMessage *message,
 static void
 context_clear (BounceDecodeContext *ctx)
 {
-    g_ptr_array_unref (ctx->texts);
     g_free (ctx->html_text);
     g_free (ctx->from_addr);
     g_free (ctx->from_text);
