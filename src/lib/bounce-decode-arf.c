@@ -111,9 +111,9 @@ _bounce_decode_arf (BounceDecodeContext *ctx, BounceReport *report)
             type = g_strdup ("abuse");
         else
             g_strdelimit (type, " \t;", '\0');
-        field_value (fields, "Original-Rcpt-To", rcpts);
+        g_free (field_value (fields, "Original-Rcpt-To", rcpts));
         if (rcpts->len == 0)
-            field_value (fields, "Removal-Recipient", rcpts);
+            g_free (field_value (fields, "Removal-Recipient", rcpts));
         for (guint i = 0; i < rcpts->len; i++)
             add_feedback (report, rcpts->pdata[i], type);
         if (rcpts->len == 0 && add_original_recipients (ctx, report, type) == 0)
