@@ -170,7 +170,8 @@ _bounce_decode_bounce_like (BounceDecodeContext *ctx, BounceReport *report)
     return re_match (d->bounce_subject, report->subject);
 }
 
-/* The bounce's own header block as "Name: value" lines. */
+/* The bounce's own header block as "Name: value" lines, without the
+ * trace and signature fields. */
 static char *
 header_text (BounceDecodeContext *ctx)
 {
@@ -178,10 +179,20 @@ header_text (BounceDecodeContext *ctx)
     GString *s = g_string_new (NULL);
     int n = g_mime_header_list_get_count (list);
 
-    for (int i = 0; i < n && s->len < BOUNCE_MAX_MATCH_BYTES * 4; i++) {
+    for (int i = 0; i < n && s->len < BOUNCE_MAX_MATCH_BYTES; i++) {
         GMimeHeader *h = g_mime_header_list_get_header_at (list, i);
         const char *value = g_mime_header_get_value (h);
-        g_string_append_printf (s, "%s: %s\n", g_mime_header_get_name (h),
+        const char *name = g_mime_header_get_name (h);
+
+        /* Trace and signature fields are long and name no format. */
+        if (g_ascii_strcasecmp (name, "Received") == 0 ||
+            g_ascii_strncasecmp (name, "DKIM-", 5) == 0 ||
+            g_ascii_strncasecmp (name, "ARC-", 4) == 0 ||
+            g_ascii_strcasecmp (name, "Authentication-Results") == 0 ||
+            g_ascii_strcasecmp (name, "X-Received") == 0 ||
+            g_ascii_strcasecmp (name, "DomainKey-Signature") == 0)
+            continue;
+        g_string_append_printf (s, "%s: %s\n", name,
                                 value != NULL ? value : "");
     }
     return g_string_free (s, FALSE);
