@@ -122,6 +122,17 @@ typedef struct {
     "    The recipient name is not recognized\n" \
     "    MSEXCH:IMS:EXAMPLE 0 (000C05A6) Unknown Recipient\n"
 
+#define EXCHANGE2000 \
+    "From: System Administrator <postmaster@example.com>\n" \
+    "To: sender@example.org\n" \
+    "Subject: Undeliverable: hello\n\n" \
+    "Your message did not reach some or all of the intended recipients.\n\n" \
+    "      Subject:  hello\n\n" \
+    "The following recipient(s) could not be reached:\n\n" \
+    "      alice@example.com on 4/29/2010 11:00 AM\n" \
+    "            The e-mail account does not exist at the organization.\n" \
+    "            <mx.example.com #5.1.1 smtp;550 5.1.1 User unknown>\n"
+
 #define GMAIL \
     "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n" \
     "To: sender@gmail.com\n" \
@@ -298,6 +309,8 @@ static const Case cases[] = {
       "alice@example.net", "5.1.1", 550, "failed", NULL, NULL, NULL },
     { "exchange2003", EXCHANGE2003, NULL, "bounce", "exchange2003", 1,
       "alice@example.co.jp", "", 0, "failed", NULL, NULL, NULL },
+    { "exchange2000", EXCHANGE2000, NULL, "bounce", "exchange2003", 1,
+      "alice@example.com", "5.1.1", 550, "failed", NULL, NULL, NULL },
     { "gmail", GMAIL, NULL, "bounce", "gmail", 1,
       "alice@example.jp", "5.2.2", 550, "failed", NULL, NULL, NULL },
     { "postfix-plain", POSTFIX_PLAIN, NULL, "bounce", "postfix", 1,
