@@ -181,6 +181,38 @@ typedef struct {
     "Subject: Returned mail: Service unavailable\n\n" \
     "Sorry. Delivery failed: 554 5.7.1 rejected by policy\n"
 
+#define HTML_ONLY \
+    "From: postmaster@example.com\n" \
+    "To: sender@example.org\n" \
+    "Subject: Undeliverable: hello\n" \
+    "MIME-Version: 1.0\n" \
+    "Content-Type: text/html; charset=utf-8\n\n" \
+    "<html><head><style>p { margin: 0 }</style></head><body>\n" \
+    "<p>Delivery has failed to these recipients or groups:</p>" \
+    "<p><a href=\"mailto:alice@example.com\">alice@example.com</a></p>" \
+    "<p>Remote Server returned &#39;550 5.1.1 User unknown&#39;</p></body></html>\n"
+
+/* The inner multipart's boundary parameter is not folded into its
+ * field: GMime sees no parts, the decoders read the raw text. */
+#define BROKEN_MULTIPART \
+    "From: post_master@sms.example.com\n" \
+    "To: sender@example.org\n" \
+    "Subject: Re: hello\n" \
+    "MIME-Version: 1.0\n" \
+    "Content-Type: multipart/mixed; boundary=\"outer\"\n\n" \
+    "--outer\n" \
+    "Content-Type: multipart/alternative;\n" \
+    "boundary=\"inner\"\n\n" \
+    "--inner\n" \
+    "Content-Type: text/plain\n\n" \
+    "Error: Invalid user address\n\n" \
+    "Error message below:\n" \
+    "550 - Requested action not taken: no such user here\n\n" \
+    "Message details:\n" \
+    "  RCPT TO: 5551234@sms.example.com\n\n" \
+    "--inner--\n\n" \
+    "--outer--\n"
+
 #define ARF \
     "From: feedback@arf.example.com\n" \
     "To: fbl@example.org\n" \
@@ -317,6 +349,10 @@ static const Case cases[] = {
       "alice@example.net", "5.7.1", 550, "failed", NULL, NULL, NULL },
     { "generic-german", GENERIC_GERMAN, NULL, "bounce", "generic", 1,
       "alice@example.de", "5.2.2", 552, "failed", NULL, NULL, NULL },
+    { "html-only", HTML_ONLY, NULL, "bounce", "exchange2007", 1,
+      "alice@example.com", "5.1.1", 550, "failed", NULL, NULL, NULL },
+    { "broken-multipart", BROKEN_MULTIPART, NULL, "bounce", "generic", 1,
+      "5551234@sms.example.com", "", 550, "failed", NULL, NULL, NULL },
     { "verp-delivered-to", NO_ADDRESS_VERP, NULL, "bounce", NULL, 1,
       "alice@example.com", "5.1.1", 550, "failed", NULL, NULL, "alice@example.com" },
     { "verp-x-original-to", NO_ADDRESS_ORIGINAL_TO, NULL, "bounce", NULL, 1,
