@@ -213,6 +213,15 @@ typedef struct {
     "--inner--\n\n" \
     "--outer--\n"
 
+#define SES_COMPLAINT \
+    "From: no-reply@sns.amazonaws.com\n" \
+    "To: ops@example.org\n" \
+    "Subject: AWS Notification Message\n\n" \
+    "{\n  \"Type\" : \"Notification\",\n" \
+    "  \"Message\" : \"{\\\"notificationType\\\":\\\"Complaint\\\"," \
+    "\\\"complaint\\\":{\\\"complainedRecipients\\\":[{\\\"emailAddress\\\":" \
+    "\\\"grace@example.net\\\"}],\\\"complaintFeedbackType\\\":\\\"abuse\\\"}}\"\n}\n"
+
 #define ARF \
     "From: feedback@arf.example.com\n" \
     "To: fbl@example.org\n" \
@@ -378,6 +387,8 @@ static const Case cases[] = {
       "erin@icloud.example", NULL, -1, NULL, "vacation", NULL, NULL },
     { "ses-json", SES_JSON, NULL, "bounce", "amazonses", 1,
       "alice@example.net", "5.1.1", 550, "failed", NULL, NULL, NULL },
+    { "ses-complaint", SES_COMPLAINT, NULL, "feedback", "amazonses", 1,
+      "grace@example.net", NULL, -1, NULL, "feedback", "abuse", NULL },
     { "ordinary", ORDINARY, NULL, "not-bounce", "", 0,
       NULL, NULL, -1, NULL, NULL, NULL, NULL },
     { "forwarded-bounce", FORWARDED, NULL, "not-bounce", "", 0,

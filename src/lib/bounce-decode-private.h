@@ -29,8 +29,8 @@ G_GNUC_INTERNAL const char *_bounce_decode_header (BounceDecodeContext *ctx,
                                                    const char *name);
 
 /* A new failed recipient for @address (may be NULL) with @diagnostic
- * unfolded and its codes resolved; "delayed" when @delayed or a 4.x.x
- * status says so.  Added to @report (which takes it); returned
+ * unfolded and its codes resolved; "delayed" when a 4.x.x status or 4xx
+ * reply says so, or @delayed and no permanent code.  Added to @report (which takes it); returned
  * borrowed. */
 G_GNUC_INTERNAL BounceRecipient *_bounce_decode_add (BounceReport *report,
                                                      const char *address,

@@ -42,8 +42,10 @@ _bounce_decode_add (BounceReport *report,
             g_free (text);
     }
     bounce_recipient_resolve_codes (r);
-    if (delayed || (r->status != NULL && r->status[0] == '4') ||
-        (r->status == NULL && r->smtp_code >= 400 && r->smtp_code < 500))
+    /* A permanent code wins over a notice that says it will retry. */
+    if ((r->status != NULL && r->status[0] == '4') ||
+        (r->status == NULL && r->smtp_code >= 400 && r->smtp_code < 500) ||
+        (delayed && (r->status == NULL || r->status[0] != '5') && r->smtp_code < 500))
         r->action = g_strdup ("delayed");
     else
         r->action = g_strdup ("failed");
