@@ -298,11 +298,12 @@ append_line (GString *diag, const char *text)
         g_string_append (diag, text);
 }
 
-/* Pasted DSN fields ("Final-Recipient: ...", "Status: ...") in the text. */
+/* Pasted DSN fields ("Final-Recipient: ...", "Status: ...") in the text:
+ * parsed from the first field on (Amazon WorkMail, ...). */
 static gboolean
 embedded_dsn (const char *body, BounceReport *report)
 {
-    static GRegex *fields;
+    static GRegex *first, *final;
     static gsize once = 0;
     g_autoptr (GMatchInfo) mi = NULL;
     gint start = 0;
@@ -310,14 +311,13 @@ embedded_dsn (const char *body, BounceReport *report)
     if (body == NULL)
         return FALSE;
     if (g_once_init_enter (&once)) {
-        fields = g_regex_new ("^(?:Reporting-MTA|Final-Recipient|Original-Recipient):",
-                              G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL);
+        first = g_regex_new ("^(?:Reporting-MTA|Final-Recipient|Original-Recipient):",
+                             G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL);
+        final = g_regex_new ("^Final-Recipient:\\s*\\S",
+                             G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL);
         g_once_init_leave (&once, 1);
     }
-    if (!g_regex_match (fields, body, 0, &mi))
-        return FALSE;
-    if (strstr (body, "Final-Recipient:") == NULL && strstr (body, "final-recipient:") == NULL &&
-        strstr (body, "Final-recipient:") == NULL)
+    if (!re_match (final, body) || !g_regex_match (first, body, 0, &mi))
         return FALSE;
     g_match_info_fetch_pos (mi, 0, &start, NULL);
     return _bounce_dsn_parse (body + start, FALSE, report) > 0;
@@ -336,6 +336,20 @@ extract_clear (Extract *x)
     g_ptr_array_unref (x->found);
     g_string_free (x->shared, TRUE);
     g_string_free (x->block, TRUE);
+}
+
+/* "----------", "==========": a line of one repeated punctuation mark. */
+static gboolean
+is_separator (const char *line)
+{
+    gsize n = strspn (line, " \t");
+    char c = line[n];
+    gsize run;
+
+    if (c != '-' && c != '=' && c != '_' && c != '*' && c != '#')
+        return FALSE;
+    run = strspn (line + n, (char[]) { c, '\0' });
+    return run >= 5 && line[n + run + strspn (line + n + run, " \t")] == '\0';
 }
 
 static void
@@ -364,8 +378,10 @@ extract (BounceDecodeContext *ctx, const Decoder *dec, BounceReport *report,
         if (re_match (d->end, lines[end]) ||
             (dec != NULL && re_match (dec->end, lines[end])))
             break;
-        /* A pasted header block after a blank line ends it too. */
-        if (lines[end - 1][0] == '\0' && re_match (d->original_headers, lines[end]))
+        /* A pasted header block after a blank or separator line ends
+         * it too. */
+        if ((lines[end - 1][0] == '\0' || is_separator (lines[end - 1])) &&
+            re_match (d->original_headers, lines[end]))
             break;
     }
     if (end > n)
