@@ -284,6 +284,19 @@ find_found (GPtrArray *found, const char *addr)
     return NULL;
 }
 
+/* Appends @text to the current line of @diag (punctuation trimmed). */
+static void
+append_line_same (GString *diag, const char *text)
+{
+    while (*text == ' ' || *text == '\t' || *text == ':' || *text == '>' ||
+           *text == '.' || *text == ',')
+        text++;
+    if (*text != '\0' && diag->len < BOUNCE_MAX_FIELD_BYTES)
+        g_string_append (diag, text);
+    else if (*text == '\0' && diag->len > 0 && diag->str[diag->len - 1] == ' ')
+        g_string_truncate (diag, diag->len - 1);
+}
+
 static void
 append_line (GString *diag, const char *text)
 {
@@ -405,9 +418,11 @@ extract (BounceDecodeContext *ctx, const Decoder *dec, BounceReport *report,
         if (strchr (line, '@') != NULL &&
             g_regex_match (d->recipient, line, 0, &mi)) {
             g_autofree char *addr = g_match_info_fetch_named (mi, "addr");
-            gint mend = 0;
+            gint mstart = 0, mend = 0, astart = 0;
 
-            g_match_info_fetch_pos (mi, 0, NULL, &mend);
+            g_match_info_fetch_pos (mi, 0, &mstart, &mend);
+            if (!g_match_info_fetch_named_pos (mi, "addr", &astart, NULL))
+                astart = mstart;
             if (addr != NULL && addr[0] != '\0' && !excluded (ctx, report, addr)) {
                 Found *f = find_found (x->found, addr);
                 if (f == NULL) {
@@ -417,7 +432,20 @@ extract (BounceDecodeContext *ctx, const Decoder *dec, BounceReport *report,
                     f->address = g_steal_pointer (&addr);
                     f->diag = g_string_new (NULL);
                     g_ptr_array_add (x->found, f);
-                    append_line (f->diag, line + mend);
+                    /* What the line says around the address: "Unknown
+                     * user: a@b" (a phrase before it, not a local code
+                     * as in "554 <a@b>... Remote protocol error"). */
+                    {
+                        g_autofree char *before = g_strndup (line, (gsize) astart);
+                        g_strdelimit (before, "<(\"", ' ');
+                        if (strpbrk (before, "0123456789") == NULL)
+                            append_line (f->diag, g_strstrip (before));
+                        if (line[mend] != '\0') {
+                            if (f->diag->len > 0)
+                                g_string_append_c (f->diag, ' ');
+                            append_line_same (f->diag, line + mend);
+                        }
+                    }
                 } else {
                     append_line (f->diag, line);
                 }
@@ -429,12 +457,16 @@ extract (BounceDecodeContext *ctx, const Decoder *dec, BounceReport *report,
     }
 }
 
+/* Does @text hold an error code: a 4.x.x/5.x.x status or a 4xx/5xx
+ * reply? */
 static gboolean
 has_code (const char *text)
 {
     g_autofree char *status = bounce_status_find (text);
+    int code = bounce_reply_code_find (text);
 
-    return status != NULL || bounce_reply_code_find (text) != 0;
+    return (status != NULL && (status[0] == '4' || status[0] == '5')) ||
+           (code >= 400 && code < 600);
 }
 
 static gboolean
