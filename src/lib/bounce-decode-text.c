@@ -141,20 +141,26 @@ _bounce_decoder_autoreply_suspend (void)
     return data_get ()->auto_suspend;
 }
 
-static gboolean
-re_match (const GRegex *re, const char *text)
+/* How much of @text a regular expression sees: BOUNCE_MAX_MATCH_BYTES
+ * at most, cut on a character boundary. */
+static gsize
+match_length (const char *text)
 {
-    gsize len;
+    gsize len = strlen (text);
 
-    if (re == NULL || text == NULL)
-        return FALSE;
-    len = strlen (text);
     if (len > BOUNCE_MAX_MATCH_BYTES) {
-        /* Cut on a character boundary. */
         const char *end = g_utf8_find_prev_char (text, text + BOUNCE_MAX_MATCH_BYTES + 1);
         len = end != NULL ? (gsize) (end - text) : 0;
     }
-    return g_regex_match_full (re, text, (gssize) len, 0, 0, NULL, NULL);
+    return len;
+}
+
+static gboolean
+re_match (const GRegex *re, const char *text)
+{
+    if (re == NULL || text == NULL)
+        return FALSE;
+    return g_regex_match_full (re, text, (gssize) match_length (text), 0, 0, NULL, NULL);
 }
 
 gboolean
@@ -273,15 +279,20 @@ excluded (BounceDecodeContext *ctx, BounceReport *report, const char *addr)
     return FALSE;
 }
 
+/* The recipient already found for @addr (case-insensitive), or NULL. */
 static Found *
-find_found (GPtrArray *found, const char *addr)
+find_found (GHashTable *index, const char *addr)
 {
-    for (guint i = 0; i < found->len; i++) {
-        Found *f = found->pdata[i];
-        if (same_address (f->address, addr))
-            return f;
-    }
-    return NULL;
+    g_autofree char *key = g_ascii_strdown (addr, -1);
+
+    return g_hash_table_lookup (index, key);
+}
+
+static void
+add_found (GPtrArray *found, GHashTable *index, Found *f)
+{
+    g_ptr_array_add (found, f);
+    g_hash_table_insert (index, g_ascii_strdown (f->address, -1), f);
 }
 
 /* Appends @text to the current line of @diag (punctuation trimmed). */
@@ -339,6 +350,7 @@ embedded_dsn (const char *body, BounceReport *report)
 /* What the error block of the text says. */
 typedef struct {
     GPtrArray *found;  /* Found*, in order of appearance */
+    GHashTable *index; /* lower-case address -> Found* (borrowed) */
     GString *shared;   /* block text before any recipient */
     GString *block;    /* the whole block */
 } Extract;
@@ -347,6 +359,7 @@ static void
 extract_clear (Extract *x)
 {
     g_ptr_array_unref (x->found);
+    g_hash_table_unref (x->index);
     g_string_free (x->shared, TRUE);
     g_string_free (x->block, TRUE);
 }
@@ -376,6 +389,7 @@ extract (BounceDecodeContext *ctx, const Decoder *dec, BounceReport *report,
     guint start = 0, end, n;
 
     x->found = g_ptr_array_new_with_free_func (found_free);
+    x->index = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
     x->shared = g_string_new (NULL);
     x->block = g_string_new (NULL);
     lines = g_strsplit (ctx->body != NULL ? ctx->body : "", "\n", -1);
@@ -416,7 +430,8 @@ extract (BounceDecodeContext *ctx, const Decoder *dec, BounceReport *report,
         if (strlen (line) < 1024 && x->block->len < BOUNCE_MAX_MATCH_BYTES)
             g_string_append_printf (x->block, "%s\n", line);
         if (strchr (line, '@') != NULL &&
-            g_regex_match (d->recipient, line, 0, &mi)) {
+            g_regex_match_full (d->recipient, line, (gssize) match_length (line),
+                                0, 0, &mi, NULL)) {
             g_autofree char *addr = g_match_info_fetch_named (mi, "addr");
             gint mstart = 0, mend = 0, astart = 0;
 
@@ -424,14 +439,14 @@ extract (BounceDecodeContext *ctx, const Decoder *dec, BounceReport *report,
             if (!g_match_info_fetch_named_pos (mi, "addr", &astart, NULL))
                 astart = mstart;
             if (addr != NULL && addr[0] != '\0' && !excluded (ctx, report, addr)) {
-                Found *f = find_found (x->found, addr);
+                Found *f = find_found (x->index, addr);
                 if (f == NULL) {
                     if (x->found->len >= BOUNCE_MAX_RECIPIENTS)
                         continue;
                     f = g_new0 (Found, 1);
                     f->address = g_steal_pointer (&addr);
                     f->diag = g_string_new (NULL);
-                    g_ptr_array_add (x->found, f);
+                    add_found (x->found, x->index, f);
                     /* What the line says around the address: "Unknown
                      * user: a@b" (a phrase before it, not a local code
                      * as in "554 <a@b>... Remote protocol error"). */
@@ -520,12 +535,12 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
         for (guint i = 0; parts[i] != NULL; i++) {
             g_autofree char *addr = _bounce_address_clean (parts[i]);
             if (addr != NULL && strchr (addr, '@') != NULL &&
-                find_found (x.found, addr) == NULL &&
+                find_found (x.index, addr) == NULL &&
                 x.found->len < BOUNCE_MAX_RECIPIENTS) {
                 Found *f = g_new0 (Found, 1);
                 f->address = g_steal_pointer (&addr);
                 f->diag = g_string_new (NULL);
-                g_ptr_array_add (x.found, f);
+                add_found (x.found, x.index, f);
             }
         }
     }
