@@ -316,6 +316,17 @@ typedef struct {
     "Subject: Undelivered Mail Returned to Sender\n\n" \
     "<bob@example.net>: host mx.example.net said: 550 5.1.1 User unknown\n"
 
+/* A bounce pasted, unquoted, into a message with its own subject. */
+#define PASTED \
+    "From: Alice <alice@example.com>\n" \
+    "To: helpdesk@example.net\n" \
+    "Subject: what does this mean?\n\n" \
+    "I got this back:\n\n" \
+    "Hi. This is the qmail-send program at mx.example.org.\n" \
+    "I'm afraid I wasn't able to deliver your message to the following addresses.\n\n" \
+    "<bob@example.net>:\n" \
+    "Remote host said: 550 5.1.1 User unknown\n"
+
 #define ATTACHED \
     "From: Alice <alice@example.com>\n" \
     "To: helpdesk@example.net\n" \
@@ -392,6 +403,8 @@ static const Case cases[] = {
     { "ordinary", ORDINARY, NULL, "not-bounce", "", 0,
       NULL, NULL, -1, NULL, NULL, NULL, NULL },
     { "forwarded-bounce", FORWARDED, NULL, "not-bounce", "", 0,
+      NULL, NULL, -1, NULL, NULL, NULL, NULL },
+    { "pasted-bounce", PASTED, NULL, "not-bounce", "", 0,
       NULL, NULL, -1, NULL, NULL, NULL, NULL },
     { "attached-bounce", ATTACHED, NULL, "not-bounce", "", 0,
       NULL, NULL, -1, NULL, NULL, NULL, NULL },

@@ -27,7 +27,7 @@ typedef struct {
 } Decoder;
 
 typedef struct {
-    GRegex *bounce_from, *bounce_subject, *end, *recipient, *skip, *delayed;
+    GRegex *bounce_from, *role_from, *bounce_subject, *end, *recipient, *skip, *delayed;
     GRegex *forwarded, *error, *sender_before;
     GRegex *auto_subject, *auto_subject_weak, *auto_suspend;
     GRegex *original_headers; /* built in: a pasted header block */
@@ -78,6 +78,7 @@ data_load (void)
 
     d->bounce_from = compile (kf, "general", "bounce-from", FALSE);
     d->bounce_subject = compile (kf, "general", "bounce-subject", FALSE);
+    d->role_from = compile (kf, "general", "role-from", FALSE);
     d->end = compile (kf, "general", "end", TRUE);
     d->recipient = compile (kf, "general", "recipient", FALSE);
     d->skip = compile (kf, "general", "skip", TRUE);
@@ -207,30 +208,42 @@ header_text (BounceDecodeContext *ctx)
 /* The decoder that best fits: from counts 3, header and body 2, subject
  * 1; the first in file order wins a tie. */
 static const Decoder *
-choose_decoder (BounceDecodeContext *ctx, const char *subject)
+choose_decoder (BounceDecodeContext *ctx, const char *subject,
+                gboolean *out_by_header)
 {
     const BounceDecoderData *d = data_get ();
     g_autofree char *headers = header_text (ctx);
     const Decoder *best = NULL;
     int best_score = 0;
+    gboolean best_by_header = FALSE;
 
     for (guint i = 0; i < d->decoders->len; i++) {
         const Decoder *dec = d->decoders->pdata[i];
         int score = 0;
+        gboolean by_header = FALSE;
 
-        if (re_match (dec->from, ctx->from_addr) || re_match (dec->from, ctx->from_text))
+        if (re_match (dec->from, ctx->from_addr) || re_match (dec->from, ctx->from_text)) {
             score += 3;
-        if (re_match (dec->header, headers))
+            by_header = TRUE;
+        }
+        if (re_match (dec->header, headers)) {
             score += 2;
+            by_header = TRUE;
+        }
         if (re_match (dec->body, ctx->body))
             score += 2;
-        if (re_match (dec->subject, subject))
+        if (re_match (dec->subject, subject)) {
             score += 1;
+            by_header = TRUE;
+        }
         if (score > best_score) {
             best = dec;
             best_score = score;
+            best_by_header = by_header;
         }
     }
+    if (out_by_header != NULL)
+        *out_by_header = best_by_header;
     return best;
 }
 
@@ -499,7 +512,8 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
 {
     const BounceDecoderData *d = data_get ();
     const char *subject = report->subject;
-    const Decoder *dec = choose_decoder (ctx, subject);
+    gboolean dec_by_header = FALSE;
+    const Decoder *dec = choose_decoder (ctx, subject, &dec_by_header);
     gboolean bounce_from = re_match (d->bounce_from, ctx->from_addr) ||
                            re_match (d->bounce_from, ctx->from_text);
     gboolean bounce_subject = re_match (d->bounce_subject, subject);
@@ -508,7 +522,10 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
     gboolean delayed;
     guint before = report->recipients->len;
 
-    if (dec == NULL && !bounce_from && !bounce_subject && failed_header == NULL)
+    /* Something in the header must say bounce: the body alone may be a
+     * bounce quoted or forwarded in an ordinary message. */
+    if (!dec_by_header && !bounce_from && !bounce_subject && failed_header == NULL &&
+        !(dec != NULL && re_match (d->role_from, ctx->from_addr)))
         return FALSE;
     /* A person forwarding a bounce. */
     if (!bounce_from && failed_header == NULL && re_match (d->forwarded, subject))
