@@ -9,6 +9,8 @@
  */
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "bounce.h"
 
 typedef struct {
@@ -503,6 +505,69 @@ test_crlf (void)
     g_assert_cmpstr (((BounceRecipient *) report->recipients->pdata[1])->status, ==, "5.2.2");
 }
 
+/* bounce_parser_add_decoders: a format of one's own; errors leave the
+ * parser as it was. */
+static void
+test_add_decoders (void)
+{
+    static const char acme[] =
+        "From: robot@acme.example\n"
+        "To: sender@example.org\n"
+        "Subject: note\n\n"
+        "ACME bounce\n\n"
+        "alice@example.com: 550 5.1.1 no such user\n";
+    g_autoptr (BounceParser) parser = bounce_parser_new ();
+    g_autoptr (GBytes) bytes = g_bytes_new_static (acme, sizeof acme - 1);
+    g_autoptr (GError) error = NULL;
+    g_autofree char *dir = g_dir_make_tmp ("test-decode-XXXXXX", &error);
+    g_autofree char *good = NULL;
+    g_autofree char *bad = NULL;
+    g_autofree char *missing = NULL;
+    BounceReport *report;
+
+    g_assert_no_error (error);
+    good = g_build_filename (dir, "acme.conf", NULL);
+    bad = g_build_filename (dir, "bad.conf", NULL);
+    missing = g_build_filename (dir, "missing.conf", NULL);
+    g_assert_true (g_file_set_contents (good,
+                                        "[decoder acme]\n"
+                                        "from=@acme\\.example$\n"
+                                        "body=^ACME bounce\n", -1, NULL));
+    g_assert_true (g_file_set_contents (bad, "[decoder bad]\nbody=(unclosed\n", -1, NULL));
+
+    report = bounce_parser_parse (parser, bytes, "acme");
+    g_assert_cmpint (report->kind, ==, BOUNCE_KIND_NOT_BOUNCE);
+    bounce_report_free (report);
+
+    g_assert_false (bounce_parser_add_decoders (parser, missing, &error));
+    g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT);
+    g_clear_error (&error);
+    g_assert_false (bounce_parser_add_decoders (parser, bad, &error));
+    g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_RULES);
+    g_assert_nonnull (strstr (error->message, "[decoder bad] body"));
+    g_clear_error (&error);
+
+    g_assert_true (bounce_parser_add_decoders (parser, good, &error));
+    g_assert_no_error (error);
+    report = bounce_parser_parse (parser, bytes, "acme");
+    g_assert_cmpint (report->kind, ==, BOUNCE_KIND_BOUNCE);
+    g_assert_cmpstr (report->mta, ==, "acme");
+    g_assert_cmpuint (report->recipients->len, ==, 1);
+    g_assert_cmpstr (((BounceRecipient *) report->recipients->pdata[0])->status, ==, "5.1.1");
+    bounce_report_free (report);
+
+    /* The built-in formats are still there. */
+    {
+        g_autoptr (GBytes) q = g_bytes_new_static (QMAIL, strlen (QMAIL));
+        g_autoptr (BounceReport) r = bounce_parser_parse (parser, q, "qmail");
+        g_assert_cmpstr (r->mta, ==, "qmail");
+        g_assert_cmpuint (r->recipients->len, ==, 2);
+    }
+    g_unlink (good);
+    g_unlink (bad);
+    g_rmdir (dir);
+}
+
 /* ---- golden fixtures from the corpus ---------------------------- */
 
 typedef struct {
@@ -551,6 +616,7 @@ main (int argc, char **argv)
     }
     g_test_add_func ("/decode/second-recipients", test_second_recipients);
     g_test_add_func ("/decode/crlf", test_crlf);
+    g_test_add_func ("/decode/add-decoders", test_add_decoders);
     for (guint i = 0; i < G_N_ELEMENTS (golden); i++) {
         g_autofree char *name = g_strdup_printf ("/decode/golden/%s", golden[i].path);
         g_test_add_data_func (name, &golden[i], test_golden);

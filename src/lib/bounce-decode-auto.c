@@ -27,8 +27,8 @@ header_is (BounceDecodeContext *ctx, const char *name, const char *prefix)
 static gboolean
 is_autoreply (BounceDecodeContext *ctx, BounceReport *report)
 {
-    const GRegex *subject = _bounce_decoder_autoreply_subject ();
-    const GRegex *weak = _bounce_decoder_autoreply_subject_weak ();
+    const GRegex *subject = ctx->data->auto_subject;
+    const GRegex *weak = ctx->data->auto_subject_weak;
 
     if (header_is (ctx, "Auto-Submitted", "auto-replied") ||
         header_is (ctx, "X-Autoreply", NULL) ||
@@ -57,7 +57,7 @@ _bounce_decode_autoreply (BounceDecodeContext *ctx,
                           gboolean bounce_like,
                           BounceReport *report)
 {
-    const GRegex *suspend = _bounce_decoder_autoreply_suspend ();
+    const GRegex *suspend = ctx->data->auto_suspend;
     BounceRecipient *r;
     g_autofree char *text = NULL;
 

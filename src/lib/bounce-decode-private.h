@@ -9,9 +9,26 @@
 
 G_BEGIN_DECLS
 
+/* One format of decoders.conf ([decoder NAME]). */
+typedef struct {
+    char *name;
+    GRegex *from, *subject, *body, *header, *start, *end;
+} BounceDecoder;
+
+/* The compiled decoders.conf (keys documented there). */
+struct _BounceDecoderData {
+    GRegex *bounce_from, *role_from, *bounce_subject, *end, *recipient, *skip;
+    GRegex *delayed, *forwarded, *error, *sender_before;
+    GRegex *auto_subject, *auto_subject_weak, *auto_suspend;
+    GRegex *original_headers; /* built in: a pasted header block */
+    GPtrArray *decoders;      /* BounceDecoder*, in file order */
+    GKeyFile *keys;           /* the merged key file, for extending */
+};
+
 /* What the decoders look at: the top-level message and its parts (never
  * the inside of an attached message). */
 typedef struct {
+    const BounceDecoderData *data;
     GMimeMessage *message;
     const char *body;          /* first text part, or NULL */
     char *html_text;           /* text of the first text/html part, tags
@@ -37,6 +54,11 @@ G_GNUC_INTERNAL BounceRecipient *_bounce_decode_add (BounceReport *report,
                                                      const char *diagnostic,
                                                      gboolean delayed);
 
+/* bounce-decode-data.c */
+
+/* The built-in data (compiled in, loaded once; never NULL). */
+G_GNUC_INTERNAL const BounceDecoderData *_bounce_decoder_data_default (void);
+
 /* bounce-decode-arf.c: RFC 5965 feedback reports */
 G_GNUC_INTERNAL gboolean _bounce_decode_arf (BounceDecodeContext *ctx,
                                              BounceReport *report);
@@ -60,11 +82,6 @@ G_GNUC_INTERNAL gboolean _bounce_decode_bounce_like (BounceDecodeContext *ctx,
 
 G_GNUC_INTERNAL gboolean _bounce_decode_text (BounceDecodeContext *ctx,
                                               BounceReport *report);
-
-/* The autoreply patterns of decoders.conf (borrowed; may be NULL). */
-G_GNUC_INTERNAL const GRegex *_bounce_decoder_autoreply_subject (void);
-G_GNUC_INTERNAL const GRegex *_bounce_decoder_autoreply_subject_weak (void);
-G_GNUC_INTERNAL const GRegex *_bounce_decoder_autoreply_suspend (void);
 
 G_END_DECLS
 

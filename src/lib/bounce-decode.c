@@ -119,13 +119,14 @@ gather (GMimeObject *obj, guint depth, BounceDecodeContext *ctx,
 
 static void
 context_init (BounceDecodeContext *ctx, GMimeMessage *message,
-              const char *body_text)
+              const char *body_text, const BounceDecoderData *data)
 {
     GMimeObject *top = g_mime_message_get_mime_part (message);
     GMimeObject *first_html = NULL;
     InternetAddressList *from = g_mime_message_get_from (message);
 
     memset (ctx, 0, sizeof *ctx);
+    ctx->data = data != NULL ? data : _bounce_decoder_data_default ();
     ctx->message = message;
     if (top != NULL)
         gather (top, 0, ctx, &first_html);
@@ -166,6 +167,7 @@ context_clear (BounceDecodeContext *ctx)
 gboolean
 _bounce_decode_nonstandard (GMimeMessage *message,
                             const char *body_text,
+                            const BounceDecoderData *data,
                             BounceReport *report)
 {
     BounceDecodeContext ctx;
@@ -173,7 +175,7 @@ _bounce_decode_nonstandard (GMimeMessage *message,
     gboolean bounce_like;
 
     g_return_val_if_fail (message != NULL, FALSE);
-    context_init (&ctx, message, body_text);
+    context_init (&ctx, message, body_text, data);
 
     if (_bounce_decode_arf (&ctx, report)) {
         done = TRUE;
