@@ -37,6 +37,14 @@ rfc3834/rfc3834-01.eml autoreply (rfc3834) "Away until May 5"
 not-bounce/is-not-bounce-02.eml not-bounce "original as attachment"
 LIST
 
+# An auto-reply that says the account is closed: suspend, by the rule
+# autoreply-closed (rules of BOUNCESTAT_RULES_DIR); a plain one: vacation.
+printf 'From: greg@example.com\nTo: s@example.org\nSubject: Out of Office: hi\nAuto-Submitted: auto-replied\n\nGreg no longer works at Example Corp.\n' > "$tmp/closed.eml"
+printf 'From: ann@example.com\nTo: s@example.org\nSubject: Out of Office: hi\nAuto-Submitted: auto-replied\n\nBack on Monday.\n' > "$tmp/away.eml"
+expect_rc "auto-replies with rules" 0 "$BIN" parse "$tmp/closed.eml" "$tmp/away.eml"
+grep -q "^  greg@example.com - .*suspend, soft \[autoreply-closed\]$" "$tmp/out"; check "closed account: suspend" $?
+grep -q "^  ann@example.com - vacation, soft \[autoreply\]$" "$tmp/out"; check "away: vacation" $?
+
 # --decoders: a format of one's own.
 cat > "$tmp/acme.eml" <<'MSG'
 From: robot@acme.example
