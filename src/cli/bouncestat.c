@@ -13,6 +13,9 @@ static const BsCommand commands[] = {
     { "parse", bs_cmd_parse, "Parse bounce messages and print what they say" },
     { "ingest", bs_cmd_ingest,
       "Parse bounce messages and store them in the database" },
+    { "explain", bs_cmd_explain,
+      "Explain an SMTP reply or status code: reason, who acts, advice" },
+    { "rules", bs_cmd_rules, "Check the classification rules (rules check)" },
 };
 
 int

@@ -44,10 +44,12 @@ typedef struct {
     char **headers;
     char *verp;
     char *envelope;
+    char **decoders;
     BounceRules *rules; /* loaded by bs_parser_options_build */
 } BsParserOptions;
 
-/* Adds --rules, --no-rules, --header, --verp and --envelope-recipient,
+/* Adds --rules, --no-rules, --header, --verp, --decoders and
+ * --envelope-recipient,
  * stored into @opts (which must outlive the parse). */
 void bs_parser_options_add (GOptionContext *context, BsParserOptions *opts);
 
@@ -66,5 +68,7 @@ char *bs_db_path (const char *option);
 
 int bs_cmd_parse (int argc, char **argv);
 int bs_cmd_ingest (int argc, char **argv);
+int bs_cmd_explain (int argc, char **argv);
+int bs_cmd_rules (int argc, char **argv);
 
 #endif /* BS_H */
