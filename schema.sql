@@ -155,11 +155,19 @@ CREATE INDEX events_outcome_time ON events (outcome, event_time);
 
 -- @version 2
 
--- The reason vocabulary: who has to act, and whether it is hard by
--- default.  The suppression policy reads `who`: only recipient-side
--- reasons suppress on a hard bounce, and sender-side ones never do (they
--- are the sender's problem: fix the reputation, DNS, authentication...).
--- Edit it to change the policy (UPDATE reasons SET who = ... WHERE name = ...).
+-- The reason vocabulary for the suppression policy: on whose side the
+-- cause lies.  recipient: the address or its mailbox/domain (unknown user,
+-- no such domain, moved, disabled, full); sender: the sending side's
+-- setup, reputation or content (blocked, authentication, rate limits,
+-- spam) -- suppressing the address would not help; receiving-admin: the
+-- receiving system is broken or unreachable; none: not a failure.  (This
+-- is not the rules' "who" field, which says who has to act: for an
+-- unknown user that is the sender, who should stop mailing it.)  Only a
+-- hard bounce of a recipient-side reason suppresses at once; soft bounces
+-- of any reason but sender-side ones count towards the soft policy.
+-- `hard` is the reason's usual hardness, for reference; the views use
+-- each event's own `hard`.  Edit the table to change the policy
+-- (UPDATE reasons SET who = 'sender' WHERE name = 'filtered').
 CREATE TABLE reasons (
     name    TEXT PRIMARY KEY,
     -- recipient | sender | receiving-admin | none
@@ -172,10 +180,10 @@ INSERT INTO reasons (name, who, hard) VALUES
     ('userunknown',     'recipient',       1),
     ('hostunknown',     'recipient',       1),
     ('hasmoved',        'recipient',       1),
-    ('suspend',         'recipient',       1),
-    ('notaccept',       'recipient',       1),
+    ('suspend',         'recipient',       0),
+    ('notaccept',       'recipient',       0),
     ('mailboxfull',     'recipient',       0),
-    ('filtered',        'recipient',       1),
+    ('filtered',        'recipient',       0),
     ('vacation',        'none',            0),
     ('delivered',       'none',            0),
     ('feedback',        'none',            0),
@@ -198,7 +206,7 @@ INSERT INTO reasons (name, who, hard) VALUES
     ('notcompliantrfc', 'sender',          0),
     ('syntaxerror',     'sender',          0),
     ('rejected',        'sender',          0),
-    ('failedstarttls',  'sender',          0),
+    ('failedstarttls',  'receiving-admin', 0),
     ('suppressed',      'sender',          0),
     ('expired',         'receiving-admin', 0),
     ('networkerror',    'receiving-admin', 0),

@@ -16,6 +16,9 @@ static const BsCommand commands[] = {
     { "report", bs_cmd_report, "Count what bounced and why, with advice" },
     { "suppress", bs_cmd_suppress, "List the addresses to stop mailing" },
     { "show", bs_cmd_show, "Show the history of an address or @domain" },
+    { "explain", bs_cmd_explain,
+      "Explain an SMTP reply or status code: reason, who acts, advice" },
+    { "rules", bs_cmd_rules, "Check the classification rules (rules check)" },
 };
 
 int

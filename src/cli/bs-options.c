@@ -1,6 +1,7 @@
 /*
  * bs-options.c - options several subcommands share: how to build the
- * parser (--rules, --no-rules, --header, --verp, --envelope-recipient)
+ * parser (--rules, --no-rules, --header, --verp, --decoders,
+ * --envelope-recipient)
  * and where the database is (--db, $BOUNCESTAT_DB, XDG data dir).
  *
  * Only the CLI reads the environment; the library gets plain values.
@@ -20,6 +21,9 @@ bs_parser_options_add (GOptionContext *context, BsParserOptions *opts)
         { "verp", 0, 0, G_OPTION_ARG_STRING, &opts->verp,
           "VERP pattern (regex with (?<local>) and (?<domain>) groups; "
           "empty to disable)", "REGEX" },
+        { "decoders", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opts->decoders,
+          "Add the bounce formats of FILE (decoders.conf format; repeatable)",
+          "FILE" },
         { "envelope-recipient", 0, 0, G_OPTION_ARG_STRING, &opts->envelope,
           "The address the bounce was delivered to (for VERP)", "ADDRESS" },
         { NULL },
@@ -53,6 +57,15 @@ bs_parser_options_build (BsParserOptions *opts, int *out_status)
     }
     if (opts->envelope != NULL)
         bounce_parser_set_envelope_recipient (parser, opts->envelope);
+    for (guint i = 0; opts->decoders != NULL && opts->decoders[i] != NULL;
+         i++) {
+        g_autoptr (GError) error = NULL;
+        if (!bounce_parser_add_decoders (parser, opts->decoders[i], &error)) {
+            bs_error ("%s", error->message);
+            *out_status = bs_exit_code (error);
+            return NULL;
+        }
+    }
     return g_steal_pointer (&parser);
 }
 
@@ -63,6 +76,7 @@ bs_parser_options_clear (BsParserOptions *opts)
     g_clear_pointer (&opts->headers, g_strfreev);
     g_clear_pointer (&opts->verp, g_free);
     g_clear_pointer (&opts->envelope, g_free);
+    g_clear_pointer (&opts->decoders, g_strfreev);
     g_clear_pointer (&opts->rules, bounce_rules_free);
 }
 

@@ -44,10 +44,12 @@ typedef struct {
     char **headers;
     char *verp;
     char *envelope;
+    char **decoders;
     BounceRules *rules; /* loaded by bs_parser_options_build */
 } BsParserOptions;
 
-/* Adds --rules, --no-rules, --header, --verp and --envelope-recipient,
+/* Adds --rules, --no-rules, --header, --verp, --decoders and
+ * --envelope-recipient,
  * stored into @opts (which must outlive the parse). */
 void bs_parser_options_add (GOptionContext *context, BsParserOptions *opts);
 
@@ -149,5 +151,7 @@ int bs_cmd_ingest (int argc, char **argv);
 int bs_cmd_report (int argc, char **argv);
 int bs_cmd_suppress (int argc, char **argv);
 int bs_cmd_show (int argc, char **argv);
+int bs_cmd_explain (int argc, char **argv);
+int bs_cmd_rules (int argc, char **argv);
 
 #endif /* BS_H */

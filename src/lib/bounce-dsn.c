@@ -68,8 +68,10 @@ split_typed (const char *value, char **out_type)
             *out_type = NULL;
         return g_strstrip (g_strdup (value));
     }
-    if (out_type != NULL)
-        *out_type = g_ascii_strdown (g_strstrip (g_strndup (value, (gsize) (semi - value))), -1);
+    if (out_type != NULL) {
+        g_autofree char *type = g_strndup (value, (gsize) (semi - value));
+        *out_type = g_ascii_strdown (g_strstrip (type), -1);
+    }
     return g_strstrip (g_strdup (semi + 1));
 }
 
@@ -121,6 +123,8 @@ action_normalize (const char *value)
         return g_strdup ("failed");
     if (g_ascii_strcasecmp (word, "delay") == 0)
         return g_strdup ("delayed");
+    if (g_ascii_strcasecmp (word, "deliverable") == 0)
+        return g_strdup ("delivered");
     if (word[0] == '\0')
         return NULL;
     return g_ascii_strdown (word, -1);
@@ -167,7 +171,7 @@ recipient_for (DsnState *st, FieldId id)
         ((st->seen & bit) != 0 ||
          (id == FIELD_ORIGINAL_RECIPIENT &&
           (st->seen & (1u << FIELD_FINAL_RECIPIENT)) != 0 &&
-          (st->seen & ((1u << FIELD_ACTION) | (1u << FIELD_STATUS))) != 0)))
+          (st->seen & (1u << FIELD_STATUS)) != 0)))
         finish_recipient (st);
     if (st->current == NULL)
         st->current = bounce_recipient_new ();
@@ -297,4 +301,92 @@ _bounce_dsn_parse (const char *body, gboolean utf8_addresses,
     finish_recipient (&st);
     g_string_free (logical, TRUE);
     return st.added;
+}
+
+/* Is @p (inside @text) the start of @addr standing alone? */
+static gboolean
+address_at (const char *text, const char *p, gsize alen)
+{
+    char before = p > text ? p[-1] : ' ';
+    char after = p[alen];
+
+    if (g_ascii_isalnum (before) || before == '.' || before == '-' ||
+        before == '_' || before == '+' || before == '=')
+        return FALSE;
+    return !(g_ascii_isalnum (after) || after == '-' || after == '_' ||
+             (after == '.' && g_ascii_isalnum (p[alen + 1])));
+}
+
+/* The text that follows @addr in @body: the rest of its line and the
+ * lines after it up to a blank line (at most a few), or NULL. */
+static char *
+text_after_address (const char *body, const char *addr)
+{
+    gsize alen = strlen (addr);
+    const char *p = body;
+
+    if (alen < 3)
+        return NULL;
+    while ((p = strchr (p, addr[0])) != NULL) {
+        if (g_ascii_strncasecmp (p, addr, alen) == 0 && address_at (body, p, alen)) {
+            GString *out = g_string_new (NULL);
+            const char *q = p + alen;
+            const char *eol = strchr (q, '\n');
+            gsize len = eol != NULL ? (gsize) (eol - q) : strlen (q);
+            /* Is anything but punctuation left on the address's line? */
+            gboolean alone = strspn (q, " \t:>.,;") >= len;
+            guint lines = 0;
+
+            g_string_append_len (out, q, (gssize) len);
+            /* More lines belong to it when they are indented, or, for an
+             * address alone on its line, up to a blank line.  A line that
+             * names another address starts another recipient. */
+            while (eol != NULL && lines < 3 && out->len < 1024) {
+                q = eol + 1;
+                eol = strchr (q, '\n');
+                len = eol != NULL ? (gsize) (eol - q) : strlen (q);
+                if (strspn (q, " \t") >= len)
+                    break;
+                if (!(q[0] == ' ' || q[0] == '\t') &&
+                    (!alone || memchr (q, '@', len) != NULL))
+                    break;
+                g_string_append_c (out, ' ');
+                g_string_append_len (out, q, (gssize) len);
+                lines++;
+            }
+            return g_string_free (out, FALSE);
+        }
+        p++;
+    }
+    return NULL;
+}
+
+void
+_bounce_dsn_enrich (BounceReport *report, const char *body)
+{
+    if (body == NULL)
+        return;
+    for (guint i = 0; i < report->recipients->len; i++) {
+        BounceRecipient *r = report->recipients->pdata[i];
+        g_autofree char *text = NULL;
+        g_autofree char *status = NULL;
+        int code;
+
+        if (r->diagnostic != NULL || r->address == NULL)
+            continue;
+        text = text_after_address (body, r->address);
+        if (text == NULL)
+            continue;
+        /* Only a text that carries a code is a diagnostic. */
+        _bounce_text_squeeze (text);
+        while (text[0] == ':' || text[0] == '>' || text[0] == ' ' ||
+               text[0] == '.' || text[0] == ',')
+            memmove (text, text + 1, strlen (text));
+        status = bounce_status_find (text);
+        code = bounce_reply_code_find (text);
+        if (status == NULL && code == 0)
+            continue;
+        r->diagnostic = bounce_diagnostic_unfold (text);
+        bounce_recipient_resolve_codes (r);
+    }
 }

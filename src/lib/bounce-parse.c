@@ -20,6 +20,7 @@ struct _BounceParser {
     GStrv extra_headers;
     GRegex *verp;
     char *envelope_recipient;
+    BounceDecoderData *decoders; /* NULL: the built-in formats */
 };
 
 void
@@ -53,6 +54,7 @@ bounce_parser_free (BounceParser *parser)
     g_strfreev (parser->extra_headers);
     g_clear_pointer (&parser->verp, g_regex_unref);
     g_free (parser->envelope_recipient);
+    g_clear_pointer (&parser->decoders, _bounce_decoder_data_free);
     g_free (parser);
 }
 
@@ -102,6 +104,22 @@ bounce_parser_set_verp_pattern (BounceParser *parser,
     return TRUE;
 }
 
+gboolean
+bounce_parser_add_decoders (BounceParser *parser, const char *path,
+                            GError **error)
+{
+    BounceDecoderData *data;
+
+    g_return_val_if_fail (parser != NULL, FALSE);
+    g_return_val_if_fail (path != NULL, FALSE);
+    data = _bounce_decoder_data_extend (parser->decoders, path, error);
+    if (data == NULL)
+        return FALSE;
+    g_clear_pointer (&parser->decoders, _bounce_decoder_data_free);
+    parser->decoders = data;
+    return TRUE;
+}
+
 void
 bounce_parser_set_envelope_recipient (BounceParser *parser,
                                       const char *address)
@@ -130,14 +148,20 @@ prepare_bytes (const guint8 *data, gsize len)
         if (eol != NULL && *eol == '\r' && i < len && data[i] == '\n')
             i++;
     }
-    for (; i < len; i++) {
-        guint8 c = data[i];
-        if (c == '\r') {
-            c = '\n';
-            if (i + 1 < len && data[i + 1] == '\n')
-                i++;
-        }
-        g_byte_array_append (out, &c, 1);
+    /* Copy runs between CRs in one go; a CR (alone or before LF)
+     * becomes one LF. */
+    while (i < len) {
+        const guint8 *cr = memchr (data + i, '\r', len - i);
+        gsize run = cr != NULL ? (gsize) (cr - (data + i)) : len - i;
+
+        g_byte_array_append (out, data + i, (guint) run);
+        i += run;
+        if (cr == NULL)
+            break;
+        g_byte_array_append (out, (const guint8 *) "\n", 1);
+        i++;
+        if (i < len && data[i] == '\n')
+            i++;
     }
     return out;
 }
@@ -237,19 +261,6 @@ address_list_string (InternetAddressList *list)
 }
 
 static char *
-header_decoded (GMimeObject *obj, const char *name)
-{
-    const char *raw = g_mime_object_get_header (obj, name);
-    g_autofree char *text = NULL;
-
-    if (raw == NULL)
-        return NULL;
-    text = g_mime_utils_header_decode_text (NULL, raw);
-    return _bounce_text_squeeze (_bounce_text_normalize (text, strlen (text),
-                                                         BOUNCE_MAX_FIELD_BYTES));
-}
-
-static char *
 message_date_iso (GMimeMessage *msg)
 {
     GDateTime *dt = g_mime_message_get_date (msg);
@@ -296,10 +307,10 @@ read_original (BounceParser *parser, GMimeObject *obj, BounceReport *report)
     report->orig_from = address_list_string (g_mime_message_get_from (msg));
     report->orig_to = address_list_string (
         g_mime_message_get_addresses (msg, GMIME_ADDRESS_TYPE_TO));
-    report->orig_subject = g_strdup (g_mime_message_get_subject (msg));
+    report->orig_subject = _bounce_object_get_header (GMIME_OBJECT (msg), "Subject");
     report->orig_date = message_date_iso (msg);
     for (guint i = 0; parser->extra_headers != NULL && parser->extra_headers[i]; i++) {
-        char *value = header_decoded (GMIME_OBJECT (msg), parser->extra_headers[i]);
+        char *value = _bounce_object_get_header (GMIME_OBJECT (msg), parser->extra_headers[i]);
         if (value != NULL)
             g_hash_table_replace (report->extra_headers,
                                   g_strdup (parser->extra_headers[i]), value);
@@ -443,7 +454,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
         return g_steal_pointer (&report);
     }
 
-    report->subject = g_strdup (g_mime_message_get_subject (msg));
+    report->subject = _bounce_object_get_header (GMIME_OBJECT (msg), "Subject");
     report->from = address_list_string (g_mime_message_get_from (msg));
     report->date = message_date_iso (msg);
 
@@ -470,6 +481,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
         body_text = _bounce_part_get_text (w.first_text, BOUNCE_MAX_BODY_SCAN_BYTES);
 
     if (report->recipients->len > 0) {
+        _bounce_dsn_enrich (report, body_text);
         report->kind = all_succeeded (report) ? BOUNCE_KIND_DELIVERED
                                               : BOUNCE_KIND_DSN;
         report->mta = g_strdup ("rfc3464");
@@ -478,7 +490,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
             bounce_report_add_warning (report,
                                        "delivery-status part names no recipient");
         report->kind = BOUNCE_KIND_NOT_BOUNCE;
-        _bounce_decode_nonstandard (msg, body_text, report);
+        _bounce_decode_nonstandard (msg, body_text, parser->decoders, report);
     }
     g_ptr_array_unref (w.dsn_parts);
 

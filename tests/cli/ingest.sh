@@ -107,7 +107,8 @@ EOF
 expect "migration exit" "$?" 0
 expect "migrated version" "$(q "$T/old.db" 'pragma user_version')" \
     "$(grep -c '^-- @version ' "$SOURCE_DIR/schema.sql")"
-expect "migrated: views" "$(q "$T/old.db" 'select count(*) from suppression_candidates')" 0
+expect "migrated: views" "$(q "$T/old.db" "select address || ' ' || why from suppression_candidates")" \
+    "user-one-0@example.com hard"
 
 # --- Bulk: one summary line on stderr, nothing else (not a terminal) ----
 $GEN --count 120 --prefix bulk --mbox "$T/bulk.mbox"
