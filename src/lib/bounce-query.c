@@ -675,14 +675,16 @@ groups_clear (Groups *g)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Groups, groups_clear)
 
-/* The Counts of @items by count (a new array; the Counts borrowed). */
+/* The Counts of @items that counted a bounce, by count (a new array;
+ * the Counts borrowed). */
 static GPtrArray *
 items_sorted (GPtrArray *items)
 {
     GPtrArray *sorted = g_ptr_array_sized_new (items->len);
 
     for (guint i = 0; i < items->len; i++)
-        g_ptr_array_add (sorted, items->pdata[i]);
+        if (((Counts *) items->pdata[i])->bounces > 0)
+            g_ptr_array_add (sorted, items->pdata[i]);
     g_ptr_array_sort (sorted, counts_by_count);
     return sorted;
 }
@@ -725,6 +727,76 @@ counts_by_key (gconstpointer a, gconstpointer b)
     return strcmp (x->key, y->key);
 }
 
+/* Message ids up to this are mapped in a plain array. */
+#define MESSAGE_MAP_MAX (G_GINT64_CONSTANT (1) << 26)
+
+/* For the groups that are a property of the message (mta, sender,
+ * campaign), over the whole history: the group of every message, read
+ * in one pass (from the messages_report or message_headers index) into
+ * an array indexed by message id.  Looking the message up for each
+ * bounce instead costs a B-tree search a row, five times the rest of
+ * the report.  NULL when not worth it or not possible (ids too large):
+ * the caller joins instead. */
+static GPtrArray *
+message_groups (BounceReader *reader,
+                BounceGroup group,
+                const BounceQueryOptions *o,
+                Groups *groups,
+                GError **error)
+{
+    g_autoptr (GPtrArray) map = NULL;
+    sqlite3_stmt *stmt = NULL;
+    gint64 max_id = -1;
+    const char *sql;
+    int rc;
+
+    if ((group != BOUNCE_GROUP_MTA && group != BOUNCE_GROUP_SENDER &&
+         group != BOUNCE_GROUP_CAMPAIGN) ||
+        o->since != NULL || o->until != NULL || o->match != NULL)
+        return NULL;
+    if (sqlite3_prepare_v2 (reader->db,
+                            "SELECT min (id) >= 0, max (id) FROM messages",
+                            -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step (stmt) == SQLITE_ROW &&
+        sqlite3_column_int (stmt, 0) == 1)
+        max_id = sqlite3_column_int64 (stmt, 1);
+    sqlite3_finalize (stmt);
+    if (max_id < 0 || max_id >= MESSAGE_MAP_MAX)
+        return NULL;
+
+    sql = group == BOUNCE_GROUP_MTA
+              ? "SELECT id, coalesce (mta, '(unknown)') FROM messages"
+          : group == BOUNCE_GROUP_SENDER
+              ? "SELECT id, coalesce (orig_from, '(unknown)') FROM messages"
+              : "SELECT message_id, value FROM message_headers"
+                " WHERE name = ?1";
+    rc = sqlite3_prepare_v2 (reader->db, sql, -1, &stmt, NULL);
+    if (rc == SQLITE_OK && group == BOUNCE_GROUP_CAMPAIGN) {
+        g_autofree char *name = g_ascii_strdown (
+            o->campaign_header != NULL ? o->campaign_header
+                                       : DEFAULT_CAMPAIGN_HEADER, -1);
+
+        sqlite3_bind_text (stmt, 1, name, -1, SQLITE_TRANSIENT);
+    }
+    map = g_ptr_array_new ();
+    g_ptr_array_set_size (map, (guint) max_id + 1);
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        gint64 id = sqlite3_column_int64 (stmt, 0);
+        const char *key = (const char *) sqlite3_column_text (stmt, 1);
+        gboolean is_new;
+
+        rc = SQLITE_OK;
+        if (id >= 0 && id <= max_id && key != NULL)
+            map->pdata[id] = groups_get (groups, key, &is_new);
+    }
+    sqlite3_finalize (stmt);
+    if (rc != SQLITE_DONE) {
+        set_db_error (error, reader, rc, "reading the messages");
+        return NULL;
+    }
+    return g_steal_pointer (&map);
+}
+
 /* One pass over the bounces, as for the overview: SQLite only reads the
  * rows (mostly from the events_report index) and the grouping, counting
  * and distinct counts happen here.  GROUP BY with count (DISTINCT ...)
@@ -747,6 +819,9 @@ bounce_query_report (BounceReader *reader,
     g_auto (Groups) message_pairs = { NULL };
     g_autofree char *spec = NULL;
     g_autofree char *last_key = NULL;
+    g_autoptr (GPtrArray) by_message = NULL;
+    Counts *no_group = NULL;
+    gboolean no_group_new;
     Counts *last = NULL;
     BounceTable *table;
     sqlite3_stmt *stmt = NULL;
@@ -762,14 +837,26 @@ bounce_query_report (BounceReader *reader,
             return NULL;
     }
     groups.items = g_ptr_array_new_with_free_func (counts_free);
+    by_message = message_groups (reader, group, o, &groups, error);
+    if (by_message == NULL && error != NULL && *error != NULL)
+        return NULL;
+    if (by_message != NULL)
+        no_group = groups_get (&groups,
+                               group == BOUNCE_GROUP_CAMPAIGN ? "(none)"
+                                                              : "(unknown)",
+                               &no_group_new);
 
     query_init (&q);
-    g_string_append_printf (q.sql, "SELECT %s, e.hard, e.address,"
-                                   " e.message_id FROM events e",
-                            groups_sql[group].key);
-    if (groups_sql[group].join != NULL)
+    if (by_message != NULL)
+        g_string_append (q.sql, "SELECT NULL, e.hard, e.address,"
+                                " e.message_id FROM events e");
+    else
+        g_string_append_printf (q.sql, "SELECT %s, e.hard, e.address,"
+                                       " e.message_id FROM events e",
+                                groups_sql[group].key);
+    if (by_message == NULL && groups_sql[group].join != NULL)
         g_string_append (q.sql, groups_sql[group].join);
-    if (group == BOUNCE_GROUP_CAMPAIGN) {
+    if (by_message == NULL && group == BOUNCE_GROUP_CAMPAIGN) {
         g_autofree char *name = g_ascii_strdown (
             o->campaign_header != NULL ? o->campaign_header
                                        : DEFAULT_CAMPAIGN_HEADER, -1);
@@ -801,8 +888,14 @@ bounce_query_report (BounceReader *reader,
         rc = SQLITE_OK;
         if (key == NULL)
             key = "";
-        /* Rows often come in runs of one key (days, in time order). */
-        if (last != NULL && strcmp (key, last_key) == 0) {
+        if (by_message != NULL) {
+            c = message >= 0 && (guint64) message < by_message->len
+                    ? by_message->pdata[message]
+                    : NULL;
+            if (c == NULL)
+                c = no_group;
+        } else if (last != NULL && strcmp (key, last_key) == 0) {
+            /* Rows often come in runs of one key (days, in time order). */
             c = last;
         } else {
             c = groups_get (&groups, key, &is_new);
