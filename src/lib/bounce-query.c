@@ -1365,6 +1365,9 @@ bounce_query_suppress (BounceReader *reader,
             s.address = g_strdup (address);
         }
         if (strcmp (outcome, "delivered") == 0) {
+            /* As of --until: later deliveries have not happened yet. */
+            if (o->until != NULL && strcmp (time, o->until) >= 0)
+                continue;
             /* Only bounces after the last delivery count. */
             state_reset (&s);
             field_set (s.last_delivered, time);

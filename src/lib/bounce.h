@@ -566,9 +566,10 @@ BounceOverview *bounce_query_overview (BounceReader *reader,
 /* The addresses to stop mailing, by address: a hard bounce of a
  * recipient-side reason, or soft_count soft bounces whose first and last
  * are soft_days or more apart; sender-side reasons never count, and
- * only bounces after the last delivery to the address do.  Columns:
- * address, why (hard|soft), reason, status (of the latest counted
- * bounce), first_bounce, last_bounce, bounces, hard_bounces,
+ * only bounces after the last delivery to the address do (with
+ * options->until: the list as it was then, later deliveries ignored).
+ * Columns: address, why (hard|soft), reason, status (of the latest
+ * counted bounce), first_bounce, last_bounce, bounces, hard_bounces,
  * soft_bounces, domain. */
 BounceTable *bounce_query_suppress (BounceReader *reader,
                                     const BounceQueryOptions *options,

@@ -96,6 +96,12 @@ x@mail.a.example
 y@mail.a.example
 OUT
 
+# --until: the list as it was then (the delivery of 11-06 had not
+# happened on 11-05).
+S suppress --until 2026-11-05 >"$T/out"
+same "suppress --until" "$T/out" <<'OUT'
+redeemed@a.example
+OUT
 S suppress --format csv >"$T/out"
 same "suppress csv" "$T/out" <<'OUT'
 address,why,reason,status,first_bounce,last_bounce,bounces,hard_bounces,soft_bounces,domain
