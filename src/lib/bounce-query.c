@@ -378,8 +378,20 @@ add_filters (Query *q, const BounceQueryOptions *o, const char *alias)
     }
     if (o->match != NULL && o->match[0] == '@') {
         g_autofree char *domain = g_utf8_strdown (o->match + 1, -1);
+        const char *suffix = domain;
 
-        g_string_append_printf (q->sql, " AND (%s.domain = ", alias);
+        /* The registrable domain of a domain is one of its suffixes:
+         * naming them all lets SQLite use the registrable_domain index
+         * (an OR with domain, which has none, would read every row). */
+        g_string_append_printf (q->sql, " AND %s.registrable_domain IN (",
+                                alias);
+        for (guint n = 0; suffix != NULL && n < 16; n++) {
+            query_add (q, n == 0 ? "?" : ", ?", suffix);
+            suffix = strchr (suffix, '.');
+            if (suffix != NULL)
+                suffix++;
+        }
+        g_string_append_printf (q->sql, ") AND (%s.domain = ", alias);
         query_add (q, "?", domain);
         g_string_append_printf (q->sql, " OR %s.registrable_domain = ", alias);
         query_add (q, "?)", domain);
@@ -1198,6 +1210,8 @@ typedef struct {
     char last_bounce[FIELD_SIZE];
     char reason[FIELD_SIZE];
     char status[FIELD_SIZE];
+    char hard_reason[FIELD_SIZE];
+    char hard_status[FIELD_SIZE];
     char last_delivered[FIELD_SIZE];
     char first_soft[FIELD_SIZE];
     char last_soft[FIELD_SIZE];
@@ -1223,6 +1237,7 @@ state_reset (AddressState *s)
 {
     s->first_bounce[0] = s->last_bounce[0] = s->reason[0] = '\0';
     s->status[0] = s->first_soft[0] = s->last_soft[0] = '\0';
+    s->hard_reason[0] = s->hard_status[0] = '\0';
     s->bounces = s->hard = s->soft = 0;
 }
 
@@ -1252,7 +1267,8 @@ state_finish (AddressState *s, BounceTable *table, gint64 n, gint64 days)
     at = strrchr (s->address, '@');
     table_take_row (table, g_strdup (s->address),
                     g_strdup (s->hard > 0 ? "hard" : "soft"),
-                    field_dup (s->reason), field_dup (s->status),
+                    field_dup (s->hard > 0 ? s->hard_reason : s->reason),
+                    field_dup (s->hard > 0 ? s->hard_status : s->status),
                     field_dup (s->first_bounce), field_dup (s->last_bounce),
                     int_text (s->bounces), int_text (s->hard),
                     int_text (s->soft),
@@ -1382,8 +1398,12 @@ bounce_query_suppress (BounceReader *reader,
         if (g_strcmp0 (side, "sender") == 0)
             continue;
         s.bounces++;
-        if (hard == 1 && g_strcmp0 (side, "recipient") == 0)
+        if (hard == 1 && g_strcmp0 (side, "recipient") == 0) {
             s.hard++;
+            field_set (s.hard_reason, reason);
+            field_set (s.hard_status,
+                       (const char *) sqlite3_column_text (stmt, 5));
+        }
         if (hard != 1) {
             s.soft++;
             if (s.first_soft[0] == '\0')

@@ -568,9 +568,10 @@ BounceOverview *bounce_query_overview (BounceReader *reader,
  * are soft_days or more apart; sender-side reasons never count, and
  * only bounces after the last delivery to the address do (with
  * options->until: the list as it was then, later deliveries ignored).
- * Columns: address, why (hard|soft), reason, status (of the latest
- * counted bounce), first_bounce, last_bounce, bounces, hard_bounces,
- * soft_bounces, domain. */
+ * Columns: address, why (hard|soft), reason, status (of the bounce
+ * that decided: the latest hard one, else the latest counted one),
+ * first_bounce, last_bounce, bounces, hard_bounces, soft_bounces,
+ * domain. */
 BounceTable *bounce_query_suppress (BounceReader *reader,
                                     const BounceQueryOptions *options,
                                     GError **error);

@@ -383,6 +383,24 @@ Shop, Inc <shop@shop.example>        1           1         1     0     1
 日本 <jp@shop.example>               1           1         1     0     1
 OUT
 
+# --- the reason given is that of the bounce that decided ----------------
+python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("INSERT INTO messages (id, content_hash, received_at, kind, raw_size)"
+           " VALUES (100, ?, ?, ?, 1), (101, ?, ?, ?, 1)",
+           ("h100", "2026-11-10T00:00:00Z", "dsn", "h101", "2026-11-12T00:00:00Z", "dsn"))
+for m, t, reason, hard, status in ((100, "2026-11-10T00:00:00Z", "userunknown", 1, "5.1.1"),
+                                   (101, "2026-11-12T00:00:00Z", "mailboxfull", 0, "4.2.2")):
+    db.execute("INSERT INTO events (message_id, position, address, domain,"
+               " registrable_domain, outcome, reason, hard, status, event_time,"
+               " event_time_source) VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               (m, "mixed@a.example", "a.example", "a.example", "bounce", reason,
+                hard, status, t, "last_attempt"))
+db.commit()' "$DB"
+expect "suppress: the hard bounce decided, not the later soft one" \
+    "$(S suppress --format csv | grep '^mixed@' | cut -d, -f1-6)" \
+    "mixed@a.example,hard,userunknown,5.1.1,2026-11-10T00:00:00Z,2026-11-12T00:00:00Z"
+
 # --- the advice comes from the rules ------------------------------------
 RULES=${BOUNCESTAT_RULES_DIR:-$SOURCE_DIR/rules}
 ADVICE=$(python3 - "$RULES/00-reasons.rules" <<'EOF2'
