@@ -145,8 +145,14 @@ main (int argc, char **argv)
         return EX_OK;
     }
     for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-        if (strcmp (argv[1], commands[i].name) == 0)
+        if (strcmp (argv[1], commands[i].name) == 0) {
+            g_autofree char *name = g_strdup_printf ("bouncestat %s",
+                                                     commands[i].name);
+
+            /* --help then says "Usage: bouncestat report [OPTION...]". */
+            g_set_prgname (name);
             return commands[i].run (argc - 1, argv + 1);
+        }
     bs_error ("unknown command '%s' (see 'bouncestat --help')", argv[1]);
     return EX_USAGE;
 }

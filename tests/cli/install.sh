@@ -85,8 +85,8 @@ for c in $COMMANDS; do
     out=$("$BS" "$c" --help 2>&1)
     [ $? -eq 0 ] || fail "$c --help: exit status"
     case $out in
-    *Usage:*) ;;
-    *) fail "$c --help: no usage" ;;
+    *"Usage:"*"bouncestat $c"*) ;;
+    *) fail "$c --help: no usage naming 'bouncestat $c'" ;;
     esac
 done
 
