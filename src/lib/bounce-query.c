@@ -422,9 +422,9 @@ static const struct {
                               NULL },
     [BOUNCE_GROUP_DAY] = { "day", "day", "substr (e.event_time, 1, 10)",
                            NULL },
-    /* The Monday that starts the (ISO) week. */
-    [BOUNCE_GROUP_WEEK] = { "week", "week",
-                            "date (e.event_time, 'weekday 0', '-6 days')",
+    /* The day: bounce_query_report turns it into the Monday that
+     * starts its (ISO) week, once a day rather than once a row. */
+    [BOUNCE_GROUP_WEEK] = { "week", "week", "substr (e.event_time, 1, 10)",
                             NULL },
     [BOUNCE_GROUP_MTA] = { "mta", "mta", "coalesce (m.mta, '(unknown)')",
                            " JOIN messages m ON m.id = e.message_id" },
@@ -832,6 +832,7 @@ bounce_query_report (BounceReader *reader,
     g_autofree char *spec = NULL;
     g_autofree char *last_key = NULL;
     g_autoptr (GPtrArray) by_message = NULL;
+    char week_day[16] = "", week_key[16] = "";
     Counts *no_group = NULL;
     gboolean no_group_new;
     Counts *last = NULL;
@@ -900,6 +901,23 @@ bounce_query_report (BounceReader *reader,
         rc = SQLITE_OK;
         if (key == NULL)
             key = "";
+        if (group == BOUNCE_GROUP_WEEK) {
+            /* Rows come in time order: a new day is rare. */
+            if (strcmp (key, week_day) != 0) {
+                GDate date;
+
+                g_strlcpy (week_day, key, sizeof week_day);
+                if (parse_day (key, &date)) {
+                    g_date_subtract_days (
+                        &date, g_date_get_weekday (&date) - G_DATE_MONDAY);
+                    g_date_strftime (week_key, sizeof week_key, "%Y-%m-%d",
+                                     &date);
+                } else {
+                    g_strlcpy (week_key, key, sizeof week_key);
+                }
+            }
+            key = week_key;
+        }
         if (by_message != NULL) {
             c = message >= 0 && (guint64) message < by_message->len
                     ? by_message->pdata[message]
