@@ -399,6 +399,34 @@ test_load_problems (void)
                     "advice = a\nadvice[pl] = b\n", "[reason spam]: no meaning[pl]");
     expect_problem ("[rule a]\nreason = userunknown\ninfer-status = 5.1\n",
                     "[rule a]: infer-status '5.1'");
+    expect_problem ("[rule a]\nreason = userunknown\ndecoder = exim\nexample = x\n",
+                    "[rule a]: example needs a rule that matches on codes");
+}
+
+/* rules check runs every rule's examples through all the rules: one that
+ * an earlier rule shadows is a problem (loading alone does not check). */
+static void
+test_examples (void)
+{
+    g_autofree char *dir = make_dir (
+        2, "00-reasons.rules", reason_file,
+        "10-test.rules",
+        "[rule wide]\nreason = blocked\nstatus = 5.*\nexample = 5.7.1\n"
+        "[rule narrow]\nreason = userunknown\nstatus = 5.1.1\n"
+        "example = 550 5.1.1 user unknown\\; no such user\n");
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = bounce_rules_load (dirs, &error);
+
+    g_assert_no_error (error);
+    g_assert_nonnull (rules);
+    g_assert_false (bounce_rules_check (dirs, problems));
+    g_assert_cmpuint (problems->len, ==, 1);
+    g_assert_nonnull (strstr (problems->pdata[0], "10-test.rules: [rule narrow]: "
+                              "example '550 5.1.1 user unknown; no such user' "
+                              "is decided by rule wide"));
+    remove_dir (dir);
 }
 
 static void
@@ -712,6 +740,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/reason-table", test_reason_table);
     g_test_add_func ("/rules/load/problems", test_load_problems);
     g_test_add_func ("/rules/load/duplicate-id", test_load_duplicate_id_across_files);
+    g_test_add_func ("/rules/load/examples", test_examples);
     g_test_add_func ("/rules/load/missing-dir", test_load_missing_dir);
     g_test_add_func ("/rules/order-and-override", test_order_and_override);
     g_test_add_func ("/rules/match-keys", test_match_keys);

@@ -50,6 +50,7 @@ typedef struct {
     int hard;           /* -1: the reason's default */
     char *infer_status; /* for recipients without a status */
     gboolean disabled;
+    GStrv examples; /* texts this rule must decide (checked by rules check) */
     /* Match keys; NULL when absent. */
     GPtrArray *status;   /* GPatternSpec* */
     GStrv smtp_code;     /* "550", "5xx", "55x" */
@@ -89,6 +90,7 @@ rule_free (Rule *rule)
     g_free (rule->advice_pl);
     g_free (rule->reason);
     g_free (rule->infer_status);
+    g_strfreev (rule->examples);
     g_clear_pointer (&rule->status, g_ptr_array_unref);
     g_strfreev (rule->smtp_code);
     g_strfreev (rule->action);
@@ -146,7 +148,7 @@ rules_new (void)
 /* The keys a [rule ID] group may hold. */
 static const char *const rule_keys[] = {
     "reason", "hard", "infer-status", "disabled", "description", "advice",
-    "advice[pl]",
+    "advice[pl]", "example",
     "status", "smtp-code", "action", "decoder", "kind", "diagnostic-type",
     "diagnostic", "reporting-mta", "remote-mta", "subject", NULL,
 };
@@ -439,6 +441,15 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     rule->reporting_mta = get_regex (ctx, kf, group, "reporting-mta");
     rule->remote_mta = get_regex (ctx, kf, group, "remote-mta");
     rule->subject = get_regex (ctx, kf, group, "subject");
+    /* A list with GKeyFile's escapes: "\;" for a ';' inside a text. */
+    rule->examples = g_key_file_get_string_list (kf, group, "example", NULL,
+                                                 NULL);
+    if (rule->examples != NULL &&
+        (rule->kind != NULL || rule->decoder != NULL ||
+         rule->diagnostic_type != NULL || rule->reporting_mta != NULL ||
+         rule->remote_mta != NULL || rule->subject != NULL))
+        ctx_problem (ctx, "example needs a rule that matches on codes, "
+                          "action and diagnostic only");
     rule->pub.id = rule->id;
     rule->pub.reason = rule->reason;
     rule->pub.file = rule->file;
@@ -713,6 +724,28 @@ bounce_rules_load (const char *const *dirs, GError **error)
     return g_steal_pointer (&rules);
 }
 
+/* Every example of every rule must be decided by that rule, as
+ * `bouncestat explain` would decide it: this catches a rule that an
+ * earlier one shadows. */
+static void
+check_examples (const BounceRules *rules, GPtrArray *problems)
+{
+    for (guint i = 0; i < rules->rules->len; i++) {
+        const Rule *rule = rules->rules->pdata[i];
+
+        for (guint j = 0; rule->examples != NULL && rule->examples[j]; j++) {
+            g_autoptr (BounceRecipient) r =
+                bounce_rules_explain (rules, rule->examples[j]);
+
+            if (g_strcmp0 (r->rule, rule->id) != 0)
+                g_ptr_array_add (problems, g_strdup_printf (
+                    "%s: [rule %s]: example '%.60s' is decided by rule %s",
+                    rule->file, rule->id, rule->examples[j],
+                    r->rule != NULL ? r->rule : "(none)"));
+        }
+    }
+}
+
 gboolean
 bounce_rules_check (const char *const *dirs, GPtrArray *problems)
 {
@@ -722,6 +755,8 @@ bounce_rules_check (const char *const *dirs, GPtrArray *problems)
     g_return_val_if_fail (problems != NULL, FALSE);
     before = problems->len;
     rules = load_all (dirs, problems);
+    if (problems->len == before)
+        check_examples (rules, problems);
     return problems->len == before;
 }
 
