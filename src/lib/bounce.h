@@ -253,8 +253,10 @@ guint bounce_rules_count (const BounceRules *rules);
 BounceRecipient *bounce_rules_explain (const BounceRules *rules,
                                        const char *text);
 
-/* Validates the rules of @dirs; each problem found is appended to
- * @problems as "FILE: [rule ID]: what".  Returns TRUE when none. */
+/* Validates the rules of @dirs, then runs every rule's examples through
+ * all the rules (each must end at its own rule); each problem found is
+ * appended to @problems as "FILE: [rule ID]: what".  Returns TRUE when
+ * none. */
 gboolean bounce_rules_check (const char *const *dirs, GPtrArray *problems);
 
 /* ------------------------------------------------------------------ */
