@@ -251,6 +251,13 @@ test_phrases (void)
         { "host mx.example.org said: 500 Line limit exceeded", "emailtoolarge" },
         { "Remote server does not support TLS", "failedstarttls" },
         { "This message is looping: it already has my Delivered-To line. (#5.4.6)", "networkerror" },
+        { "550 5.7.1 Message rejected due to content restrictions", "policyviolation" },
+        { "554 5.7.1 The message matches a profile the Internet community may consider spam", "spamdetected" },
+        { "554 5.7.0 Reject, id=12345 - BANNED: forbidden attachment type", "contenterror" },
+        { "550 Benutzer hat zuviele Mails auf dem Server", "mailboxfull" },
+        { "550 Konto odbiorcy zostało zawieszone", "suspend" },
+        { "450 4.7.1 <a@example.org>: Recipient address rejected: Greylisted", "ratelimited" },
+        { "Network error on destination MXs", "networkerror" },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
