@@ -558,8 +558,9 @@ rules_file_cmp (gconstpointer a, gconstpointer b)
     return fa->dir_index < fb->dir_index ? -1 : fa->dir_index > fb->dir_index;
 }
 
-/* Adds @rule to @rules: a new id takes its place in the order; an id
- * seen in an earlier directory is replaced where it stands. */
+/* Adds @rule to @rules: a new id takes its place in the order; for an
+ * id seen before, the definition from the later directory wins and
+ * keeps the place where the id first appeared in the merged order. */
 static void
 add_rule (Ctx *ctx, BounceRules *rules, GHashTable *slots, Rule *rule)
 {
@@ -691,7 +692,8 @@ load_all (const char *const *dirs, GPtrArray *problems)
     }
     if (files->len > 0 && rules->rules->len == 0 && problems->len == 0)
         g_ptr_array_add (problems, g_strdup_printf ("%s: no rules", dirs[0]));
-    else if (files->len == 0 && dirs != NULL && dirs[0] != NULL)
+    else if (files->len == 0 && dirs != NULL && dirs[0] != NULL &&
+             problems->len == 0)
         g_ptr_array_add (problems, g_strdup_printf ("%s: no *.rules file",
                                                     dirs[0]));
 
