@@ -287,6 +287,18 @@ gboolean bounce_parser_set_verp_pattern (BounceParser *parser,
                                          const char *pattern,
                                          GError **error);
 
+/* Adds the non-standard bounce formats of the key file @path to the
+ * built-in ones (data/decoders.conf in the sources documents the keys):
+ * a [decoder NAME] group adds a format, or replaces the keys it names of
+ * a built-in one; [general] and [autoreply] keys replace the built-in
+ * patterns.  May be called again to add more files.  Fails with
+ * BOUNCE_ERROR_INPUT when @path cannot be read and BOUNCE_ERROR_RULES
+ * (naming the file, group and key) when it is not valid; the parser is
+ * then unchanged. */
+gboolean bounce_parser_add_decoders (BounceParser *parser,
+                                     const char *path,
+                                     GError **error);
+
 /* An envelope recipient given by the caller (e.g. procmail's or
  * Postfix's $ORIGINAL_RECIPIENT), used for VERP; may be NULL. */
 void bounce_parser_set_envelope_recipient (BounceParser *parser,
