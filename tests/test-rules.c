@@ -258,6 +258,12 @@ test_phrases (void)
         { "550 Konto odbiorcy zostało zawieszone", "suspend" },
         { "450 4.7.1 <a@example.org>: Recipient address rejected: Greylisted", "ratelimited" },
         { "Network error on destination MXs", "networkerror" },
+        { "delivery temporarily suspended: connect to mx.example.org[192.0.2.2]: server refused to talk to me: 421 Service not available", "blocked" },
+        { "550 Sorry, no mailbox here by that name. (#5.1.1)", "userunknown" },
+        { "552 5.2.2 Requested mail action aborted: exceeded storage allocation", "mailboxfull" },
+        { "550 5.7.1 Sender address has been blacklisted", "rejected" },
+        { "421 4.7.0 All available IPs are at maximum connection limit", "ratelimited" },
+        { "550 Message bounced due to organizational settings", "policyviolation" },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
