@@ -310,6 +310,21 @@ test_reason_table (void)
     g_assert_null (bounce_rules_get_reason (shipped, "nosuchreason"));
 }
 
+/* The shipped rules pass their own check, examples included. */
+static void
+test_shipped_check (void)
+{
+    const char *dirs[] = { rules_dir (), NULL };
+    g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+    gboolean ok = bounce_rules_check (dirs, problems);
+
+    for (guint i = 0; i < problems->len; i++)
+        g_test_message ("%s", (const char *) problems->pdata[i]);
+    g_assert_cmpuint (problems->len, ==, 0);
+    g_assert_true (ok);
+    g_assert_cmpuint (bounce_rules_count (shipped), >, 100);
+}
+
 /* ------------------------------------------------------------------ */
 /* The loader                                                         */
 /* ------------------------------------------------------------------ */
@@ -751,6 +766,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/first-reason", test_first_reason);
     g_test_add_func ("/rules/phrases", test_phrases);
     g_test_add_func ("/rules/reason-table", test_reason_table);
+    g_test_add_func ("/rules/shipped-check", test_shipped_check);
     g_test_add_func ("/rules/load/problems", test_load_problems);
     g_test_add_func ("/rules/load/duplicate-id", test_load_duplicate_id_across_files);
     g_test_add_func ("/rules/load/examples", test_examples);
