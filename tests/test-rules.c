@@ -264,6 +264,11 @@ test_phrases (void)
         { "550 5.7.1 Sender address has been blacklisted", "rejected" },
         { "421 4.7.0 All available IPs are at maximum connection limit", "ratelimited" },
         { "550 Message bounced due to organizational settings", "policyviolation" },
+        { "550 Requested mail action aborted: exceeded storage allocation", "mailboxfull" },
+        { "554 5.7.1 host/domain does not accept mail", "notaccept" },
+        { "550 5.7.1 Unable to relay for a@example.org", "norelaying" },
+        { "552 Message size exceeds maximum value", "emailtoolarge" },
+        { "550 Message rejected due to user rules", "filtered" },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
