@@ -154,6 +154,9 @@ context_init (BounceDecodeContext *ctx, GMimeMessage *message,
             ctx->from_addr = g_strdup (internet_address_mailbox_get_addr (
                 INTERNET_ADDRESS_MAILBOX (ia)));
     }
+    ctx->from_lines = g_strdup_printf ("%s\n%s",
+                                       ctx->from_addr != NULL ? ctx->from_addr : "",
+                                       ctx->from_text != NULL ? ctx->from_text : "");
 }
 
 static void
@@ -162,6 +165,7 @@ context_clear (BounceDecodeContext *ctx)
     g_free (ctx->html_text);
     g_free (ctx->from_addr);
     g_free (ctx->from_text);
+    g_free (ctx->from_lines);
 }
 
 gboolean
