@@ -5,9 +5,9 @@
  *
  * The first rule whose every key matches decides a recipient's reason,
  * hard/soft and rule id.  No reason, pattern or code table lives here:
- * every one comes from the files.  Regular expressions are compiled once
- * at load; cheap keys (kind, action, codes, status globs) are tried
- * before any regular expression.  This file does not parse messages and
+ * every one comes from the files.  Regular expressions are checked at
+ * load and JIT-compiled once, on first use; cheap keys (kind, action,
+ * codes, status globs) are tried before any regular expression.  This file does not parse messages and
  * never prints.
  */
 #include <string.h>
@@ -17,6 +17,26 @@
 /* ------------------------------------------------------------------ */
 /* Records                                                            */
 /* ------------------------------------------------------------------ */
+
+/* A regular expression, checked at load and compiled with the JIT on
+ * first use: loading stays cheap for a single message, and the rules a
+ * long run reaches match fast. */
+typedef struct {
+    char *source;
+    GRegex *plain; /* compiled at load: proves the pattern is valid */
+    GRegex *jit;   /* set once, atomically, on first use */
+} Pattern;
+
+static void
+pattern_free (Pattern *p)
+{
+    if (p == NULL)
+        return;
+    g_free (p->source);
+    g_clear_pointer (&p->plain, g_regex_unref);
+    g_clear_pointer (&p->jit, g_regex_unref);
+    g_free (p);
+}
 
 typedef struct {
     BounceRule pub;  /* points into the strings below */
@@ -37,10 +57,10 @@ typedef struct {
     GStrv decoder;
     GStrv kind;
     GStrv diagnostic_type;
-    GRegex *diagnostic;
-    GRegex *reporting_mta;
-    GRegex *remote_mta;
-    GRegex *subject;
+    Pattern *diagnostic;
+    Pattern *reporting_mta;
+    Pattern *remote_mta;
+    Pattern *subject;
 } Rule;
 
 typedef struct {
@@ -75,10 +95,10 @@ rule_free (Rule *rule)
     g_strfreev (rule->decoder);
     g_strfreev (rule->kind);
     g_strfreev (rule->diagnostic_type);
-    g_clear_pointer (&rule->diagnostic, g_regex_unref);
-    g_clear_pointer (&rule->reporting_mta, g_regex_unref);
-    g_clear_pointer (&rule->remote_mta, g_regex_unref);
-    g_clear_pointer (&rule->subject, g_regex_unref);
+    g_clear_pointer (&rule->diagnostic, pattern_free);
+    g_clear_pointer (&rule->reporting_mta, pattern_free);
+    g_clear_pointer (&rule->remote_mta, pattern_free);
+    g_clear_pointer (&rule->subject, pattern_free);
     g_free (rule);
 }
 
@@ -152,7 +172,8 @@ typedef struct {
     const char *group;
 } Ctx;
 
-static void ctx_problem (Ctx *ctx, const char *format, ...) G_GNUC_PRINTF (2, 3);
+static void ctx_problem (Ctx *ctx, const char *format, ...)
+    G_GNUC_PRINTF (2, 3);
 
 static void
 ctx_problem (Ctx *ctx, const char *format, ...)
@@ -247,11 +268,12 @@ get_bool (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
     return -1;
 }
 
-static GRegex *
+static Pattern *
 get_regex (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
 {
     g_autofree char *raw = get_raw (kf, group, key);
     g_autoptr (GError) error = NULL;
+    Pattern *p;
     GRegex *re;
 
     if (raw == NULL)
@@ -260,11 +282,16 @@ get_regex (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
         ctx_problem (ctx, "%s is empty", key);
         return NULL;
     }
-    re = g_regex_new (raw, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, &error);
-    if (re == NULL)
+    re = g_regex_new (raw, G_REGEX_CASELESS, 0, &error);
+    if (re == NULL) {
         ctx_problem (ctx, "bad regular expression in %s: %s", key,
                      error->message);
-    return re;
+        return NULL;
+    }
+    p = g_new0 (Pattern, 1);
+    p->source = g_steal_pointer (&raw);
+    p->plain = re;
+    return p;
 }
 
 /* Checks an inferred status: "5.1.1" and the like. */
@@ -294,12 +321,14 @@ get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group)
 
     if (items == NULL)
         return NULL;
-    specs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_pattern_spec_free);
+    specs = g_ptr_array_new_with_free_func (
+        (GDestroyNotify) g_pattern_spec_free);
     for (guint i = 0; items[i] != NULL; i++) {
         if (strspn (items[i], "0123456789.*?") != strlen (items[i]) ||
             !(items[i][0] == '2' || items[i][0] == '4' || items[i][0] == '5' ||
               items[i][0] == '*' || items[i][0] == '?')) {
-            ctx_problem (ctx, "status '%.20s' is not a code or glob such as 5.7.*",
+            ctx_problem (ctx,
+                         "status '%.20s' is not a code or glob such as 5.7.*",
                          items[i]);
             continue;
         }
@@ -323,7 +352,8 @@ get_codes (Ctx *ctx, GKeyFile *kf, const char *group)
         if (strlen (c) != 3 || c[0] < '2' || c[0] > '5' ||
             !(g_ascii_isdigit (c[1]) || c[1] == 'x') ||
             !(g_ascii_isdigit (c[2]) || c[2] == 'x'))
-            ctx_problem (ctx, "smtp-code '%.20s' is not a code such as 550 or 5xx",
+            ctx_problem (ctx,
+                         "smtp-code '%.20s' is not a code such as 550 or 5xx",
                          c);
     }
     if (items[0] == NULL)
@@ -471,8 +501,8 @@ load_reason (Ctx *ctx, GKeyFile *kf, const char *group, const char *name)
 static void
 check_duplicate_groups (Ctx *ctx, const char *text)
 {
-    g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal,
-                                                         g_free, NULL);
+    g_autoptr (GHashTable) seen =
+        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
     g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
 
     for (guint i = 0; lines[i] != NULL; i++) {
@@ -596,7 +626,8 @@ load_file (BounceRules *rules, GHashTable *slots, const RulesFile *f,
             reason->dir_index = f->dir_index;
             add_reason (&ctx, rules, reason);
         } else {
-            ctx_problem (&ctx, "unknown group (want [rule ID] or [reason NAME])");
+            ctx_problem (&ctx,
+                         "unknown group (want [rule ID] or [reason NAME])");
         }
     }
 }
@@ -643,9 +674,9 @@ load_all (const char *const *dirs, GPtrArray *problems)
         if (rule->disabled || rule->reason == NULL)
             continue;
         if (!g_hash_table_contains (rules->reasons, rule->reason))
-            g_ptr_array_add (problems,
-                             g_strdup_printf ("%s: [rule %s]: unknown reason '%.40s'",
-                                              rule->file, rule->id, rule->reason));
+            g_ptr_array_add (problems, g_strdup_printf (
+                "%s: [rule %s]: unknown reason '%.40s'", rule->file, rule->id,
+                rule->reason));
     }
     if (files->len > 0 && rules->rules->len == 0 && problems->len == 0)
         g_ptr_array_add (problems, g_strdup_printf ("%s: no rules", dirs[0]));
@@ -776,21 +807,41 @@ match_status (const GPtrArray *specs, const char *status)
     return FALSE;
 }
 
+/* The JIT-compiled form of @p, made on first use (thread-safe). */
+static GRegex *
+pattern_regex (Pattern *p)
+{
+    GRegex *re = g_atomic_pointer_get (&p->jit);
+
+    if (re != NULL)
+        return re;
+    re = g_regex_new (p->source, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
+    if (re == NULL)
+        re = g_regex_ref (p->plain);
+    if (!g_atomic_pointer_compare_and_exchange (&p->jit, NULL, re)) {
+        g_regex_unref (re);
+        re = g_atomic_pointer_get (&p->jit);
+    }
+    return re;
+}
+
 static gboolean
-match_regex (const GRegex *re, const char *text)
+match_regex (Pattern *p, const char *text)
 {
     gssize len;
 
-    if (re == NULL)
+    if (p == NULL)
         return TRUE;
     if (text == NULL)
         return FALSE;
     len = (gssize) strlen (text);
     if (len > BOUNCE_MAX_MATCH_BYTES) {
-        const char *cut = g_utf8_find_prev_char (text, text + BOUNCE_MAX_MATCH_BYTES + 1);
+        /* Cut at a character boundary. */
+        const char *cut =
+            g_utf8_find_prev_char (text, text + BOUNCE_MAX_MATCH_BYTES + 1);
         len = cut != NULL ? cut - text : BOUNCE_MAX_MATCH_BYTES;
     }
-    return g_regex_match_full (re, text, len, 0, 0, NULL, NULL);
+    return g_regex_match_full (pattern_regex (p), text, len, 0, 0, NULL, NULL);
 }
 
 static gboolean
