@@ -100,46 +100,55 @@ notice_text (BounceDecodeContext *ctx)
 }
 
 /* The decoder that best fits: from counts 3, header and body 2, subject
- * 1; the first in file order wins a tie. */
+ * 1; the first in file order wins a tie.  The body patterns (the costly
+ * ones) are tried only where they could still change the result. */
 static const BounceDecoder *
 choose_decoder (BounceDecodeContext *ctx, const char *subject,
                 gboolean *out_by_header)
 {
     const BounceDecoderData *d = ctx->data;
     g_autofree char *headers = header_text (ctx);
-    g_autofree char *notice = notice_text (ctx);
-    const BounceDecoder *best = NULL;
-    int best_score = 0;
-    gboolean best_by_header = FALSE;
+    g_autofree char *notice = NULL;
+    guint n = d->decoders->len;
+    g_autofree int *cheap = g_new0 (int, n);
+    int best = -1, best_score = 0;
 
-    for (guint i = 0; i < d->decoders->len; i++) {
+    for (guint i = 0; i < n; i++) {
         const BounceDecoder *dec = d->decoders->pdata[i];
-        int score = 0;
-        gboolean by_header = FALSE;
 
-        if (re_match (dec->from, ctx->from_lines)) {
-            score += 3;
-            by_header = TRUE;
-        }
-        if (re_match (dec->header, headers)) {
-            score += 2;
-            by_header = TRUE;
-        }
-        if (re_match (dec->body, notice))
-            score += 2;
-        if (re_match (dec->subject, subject)) {
-            score += 1;
-            by_header = TRUE;
-        }
-        if (score > best_score) {
-            best = dec;
-            best_score = score;
-            best_by_header = by_header;
+        if (re_match (dec->from, ctx->from_lines))
+            cheap[i] += 3;
+        if (re_match (dec->header, headers))
+            cheap[i] += 2;
+        if (re_match (dec->subject, subject))
+            cheap[i] += 1;
+    }
+    /* Highest header score first, so that the bar rises early. */
+    for (int level = 6; level >= 0; level--) {
+        for (guint i = 0; i < n; i++) {
+            const BounceDecoder *dec = d->decoders->pdata[i];
+            int score = cheap[i];
+
+            if (cheap[i] != level)
+                continue;
+            if (dec->body != NULL &&
+                (score + 2 > best_score ||
+                 (score + 2 == best_score && (int) i < best))) {
+                if (notice == NULL)
+                    notice = notice_text (ctx);
+                if (re_match (dec->body, notice))
+                    score += 2;
+            }
+            if (score > 0 && (score > best_score ||
+                              (score == best_score && (int) i < best))) {
+                best = (int) i;
+                best_score = score;
+            }
         }
     }
     if (out_by_header != NULL)
-        *out_by_header = best_by_header;
-    return best;
+        *out_by_header = best >= 0 && cheap[best] > 0;
+    return best >= 0 ? d->decoders->pdata[best] : NULL;
 }
 
 typedef struct {
