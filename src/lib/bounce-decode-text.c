@@ -438,9 +438,15 @@ has_code (const char *text)
 static gboolean
 is_delayed (const BounceDecoderData *d, const char *subject, const char *block)
 {
-    return re_match (d->delayed, subject) ||
-           (re_match (d->delayed, block) &&
-            !g_regex_match_simple ("permanent", block, G_REGEX_CASELESS, 0));
+    g_autofree char *lower = NULL;
+
+    if (re_match (d->delayed, subject))
+        return TRUE;
+    if (!re_match (d->delayed, block))
+        return FALSE;
+    /* "This is a permanent error" outweighs a word about retrying. */
+    lower = g_ascii_strdown (block, -1);
+    return strstr (lower, "permanent") == NULL;
 }
 
 gboolean
