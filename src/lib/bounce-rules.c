@@ -58,6 +58,7 @@ typedef struct {
     GStrv decoder;
     GStrv kind;
     GStrv diagnostic_type;
+    GStrv smtp_command;
     Pattern *diagnostic;
     Pattern *reporting_mta;
     Pattern *remote_mta;
@@ -97,6 +98,7 @@ rule_free (Rule *rule)
     g_strfreev (rule->decoder);
     g_strfreev (rule->kind);
     g_strfreev (rule->diagnostic_type);
+    g_strfreev (rule->smtp_command);
     g_clear_pointer (&rule->diagnostic, pattern_free);
     g_clear_pointer (&rule->reporting_mta, pattern_free);
     g_clear_pointer (&rule->remote_mta, pattern_free);
@@ -150,6 +152,7 @@ static const char *const rule_keys[] = {
     "reason", "hard", "infer-status", "disabled", "description", "advice",
     "advice[pl]", "example",
     "status", "smtp-code", "action", "decoder", "kind", "diagnostic-type",
+    "smtp-command",
     "diagnostic", "reporting-mta", "remote-mta", "subject", NULL,
 };
 
@@ -161,6 +164,10 @@ static const char *const reason_keys[] = {
 
 static const char *const actions[] = {
     "failed", "delayed", "delivered", "relayed", "expanded", NULL,
+};
+
+static const char *const smtp_command_names[] = {
+    "CONNECT", "HELO", "MAIL", "RCPT", "DATA", NULL,
 };
 
 static const char *const whos[] = {
@@ -437,6 +444,8 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
                                    (const char *const *) kind_names);
     rule->diagnostic_type = get_checked_list (ctx, kf, group,
                                               "diagnostic-type", NULL);
+    rule->smtp_command = get_checked_list (ctx, kf, group, "smtp-command",
+                                           smtp_command_names);
     rule->diagnostic = get_regex (ctx, kf, group, "diagnostic");
     rule->reporting_mta = get_regex (ctx, kf, group, "reporting-mta");
     rule->remote_mta = get_regex (ctx, kf, group, "remote-mta");
@@ -446,7 +455,8 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
                                                  NULL);
     if (rule->examples != NULL &&
         (rule->kind != NULL || rule->decoder != NULL ||
-         rule->diagnostic_type != NULL || rule->reporting_mta != NULL ||
+         rule->diagnostic_type != NULL || rule->smtp_command != NULL ||
+         rule->reporting_mta != NULL ||
          rule->remote_mta != NULL || rule->subject != NULL))
         ctx_problem (ctx, "example needs a rule that matches on codes, "
                           "action and diagnostic only");
@@ -890,6 +900,7 @@ rule_matches (const Rule *rule, const BounceReport *report,
            match_word (rule->action, r->action) &&
            match_word (rule->decoder, report->mta) &&
            match_word (rule->diagnostic_type, r->diagnostic_type) &&
+           match_word (rule->smtp_command, r->smtp_command) &&
            match_code (rule->smtp_code, r->smtp_code) &&
            match_status (rule->status, r->status) &&
            match_regex (rule->remote_mta, r->remote_mta) &&
