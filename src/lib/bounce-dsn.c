@@ -68,8 +68,10 @@ split_typed (const char *value, char **out_type)
             *out_type = NULL;
         return g_strstrip (g_strdup (value));
     }
-    if (out_type != NULL)
-        *out_type = g_ascii_strdown (g_strstrip (g_strndup (value, (gsize) (semi - value))), -1);
+    if (out_type != NULL) {
+        g_autofree char *type = g_strndup (value, (gsize) (semi - value));
+        *out_type = g_ascii_strdown (g_strstrip (type), -1);
+    }
     return g_strstrip (g_strdup (semi + 1));
 }
 
