@@ -35,8 +35,8 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     parser = bounce_parser_new ();
     bounce_parser_set_rules (parser, rules);
     bounce_parser_set_extra_headers (parser, extra);
-    bounce_parser_set_envelope_recipient (parser,
-                                          "bounces+user=example.org@example.net");
+    bounce_parser_set_envelope_recipient (
+        parser, "bounces+user=example.org@example.net");
     generator = json_generator_new ();
     return 0;
 }
@@ -47,6 +47,7 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
     GBytes *bytes = g_bytes_new_static (data, size);
     BounceReport *report = bounce_parser_parse (parser, bytes, "fuzz");
     JsonNode *node;
+    JsonObject *obj;
     char *text;
 
     if (report == NULL)
@@ -55,8 +56,8 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
     json_generator_set_root (generator, node);
     text = json_generator_to_data (generator, NULL);
     /* Every result names its kind; a report without one is a bug. */
-    if (text == NULL || json_object_get_string_member (json_node_get_object (node),
-                                                       "kind") == NULL)
+    obj = json_node_get_object (node);
+    if (text == NULL || json_object_get_string_member (obj, "kind") == NULL)
         abort ();
     g_free (text);
     json_node_unref (node);
