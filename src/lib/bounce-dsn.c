@@ -123,6 +123,8 @@ action_normalize (const char *value)
         return g_strdup ("failed");
     if (g_ascii_strcasecmp (word, "delay") == 0)
         return g_strdup ("delayed");
+    if (g_ascii_strcasecmp (word, "deliverable") == 0)
+        return g_strdup ("delivered");
     if (word[0] == '\0')
         return NULL;
     return g_ascii_strdown (word, -1);
@@ -169,7 +171,7 @@ recipient_for (DsnState *st, FieldId id)
         ((st->seen & bit) != 0 ||
          (id == FIELD_ORIGINAL_RECIPIENT &&
           (st->seen & (1u << FIELD_FINAL_RECIPIENT)) != 0 &&
-          (st->seen & ((1u << FIELD_ACTION) | (1u << FIELD_STATUS))) != 0)))
+          (st->seen & (1u << FIELD_STATUS)) != 0)))
         finish_recipient (st);
     if (st->current == NULL)
         st->current = bounce_recipient_new ();
@@ -299,4 +301,83 @@ _bounce_dsn_parse (const char *body, gboolean utf8_addresses,
     finish_recipient (&st);
     g_string_free (logical, TRUE);
     return st.added;
+}
+
+/* Is @p (inside @text) the start of @addr standing alone? */
+static gboolean
+address_at (const char *text, const char *p, gsize alen)
+{
+    char before = p > text ? p[-1] : ' ';
+    char after = p[alen];
+
+    if (g_ascii_isalnum (before) || before == '.' || before == '-' ||
+        before == '_' || before == '+' || before == '=')
+        return FALSE;
+    return !(g_ascii_isalnum (after) || after == '-' || after == '_' ||
+             (after == '.' && g_ascii_isalnum (p[alen + 1])));
+}
+
+/* The text that follows @addr in @body: the rest of its line and the
+ * lines after it up to a blank line (at most a few), or NULL. */
+static char *
+text_after_address (const char *body, const char *addr)
+{
+    gsize alen = strlen (addr);
+    const char *p = body;
+
+    if (alen < 3)
+        return NULL;
+    while ((p = strchr (p, addr[0])) != NULL) {
+        if (g_ascii_strncasecmp (p, addr, alen) == 0 && address_at (body, p, alen)) {
+            GString *out = g_string_new (NULL);
+            const char *q = p + alen;
+            guint lines = 0;
+
+            while (*q != '\0' && lines < 4 && out->len < 1024) {
+                const char *eol = strchr (q, '\n');
+                gsize len = eol != NULL ? (gsize) (eol - q) : strlen (q);
+                if (lines > 0 && strspn (q, " \t") == len)
+                    break;
+                g_string_append_len (out, q, (gssize) len);
+                g_string_append_c (out, ' ');
+                lines++;
+                if (eol == NULL)
+                    break;
+                q = eol + 1;
+            }
+            return g_string_free (out, FALSE);
+        }
+        p++;
+    }
+    return NULL;
+}
+
+void
+_bounce_dsn_enrich (BounceReport *report, const char *body)
+{
+    if (body == NULL)
+        return;
+    for (guint i = 0; i < report->recipients->len; i++) {
+        BounceRecipient *r = report->recipients->pdata[i];
+        g_autofree char *text = NULL;
+        g_autofree char *status = NULL;
+        int code;
+
+        if (r->diagnostic != NULL || r->address == NULL)
+            continue;
+        text = text_after_address (body, r->address);
+        if (text == NULL)
+            continue;
+        /* Only a text that carries a code is a diagnostic. */
+        _bounce_text_squeeze (text);
+        while (text[0] == ':' || text[0] == '>' || text[0] == ' ' ||
+               text[0] == '.' || text[0] == ',')
+            memmove (text, text + 1, strlen (text));
+        status = bounce_status_find (text);
+        code = bounce_reply_code_find (text);
+        if (status == NULL && code == 0)
+            continue;
+        r->diagnostic = bounce_diagnostic_unfold (text);
+        bounce_recipient_resolve_codes (r);
+    }
 }

@@ -134,14 +134,20 @@ prepare_bytes (const guint8 *data, gsize len)
         if (eol != NULL && *eol == '\r' && i < len && data[i] == '\n')
             i++;
     }
-    for (; i < len; i++) {
-        guint8 c = data[i];
-        if (c == '\r') {
-            c = '\n';
-            if (i + 1 < len && data[i + 1] == '\n')
-                i++;
-        }
-        g_byte_array_append (out, &c, 1);
+    /* Copy runs between CRs in one go; a CR (alone or before LF)
+     * becomes one LF. */
+    while (i < len) {
+        const guint8 *cr = memchr (data + i, '\r', len - i);
+        gsize run = cr != NULL ? (gsize) (cr - (data + i)) : len - i;
+
+        g_byte_array_append (out, data + i, (guint) run);
+        i += run;
+        if (cr == NULL)
+            break;
+        g_byte_array_append (out, (const guint8 *) "\n", 1);
+        i++;
+        if (i < len && data[i] == '\n')
+            i++;
     }
     return out;
 }
@@ -274,19 +280,6 @@ address_list_string (InternetAddressList *list)
 }
 
 static char *
-header_decoded (GMimeObject *obj, const char *name)
-{
-    const char *raw = g_mime_object_get_header (obj, name);
-    g_autofree char *text = NULL;
-
-    if (raw == NULL)
-        return NULL;
-    text = g_mime_utils_header_decode_text (NULL, raw);
-    return _bounce_text_squeeze (_bounce_text_normalize (text, strlen (text),
-                                                         BOUNCE_MAX_FIELD_BYTES));
-}
-
-static char *
 message_date_iso (GMimeMessage *msg)
 {
     GDateTime *dt = g_mime_message_get_date (msg);
@@ -336,10 +329,10 @@ read_original (BounceParser *parser, GMimeObject *obj, BounceReport *report)
     report->orig_to = cap_field (report, "original To", address_list_string (
         g_mime_message_get_addresses (msg, GMIME_ADDRESS_TYPE_TO)));
     report->orig_subject = cap_field (report, "original Subject",
-        g_strdup (g_mime_message_get_subject (msg)));
+        _bounce_object_get_header (GMIME_OBJECT (msg), "Subject"));
     report->orig_date = message_date_iso (msg);
     for (guint i = 0; parser->extra_headers != NULL && parser->extra_headers[i]; i++) {
-        char *value = header_decoded (GMIME_OBJECT (msg), parser->extra_headers[i]);
+        char *value = _bounce_object_get_header (GMIME_OBJECT (msg), parser->extra_headers[i]);
         if (value != NULL)
             g_hash_table_replace (report->extra_headers,
                                   g_strdup (parser->extra_headers[i]), value);
@@ -486,9 +479,9 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     }
 
     report->subject = cap_field (report, "Subject",
-                                 g_strdup (g_mime_message_get_subject (msg)));
+        _bounce_object_get_header (GMIME_OBJECT (msg), "Subject"));
     report->from = cap_field (report, "From",
-                              address_list_string (g_mime_message_get_from (msg)));
+        address_list_string (g_mime_message_get_from (msg)));
     report->date = message_date_iso (msg);
 
     w.dsn_parts = g_ptr_array_new ();
@@ -523,6 +516,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
         body_text = _bounce_part_get_text (w.first_text, BOUNCE_MAX_BODY_SCAN_BYTES);
 
     if (report->recipients->len > 0) {
+        _bounce_dsn_enrich (report, body_text);
         report->kind = all_succeeded (report) ? BOUNCE_KIND_DELIVERED
                                               : BOUNCE_KIND_DSN;
         report->mta = g_strdup ("rfc3464");

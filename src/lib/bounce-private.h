@@ -34,6 +34,14 @@ G_GNUC_INTERNAL char *_bounce_text_squeeze (char *text);
  * NULL for non-text parts (transfer full). */
 G_GNUC_INTERNAL char *_bounce_part_get_text (GMimeObject *part, gsize max);
 
+/* Decodes a raw header value (RFC 2047 encoded words, folding) to
+ * UTF-8 with white space collapsed (transfer full). */
+G_GNUC_INTERNAL char *_bounce_header_decode (const char *raw);
+
+/* The decoded value of header @name of @obj, or NULL (transfer full). */
+G_GNUC_INTERNAL char *_bounce_object_get_header (GMimeObject *obj,
+                                                 const char *name);
+
 /* "Wed, 16 Oct 2013 14:15:35 +0900" -> ISO 8601, or NULL. */
 G_GNUC_INTERNAL char *_bounce_date_to_iso8601 (const char *rfc5322_date);
 
@@ -49,6 +57,11 @@ G_GNUC_INTERNAL char *_bounce_address_clean (const char *text);
 G_GNUC_INTERNAL guint _bounce_dsn_parse (const char *body,
                                          gboolean utf8_addresses,
                                          BounceReport *report);
+
+/* Gives each recipient without a diagnostic the text that follows its
+ * address in the human-readable part @body, when that text has a code. */
+G_GNUC_INTERNAL void _bounce_dsn_enrich (BounceReport *report,
+                                         const char *body);
 
 /* Adds @recipient to @report unless the cap is reached (takes it). */
 G_GNUC_INTERNAL void _bounce_report_take_recipient (BounceReport *report,

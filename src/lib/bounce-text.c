@@ -143,3 +143,72 @@ _bounce_address_clean (const char *text)
     }
     return addr;
 }
+
+/* Is [p, p+len) one RFC 2047 encoded word "=?cs?e?text?="? */
+static gboolean
+is_encoded_word (const char *p, gsize len)
+{
+    return len > 8 && p[0] == '=' && p[1] == '?' && p[len - 2] == '?' &&
+           p[len - 1] == '=';
+}
+
+char *
+_bounce_object_get_header (GMimeObject *obj, const char *name)
+{
+    GMimeHeaderList *list = g_mime_object_get_header_list (obj);
+    GMimeHeader *header = list != NULL ? g_mime_header_list_get_header (list, name)
+                                       : NULL;
+
+    if (header == NULL)
+        return NULL;
+    return _bounce_header_decode (g_mime_header_get_raw_value (header));
+}
+
+char *
+_bounce_header_decode (const char *raw)
+{
+    g_autofree char *unfolded = NULL;
+    GString *out, *group;
+    const char *p;
+
+    if (raw == NULL)
+        return NULL;
+    unfolded = g_mime_utils_header_unfold (raw);
+    out = g_string_new (NULL);
+    group = g_string_new (NULL);
+    /* GMime merges adjacent encoded words of one charset before decoding
+     * them, which loses the second of two base64 words when the first
+     * ends in "=" padding ("...pQ==?= =?utf-8?B?5pys...").  Decode such
+     * words apart; let GMime merge the others (a character split across
+     * words is common in Japanese mail). */
+    p = unfolded;
+    while (*p != '\0') {
+        gsize ws = strspn (p, " \t");
+        gsize len = strcspn (p + ws, " \t");
+        const char *tok = p + ws;
+
+        if (len == 0) {
+            g_string_append_len (group, p, (gssize) ws);
+            break;
+        }
+        if (group->len > 0 && is_encoded_word (tok, len) &&
+            group->len > 3 && group->str[group->len - 3] == '=' &&
+            group->str[group->len - 2] == '?') {
+            char *dec = g_mime_utils_header_decode_text (NULL, group->str);
+            g_string_append (out, dec);
+            g_free (dec);
+            g_string_truncate (group, 0);
+            /* White space between encoded words is dropped. */
+            p = tok;
+        }
+        g_string_append_len (group, p, (gssize) (tok + len - p));
+        p = tok + len;
+    }
+    if (group->len > 0) {
+        char *dec = g_mime_utils_header_decode_text (NULL, group->str);
+        g_string_append (out, dec);
+        g_free (dec);
+    }
+    g_string_free (group, TRUE);
+    return _bounce_text_squeeze (g_string_free (out, FALSE));
+}

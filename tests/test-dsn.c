@@ -1,0 +1,272 @@
+/*
+ * test-dsn.c - RFC 3464 / RFC 6533 reports through the parse entry point:
+ * field groups, folding, comments, address types, multi-line replies,
+ * line ends, the original message, kinds and limits.
+ */
+#include <string.h>
+
+#include "bounce.h"
+
+#define HEAD                                                              \
+    "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\n"         \
+    "To: sender@example.com\n"                                            \
+    "Subject: Undelivered Mail Returned to Sender\n"                      \
+    "Date: Wed, 16 Oct 2013 14:15:35 +0900\n"                             \
+    "MIME-Version: 1.0\n"                                                 \
+    "Content-Type: multipart/report; report-type=delivery-status;\n"      \
+    "\tboundary=\"BB\"\n\n"                                                \
+    "--BB\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n"
+
+#define ORIGINAL                                                          \
+    "--BB\nContent-Type: text/rfc822-headers\n\n"                         \
+    "Message-ID: <orig-1@example.com>\n"                                  \
+    "From: Sender <sender@example.com>\n"                                 \
+    "To: alice@example.net\n"                                             \
+    "Subject: =?UTF-8?B?WmHFvMOzxYLEhw==?= report\n"                       \
+    "Date: Tue, 15 Oct 2013 10:00:00 +0000\n\n"                            \
+    "--BB--\n"
+
+static BounceReport *
+parse_text (const char *text)
+{
+    g_autoptr (BounceParser) parser = bounce_parser_new ();
+    g_autoptr (GBytes) bytes = g_bytes_new (text, strlen (text));
+
+    return bounce_parser_parse (parser, bytes, "test");
+}
+
+static BounceRecipient *
+nth (BounceReport *report, guint i)
+{
+    g_assert_cmpuint (report->recipients->len, >, i);
+    return report->recipients->pdata[i];
+}
+
+static void
+test_basic (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        HEAD "--BB\nContent-Type: message/delivery-status\n\n"
+             "Reporting-MTA: dns; mx.example.org\n"
+             "Arrival-Date: Wed, 16 Oct 2013 14:15:34 +0900\n\n"
+             "Final-Recipient: rfc822; alice@example.net\n"
+             "Original-Recipient: rfc822;Alice@Example.net\n"
+             "Action: failed (permanent)\n"
+             "Status: 5.0.0 (unknown)\n"
+             "Remote-MTA: dns; mx.example.net\n"
+             "Diagnostic-Code: smtp; 550-5.1.1 The account does not\n"
+             "    exist. 550 5.1.1 Try again\n"
+             "Last-Attempt-Date: Wed, 16 Oct 2013 14:15:35 +0900\n\n" ORIGINAL);
+    BounceRecipient *r;
+
+    g_assert_cmpint (report->kind, ==, BOUNCE_KIND_DSN);
+    g_assert_cmpstr (report->mta, ==, "rfc3464");
+    g_assert_cmpstr (report->reporting_mta, ==, "mx.example.org");
+    g_assert_cmpstr (report->arrival_date, ==, "2013-10-16T14:15:34+09");
+    g_assert_cmpstr (report->orig_message_id, ==, "orig-1@example.com");
+    g_assert_cmpstr (report->orig_subject, ==, "Zażółć report");
+    g_assert_cmpstr (report->orig_to, ==, "alice@example.net");
+    g_assert_cmpuint (report->recipients->len, ==, 1);
+    r = nth (report, 0);
+    g_assert_cmpstr (r->address, ==, "alice@example.net");
+    g_assert_cmpstr (r->original_recipient, ==, "Alice@Example.net");
+    g_assert_cmpstr (r->action, ==, "failed");
+    g_assert_cmpstr (r->status, ==, "5.1.1");
+    g_assert_cmpint (r->status_source, ==, BOUNCE_STATUS_SOURCE_DIAGNOSTIC);
+    g_assert_cmpint (r->smtp_code, ==, 550);
+    g_assert_cmpstr (r->diagnostic_type, ==, "smtp");
+    g_assert_cmpstr (r->diagnostic, ==,
+                     "550 5.1.1 The account does not exist. Try again");
+    g_assert_cmpstr (r->remote_mta, ==, "mx.example.net");
+    g_assert_nonnull (r->last_attempt);
+    g_assert_true (r->permanent);
+}
+
+static void
+test_groups_without_blank_lines (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        HEAD "--BB\nContent-Type: message/delivery-status\n\n"
+             "Reporting-MTA: dns; mx.example.org\n"
+             "Final-Recipient: rfc822; a@example.net\n"
+             "Action: failed\n"
+             "Status: 5.2.2\n"
+             "Final-Recipient: rfc822; b@example.net\n"
+             "Action: delayed\n"
+             "Status: 4.4.1\n"
+             "Diagnostic-Code: X-Postfix; connect to mx: Connection refused\n\n"
+             ORIGINAL);
+
+    g_assert_cmpuint (report->recipients->len, ==, 2);
+    g_assert_cmpstr (nth (report, 0)->address, ==, "a@example.net");
+    g_assert_cmpstr (nth (report, 0)->status, ==, "5.2.2");
+    g_assert_cmpstr (nth (report, 1)->address, ==, "b@example.net");
+    g_assert_cmpstr (nth (report, 1)->action, ==, "delayed");
+    g_assert_cmpstr (nth (report, 1)->diagnostic_type, ==, "x-postfix");
+    g_assert_false (nth (report, 1)->permanent);
+    g_assert_cmpint (nth (report, 1)->smtp_code, ==, 0);
+}
+
+static void
+test_global_utf8 (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        HEAD "--BB\nContent-Type: message/global-delivery-status\n\n"
+             "Reporting-MTA: dns; mx.example.org\n\n"
+             "Final-Recipient: utf-8; j\\x{00F6}rg@b\\x{00FC}ro.example\n"
+             "Action: failed\n"
+             "Status: 5.1.1\n\n" ORIGINAL);
+
+    g_assert_cmpuint (report->recipients->len, ==, 1);
+    g_assert_cmpstr (nth (report, 0)->address, ==, "jörg@büro.example");
+}
+
+static void
+test_delivered (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        HEAD "--BB\nContent-Type: message/delivery-status\n\n"
+             "Reporting-MTA: dns; mx.example.org\n\n"
+             "Final-Recipient: rfc822; a@example.net\n"
+             "Action: relayed\nStatus: 2.0.0\n\n"
+             "Final-Recipient: rfc822; b@example.net\n"
+             "Action: delivered\nStatus: 2.0.0\n"
+             "Diagnostic-Code: smtp; 250 2.0.0 Ok: queued\n\n" ORIGINAL);
+
+    g_assert_cmpint (report->kind, ==, BOUNCE_KIND_DELIVERED);
+    g_assert_cmpuint (report->recipients->len, ==, 2);
+    g_assert_cmpint (nth (report, 1)->smtp_code, ==, 250);
+    g_assert_false (nth (report, 1)->permanent);
+}
+
+/* The same report with LF, CRLF and CR line ends, and behind an mbox
+ * "From " line, gives the same result. */
+static void
+test_line_ends (void)
+{
+    const char *lf = "From MAILER-DAEMON Wed Oct 16 14:15:35 2013\n" HEAD
+                     "--BB\nContent-Type: message/delivery-status\n\n"
+                     "Reporting-MTA: dns; mx.example.org\n\n"
+                     "Final-Recipient: rfc822; a@example.net\n"
+                     "Action: failed\nStatus: 5.1.1\n"
+                     "Diagnostic-Code: smtp; 550 5.1.1 unknown\n\n" ORIGINAL;
+    const char *ends[] = { "\n", "\r\n", "\r" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (ends); i++) {
+        g_auto (GStrv) lines = g_strsplit (lf, "\n", -1);
+        g_autofree char *text = g_strjoinv (ends[i], lines);
+        g_autoptr (BounceReport) report = parse_text (text);
+
+        g_test_message ("line end %u", i);
+        g_assert_cmpint (report->kind, ==, BOUNCE_KIND_DSN);
+        g_assert_cmpuint (report->recipients->len, ==, 1);
+        g_assert_cmpstr (nth (report, 0)->status, ==, "5.1.1");
+        g_assert_cmpstr (report->subject, ==, "Undelivered Mail Returned to Sender");
+        g_assert_cmpstr (report->orig_message_id, ==, "orig-1@example.com");
+    }
+}
+
+static void
+test_not_messages (void)
+{
+    static const char *inputs[] = { "", "\x01\x02\x03 binary", "just text\n" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (inputs); i++) {
+        g_autoptr (BounceReport) report = parse_text (inputs[i]);
+        g_test_message ("input %u", i);
+        g_assert_cmpint (report->kind, ==, BOUNCE_KIND_UNPARSABLE);
+        g_assert_cmpuint (report->recipients->len, ==, 0);
+        g_assert_cmpuint (report->warnings->len, >, 0);
+    }
+}
+
+/* A report with more recipients than the limit keeps the limit and says
+ * so in a warning. */
+static void
+test_recipient_limit (void)
+{
+    GString *text = g_string_new (HEAD "--BB\nContent-Type: message/delivery-status\n\n"
+                                       "Reporting-MTA: dns; mx.example.org\n\n");
+    g_autoptr (BounceReport) report = NULL;
+    gboolean warned = FALSE;
+
+    for (guint i = 0; i < BOUNCE_MAX_RECIPIENTS + 5; i++)
+        g_string_append_printf (text, "Final-Recipient: rfc822; u%u@example.net\n"
+                                      "Action: failed\nStatus: 5.1.1\n\n", i);
+    g_string_append (text, ORIGINAL);
+    report = parse_text (text->str);
+    g_string_free (text, TRUE);
+
+    g_assert_cmpuint (report->recipients->len, ==, BOUNCE_MAX_RECIPIENTS);
+    g_assert_cmpuint (report->recipients_dropped, ==, 5);
+    for (guint i = 0; i < report->warnings->len; i++)
+        if (strstr (report->warnings->pdata[i], "recipients") != NULL)
+            warned = TRUE;
+    g_assert_true (warned);
+}
+
+/* A diagnostic only in the human-readable part is found by address. */
+static void
+test_text_enrichment (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        "From: MAILER-DAEMON@mx.example.org\nSubject: failure\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"BB\"\n\n"
+        "--BB\nContent-Type: text/plain\n\n"
+        "a@example.net: 550 5.1.1 <a@example.net>: User unknown\n"
+        "b@example.net: 552 5.2.2 Mailbox full\n\n"
+        "--BB\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example.org\n\n"
+        "Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.0.0\n\n"
+        "Final-Recipient: rfc822; b@example.net\nAction: failed\nStatus: 5.0.0\n\n"
+        "--BB--\n");
+
+    g_assert_cmpuint (report->recipients->len, ==, 2);
+    g_assert_cmpstr (nth (report, 0)->status, ==, "5.1.1");
+    g_assert_cmpint (nth (report, 0)->smtp_code, ==, 550);
+    g_assert_cmpstr (nth (report, 1)->status, ==, "5.2.2");
+    g_assert_cmpint (nth (report, 1)->smtp_code, ==, 552);
+}
+
+/* Adjacent encoded words, the first with base64 padding, and a
+ * character split across two words: both decode whole. */
+static void
+test_encoded_words (void)
+{
+    static const struct {
+        const char *subject;
+        const char *want;
+    } cases[] = {
+        { "=?utf-8?B?44OQ44Km44Oz44K544Oh44O844Or44Gu44OG44K544OIKOaXpQ==?=\n"
+          " =?utf-8?B?5pys6KqeKQ==?=",
+          "バウンスメールのテスト(日本語)" },
+        { "=?UTF-8?Q?Za=C5=BC=C3=B3=C5?= =?UTF-8?Q?=82=C4=87?= x", "Zażółć x" },
+        { "plain  subject", "plain subject" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autofree char *text = g_strdup_printf ("Subject: %s\nFrom: a@b\n\nbody\n",
+                                                 cases[i].subject);
+        g_autoptr (BounceReport) report = parse_text (text);
+        g_test_message ("case %u", i);
+        g_assert_cmpstr (report->subject, ==, cases[i].want);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+    g_test_init (&argc, &argv, NULL);
+    bounce_init ();
+    g_test_add_func ("/dsn/basic", test_basic);
+    g_test_add_func ("/dsn/groups-without-blank-lines", test_groups_without_blank_lines);
+    g_test_add_func ("/dsn/global-utf8", test_global_utf8);
+    g_test_add_func ("/dsn/delivered", test_delivered);
+    g_test_add_func ("/dsn/line-ends", test_line_ends);
+    g_test_add_func ("/dsn/not-messages", test_not_messages);
+    g_test_add_func ("/dsn/recipient-limit", test_recipient_limit);
+    g_test_add_func ("/dsn/text-enrichment", test_text_enrichment);
+    g_test_add_func ("/dsn/encoded-words", test_encoded_words);
+    return g_test_run ();
+}
