@@ -9,13 +9,15 @@
 # of valid UTF-8 JSON, with nothing on stderr.  `timeout 60` only guards
 # against a hang; the time is not asserted (tools/bench-hostile measures
 # how it grows).  When `bouncestat ingest` exists, every case is also
-# ingested into a fresh database and must be stored (exit 0).
+# ingested into a fresh database and must be stored: exit 0, then found
+# by its content hash with its kind, size and raw bytes (or their first
+# part, marked truncated, above the raw cap).
 set -u
 bs=$1
 src=${SOURCE_DIR:?SOURCE_DIR is not set}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-export BOUNCESTAT_DB=$tmp/hostile.db
+export BOUNCESTAT_DB=$tmp/hostile.db    # only for the "does ingest exist" probe
 
 python3 "$src/tools/make-hostile" "$tmp/in" || { echo "FAIL: make-hostile"; exit 1; }
 mkdir -p "$tmp/out"
@@ -83,16 +85,58 @@ if [ "$rc" = 64 ] && grep -q 'unknown command' "$tmp/ingest.err"; then
     echo "hostile ingest: skipped (no ingest command)"
     exit 0
 fi
+# One database per case, so that no two cases meet as duplicates.
+mkdir -p "$tmp/db"
 fail=0
 n=0
 while IFS=$'\t' read -r file _; do
     n=$((n + 1))
-    timeout 60 "$bs" ingest "$tmp/in/$file" >/dev/null 2>"$tmp/ingest.err"
+    BOUNCESTAT_DB=$tmp/db/$file.db timeout 60 "$bs" ingest "$tmp/in/$file" \
+        >/dev/null 2>"$tmp/ingest.err"
     rc=$?
     if [ "$rc" != 0 ]; then
         echo "FAIL ingest $file: exit $rc: $(head -c 300 "$tmp/ingest.err")"
         fail=$((fail + 1))
     fi
 done <"$tmp/in/expected.tsv"
-echo "hostile ingest: $((n - fail)) passed, $fail failed"
-[ "$fail" = 0 ]
+[ "$fail" = 0 ] || { echo "hostile ingest: $((n - fail)) passed, $fail failed"; exit 1; }
+
+# Every case is stored, once, with the kind parse gave, its size, and
+# its raw bytes whole or (above the raw cap) their first part with
+# raw_truncated set.
+python3 - "$tmp/in" "$tmp/db" <<'PY'
+import os, sqlite3, sys, zlib
+
+indir, dbdir = sys.argv[1], sys.argv[2]
+passed = failed = 0
+for line in open(indir + "/expected.tsv"):
+    name, code, kind = line.split("\t")[:3]
+    data = open(os.path.join(indir, name), "rb").read()
+    con = sqlite3.connect(os.path.join(dbdir, name + ".db"))
+    rows = con.execute("SELECT kind, raw_size, raw, raw_truncated"
+                       " FROM messages").fetchall()
+    con.close()
+    problem = None
+    if len(rows) != 1:
+        problem = "%d messages stored, expected 1" % len(rows)
+    else:
+        got_kind, size, raw, truncated = rows[0]
+        kept = zlib.decompress(raw) if raw is not None else b""
+        if kind != "-" and got_kind != kind:
+            problem = "stored as %s, expected %s" % (got_kind, kind)
+        elif size != len(data):
+            problem = "raw_size %d, expected %d" % (size, len(data))
+        elif not truncated and kept != data:
+            problem = "raw bytes differ"
+        elif truncated and (len(kept) == 0 or
+                            not data.startswith(os.path.commonprefix([kept, data]))
+                            or len(os.path.commonprefix([kept, data])) < min(len(data), 4096)):
+            problem = "truncated raw does not start with the message"
+    if problem:
+        failed += 1
+        print("FAIL ingest %s: %s" % (name, problem))
+    else:
+        passed += 1
+print("hostile ingest: %d passed, %d failed" % (passed, failed))
+sys.exit(1 if failed else 0)
+PY
