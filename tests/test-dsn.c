@@ -225,6 +225,9 @@ test_text_enrichment (void)
     g_assert_cmpuint (report->recipients->len, ==, 2);
     g_assert_cmpstr (nth (report, 0)->status, ==, "5.1.1");
     g_assert_cmpint (nth (report, 0)->smtp_code, ==, 550);
+    /* The next recipient's line is not part of the first one's text. */
+    g_assert_cmpstr (nth (report, 0)->diagnostic, ==,
+                     "550 5.1.1 <a@example.net>: User unknown");
     g_assert_cmpstr (nth (report, 1)->status, ==, "5.2.2");
     g_assert_cmpint (nth (report, 1)->smtp_code, ==, 552);
 }

@@ -11,6 +11,9 @@
 
 static const BsCommand commands[] = {
     { "parse", bs_cmd_parse, "Parse bounce messages and print what they say" },
+    { "explain", bs_cmd_explain,
+      "Explain an SMTP reply or status code: reason, who acts, advice" },
+    { "rules", bs_cmd_rules, "Check the classification rules (rules check)" },
 };
 
 int

@@ -64,6 +64,7 @@ bs_cmd_parse (int argc, char **argv)
     g_autofree char *rules_dir = NULL;
     g_autofree char *verp = NULL;
     g_autofree char *envelope = NULL;
+    g_auto (GStrv) decoders = NULL;
     g_auto (GStrv) extra = NULL;
     g_auto (GStrv) paths = NULL;
     gboolean no_rules = FALSE;
@@ -79,6 +80,9 @@ bs_cmd_parse (int argc, char **argv)
         { "verp", 0, 0, G_OPTION_ARG_STRING, &verp,
           "VERP pattern (regex with (?<local>) and (?<domain>) groups; "
           "empty to disable)", "REGEX" },
+        { "decoders", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &decoders,
+          "Add the bounce formats of FILE (decoders.conf format; repeatable)",
+          "FILE" },
         { "envelope-recipient", 0, 0, G_OPTION_ARG_STRING, &envelope,
           "The address the bounce was delivered to (for VERP)", "ADDRESS" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &paths, NULL,
@@ -129,6 +133,13 @@ bs_cmd_parse (int argc, char **argv)
     }
     if (envelope != NULL)
         bounce_parser_set_envelope_recipient (parser, envelope);
+    for (guint i = 0; decoders != NULL && decoders[i] != NULL; i++) {
+        g_autoptr (GError) error = NULL;
+        if (!bounce_parser_add_decoders (parser, decoders[i], &error)) {
+            bs_error ("%s", error->message);
+            return bs_exit_code (error);
+        }
+    }
 
     inputs = paths != NULL ? (const char *const *) paths : stdin_paths;
     for (guint i = 0; inputs[i] != NULL; i++) {

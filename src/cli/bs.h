@@ -38,5 +38,7 @@ GStrv bs_rules_dirs (const char *rules_dir);
 BounceRules *bs_load_rules (const char *rules_dir, int *out_status);
 
 int bs_cmd_parse (int argc, char **argv);
+int bs_cmd_explain (int argc, char **argv);
+int bs_cmd_rules (int argc, char **argv);
 
 #endif /* BS_H */

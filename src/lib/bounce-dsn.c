@@ -331,19 +331,28 @@ text_after_address (const char *body, const char *addr)
         if (g_ascii_strncasecmp (p, addr, alen) == 0 && address_at (body, p, alen)) {
             GString *out = g_string_new (NULL);
             const char *q = p + alen;
+            const char *eol = strchr (q, '\n');
+            gsize len = eol != NULL ? (gsize) (eol - q) : strlen (q);
+            /* Is anything but punctuation left on the address's line? */
+            gboolean alone = strspn (q, " \t:>.,;") >= len;
             guint lines = 0;
 
-            while (*q != '\0' && lines < 4 && out->len < 1024) {
-                const char *eol = strchr (q, '\n');
-                gsize len = eol != NULL ? (gsize) (eol - q) : strlen (q);
-                if (lines > 0 && strspn (q, " \t") == len)
-                    break;
-                g_string_append_len (out, q, (gssize) len);
-                g_string_append_c (out, ' ');
-                lines++;
-                if (eol == NULL)
-                    break;
+            g_string_append_len (out, q, (gssize) len);
+            /* More lines belong to it when they are indented, or, for an
+             * address alone on its line, up to a blank line.  A line that
+             * names another address starts another recipient. */
+            while (eol != NULL && lines < 3 && out->len < 1024) {
                 q = eol + 1;
+                eol = strchr (q, '\n');
+                len = eol != NULL ? (gsize) (eol - q) : strlen (q);
+                if (strspn (q, " \t") >= len)
+                    break;
+                if (!(q[0] == ' ' || q[0] == '\t') &&
+                    (!alone || memchr (q, '@', len) != NULL))
+                    break;
+                g_string_append_c (out, ' ');
+                g_string_append_len (out, q, (gssize) len);
+                lines++;
             }
             return g_string_free (out, FALSE);
         }

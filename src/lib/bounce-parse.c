@@ -24,6 +24,7 @@ struct _BounceParser {
     GStrv extra_headers;
     GRegex *verp;
     char *envelope_recipient;
+    BounceDecoderData *decoders; /* NULL: the built-in formats */
 };
 
 void
@@ -57,6 +58,7 @@ bounce_parser_free (BounceParser *parser)
     g_strfreev (parser->extra_headers);
     g_clear_pointer (&parser->verp, g_regex_unref);
     g_free (parser->envelope_recipient);
+    g_clear_pointer (&parser->decoders, _bounce_decoder_data_free);
     g_free (parser);
 }
 
@@ -103,6 +105,22 @@ bounce_parser_set_verp_pattern (BounceParser *parser,
     }
     g_clear_pointer (&parser->verp, g_regex_unref);
     parser->verp = re;
+    return TRUE;
+}
+
+gboolean
+bounce_parser_add_decoders (BounceParser *parser, const char *path,
+                            GError **error)
+{
+    BounceDecoderData *data;
+
+    g_return_val_if_fail (parser != NULL, FALSE);
+    g_return_val_if_fail (path != NULL, FALSE);
+    data = _bounce_decoder_data_extend (parser->decoders, path, error);
+    if (data == NULL)
+        return FALSE;
+    g_clear_pointer (&parser->decoders, _bounce_decoder_data_free);
+    parser->decoders = data;
     return TRUE;
 }
 
@@ -525,7 +543,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
             bounce_report_add_warning (report,
                                        "delivery-status part names no recipient");
         report->kind = BOUNCE_KIND_NOT_BOUNCE;
-        _bounce_decode_nonstandard (msg, body_text, report);
+        _bounce_decode_nonstandard (msg, body_text, parser->decoders, report);
     }
     g_ptr_array_unref (w.dsn_parts);
 

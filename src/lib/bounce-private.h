@@ -67,12 +67,24 @@ G_GNUC_INTERNAL void _bounce_dsn_enrich (BounceReport *report,
 G_GNUC_INTERNAL void _bounce_report_take_recipient (BounceReport *report,
                                                     BounceRecipient *recipient);
 
+/* The compiled decoders.conf (bounce-decode-private.h). */
+typedef struct _BounceDecoderData BounceDecoderData;
+
+G_GNUC_INTERNAL void _bounce_decoder_data_free (BounceDecoderData *data);
+
+/* A copy of @base (NULL: the built-in formats) with the formats of the
+ * key file @path added (bounce_parser_add_decoders). */
+G_GNUC_INTERNAL BounceDecoderData *_bounce_decoder_data_extend (
+    const BounceDecoderData *base, const char *path, GError **error);
+
 /* bounce-decode.c: the non-standard formats (qmail, Exim, ...) and the
  * detection of feedback reports and auto-replies.  Called by the MIME
  * walk when no delivery-status part gave a result; returns TRUE when it
- * recognised the message (and set report->kind, ->mta, recipients). */
+ * recognised the message (and set report->kind, ->mta, recipients).
+ * @data: the formats (bounce-decode-data.c); NULL for the built-in ones. */
 G_GNUC_INTERNAL gboolean _bounce_decode_nonstandard (GMimeMessage *message,
                                                      const char *body_text,
+                                                     const BounceDecoderData *data,
                                                      BounceReport *report);
 
 G_END_DECLS

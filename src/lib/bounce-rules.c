@@ -1,37 +1,957 @@
 /*
- * bounce-rules.c - the rules engine (placeholder: classifies nothing).
+ * bounce-rules.c - the rules engine: loads the *.rules files of rules/
+ * (GLib key files, format in rules/README.md), validates them, and
+ * classifies recipients.
+ *
+ * The first rule whose every key matches decides a recipient's reason,
+ * hard/soft and rule id.  No reason, pattern or code table lives here:
+ * every one comes from the files.  Regular expressions are checked at
+ * load and JIT-compiled once, on first use; cheap keys (kind, action,
+ * codes, status globs) are tried before any regular expression.  This file does not parse messages and
+ * never prints.
  */
+#include <string.h>
+
 #include "bounce-private.h"
 
+/* ------------------------------------------------------------------ */
+/* Records                                                            */
+/* ------------------------------------------------------------------ */
+
+/* A regular expression, checked at load and compiled with the JIT on
+ * first use: loading stays cheap for a single message, and the rules a
+ * long run reaches match fast. */
+typedef struct {
+    char *source;
+    GRegex *plain; /* compiled at load: proves the pattern is valid */
+    GRegex *jit;   /* set once, atomically, on first use */
+} Pattern;
+
+static void
+pattern_free (Pattern *p)
+{
+    if (p == NULL)
+        return;
+    g_free (p->source);
+    g_clear_pointer (&p->plain, g_regex_unref);
+    g_clear_pointer (&p->jit, g_regex_unref);
+    g_free (p);
+}
+
+typedef struct {
+    BounceRule pub;  /* points into the strings below */
+    char *id;
+    char *file;      /* path of the file that defined it */
+    char *description;
+    char *advice_en;
+    char *advice_pl;
+    guint dir_index; /* which of the directories */
+    char *reason;
+    int hard;           /* -1: the reason's default */
+    char *infer_status; /* for recipients without a status */
+    gboolean disabled;
+    /* Match keys; NULL when absent. */
+    GPtrArray *status;   /* GPatternSpec* */
+    GStrv smtp_code;     /* "550", "5xx", "55x" */
+    GStrv action;
+    GStrv decoder;
+    GStrv kind;
+    GStrv diagnostic_type;
+    Pattern *diagnostic;
+    Pattern *reporting_mta;
+    Pattern *remote_mta;
+    Pattern *subject;
+} Rule;
+
+typedef struct {
+    BounceReason pub; /* strings below own the memory */
+    char *name;
+    char *meaning_en, *meaning_pl, *who, *advice_en, *advice_pl;
+    char *infer_status;
+    char *file;
+    guint dir_index;
+} Reason;
+
 struct _BounceRules {
-    int unused;
+    GPtrArray *rules;     /* Rule*, in matching order */
+    GHashTable *reasons;  /* name -> Reason* */
 };
 
-BounceRules *
-bounce_rules_load (const char *const *dirs, GError **error)
+static void
+rule_free (Rule *rule)
 {
-    return g_new0 (BounceRules, 1);
+    if (rule == NULL)
+        return;
+    g_free (rule->id);
+    g_free (rule->file);
+    g_free (rule->description);
+    g_free (rule->advice_en);
+    g_free (rule->advice_pl);
+    g_free (rule->reason);
+    g_free (rule->infer_status);
+    g_clear_pointer (&rule->status, g_ptr_array_unref);
+    g_strfreev (rule->smtp_code);
+    g_strfreev (rule->action);
+    g_strfreev (rule->decoder);
+    g_strfreev (rule->kind);
+    g_strfreev (rule->diagnostic_type);
+    g_clear_pointer (&rule->diagnostic, pattern_free);
+    g_clear_pointer (&rule->reporting_mta, pattern_free);
+    g_clear_pointer (&rule->remote_mta, pattern_free);
+    g_clear_pointer (&rule->subject, pattern_free);
+    g_free (rule);
+}
+
+static void
+reason_free (Reason *reason)
+{
+    if (reason == NULL)
+        return;
+    g_free (reason->name);
+    g_free (reason->meaning_en);
+    g_free (reason->meaning_pl);
+    g_free (reason->who);
+    g_free (reason->advice_en);
+    g_free (reason->advice_pl);
+    g_free (reason->infer_status);
+    g_free (reason->file);
+    g_free (reason);
 }
 
 void
 bounce_rules_free (BounceRules *rules)
 {
+    if (rules == NULL)
+        return;
+    g_clear_pointer (&rules->rules, g_ptr_array_unref);
+    g_clear_pointer (&rules->reasons, g_hash_table_unref);
     g_free (rules);
 }
 
-void
-bounce_rules_classify (const BounceRules *rules, BounceReport *report)
+static BounceRules *
+rules_new (void)
 {
+    BounceRules *rules = g_new0 (BounceRules, 1);
+
+    rules->rules = g_ptr_array_new_with_free_func ((GDestroyNotify) rule_free);
+    rules->reasons = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                            (GDestroyNotify) reason_free);
+    return rules;
 }
 
-const BounceReason *
-bounce_rules_get_reason (const BounceRules *rules, const char *name)
+/* ------------------------------------------------------------------ */
+/* Loading                                                            */
+/* ------------------------------------------------------------------ */
+
+/* The keys a [rule ID] group may hold. */
+static const char *const rule_keys[] = {
+    "reason", "hard", "infer-status", "disabled", "description", "advice",
+    "advice[pl]",
+    "status", "smtp-code", "action", "decoder", "kind", "diagnostic-type",
+    "diagnostic", "reporting-mta", "remote-mta", "subject", NULL,
+};
+
+/* The keys a [reason NAME] group may hold ("meaning" and "advice" also
+ * with a [LOCALE] suffix). */
+static const char *const reason_keys[] = {
+    "meaning", "hard", "who", "advice", "infer-status", NULL,
+};
+
+static const char *const actions[] = {
+    "failed", "delayed", "delivered", "relayed", "expanded", NULL,
+};
+
+static const char *const whos[] = {
+    "recipient", "sender", "receiving-admin", NULL,
+};
+
+/* Collects problems as "FILE: [GROUP]: what". */
+typedef struct {
+    GPtrArray *problems;
+    const char *file;
+    const char *group;
+} Ctx;
+
+static void ctx_problem (Ctx *ctx, const char *format, ...)
+    G_GNUC_PRINTF (2, 3);
+
+static void
+ctx_problem (Ctx *ctx, const char *format, ...)
 {
-    return NULL;
+    va_list args;
+    g_autofree char *what = NULL;
+
+    va_start (args, format);
+    what = g_strdup_vprintf (format, args);
+    va_end (args);
+    if (ctx->group != NULL)
+        g_ptr_array_add (ctx->problems, g_strdup_printf ("%s: [%s]: %s",
+                                                         ctx->file,
+                                                         ctx->group, what));
+    else
+        g_ptr_array_add (ctx->problems, g_strdup_printf ("%s: %s", ctx->file,
+                                                         what));
+}
+
+static gboolean
+in_list (const char *const *list, const char *word)
+{
+    for (guint i = 0; list[i] != NULL; i++)
+        if (strcmp (list[i], word) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+/* "meaning[pl]" -> TRUE for base "meaning". */
+static gboolean
+is_localized_key (const char *key, const char *base)
+{
+    gsize n = strlen (base);
+    const char *end;
+
+    if (strncmp (key, base, n) != 0 || key[n] != '[')
+        return FALSE;
+    end = strchr (key + n, ']');
+    return end != NULL && end[1] == '\0' && end > key + n + 1;
+}
+
+/* A raw value with surrounding white space trimmed; NULL when absent. */
+static char *
+get_raw (GKeyFile *kf, const char *group, const char *key)
+{
+    char *value = g_key_file_get_value (kf, group, key, NULL);
+
+    return value != NULL ? g_strstrip (value) : NULL;
+}
+
+/* A ';'-separated list, each item trimmed, empty items dropped. */
+static GStrv
+get_list (GKeyFile *kf, const char *group, const char *key)
+{
+    g_autofree char *raw = get_raw (kf, group, key);
+    g_auto (GStrv) parts = NULL;
+    g_autoptr (GStrvBuilder) b = NULL;
+
+    if (raw == NULL)
+        return NULL;
+    parts = g_strsplit (raw, ";", -1);
+    b = g_strv_builder_new ();
+    for (guint i = 0; parts[i] != NULL; i++) {
+        g_strstrip (parts[i]);
+        if (parts[i][0] != '\0')
+            g_strv_builder_add (b, parts[i]);
+    }
+    return g_strv_builder_end (b);
+}
+
+/* A text value (escapes such as \n honoured). */
+static char *
+get_text (GKeyFile *kf, const char *group, const char *key)
+{
+    char *value = g_key_file_get_string (kf, group, key, NULL);
+
+    return value != NULL ? g_strstrip (value) : NULL;
+}
+
+static int
+get_bool (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
+{
+    g_autofree char *raw = get_raw (kf, group, key);
+
+    if (raw == NULL)
+        return -1;
+    if (strcmp (raw, "true") == 0)
+        return 1;
+    if (strcmp (raw, "false") == 0)
+        return 0;
+    ctx_problem (ctx, "%s must be true or false, not '%.40s'", key, raw);
+    return -1;
+}
+
+static Pattern *
+get_regex (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
+{
+    g_autofree char *raw = get_raw (kf, group, key);
+    g_autoptr (GError) error = NULL;
+    Pattern *p;
+    GRegex *re;
+
+    if (raw == NULL)
+        return NULL;
+    if (raw[0] == '\0') {
+        ctx_problem (ctx, "%s is empty", key);
+        return NULL;
+    }
+    re = g_regex_new (raw, G_REGEX_CASELESS, 0, &error);
+    if (re == NULL) {
+        ctx_problem (ctx, "bad regular expression in %s: %s", key,
+                     error->message);
+        return NULL;
+    }
+    p = g_new0 (Pattern, 1);
+    p->source = g_steal_pointer (&raw);
+    p->plain = re;
+    return p;
+}
+
+/* Checks an inferred status: "5.1.1" and the like. */
+static char *
+get_infer_status (Ctx *ctx, GKeyFile *kf, const char *group)
+{
+    g_autofree char *raw = get_raw (kf, group, "infer-status");
+    char *status;
+
+    if (raw == NULL)
+        return NULL;
+    status = bounce_status_normalize (raw);
+    if (status == NULL || strcmp (status, raw) != 0) {
+        ctx_problem (ctx, "infer-status '%.20s' is not a status code", raw);
+        g_free (status);
+        return NULL;
+    }
+    return status;
+}
+
+/* Status globs: digits, dots, '*' and '?'. */
+static GPtrArray *
+get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group)
+{
+    g_auto (GStrv) items = get_list (kf, group, "status");
+    GPtrArray *specs;
+
+    if (items == NULL)
+        return NULL;
+    specs = g_ptr_array_new_with_free_func (
+        (GDestroyNotify) g_pattern_spec_free);
+    for (guint i = 0; items[i] != NULL; i++) {
+        if (strspn (items[i], "0123456789.*?") != strlen (items[i]) ||
+            !(items[i][0] == '2' || items[i][0] == '4' || items[i][0] == '5' ||
+              items[i][0] == '*' || items[i][0] == '?')) {
+            ctx_problem (ctx,
+                         "status '%.20s' is not a code or glob such as 5.7.*",
+                         items[i]);
+            continue;
+        }
+        g_ptr_array_add (specs, g_pattern_spec_new (items[i]));
+    }
+    if (specs->len == 0)
+        ctx_problem (ctx, "status has no value");
+    return specs;
+}
+
+/* Reply codes: "550", or a class with x for any digit ("5xx", "45x"). */
+static GStrv
+get_codes (Ctx *ctx, GKeyFile *kf, const char *group)
+{
+    GStrv items = get_list (kf, group, "smtp-code");
+
+    if (items == NULL)
+        return NULL;
+    for (guint i = 0; items[i] != NULL; i++) {
+        const char *c = items[i];
+        if (strlen (c) != 3 || c[0] < '2' || c[0] > '5' ||
+            !(g_ascii_isdigit (c[1]) || c[1] == 'x') ||
+            !(g_ascii_isdigit (c[2]) || c[2] == 'x'))
+            ctx_problem (ctx,
+                         "smtp-code '%.20s' is not a code such as 550 or 5xx",
+                         c);
+    }
+    if (items[0] == NULL)
+        ctx_problem (ctx, "smtp-code has no value");
+    return items;
+}
+
+static GStrv
+get_checked_list (Ctx *ctx, GKeyFile *kf, const char *group, const char *key,
+                  const char *const *allowed)
+{
+    GStrv items = get_list (kf, group, key);
+
+    if (items == NULL)
+        return NULL;
+    for (guint i = 0; items[i] != NULL; i++)
+        if (allowed != NULL && !in_list (allowed, items[i]))
+            ctx_problem (ctx, "%s '%.40s' is unknown", key, items[i]);
+    if (items[0] == NULL)
+        ctx_problem (ctx, "%s has no value", key);
+    return items;
+}
+
+/* Every key of @group once, and only known ones. */
+static void
+check_keys (Ctx *ctx, GKeyFile *kf, const char *group, gboolean is_rule)
+{
+    g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
+    g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+
+    for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+        const char *key = keys[i];
+        gboolean known;
+
+        if (!g_hash_table_add (seen, (gpointer) key))
+            ctx_problem (ctx, "duplicate key '%s'", key);
+        if (is_rule)
+            known = in_list (rule_keys, key);
+        else
+            known = in_list (reason_keys, key) ||
+                    is_localized_key (key, "meaning") ||
+                    is_localized_key (key, "advice");
+        if (!known)
+            ctx_problem (ctx, "unknown key '%.40s'", key);
+    }
+}
+
+static Rule *
+load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
+{
+    Rule *rule = g_new0 (Rule, 1);
+    g_autofree char *reason = NULL;
+    g_auto (GStrv) kind_names = NULL;
+    g_autoptr (GStrvBuilder) kb = g_strv_builder_new ();
+
+    for (int k = BOUNCE_KIND_UNPARSABLE; k <= BOUNCE_KIND_DELIVERED; k++)
+        g_strv_builder_add (kb, bounce_kind_to_string ((BounceKind) k));
+    kind_names = g_strv_builder_end (kb);
+
+    rule->id = g_strdup (id);
+    rule->file = g_strdup (ctx->file);
+    check_keys (ctx, kf, group, TRUE);
+    rule->disabled = get_bool (ctx, kf, group, "disabled") == 1;
+    rule->description = get_text (kf, group, "description");
+    rule->advice_en = get_text (kf, group, "advice");
+    rule->advice_pl = get_text (kf, group, "advice[pl]");
+    if ((rule->advice_en == NULL) != (rule->advice_pl == NULL))
+        ctx_problem (ctx, "advice needs both advice and advice[pl]");
+    rule->reason = get_raw (kf, group, "reason");
+    if (rule->reason == NULL && !rule->disabled)
+        ctx_problem (ctx, "no reason");
+    rule->hard = get_bool (ctx, kf, group, "hard");
+    rule->infer_status = get_infer_status (ctx, kf, group);
+    rule->status = get_status_globs (ctx, kf, group);
+    rule->smtp_code = get_codes (ctx, kf, group);
+    rule->action = get_checked_list (ctx, kf, group, "action", actions);
+    rule->decoder = get_checked_list (ctx, kf, group, "decoder", NULL);
+    rule->kind = get_checked_list (ctx, kf, group, "kind",
+                                   (const char *const *) kind_names);
+    rule->diagnostic_type = get_checked_list (ctx, kf, group,
+                                              "diagnostic-type", NULL);
+    rule->diagnostic = get_regex (ctx, kf, group, "diagnostic");
+    rule->reporting_mta = get_regex (ctx, kf, group, "reporting-mta");
+    rule->remote_mta = get_regex (ctx, kf, group, "remote-mta");
+    rule->subject = get_regex (ctx, kf, group, "subject");
+    rule->pub.id = rule->id;
+    rule->pub.reason = rule->reason;
+    rule->pub.file = rule->file;
+    rule->pub.description = rule->description;
+    rule->pub.advice_en = rule->advice_en;
+    rule->pub.advice_pl = rule->advice_pl;
+    return rule;
+}
+
+static Reason *
+load_reason (Ctx *ctx, GKeyFile *kf, const char *group, const char *name)
+{
+    Reason *reason = g_new0 (Reason, 1);
+    g_autofree char *hard = NULL;
+
+    check_keys (ctx, kf, group, FALSE);
+    reason->name = g_strdup (name);
+    reason->file = g_strdup (ctx->file);
+    reason->meaning_en = get_text (kf, group, "meaning");
+    reason->meaning_pl = get_text (kf, group, "meaning[pl]");
+    reason->advice_en = get_text (kf, group, "advice");
+    reason->advice_pl = get_text (kf, group, "advice[pl]");
+    reason->who = get_raw (kf, group, "who");
+    reason->infer_status = get_infer_status (ctx, kf, group);
+    hard = get_raw (kf, group, "hard");
+
+    if (reason->meaning_en == NULL || reason->meaning_en[0] == '\0')
+        ctx_problem (ctx, "no meaning");
+    if (reason->meaning_pl == NULL || reason->meaning_pl[0] == '\0')
+        ctx_problem (ctx, "no meaning[pl]");
+    if (reason->advice_en == NULL || reason->advice_en[0] == '\0')
+        ctx_problem (ctx, "no advice");
+    if (reason->advice_pl == NULL || reason->advice_pl[0] == '\0')
+        ctx_problem (ctx, "no advice[pl]");
+    if (reason->who == NULL)
+        ctx_problem (ctx, "no who");
+    else if (!in_list (whos, reason->who))
+        ctx_problem (ctx, "who must be recipient, sender or receiving-admin, "
+                          "not '%.40s'", reason->who);
+    if (hard == NULL)
+        ctx_problem (ctx, "no hard");
+    else if (strcmp (hard, "true") == 0)
+        reason->pub.hard = TRUE;
+    else if (strcmp (hard, "permanent") == 0)
+        reason->pub.hard_when_permanent = TRUE;
+    else if (strcmp (hard, "false") != 0)
+        ctx_problem (ctx, "hard must be true, false or permanent, not '%.40s'",
+                     hard);
+
+    reason->pub.name = reason->name;
+    reason->pub.meaning_en = reason->meaning_en;
+    reason->pub.meaning_pl = reason->meaning_pl;
+    reason->pub.who = reason->who;
+    reason->pub.advice_en = reason->advice_en;
+    reason->pub.advice_pl = reason->advice_pl;
+    return reason;
+}
+
+/* GKeyFile merges a repeated [group] silently: find repeats in the text. */
+static void
+check_duplicate_groups (Ctx *ctx, const char *text)
+{
+    g_autoptr (GHashTable) seen =
+        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+
+    for (guint i = 0; lines[i] != NULL; i++) {
+        char *line = g_strstrip (lines[i]);
+        gsize n = strlen (line);
+
+        if (n < 2 || line[0] != '[' || line[n - 1] != ']')
+            continue;
+        line[n - 1] = '\0';
+        if (!g_hash_table_add (seen, g_strdup (line + 1))) {
+            const char *saved = ctx->group;
+            ctx->group = NULL;
+            ctx_problem (ctx, "duplicate group [%s]", line + 1);
+            ctx->group = saved;
+        }
+    }
+}
+
+typedef struct {
+    char *base;
+    char *path;
+    guint dir_index;
+} RulesFile;
+
+static void
+rules_file_free (RulesFile *f)
+{
+    g_free (f->base);
+    g_free (f->path);
+    g_free (f);
+}
+
+static int
+rules_file_cmp (gconstpointer a, gconstpointer b)
+{
+    const RulesFile *fa = *(RulesFile *const *) a;
+    const RulesFile *fb = *(RulesFile *const *) b;
+    int c = strcmp (fa->base, fb->base);
+
+    if (c != 0)
+        return c;
+    return fa->dir_index < fb->dir_index ? -1 : fa->dir_index > fb->dir_index;
+}
+
+/* Adds @rule to @rules: a new id takes its place in the order; an id
+ * seen in an earlier directory is replaced where it stands. */
+static void
+add_rule (Ctx *ctx, BounceRules *rules, GHashTable *slots, Rule *rule)
+{
+    gpointer value;
+
+    if (g_hash_table_lookup_extended (slots, rule->id, NULL, &value)) {
+        guint slot = GPOINTER_TO_UINT (value);
+        Rule *old = rules->rules->pdata[slot];
+
+        if (old->dir_index == rule->dir_index) {
+            ctx_problem (ctx, "duplicate rule id (also in %s)", old->file);
+            rule_free (rule);
+        } else if (old->dir_index < rule->dir_index) {
+            rules->rules->pdata[slot] = rule;
+            g_hash_table_insert (slots, rule->id, GUINT_TO_POINTER (slot));
+            rule_free (old);
+        } else {
+            rule_free (rule);
+        }
+        return;
+    }
+    g_hash_table_insert (slots, rule->id, GUINT_TO_POINTER (rules->rules->len));
+    g_ptr_array_add (rules->rules, rule);
+}
+
+static void
+add_reason (Ctx *ctx, BounceRules *rules, Reason *reason)
+{
+    Reason *old = g_hash_table_lookup (rules->reasons, reason->name);
+
+    if (old != NULL && old->dir_index == reason->dir_index) {
+        ctx_problem (ctx, "duplicate reason (also in %s)", old->file);
+        reason_free (reason);
+    } else if (old != NULL && old->dir_index > reason->dir_index) {
+        reason_free (reason);
+    } else {
+        g_hash_table_replace (rules->reasons, reason->name, reason);
+    }
+}
+
+static void
+load_file (BounceRules *rules, GHashTable *slots, const RulesFile *f,
+           GPtrArray *problems)
+{
+    g_autoptr (GKeyFile) kf = g_key_file_new ();
+    g_autoptr (GError) error = NULL;
+    g_autofree char *text = NULL;
+    g_auto (GStrv) groups = NULL;
+    gsize len = 0;
+    Ctx ctx = { problems, f->path, NULL };
+
+    if (!g_file_get_contents (f->path, &text, &len, &error)) {
+        ctx_problem (&ctx, "%s", error->message);
+        return;
+    }
+    if (!g_key_file_load_from_data (kf, text, len,
+                                    G_KEY_FILE_KEEP_TRANSLATIONS, &error)) {
+        ctx_problem (&ctx, "%s", error->message);
+        return;
+    }
+    check_duplicate_groups (&ctx, text);
+    groups = g_key_file_get_groups (kf, NULL);
+    for (guint i = 0; groups[i] != NULL; i++) {
+        const char *group = groups[i];
+
+        ctx.group = group;
+        if (g_str_has_prefix (group, "rule ") && group[5] != '\0' &&
+            strchr (group + 5, ' ') == NULL) {
+            Rule *rule = load_rule (&ctx, kf, group, group + 5);
+            rule->dir_index = f->dir_index;
+            add_rule (&ctx, rules, slots, rule);
+        } else if (g_str_has_prefix (group, "reason ") && group[7] != '\0' &&
+                   strchr (group + 7, ' ') == NULL) {
+            Reason *reason = load_reason (&ctx, kf, group, group + 7);
+            reason->dir_index = f->dir_index;
+            add_reason (&ctx, rules, reason);
+        } else {
+            ctx_problem (&ctx,
+                         "unknown group (want [rule ID] or [reason NAME])");
+        }
+    }
+}
+
+/* Loads everything, collecting every problem; never fails otherwise. */
+static BounceRules *
+load_all (const char *const *dirs, GPtrArray *problems)
+{
+    BounceRules *rules = rules_new ();
+    g_autoptr (GPtrArray) files =
+        g_ptr_array_new_with_free_func ((GDestroyNotify) rules_file_free);
+    g_autoptr (GHashTable) slots = g_hash_table_new (g_str_hash, g_str_equal);
+
+    for (guint d = 0; dirs != NULL && dirs[d] != NULL; d++) {
+        g_autoptr (GError) error = NULL;
+        g_autoptr (GDir) dir = g_dir_open (dirs[d], 0, &error);
+        const char *name;
+
+        if (dir == NULL) {
+            g_ptr_array_add (problems, g_strdup_printf ("%s: %s", dirs[d],
+                                                        error->message));
+            continue;
+        }
+        while ((name = g_dir_read_name (dir)) != NULL) {
+            RulesFile *f;
+            if (!g_str_has_suffix (name, ".rules") || name[0] == '.')
+                continue;
+            f = g_new0 (RulesFile, 1);
+            f->base = g_strdup (name);
+            f->path = g_build_filename (dirs[d], name, NULL);
+            f->dir_index = d;
+            g_ptr_array_add (files, f);
+        }
+    }
+    if (dirs == NULL || dirs[0] == NULL)
+        g_ptr_array_add (problems, g_strdup ("no rules directory given"));
+    g_ptr_array_sort (files, rules_file_cmp);
+    for (guint i = 0; i < files->len; i++)
+        load_file (rules, slots, files->pdata[i], problems);
+
+    /* Every rule's reason must be in the reason table. */
+    for (guint i = 0; i < rules->rules->len; i++) {
+        Rule *rule = rules->rules->pdata[i];
+        if (rule->disabled || rule->reason == NULL)
+            continue;
+        if (!g_hash_table_contains (rules->reasons, rule->reason))
+            g_ptr_array_add (problems, g_strdup_printf (
+                "%s: [rule %s]: unknown reason '%.40s'", rule->file, rule->id,
+                rule->reason));
+    }
+    if (files->len > 0 && rules->rules->len == 0 && problems->len == 0)
+        g_ptr_array_add (problems, g_strdup_printf ("%s: no rules", dirs[0]));
+    else if (files->len == 0 && dirs != NULL && dirs[0] != NULL)
+        g_ptr_array_add (problems, g_strdup_printf ("%s: no *.rules file",
+                                                    dirs[0]));
+
+    /* Drop disabled rules now that overrides are resolved. */
+    for (guint i = rules->rules->len; i > 0; i--) {
+        Rule *rule = rules->rules->pdata[i - 1];
+        if (rule->disabled)
+            g_ptr_array_remove_index (rules->rules, i - 1);
+    }
+    return rules;
+}
+
+BounceRules *
+bounce_rules_load (const char *const *dirs, GError **error)
+{
+    g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr (BounceRules) rules = load_all (dirs, problems);
+
+    if (problems->len > 0) {
+        if (problems->len == 1)
+            g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_RULES,
+                         "bad rules: %s", (const char *) problems->pdata[0]);
+        else
+            g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_RULES,
+                         "bad rules: %s (and %u more problems; see "
+                         "'bouncestat rules check')",
+                         (const char *) problems->pdata[0], problems->len - 1);
+        return NULL;
+    }
+    return g_steal_pointer (&rules);
 }
 
 gboolean
 bounce_rules_check (const char *const *dirs, GPtrArray *problems)
 {
-    return TRUE;
+    g_autoptr (BounceRules) rules = NULL;
+    guint before;
+
+    g_return_val_if_fail (problems != NULL, FALSE);
+    before = problems->len;
+    rules = load_all (dirs, problems);
+    return problems->len == before;
+}
+
+const BounceReason *
+bounce_rules_get_reason (const BounceRules *rules, const char *name)
+{
+    Reason *reason;
+
+    g_return_val_if_fail (rules != NULL, NULL);
+    if (name == NULL)
+        return NULL;
+    reason = g_hash_table_lookup (rules->reasons, name);
+    return reason != NULL ? &reason->pub : NULL;
+}
+
+const BounceRule *
+bounce_rules_get_rule (const BounceRules *rules, const char *id)
+{
+    g_return_val_if_fail (rules != NULL, NULL);
+    if (id == NULL)
+        return NULL;
+    for (guint i = 0; i < rules->rules->len; i++) {
+        const Rule *rule = rules->rules->pdata[i];
+        if (strcmp (rule->id, id) == 0)
+            return &rule->pub;
+    }
+    return NULL;
+}
+
+guint
+bounce_rules_count (const BounceRules *rules)
+{
+    g_return_val_if_fail (rules != NULL, 0);
+    return rules->rules->len;
+}
+
+/* ------------------------------------------------------------------ */
+/* Matching                                                           */
+/* ------------------------------------------------------------------ */
+
+static gboolean
+match_word (const GStrv list, const char *value)
+{
+    if (list == NULL)
+        return TRUE;
+    if (value == NULL)
+        return FALSE;
+    for (guint i = 0; list[i] != NULL; i++)
+        if (g_ascii_strcasecmp (list[i], value) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+static gboolean
+match_code (const GStrv list, int code)
+{
+    char digits[4];
+
+    if (list == NULL)
+        return TRUE;
+    if (code < 200 || code > 599)
+        return FALSE;
+    g_snprintf (digits, sizeof digits, "%d", code);
+    for (guint i = 0; list[i] != NULL; i++) {
+        const char *c = list[i];
+        if ((c[0] == digits[0]) && (c[1] == 'x' || c[1] == digits[1]) &&
+            (c[2] == 'x' || c[2] == digits[2]))
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static gboolean
+match_status (const GPtrArray *specs, const char *status)
+{
+    if (specs == NULL)
+        return TRUE;
+    if (status == NULL)
+        return FALSE;
+    for (guint i = 0; i < specs->len; i++)
+        if (g_pattern_spec_match_string (specs->pdata[i], status))
+            return TRUE;
+    return FALSE;
+}
+
+/* The JIT-compiled form of @p, made on first use (thread-safe). */
+static GRegex *
+pattern_regex (Pattern *p)
+{
+    GRegex *re = g_atomic_pointer_get (&p->jit);
+
+    if (re != NULL)
+        return re;
+    re = g_regex_new (p->source, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
+    if (re == NULL)
+        re = g_regex_ref (p->plain);
+    if (!g_atomic_pointer_compare_and_exchange (&p->jit, NULL, re)) {
+        g_regex_unref (re);
+        re = g_atomic_pointer_get (&p->jit);
+    }
+    return re;
+}
+
+static gboolean
+match_regex (Pattern *p, const char *text)
+{
+    gssize len;
+
+    if (p == NULL)
+        return TRUE;
+    if (text == NULL)
+        return FALSE;
+    len = (gssize) strlen (text);
+    if (len > BOUNCE_MAX_MATCH_BYTES) {
+        /* Cut at a character boundary. */
+        const char *cut =
+            g_utf8_find_prev_char (text, text + BOUNCE_MAX_MATCH_BYTES + 1);
+        len = cut != NULL ? cut - text : BOUNCE_MAX_MATCH_BYTES;
+    }
+    return g_regex_match_full (pattern_regex (p), text, len, 0, 0, NULL, NULL);
+}
+
+static gboolean
+rule_matches (const Rule *rule, const BounceReport *report,
+              const BounceRecipient *r)
+{
+    /* Cheap keys first, regular expressions last. */
+    return match_word (rule->kind, bounce_kind_to_string (report->kind)) &&
+           match_word (rule->action, r->action) &&
+           match_word (rule->decoder, report->mta) &&
+           match_word (rule->diagnostic_type, r->diagnostic_type) &&
+           match_code (rule->smtp_code, r->smtp_code) &&
+           match_status (rule->status, r->status) &&
+           match_regex (rule->remote_mta, r->remote_mta) &&
+           match_regex (rule->reporting_mta, report->reporting_mta) &&
+           match_regex (rule->subject, report->subject) &&
+           match_regex (rule->diagnostic, r->diagnostic);
+}
+
+/* Is the failure temporary: a 4xx code or a delay? */
+static gboolean
+is_temporary (const BounceRecipient *r)
+{
+    if (r->status != NULL)
+        return r->status[0] == '4';
+    if (r->smtp_code != 0)
+        return r->smtp_code < 500;
+    return r->action != NULL && strcmp (r->action, "delayed") == 0;
+}
+
+static void
+classify_recipient (const BounceRules *rules, const BounceReport *report,
+                    BounceRecipient *r)
+{
+    const Rule *rule = NULL;
+    const Reason *reason;
+    const char *infer;
+
+    for (guint i = 0; i < rules->rules->len; i++) {
+        if (rule_matches (rules->rules->pdata[i], report, r)) {
+            rule = rules->rules->pdata[i];
+            break;
+        }
+    }
+    g_free (r->reason);
+    g_free (r->rule);
+    r->reason = g_strdup (rule != NULL ? rule->reason : "undefined");
+    r->rule = rule != NULL ? g_strdup (rule->id) : NULL;
+    reason = g_hash_table_lookup (rules->reasons, r->reason);
+
+    infer = rule != NULL && rule->infer_status != NULL ? rule->infer_status
+            : reason != NULL ? reason->infer_status : NULL;
+    if (r->status == NULL && infer != NULL) {
+        gboolean temporary = is_temporary (r);
+        r->status = g_strdup (infer);
+        if (temporary)
+            r->status[0] = '4';
+        r->status_source = BOUNCE_STATUS_SOURCE_INFERRED;
+    }
+
+    if (r->action != NULL && (strcmp (r->action, "delivered") == 0 ||
+                              strcmp (r->action, "relayed") == 0 ||
+                              strcmp (r->action, "expanded") == 0))
+        r->permanent = FALSE;
+    else if (r->status != NULL)
+        r->permanent = r->status[0] == '5';
+    else if (r->smtp_code != 0)
+        r->permanent = r->smtp_code >= 500;
+    else
+        r->permanent = r->action != NULL && strcmp (r->action, "failed") == 0;
+
+    if (rule != NULL && rule->hard >= 0)
+        r->hard = rule->hard;
+    else if (reason != NULL)
+        r->hard = reason->pub.hard ||
+                  (reason->pub.hard_when_permanent && r->permanent);
+    else
+        r->hard = 0;
+}
+
+void
+bounce_rules_classify (const BounceRules *rules, BounceReport *report)
+{
+    g_return_if_fail (rules != NULL);
+    g_return_if_fail (report != NULL);
+
+    for (guint i = 0; i < report->recipients->len; i++)
+        classify_recipient (rules, report, report->recipients->pdata[i]);
+}
+
+BounceRecipient *
+bounce_rules_explain (const BounceRules *rules, const char *text)
+{
+    g_autoptr (BounceReport) report = bounce_report_new ("-");
+    BounceRecipient *r = bounce_recipient_new ();
+    g_autofree char *copy = NULL;
+
+    g_return_val_if_fail (rules != NULL, NULL);
+    g_return_val_if_fail (text != NULL, NULL);
+
+    copy = _bounce_text_normalize (text, strlen (text), BOUNCE_MAX_FIELD_BYTES);
+    r->diagnostic = bounce_diagnostic_unfold (copy);
+    r->status = bounce_status_normalize (r->diagnostic);
+    bounce_recipient_resolve_codes (r);
+    if ((r->status != NULL && r->status[0] == '2') ||
+        (r->status == NULL && r->smtp_code >= 200 && r->smtp_code < 300))
+        r->action = g_strdup ("delivered");
+    else
+        r->action = g_strdup ("failed");
+    report->kind = BOUNCE_KIND_DSN;
+    classify_recipient (rules, report, r);
+    return r;
 }

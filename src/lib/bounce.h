@@ -208,7 +208,22 @@ typedef struct {
     const char *who; /* recipient|sender|receiving-admin */
     const char *advice_en;
     const char *advice_pl;
+    gboolean hard_when_permanent; /* hard only on a permanent failure */
 } BounceReason;
+
+/**
+ * BounceRule:
+ * One rule, as loaded.  @advice_en and @advice_pl are NULL unless the
+ * rule carries its own advice (which then replaces the reason's).
+ */
+typedef struct {
+    const char *id;
+    const char *reason;
+    const char *file;
+    const char *description;
+    const char *advice_en;
+    const char *advice_pl;
+} BounceRule;
 
 /* Loads the rules of @dirs in order: the first directory holds the
  * base rules, each later one adds rules or overrides one by id.  A
@@ -224,6 +239,19 @@ void bounce_rules_classify (const BounceRules *rules, BounceReport *report);
 /* The reason table entry for @name, or NULL. */
 const BounceReason *bounce_rules_get_reason (const BounceRules *rules,
                                              const char *name);
+
+/* The rule with @id, or NULL. */
+const BounceRule *bounce_rules_get_rule (const BounceRules *rules,
+                                         const char *id);
+
+/* How many rules were loaded (after overrides and disabled ones). */
+guint bounce_rules_count (const BounceRules *rules);
+
+/* Classifies one free-text reply ("550 5.7.26 text", "5.2.2" or "552")
+ * as a failed recipient would be: the codes are read from @text, which
+ * is also the diagnostic.  Never NULL (transfer full). */
+BounceRecipient *bounce_rules_explain (const BounceRules *rules,
+                                       const char *text);
 
 /* Validates the rules of @dirs; each problem found is appended to
  * @problems as "FILE: [rule ID]: what".  Returns TRUE when none. */
@@ -256,6 +284,18 @@ void bounce_parser_set_extra_headers (BounceParser *parser,
 gboolean bounce_parser_set_verp_pattern (BounceParser *parser,
                                          const char *pattern,
                                          GError **error);
+
+/* Adds the non-standard bounce formats of the key file @path to the
+ * built-in ones (data/decoders.conf in the sources documents the keys):
+ * a [decoder NAME] group adds a format, or replaces the keys it names of
+ * a built-in one; [general] and [autoreply] keys replace the built-in
+ * patterns.  May be called again to add more files.  Fails with
+ * BOUNCE_ERROR_INPUT when @path cannot be read and BOUNCE_ERROR_RULES
+ * (naming the file, group and key) when it is not valid; the parser is
+ * then unchanged. */
+gboolean bounce_parser_add_decoders (BounceParser *parser,
+                                     const char *path,
+                                     GError **error);
 
 /* An envelope recipient given by the caller (e.g. procmail's or
  * Postfix's $ORIGINAL_RECIPIENT), used for VERP; may be NULL. */

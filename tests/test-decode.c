@@ -1,0 +1,625 @@
+/*
+ * test-decode.c - the non-standard decoders (bounce-decode*.c) on small
+ * synthetic messages, one or more per format, with the negatives that
+ * must stay "not-bounce"; then golden fixtures copied from the Sisimai
+ * corpus (tests/fixtures/<family>/, BSD 2-Clause, see
+ * tests/fixtures/README.md).  Parsing runs without rules: only the
+ * reasons the decoders set themselves (feedback, vacation, suspend)
+ * are checked here.
+ */
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "bounce.h"
+
+typedef struct {
+    const char *name;
+    const char *message;
+    const char *envelope;  /* bounce_parser_set_envelope_recipient, or NULL */
+    const char *kind;
+    const char *mta;       /* NULL: not checked */
+    guint count;
+    /* the first recipient; NULL: not checked, "" must be unset */
+    const char *address;
+    const char *status;
+    int code;              /* -1: not checked */
+    const char *action;
+    const char *reason;
+    const char *feedback_type;
+    const char *verp;      /* report->verp_address; NULL: not checked */
+} Case;
+
+#define QMAIL \
+    "From: MAILER-DAEMON@mx.example.org\n" \
+    "To: sender@example.org\n" \
+    "Subject: failure notice\n\n" \
+    "Hi. This is the qmail-send program at mx.example.org.\n" \
+    "I'm afraid I wasn't able to deliver your message to the following addresses.\n" \
+    "This is a permanent error; I've given up. Sorry it didn't work out.\n\n" \
+    "<alice@example.net>:\n" \
+    "192.0.2.1 does not like recipient.\n" \
+    "Remote host said: 550 5.1.1 <alice@example.net>... User Unknown\n" \
+    "Giving up on 192.0.2.1.\n\n" \
+    "<bob@example.net>:\n" \
+    "Remote host said: 552 5.2.2 Mailbox full\n\n" \
+    "--- Below this line is a copy of the message.\n\n" \
+    "Return-Path: <sender@example.org>\n" \
+    "From: sender@example.org\n" \
+    "To: carol@example.com\n" \
+    "Subject: hello\n\n" \
+    "<carol@example.com>:\n"
+
+#define EXIM \
+    "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\n" \
+    "To: sender@example.org\n" \
+    "Subject: Mail delivery failed: returning message to sender\n" \
+    "X-Failed-Recipients: alice@example.net, zed@example.net\n" \
+    "Auto-Submitted: auto-replied\n\n" \
+    "This message was created automatically by mail delivery software.\n\n" \
+    "A message that you sent could not be delivered to one or more of its\n" \
+    "recipients. This is a permanent error. The following address(es) failed:\n\n" \
+    "  alice@example.net\n" \
+    "    SMTP error from remote mail server after RCPT TO:<alice@example.net>:\n" \
+    "    host mx.example.net [192.0.2.2]: 550-5.1.1 The email account that you tried to reach does\n" \
+    "    550 5.1.1 not exist.\n\n" \
+    "------ This is a copy of the message, including all the headers. ------\n\n" \
+    "Return-path: <sender@example.org>\n" \
+    "From: sender@example.org\n\n" \
+    "body\n"
+
+#define EXIM_DELAYED \
+    "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\n" \
+    "To: sender@example.org\n" \
+    "Subject: Warning: message 1Abc-000 delayed 24 hours\n\n" \
+    "This message was created automatically by mail delivery software.\n" \
+    "A message that you sent has not yet been delivered to one or more of its\n" \
+    "recipients after more than 24 hours on the queue on mx.example.org.\n\n" \
+    "  alice@example.net\n" \
+    "    host mx.example.net [192.0.2.2]: 451 4.7.1 Greylisted, try again later\n\n" \
+    "No action is required on your part. Delivery attempts will continue for\n" \
+    "some time, and this warning may be repeated at intervals if the message\n" \
+    "remains undelivered. Eventually the mail delivery software will give up,\n" \
+    "and when that happens, the message will be returned to you.\n"
+
+#define EXIM_SENT_BY \
+    "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\n" \
+    "To: list-owner@example.org\n" \
+    "Subject: Mail delivery failed\n\n" \
+    "This message was created automatically by mail delivery software.\n\n" \
+    "A message sent by\n\n" \
+    "  <envelope-sender@example.org>\n\n" \
+    "could not be delivered to one or more of its recipients. The following\n" \
+    "address(es) failed:\n\n" \
+    "  alice@example.net<mailto:alice@example.net>\n" \
+    "    all hosts have been failing for a long time\n"
+
+#define SENDMAIL \
+    "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n" \
+    "To: <sender@example.org>\n" \
+    "Subject: Returned mail: see transcript for details\n\n" \
+    "The original message was received at Thu, 29 Apr 2010 23:34:45 +0900\n" \
+    "from localhost [127.0.0.1]\n\n" \
+    "   ----- The following addresses had permanent fatal errors -----\n" \
+    "<alice@example.net>\n" \
+    "    (reason: 550 5.1.1 <alice@example.net>... User Unknown)\n\n" \
+    "   ----- Transcript of session follows -----\n" \
+    "... while talking to mx.example.net.:\n" \
+    ">>> DATA\n" \
+    "<<< 550 5.1.1 <alice@example.net>... User Unknown\n" \
+    "550 5.1.1 <alice@example.net>... User unknown\n\n" \
+    "   ----- Original message follows -----\n\n" \
+    "From: sender@example.org\nTo: alice@example.net\n\nhi\n"
+
+#define EXCHANGE2003 \
+    "From: postmaster@example.co.jp\n" \
+    "To: sender@example.org\n" \
+    "Subject: Undeliverable: meeting\n" \
+    "X-MS-Embedded-Report: \n\n" \
+    "Your message\n\n" \
+    "  To:      alice@example.co.jp\n" \
+    "  Subject: meeting\n\n" \
+    "did not reach the following recipient(s):\n\n" \
+    "alice@example.co.jp on Thu, 29 Apr 2007 16:51:51 -0500\n" \
+    "    The recipient name is not recognized\n" \
+    "    MSEXCH:IMS:EXAMPLE 0 (000C05A6) Unknown Recipient\n"
+
+#define EXCHANGE2000 \
+    "From: System Administrator <postmaster@example.com>\n" \
+    "To: sender@example.org\n" \
+    "Subject: Undeliverable: hello\n\n" \
+    "Your message did not reach some or all of the intended recipients.\n\n" \
+    "      Subject:  hello\n\n" \
+    "The following recipient(s) could not be reached:\n\n" \
+    "      alice@example.com on 4/29/2010 11:00 AM\n" \
+    "            The e-mail account does not exist at the organization.\n" \
+    "            <mx.example.com #5.1.1 smtp;550 5.1.1 User unknown>\n"
+
+#define GMAIL \
+    "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n" \
+    "To: sender@gmail.com\n" \
+    "Subject: Delivery Status Notification (Failure)\n\n" \
+    "Delivery to the following recipient failed permanently:\n\n" \
+    "     alice@example.jp\n\n" \
+    "Technical details of permanent failure:\n" \
+    "Google tried to deliver your message, but it was rejected by the server.\n\n" \
+    "The error that the other server returned was:\n" \
+    "550 5.2.2 <alice@example.jp>... Mailbox Full\n\n" \
+    "----- Original message -----\n\n" \
+    "From: sender@gmail.com\nTo: alice@example.jp\n\nhi\n"
+
+#define POSTFIX_PLAIN \
+    "From: MAILER-DAEMON@mail.example.org (Mail Delivery System)\n" \
+    "To: sender@example.org\n" \
+    "Subject: Undelivered Mail Returned to Sender\n\n" \
+    "This is the mail system at host mail.example.org.\n\n" \
+    "I'm sorry to have to inform you that your message could not\n" \
+    "be delivered to one or more recipients.\n\n" \
+    "                   The mail system\n\n" \
+    "<alice@example.net>: host mx.example.net[192.0.2.3] said: 550 5.7.1\n" \
+    "    Message rejected as spam (in reply to end of DATA command)\n"
+
+#define GENERIC_GERMAN \
+    "From: Mail Delivery System <MAILER-DAEMON@mx.example.de>\n" \
+    "To: sender@example.org\n" \
+    "Subject: Unzustellbar: Ihre Nachricht\n\n" \
+    "Ihre Nachricht konnte nicht zugestellt werden.\n\n" \
+    "alice@example.de\n" \
+    "    Postfach voll (552 5.2.2 mailbox full)\n"
+
+#define NO_ADDRESS_VERP \
+    "From: MAILER-DAEMON@mx.example.net\n" \
+    "To: bounces+alice=example.com@lists.example.org\n" \
+    "Delivered-To: bounces+alice=example.com@lists.example.org\n" \
+    "Subject: Undelivered Mail Returned to Sender\n\n" \
+    "This is the mail system at host mx.example.net.\n\n" \
+    "The mail system\n\n" \
+    "Delivery failed: 550 5.1.1 mailbox does not exist\n"
+
+#define NO_ADDRESS_ORIGINAL_TO \
+    "From: MAILER-DAEMON@mx.example.net\n" \
+    "To: newsletter@example.org\n" \
+    "X-Original-To: news-bounce=bob=example.net@example.org\n" \
+    "Subject: Returned mail: Service unavailable\n\n" \
+    "Sorry. Delivery failed: 554 5.7.1 rejected by policy\n"
+
+#define HTML_ONLY \
+    "From: postmaster@example.com\n" \
+    "To: sender@example.org\n" \
+    "Subject: Undeliverable: hello\n" \
+    "MIME-Version: 1.0\n" \
+    "Content-Type: text/html; charset=utf-8\n\n" \
+    "<html><head><style>p { margin: 0 }</style></head><body>\n" \
+    "<p>Delivery has failed to these recipients or groups:</p>" \
+    "<p><a href=\"mailto:alice@example.com\">alice@example.com</a></p>" \
+    "<p>Remote Server returned &#39;550 5.1.1 User unknown&#39;</p></body></html>\n"
+
+/* The inner multipart's boundary parameter is not folded into its
+ * field: GMime sees no parts, the decoders read the raw text. */
+#define BROKEN_MULTIPART \
+    "From: post_master@sms.example.com\n" \
+    "To: sender@example.org\n" \
+    "Subject: Re: hello\n" \
+    "MIME-Version: 1.0\n" \
+    "Content-Type: multipart/mixed; boundary=\"outer\"\n\n" \
+    "--outer\n" \
+    "Content-Type: multipart/alternative;\n" \
+    "boundary=\"inner\"\n\n" \
+    "--inner\n" \
+    "Content-Type: text/plain\n\n" \
+    "Error: Invalid user address\n\n" \
+    "Error message below:\n" \
+    "550 - Requested action not taken: no such user here\n\n" \
+    "Message details:\n" \
+    "  RCPT TO: 5551234@sms.example.com\n\n" \
+    "--inner--\n\n" \
+    "--outer--\n"
+
+#define SES_COMPLAINT \
+    "From: no-reply@sns.amazonaws.com\n" \
+    "To: ops@example.org\n" \
+    "Subject: AWS Notification Message\n\n" \
+    "{\n  \"Type\" : \"Notification\",\n" \
+    "  \"Message\" : \"{\\\"notificationType\\\":\\\"Complaint\\\"," \
+    "\\\"complaint\\\":{\\\"complainedRecipients\\\":[{\\\"emailAddress\\\":" \
+    "\\\"grace@example.net\\\"}],\\\"complaintFeedbackType\\\":\\\"abuse\\\"}}\"\n}\n"
+
+#define ARF \
+    "From: feedback@arf.example.com\n" \
+    "To: fbl@example.org\n" \
+    "Subject: FW: hello\n" \
+    "MIME-Version: 1.0\n" \
+    "Content-Type: multipart/report; report-type=feedback-report; boundary=\"b1\"\n\n" \
+    "--b1\nContent-Type: text/plain\n\nThis is an email abuse report.\n\n" \
+    "--b1\nContent-Type: message/feedback-report\n\n" \
+    "Feedback-Type: abuse\nUser-Agent: Example-FBL/1.0\nVersion: 1\n" \
+    "Original-Mail-From: <sender@example.org>\n" \
+    "Original-Rcpt-To: <complainer@example.com>\n\n" \
+    "--b1\nContent-Type: message/rfc822\n\n" \
+    "From: sender@example.org\nTo: complainer@example.com\nSubject: hello\n\nhi\n" \
+    "--b1--\n"
+
+#define ARF_NO_RCPT \
+    "From: fbl@isp.example.com\n" \
+    "To: fbl@example.org\n" \
+    "Subject: complaint\n" \
+    "MIME-Version: 1.0\n" \
+    "Content-Type: multipart/report; report-type=feedback-report; boundary=\"b1\"\n\n" \
+    "--b1\nContent-Type: text/plain\n\nA complaint.\n\n" \
+    "--b1\nContent-Type: message/feedback-report\n\n" \
+    "Feedback-Type: opt-out\nUser-Agent: x/1\nVersion: 1\n\n" \
+    "--b1\nContent-Type: text/rfc822-headers\n\n" \
+    "From: sender@example.org\nTo: dave@example.com\nSubject: news\n\n" \
+    "--b1--\n"
+
+#define AUTOREPLY \
+    "From: Alice <alice@example.com>\n" \
+    "To: sender@example.org\n" \
+    "Subject: Re: hello\n" \
+    "Auto-Submitted: auto-replied\n\n" \
+    "I am out of the office until Monday.\n"
+
+#define VACATION_SUBJECT \
+    "From: Bob <bob@example.de>\n" \
+    "To: sender@example.org\n" \
+    "Subject: Abwesenheitsnotiz: Ihre Anfrage\n\n" \
+    "Ich bin bis zum 3. Mai nicht im Büro.\n"
+
+#define VACATION_PLANS \
+    "From: Dan <dan@example.com>\n" \
+    "To: team@example.org\n" \
+    "Subject: Vacation plans for August\n\n" \
+    "Who is away when?\n"
+
+#define VACATION_REPLY \
+    "From: Dan <dan@example.com>\n" \
+    "To: sender@example.org\n" \
+    "Subject: Vacation\n" \
+    "In-Reply-To: <1@example.org>\n\n" \
+    "I am away until the 5th.\n"
+
+#define AUTOREPLY_CLOSED \
+    "From: carol@example.com\n" \
+    "To: sender@example.org\n" \
+    "Subject: Automatic reply: hello\n" \
+    "X-Autoreply: yes\n\n" \
+    "This account has been closed. Carol is no longer with the company.\n"
+
+#define ICLOUD_VACATION \
+    "From: erin@icloud.example\n" \
+    "To: sender@example.org\n" \
+    "Subject: hello\n" \
+    "X-Apple-Action: VACATION\n\n" \
+    "Away.\n"
+
+#define SES_JSON \
+    "From: no-reply@sns.amazonaws.com\n" \
+    "To: ops@example.org\n" \
+    "Subject: AWS Notification Message\n\n" \
+    "{\"notificationType\":\"Bounce\",\"bounce\":{\"bounceType\":\"Permanent\"," \
+    "\"bouncedRecipients\":[{\"emailAddress\":\"alice@example.net\",\"action\":\"failed\"," \
+    "\"status\":\"5.1.1\",\"diagnosticCode\":\"smtp; 550 5.1.1 user unknown\"}]}," \
+    "\"mail\":{\"source\":\"ops@example.org\"}}\n"
+
+#define ORDINARY \
+    "From: Alice <alice@example.com>\n" \
+    "To: bob@example.net\n" \
+    "Subject: lunch\n\n" \
+    "See you at noon.\n\n" \
+    "carol@example.com\n"
+
+#define FORWARDED \
+    "From: Alice <alice@example.com>\n" \
+    "To: helpdesk@example.net\n" \
+    "Subject: Fwd: Undelivered Mail Returned to Sender\n\n" \
+    "Why did this bounce?\n\n" \
+    "---------- Forwarded message ---------\n" \
+    "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\n" \
+    "Subject: Undelivered Mail Returned to Sender\n\n" \
+    "<bob@example.net>: host mx.example.net said: 550 5.1.1 User unknown\n"
+
+/* A bounce pasted, unquoted, into a message with its own subject. */
+#define PASTED \
+    "From: Alice <alice@example.com>\n" \
+    "To: helpdesk@example.net\n" \
+    "Subject: what does this mean?\n\n" \
+    "I got this back:\n\n" \
+    "Hi. This is the qmail-send program at mx.example.org.\n" \
+    "I'm afraid I wasn't able to deliver your message to the following addresses.\n\n" \
+    "<bob@example.net>:\n" \
+    "Remote host said: 550 5.1.1 User unknown\n"
+
+#define ATTACHED \
+    "From: Alice <alice@example.com>\n" \
+    "To: helpdesk@example.net\n" \
+    "Subject: this bounced\n" \
+    "MIME-Version: 1.0\n" \
+    "Content-Type: multipart/mixed; boundary=\"xx\"\n\n" \
+    "--xx\nContent-Type: text/plain\n\nSee the attached bounce.\n\n" \
+    "--xx\nContent-Type: message/rfc822\n\n" \
+    "From: MAILER-DAEMON@mx.example.org\n" \
+    "Subject: Undelivered Mail Returned to Sender\n" \
+    "X-Failed-Recipients: bob@example.net\n\n" \
+    "<bob@example.net>: 550 5.1.1 User unknown\n" \
+    "--xx--\n"
+
+#define POSTMASTER_NEWS \
+    "From: postmaster@example.net\n" \
+    "To: users@example.net\n" \
+    "Subject: Maintenance tonight\n\n" \
+    "The mail server will be down from 22:00.\n" \
+    "Questions: help@example.net\n"
+
+static const Case cases[] = {
+    { "qmail", QMAIL, NULL, "bounce", "qmail", 2,
+      "alice@example.net", "5.1.1", 550, "failed", NULL, NULL, NULL },
+    { "exim", EXIM, NULL, "bounce", "exim", 2,
+      "alice@example.net", "5.1.1", 550, "failed", NULL, NULL, NULL },
+    { "exim-delayed", EXIM_DELAYED, NULL, "bounce", "exim", 1,
+      "alice@example.net", "4.7.1", 451, "delayed", NULL, NULL, NULL },
+    { "exim-sent-by", EXIM_SENT_BY, NULL, "bounce", "exim", 1,
+      "alice@example.net", "", 0, "failed", NULL, NULL, NULL },
+    { "sendmail", SENDMAIL, NULL, "bounce", "sendmail", 1,
+      "alice@example.net", "5.1.1", 550, "failed", NULL, NULL, NULL },
+    { "exchange2003", EXCHANGE2003, NULL, "bounce", "exchange2003", 1,
+      "alice@example.co.jp", "", 0, "failed", NULL, NULL, NULL },
+    { "exchange2000", EXCHANGE2000, NULL, "bounce", "exchange2003", 1,
+      "alice@example.com", "5.1.1", 550, "failed", NULL, NULL, NULL },
+    { "gmail", GMAIL, NULL, "bounce", "gmail", 1,
+      "alice@example.jp", "5.2.2", 550, "failed", NULL, NULL, NULL },
+    { "postfix-plain", POSTFIX_PLAIN, NULL, "bounce", "postfix", 1,
+      "alice@example.net", "5.7.1", 550, "failed", NULL, NULL, NULL },
+    { "generic-german", GENERIC_GERMAN, NULL, "bounce", "generic", 1,
+      "alice@example.de", "5.2.2", 552, "failed", NULL, NULL, NULL },
+    { "html-only", HTML_ONLY, NULL, "bounce", "exchange2007", 1,
+      "alice@example.com", "5.1.1", 550, "failed", NULL, NULL, NULL },
+    { "broken-multipart", BROKEN_MULTIPART, NULL, "bounce", "generic", 1,
+      "5551234@sms.example.com", "", 550, "failed", NULL, NULL, NULL },
+    { "verp-delivered-to", NO_ADDRESS_VERP, NULL, "bounce", NULL, 1,
+      "alice@example.com", "5.1.1", 550, "failed", NULL, NULL, "alice@example.com" },
+    { "verp-x-original-to", NO_ADDRESS_ORIGINAL_TO, NULL, "bounce", NULL, 1,
+      "bob@example.net", "5.7.1", 554, "failed", NULL, NULL, "bob@example.net" },
+    { "verp-envelope", NO_ADDRESS_VERP, "bounces+frank=example.org@lists.example.org",
+      "bounce", NULL, 1, "frank@example.org", NULL, -1, NULL, NULL, NULL,
+      "frank@example.org" },
+    { "arf", ARF, NULL, "feedback", "arf", 1,
+      "complainer@example.com", "", 0, NULL, "feedback", "abuse", NULL },
+    { "arf-original-to", ARF_NO_RCPT, NULL, "feedback", "arf", 1,
+      "dave@example.com", NULL, -1, NULL, "feedback", "opt-out", NULL },
+    { "autoreply", AUTOREPLY, NULL, "autoreply", "rfc3834", 1,
+      "alice@example.com", "", 0, NULL, "vacation", "", NULL },
+    { "vacation-subject", VACATION_SUBJECT, NULL, "autoreply", "rfc3834", 1,
+      "bob@example.de", NULL, -1, NULL, "vacation", NULL, NULL },
+    { "vacation-weak-subject", VACATION_REPLY, NULL, "autoreply", "rfc3834", 1,
+      "dan@example.com", NULL, -1, NULL, "vacation", NULL, NULL },
+    { "vacation-plans", VACATION_PLANS, NULL, "not-bounce", "", 0,
+      NULL, NULL, -1, NULL, NULL, NULL, NULL },
+    { "autoreply-closed", AUTOREPLY_CLOSED, NULL, "autoreply", "rfc3834", 1,
+      "carol@example.com", NULL, -1, NULL, "suspend", NULL, NULL },
+    { "icloud-vacation", ICLOUD_VACATION, NULL, "autoreply", "rfc3834", 1,
+      "erin@icloud.example", NULL, -1, NULL, "vacation", NULL, NULL },
+    { "ses-json", SES_JSON, NULL, "bounce", "amazonses", 1,
+      "alice@example.net", "5.1.1", 550, "failed", NULL, NULL, NULL },
+    { "ses-complaint", SES_COMPLAINT, NULL, "feedback", "amazonses", 1,
+      "grace@example.net", NULL, -1, NULL, "feedback", "abuse", NULL },
+    { "ordinary", ORDINARY, NULL, "not-bounce", "", 0,
+      NULL, NULL, -1, NULL, NULL, NULL, NULL },
+    { "forwarded-bounce", FORWARDED, NULL, "not-bounce", "", 0,
+      NULL, NULL, -1, NULL, NULL, NULL, NULL },
+    { "pasted-bounce", PASTED, NULL, "not-bounce", "", 0,
+      NULL, NULL, -1, NULL, NULL, NULL, NULL },
+    { "attached-bounce", ATTACHED, NULL, "not-bounce", "", 0,
+      NULL, NULL, -1, NULL, NULL, NULL, NULL },
+    { "postmaster-news", POSTMASTER_NEWS, NULL, "not-bounce", "", 0,
+      NULL, NULL, -1, NULL, NULL, NULL, NULL },
+};
+
+static void
+check_string (const char *what, const char *got, const char *expected)
+{
+    if (expected == NULL)
+        return;
+    if (expected[0] == '\0') {
+        if (got != NULL)
+            g_test_message ("%s: expected unset, got %s", what, got);
+        g_assert_null (got);
+    } else {
+        if (g_strcmp0 (got, expected) != 0)
+            g_test_message ("%s: expected %s, got %s", what, expected,
+                            got ? got : "(null)");
+        g_assert_cmpstr (got, ==, expected);
+    }
+}
+
+static BounceReport *
+parse_text (const char *text, gsize len, const char *envelope)
+{
+    g_autoptr (BounceParser) parser = bounce_parser_new ();
+    g_autoptr (GBytes) bytes = g_bytes_new (text, len);
+
+    if (envelope != NULL)
+        bounce_parser_set_envelope_recipient (parser, envelope);
+    return bounce_parser_parse (parser, bytes, "test");
+}
+
+static void
+test_case (gconstpointer data)
+{
+    const Case *c = data;
+    g_autoptr (BounceReport) report = parse_text (c->message, strlen (c->message),
+                                                  c->envelope);
+    const BounceRecipient *r;
+
+    check_string ("kind", bounce_kind_to_string (report->kind), c->kind);
+    check_string ("mta", report->mta, c->mta);
+    g_assert_cmpuint (report->recipients->len, ==, c->count);
+    check_string ("verp", report->verp_address, c->verp);
+    if (c->count == 0)
+        return;
+    r = report->recipients->pdata[0];
+    check_string ("address", r->address, c->address);
+    check_string ("status", r->status, c->status);
+    if (c->code >= 0)
+        g_assert_cmpint (r->smtp_code, ==, c->code);
+    check_string ("action", r->action, c->action);
+    check_string ("reason", r->reason, c->reason);
+    check_string ("feedback_type", r->feedback_type, c->feedback_type);
+}
+
+/* The second recipients of the multi-recipient cases. */
+static void
+test_second_recipients (void)
+{
+    g_autoptr (BounceReport) q = parse_text (QMAIL, strlen (QMAIL), NULL);
+    g_autoptr (BounceReport) e = parse_text (EXIM, strlen (EXIM), NULL);
+    const BounceRecipient *r;
+
+    r = q->recipients->pdata[1];
+    g_assert_cmpstr (r->address, ==, "bob@example.net");
+    g_assert_cmpstr (r->status, ==, "5.2.2");
+    g_assert_cmpint (r->smtp_code, ==, 552);
+    /* The copy of the message is not read: carol is no recipient. */
+    g_assert_cmpuint (q->recipients->len, ==, 2);
+
+    /* zed is named by X-Failed-Recipients only. */
+    r = e->recipients->pdata[1];
+    g_assert_cmpstr (r->address, ==, "zed@example.net");
+    r = e->recipients->pdata[0];
+    /* The multi-line reply is unfolded into one diagnostic. */
+    g_assert_nonnull (strstr (r->diagnostic,
+                              "550 5.1.1 The email account that you tried to reach does not exist."));
+}
+
+/* The line ends of the input do not matter. */
+static void
+test_crlf (void)
+{
+    g_autofree char *crlf = NULL;
+    g_autoptr (GString) s = g_string_new (QMAIL);
+    g_autoptr (BounceReport) report = NULL;
+
+    g_string_replace (s, "\n", "\r\n", 0);
+    crlf = g_string_free (g_steal_pointer (&s), FALSE);
+    report = parse_text (crlf, strlen (crlf), NULL);
+    g_assert_cmpuint (report->recipients->len, ==, 2);
+    g_assert_cmpstr (((BounceRecipient *) report->recipients->pdata[1])->status, ==, "5.2.2");
+}
+
+/* bounce_parser_add_decoders: a format of one's own; errors leave the
+ * parser as it was. */
+static void
+test_add_decoders (void)
+{
+    static const char acme[] =
+        "From: robot@acme.example\n"
+        "To: sender@example.org\n"
+        "Subject: note\n\n"
+        "ACME bounce\n\n"
+        "alice@example.com: 550 5.1.1 no such user\n";
+    g_autoptr (BounceParser) parser = bounce_parser_new ();
+    g_autoptr (GBytes) bytes = g_bytes_new_static (acme, sizeof acme - 1);
+    g_autoptr (GError) error = NULL;
+    g_autofree char *dir = g_dir_make_tmp ("test-decode-XXXXXX", &error);
+    g_autofree char *good = NULL;
+    g_autofree char *bad = NULL;
+    g_autofree char *missing = NULL;
+    BounceReport *report;
+
+    g_assert_no_error (error);
+    good = g_build_filename (dir, "acme.conf", NULL);
+    bad = g_build_filename (dir, "bad.conf", NULL);
+    missing = g_build_filename (dir, "missing.conf", NULL);
+    g_assert_true (g_file_set_contents (good,
+                                        "[decoder acme]\n"
+                                        "from=@acme\\.example$\n"
+                                        "body=^ACME bounce\n", -1, NULL));
+    g_assert_true (g_file_set_contents (bad, "[decoder bad]\nbody=(unclosed\n", -1, NULL));
+
+    report = bounce_parser_parse (parser, bytes, "acme");
+    g_assert_cmpint (report->kind, ==, BOUNCE_KIND_NOT_BOUNCE);
+    bounce_report_free (report);
+
+    g_assert_false (bounce_parser_add_decoders (parser, missing, &error));
+    g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT);
+    g_clear_error (&error);
+    g_assert_false (bounce_parser_add_decoders (parser, bad, &error));
+    g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_RULES);
+    g_assert_nonnull (strstr (error->message, "[decoder bad] body"));
+    g_clear_error (&error);
+
+    g_assert_true (bounce_parser_add_decoders (parser, good, &error));
+    g_assert_no_error (error);
+    report = bounce_parser_parse (parser, bytes, "acme");
+    g_assert_cmpint (report->kind, ==, BOUNCE_KIND_BOUNCE);
+    g_assert_cmpstr (report->mta, ==, "acme");
+    g_assert_cmpuint (report->recipients->len, ==, 1);
+    g_assert_cmpstr (((BounceRecipient *) report->recipients->pdata[0])->status, ==, "5.1.1");
+    bounce_report_free (report);
+
+    /* The built-in formats are still there. */
+    {
+        g_autoptr (GBytes) q = g_bytes_new_static (QMAIL, strlen (QMAIL));
+        g_autoptr (BounceReport) r = bounce_parser_parse (parser, q, "qmail");
+        g_assert_cmpstr (r->mta, ==, "qmail");
+        g_assert_cmpuint (r->recipients->len, ==, 2);
+    }
+    g_unlink (good);
+    g_unlink (bad);
+    g_rmdir (dir);
+}
+
+/* ---- golden fixtures from the corpus ---------------------------- */
+
+typedef struct {
+    const char *path; /* under tests/fixtures/ */
+    const char *kind;
+    guint count;
+    const char *status; /* of the first recipient; "" unset; NULL unchecked */
+    int code;           /* -1 unchecked */
+    const char *feedback_type;
+} Golden;
+
+#include "test-decode-golden.h"
+
+static void
+test_golden (gconstpointer data)
+{
+    const Golden *g = data;
+    g_autofree char *path = g_test_build_filename (G_TEST_DIST, "fixtures", g->path, NULL);
+    g_autofree char *text = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceReport) report = NULL;
+    gsize len;
+
+    g_assert_true (g_file_get_contents (path, &text, &len, &error));
+    report = parse_text (text, len, NULL);
+    check_string ("kind", bounce_kind_to_string (report->kind), g->kind);
+    g_assert_cmpuint (report->recipients->len, ==, g->count);
+    if (g->count > 0) {
+        const BounceRecipient *r = report->recipients->pdata[0];
+        g_assert_nonnull (r->address);
+        check_string ("status", r->status, g->status);
+        if (g->code >= 0)
+            g_assert_cmpint (r->smtp_code, ==, g->code);
+        check_string ("feedback_type", r->feedback_type, g->feedback_type);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+    g_test_init (&argc, &argv, NULL);
+    bounce_init ();
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autofree char *name = g_strdup_printf ("/decode/synthetic/%s", cases[i].name);
+        g_test_add_data_func (name, &cases[i], test_case);
+    }
+    g_test_add_func ("/decode/second-recipients", test_second_recipients);
+    g_test_add_func ("/decode/crlf", test_crlf);
+    g_test_add_func ("/decode/add-decoders", test_add_decoders);
+    for (guint i = 0; i < G_N_ELEMENTS (golden); i++) {
+        g_autofree char *name = g_strdup_printf ("/decode/golden/%s", golden[i].path);
+        g_test_add_data_func (name, &golden[i], test_golden);
+    }
+    return g_test_run ();
+}

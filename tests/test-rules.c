@@ -1,0 +1,728 @@
+/*
+ * test-rules.c - the rules engine (bounce-rules.c) and the rules of
+ * rules/: the guide's SMTP table and causes in English and Polish, the
+ * first reason from the status code, the reason table, the loader's
+ * checks and override semantics, and the postfix-real fixtures.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "bounce.h"
+
+static BounceRules *shipped; /* the rules of rules/ */
+
+static const char *
+rules_dir (void)
+{
+    const char *dir = g_getenv ("BOUNCESTAT_RULES_DIR");
+
+    g_assert_nonnull (dir); /* CTest sets it */
+    return dir;
+}
+
+/* The advice a user sees for a classified recipient: the rule's own,
+ * else the reason's. */
+static const char *
+advice_for (const BounceRules *rules, const BounceRecipient *r, gboolean pl)
+{
+    const BounceRule *rule = bounce_rules_get_rule (rules, r->rule);
+    const BounceReason *reason = bounce_rules_get_reason (rules, r->reason);
+
+    if (rule != NULL && rule->advice_en != NULL)
+        return pl ? rule->advice_pl : rule->advice_en;
+    g_assert_nonnull (reason);
+    return pl ? reason->advice_pl : reason->advice_en;
+}
+
+typedef struct {
+    const char *text;
+    const char *reason;
+    gboolean hard;
+    const char *rule; /* NULL: any */
+    const char *en;   /* a word the English advice must hold */
+    const char *pl;   /* a word the Polish advice must hold */
+} ExplainCase;
+
+static void
+run_explain_cases (const ExplainCase *cases, guint n)
+{
+    for (guint i = 0; i < n; i++) {
+        const ExplainCase *c = &cases[i];
+        g_autoptr (BounceRecipient) r = bounce_rules_explain (shipped, c->text);
+        const BounceReason *reason;
+        const char *en, *pl;
+
+        g_test_message ("case %u: '%s'", i, c->text);
+        g_assert_cmpstr (r->reason, ==, c->reason);
+        g_assert_cmpint (r->hard, ==, c->hard);
+        if (c->rule != NULL)
+            g_assert_cmpstr (r->rule, ==, c->rule);
+        reason = bounce_rules_get_reason (shipped, r->reason);
+        g_assert_nonnull (reason);
+        g_assert_nonnull (reason->meaning_en);
+        g_assert_nonnull (reason->meaning_pl);
+        en = advice_for (shipped, r, FALSE);
+        pl = advice_for (shipped, r, TRUE);
+        g_assert_nonnull (strstr (en, c->en));
+        g_assert_nonnull (strstr (pl, c->pl));
+        g_assert_cmpstr (en, !=, pl);
+    }
+}
+
+/* Every row of the guide's SMTP table. */
+static void
+test_guide_table (void)
+{
+    static const ExplainCase cases[] = {
+        { "420", "networkerror", FALSE, "smtp-420", "GroupWise", "GroupWise" },
+        { "421", "systemerror", FALSE, "smtp-421", "retry", "ponowi" },
+        { "432", "systemerror", FALSE, "smtp-432", "Exchange", "Exchange" },
+        { "449", "networkerror", FALSE, "smtp-449", "routing", "trasowania" },
+        { "450", "blocked", FALSE, "smtp-450", "blacklisted", "czarnej liście" },
+        { "451", "systemerror", FALSE, "smtp-451", "SPF", "SPF" },
+        { "452", "systemfull", FALSE, "smtp-452", "too many", "zbyt wiele" },
+        { "455", "syntaxerror", FALSE, "smtp-455", "parameters", "parametrów" },
+        { "500", "syntaxerror", FALSE, "smtp-500", "antivirus or firewall", "antywirus lub zapora" },
+        { "501", "syntaxerror", FALSE, "smtp-501", "address", "adres" },
+        { "502", "syntaxerror", FALSE, "smtp-502", "does not support", "nie obsługuje" },
+        { "503", "syntaxerror", FALSE, "smtp-503", "authentication", "uwierzytelnianie" },
+        { "504", "syntaxerror", FALSE, "smtp-504", "parameter", "parametru" },
+        { "535", "securityerror", FALSE, "smtp-535", "password", "hasło" },
+        { "550", "userunknown", TRUE, "smtp-550", "typos", "literów" },
+        { "550 Requested action not taken: mailbox unavailable", "userunknown", TRUE, NULL, "typos", "literów" },
+        { "550 5.7.1", "blocked", FALSE, "guide-550-5.7.1", "Spamhaus", "Spamhaus" },
+        { "550 5.7.26", "authfailure", FALSE, "guide-550-5.7.26", "SPF", "SPF" },
+        { "551", "norelaying", FALSE, "smtp-551", "relay", "przekaże" },
+        { "552", "mailboxfull", FALSE, "smtp-552", "quota", "limit" },
+        { "553", "userunknown", TRUE, "smtp-553", "address", "adres" },
+        { "554", "blocked", FALSE, "smtp-554", "blacklisted", "czarnej liście" },
+        { "555", "syntaxerror", FALSE, "smtp-555", "sending limit", "limit wysyłki" },
+    };
+
+    run_explain_cases (cases, G_N_ELEMENTS (cases));
+}
+
+/* Every cause of the guide, as real providers word it. */
+static void
+test_guide_causes (void)
+{
+    static const ExplainCase cases[] = {
+        /* Inactive, expired or suspended account or domain. */
+        { "550 5.2.1 The email account that you tried to reach is inactive.", "suspend", FALSE, "suspend", "another way", "inną drogą" },
+        { "550 5.2.1 The email account that you tried to reach is disabled.", "suspend", FALSE, "suspend", "another way", "inną drogą" },
+        { "554 delivery error: This account has been disabled or discontinued", "suspend", FALSE, "suspend", "another way", "inną drogą" },
+        { "550 Account expired", "suspend", FALSE, "suspend", "expired", "wygasło" },
+        { "550 Recipient domain has been suspended", "suspend", FALSE, "suspend", "disabled", "wyłączone" },
+        { "550 5.5.0 Le compte du destinataire est bloque. The recipient account is blocked.", "suspend", FALSE, "suspend", "another way", "inną drogą" },
+        { "550 5.2.1 Mailbox disabled", "suspend", FALSE, NULL, "another way", "inną drogą" },
+        /* Mailbox full. */
+        { "552 5.2.2 Mailbox full", "mailboxfull", FALSE, "status-mailbox-full", "quota", "limit" },
+        { "452 4.2.2 The email account that you tried to reach is over quota", "mailboxfull", FALSE, NULL, "quota", "limit" },
+        { "550 Postfach voll", "mailboxfull", FALSE, "mailbox-full", "quota", "limit" },
+        { "550 Skrzynka odbiorcy jest pełna", "mailboxfull", FALSE, "mailbox-full", "another way", "inną drogą" },
+        /* IP on a blacklist. */
+        { "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", "blocked", FALSE, "blocked", "Spamhaus", "Spamhaus" },
+        { "550 5.7.1 Rejected: 192.0.2.1 listed at bl.spamcop.net", "blocked", FALSE, "blocked", "MXToolbox", "MXToolbox" },
+        { "554 Rejected: 192.0.2.1 listed at b.barracudacentral.org", "blocked", FALSE, "blocked", "content", "treść" },
+        { "450 4.7.1 Client host rejected: blocked by our blacklist", "blocked", FALSE, "blocked", "Spamhaus", "Spamhaus" },
+        { "550 5.7.1 Delivery not authorized, message refused", "blocked", FALSE, "guide-550-5.7.1", "Spamhaus", "Spamhaus" },
+        { "550 5.7.606 Access denied, banned sending IP [192.0.2.2]", "blocked", FALSE, "status-microsoft-banned-ip", "MXToolbox", "MXToolbox" },
+        { "550 5.7.1 Our system has detected that this message is likely suspicious due to the very low reputation of the sending IP address", "badreputation", FALSE, NULL, "Spamhaus", "Spamhaus" },
+        /* Missing SPF/DKIM, PTR. */
+        { "550 5.7.26 This message does not have authentication information or fails to pass authentication checks", "authfailure", FALSE, "guide-550-5.7.26", "SPF", "SPF" },
+        { "550 5.7.23 The message was rejected because of Sender Policy Framework violation", "authfailure", FALSE, "status-auth-failure", "DKIM", "DKIM" },
+        { "550 5.7.1 Email rejected per DMARC policy for example.org", "authfailure", FALSE, "auth-failure", "SPF", "SPF" },
+        { "550 5.7.25 The IP address sending this message does not have a PTR record setup", "requireptr", FALSE, "status-require-ptr", "PTR", "PTR" },
+        { "450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.3]", "requireptr", FALSE, "require-ptr", "PTR", "PTR" },
+        /* Wrong MX, unknown domain. */
+        { "5.1.2", "hostunknown", TRUE, "status-host-unknown", "MX", "MX" },
+        { "550 5.1.2 Bad destination system address", "hostunknown", TRUE, NULL, "MX", "MX" },
+        { "554 5.4.4 Unable to route", "hostunknown", TRUE, "status-route", "MX", "MX" },
+        { "Host or domain name not found. Name service error for name=example.jp type=A: Host not found", "hostunknown", TRUE, "host-unknown", "MX", "MX" },
+        /* Login failure, account locked for spam. */
+        { "535 5.7.8 Authentication credentials invalid", "securityerror", FALSE, "smtp-535", "control panel", "panelu klienta" },
+        { "535 5.7.0 Your account has been locked for sending spam", "securityerror", FALSE, "smtp-535", "password", "hasło" },
+        /* Rate limits. */
+        { "421 4.7.0 Too many messages from your IP, try again later", "ratelimited", FALSE, "rate-limited", "200", "200" },
+        { "450 4.7.1 Sending rate limit exceeded for this account", "ratelimited", FALSE, "rate-limited", "300", "300" },
+        { "452 4.5.3 Too many recipients", "ratelimited", FALSE, "rate-limited", "slowly", "wolniej" },
+        { "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail", "ratelimited", FALSE, NULL, "limit", "limit" },
+    };
+
+    run_explain_cases (cases, G_N_ELEMENTS (cases));
+}
+
+/* The first reason from a status code alone (the parse issue). */
+static void
+test_first_reason (void)
+{
+    static const struct {
+        const char *text;
+        const char *reason;
+        gboolean hard;
+    } cases[] = {
+        { "5.1.1", "userunknown", TRUE },
+        { "4.1.1", "userunknown", TRUE },
+        { "5.1.2", "hostunknown", TRUE },
+        { "5.1.6", "hasmoved", TRUE },
+        { "5.1.10", "notaccept", TRUE },
+        { "5.2.2", "mailboxfull", FALSE },
+        { "4.2.2", "mailboxfull", FALSE },
+        { "5.2.1", "suspend", FALSE },
+        { "5.3.4", "emailtoolarge", FALSE },
+        { "5.2.3", "emailtoolarge", FALSE },
+        { "5.1.8", "rejected", FALSE },
+        { "5.4.4", "hostunknown", TRUE },
+        { "4.4.7", "expired", FALSE },
+        { "5.4.6", "networkerror", FALSE },
+        { "5.6.0", "contenterror", FALSE },
+        { "5.7.1", "blocked", FALSE },
+        { "5.7.8", "securityerror", FALSE },
+        { "5.7.25", "requireptr", FALSE },
+        { "5.7.26", "authfailure", FALSE },
+        { "5.7.10", "failedstarttls", FALSE },
+        { "5.7.13", "suspend", FALSE },
+        { "2.0.0", "delivered", FALSE },
+        { "5.0.0", "onhold", FALSE },
+        /* hard for notaccept only on a permanent failure */
+        { "DNS Error: the domain example.org doesn't receive email: returned Null MX", "notaccept", TRUE },
+        { "4.0.0 DNS lookup: the domain example.org doesn't receive email (null MX)", "notaccept", FALSE },
+        { "no code and no known words", "undefined", FALSE },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceRecipient) r = bounce_rules_explain (shipped, cases[i].text);
+        g_test_message ("case %u: '%s'", i, cases[i].text);
+        g_assert_cmpstr (r->reason, ==, cases[i].reason);
+        g_assert_cmpint (r->hard, ==, cases[i].hard);
+        g_assert_nonnull (r->rule);
+    }
+}
+
+/* Phrases in other languages and providers' codes. */
+static void
+test_phrases (void)
+{
+    static const struct {
+        const char *text;
+        const char *reason;
+    } cases[] = {
+        { "550 5.1.1 <a@example.org>: Recipient address rejected: User unknown in virtual mailbox table", "userunknown" },
+        { "550 Benutzer unbekannt", "userunknown" },
+        { "550 Utilisateur inconnu", "userunknown" },
+        { "550 Usuario desconocido", "userunknown" },
+        { "550 Użytkownik nie istnieje", "userunknown" },
+        { "550 指定されたユーザが見つかりません", "userunknown" },
+        { "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", "userunknown" },
+        { "550 5.5.0 Adresse destinataire invalide. Invalid recipient. LPN007_416", "userunknown" },
+        { "550 5.4.1 [a@example.org]: Recipient address rejected: Access denied", "userunknown" },
+        { "552 5.2.2 Boîte aux lettres pleine", "mailboxfull" },
+        { "550 Buzón lleno", "mailboxfull" },
+        { "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints", "badreputation" },
+        { "451 4.7.650 The mail server [192.0.2.25] has been temporarily rate limited due to IP reputation", "badreputation" },
+        { "550 5.7.509 Access denied, sending domain does not pass DMARC verification", "authfailure" },
+        { "554 5.7.1 <a@example.org>: Relay access denied", "norelaying" },
+        { "550 5.7.1 Message content rejected, UBE, id=00000-00-000", "spamdetected" },
+        { "550 Virus Detected; Content Rejected", "virusdetected" },
+        { "552 5.3.4 Message size exceeds fixed limit", "emailtoolarge" },
+        { "550 5.7.1 This message is not RFC 5322 compliant", "notcompliantrfc" },
+        { "connect to example.org[192.0.2.4]:25: Connection refused", "networkerror" },
+        { "554 4.4.7 Message expired: unable to deliver in 840 minutes", "expired" },
+        { "550 5.1.6 recipient no longer on server: a@example.org", "hasmoved" },
+        { "553 5.1.8 Domain of sender address a@example.org does not exist", "rejected" },
+        { "421 4.2.0 Service refuse. Veuillez essayer plus tard. OFR005_505", "systemerror" },
+        { "550 Mailbox is frozen", "suspend" },
+        { "procmail: Couldn't create \"/var/spool/mail/neko\"", "mailererror" },
+        { "550 5.1.0 sender rejected. AUP#CDRBL", "blocked" },
+        { "530 5.7.0 Must issue a STARTTLS command first", "failedstarttls" },
+        { "550 5.7.1 <a@example.org>: Helo command rejected: Host not found", "blocked" },
+        { "550 5.1.0 <a@example.org>: Sender address rejected: Domain not found", "rejected" },
+        { "554 5.2.252 SendAsDenied; sender not allowed to send as", "rejected" },
+        { "Sorry, I couldn't find any host named example.invalid. (#5.1.2)", "hostunknown" },
+        { "550-5.7.1 Our system has detected that this message is likely unsolicited mail", "spamdetected" },
+        { "Skrzynka pocztowa jest pełna", "mailboxfull" },
+        { "Przekroczono limit wysyłania wiadomości", "ratelimited" },
+        { "Nie ma takiego użytkownika", "userunknown" },
+        { "Quota dépassé pour ce compte", "mailboxfull" },
+        { "SMTP error from remote mail server after end of data: 550 : User unknown", "filtered" },
+        { "host mx.example.org said: 500 Line limit exceeded", "emailtoolarge" },
+        { "Remote server does not support TLS", "failedstarttls" },
+        { "This message is looping: it already has my Delivered-To line. (#5.4.6)", "networkerror" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceRecipient) r = bounce_rules_explain (shipped, cases[i].text);
+        g_test_message ("case %u: '%s' -> %s [%s]", i, cases[i].text, r->reason, r->rule);
+        g_assert_cmpstr (r->reason, ==, cases[i].reason);
+    }
+}
+
+/* The reason table: Sisimai's whole vocabulary, each entry complete;
+ * hard exactly for the reasons that say the address is bad. */
+static void
+test_reason_table (void)
+{
+    static const char *const names[] = {
+        "authfailure", "badreputation", "blocked", "contenterror", "delivered",
+        "emailtoolarge", "expired", "failedstarttls", "feedback", "filtered",
+        "hasmoved", "hostunknown", "mailboxfull", "mailererror", "networkerror",
+        "norelaying", "notaccept", "notcompliantrfc", "onhold", "policyviolation",
+        "ratelimited", "rejected", "requireptr", "securityerror", "spamdetected",
+        "suppressed", "suspend", "syntaxerror", "systemerror", "systemfull",
+        "undefined", "userunknown", "vacation", "virusdetected",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+        const BounceReason *r = bounce_rules_get_reason (shipped, names[i]);
+        gboolean want_hard = g_strv_contains ((const char *const[]) {
+            "userunknown", "hostunknown", "hasmoved", NULL }, names[i]);
+
+        g_test_message ("reason %s", names[i]);
+        g_assert_nonnull (r);
+        g_assert_cmpstr (r->name, ==, names[i]);
+        g_assert_cmpuint (strlen (r->meaning_en), >, 10);
+        g_assert_cmpuint (strlen (r->meaning_pl), >, 10);
+        g_assert_cmpuint (strlen (r->advice_en), >, 10);
+        g_assert_cmpuint (strlen (r->advice_pl), >, 10);
+        g_assert_cmpstr (r->meaning_en, !=, r->meaning_pl);
+        g_assert_true (g_strv_contains ((const char *const[]) {
+            "recipient", "sender", "receiving-admin", NULL }, r->who));
+        g_assert_cmpint (r->hard, ==, want_hard);
+        g_assert_cmpint (r->hard_when_permanent, ==,
+                         strcmp (names[i], "notaccept") == 0);
+    }
+    g_assert_null (bounce_rules_get_reason (shipped, "nosuchreason"));
+}
+
+/* ------------------------------------------------------------------ */
+/* The loader                                                         */
+/* ------------------------------------------------------------------ */
+
+static const char reason_file[] =
+    "[reason userunknown]\nmeaning = gone\nmeaning[pl] = nie ma\nhard = true\n"
+    "who = sender\nadvice = remove it\nadvice[pl] = usun\n"
+    "[reason blocked]\nmeaning = blocked\nmeaning[pl] = zablokowany\nhard = false\n"
+    "who = sender\nadvice = check lists\nadvice[pl] = sprawdz listy\n"
+    "[reason undefined]\nmeaning = unknown\nmeaning[pl] = nieznany\nhard = false\n"
+    "who = sender\nadvice = read it\nadvice[pl] = przeczytaj\n";
+
+/* A fresh directory holding @n files given as name, content pairs. */
+static char *
+make_dir (guint n, ...)
+{
+    g_autoptr (GError) error = NULL;
+    char *dir = g_dir_make_tmp ("bouncestat-rules-XXXXXX", &error);
+    va_list args;
+
+    g_assert_no_error (error);
+    va_start (args, n);
+    for (guint i = 0; i < n; i++) {
+        const char *name = va_arg (args, const char *);
+        const char *text = va_arg (args, const char *);
+        g_autofree char *path = g_build_filename (dir, name, NULL);
+        g_file_set_contents (path, text, -1, &error);
+        g_assert_no_error (error);
+    }
+    va_end (args);
+    return dir;
+}
+
+static void
+remove_dir (const char *dir)
+{
+    g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+    const char *name;
+
+    while (d != NULL && (name = g_dir_read_name (d)) != NULL) {
+        g_autofree char *path = g_build_filename (dir, name, NULL);
+        g_remove (path);
+    }
+    g_rmdir (dir);
+}
+
+/* Loads @text (with the small reason file) and expects one problem that
+ * holds @want. */
+static void
+expect_problem (const char *text, const char *want)
+{
+    g_autofree char *dir = make_dir (2, "00-reasons.rules", reason_file,
+                                     "10-test.rules", text);
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = NULL;
+    g_autofree char *file = g_build_filename (dir, "10-test.rules", NULL);
+
+    g_test_message ("want '%s'", want);
+    g_assert_false (bounce_rules_check (dirs, problems));
+    g_assert_cmpuint (problems->len, >=, 1);
+    g_assert_true (g_str_has_prefix (problems->pdata[0], file));
+    g_assert_nonnull (strstr (problems->pdata[0], want));
+    rules = bounce_rules_load (dirs, &error);
+    g_assert_null (rules);
+    g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_RULES);
+    g_assert_nonnull (strstr (error->message, want));
+    remove_dir (dir);
+}
+
+static void
+test_load_problems (void)
+{
+    expect_problem ("[rule a]\nreason = userunknown\ndiagnostic = (unclosed\n",
+                    "[rule a]: bad regular expression in diagnostic");
+    expect_problem ("[rule a]\nreason = nosuch\n", "[rule a]: unknown reason 'nosuch'");
+    expect_problem ("[rule a]\nreason = userunknown\ncolour = red\n",
+                    "[rule a]: unknown key 'colour'");
+    expect_problem ("[rule a]\nreason = userunknown\nstatus = 5.1.1\nstatus = 5.1.2\n",
+                    "[rule a]: duplicate key 'status'");
+    expect_problem ("[rule a]\nreason = userunknown\n[rule b]\nreason = blocked\n"
+                    "[rule a]\nstatus = 5.1.1\n", "duplicate group [rule a]");
+    expect_problem ("[rules]\nreason = userunknown\n", "[rules]: unknown group");
+    expect_problem ("[rule a]\nstatus = 5.1.1\n", "[rule a]: no reason");
+    expect_problem ("[rule a]\nreason = userunknown\nsmtp-code = 5x0x\n",
+                    "[rule a]: smtp-code '5x0x'");
+    expect_problem ("[rule a]\nreason = userunknown\nstatus = five\n",
+                    "[rule a]: status 'five'");
+    expect_problem ("[rule a]\nreason = userunknown\naction = bounced\n",
+                    "[rule a]: action 'bounced' is unknown");
+    expect_problem ("[rule a]\nreason = userunknown\nhard = yes\n",
+                    "[rule a]: hard must be true or false");
+    expect_problem ("[rule a]\nreason = userunknown\nadvice = only English\n",
+                    "[rule a]: advice needs both");
+    expect_problem ("[reason blocked]\nmeaning = x\nmeaning[pl] = y\nhard = false\n"
+                    "who = sender\nadvice = a\nadvice[pl] = b\n",
+                    "[reason blocked]: duplicate reason");
+    expect_problem ("[reason spam]\nmeaning = x\nhard = false\nwho = sender\n"
+                    "advice = a\nadvice[pl] = b\n", "[reason spam]: no meaning[pl]");
+    expect_problem ("[rule a]\nreason = userunknown\ninfer-status = 5.1\n",
+                    "[rule a]: infer-status '5.1'");
+}
+
+static void
+test_load_duplicate_id_across_files (void)
+{
+    g_autofree char *dir = make_dir (3, "00-reasons.rules", reason_file,
+                                     "10-a.rules", "[rule x]\nreason = blocked\n",
+                                     "20-b.rules", "[rule x]\nreason = userunknown\n");
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+
+    g_assert_false (bounce_rules_check (dirs, problems));
+    g_assert_cmpuint (problems->len, ==, 1);
+    g_assert_nonnull (strstr (problems->pdata[0], "20-b.rules: [rule x]: duplicate rule id"));
+    remove_dir (dir);
+}
+
+static void
+test_load_missing_dir (void)
+{
+    const char *dirs[] = { "/nonexistent/bouncestat-rules", NULL };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = bounce_rules_load (dirs, &error);
+
+    g_assert_null (rules);
+    g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_RULES);
+    g_assert_nonnull (strstr (error->message, "/nonexistent/bouncestat-rules"));
+}
+
+/* Classifies one recipient with @rules. */
+static BounceRecipient *
+classify_one (const BounceRules *rules, const char *status, int code,
+              const char *action, const char *diagnostic)
+{
+    g_autoptr (BounceReport) report = bounce_report_new ("test");
+    BounceRecipient *r = bounce_recipient_new ();
+
+    r->status = g_strdup (status);
+    r->smtp_code = code;
+    r->action = g_strdup (action);
+    r->diagnostic = g_strdup (diagnostic);
+    report->kind = BOUNCE_KIND_DSN;
+    g_ptr_array_add (report->recipients, r);
+    bounce_rules_classify (rules, report);
+    g_ptr_array_steal_index (report->recipients, 0);
+    return r;
+}
+
+/* First match wins; keys AND, list values OR; a later directory
+ * overrides a rule by id in place, disables one, or adds one in the
+ * lexical order of file names. */
+static void
+test_order_and_override (void)
+{
+    g_autofree char *base = make_dir (
+        3, "00-reasons.rules", reason_file,
+        "10-first.rules",
+        "[rule by-text]\nreason = blocked\ndiagnostic = spamhaus\n"
+        "[rule by-status]\nreason = userunknown\nstatus = 5.1.1;5.1.3\n"
+        "[rule both]\nreason = blocked\nstatus = 5.7.*\nsmtp-code = 55x\n",
+        "90-last.rules", "[rule fallback]\nreason = undefined\n");
+    g_autofree char *local = make_dir (
+        2, "10-first.rules", "[rule by-status]\nreason = blocked\nstatus = 5.1.1\nhard = true\n",
+        "50-middle.rules", "[rule by-text]\ndisabled = true\n"
+        "[rule added]\nreason = userunknown\nstatus = 5.7.1\ninfer-status = 5.1.1\n");
+    const char *only_base[] = { base, NULL };
+    const char *both[] = { base, local, NULL };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) a = bounce_rules_load (only_base, &error);
+    g_autoptr (BounceRules) b = NULL;
+    BounceRecipient *r;
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (bounce_rules_count (a), ==, 4);
+    /* the text rule comes first even though the status says 5.1.1 */
+    r = classify_one (a, "5.1.1", 550, "failed", "blocked using spamhaus");
+    g_assert_cmpstr (r->rule, ==, "by-text");
+    g_assert_cmpint (r->hard, ==, 0);
+    bounce_recipient_free (r);
+    r = classify_one (a, "5.1.3", 550, "failed", "no such user");
+    g_assert_cmpstr (r->rule, ==, "by-status");
+    g_assert_cmpint (r->hard, ==, 1);
+    bounce_recipient_free (r);
+    /* AND: the status matches but the code does not */
+    r = classify_one (a, "5.7.1", 421, "failed", NULL);
+    g_assert_cmpstr (r->rule, ==, "fallback");
+    g_assert_cmpstr (r->reason, ==, "undefined");
+    bounce_recipient_free (r);
+    r = classify_one (a, "5.7.1", 554, "failed", NULL);
+    g_assert_cmpstr (r->rule, ==, "both");
+    bounce_recipient_free (r);
+
+    b = bounce_rules_load (both, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (bounce_rules_count (b), ==, 4);
+    /* by-text is disabled; by-status is replaced in place */
+    r = classify_one (b, "5.1.1", 550, "failed", "blocked using spamhaus");
+    g_assert_cmpstr (r->rule, ==, "by-status");
+    g_assert_cmpstr (r->reason, ==, "blocked");
+    g_assert_cmpint (r->hard, ==, 1); /* the rule's hard wins */
+    bounce_recipient_free (r);
+    r = classify_one (b, "5.1.3", 550, "failed", NULL);
+    g_assert_cmpstr (r->rule, ==, "fallback");
+    bounce_recipient_free (r);
+    /* the added rule sits between 10- and 90-, after "both" */
+    r = classify_one (b, "5.7.1", 554, "failed", NULL);
+    g_assert_cmpstr (r->rule, ==, "both");
+    bounce_recipient_free (r);
+    r = classify_one (b, "5.7.1", 421, "failed", NULL);
+    g_assert_cmpstr (r->rule, ==, "added");
+    g_assert_cmpstr (r->status, ==, "5.7.1"); /* has a status: not inferred */
+    bounce_recipient_free (r);
+    g_assert_nonnull (bounce_rules_get_rule (b, "added"));
+    g_assert_null (bounce_rules_get_rule (b, "by-text"));
+
+    remove_dir (base);
+    remove_dir (local);
+}
+
+/* Each match key, alone: it must match for the rule to decide. */
+static void
+test_match_keys (void)
+{
+    g_autofree char *dir = make_dir (
+        2, "00-reasons.rules", reason_file,
+        "10-keys.rules",
+        "[rule by-kind]\nreason = blocked\nkind = feedback;autoreply\n"
+        "[rule by-decoder]\nreason = blocked\ndecoder = exim\n"
+        "[rule by-reporting]\nreason = blocked\nreporting-mta = \\.example\\.net$\n"
+        "[rule by-remote]\nreason = blocked\nremote-mta = ^mx\\d\\.example\\.org$\n"
+        "[rule by-subject]\nreason = blocked\nsubject = ^Undeliverable:\n"
+        "[rule by-type]\nreason = blocked\ndiagnostic-type = x-unix\n"
+        "[rule by-action]\nreason = blocked\naction = delayed\n"
+        "[rule by-code]\nreason = blocked\nsmtp-code = 45x\n"
+        "[rule fallback]\nreason = undefined\n");
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = bounce_rules_load (dirs, &error);
+    static const struct {
+        const char *field;
+        const char *value;
+        const char *rule;
+    } cases[] = {
+        { "kind", "feedback", "by-kind" },
+        { "mta", "exim", "by-decoder" },
+        { "mta", "postfix", "fallback" },
+        { "reporting_mta", "mail.example.net", "by-reporting" },
+        { "reporting_mta", "mail.example.net.evil", "fallback" },
+        { "remote_mta", "MX2.example.org", "by-remote" },
+        { "subject", "Undeliverable: hello", "by-subject" },
+        { "subject", "Re: Undeliverable: hello", "fallback" },
+        { "diagnostic_type", "x-unix", "by-type" },
+        { "action", "delayed", "by-action" },
+        { "code", "452", "by-code" },
+        { "code", "552", "fallback" },
+        { "none", NULL, "fallback" },
+    };
+
+    g_assert_no_error (error);
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceReport) report = bounce_report_new ("test");
+        BounceRecipient *r = bounce_recipient_new ();
+        const char *f = cases[i].field;
+
+        r->action = g_strdup ("failed");
+        report->kind = BOUNCE_KIND_DSN;
+        if (strcmp (f, "kind") == 0)
+            report->kind = BOUNCE_KIND_FEEDBACK;
+        else if (strcmp (f, "mta") == 0)
+            report->mta = g_strdup (cases[i].value);
+        else if (strcmp (f, "reporting_mta") == 0)
+            report->reporting_mta = g_strdup (cases[i].value);
+        else if (strcmp (f, "remote_mta") == 0)
+            r->remote_mta = g_strdup (cases[i].value);
+        else if (strcmp (f, "subject") == 0)
+            report->subject = g_strdup (cases[i].value);
+        else if (strcmp (f, "diagnostic_type") == 0)
+            r->diagnostic_type = g_strdup (cases[i].value);
+        else if (strcmp (f, "action") == 0) {
+            g_free (r->action);
+            r->action = g_strdup (cases[i].value);
+        } else if (strcmp (f, "code") == 0) {
+            r->smtp_code = atoi (cases[i].value);
+        }
+        g_ptr_array_add (report->recipients, r);
+        bounce_rules_classify (rules, report);
+        g_test_message ("case %u: %s=%s -> %s", i, f, cases[i].value, r->rule);
+        g_assert_cmpstr (r->rule, ==, cases[i].rule);
+    }
+    remove_dir (dir);
+}
+
+/* A recipient without a status gets the rule's inferred one (class 4
+ * when temporary), with status_source inferred. */
+static void
+test_infer_status (void)
+{
+    BounceRecipient *r;
+
+    r = classify_one (shipped, NULL, 0, "failed", "550 Mailbox full");
+    g_assert_cmpstr (r->reason, ==, "mailboxfull");
+    g_assert_cmpstr (r->status, ==, "5.2.2");
+    g_assert_cmpint (r->status_source, ==, BOUNCE_STATUS_SOURCE_INFERRED);
+    g_assert_true (r->permanent);
+    bounce_recipient_free (r);
+    r = classify_one (shipped, NULL, 452, "delayed", "mailbox full");
+    g_assert_cmpstr (r->status, ==, "4.2.2");
+    g_assert_false (r->permanent);
+    bounce_recipient_free (r);
+    r = classify_one (shipped, "5.1.1", 550, "failed", "mailbox full");
+    g_assert_cmpstr (r->status, ==, "5.1.1");
+    g_assert_cmpint (r->status_source, !=, BOUNCE_STATUS_SOURCE_INFERRED);
+    bounce_recipient_free (r);
+}
+
+/* Text past BOUNCE_MAX_MATCH_BYTES is not matched. */
+static void
+test_match_cut (void)
+{
+    g_autoptr (GString) text = g_string_new ("550 ");
+    BounceRecipient *r;
+
+    while (text->len < BOUNCE_MAX_MATCH_BYTES + 10)
+        g_string_append (text, "x ");
+    g_string_append (text, "mailbox full");
+    r = classify_one (shipped, NULL, 0, "failed", text->str);
+    g_assert_cmpstr (r->reason, !=, "mailboxfull");
+    bounce_recipient_free (r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Fixtures: the real Postfix bounces                                 */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    const char *file;
+    const char *reasons; /* per recipient, space-separated; "-" unscored */
+    const char *hard;    /* per recipient: h, s; x unscored */
+} FixtureCase;
+
+static const FixtureCase postfix_cases[] = {
+    { "postfix-4.4.1-connection-refused-delayed.eml", "networkerror", "s" },
+    { "postfix-4.4.1-connection-refused-expired.eml", "networkerror", "s" },
+    { "postfix-421-4.7.0-too-many-connections-delayed.eml", "ratelimited", "s" },
+    { "postfix-421-4.7.0-too-many-connections-expired.eml", "ratelimited", "s" },
+    { "postfix-450-4.2.1-try-later-delayed.eml", "-", "s" },
+    { "postfix-450-4.2.1-try-later-expired.eml", "-", "s" },
+    { "postfix-5.0.0-local-only-error-transport.eml", "-", "x" },
+    { "postfix-511-local-unknown-user.eml", "userunknown", "h" },
+    { "postfix-535-5.7.8-auth-failed.eml", "securityerror", "s" },
+    { "postfix-550-5.1.1-remote-unknown-user.eml", "userunknown", "h" },
+    { "postfix-550-5.7.26-unauthenticated.eml", "authfailure", "s" },
+    { "postfix-552-mailbox-full.eml", "mailboxfull", "s" },
+    { "postfix-552-smtp-envid-orcpt-hdrs.eml", "mailboxfull", "s" },
+    { "postfix-554-5.7.1-spamhaus-blocked-hdrs-only.eml", "blocked", "s" },
+    { "postfix-multi-recipient-552-554-511.eml", "userunknown blocked mailboxfull", "hss" },
+    { "postfix-procmail-511-local-unknown-user.eml", "userunknown", "h" },
+    { "postfix-procmail-552-mailbox-full.eml", "mailboxfull", "s" },
+    { "postfix-success-delivered.eml", "delivered", "s" },
+    { "postfix-success-expanded-forward.eml", "delivered", "s" },
+    { "postfix-success-relayed.eml", "delivered", "s" },
+};
+
+static void
+test_postfix_fixture (gconstpointer data)
+{
+    const FixtureCase *c = data;
+    g_autofree char *path = g_test_build_filename (G_TEST_DIST, "fixtures",
+                                                   "postfix-real", c->file, NULL);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GMappedFile) mapped = g_mapped_file_new (path, FALSE, &error);
+    g_autoptr (GBytes) bytes = NULL;
+    g_autoptr (BounceParser) parser = bounce_parser_new ();
+    g_autoptr (BounceReport) report = NULL;
+    g_auto (GStrv) reasons = g_strsplit (c->reasons, " ", -1);
+
+    g_assert_no_error (error);
+    bytes = g_mapped_file_get_bytes (mapped);
+    bounce_parser_set_rules (parser, shipped);
+    report = bounce_parser_parse (parser, bytes, path);
+    g_assert_cmpuint (report->recipients->len, ==, g_strv_length (reasons));
+    for (guint i = 0; i < report->recipients->len; i++) {
+        const BounceRecipient *r = report->recipients->pdata[i];
+        g_test_message ("recipient %u: %s [%s]", i, r->reason, r->rule);
+        g_assert_nonnull (r->reason);
+        g_assert_nonnull (r->rule);
+        if (strcmp (reasons[i], "-") != 0)
+            g_assert_cmpstr (r->reason, ==, reasons[i]);
+        if (c->hard[i] != 'x')
+            g_assert_cmpint (r->hard, ==, c->hard[i] == 'h');
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+    const char *dirs[2] = { NULL, NULL };
+    g_autoptr (GError) error = NULL;
+    int status;
+
+    g_test_init (&argc, &argv, NULL);
+    bounce_init ();
+    dirs[0] = rules_dir ();
+    shipped = bounce_rules_load (dirs, &error);
+    g_assert_no_error (error);
+
+    g_test_add_func ("/rules/guide/smtp-table", test_guide_table);
+    g_test_add_func ("/rules/guide/causes", test_guide_causes);
+    g_test_add_func ("/rules/first-reason", test_first_reason);
+    g_test_add_func ("/rules/phrases", test_phrases);
+    g_test_add_func ("/rules/reason-table", test_reason_table);
+    g_test_add_func ("/rules/load/problems", test_load_problems);
+    g_test_add_func ("/rules/load/duplicate-id", test_load_duplicate_id_across_files);
+    g_test_add_func ("/rules/load/missing-dir", test_load_missing_dir);
+    g_test_add_func ("/rules/order-and-override", test_order_and_override);
+    g_test_add_func ("/rules/match-keys", test_match_keys);
+    g_test_add_func ("/rules/infer-status", test_infer_status);
+    g_test_add_func ("/rules/match-cut", test_match_cut);
+    for (guint i = 0; i < G_N_ELEMENTS (postfix_cases); i++) {
+        g_autofree char *name = g_strdup_printf ("/rules/fixture/postfix-real/%s",
+                                                 postfix_cases[i].file);
+        g_test_add_data_func (name, &postfix_cases[i], test_postfix_fixture);
+    }
+    status = g_test_run ();
+    bounce_rules_free (shipped);
+    return status;
+}
