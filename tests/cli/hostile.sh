@@ -58,9 +58,9 @@ for line in open(indir + "/expected.tsv"):
         if d["format_version"] != 1 or not d["source"].endswith("/" + name):
             raise ValueError("format_version/source: %r %r"
                              % (d["format_version"], d["source"]))
-        if kind != "-" and d["kind"] != kind:
+        if kind != "-" and d["kind"] not in kind.split("|"):
             problems.append("kind %s, expected %s" % (d["kind"], kind))
-        if rcpts != "-" and len(d["recipients"]) != int(rcpts):
+        if rcpts != "-" and str(len(d["recipients"])) not in rcpts.split("|"):
             problems.append("%d recipients, expected %s"
                             % (len(d["recipients"]), rcpts))
         if warning != "-" and not any(re.search(warning, w)
@@ -122,7 +122,7 @@ for line in open(indir + "/expected.tsv"):
     else:
         got_kind, size, raw, truncated = rows[0]
         kept = zlib.decompress(raw) if raw is not None else b""
-        if kind != "-" and got_kind != kind:
+        if kind != "-" and got_kind not in kind.split("|"):
             problem = "stored as %s, expected %s" % (got_kind, kind)
         elif size != len(data):
             problem = "raw_size %d, expected %d" % (size, len(data))

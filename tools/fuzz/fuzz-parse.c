@@ -55,10 +55,15 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
     node = bounce_report_to_json (report);
     json_generator_set_root (generator, node);
     text = json_generator_to_data (generator, NULL);
-    /* Every result names its kind; a report without one is a bug. */
+    /* Every result names its kind; a report without one is a bug.  JSON
+     * Lines output has no raw control character (json-glib must have
+     * escaped every one). */
     obj = json_node_get_object (node);
     if (text == NULL || json_object_get_string_member (obj, "kind") == NULL)
         abort ();
+    for (const char *p = text; *p != '\0'; p++)
+        if ((guchar) *p < 0x20)
+            abort ();
     g_free (text);
     json_node_unref (node);
     bounce_report_free (report);
