@@ -87,7 +87,7 @@ bs_cmd_parse (int argc, char **argv)
           "The address the bounce was delivered to (for VERP)", "ADDRESS" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &paths, NULL,
           NULL },
-        { NULL },
+        G_OPTION_ENTRY_NULL,
     };
     g_autoptr (GOptionContext) context =
         g_option_context_new ("[PATH...] - parse bounce messages");
