@@ -303,3 +303,10 @@ SELECT address, domain, registrable_domain,
  WHERE hard_bounces > 0
     OR (soft_bounces >= cfg.n
         AND julianday (last_soft) - julianday (first_soft) >= cfg.d);
+
+-- @version 3
+
+-- The SMTP command the remote server's reply answered (CONNECT, HELO,
+-- MAIL, RCPT, DATA), where the bounce says: a reply at RCPT concerns the
+-- address, one after DATA the message.  NULL when not known.
+ALTER TABLE events ADD COLUMN smtp_command TEXT;

@@ -105,7 +105,7 @@ db.commit()
 EOF
 "$BS" ingest --db "$T/old.db" < "$MSG"
 expect "migration exit" "$?" 0
-expect "migrated version" "$(q "$T/old.db" 'pragma user_version')" 2
+expect "migrated version" "$(q "$T/old.db" 'pragma user_version')" 3
 expect "migrated: views" "$(q "$T/old.db" "select address || ' ' || why from suppression_candidates")" \
     "user-one-0@example.com hard"
 
