@@ -306,6 +306,13 @@ SELECT address, domain, registrable_domain,
 
 -- @version 3
 
+-- The SMTP command the remote server's reply answered (CONNECT, HELO,
+-- MAIL, RCPT, DATA), where the bounce says: a reply at RCPT concerns the
+-- address, one after DATA the message.  NULL when not known.
+ALTER TABLE events ADD COLUMN smtp_command TEXT;
+
+-- @version 4
+
 -- Covering indexes for the reports (bouncestat report, suppress): each
 -- holds every column its query reads, so that a report over a million
 -- events reads the index alone, in the order it needs, never the rows.

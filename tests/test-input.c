@@ -69,7 +69,7 @@ collect (const char *path, int fd)
     while (bounce_input_next (input, &message, &source, &error)) {
         gsize len;
         const char *data = g_bytes_get_data (message, &len);
-        const char *eol = memchr (data, '\n', len);
+        const char *eol = len > 0 ? memchr (data, '\n', len) : NULL;
         g_string_append_printf (out, "%s%s=%.*s", out->len ? "|" : "", source,
                                 (int) (eol ? eol - data : (gssize) len), data);
         g_bytes_unref (message);

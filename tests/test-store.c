@@ -457,6 +457,8 @@ add_event (BounceStore *store, const char *address, const char *action,
     r->reason = g_strdup (reason);
     r->hard = hard;
     r->last_attempt = g_strdup (when);
+    if (g_strcmp0 (action, "failed") == 0)
+        r->smtp_command = g_strdup ("RCPT");
     g_ptr_array_add (report->recipients, r);
     g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
     g_assert_no_error (error);
@@ -512,6 +514,10 @@ test_suppression_view (Fixture *f, gconstpointer data)
              "UPDATE settings SET value = 2 WHERE name = 'suppress_soft_count'");
     g_assert_cmpint (query_int (store, "SELECT count(*) FROM "
                                        "suppression_candidates"), ==, 3);
+
+    /* Added in schema version 3. */
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM events WHERE "
+                                       "smtp_command = 'RCPT'"), ==, 11);
 
     /* The event time is UTC; the views group by UTC day. */
     day = query_text (store, "SELECT event_time FROM events WHERE address = "

@@ -69,7 +69,7 @@ bs_cmd_parse (int argc, char **argv)
           "Output format: text (default) or json (JSON Lines)", "FORMAT" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &paths, NULL,
           NULL },
-        { NULL },
+        G_OPTION_ENTRY_NULL,
     };
     g_autoptr (GOptionContext) context =
         g_option_context_new ("[PATH...] - parse bounce messages");

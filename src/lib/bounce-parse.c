@@ -12,6 +12,10 @@
 
 #include "bounce-private.h"
 
+/* A delivery-status part is read up to this size: enough for
+ * BOUNCE_MAX_RECIPIENTS recipient groups of about 1 KiB each. */
+#define DSN_MAX_BYTES (BOUNCE_MAX_RECIPIENTS * 1024u)
+
 #define DEFAULT_VERP_PATTERN \
     "^[^+=@]+[+=](?<local>[^@]+)=(?<domain>[^=@]+)@"
 
@@ -166,6 +170,23 @@ prepare_bytes (const guint8 *data, gsize len)
     return out;
 }
 
+/* Ends a header block cut short by the end of the input with a blank
+ * line: GMime drops every header of a message whose last header line
+ * has no end.  Returns FALSE when the block was whole. */
+static gboolean
+close_header_block (GByteArray *bytes)
+{
+    static const guint8 nl = '\n';
+
+    for (guint i = 1; i < bytes->len; i++)
+        if (bytes->data[i] == '\n' && bytes->data[i - 1] == '\n')
+            return FALSE;
+    if (bytes->len > 0 && bytes->data[bytes->len - 1] != '\n')
+        g_byte_array_append (bytes, &nl, 1);
+    g_byte_array_append (bytes, &nl, 1);
+    return TRUE;
+}
+
 static void
 parser_warning (gint64 offset,
                 GMimeParserWarning code,
@@ -252,6 +273,22 @@ walk (GMimeObject *obj, guint depth, Walk *w, BounceReport *report)
     }
 }
 
+/* Cuts a header value taken from GMime (UTF-8) to BOUNCE_MAX_FIELD_BYTES
+ * at a character boundary, with a warning naming the field. */
+static char *
+cap_field (BounceReport *report, const char *name, char *value)
+{
+    const char *end;
+
+    if (value == NULL || strlen (value) <= BOUNCE_MAX_FIELD_BYTES)
+        return value;
+    end = g_utf8_find_prev_char (value, value + BOUNCE_MAX_FIELD_BYTES + 1);
+    value[end != NULL ? end - value : BOUNCE_MAX_FIELD_BYTES] = '\0';
+    bounce_report_add_warning (report, "%s cut at %u bytes", name,
+                               BOUNCE_MAX_FIELD_BYTES);
+    return value;
+}
+
 static char *
 address_list_string (InternetAddressList *list)
 {
@@ -303,11 +340,14 @@ read_original (BounceParser *parser, GMimeObject *obj, BounceReport *report)
     }
     if (msg == NULL)
         return;
-    report->orig_message_id = g_strdup (g_mime_message_get_message_id (msg));
-    report->orig_from = address_list_string (g_mime_message_get_from (msg));
-    report->orig_to = address_list_string (
-        g_mime_message_get_addresses (msg, GMIME_ADDRESS_TYPE_TO));
-    report->orig_subject = _bounce_object_get_header (GMIME_OBJECT (msg), "Subject");
+    report->orig_message_id = cap_field (report, "original Message-ID",
+        g_strdup (g_mime_message_get_message_id (msg)));
+    report->orig_from = cap_field (report, "original From",
+        address_list_string (g_mime_message_get_from (msg)));
+    report->orig_to = cap_field (report, "original To", address_list_string (
+        g_mime_message_get_addresses (msg, GMIME_ADDRESS_TYPE_TO)));
+    report->orig_subject = cap_field (report, "original Subject",
+        _bounce_object_get_header (GMIME_OBJECT (msg), "Subject"));
     report->orig_date = message_date_iso (msg);
     for (guint i = 0; parser->extra_headers != NULL && parser->extra_headers[i]; i++) {
         char *value = _bounce_object_get_header (GMIME_OBJECT (msg), parser->extra_headers[i]);
@@ -446,6 +486,8 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     }
 
     bytes = prepare_bytes (data, len);
+    if (close_header_block (bytes))
+        bounce_report_add_warning (report, "message ends inside its header");
     msg = parse_message_bytes (bytes->data, bytes->len, report);
     if (msg == NULL ||
         g_mime_header_list_get_count (g_mime_object_get_header_list (GMIME_OBJECT (msg))) == 0) {
@@ -454,8 +496,10 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
         return g_steal_pointer (&report);
     }
 
-    report->subject = _bounce_object_get_header (GMIME_OBJECT (msg), "Subject");
-    report->from = address_list_string (g_mime_message_get_from (msg));
+    report->subject = cap_field (report, "Subject",
+        _bounce_object_get_header (GMIME_OBJECT (msg), "Subject"));
+    report->from = cap_field (report, "From",
+        address_list_string (g_mime_message_get_from (msg)));
     report->date = message_date_iso (msg);
 
     w.dsn_parts = g_ptr_array_new ();
@@ -467,9 +511,18 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     for (guint i = 0; i < w.dsn_parts->len; i++) {
         GMimeObject *part = w.dsn_parts->pdata[i];
         GMimeContentType *type = g_mime_object_get_content_type (part);
-        g_autofree char *text = _bounce_part_get_text (part, BOUNCE_MAX_BODY_SCAN_BYTES * 4);
+        g_autofree char *text = _bounce_part_get_text (part, DSN_MAX_BYTES + 1);
         gboolean global = g_mime_content_type_is_type (type, "message",
                                                       "global-delivery-status");
+        if (text != NULL && strlen (text) > DSN_MAX_BYTES) {
+            /* Read whole lines only: never half a field. */
+            char *nl = g_strrstr_len (text, DSN_MAX_BYTES, "\n");
+            text[nl != NULL ? nl - text : 0] = '\0';
+            bounce_report_add_warning (report,
+                                       "delivery-status part longer than %u "
+                                       "bytes; the rest is not read",
+                                       DSN_MAX_BYTES);
+        }
         if (text != NULL)
             _bounce_dsn_parse (text, global, report);
     }

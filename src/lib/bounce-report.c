@@ -6,6 +6,7 @@
  * json-glib, never by hand.
  */
 #include <stdarg.h>
+#include <string.h>
 
 #include "bounce-private.h"
 
@@ -67,6 +68,7 @@ bounce_recipient_free (BounceRecipient *r)
     g_free (r->reason);
     g_free (r->rule);
     g_free (r->feedback_type);
+    g_free (r->smtp_command);
     g_free (r);
 }
 
@@ -126,7 +128,11 @@ bounce_report_add_warning (BounceReport *report, const char *format, ...)
     va_start (args, format);
     text = g_strdup_vprintf (format, args);
     va_end (args);
-    /* Warnings quote untrusted input: keep them valid UTF-8. */
+    /* Warnings quote untrusted input: keep them valid UTF-8 on one line,
+     * without control characters. */
+    for (char *p = text; *p != '\0'; p++)
+        if ((guchar) *p < 0x20 || *p == 0x7f)
+            *p = ' ';
     g_ptr_array_add (report->warnings, g_utf8_make_valid (text, -1));
     g_free (text);
 }
@@ -146,12 +152,30 @@ _bounce_report_take_recipient (BounceReport *report,
     g_ptr_array_add (report->recipients, recipient);
 }
 
+/* Adds a string value.  json-glib 1.6 writes the control character
+ * U+001F unescaped, which makes the line invalid JSON; it becomes
+ * U+FFFD here, like any other byte that cannot be shown. */
+static void
+add_string_value (JsonBuilder *b, const char *value)
+{
+    GString *fixed;
+
+    if (strchr (value, '\x1f') == NULL) {
+        json_builder_add_string_value (b, value);
+        return;
+    }
+    fixed = g_string_new (value);
+    g_string_replace (fixed, "\x1f", "\xef\xbf\xbd", 0);
+    json_builder_add_string_value (b, fixed->str);
+    g_string_free (fixed, TRUE);
+}
+
 static void
 add_string (JsonBuilder *b, const char *key, const char *value)
 {
     json_builder_set_member_name (b, key);
     if (value != NULL)
-        json_builder_add_string_value (b, value);
+        add_string_value (b, value);
     else
         json_builder_add_null_value (b);
 }
@@ -186,6 +210,8 @@ add_recipient (JsonBuilder *b, const BounceRecipient *r)
     add_string (b, "rule", r->rule);
     if (r->feedback_type != NULL)
         add_string (b, "feedback_type", r->feedback_type);
+    /* Added within format_version 1. */
+    add_string (b, "smtp_command", r->smtp_command);
     json_builder_end_object (b);
 }
 
@@ -225,7 +251,7 @@ bounce_report_to_json (const BounceReport *report)
     json_builder_set_member_name (b, "warnings");
     json_builder_begin_array (b);
     for (guint i = 0; i < report->warnings->len; i++)
-        json_builder_add_string_value (b, report->warnings->pdata[i]);
+        add_string_value (b, report->warnings->pdata[i]);
     json_builder_end_array (b);
 
     /* Keys added within format_version 1 (see docs/output-format.md). */
