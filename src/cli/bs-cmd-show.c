@@ -48,6 +48,7 @@ print_text (const char *match,
         const char *rule = bounce_table_get (history, r, "rule");
         const char *subject = bounce_table_get (history, r, "subject");
         const char *msgid = bounce_table_get (history, r, "orig_message_id");
+        const char *command = bounce_table_get (history, r, "smtp_command");
         g_autoptr (GString) line = g_string_new (NULL);
         g_autofree char *safe = NULL;
 
@@ -60,6 +61,8 @@ print_text (const char *match,
             g_string_append_printf (line, "  %s", status);
         if (code != NULL)
             g_string_append_printf (line, " (%s)", code);
+        if (command != NULL)
+            g_string_append_printf (line, " at %s", command);
         if (reason != NULL)
             g_string_append_printf (line, "  %s%s", reason,
                                     g_strcmp0 (hard, "1") == 0   ? ", hard"

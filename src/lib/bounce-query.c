@@ -1466,7 +1466,12 @@ bounce_query_history (BounceReader *reader,
         "SELECT e.event_time AS time, e.address, e.outcome, e.action,"
         " e.status, e.smtp_code, e.reason, e.hard, e.rule, e.diagnostic,"
         " e.remote_mta, m.mta, m.reporting_mta, m.orig_message_id,"
-        " m.orig_subject AS subject, m.source, e.message_id"
+        " m.orig_subject AS subject, m.source, e.message_id");
+    /* Schema version 3 added the SMTP command the reply answered. */
+    g_string_append (q.sql, reader->schema_version >= 3
+                                ? ", e.smtp_command"
+                                : ", NULL AS smtp_command");
+    g_string_append (q.sql,
         " FROM events e JOIN messages m ON m.id = e.message_id"
         " WHERE 1");
     add_filters (&q, o, "e");

@@ -587,7 +587,8 @@ BounceTable *bounce_query_suppress (BounceReader *reader,
 /* Every event of options->match (or of everyone), oldest first: time,
  * address, outcome, action, status, smtp_code, reason, hard, rule,
  * diagnostic, remote_mta, mta, reporting_mta, orig_message_id, subject,
- * source, message_id. */
+ * source, message_id, smtp_command (the command the reply answered:
+ * RCPT, DATA, ...). */
 BounceTable *bounce_query_history (BounceReader *reader,
                                    const BounceQueryOptions *options,
                                    GError **error);

@@ -333,6 +333,15 @@ soft3under@B.example: 3 events
 
 Not on the suppression list.
 OUT
+python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+if "smtp_command" in [r[1] for r in db.execute("PRAGMA table_info(events)")]:
+    db.execute("UPDATE events SET smtp_command = ? WHERE address = ?", ("RCPT", "relapsed@a.example"))
+    db.commit()
+    print("yes")' "$DB" >"$T/has-command"
+if [ "$(cat "$T/has-command")" = yes ]; then
+    expect "show: the SMTP command" "$(R show relapsed@a.example | grep -c '5.1.2 (550) at RCPT  hostunknown, hard')" 1
+fi
 R show redeemed@a.example | grep -c '^  2026' >"$T/out"
 expect "show: deliveries too" "$(cat "$T/out")" 2
 R show @a.example >"$T/out"
