@@ -63,6 +63,9 @@ print_text (const char *match,
             g_string_append_printf (line, " (%s)", code);
         if (command != NULL)
             g_string_append_printf (line, " at %s", command);
+        /* Hard or soft says something of failures only. */
+        if (g_strcmp0 (bounce_table_get (history, r, "outcome"), "bounce") != 0)
+            hard = NULL;
         if (reason != NULL)
             g_string_append_printf (line, "  %s%s", reason,
                                     g_strcmp0 (hard, "1") == 0   ? ", hard"

@@ -344,6 +344,9 @@ if [ "$(cat "$T/has-command")" = yes ]; then
 fi
 R show redeemed@a.example | grep -c '^  2026' >"$T/out"
 expect "show: deliveries too" "$(cat "$T/out")" 2
+expect "show: a delivery is neither hard nor soft" \
+    "$(R show redeemed@a.example | grep '^  2026-11-06' | sed 's/  \[rule.*//')" \
+    "  2026-11-06T10:00:00Z  delivered  2.0.0 (250)  delivered"
 R show @a.example >"$T/out"
 expect "show @domain: sub-domains too" "$(grep -c '^  2026' "$T/out")" 8
 expect "show @domain: suppressed" "$(grep '^Suppressed' "$T/out" | tr '\n' ';')" \
