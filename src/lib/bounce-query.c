@@ -767,11 +767,17 @@ message_groups (BounceReader *reader,
         o->since != NULL || o->until != NULL || o->match != NULL)
         return NULL;
     if (sqlite3_prepare_v2 (reader->db,
-                            "SELECT min (id) >= 0, max (id) FROM messages",
+                            "SELECT min (id) >= 0, max (id), count (*)"
+                            " FROM messages",
                             -1, &stmt, NULL) == SQLITE_OK &&
         sqlite3_step (stmt) == SQLITE_ROW &&
-        sqlite3_column_int (stmt, 0) == 1)
+        sqlite3_column_int (stmt, 0) == 1) {
         max_id = sqlite3_column_int64 (stmt, 1);
+        /* Ids are dense (INTEGER PRIMARY KEY from 1): the array is at
+         * most twice the messages, or not used. */
+        if (max_id >= 2 * sqlite3_column_int64 (stmt, 2) + 65536)
+            max_id = -1;
+    }
     sqlite3_finalize (stmt);
     if (max_id < 0 || max_id >= MESSAGE_MAP_MAX)
         return NULL;
