@@ -295,7 +295,8 @@ bs_cmd_report (int argc, char **argv)
           "Group by reason, domain, day, week, mta, remote-mta, recipient, "
           "sender or campaign (default: the overview)", "WHAT" },
         { "top", 'n', 0, G_OPTION_ARG_INT, &top,
-          "Show the N largest groups only (the N latest days or weeks)",
+          "Show the N largest groups only (the N latest days or weeks; in "
+          "the overview, the top N domains, default 5)",
           "N" },
         { "format", 'f', 0, G_OPTION_ARG_STRING, &format_name,
           "Output format: table (default), csv or json", "FORMAT" },
