@@ -594,6 +594,10 @@ test_match_keys (void)
         "[rule by-type]\nreason = blocked\ndiagnostic-type = x-unix\n"
         "[rule by-action]\nreason = blocked\naction = delayed\n"
         "[rule by-code]\nreason = blocked\nsmtp-code = 45x\n"
+        "[rule by-none]\nreason = blocked\nsmtp-code = 421\nstatus = none\n"
+        "smtp-command = NONE\n"
+        "[rule by-status-or-none]\nreason = blocked\nsmtp-code = 421\n"
+        "status = 4.4.*;none\n"
         "[rule fallback]\nreason = undefined\n");
     const char *dirs[] = { dir, NULL };
     g_autoptr (GError) error = NULL;
@@ -615,6 +619,10 @@ test_match_keys (void)
         { "action", "delayed", "by-action" },
         { "code", "452", "by-code" },
         { "code", "552", "fallback" },
+        { "code", "421", "by-none" },
+        { "command", "RCPT", "by-status-or-none" },
+        { "status", "4.4.1", "by-status-or-none" },
+        { "status", "4.7.0", "fallback" },
         { "none", NULL, "fallback" },
     };
 
@@ -643,6 +651,12 @@ test_match_keys (void)
             r->action = g_strdup (cases[i].value);
         } else if (strcmp (f, "code") == 0) {
             r->smtp_code = atoi (cases[i].value);
+        } else if (strcmp (f, "command") == 0) {
+            r->smtp_code = 421;
+            r->smtp_command = g_strdup (cases[i].value);
+        } else if (strcmp (f, "status") == 0) {
+            r->smtp_code = 421;
+            r->status = g_strdup (cases[i].value);
         }
         g_ptr_array_add (report->recipients, r);
         bounce_rules_classify (rules, report);

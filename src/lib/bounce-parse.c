@@ -491,6 +491,14 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
                                        "delivery-status part names no recipient");
         report->kind = BOUNCE_KIND_NOT_BOUNCE;
         _bounce_decode_nonstandard (msg, body_text, parser->decoders, report);
+        /* The command a reply answered, when the diagnostic names it
+         * ("after RCPT TO:", "in reply to end of DATA command"). */
+        for (guint i = 0; i < report->recipients->len; i++) {
+            BounceRecipient *r = report->recipients->pdata[i];
+            if (r->smtp_command == NULL)
+                r->smtp_command =
+                    g_strdup (bounce_smtp_command_find (r->diagnostic));
+        }
     }
     g_ptr_array_unref (w.dsn_parts);
 
