@@ -269,6 +269,13 @@ test_phrases (void)
         { "550 5.7.1 Unable to relay for a@example.org", "norelaying" },
         { "552 Message size exceeds maximum value", "emailtoolarge" },
         { "550 Message rejected due to user rules", "filtered" },
+        { "because the address couldn't be found. Check for typos or unnecessary spaces and try again.", "userunknown" },
+        { "Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)", "notaccept" },
+        { "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1) I'm not going to try again; this message has been in the queue too long.", "networkerror" },
+        { "Unable to contact LDAP server. (#4.4.3) I'm not going to try again; this message has been in the queue too long.", "systemerror" },
+        { "450 service permits 2 unverifyable sending IPs - example.com is not 192.0.2.1", "requireptr" },
+        { "421 example.com (smtp)... Deferred: Connection timed out during user open with example.com", "expired" },
+        { "Each of the following recipients was rejected by a remote mail server.", "filtered" },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
