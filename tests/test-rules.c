@@ -696,6 +696,45 @@ test_infer_status (void)
     bounce_recipient_free (r);
 }
 
+/* Sisimai's filtered: "user unknown" with nothing to show the address
+ * was refused at RCPT (no status, no command; or x.2.1 off RCPT). */
+static void
+test_filtered_user_unknown (void)
+{
+    static const struct {
+        const char *mta;
+        const char *status;
+        const char *command;
+        const char *diagnostic;
+        const char *reason;
+    } cases[] = {
+        { "qmail", NULL, NULL, "550 <a@example.jp>: User unknown", "filtered" },
+        { "rfc3464", NULL, NULL, "550 Unknown user a@example.jp", "filtered" },
+        { "qmail", NULL, "RCPT", "550 <a@example.jp>: User unknown", "userunknown" },
+        { "qmail", "5.1.1", NULL, "550 5.1.1 <a@example.jp>: User unknown", "userunknown" },
+        { "imailserver", NULL, NULL, "550 User unknown", "userunknown" },
+        { "rfc3464", "5.2.1", NULL, "550 5.2.1 <a@example.jp>... User Unknown", "filtered" },
+        { "rfc3464", "5.2.1", "RCPT", "550 5.2.1 <a@example.jp>... User Unknown", "userunknown" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceReport) report = bounce_report_new ("test");
+        BounceRecipient *r = bounce_recipient_new ();
+
+        r->action = g_strdup ("failed");
+        r->status = g_strdup (cases[i].status);
+        r->smtp_command = g_strdup (cases[i].command);
+        r->smtp_code = 550;
+        r->diagnostic = g_strdup (cases[i].diagnostic);
+        report->kind = BOUNCE_KIND_DSN;
+        report->mta = g_strdup (cases[i].mta);
+        g_ptr_array_add (report->recipients, r);
+        bounce_rules_classify (shipped, report);
+        g_test_message ("case %u -> %s [%s]", i, r->reason, r->rule);
+        g_assert_cmpstr (r->reason, ==, cases[i].reason);
+    }
+}
+
 /* Text past BOUNCE_MAX_MATCH_BYTES is not matched. */
 static void
 test_match_cut (void)
@@ -801,6 +840,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/match-keys", test_match_keys);
     g_test_add_func ("/rules/infer-status", test_infer_status);
     g_test_add_func ("/rules/match-cut", test_match_cut);
+    g_test_add_func ("/rules/filtered-user-unknown", test_filtered_user_unknown);
     for (guint i = 0; i < G_N_ELEMENTS (postfix_cases); i++) {
         g_autofree char *name = g_strdup_printf ("/rules/fixture/postfix-real/%s",
                                                  postfix_cases[i].file);
