@@ -400,9 +400,12 @@ bs_cmd_ingest (int argc, char **argv)
         context,
         "Parses each PATH (a message, an mbox file, a Maildir or a folder of "
         "messages),\nor one message on standard input (from .forward or "
-        "procmail), and stores it.\nExit status: 0 stored (also when it "
-        "could not be parsed: it is kept raw),\n75 the database was busy or "
-        "the disk full: try again later.");
+        "procmail), and stores it.\nFor standard input the envelope "
+        "recipient (VERP) defaults to $ORIGINAL_RECIPIENT,\nelse $RECIPIENT "
+        "(Postfix sets both; see tools/procmailrc for procmail).\nThe "
+        "database defaults to ~/.local/share/bouncestat/bounces.db.\n"
+        "Exit status: 0 stored (also when it could not be parsed: it is kept "
+        "raw),\n75 the database was busy or the disk full: try again later.");
     g_option_context_add_main_entries (context, entries, NULL);
     bs_parser_options_add (context, &popts);
     if (!bs_parse_options (context, &argc, &argv, &status))
