@@ -54,7 +54,7 @@ expect "--db wins (env db untouched)" "$(q "$T/env.db" 'select count(*) from mes
 
 # HOME fallback: no XDG_DATA_HOME.
 (unset XDG_DATA_HOME; HOME=$T/home "$BS" ingest < "$MSG")
-expect "~/.local/share fallback" \
+expect "HOME/.local/share fallback" \
     "$(q "$T/home/.local/share/bouncestat/bounces.db" 'select count(*) from messages')" 1
 
 # --- Re-ingest changes nothing; a "From " line does not make it new ------
@@ -159,8 +159,9 @@ done
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null
 before=$(q "$T/kill.db" 'select count(*) from messages')
-[ "$before" -ge 1000 ] && [ "$before" -lt $N ] ||
+if [ "$before" -lt 1000 ] || [ "$before" -ge $N ]; then
     fail "kill: expected a partial database, found $before of $N"
+fi
 expect "kill: whole batches only" "$((before % 200))" 0
 expect "kill: integrity" "$(q "$T/kill.db" 'pragma integrity_check')" ok
 "$BS" ingest --db "$T/kill.db" "$T/kill.mbox" 2>"$T/err"
