@@ -251,6 +251,24 @@ test_phrases (void)
         { "host mx.example.org said: 500 Line limit exceeded", "emailtoolarge" },
         { "Remote server does not support TLS", "failedstarttls" },
         { "This message is looping: it already has my Delivered-To line. (#5.4.6)", "networkerror" },
+        { "550 5.7.1 Message rejected due to content restrictions", "policyviolation" },
+        { "554 5.7.1 The message matches a profile the Internet community may consider spam", "spamdetected" },
+        { "554 5.7.0 Reject, id=12345 - BANNED: forbidden attachment type", "contenterror" },
+        { "550 Benutzer hat zuviele Mails auf dem Server", "mailboxfull" },
+        { "550 Konto odbiorcy zostało zawieszone", "suspend" },
+        { "450 4.7.1 <a@example.org>: Recipient address rejected: Greylisted", "ratelimited" },
+        { "Network error on destination MXs", "networkerror" },
+        { "delivery temporarily suspended: connect to mx.example.org[192.0.2.2]: server refused to talk to me: 421 Service not available", "blocked" },
+        { "550 Sorry, no mailbox here by that name. (#5.1.1)", "userunknown" },
+        { "552 5.2.2 Requested mail action aborted: exceeded storage allocation", "mailboxfull" },
+        { "550 5.7.1 Sender address has been blacklisted", "rejected" },
+        { "421 4.7.0 All available IPs are at maximum connection limit", "ratelimited" },
+        { "550 Message bounced due to organizational settings", "policyviolation" },
+        { "550 Requested mail action aborted: exceeded storage allocation", "mailboxfull" },
+        { "554 5.7.1 host/domain does not accept mail", "notaccept" },
+        { "550 5.7.1 Unable to relay for a@example.org", "norelaying" },
+        { "552 Message size exceeds maximum value", "emailtoolarge" },
+        { "550 Message rejected due to user rules", "filtered" },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -295,6 +313,21 @@ test_reason_table (void)
                          strcmp (names[i], "notaccept") == 0);
     }
     g_assert_null (bounce_rules_get_reason (shipped, "nosuchreason"));
+}
+
+/* The shipped rules pass their own check, examples included. */
+static void
+test_shipped_check (void)
+{
+    const char *dirs[] = { rules_dir (), NULL };
+    g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+    gboolean ok = bounce_rules_check (dirs, problems);
+
+    for (guint i = 0; i < problems->len; i++)
+        g_test_message ("%s", (const char *) problems->pdata[i]);
+    g_assert_cmpuint (problems->len, ==, 0);
+    g_assert_true (ok);
+    g_assert_cmpuint (bounce_rules_count (shipped), >, 100);
 }
 
 /* ------------------------------------------------------------------ */
@@ -399,6 +432,34 @@ test_load_problems (void)
                     "advice = a\nadvice[pl] = b\n", "[reason spam]: no meaning[pl]");
     expect_problem ("[rule a]\nreason = userunknown\ninfer-status = 5.1\n",
                     "[rule a]: infer-status '5.1'");
+    expect_problem ("[rule a]\nreason = userunknown\ndecoder = exim\nexample = x\n",
+                    "[rule a]: example needs a rule that matches on codes");
+}
+
+/* rules check runs every rule's examples through all the rules: one that
+ * an earlier rule shadows is a problem (loading alone does not check). */
+static void
+test_examples (void)
+{
+    g_autofree char *dir = make_dir (
+        2, "00-reasons.rules", reason_file,
+        "10-test.rules",
+        "[rule wide]\nreason = blocked\nstatus = 5.*\nexample = 5.7.1\n"
+        "[rule narrow]\nreason = userunknown\nstatus = 5.1.1\n"
+        "example = 550 5.1.1 user unknown\\; no such user\n");
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = bounce_rules_load (dirs, &error);
+
+    g_assert_no_error (error);
+    g_assert_nonnull (rules);
+    g_assert_false (bounce_rules_check (dirs, problems));
+    g_assert_cmpuint (problems->len, ==, 1);
+    g_assert_nonnull (strstr (problems->pdata[0], "10-test.rules: [rule narrow]: "
+                              "example '550 5.1.1 user unknown; no such user' "
+                              "is decided by rule wide"));
+    remove_dir (dir);
 }
 
 static void
@@ -710,8 +771,10 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/first-reason", test_first_reason);
     g_test_add_func ("/rules/phrases", test_phrases);
     g_test_add_func ("/rules/reason-table", test_reason_table);
+    g_test_add_func ("/rules/shipped-check", test_shipped_check);
     g_test_add_func ("/rules/load/problems", test_load_problems);
     g_test_add_func ("/rules/load/duplicate-id", test_load_duplicate_id_across_files);
+    g_test_add_func ("/rules/load/examples", test_examples);
     g_test_add_func ("/rules/load/missing-dir", test_load_missing_dir);
     g_test_add_func ("/rules/order-and-override", test_order_and_override);
     g_test_add_func ("/rules/match-keys", test_match_keys);

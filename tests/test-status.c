@@ -124,6 +124,31 @@ test_resolve (void)
     }
 }
 
+static void
+test_smtp_command (void)
+{
+    static const struct {
+        const char *in;
+        const char *want;
+    } cases[] = {
+        { "host mx[192.0.2.1] said: 550 5.1.1 unknown (in reply to RCPT TO command)", "RCPT" },
+        { "550 user unknown (in reply to end of DATA command)", "DATA" },
+        { "SMTP error from remote mail server after end of data: 550 x", "DATA" },
+        { "SMTP error from remote mail server after RCPT TO:<a@b>: 550", "RCPT" },
+        { "mx.example.jp [192.0.2.45]: >>> DATA <<< 550 Unknown user", "DATA" },
+        { "said: 554 go away (in reply to initial connection)", "CONNECT" },
+        { "in reply to MAIL FROM command", "MAIL" },
+        { "550 5.1.1 user unknown", NULL },
+        { "after a while the data was lost", NULL },
+        { NULL, NULL },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_test_message ("case %u: '%s'", i, cases[i].in);
+        g_assert_cmpstr (bounce_smtp_command_find (cases[i].in), ==, cases[i].want);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -132,5 +157,6 @@ main (int argc, char **argv)
     g_test_add_func ("/status/find", test_find);
     g_test_add_func ("/status/unfold", test_unfold);
     g_test_add_func ("/status/resolve", test_resolve);
+    g_test_add_func ("/status/smtp-command", test_smtp_command);
     return g_test_run ();
 }

@@ -86,6 +86,37 @@ attached_header (BounceDecodeContext *ctx, const char *name)
     return orig != NULL ? g_mime_object_get_header (GMIME_OBJECT (orig), name) : NULL;
 }
 
+/* ARF fields in plain text: Feedback-Type and another ARF field, each at
+ * the start of a line, in the first BOUNCE_MAX_MATCH_BYTES. */
+static gboolean
+looks_like_arf_fields (const char *body)
+{
+    static GRegex *type, *other;
+    static gsize once = 0;
+    gsize len;
+
+    if (body == NULL)
+        return FALSE;
+    if (g_once_init_enter (&once)) {
+        type = g_regex_new ("^Feedback-Type:\\s*\\S",
+                            G_REGEX_MULTILINE | G_REGEX_CASELESS, 0, NULL);
+        other = g_regex_new ("^(?:User-Agent|Version|Original-Rcpt-To|"
+                             "Original-Mail-From|Arrival-Date|Source-IP):",
+                             G_REGEX_MULTILINE | G_REGEX_CASELESS, 0, NULL);
+        g_once_init_leave (&once, 1);
+    }
+    /* Cheap first: no field name, no regular expression. */
+    if (strstr (body, "eedback-") == NULL && strstr (body, "EEDBACK-") == NULL)
+        return FALSE;
+    len = strlen (body);
+    if (len > BOUNCE_MAX_MATCH_BYTES) {
+        const char *end = g_utf8_find_prev_char (body, body + BOUNCE_MAX_MATCH_BYTES + 1);
+        len = end != NULL ? (gsize) (end - body) : 0;
+    }
+    return g_regex_match_full (type, body, (gssize) len, 0, 0, NULL, NULL) &&
+           g_regex_match_full (other, body, (gssize) len, 0, 0, NULL, NULL);
+}
+
 gboolean
 _bounce_decode_arf (BounceDecodeContext *ctx, BounceReport *report)
 {
@@ -97,12 +128,7 @@ _bounce_decode_arf (BounceDecodeContext *ctx, BounceReport *report)
 
     if (ctx->feedback != NULL)
         fields = _bounce_part_get_text (ctx->feedback, BOUNCE_MAX_BODY_SCAN_BYTES);
-    else if (ctx->body != NULL &&
-             g_regex_match_simple ("^Feedback-Type:\\s*\\S", ctx->body,
-                                   G_REGEX_MULTILINE | G_REGEX_CASELESS, 0) &&
-             g_regex_match_simple ("^(?:User-Agent|Version|Original-Rcpt-To|"
-                                   "Original-Mail-From|Arrival-Date|Source-IP):",
-                                   ctx->body, G_REGEX_MULTILINE | G_REGEX_CASELESS, 0))
+    else if (looks_like_arf_fields (ctx->body))
         fields = g_strdup (ctx->body);
 
     if (fields != NULL) {

@@ -37,6 +37,7 @@ typedef struct {
     GMimeObject *attached;     /* first message/rfc822 part */
     char *from_addr;           /* the bounce's From address, or NULL */
     char *from_text;           /* the bounce's From as written */
+    char *from_lines;          /* "address\nas written", for patterns */
 } BounceDecodeContext;
 
 /* bounce-decode.c */

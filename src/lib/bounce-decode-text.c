@@ -45,8 +45,7 @@ _bounce_decode_bounce_like (BounceDecodeContext *ctx, BounceReport *report)
 
     if (_bounce_decode_header (ctx, "X-Failed-Recipients") != NULL)
         return TRUE;
-    if (re_match (d->bounce_from, ctx->from_addr) ||
-        re_match (d->bounce_from, ctx->from_text))
+    if (re_match (d->bounce_from, ctx->from_lines))
         return TRUE;
     return re_match (d->bounce_subject, report->subject);
 }
@@ -79,46 +78,77 @@ header_text (BounceDecodeContext *ctx)
     return g_string_free (s, FALSE);
 }
 
+/* The notice part of the body: up to and including the first line
+ * where the copy of the original message starts ([general] end), for
+ * the formats' body patterns (the copy is often the larger part). */
+static char *
+notice_text (BounceDecodeContext *ctx)
+{
+    const char *body = ctx->body;
+    g_autoptr (GMatchInfo) mi = NULL;
+    gint pos;
+    const char *eol;
+
+    if (body == NULL)
+        return NULL;
+    if (!g_regex_match_full (ctx->data->end, body, (gssize) match_length (body), 0, 0,
+                             &mi, NULL) ||
+        !g_match_info_fetch_pos (mi, 0, NULL, &pos))
+        return g_strndup (body, match_length (body));
+    eol = strchr (body + pos, '\n');
+    return g_strndup (body, eol != NULL ? (gsize) (eol - body) : strlen (body));
+}
+
 /* The decoder that best fits: from counts 3, header and body 2, subject
- * 1; the first in file order wins a tie. */
+ * 1; the first in file order wins a tie.  The body patterns (the costly
+ * ones) are tried only where they could still change the result. */
 static const BounceDecoder *
 choose_decoder (BounceDecodeContext *ctx, const char *subject,
                 gboolean *out_by_header)
 {
     const BounceDecoderData *d = ctx->data;
     g_autofree char *headers = header_text (ctx);
-    const BounceDecoder *best = NULL;
-    int best_score = 0;
-    gboolean best_by_header = FALSE;
+    g_autofree char *notice = NULL;
+    guint n = d->decoders->len;
+    g_autofree int *cheap = g_new0 (int, n);
+    int best = -1, best_score = 0;
 
-    for (guint i = 0; i < d->decoders->len; i++) {
+    for (guint i = 0; i < n; i++) {
         const BounceDecoder *dec = d->decoders->pdata[i];
-        int score = 0;
-        gboolean by_header = FALSE;
 
-        if (re_match (dec->from, ctx->from_addr) || re_match (dec->from, ctx->from_text)) {
-            score += 3;
-            by_header = TRUE;
-        }
-        if (re_match (dec->header, headers)) {
-            score += 2;
-            by_header = TRUE;
-        }
-        if (re_match (dec->body, ctx->body))
-            score += 2;
-        if (re_match (dec->subject, subject)) {
-            score += 1;
-            by_header = TRUE;
-        }
-        if (score > best_score) {
-            best = dec;
-            best_score = score;
-            best_by_header = by_header;
+        if (re_match (dec->from, ctx->from_lines))
+            cheap[i] += 3;
+        if (re_match (dec->header, headers))
+            cheap[i] += 2;
+        if (re_match (dec->subject, subject))
+            cheap[i] += 1;
+    }
+    /* Highest header score first, so that the bar rises early. */
+    for (int level = 6; level >= 0; level--) {
+        for (guint i = 0; i < n; i++) {
+            const BounceDecoder *dec = d->decoders->pdata[i];
+            int score = cheap[i];
+
+            if (cheap[i] != level)
+                continue;
+            if (dec->body != NULL &&
+                (score + 2 > best_score ||
+                 (score + 2 == best_score && (int) i < best))) {
+                if (notice == NULL)
+                    notice = notice_text (ctx);
+                if (re_match (dec->body, notice))
+                    score += 2;
+            }
+            if (score > 0 && (score > best_score ||
+                              (score == best_score && (int) i < best))) {
+                best = (int) i;
+                best_score = score;
+            }
         }
     }
     if (out_by_header != NULL)
-        *out_by_header = best_by_header;
-    return best;
+        *out_by_header = best >= 0 && cheap[best] > 0;
+    return best >= 0 ? d->decoders->pdata[best] : NULL;
 }
 
 typedef struct {
@@ -265,12 +295,44 @@ is_separator (const char *line)
     return run >= 5 && line[n + run + strspn (line + n + run, " \t")] == '\0';
 }
 
+/* The first of lines @from.. of @body (@offsets: where each starts) that
+ * @re matches at its start, or @n.  Searched in windows of whole lines of
+ * at most BOUNCE_MAX_MATCH_BYTES. */
+static guint
+find_line (const GRegex *re, const char *body, const gsize *offsets,
+           guint n, guint from)
+{
+    guint i = from;
+
+    while (i < n) {
+        g_autoptr (GMatchInfo) mi = NULL;
+        guint j = i + 1;
+        gsize stop;
+        gint pos = 0;
+
+        while (j < n && offsets[j + 1] - offsets[i] <= BOUNCE_MAX_MATCH_BYTES)
+            j++;
+        stop = MIN (offsets[j] - 1, offsets[i] + BOUNCE_MAX_MATCH_BYTES);
+        if (g_regex_match_full (re, body, (gssize) stop, (gint) offsets[i], 0, &mi, NULL) &&
+            g_match_info_fetch_pos (mi, 0, &pos, NULL)) {
+            guint k = i;
+            while (k + 1 < j && offsets[k + 1] <= (gsize) pos)
+                k++;
+            return k;
+        }
+        i = j;
+    }
+    return n;
+}
+
 static void
 extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *report,
          Extract *x)
 {
     const BounceDecoderData *d = ctx->data;
     g_auto (GStrv) lines = NULL;
+    const char *body = ctx->body != NULL ? ctx->body : "";
+    g_autofree gsize *offsets = NULL;
     Found *current = NULL;
     const char *previous = NULL;
     guint start = 0, end, n;
@@ -279,27 +341,28 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
     x->index = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
     x->shared = g_string_new (NULL);
     x->block = g_string_new (NULL);
-    lines = g_strsplit (ctx->body != NULL ? ctx->body : "", "\n", -1);
+    lines = g_strsplit (body, "\n", -1);
     n = g_strv_length (lines);
+    offsets = g_new (gsize, n + 1);
+    offsets[0] = 0;
+    for (guint i = 0; i < n; i++)
+        offsets[i + 1] = offsets[i] + strlen (lines[i]) + 1;
     if (dec != NULL && dec->start != NULL) {
-        for (guint i = 0; i < n; i++)
-            if (re_match (dec->start, lines[i])) {
-                start = i;
-                break;
-            }
+        start = find_line (dec->start, body, offsets, n, 0);
+        if (start == n)
+            start = 0;
     }
-    for (end = start + 1; end < n; end++) {
-        if (re_match (d->end, lines[end]) ||
-            (dec != NULL && re_match (dec->end, lines[end])))
+    end = find_line (d->end, body, offsets, n, start + 1);
+    if (dec != NULL && dec->end != NULL)
+        end = MIN (end, find_line (dec->end, body, offsets, n, start + 1));
+    /* A pasted header block after a blank or separator line ends it
+     * too. */
+    for (guint i = start + 1; i < end; i++)
+        if ((lines[i - 1][0] == '\0' || is_separator (lines[i - 1])) &&
+            re_match (d->original_headers, lines[i])) {
+            end = i;
             break;
-        /* A pasted header block after a blank or separator line ends
-         * it too. */
-        if ((lines[end - 1][0] == '\0' || is_separator (lines[end - 1])) &&
-            re_match (d->original_headers, lines[end]))
-            break;
-    }
-    if (end > n)
-        end = n;
+        }
 
     for (guint i = start; i < end; i++) {
         const char *line = lines[i];
@@ -307,7 +370,8 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
 
         if (line[0] == '\0' || (d->skip != NULL && re_match (d->skip, line)))
             continue;
-        if (previous != NULL && re_match (d->sender_before, previous)) {
+        if (previous != NULL && strchr (line, '@') != NULL &&
+            re_match (d->sender_before, previous)) {
             /* "A message sent by\n  <sender@...>": not a recipient. */
             previous = line;
             append_line (current != NULL ? current->diag : x->shared, line);
@@ -374,9 +438,15 @@ has_code (const char *text)
 static gboolean
 is_delayed (const BounceDecoderData *d, const char *subject, const char *block)
 {
-    return re_match (d->delayed, subject) ||
-           (re_match (d->delayed, block) &&
-            !g_regex_match_simple ("permanent", block, G_REGEX_CASELESS, 0));
+    g_autofree char *lower = NULL;
+
+    if (re_match (d->delayed, subject))
+        return TRUE;
+    if (!re_match (d->delayed, block))
+        return FALSE;
+    /* "This is a permanent error" outweighs a word about retrying. */
+    lower = g_ascii_strdown (block, -1);
+    return strstr (lower, "permanent") == NULL;
 }
 
 gboolean
@@ -386,8 +456,7 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
     const char *subject = report->subject;
     gboolean dec_by_header = FALSE;
     const BounceDecoder *dec = choose_decoder (ctx, subject, &dec_by_header);
-    gboolean bounce_from = re_match (d->bounce_from, ctx->from_addr) ||
-                           re_match (d->bounce_from, ctx->from_text);
+    gboolean bounce_from = re_match (d->bounce_from, ctx->from_lines);
     gboolean bounce_subject = re_match (d->bounce_subject, subject);
     const char *failed_header = _bounce_decode_header (ctx, "X-Failed-Recipients");
     Extract x;

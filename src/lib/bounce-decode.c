@@ -53,36 +53,81 @@ _bounce_decode_add (BounceReport *report,
     return r;
 }
 
-/* Visible text of an HTML part: tags dropped, a few entities decoded. */
+/* Does the tag at @p (after '<') start with @name as a whole word? */
+static gboolean
+tag_is (const char *p, const char *name)
+{
+    gsize n = strlen (name);
+
+    return g_ascii_strncasecmp (p, name, n) == 0 &&
+           !g_ascii_isalnum (p[n]);
+}
+
+/* Visible text of an HTML part: tags dropped (block tags become line
+ * ends), style/script/head content skipped, a few entities decoded.  One
+ * linear pass: no regular expression over untrusted HTML. */
 static char *
 html_to_text (const char *html)
 {
-    static GRegex *tags, *breaks;
-    static gsize once = 0;
-    g_autofree char *a = NULL;
-    g_autofree char *b = NULL;
-    GString *out;
+    static const char *const blocks[] = { "br", "p", "/p", "tr", "/tr", "div",
+                                          "/div", "li", "/li", "h1", "/h1",
+                                          "h2", "/h2", "h3", "/h3", "table",
+                                          "/table" };
+    static const char *const hidden[] = { "style", "script", "head" };
+    GString *out = g_string_new (NULL);
+    const char *p = html;
 
-    if (g_once_init_enter (&once)) {
-        breaks = g_regex_new ("<(?:br|/p|/tr|/div|/h\\d|/li|p|tr|div)\\b[^>]*>",
-                              G_REGEX_CASELESS, 0, NULL);
-        tags = g_regex_new ("<(?:style|script|head)\\b.*?</(?:style|script|head)>|<[^>]*>",
-                            G_REGEX_CASELESS | G_REGEX_DOTALL, 0, NULL);
-        g_once_init_leave (&once, 1);
+    while (*p != '\0') {
+        if (*p == '<') {
+            const char *tag = p + 1;
+            const char *close = strchr (tag, '>');
+            gboolean skipped = FALSE;
+
+            if (close == NULL)
+                break;
+            for (guint i = 0; i < G_N_ELEMENTS (hidden); i++) {
+                if (tag_is (tag, hidden[i])) {
+                    /* Skip to the closing tag (or the end). */
+                    g_autofree char *end = g_strdup_printf ("</%s", hidden[i]);
+                    const char *q = close;
+                    while ((q = strchr (q, '<')) != NULL &&
+                           g_ascii_strncasecmp (q, end, strlen (end)) != 0)
+                        q++;
+                    close = q != NULL ? strchr (q, '>') : NULL;
+                    skipped = TRUE;
+                    break;
+                }
+            }
+            if (close == NULL)
+                break;
+            if (!skipped)
+                for (guint i = 0; i < G_N_ELEMENTS (blocks); i++)
+                    if (tag_is (tag, blocks[i])) {
+                        g_string_append_c (out, '\n');
+                        break;
+                    }
+            p = close + 1;
+        } else if (*p == '&') {
+            static const struct { const char *name, *text; } entities[] = {
+                { "&nbsp;", " " }, { "&lt;", "<" }, { "&gt;", ">" },
+                { "&quot;", "\"" }, { "&#39;", "'" }, { "&apos;", "'" },
+                { "&amp;", "&" },
+            };
+            guint i;
+            for (i = 0; i < G_N_ELEMENTS (entities); i++) {
+                gsize n = strlen (entities[i].name);
+                if (g_ascii_strncasecmp (p, entities[i].name, n) == 0) {
+                    g_string_append (out, entities[i].text);
+                    p += n;
+                    break;
+                }
+            }
+            if (i == G_N_ELEMENTS (entities))
+                g_string_append_c (out, *p++);
+        } else {
+            g_string_append_c (out, *p++);
+        }
     }
-    a = g_regex_replace_literal (breaks, html, -1, 0, "\n", 0, NULL);
-    if (a == NULL)
-        return NULL;
-    b = g_regex_replace_literal (tags, a, -1, 0, "", 0, NULL);
-    if (b == NULL)
-        return NULL;
-    out = g_string_new (b);
-    g_string_replace (out, "&nbsp;", " ", 0);
-    g_string_replace (out, "&lt;", "<", 0);
-    g_string_replace (out, "&gt;", ">", 0);
-    g_string_replace (out, "&quot;", "\"", 0);
-    g_string_replace (out, "&#39;", "'", 0);
-    g_string_replace (out, "&amp;", "&", 0);
     return g_string_free (out, FALSE);
 }
 
@@ -154,6 +199,9 @@ context_init (BounceDecodeContext *ctx, GMimeMessage *message,
             ctx->from_addr = g_strdup (internet_address_mailbox_get_addr (
                 INTERNET_ADDRESS_MAILBOX (ia)));
     }
+    ctx->from_lines = g_strdup_printf ("%s\n%s",
+                                       ctx->from_addr != NULL ? ctx->from_addr : "",
+                                       ctx->from_text != NULL ? ctx->from_text : "");
 }
 
 static void
@@ -162,6 +210,7 @@ context_clear (BounceDecodeContext *ctx)
     g_free (ctx->html_text);
     g_free (ctx->from_addr);
     g_free (ctx->from_text);
+    g_free (ctx->from_lines);
 }
 
 gboolean

@@ -372,19 +372,30 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
         g_autofree char *status = NULL;
         int code;
 
-        if (r->diagnostic != NULL || r->address == NULL)
+        if (r->address == NULL)
             continue;
         text = text_after_address (body, r->address);
-        if (text == NULL)
+        if (r->smtp_command == NULL) {
+            const char *cmd = bounce_smtp_command_find (r->diagnostic);
+            /* Not from a whole transcript: with PIPELINING, the replies
+             * to RCPT come after ">>> DATA". */
+            if (cmd == NULL)
+                cmd = bounce_smtp_command_find (text);
+            r->smtp_command = g_strdup (cmd);
+        }
+        if (r->diagnostic != NULL || text == NULL)
             continue;
-        /* Only a text that carries a code is a diagnostic. */
         _bounce_text_squeeze (text);
         while (text[0] == ':' || text[0] == '>' || text[0] == ' ' ||
                text[0] == '.' || text[0] == ',')
             memmove (text, text + 1, strlen (text));
         status = bounce_status_find (text);
         code = bounce_reply_code_find (text);
-        if (status == NULL && code == 0)
+        /* A text with a code is a diagnostic; so is a sentence about the
+         * address when the report gives nothing else (Gmail's "Your
+         * message wasn't delivered to a@b because the address couldn't
+         * be found"). */
+        if (status == NULL && code == 0 && strlen (text) < 12)
             continue;
         r->diagnostic = bounce_diagnostic_unfold (text);
         bounce_recipient_resolve_codes (r);

@@ -68,6 +68,7 @@ bounce_recipient_free (BounceRecipient *r)
     g_free (r->reason);
     g_free (r->rule);
     g_free (r->feedback_type);
+    g_free (r->smtp_command);
     g_free (r);
 }
 
@@ -209,6 +210,8 @@ add_recipient (JsonBuilder *b, const BounceRecipient *r)
     add_string (b, "rule", r->rule);
     if (r->feedback_type != NULL)
         add_string (b, "feedback_type", r->feedback_type);
+    /* Added within format_version 1. */
+    add_string (b, "smtp_command", r->smtp_command);
     json_builder_end_object (b);
 }
 

@@ -50,6 +50,7 @@ typedef struct {
     int hard;           /* -1: the reason's default */
     char *infer_status; /* for recipients without a status */
     gboolean disabled;
+    GStrv examples; /* texts this rule must decide (checked by rules check) */
     /* Match keys; NULL when absent. */
     GPtrArray *status;   /* GPatternSpec* */
     GStrv smtp_code;     /* "550", "5xx", "55x" */
@@ -57,6 +58,7 @@ typedef struct {
     GStrv decoder;
     GStrv kind;
     GStrv diagnostic_type;
+    GStrv smtp_command;
     Pattern *diagnostic;
     Pattern *reporting_mta;
     Pattern *remote_mta;
@@ -89,12 +91,14 @@ rule_free (Rule *rule)
     g_free (rule->advice_pl);
     g_free (rule->reason);
     g_free (rule->infer_status);
+    g_strfreev (rule->examples);
     g_clear_pointer (&rule->status, g_ptr_array_unref);
     g_strfreev (rule->smtp_code);
     g_strfreev (rule->action);
     g_strfreev (rule->decoder);
     g_strfreev (rule->kind);
     g_strfreev (rule->diagnostic_type);
+    g_strfreev (rule->smtp_command);
     g_clear_pointer (&rule->diagnostic, pattern_free);
     g_clear_pointer (&rule->reporting_mta, pattern_free);
     g_clear_pointer (&rule->remote_mta, pattern_free);
@@ -146,8 +150,9 @@ rules_new (void)
 /* The keys a [rule ID] group may hold. */
 static const char *const rule_keys[] = {
     "reason", "hard", "infer-status", "disabled", "description", "advice",
-    "advice[pl]",
+    "advice[pl]", "example",
     "status", "smtp-code", "action", "decoder", "kind", "diagnostic-type",
+    "smtp-command",
     "diagnostic", "reporting-mta", "remote-mta", "subject", NULL,
 };
 
@@ -159,6 +164,10 @@ static const char *const reason_keys[] = {
 
 static const char *const actions[] = {
     "failed", "delayed", "delivered", "relayed", "expanded", NULL,
+};
+
+static const char *const smtp_command_names[] = {
+    "CONNECT", "HELO", "MAIL", "RCPT", "DATA", NULL,
 };
 
 static const char *const whos[] = {
@@ -435,10 +444,22 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
                                    (const char *const *) kind_names);
     rule->diagnostic_type = get_checked_list (ctx, kf, group,
                                               "diagnostic-type", NULL);
+    rule->smtp_command = get_checked_list (ctx, kf, group, "smtp-command",
+                                           smtp_command_names);
     rule->diagnostic = get_regex (ctx, kf, group, "diagnostic");
     rule->reporting_mta = get_regex (ctx, kf, group, "reporting-mta");
     rule->remote_mta = get_regex (ctx, kf, group, "remote-mta");
     rule->subject = get_regex (ctx, kf, group, "subject");
+    /* A list with GKeyFile's escapes: "\;" for a ';' inside a text. */
+    rule->examples = g_key_file_get_string_list (kf, group, "example", NULL,
+                                                 NULL);
+    if (rule->examples != NULL &&
+        (rule->kind != NULL || rule->decoder != NULL ||
+         rule->diagnostic_type != NULL || rule->smtp_command != NULL ||
+         rule->reporting_mta != NULL ||
+         rule->remote_mta != NULL || rule->subject != NULL))
+        ctx_problem (ctx, "example needs a rule that matches on codes, "
+                          "action and diagnostic only");
     rule->pub.id = rule->id;
     rule->pub.reason = rule->reason;
     rule->pub.file = rule->file;
@@ -547,8 +568,9 @@ rules_file_cmp (gconstpointer a, gconstpointer b)
     return fa->dir_index < fb->dir_index ? -1 : fa->dir_index > fb->dir_index;
 }
 
-/* Adds @rule to @rules: a new id takes its place in the order; an id
- * seen in an earlier directory is replaced where it stands. */
+/* Adds @rule to @rules: a new id takes its place in the order; for an
+ * id seen before, the definition from the later directory wins and
+ * keeps the place where the id first appeared in the merged order. */
 static void
 add_rule (Ctx *ctx, BounceRules *rules, GHashTable *slots, Rule *rule)
 {
@@ -680,7 +702,8 @@ load_all (const char *const *dirs, GPtrArray *problems)
     }
     if (files->len > 0 && rules->rules->len == 0 && problems->len == 0)
         g_ptr_array_add (problems, g_strdup_printf ("%s: no rules", dirs[0]));
-    else if (files->len == 0 && dirs != NULL && dirs[0] != NULL)
+    else if (files->len == 0 && dirs != NULL && dirs[0] != NULL &&
+             problems->len == 0)
         g_ptr_array_add (problems, g_strdup_printf ("%s: no *.rules file",
                                                     dirs[0]));
 
@@ -713,6 +736,28 @@ bounce_rules_load (const char *const *dirs, GError **error)
     return g_steal_pointer (&rules);
 }
 
+/* Every example of every rule must be decided by that rule, as
+ * `bouncestat explain` would decide it: this catches a rule that an
+ * earlier one shadows. */
+static void
+check_examples (const BounceRules *rules, GPtrArray *problems)
+{
+    for (guint i = 0; i < rules->rules->len; i++) {
+        const Rule *rule = rules->rules->pdata[i];
+
+        for (guint j = 0; rule->examples != NULL && rule->examples[j]; j++) {
+            g_autoptr (BounceRecipient) r =
+                bounce_rules_explain (rules, rule->examples[j]);
+
+            if (g_strcmp0 (r->rule, rule->id) != 0)
+                g_ptr_array_add (problems, g_strdup_printf (
+                    "%s: [rule %s]: example '%.60s' is decided by rule %s",
+                    rule->file, rule->id, rule->examples[j],
+                    r->rule != NULL ? r->rule : "(none)"));
+        }
+    }
+}
+
 gboolean
 bounce_rules_check (const char *const *dirs, GPtrArray *problems)
 {
@@ -722,6 +767,8 @@ bounce_rules_check (const char *const *dirs, GPtrArray *problems)
     g_return_val_if_fail (problems != NULL, FALSE);
     before = problems->len;
     rules = load_all (dirs, problems);
+    if (problems->len == before)
+        check_examples (rules, problems);
     return problems->len == before;
 }
 
@@ -853,6 +900,7 @@ rule_matches (const Rule *rule, const BounceReport *report,
            match_word (rule->action, r->action) &&
            match_word (rule->decoder, report->mta) &&
            match_word (rule->diagnostic_type, r->diagnostic_type) &&
+           match_word (rule->smtp_command, r->smtp_command) &&
            match_code (rule->smtp_code, r->smtp_code) &&
            match_status (rule->status, r->status) &&
            match_regex (rule->remote_mta, r->remote_mta) &&

@@ -222,3 +222,57 @@ bounce_recipient_resolve_codes (BounceRecipient *r)
     else if (r->smtp_code != 0)
         r->permanent = r->smtp_code >= 500;
 }
+
+/* The commands, as written after "in reply to", "after" or ">>>", and
+ * the name given back. */
+static const struct {
+    const char *word;
+    const char *name;
+} smtp_commands[] = {
+    { "end of data", "DATA" },
+    { "data", "DATA" },
+    { "bdat", "DATA" },
+    { "rcpt", "RCPT" },
+    { "mail", "MAIL" },
+    { "ehlo", "HELO" },
+    { "helo", "HELO" },
+    { "starttls", "HELO" },
+    { "initial connection", "CONNECT" },
+    { "connect", "CONNECT" },
+};
+
+static const char *
+command_at (const char *p)
+{
+    while (*p == ' ')
+        p++;
+    for (guint i = 0; i < G_N_ELEMENTS (smtp_commands); i++) {
+        gsize n = strlen (smtp_commands[i].word);
+        if (g_ascii_strncasecmp (p, smtp_commands[i].word, n) == 0 &&
+            !g_ascii_isalpha (p[n]))
+            return smtp_commands[i].name;
+    }
+    return NULL;
+}
+
+const char *
+bounce_smtp_command_find (const char *text)
+{
+    static const char *const leads[] = { "in reply to ", "after ", ">>> " };
+    const char *found = NULL;
+
+    if (text == NULL)
+        return NULL;
+    /* The last one wins: a transcript ends with the command that failed. */
+    for (const char *p = text; *p != '\0'; p++) {
+        for (guint i = 0; i < G_N_ELEMENTS (leads); i++) {
+            gsize n = strlen (leads[i]);
+            if (g_ascii_strncasecmp (p, leads[i], n) == 0) {
+                const char *cmd = command_at (p + n);
+                if (cmd != NULL)
+                    found = cmd;
+            }
+        }
+    }
+    return found;
+}

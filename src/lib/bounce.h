@@ -122,6 +122,7 @@ typedef struct {
     gboolean permanent;
     char *rule;          /* id of the rule that decided */
     char *feedback_type; /* ARF only */
+    char *smtp_command;  /* the command the reply answered: RCPT, DATA... */
 } BounceRecipient;
 
 BounceRecipient *bounce_recipient_new (void);
@@ -185,6 +186,11 @@ int bounce_reply_code_find (const char *text);
 /* Unfolds a multi-line SMTP reply ("550-5.1.1 a 550 5.1.1 b") into one
  * line ("550 5.1.1 a b") and collapses white space (transfer full). */
 char *bounce_diagnostic_unfold (const char *text);
+
+/* The SMTP command a reply in @text answered ("in reply to end of DATA
+ * command", "after RCPT TO", ">>> DATA"): "CONNECT", "HELO", "MAIL",
+ * "RCPT", "DATA", or NULL (transfer none: a static string). */
+const char *bounce_smtp_command_find (const char *text);
 
 /* Fills status, smtp_code and status_source of @recipient from its
  * Status field and diagnostic: the more specific code wins. */
@@ -253,8 +259,10 @@ guint bounce_rules_count (const BounceRules *rules);
 BounceRecipient *bounce_rules_explain (const BounceRules *rules,
                                        const char *text);
 
-/* Validates the rules of @dirs; each problem found is appended to
- * @problems as "FILE: [rule ID]: what".  Returns TRUE when none. */
+/* Validates the rules of @dirs, then runs every rule's examples through
+ * all the rules (each must end at its own rule); each problem found is
+ * appended to @problems as "FILE: [rule ID]: what".  Returns TRUE when
+ * none. */
 gboolean bounce_rules_check (const char *const *dirs, GPtrArray *problems);
 
 /* ------------------------------------------------------------------ */

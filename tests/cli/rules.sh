@@ -74,6 +74,14 @@ printf '[rule blocked]\nreason = blocked\n' > "$tmp/dup/45-dup.rules"
 expect_rc "duplicate id" 78 "$BIN" rules check "$tmp/dup"
 grep -q "45-dup.rules: \[rule blocked\]: duplicate rule id (also in .*/40-sender.rules)" "$tmp/err"; check "duplicate id message" $?
 
+# An example that another rule decides (a shadowed rule).
+mkdir "$tmp/shadow"
+cp "$RULES"/*.rules "$tmp/shadow/"
+printf '[rule too-wide]\nreason = blocked\nstatus = 5.*\n' > "$tmp/shadow/15-wide.rules"
+expect_rc "shadowed examples" 78 "$BIN" rules check "$tmp/shadow"
+grep -q "^bouncestat: $tmp/shadow/20-codes.rules: \[rule status-mailbox-full\]: example '552 5.2.2 Mailbox full' is decided by rule too-wide$" "$tmp/err"
+check "shadowed example named" $?
+
 # A broken rules file at run time is exit 78, never a silent fallback.
 expect_rc "parse with broken rules" 78 "$BIN" parse --rules "$tmp/broken" "$FIX/postfix-real/postfix-552-mailbox-full.eml"
 grep -q "^bouncestat: bad rules: $tmp/broken/45-local.rules: \[rule local-bad-regex\]: bad regular expression" "$tmp/err"
