@@ -75,6 +75,7 @@ static const Golden golden[] = {
     { "x3/lhost-x3-01.eml", "bounce", 1, "5.3.0", 553, NULL },
     { "x3/lhost-x3-02.eml", "bounce", 1, NULL, -1, NULL },
     { "x4/lhost-x4-01.eml", "bounce", 1, NULL, -1, NULL },
+    { "x5/lhost-x5-01.eml", "dsn", 1, "5.1.1", 550, NULL },
     { "x6/lhost-x6-01.eml", "bounce", 1, "5.4.6", 554, NULL },
     { "x6/lhost-x6-02.eml", "bounce", 1, "5.1.1", 550, NULL },
     { "yahoo/lhost-yahoo-01.eml", "bounce", 1, "5.1.1", 550, NULL },

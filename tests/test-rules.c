@@ -269,6 +269,13 @@ test_phrases (void)
         { "550 5.7.1 Unable to relay for a@example.org", "norelaying" },
         { "552 Message size exceeds maximum value", "emailtoolarge" },
         { "550 Message rejected due to user rules", "filtered" },
+        { "because the address couldn't be found. Check for typos or unnecessary spaces and try again.", "userunknown" },
+        { "Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)", "notaccept" },
+        { "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1) I'm not going to try again; this message has been in the queue too long.", "networkerror" },
+        { "Unable to contact LDAP server. (#4.4.3) I'm not going to try again; this message has been in the queue too long.", "systemerror" },
+        { "450 service permits 2 unverifyable sending IPs - example.com is not 192.0.2.1", "requireptr" },
+        { "421 example.com (smtp)... Deferred: Connection timed out during user open with example.com", "expired" },
+        { "Each of the following recipients was rejected by a remote mail server.", "filtered" },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -594,6 +601,10 @@ test_match_keys (void)
         "[rule by-type]\nreason = blocked\ndiagnostic-type = x-unix\n"
         "[rule by-action]\nreason = blocked\naction = delayed\n"
         "[rule by-code]\nreason = blocked\nsmtp-code = 45x\n"
+        "[rule by-none]\nreason = blocked\nsmtp-code = 421\nstatus = none\n"
+        "smtp-command = NONE\n"
+        "[rule by-status-or-none]\nreason = blocked\nsmtp-code = 421\n"
+        "status = 4.4.*;none\n"
         "[rule fallback]\nreason = undefined\n");
     const char *dirs[] = { dir, NULL };
     g_autoptr (GError) error = NULL;
@@ -615,6 +626,10 @@ test_match_keys (void)
         { "action", "delayed", "by-action" },
         { "code", "452", "by-code" },
         { "code", "552", "fallback" },
+        { "code", "421", "by-none" },
+        { "command", "RCPT", "by-status-or-none" },
+        { "status", "4.4.1", "by-status-or-none" },
+        { "status", "4.7.0", "fallback" },
         { "none", NULL, "fallback" },
     };
 
@@ -643,6 +658,12 @@ test_match_keys (void)
             r->action = g_strdup (cases[i].value);
         } else if (strcmp (f, "code") == 0) {
             r->smtp_code = atoi (cases[i].value);
+        } else if (strcmp (f, "command") == 0) {
+            r->smtp_code = 421;
+            r->smtp_command = g_strdup (cases[i].value);
+        } else if (strcmp (f, "status") == 0) {
+            r->smtp_code = 421;
+            r->status = g_strdup (cases[i].value);
         }
         g_ptr_array_add (report->recipients, r);
         bounce_rules_classify (rules, report);
@@ -673,6 +694,45 @@ test_infer_status (void)
     g_assert_cmpstr (r->status, ==, "5.1.1");
     g_assert_cmpint (r->status_source, !=, BOUNCE_STATUS_SOURCE_INFERRED);
     bounce_recipient_free (r);
+}
+
+/* Sisimai's filtered: "user unknown" with nothing to show the address
+ * was refused at RCPT (no status, no command; or x.2.1 off RCPT). */
+static void
+test_filtered_user_unknown (void)
+{
+    static const struct {
+        const char *mta;
+        const char *status;
+        const char *command;
+        const char *diagnostic;
+        const char *reason;
+    } cases[] = {
+        { "qmail", NULL, NULL, "550 <a@example.jp>: User unknown", "filtered" },
+        { "rfc3464", NULL, NULL, "550 Unknown user a@example.jp", "filtered" },
+        { "qmail", NULL, "RCPT", "550 <a@example.jp>: User unknown", "userunknown" },
+        { "qmail", "5.1.1", NULL, "550 5.1.1 <a@example.jp>: User unknown", "userunknown" },
+        { "imailserver", NULL, NULL, "550 User unknown", "userunknown" },
+        { "rfc3464", "5.2.1", NULL, "550 5.2.1 <a@example.jp>... User Unknown", "filtered" },
+        { "rfc3464", "5.2.1", "RCPT", "550 5.2.1 <a@example.jp>... User Unknown", "userunknown" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceReport) report = bounce_report_new ("test");
+        BounceRecipient *r = bounce_recipient_new ();
+
+        r->action = g_strdup ("failed");
+        r->status = g_strdup (cases[i].status);
+        r->smtp_command = g_strdup (cases[i].command);
+        r->smtp_code = 550;
+        r->diagnostic = g_strdup (cases[i].diagnostic);
+        report->kind = BOUNCE_KIND_DSN;
+        report->mta = g_strdup (cases[i].mta);
+        g_ptr_array_add (report->recipients, r);
+        bounce_rules_classify (shipped, report);
+        g_test_message ("case %u -> %s [%s]", i, r->reason, r->rule);
+        g_assert_cmpstr (r->reason, ==, cases[i].reason);
+    }
 }
 
 /* Text past BOUNCE_MAX_MATCH_BYTES is not matched. */
@@ -780,6 +840,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/match-keys", test_match_keys);
     g_test_add_func ("/rules/infer-status", test_infer_status);
     g_test_add_func ("/rules/match-cut", test_match_cut);
+    g_test_add_func ("/rules/filtered-user-unknown", test_filtered_user_unknown);
     for (guint i = 0; i < G_N_ELEMENTS (postfix_cases); i++) {
         g_autofree char *name = g_strdup_printf ("/rules/fixture/postfix-real/%s",
                                                  postfix_cases[i].file);

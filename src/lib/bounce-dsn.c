@@ -317,13 +317,16 @@ address_at (const char *text, const char *p, gsize alen)
              (after == '.' && g_ascii_isalnum (p[alen + 1])));
 }
 
-/* The text that follows @addr in @body: the rest of its line and the
- * lines after it up to a blank line (at most a few), or NULL. */
+/* The text that follows @addr in @body (its first mention at or after
+ * @from): the rest of its line and the lines after it up to a blank line
+ * (at most a few), or NULL.  *@next (when not NULL) is set past that
+ * mention, to look for the next one. */
 static char *
-text_after_address (const char *body, const char *addr)
+text_after_address (const char *body, const char *from, const char *addr,
+                    const char **next)
 {
     gsize alen = strlen (addr);
-    const char *p = body;
+    const char *p = from;
 
     if (alen < 3)
         return NULL;
@@ -331,6 +334,9 @@ text_after_address (const char *body, const char *addr)
         if (g_ascii_strncasecmp (p, addr, alen) == 0 && address_at (body, p, alen)) {
             GString *out = g_string_new (NULL);
             const char *q = p + alen;
+
+            if (next != NULL)
+                *next = q;
             const char *eol = strchr (q, '\n');
             gsize len = eol != NULL ? (gsize) (eol - q) : strlen (q);
             /* Is anything but punctuation left on the address's line? */
@@ -361,6 +367,16 @@ text_after_address (const char *body, const char *addr)
     return NULL;
 }
 
+/* Squeezes @text and drops the punctuation that led up to it. */
+static void
+strip_lead (char *text)
+{
+    _bounce_text_squeeze (text);
+    while (text[0] == ':' || text[0] == '>' || text[0] == ' ' ||
+           text[0] == '.' || text[0] == ',')
+        memmove (text, text + 1, strlen (text));
+}
+
 void
 _bounce_dsn_enrich (BounceReport *report, const char *body)
 {
@@ -370,11 +386,12 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
         BounceRecipient *r = report->recipients->pdata[i];
         g_autofree char *text = NULL;
         g_autofree char *status = NULL;
+        const char *next = NULL;
         int code;
 
         if (r->address == NULL)
             continue;
-        text = text_after_address (body, r->address);
+        text = text_after_address (body, body, r->address, &next);
         if (r->smtp_command == NULL) {
             const char *cmd = bounce_smtp_command_find (r->diagnostic);
             /* Not from a whole transcript: with PIPELINING, the replies
@@ -385,10 +402,22 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
         }
         if (r->diagnostic != NULL || text == NULL)
             continue;
-        _bounce_text_squeeze (text);
-        while (text[0] == ':' || text[0] == '>' || text[0] == ' ' ||
-               text[0] == '.' || text[0] == ',')
-            memmove (text, text + 1, strlen (text));
+        strip_lead (text);
+        /* An address alone in a list ("The following addresses had
+         * permanent fatal errors") says nothing: a later mention may, as
+         * sendmail's transcript line "<a@b>... Deferred: ...". */
+        for (guint tries = 0; strlen (text) < 12 && next != NULL && tries < 4;
+             tries++) {
+            g_autofree char *later =
+                text_after_address (body, next, r->address, &next);
+            if (later == NULL)
+                break;
+            strip_lead (later);
+            if (strlen (later) >= 12) {
+                g_free (text);
+                text = g_steal_pointer (&later);
+            }
+        }
         status = bounce_status_find (text);
         code = bounce_reply_code_find (text);
         /* A text with a code is a diagnostic; so is a sentence about the

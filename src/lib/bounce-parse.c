@@ -506,6 +506,27 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     top = g_mime_message_get_mime_part (msg);
     if (top != NULL)
         walk (top, 0, &w, report);
+    /* A gateway that forwards a DSN inside its own notice (a text part
+     * and the DSN as message/rfc822): with no delivery-status of its own,
+     * the attached report's parts are read instead (one level only). */
+    if (w.dsn_parts->len == 0 && w.feedback == NULL && w.original != NULL &&
+        GMIME_IS_MESSAGE_PART (w.original)) {
+        GMimeMessage *inner =
+            g_mime_message_part_get_message (GMIME_MESSAGE_PART (w.original));
+        GMimeObject *itop = inner != NULL ? g_mime_message_get_mime_part (inner)
+                                          : NULL;
+        if (itop != NULL && GMIME_IS_MULTIPART (itop)) {
+            Walk iw = { 0 };
+            iw.dsn_parts = g_ptr_array_new ();
+            walk (itop, 1, &iw, report);
+            if (iw.dsn_parts->len > 0) {
+                g_ptr_array_unref (w.dsn_parts);
+                w = iw;
+            } else {
+                g_ptr_array_unref (iw.dsn_parts);
+            }
+        }
+    }
 
     /* RFC 3464: the delivery-status parts. */
     for (guint i = 0; i < w.dsn_parts->len; i++) {
@@ -544,6 +565,14 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
                                        "delivery-status part names no recipient");
         report->kind = BOUNCE_KIND_NOT_BOUNCE;
         _bounce_decode_nonstandard (msg, body_text, parser->decoders, report);
+        /* The command a reply answered, when the diagnostic names it
+         * ("after RCPT TO:", "in reply to end of DATA command"). */
+        for (guint i = 0; i < report->recipients->len; i++) {
+            BounceRecipient *r = report->recipients->pdata[i];
+            if (r->smtp_command == NULL)
+                r->smtp_command =
+                    g_strdup (bounce_smtp_command_find (r->diagnostic));
+        }
     }
     g_ptr_array_unref (w.dsn_parts);
 

@@ -53,6 +53,7 @@ typedef struct {
     GStrv examples; /* texts this rule must decide (checked by rules check) */
     /* Match keys; NULL when absent. */
     GPtrArray *status;   /* GPatternSpec* */
+    gboolean status_none; /* "none" in status: also a recipient without one */
     GStrv smtp_code;     /* "550", "5xx", "55x" */
     GStrv action;
     GStrv decoder;
@@ -167,7 +168,7 @@ static const char *const actions[] = {
 };
 
 static const char *const smtp_command_names[] = {
-    "CONNECT", "HELO", "MAIL", "RCPT", "DATA", NULL,
+    "CONNECT", "HELO", "MAIL", "RCPT", "DATA", "NONE", NULL,
 };
 
 static const char *const whos[] = {
@@ -323,7 +324,7 @@ get_infer_status (Ctx *ctx, GKeyFile *kf, const char *group)
 
 /* Status globs: digits, dots, '*' and '?'. */
 static GPtrArray *
-get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group)
+get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group, gboolean *none)
 {
     g_auto (GStrv) items = get_list (kf, group, "status");
     GPtrArray *specs;
@@ -333,6 +334,10 @@ get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group)
     specs = g_ptr_array_new_with_free_func (
         (GDestroyNotify) g_pattern_spec_free);
     for (guint i = 0; items[i] != NULL; i++) {
+        if (g_ascii_strcasecmp (items[i], "none") == 0) {
+            *none = TRUE;
+            continue;
+        }
         if (strspn (items[i], "0123456789.*?") != strlen (items[i]) ||
             !(items[i][0] == '2' || items[i][0] == '4' || items[i][0] == '5' ||
               items[i][0] == '*' || items[i][0] == '?')) {
@@ -343,7 +348,7 @@ get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group)
         }
         g_ptr_array_add (specs, g_pattern_spec_new (items[i]));
     }
-    if (specs->len == 0)
+    if (specs->len == 0 && !*none)
         ctx_problem (ctx, "status has no value");
     return specs;
 }
@@ -436,7 +441,7 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
         ctx_problem (ctx, "no reason");
     rule->hard = get_bool (ctx, kf, group, "hard");
     rule->infer_status = get_infer_status (ctx, kf, group);
-    rule->status = get_status_globs (ctx, kf, group);
+    rule->status = get_status_globs (ctx, kf, group, &rule->status_none);
     rule->smtp_code = get_codes (ctx, kf, group);
     rule->action = get_checked_list (ctx, kf, group, "action", actions);
     rule->decoder = get_checked_list (ctx, kf, group, "decoder", NULL);
@@ -841,13 +846,14 @@ match_code (const GStrv list, int code)
     return FALSE;
 }
 
+/* A recipient without a status matches only "none" (@none). */
 static gboolean
-match_status (const GPtrArray *specs, const char *status)
+match_status (const GPtrArray *specs, gboolean none, const char *status)
 {
     if (specs == NULL)
         return TRUE;
     if (status == NULL)
-        return FALSE;
+        return none;
     for (guint i = 0; i < specs->len; i++)
         if (g_pattern_spec_match_string (specs->pdata[i], status))
             return TRUE;
@@ -900,9 +906,10 @@ rule_matches (const Rule *rule, const BounceReport *report,
            match_word (rule->action, r->action) &&
            match_word (rule->decoder, report->mta) &&
            match_word (rule->diagnostic_type, r->diagnostic_type) &&
-           match_word (rule->smtp_command, r->smtp_command) &&
+           match_word (rule->smtp_command,
+                      r->smtp_command != NULL ? r->smtp_command : "NONE") &&
            match_code (rule->smtp_code, r->smtp_code) &&
-           match_status (rule->status, r->status) &&
+           match_status (rule->status, rule->status_none, r->status) &&
            match_regex (rule->remote_mta, r->remote_mta) &&
            match_regex (rule->reporting_mta, report->reporting_mta) &&
            match_regex (rule->subject, report->subject) &&

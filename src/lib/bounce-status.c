@@ -241,6 +241,18 @@ static const struct {
     { "connect", "CONNECT" },
 };
 
+/* Whole phrases that name the refused command: qmail's "does not like
+ * recipient", Yahoo's "[RCPT_TO]" tag, a V5 sendmail transcript line
+ * "RCPT To: <<< 550 ...". */
+static const struct {
+    const char *word;
+    const char *name;
+} smtp_command_phrases[] = {
+    { "does not like recipient", "RCPT" },
+    { "[rcpt_to]", "RCPT" },
+    { "rcpt to: <<<", "RCPT" },
+};
+
 static const char *
 command_at (const char *p)
 {
@@ -265,6 +277,11 @@ bounce_smtp_command_find (const char *text)
         return NULL;
     /* The last one wins: a transcript ends with the command that failed. */
     for (const char *p = text; *p != '\0'; p++) {
+        for (guint i = 0; i < G_N_ELEMENTS (smtp_command_phrases); i++) {
+            gsize n = strlen (smtp_command_phrases[i].word);
+            if (g_ascii_strncasecmp (p, smtp_command_phrases[i].word, n) == 0)
+                found = smtp_command_phrases[i].name;
+        }
         for (guint i = 0; i < G_N_ELEMENTS (leads); i++) {
             gsize n = strlen (leads[i]);
             if (g_ascii_strncasecmp (p, leads[i], n) == 0) {
