@@ -63,9 +63,9 @@ for line in open(indir + "/expected.tsv"):
         if rcpts != "-" and str(len(d["recipients"])) not in rcpts.split("|"):
             problems.append("%d recipients, expected %s"
                             % (len(d["recipients"]), rcpts))
-        if warning != "-" and not any(re.search(warning, w)
-                                      for w in d["warnings"]):
-            problems.append("no warning /%s/ in %r" % (warning, d["warnings"][:5]))
+        for want in warning.split(" && ") if warning != "-" else []:
+            if not any(re.search(want, w) for w in d["warnings"]):
+                problems.append("no warning /%s/ in %r" % (want, d["warnings"][:5]))
     except (UnicodeDecodeError, ValueError) as e:
         problems.append("bad output: %s" % e)
     if problems:
