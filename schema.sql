@@ -1,1 +1,297 @@
--- placeholder, replaced by the store work
+-- schema.sql - the bouncestat database: the history of every bounce
+-- message received and of every recipient it reported.
+--
+-- This file is the single source of the schema: it is compiled into
+-- bouncestat and applied when a database is opened.  It is split into
+-- versions ("-- @version N" lines).  A new database runs every version in
+-- order; an existing one runs only the versions after its
+-- `PRAGMA user_version`, each in one transaction.  A database whose
+-- user_version is newer than the program is refused.  Versions are only
+-- ever appended: nothing is renamed or dropped, so queries written against
+-- an older version keep working.
+--
+-- Reading the file directly:
+--     sqlite3 ~/.local/share/bouncestat/bounces.db
+--     sqlite> SELECT * FROM latest_events WHERE registrable_domain = 'example.com';
+--     sqlite> SELECT * FROM bounces_per_day ORDER BY day DESC LIMIT 20;
+--     sqlite> SELECT address, why, reason FROM suppression_candidates;
+--
+-- Conventions:
+-- * Times are TEXT in ISO 8601, UTC, "YYYY-MM-DDTHH:MM:SSZ", so that they
+--   sort as text and work with SQLite's date functions
+--   (date(event_time), julianday(event_time)).  Times copied from a
+--   message as written there keep the original offset (last_attempt,
+--   bounce_date, orig_date) and may be NULL.
+-- * Booleans are INTEGER 0/1; NULL means unknown.
+-- * Addresses in events are lower-cased; domains are lower-case A-labels
+--   or UTF-8 as found.
+-- * Reasons use Sisimai's vocabulary (userunknown, mailboxfull, blocked,
+--   ...); the `reasons` table says which side each one is on.
+
+-- @version 1
+
+-- One row per message received, bounce or not.  Re-ingesting the same
+-- message changes nothing: content_hash is unique.
+CREATE TABLE messages (
+    id              INTEGER PRIMARY KEY,
+    -- SHA-256 (lower-case hex) of the raw message, without a leading mbox
+    -- "From " line (it holds the delivery time, which changes when the
+    -- MTA delivers the same message again).
+    content_hash    TEXT NOT NULL UNIQUE,
+    -- When bouncestat stored it (UTC).
+    received_at     TEXT NOT NULL,
+    -- Where it was read from: a file path, "mbox:N" path, or "-" (stdin).
+    source          TEXT,
+    -- unparsable | not-bounce | dsn | bounce | feedback | autoreply | delivered
+    kind            TEXT NOT NULL,
+    -- The decoder that understood it (rfc3464, postfix, qmail, exim, ...).
+    mta             TEXT,
+    -- Reporting-MTA of the DSN (the "dns; " prefix removed).
+    reporting_mta   TEXT,
+    -- Arrival-Date of the DSN (as written, ISO 8601).
+    arrival_date    TEXT,
+    -- The bounce message's own Subject, From and Date.
+    subject         TEXT,
+    bounce_from     TEXT,
+    bounce_date     TEXT,
+    -- The original message, from the returned headers or text/rfc822-headers.
+    orig_message_id TEXT,
+    orig_from       TEXT,
+    orig_to         TEXT,
+    orig_subject    TEXT,
+    orig_date       TEXT,
+    -- The address recovered from a VERP envelope recipient, if any.
+    verp_address    TEXT,
+    -- What was odd about the message: a JSON array of strings.
+    warnings        TEXT NOT NULL DEFAULT '[]' CHECK (json_valid (warnings)),
+    -- Recipients not stored because the message listed too many.
+    recipients_dropped INTEGER NOT NULL DEFAULT 0,
+    -- The raw message, zlib-compressed (RFC 1950; Python:
+    -- zlib.decompress(raw)).  When raw_truncated is 1, only the first part
+    -- was kept (the cap is an ingest option) and a note saying so is
+    -- appended after it.
+    raw             BLOB,
+    -- Size in bytes of the whole raw message, before compression.
+    raw_size        INTEGER NOT NULL,
+    raw_truncated   INTEGER NOT NULL DEFAULT 0 CHECK (raw_truncated IN (0, 1))
+) STRICT;
+
+CREATE INDEX messages_received_at ON messages (received_at);
+CREATE INDEX messages_orig_message_id ON messages (orig_message_id);
+
+-- The configured extra headers of the original message (ingest --header,
+-- e.g. X-Campaign-Id, List-Id).  name is lower-case.
+CREATE TABLE message_headers (
+    message_id  INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    PRIMARY KEY (message_id, name)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX message_headers_name_value ON message_headers (name, value);
+
+-- One row per recipient a message reports on: the unit of every report.
+CREATE TABLE events (
+    id                  INTEGER PRIMARY KEY,
+    message_id          INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    -- Position of the recipient in the message (0, 1, ...).
+    position            INTEGER NOT NULL,
+    -- The recipient, lower-cased; NULL when the message did not say.
+    address             TEXT,
+    -- Its domain, and the registrable domain of that (via the Public
+    -- Suffix List: mx1.mail.example.co.uk -> example.co.uk).
+    domain              TEXT,
+    registrable_domain  TEXT,
+    -- Original-Recipient of the DSN, as written.
+    original_recipient  TEXT,
+    -- failed | delayed | delivered | relayed | expanded (the DSN's Action).
+    action              TEXT,
+    -- What this event is, for reports:
+    --   bounce     the delivery failed (Action: failed, or a non-standard
+    --              bounce)
+    --   delay      a delay notice: still being tried
+    --   delivered  a success notice (delivered, relayed, expanded)
+    --   feedback   an ARF complaint
+    --   autoreply  a vacation or other auto-reply
+    --   unknown    none of these could be told
+    outcome             TEXT NOT NULL CHECK (outcome IN ('bounce', 'delay',
+                            'delivered', 'feedback', 'autoreply', 'unknown')),
+    -- Enhanced status code ("5.1.1") and where it came from:
+    -- dsn (the Status field) | diagnostic (found in the text) | inferred.
+    status              TEXT,
+    status_source       TEXT,
+    -- SMTP reply code (550), NULL when unknown.
+    smtp_code           INTEGER,
+    -- "smtp", "x-postfix", ... and the diagnostic text on one line.
+    diagnostic_type     TEXT,
+    diagnostic          TEXT,
+    remote_mta          TEXT,
+    -- Last-Attempt-Date (ISO 8601, as written).
+    last_attempt        TEXT,
+    -- The classification: the reason (see the reasons table), whether it
+    -- is a hard bounce (1), soft (0) or unknown (NULL), whether the status
+    -- is permanent (5.x.x), and the id of the rule that decided.
+    reason              TEXT,
+    hard                INTEGER CHECK (hard IN (0, 1)),
+    permanent           INTEGER NOT NULL DEFAULT 0 CHECK (permanent IN (0, 1)),
+    rule                TEXT,
+    -- ARF Feedback-Type (abuse, fraud, ...).
+    feedback_type       TEXT,
+    -- When it happened (UTC): the first known of last_attempt, the DSN's
+    -- Arrival-Date, the bounce's Date, and the time it was received;
+    -- event_time_source says which.
+    event_time          TEXT NOT NULL,
+    event_time_source   TEXT NOT NULL CHECK (event_time_source IN
+                            ('last_attempt', 'arrival_date', 'bounce_date',
+                             'received_at'))
+) STRICT;
+
+CREATE INDEX events_message ON events (message_id);
+CREATE INDEX events_address_time ON events (address, event_time);
+CREATE INDEX events_time ON events (event_time);
+CREATE INDEX events_reason_time ON events (reason, event_time);
+CREATE INDEX events_regdomain_time ON events (registrable_domain, event_time);
+CREATE INDEX events_outcome_time ON events (outcome, event_time);
+
+-- @version 2
+
+-- The reason vocabulary: who has to act, and whether it is hard by
+-- default.  The suppression policy reads `who`: only recipient-side
+-- reasons suppress on a hard bounce, and sender-side ones never do (they
+-- are the sender's problem: fix the reputation, DNS, authentication...).
+-- Edit it to change the policy (UPDATE reasons SET who = ... WHERE name = ...).
+CREATE TABLE reasons (
+    name    TEXT PRIMARY KEY,
+    -- recipient | sender | receiving-admin | none
+    who     TEXT NOT NULL CHECK (who IN ('recipient', 'sender',
+                                         'receiving-admin', 'none')),
+    hard    INTEGER NOT NULL CHECK (hard IN (0, 1))
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO reasons (name, who, hard) VALUES
+    ('userunknown',     'recipient',       1),
+    ('hostunknown',     'recipient',       1),
+    ('hasmoved',        'recipient',       1),
+    ('suspend',         'recipient',       1),
+    ('notaccept',       'recipient',       1),
+    ('mailboxfull',     'recipient',       0),
+    ('filtered',        'recipient',       1),
+    ('vacation',        'none',            0),
+    ('delivered',       'none',            0),
+    ('feedback',        'none',            0),
+    ('blocked',         'sender',          0),
+    ('badreputation',   'sender',          0),
+    ('authfailure',     'sender',          0),
+    ('requireptr',      'sender',          0),
+    ('ratelimited',     'sender',          0),
+    ('toomanyconn',     'sender',          0),
+    ('speeding',        'sender',          0),
+    ('spamdetected',    'sender',          0),
+    ('virusdetected',   'sender',          0),
+    ('securityerror',   'sender',          0),
+    ('policyviolation', 'sender',          0),
+    ('contenterror',    'sender',          0),
+    ('emailtoolarge',   'sender',          0),
+    ('mesgtoobig',      'sender',          0),
+    ('exceedlimit',     'sender',          0),
+    ('norelaying',      'sender',          0),
+    ('notcompliantrfc', 'sender',          0),
+    ('syntaxerror',     'sender',          0),
+    ('rejected',        'sender',          0),
+    ('failedstarttls',  'sender',          0),
+    ('suppressed',      'sender',          0),
+    ('expired',         'receiving-admin', 0),
+    ('networkerror',    'receiving-admin', 0),
+    ('systemerror',     'receiving-admin', 0),
+    ('systemfull',      'receiving-admin', 0),
+    ('mailererror',     'receiving-admin', 0),
+    ('onhold',          'receiving-admin', 0),
+    ('undefined',       'receiving-admin', 0);
+
+-- Settings the views read.  suppress_soft_count / suppress_soft_days: the
+-- soft-bounce policy (N soft bounces spread over at least D days).
+CREATE TABLE settings (
+    name    TEXT PRIMARY KEY,
+    value   ANY
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO settings (name, value) VALUES
+    ('suppress_soft_count', 3),
+    ('suppress_soft_days', 7);
+
+-- The latest event of every address (the row with the greatest
+-- event_time; SQLite takes the bare columns from that row).
+CREATE VIEW latest_events AS
+SELECT address, max (event_time) AS event_time, outcome, action, status,
+       smtp_code, reason, hard, diagnostic, remote_mta, domain,
+       registrable_domain, rule, message_id, id AS event_id
+  FROM events
+ WHERE address IS NOT NULL
+ GROUP BY address;
+
+-- Bounces per day (UTC) and reason: recipients (events), distinct
+-- addresses, and how many were hard.
+CREATE VIEW bounces_per_day AS
+SELECT substr (event_time, 1, 10) AS day,
+       coalesce (reason, 'unknown') AS reason,
+       count (*) AS bounces,
+       count (DISTINCT address) AS addresses,
+       sum (hard IS 1) AS hard,
+       sum (hard IS NOT 1) AS soft
+  FROM events
+ WHERE outcome = 'bounce'
+ GROUP BY day, reason;
+
+-- The addresses to stop mailing now, by the default policy:
+-- * any hard bounce whose reason is recipient-side (why = 'hard'), or
+-- * at least suppress_soft_count soft bounces (not sender-side) whose
+--   first and last are at least suppress_soft_days days apart
+--   (why = 'soft');
+-- never for sender-side reasons, and only bounces after the address's
+-- last successful delivery count (a delivery clears it).
+CREATE VIEW suppression_candidates AS
+WITH cfg AS (
+    SELECT (SELECT value FROM settings WHERE name = 'suppress_soft_count') AS n,
+           (SELECT value FROM settings WHERE name = 'suppress_soft_days') AS d
+), delivered AS (
+    SELECT address, max (event_time) AS t
+      FROM events
+     WHERE outcome = 'delivered' AND address IS NOT NULL
+     GROUP BY address
+), counted AS (
+    SELECT e.id, e.address, e.domain, e.registrable_domain, e.event_time,
+           e.reason, e.status, e.diagnostic,
+           (e.hard IS 1 AND r.who = 'recipient') AS is_hard,
+           (e.hard IS NOT 1) AS is_soft,
+           row_number () OVER (PARTITION BY e.address
+                               ORDER BY e.event_time DESC, e.id DESC) AS latest
+      FROM events e
+      LEFT JOIN reasons r ON r.name = e.reason
+      LEFT JOIN delivered ok ON ok.address = e.address
+     WHERE e.outcome = 'bounce' AND e.address IS NOT NULL
+       AND (r.who IS NULL OR r.who <> 'sender')
+       AND (ok.t IS NULL OR e.event_time > ok.t)
+), per_address AS (
+    SELECT address, domain, registrable_domain,
+           min (event_time) AS first_bounce,
+           max (event_time) AS last_bounce,
+           max (CASE WHEN latest = 1 THEN reason END) AS reason,
+           max (CASE WHEN latest = 1 THEN status END) AS status,
+           max (CASE WHEN latest = 1 THEN diagnostic END) AS diagnostic,
+           count (*) AS bounces,
+           sum (is_hard) AS hard_bounces,
+           sum (is_soft) AS soft_bounces,
+           min (CASE WHEN is_soft THEN event_time END) AS first_soft,
+           max (CASE WHEN is_soft THEN event_time END) AS last_soft
+      FROM counted
+     GROUP BY address
+)
+SELECT address, domain, registrable_domain,
+       CASE WHEN hard_bounces > 0 THEN 'hard' ELSE 'soft' END AS why,
+       reason AS last_reason, status AS last_status,
+       diagnostic AS last_diagnostic,
+       first_bounce, last_bounce, bounces, hard_bounces, soft_bounces
+  FROM per_address, cfg
+ WHERE hard_bounces > 0
+    OR (soft_bounces >= cfg.n
+        AND julianday (last_soft) - julianday (first_soft) >= cfg.d);

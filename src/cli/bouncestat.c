@@ -11,6 +11,8 @@
 
 static const BsCommand commands[] = {
     { "parse", bs_cmd_parse, "Parse bounce messages and print what they say" },
+    { "ingest", bs_cmd_ingest,
+      "Parse bounce messages and store them in the database" },
 };
 
 int

@@ -61,26 +61,12 @@ int
 bs_cmd_parse (int argc, char **argv)
 {
     g_autofree char *format = NULL;
-    g_autofree char *rules_dir = NULL;
-    g_autofree char *verp = NULL;
-    g_autofree char *envelope = NULL;
-    g_auto (GStrv) extra = NULL;
     g_auto (GStrv) paths = NULL;
-    gboolean no_rules = FALSE;
+    /* Before the parser: freed after it (the parser borrows its rules). */
+    g_auto (BsParserOptions) popts = { 0 };
     GOptionEntry entries[] = {
         { "format", 'f', 0, G_OPTION_ARG_STRING, &format,
           "Output format: text (default) or json (JSON Lines)", "FORMAT" },
-        { "rules", 0, 0, G_OPTION_ARG_FILENAME, &rules_dir,
-          "Use the rules in DIR instead of the installed ones", "DIR" },
-        { "no-rules", 0, 0, G_OPTION_ARG_NONE, &no_rules,
-          "Do not classify (no reasons)", NULL },
-        { "header", 'H', 0, G_OPTION_ARG_STRING_ARRAY, &extra,
-          "Keep this header of the original message (repeatable)", "NAME" },
-        { "verp", 0, 0, G_OPTION_ARG_STRING, &verp,
-          "VERP pattern (regex with (?<local>) and (?<domain>) groups; "
-          "empty to disable)", "REGEX" },
-        { "envelope-recipient", 0, 0, G_OPTION_ARG_STRING, &envelope,
-          "The address the bounce was delivered to (for VERP)", "ADDRESS" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &paths, NULL,
           NULL },
         { NULL },
@@ -88,7 +74,6 @@ bs_cmd_parse (int argc, char **argv)
     g_autoptr (GOptionContext) context =
         g_option_context_new ("[PATH...] - parse bounce messages");
     g_autoptr (BounceParser) parser = NULL;
-    g_autoptr (BounceRules) rules = NULL;
     g_autoptr (JsonGenerator) gen = json_generator_new ();
     const char *stdin_paths[] = { "-", NULL };
     const char *const *inputs;
@@ -100,6 +85,7 @@ bs_cmd_parse (int argc, char **argv)
                  "folder of messages),\nor one message on standard input, and "
                  "prints one result per message.");
     g_option_context_add_main_entries (context, entries, NULL);
+    bs_parser_options_add (context, &popts);
     if (!bs_parse_options (context, &argc, &argv, &status))
         return status;
     if (format == NULL || strcmp (format, "text") == 0) {
@@ -111,24 +97,9 @@ bs_cmd_parse (int argc, char **argv)
         return EX_USAGE;
     }
 
-    parser = bounce_parser_new ();
-    if (!no_rules) {
-        rules = bs_load_rules (rules_dir, &status);
-        if (rules == NULL)
-            return status;
-        bounce_parser_set_rules (parser, rules);
-    }
-    if (extra != NULL)
-        bounce_parser_set_extra_headers (parser, (const char *const *) extra);
-    if (verp != NULL) {
-        g_autoptr (GError) error = NULL;
-        if (!bounce_parser_set_verp_pattern (parser, verp, &error)) {
-            bs_error ("%s", error->message);
-            return EX_USAGE;
-        }
-    }
-    if (envelope != NULL)
-        bounce_parser_set_envelope_recipient (parser, envelope);
+    parser = bs_parser_options_build (&popts, &status);
+    if (parser == NULL)
+        return status;
 
     inputs = paths != NULL ? (const char *const *) paths : stdin_paths;
     for (guint i = 0; inputs[i] != NULL; i++) {

@@ -62,6 +62,10 @@ G_GNUC_INTERNAL gboolean _bounce_decode_nonstandard (GMimeMessage *message,
                                                      const char *body_text,
                                                      BounceReport *report);
 
+/* bounce-store.c: the "-- @version N" sections of schema.sql; element N
+ * is the SQL of version N, element 0 the preamble (transfer full). */
+G_GNUC_INTERNAL GPtrArray *_bounce_store_schema_sections (void);
+
 G_END_DECLS
 
 #endif /* BOUNCE_PRIVATE_H */

@@ -294,6 +294,84 @@ gboolean bounce_input_next (BounceInput *input,
  * when not known yet. */
 gint64 bounce_input_count_hint (BounceInput *input);
 
+/* ------------------------------------------------------------------ */
+/* Store: the history in SQLite (schema.sql)                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct _BounceStore BounceStore;
+
+/* The schema version this library writes (PRAGMA user_version). */
+#define BOUNCE_STORE_SCHEMA_VERSION 2
+
+/* Default busy timeout and raw message cap. */
+#define BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS 10000
+#define BOUNCE_STORE_DEFAULT_RAW_CAP (1024u * 1024u)
+
+/**
+ * BounceStoreOptions:
+ * @busy_timeout_ms: how long to wait for a lock before failing with
+ *   BOUNCE_ERROR_STORE_BUSY; 0 for the default.
+ * @raw_cap: the raw message is kept up to this many bytes (then cut,
+ *   with a note, and raw_truncated set); 0 for no cap.
+ * @must_exist: do not create the database (BOUNCE_ERROR_STORE if it is
+ *   missing); for readers.
+ *
+ * Pass NULL to bounce_store_open() for the defaults
+ * (BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS, BOUNCE_STORE_DEFAULT_RAW_CAP).
+ */
+typedef struct {
+    guint busy_timeout_ms;
+    gsize raw_cap;
+    gboolean must_exist;
+} BounceStoreOptions;
+
+/* Sets the defaults in @options. */
+void bounce_store_options_init (BounceStoreOptions *options);
+
+/* Opens (creating it and its directory, mode 0600/0700) the database at
+ * @path, in WAL mode, and brings its schema up to date.  A database of a
+ * newer schema gives BOUNCE_ERROR_SCHEMA_TOO_NEW.  Lock waits past the
+ * timeout give BOUNCE_ERROR_STORE_BUSY; disk full, I/O errors and files
+ * that cannot be opened BOUNCE_ERROR_STORE_FULL (both transient); the
+ * rest BOUNCE_ERROR_STORE. */
+BounceStore *bounce_store_open (const char *path,
+                                const BounceStoreOptions *options,
+                                GError **error);
+
+/* Closes the store; an open batch is rolled back. */
+void bounce_store_close (BounceStore *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceStore, bounce_store_close)
+
+/* The schema version of the open database. */
+int bounce_store_get_schema_version (BounceStore *store);
+
+/* The SQLite handle (a `sqlite3 *`), for readers that query the views
+ * and tables themselves (borrowed). */
+struct sqlite3;
+struct sqlite3 *bounce_store_get_db (BounceStore *store);
+
+/* A batch is one write transaction (BEGIN IMMEDIATE ... COMMIT): what
+ * bounce_store_add() does between them is committed together.  Without
+ * a batch, each add is its own transaction. */
+gboolean bounce_store_begin (BounceStore *store, GError **error);
+gboolean bounce_store_commit (BounceStore *store, GError **error);
+void bounce_store_rollback (BounceStore *store);
+
+/* Stores one message: its raw bytes (compressed, cut at the cap) and
+ * what @report says about it (one event per recipient).  A message
+ * already stored (same content hash) changes nothing and sets
+ * *@out_duplicate (may be NULL).  On failure the open batch is rolled
+ * back whole (nothing of it is stored). */
+gboolean bounce_store_add (BounceStore *store,
+                           GBytes *raw,
+                           const BounceReport *report,
+                           gboolean *out_duplicate,
+                           GError **error);
+
+/* The content hash of @raw as stored in messages.content_hash
+ * (transfer full). */
+char *bounce_store_content_hash (GBytes *raw);
+
 G_END_DECLS
 
 #endif /* BOUNCE_H */

@@ -1,0 +1,353 @@
+/*
+ * bs-cmd-ingest.c - `bouncestat ingest`: parse messages and store them in
+ * the database.
+ *
+ * Two uses: one message on standard input, piped by the MTA (.forward,
+ * procmail), where the exit status is what the MTA acts on (0 stored,
+ * 75 try again later); and bulk backfills from files, Maildirs and mbox
+ * files, committed in batches so that a killed run loses at most the
+ * open batch and a rerun skips what is already stored.
+ *
+ * Nothing is lost: a message that cannot be parsed is stored raw with
+ * kind "unparsable".  This file does not print reports (see report).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bs.h"
+
+#define DEFAULT_BATCH 500
+/* Progress is redrawn at most this often (microseconds). */
+#define PROGRESS_INTERVAL_US 100000
+
+typedef struct {
+    GBytes *message;
+    BounceReport *report;
+} Pending;
+
+typedef struct {
+    BounceStore *store;
+    BounceParser *parser;
+    guint batch_size;
+    GArray *pending; /* Pending: parsed, not yet written */
+    /* Counts. */
+    guint64 seen;
+    guint64 stored;
+    guint64 duplicates;
+    guint64 kinds[BOUNCE_KIND_DELIVERED + 1];
+    /* Progress. */
+    gboolean progress;
+    gint64 total; /* -1 when unknown */
+    gint64 started_us;
+    gint64 drawn_us;
+} Ingest;
+
+static void
+pending_clear (gpointer data)
+{
+    Pending *p = data;
+
+    g_clear_pointer (&p->message, g_bytes_unref);
+    g_clear_pointer (&p->report, bounce_report_free);
+}
+
+static void
+format_duration (char *buf, gsize size, double seconds)
+{
+    guint64 s = (guint64) (seconds + 0.5);
+
+    if (s >= 3600)
+        g_snprintf (buf, size, "%" G_GUINT64_FORMAT ":%02u:%02u", s / 3600,
+                    (guint) (s / 60 % 60), (guint) (s % 60));
+    else
+        g_snprintf (buf, size, "%u:%02u", (guint) (s / 60), (guint) (s % 60));
+}
+
+static void
+draw_progress (Ingest *in, gboolean force)
+{
+    gint64 now = g_get_monotonic_time ();
+    double elapsed, rate;
+
+    if (!in->progress ||
+        (!force && now - in->drawn_us < PROGRESS_INTERVAL_US))
+        return;
+    in->drawn_us = now;
+    elapsed = (now - in->started_us) / 1e6;
+    rate = elapsed > 0 ? in->seen / elapsed : 0;
+    if (in->total > 0) {
+        const int width = 30;
+        double frac = MIN (1.0, (double) in->seen / (double) in->total);
+        int fill = (int) (frac * width);
+        char bar[64];
+        char eta[32] = "--:--";
+
+        memset (bar, '#', fill);
+        memset (bar + fill, '-', width - fill);
+        bar[width] = '\0';
+        if (rate > 0)
+            format_duration (eta, sizeof eta,
+                             (double) (in->total - (gint64) in->seen) / rate);
+        fprintf (stderr,
+                 "\r[%s] %3d%% %" G_GUINT64_FORMAT "/%" G_GINT64_FORMAT
+                 "  %.0f msg/s  ETA %s\033[K",
+                 bar, (int) (frac * 100), in->seen, in->total, rate, eta);
+    } else {
+        fprintf (stderr, "\r%" G_GUINT64_FORMAT " messages  %.0f msg/s\033[K",
+                 in->seen, rate);
+    }
+}
+
+static void
+clear_progress (Ingest *in)
+{
+    if (in->progress)
+        fprintf (stderr, "\r\033[K");
+}
+
+/* Writes the pending messages in one transaction. */
+static gboolean
+flush (Ingest *in, GError **error)
+{
+    if (in->pending->len == 0)
+        return TRUE;
+    if (!bounce_store_begin (in->store, error))
+        return FALSE;
+    for (guint i = 0; i < in->pending->len; i++) {
+        Pending *p = &g_array_index (in->pending, Pending, i);
+        gboolean dup = FALSE;
+
+        if (!bounce_store_add (in->store, p->message, p->report, &dup,
+                               error)) {
+            g_prefix_error (error, "%s: ", p->report->source);
+            return FALSE;
+        }
+        if (dup)
+            in->duplicates++;
+        else
+            in->stored++;
+    }
+    if (!bounce_store_commit (in->store, error))
+        return FALSE;
+    g_array_set_size (in->pending, 0);
+    return TRUE;
+}
+
+static void
+print_summary (Ingest *in)
+{
+    g_autoptr (GString) s = g_string_new (NULL);
+    double elapsed = (g_get_monotonic_time () - in->started_us) / 1e6;
+
+    g_string_append_printf (
+        s, "ingest: %" G_GUINT64_FORMAT " messages in %.1f s (%.0f/s): %"
+           G_GUINT64_FORMAT " stored, %" G_GUINT64_FORMAT " duplicates, %"
+           G_GUINT64_FORMAT " unparsable",
+        in->seen, elapsed, elapsed > 0 ? in->seen / elapsed : 0.0, in->stored,
+        in->duplicates, in->kinds[BOUNCE_KIND_UNPARSABLE]);
+    for (int k = 0; k <= BOUNCE_KIND_DELIVERED; k++) {
+        if (k == BOUNCE_KIND_UNPARSABLE || in->kinds[k] == 0)
+            continue;
+        g_string_append_printf (s, ", %s %" G_GUINT64_FORMAT,
+                                bounce_kind_to_string (k), in->kinds[k]);
+    }
+    fprintf (stderr, "%s\n", s->str);
+}
+
+/* The envelope recipient of a piped message: the option, else what
+ * Postfix (ORIGINAL_RECIPIENT, RECIPIENT) or a procmail recipe that sets
+ * one of them exported. */
+static const char *
+envelope_from_env (void)
+{
+    const char *names[] = { "ORIGINAL_RECIPIENT", "RECIPIENT" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+        const char *v = g_getenv (names[i]);
+        if (v != NULL && v[0] != '\0')
+            return v;
+    }
+    return NULL;
+}
+
+static int
+ingest_stdin (Ingest *in)
+{
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceInput) input = bounce_input_open ("-", STDIN_FILENO,
+                                                       &error);
+    g_autoptr (GBytes) message = NULL;
+    g_autofree char *source = NULL;
+    g_autoptr (BounceReport) report = NULL;
+
+    if (input == NULL ||
+        !bounce_input_next (input, &message, &source, &error)) {
+        bs_error ("ingest: standard input: %s",
+                  error != NULL ? error->message : "no message");
+        return error != NULL ? bs_exit_code (error) : EX_NOINPUT;
+    }
+    report = bounce_parser_parse (in->parser, message, source);
+    if (!bounce_store_add (in->store, message, report, NULL, &error)) {
+        bs_error ("ingest: standard input: %s", error->message);
+        return bs_exit_code (error);
+    }
+    return EX_OK;
+}
+
+static int
+ingest_paths (Ingest *in, char **paths)
+{
+    g_autoptr (GPtrArray) inputs =
+        g_ptr_array_new_with_free_func ((GDestroyNotify) bounce_input_free);
+    g_autoptr (GError) error = NULL;
+    int status = EX_OK;
+
+    /* Open everything first, for the total the progress bar shows. */
+    in->total = 0;
+    for (guint i = 0; paths[i] != NULL; i++) {
+        g_autoptr (GError) local = NULL;
+        BounceInput *input = bounce_input_open (paths[i], STDIN_FILENO, &local);
+        gint64 hint;
+
+        if (input == NULL) {
+            bs_error ("ingest: %s", local->message);
+            status = bs_exit_code (local);
+            continue;
+        }
+        g_ptr_array_add (inputs, input);
+        hint = bounce_input_count_hint (input);
+        if (hint < 0 || in->total < 0)
+            in->total = -1;
+        else
+            in->total += hint;
+    }
+
+    for (guint i = 0; i < inputs->len; i++) {
+        BounceInput *input = inputs->pdata[i];
+
+        for (;;) {
+            g_autoptr (GError) local = NULL;
+            Pending p = { NULL, NULL };
+            g_autofree char *source = NULL;
+
+            if (!bounce_input_next (input, &p.message, &source, &local)) {
+                if (local == NULL)
+                    break;
+                clear_progress (in);
+                bs_error ("ingest: %s", local->message);
+                status = bs_exit_code (local);
+                continue;
+            }
+            p.report = bounce_parser_parse (in->parser, p.message, source);
+            in->seen++;
+            in->kinds[p.report->kind]++;
+            g_array_append_val (in->pending, p);
+            if (in->pending->len >= in->batch_size && !flush (in, &error))
+                goto fail;
+            draw_progress (in, FALSE);
+        }
+    }
+    if (!flush (in, &error))
+        goto fail;
+    draw_progress (in, TRUE);
+    clear_progress (in);
+    print_summary (in);
+    return status;
+
+fail:
+    clear_progress (in);
+    bs_error ("ingest: %s", error->message);
+    if (error->code == BOUNCE_ERROR_STORE_BUSY ||
+        error->code == BOUNCE_ERROR_STORE_FULL)
+        bs_error ("ingest: stopped; the last %u messages read were not "
+                  "stored; run it again to store the rest",
+                  in->pending->len);
+    print_summary (in);
+    return bs_exit_code (error);
+}
+
+int
+bs_cmd_ingest (int argc, char **argv)
+{
+    g_auto (BsParserOptions) popts = { 0 };
+    g_autofree char *db = NULL;
+    g_auto (GStrv) paths = NULL;
+    gint64 raw_cap = BOUNCE_STORE_DEFAULT_RAW_CAP;
+    int batch = DEFAULT_BATCH;
+    int busy_timeout = BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS;
+    GOptionEntry entries[] = {
+        { "db", 0, 0, G_OPTION_ARG_FILENAME, &db,
+          "The database (default: $BOUNCESTAT_DB, else "
+          "$XDG_DATA_HOME/bouncestat/bounces.db)",
+          "PATH" },
+        { "raw-cap", 0, 0, G_OPTION_ARG_INT64, &raw_cap,
+          "Keep at most BYTES of each raw message (0: all; default 1 MiB)",
+          "BYTES" },
+        { "batch", 0, 0, G_OPTION_ARG_INT, &batch,
+          "Commit every N messages (default 500)", "N" },
+        { "busy-timeout", 0, 0, G_OPTION_ARG_INT, &busy_timeout,
+          "Wait up to MS milliseconds for a locked database, then exit 75 "
+          "(default 10000)",
+          "MS" },
+        { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &paths, NULL,
+          NULL },
+        { NULL },
+    };
+    g_autoptr (GOptionContext) context =
+        g_option_context_new ("[PATH...] - store bounce messages");
+    g_autoptr (BounceParser) parser = NULL;
+    g_autoptr (BounceStore) store = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GArray) pending = g_array_new (FALSE, TRUE, sizeof (Pending));
+    BounceStoreOptions options;
+    Ingest in = { 0 };
+    int status = EX_OK;
+
+    g_option_context_set_summary (
+        context,
+        "Parses each PATH (a message, an mbox file, a Maildir or a folder of "
+        "messages),\nor one message on standard input (from .forward or "
+        "procmail), and stores it.\nExit status: 0 stored (also when it "
+        "could not be parsed: it is kept raw),\n75 the database was busy or "
+        "the disk full: try again later.");
+    g_option_context_add_main_entries (context, entries, NULL);
+    bs_parser_options_add (context, &popts);
+    if (!bs_parse_options (context, &argc, &argv, &status))
+        return status;
+    if (raw_cap < 0 || batch < 1 || busy_timeout < 1) {
+        bs_error ("ingest: --raw-cap must be >= 0, --batch and --busy-timeout "
+                  ">= 1 (see --help)");
+        return EX_USAGE;
+    }
+    if (paths == NULL && popts.envelope == NULL) {
+        const char *env = envelope_from_env ();
+        if (env != NULL)
+            popts.envelope = g_strdup (env);
+    }
+    parser = bs_parser_options_build (&popts, &status);
+    if (parser == NULL)
+        return status;
+
+    bounce_store_options_init (&options);
+    options.raw_cap = (gsize) raw_cap;
+    options.busy_timeout_ms = (guint) busy_timeout;
+    if (db == NULL)
+        db = bs_db_path (NULL);
+    store = bounce_store_open (db, &options, &error);
+    if (store == NULL) {
+        bs_error ("ingest: %s", error->message);
+        return bs_exit_code (error);
+    }
+
+    g_array_set_clear_func (pending, pending_clear);
+    in.store = store;
+    in.parser = parser;
+    in.batch_size = (guint) batch;
+    in.pending = pending;
+    in.started_us = g_get_monotonic_time ();
+    if (paths == NULL)
+        return ingest_stdin (&in);
+    in.progress = isatty (STDERR_FILENO);
+    return ingest_paths (&in, paths);
+}

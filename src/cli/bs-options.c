@@ -1,0 +1,81 @@
+/*
+ * bs-options.c - options several subcommands share: how to build the
+ * parser (--rules, --no-rules, --header, --verp, --envelope-recipient)
+ * and where the database is (--db, $BOUNCESTAT_DB, XDG data dir).
+ *
+ * Only the CLI reads the environment; the library gets plain values.
+ */
+#include "bs.h"
+
+void
+bs_parser_options_add (GOptionContext *context, BsParserOptions *opts)
+{
+    GOptionEntry entries[] = {
+        { "rules", 0, 0, G_OPTION_ARG_FILENAME, &opts->rules_dir,
+          "Use the rules in DIR instead of the installed ones", "DIR" },
+        { "no-rules", 0, 0, G_OPTION_ARG_NONE, &opts->no_rules,
+          "Do not classify (no reasons)", NULL },
+        { "header", 'H', 0, G_OPTION_ARG_STRING_ARRAY, &opts->headers,
+          "Keep this header of the original message (repeatable)", "NAME" },
+        { "verp", 0, 0, G_OPTION_ARG_STRING, &opts->verp,
+          "VERP pattern (regex with (?<local>) and (?<domain>) groups; "
+          "empty to disable)", "REGEX" },
+        { "envelope-recipient", 0, 0, G_OPTION_ARG_STRING, &opts->envelope,
+          "The address the bounce was delivered to (for VERP)", "ADDRESS" },
+        { NULL },
+    };
+
+    /* The entries are copied; the pointers into @opts stay valid. */
+    g_option_context_add_main_entries (context, entries, NULL);
+}
+
+BounceParser *
+bs_parser_options_build (BsParserOptions *opts, int *out_status)
+{
+    g_autoptr (BounceParser) parser = bounce_parser_new ();
+
+    if (!opts->no_rules) {
+        opts->rules = bs_load_rules (opts->rules_dir, out_status);
+        if (opts->rules == NULL)
+            return NULL;
+        bounce_parser_set_rules (parser, opts->rules);
+    }
+    if (opts->headers != NULL)
+        bounce_parser_set_extra_headers (parser,
+                                         (const char *const *) opts->headers);
+    if (opts->verp != NULL) {
+        g_autoptr (GError) error = NULL;
+        if (!bounce_parser_set_verp_pattern (parser, opts->verp, &error)) {
+            bs_error ("%s", error->message);
+            *out_status = EX_USAGE;
+            return NULL;
+        }
+    }
+    if (opts->envelope != NULL)
+        bounce_parser_set_envelope_recipient (parser, opts->envelope);
+    return g_steal_pointer (&parser);
+}
+
+void
+bs_parser_options_clear (BsParserOptions *opts)
+{
+    g_clear_pointer (&opts->rules_dir, g_free);
+    g_clear_pointer (&opts->headers, g_strfreev);
+    g_clear_pointer (&opts->verp, g_free);
+    g_clear_pointer (&opts->envelope, g_free);
+    g_clear_pointer (&opts->rules, bounce_rules_free);
+}
+
+char *
+bs_db_path (const char *option)
+{
+    const char *env = g_getenv ("BOUNCESTAT_DB");
+
+    if (option != NULL && option[0] != '\0')
+        return g_strdup (option);
+    if (env != NULL && env[0] != '\0')
+        return g_strdup (env);
+    /* $XDG_DATA_HOME, else ~/.local/share. */
+    return g_build_filename (g_get_user_data_dir (), "bouncestat", "bounces.db",
+                             NULL);
+}

@@ -1,0 +1,549 @@
+/*
+ * test-store.c - the SQLite store: creation (mode, directory, version),
+ * deduplication, the raw message and its cap, schema migrations and the
+ * refusal of a newer schema, a lock held past the timeout, and the
+ * views' suppression policy.
+ *
+ * Reports are built by hand where the classification matters (the rules
+ * are not under test here); real DSN text where parsing is part of it.
+ */
+#include <string.h>
+#include <sys/stat.h>
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+
+#include "bounce-private.h"
+
+typedef struct {
+    char *dir;
+    char *path;
+} Fixture;
+
+static void
+fixture_set_up (Fixture *f, gconstpointer data)
+{
+    GError *error = NULL;
+
+    f->dir = g_dir_make_tmp ("test-store-XXXXXX", &error);
+    g_assert_no_error (error);
+    f->path = g_build_filename (f->dir, "sub", "dir", "bounces.db", NULL);
+}
+
+static void
+remove_tree (const char *path)
+{
+    g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
+    const char *name;
+
+    if (d != NULL) {
+        while ((name = g_dir_read_name (d)) != NULL) {
+            g_autofree char *child = g_build_filename (path, name, NULL);
+            remove_tree (child);
+        }
+    }
+    g_remove (path);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer data)
+{
+    remove_tree (f->dir);
+    g_free (f->dir);
+    g_free (f->path);
+}
+
+/* A real RFC 3464 DSN for @rcpt, made unique by @id. */
+static GBytes *
+make_dsn (const char *rcpt, const char *id, const char *extra)
+{
+    char *text = g_strdup_printf (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
+        "To: sender@example.org\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Date: Tue, 03 Nov 2026 10:00:00 +0100\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+        "  boundary=\"BOUNDARY\"\r\n"
+        "\r\n"
+        "--BOUNDARY\r\n"
+        "Content-Type: text/plain\r\n"
+        "\r\n"
+        "I could not deliver your message.\r\n"
+        "\r\n"
+        "--BOUNDARY\r\n"
+        "Content-Type: message/delivery-status\r\n"
+        "\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n"
+        "Arrival-Date: Tue, 03 Nov 2026 09:59:00 +0100\r\n"
+        "\r\n"
+        "Final-Recipient: rfc822; %s\r\n"
+        "Action: failed\r\n"
+        "Status: 5.1.1\r\n"
+        "Remote-MTA: dns; mail.mx.example.co.uk\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 no such user\r\n"
+        "\r\n"
+        "--BOUNDARY\r\n"
+        "Content-Type: text/rfc822-headers\r\n"
+        "\r\n"
+        "Message-ID: <%s@example.org>\r\n"
+        "From: sender@example.org\r\n"
+        "To: %s\r\n"
+        "Subject: hello\r\n"
+        "X-Campaign-Id: spring-%s\r\n"
+        "%s"
+        "\r\n"
+        "--BOUNDARY--\r\n",
+        rcpt, id, rcpt, id, extra != NULL ? extra : "");
+    return g_bytes_new_take (text, strlen (text));
+}
+
+static BounceReport *
+parse (GBytes *raw)
+{
+    g_autoptr (BounceParser) parser = bounce_parser_new ();
+    const char *headers[] = { "X-Campaign-Id", NULL };
+
+    bounce_parser_set_extra_headers (parser, headers);
+    return bounce_parser_parse (parser, raw, "test");
+}
+
+static gint64
+query_int (BounceStore *store, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    gint64 v;
+
+    g_assert_cmpint (sqlite3_prepare_v2 (bounce_store_get_db (store), sql, -1,
+                                         &stmt, NULL), ==, SQLITE_OK);
+    g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+    v = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return v;
+}
+
+static char *
+query_text (BounceStore *store, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    char *v = NULL;
+
+    g_assert_cmpint (sqlite3_prepare_v2 (bounce_store_get_db (store), sql, -1,
+                                         &stmt, NULL), ==, SQLITE_OK);
+    if (sqlite3_step (stmt) == SQLITE_ROW &&
+        sqlite3_column_type (stmt, 0) != SQLITE_NULL)
+        v = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    return v;
+}
+
+static BounceStore *
+open_store (Fixture *f, gsize raw_cap)
+{
+    g_autoptr (GError) error = NULL;
+    BounceStoreOptions options;
+    BounceStore *store;
+
+    bounce_store_options_init (&options);
+    options.raw_cap = raw_cap;
+    options.busy_timeout_ms = 200;
+    store = bounce_store_open (f->path, &options, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (store);
+    return store;
+}
+
+static void
+test_create (Fixture *f, gconstpointer data)
+{
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    g_autofree char *dir = g_path_get_dirname (f->path);
+    g_autofree char *mode = NULL;
+    struct stat st;
+
+    g_assert_cmpint (g_stat (f->path, &st), ==, 0);
+    g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+    g_assert_cmpint (g_stat (dir, &st), ==, 0);
+    g_assert_cmpint (st.st_mode & 0777, ==, 0700);
+    g_assert_cmpint (bounce_store_get_schema_version (store), ==,
+                     BOUNCE_STORE_SCHEMA_VERSION);
+    g_assert_cmpint (query_int (store, "PRAGMA user_version"), ==,
+                     BOUNCE_STORE_SCHEMA_VERSION);
+    mode = query_text (store, "PRAGMA journal_mode");
+    g_assert_cmpstr (mode, ==, "wal");
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM reasons "
+                                       "WHERE who = 'sender'"), >, 10);
+}
+
+static void
+test_add_and_dedup (Fixture *f, gconstpointer data)
+{
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    g_autoptr (GBytes) raw = make_dsn ("Jane.Doe@Mail.Example.CO.UK", "1", NULL);
+    g_autoptr (BounceReport) report = parse (raw);
+    g_autoptr (GError) error = NULL;
+    g_autofree char *with_from = NULL;
+    g_autoptr (GBytes) raw2 = NULL;
+    g_autofree char *s = NULL;
+    gboolean dup = TRUE;
+
+    g_assert_cmpint (report->kind, ==, BOUNCE_KIND_DSN);
+    g_assert_true (bounce_store_add (store, raw, report, &dup, &error));
+    g_assert_no_error (error);
+    g_assert_false (dup);
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM messages"), ==, 1);
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM events"), ==, 1);
+
+    /* What the event row says. */
+    s = query_text (store, "SELECT address || ' ' || domain || ' ' || "
+                           "registrable_domain || ' ' || outcome || ' ' || "
+                           "status || ' ' || smtp_code FROM events");
+    g_assert_cmpstr (s, ==, "jane.doe@mail.example.co.uk mail.example.co.uk "
+                            "example.co.uk bounce 5.1.1 550");
+    g_clear_pointer (&s, g_free);
+    /* No Last-Attempt-Date: the Arrival-Date, in UTC. */
+    s = query_text (store,
+                    "SELECT event_time || ' ' || event_time_source FROM events");
+    g_assert_cmpstr (s, ==, "2026-11-03T08:59:00Z arrival_date");
+    g_clear_pointer (&s, g_free);
+    s = query_text (store, "SELECT name || '=' || value FROM message_headers");
+    g_assert_cmpstr (s, ==, "x-campaign-id=spring-1");
+    g_clear_pointer (&s, g_free);
+    s = query_text (store, "SELECT kind || ' ' || orig_message_id || ' ' || "
+                           "warnings FROM messages");
+    g_assert_cmpstr (s, ==, "dsn 1@example.org []");
+
+    /* The same message again, and from an mbox (a "From " line and a blank
+     * line more): nothing changes. */
+    g_assert_true (bounce_store_add (store, raw, report, &dup, &error));
+    g_assert_true (dup);
+    with_from = g_strdup_printf ("From MAILER-DAEMON  Tue Nov  3 10:00:00 2026\n"
+                                 "%.*s\n\n",
+                                 (int) g_bytes_get_size (raw),
+                                 (const char *) g_bytes_get_data (raw, NULL));
+    raw2 = g_bytes_new (with_from, strlen (with_from));
+    dup = FALSE;
+    g_assert_true (bounce_store_add (store, raw2, report, &dup, &error));
+    g_assert_true (dup);
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM messages"), ==, 1);
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM events"), ==, 1);
+}
+
+/* Inflates messages.raw of the only message. */
+static GBytes *
+stored_raw (BounceStore *store)
+{
+    sqlite3_stmt *stmt = NULL;
+    g_autoptr (GZlibDecompressor) z =
+        g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_ZLIB);
+    g_autoptr (GInputStream) mem = NULL;
+    g_autoptr (GInputStream) in = NULL;
+    g_autoptr (GOutputStream) out = g_memory_output_stream_new_resizable ();
+    g_autoptr (GError) error = NULL;
+
+    g_assert_cmpint (sqlite3_prepare_v2 (bounce_store_get_db (store),
+                                         "SELECT raw FROM messages", -1, &stmt,
+                                         NULL), ==, SQLITE_OK);
+    g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+    mem = g_memory_input_stream_new_from_data (
+        g_memdup2 (sqlite3_column_blob (stmt, 0), sqlite3_column_bytes (stmt, 0)),
+        sqlite3_column_bytes (stmt, 0), g_free);
+    sqlite3_finalize (stmt);
+    in = g_converter_input_stream_new (mem, G_CONVERTER (z));
+    g_output_stream_splice (out, in, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
+                            NULL, &error);
+    g_assert_no_error (error);
+    return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
+}
+
+static void
+test_raw (Fixture *f, gconstpointer data)
+{
+    g_autoptr (GBytes) raw = make_dsn ("a@example.com", "2", NULL);
+    g_autoptr (BounceReport) report = parse (raw);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GBytes) back = NULL;
+
+    {
+        g_autoptr (BounceStore) store = open_store (f, 0);
+        g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+        back = stored_raw (store);
+        g_assert_true (g_bytes_equal (back, raw));
+        g_assert_cmpint (query_int (store, "SELECT raw_size FROM messages"),
+                         ==, g_bytes_get_size (raw));
+        g_assert_cmpint (query_int (store, "SELECT raw_truncated FROM messages"),
+                         ==, 0);
+        g_assert_cmpint (query_int (store, "DELETE FROM messages RETURNING 1"),
+                         ==, 1);
+        g_clear_pointer (&back, g_bytes_unref);
+    }
+    {
+        /* Over the cap: the first 100 bytes and a note; the parsed result
+         * whole. */
+        g_autoptr (BounceStore) store = open_store (f, 100);
+        const char *text;
+        gsize len;
+
+        g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+        g_assert_no_error (error);
+        back = stored_raw (store);
+        text = g_bytes_get_data (back, &len);
+        g_assert_cmpmem (text, 100, g_bytes_get_data (raw, NULL), 100);
+        g_assert_nonnull (g_strstr_len (text, len, "truncated"));
+        g_assert_cmpint (query_int (store, "SELECT raw_truncated FROM messages"),
+                         ==, 1);
+        g_assert_cmpint (query_int (store, "SELECT raw_size FROM messages"),
+                         ==, g_bytes_get_size (raw));
+        g_assert_cmpint (query_int (store, "SELECT count(*) FROM events WHERE "
+                                           "address = 'a@example.com'"),
+                         ==, 1);
+    }
+}
+
+static void
+test_unparsable (Fixture *f, gconstpointer data)
+{
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    g_autoptr (GBytes) raw = g_bytes_new_static ("\x01\x02junk", 6);
+    g_autoptr (BounceReport) report = parse (raw);
+    g_autoptr (GError) error = NULL;
+    g_autofree char *kind = NULL;
+
+    g_assert_cmpint (report->kind, ==, BOUNCE_KIND_UNPARSABLE);
+    g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+    g_assert_no_error (error);
+    kind = query_text (store, "SELECT kind FROM messages");
+    g_assert_cmpstr (kind, ==, "unparsable");
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM events"), ==, 0);
+}
+
+static void
+exec_ok (sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec (db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        g_error ("%s: %s", sql, msg);
+}
+
+/* A database of schema version 1 with one hard bounce, upgraded. */
+static void
+test_migrate (Fixture *f, gconstpointer data)
+{
+    g_autoptr (GPtrArray) sections = _bounce_store_schema_sections ();
+    g_autofree char *dir = g_path_get_dirname (f->path);
+    g_autofree char *why = NULL;
+    sqlite3 *db = NULL;
+
+    g_assert_cmpuint (sections->len, ==, BOUNCE_STORE_SCHEMA_VERSION + 1);
+    g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+    g_assert_cmpint (sqlite3_open (f->path, &db), ==, SQLITE_OK);
+    exec_ok (db, sections->pdata[1]);
+    exec_ok (db, "INSERT INTO messages (id, content_hash, received_at, kind, "
+                 "raw_size) VALUES (1, 'h', '2026-01-01T00:00:00Z', 'dsn', 1);"
+                 "INSERT INTO events (message_id, position, address, outcome, "
+                 "reason, hard, event_time, event_time_source) VALUES (1, 0, "
+                 "'old@example.com', 'bounce', 'userunknown', 1, "
+                 "'2026-01-01T00:00:00Z', 'received_at');"
+                 "PRAGMA user_version = 1;");
+    sqlite3_close (db);
+
+    {
+        g_autoptr (BounceStore) store = open_store (f, 0);
+        g_assert_cmpint (query_int (store, "PRAGMA user_version"), ==,
+                         BOUNCE_STORE_SCHEMA_VERSION);
+        g_assert_cmpint (query_int (store, "SELECT count(*) FROM events"), ==, 1);
+        why = query_text (store, "SELECT why FROM suppression_candidates "
+                                 "WHERE address = 'old@example.com'");
+        g_assert_cmpstr (why, ==, "hard");
+    }
+}
+
+static void
+test_too_new (Fixture *f, gconstpointer data)
+{
+    g_autoptr (GError) error = NULL;
+    BounceStore *store;
+
+    {
+        g_autoptr (BounceStore) s = open_store (f, 0);
+        exec_ok (bounce_store_get_db (s), "PRAGMA user_version = 99");
+    }
+    store = bounce_store_open (f->path, NULL, &error);
+    g_assert_null (store);
+    g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_SCHEMA_TOO_NEW);
+    g_assert_nonnull (strstr (error->message, "99"));
+}
+
+static void
+test_must_exist (Fixture *f, gconstpointer data)
+{
+    g_autoptr (GError) error = NULL;
+    BounceStoreOptions options;
+
+    bounce_store_options_init (&options);
+    options.must_exist = TRUE;
+    g_assert_null (bounce_store_open (f->path, &options, &error));
+    g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE);
+    g_assert_false (g_file_test (f->path, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_busy (Fixture *f, gconstpointer data)
+{
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    g_autoptr (GBytes) raw = make_dsn ("b@example.com", "3", NULL);
+    g_autoptr (BounceReport) report = parse (raw);
+    g_autoptr (GError) error = NULL;
+    sqlite3 *other = NULL;
+
+    g_assert_cmpint (sqlite3_open (f->path, &other), ==, SQLITE_OK);
+    exec_ok (other, "BEGIN IMMEDIATE");
+    g_assert_false (bounce_store_add (store, raw, report, NULL, &error));
+    g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE_BUSY);
+    g_clear_error (&error);
+    exec_ok (other, "ROLLBACK");
+    sqlite3_close (other);
+    g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM messages"), ==, 1);
+}
+
+/* A batch rolled back stores nothing; a committed one everything. */
+static void
+test_batch (Fixture *f, gconstpointer data)
+{
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    g_autoptr (GError) error = NULL;
+
+    g_assert_true (bounce_store_begin (store, &error));
+    for (int i = 0; i < 3; i++) {
+        g_autofree char *id = g_strdup_printf ("batch%d", i);
+        g_autoptr (GBytes) raw = make_dsn ("c@example.com", id, NULL);
+        g_autoptr (BounceReport) report = parse (raw);
+        g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+    }
+    bounce_store_rollback (store);
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM messages"), ==, 0);
+    g_assert_true (bounce_store_begin (store, &error));
+    for (int i = 0; i < 3; i++) {
+        g_autofree char *id = g_strdup_printf ("batch%d", i);
+        g_autoptr (GBytes) raw = make_dsn ("c@example.com", id, NULL);
+        g_autoptr (BounceReport) report = parse (raw);
+        g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+    }
+    g_assert_true (bounce_store_commit (store, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM messages"), ==, 3);
+}
+
+/* Stores a hand-made report: one recipient with the given classification
+ * at @when. */
+static void
+add_event (BounceStore *store, const char *address, const char *action,
+           const char *reason, int hard, const char *when)
+{
+    static int serial;
+    g_autofree char *text = g_strdup_printf ("synthetic %d", ++serial);
+    g_autoptr (GBytes) raw = g_bytes_new (text, strlen (text));
+    g_autoptr (BounceReport) report = bounce_report_new ("synthetic");
+    BounceRecipient *r = bounce_recipient_new ();
+    g_autoptr (GError) error = NULL;
+
+    report->kind = BOUNCE_KIND_DSN;
+    r->address = g_strdup (address);
+    r->action = g_strdup (action);
+    r->reason = g_strdup (reason);
+    r->hard = hard;
+    r->last_attempt = g_strdup (when);
+    g_ptr_array_add (report->recipients, r);
+    g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+    g_assert_no_error (error);
+}
+
+static void
+test_suppression_view (Fixture *f, gconstpointer data)
+{
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    g_autofree char *list = NULL;
+    g_autofree char *day = NULL;
+
+    /* A hard bounce of a recipient-side reason. */
+    add_event (store, "gone@example.com", "failed", "userunknown", 1,
+               "2026-11-01T10:00:00+01:00");
+    /* A hard sender-side bounce: never. */
+    add_event (store, "blocked@example.com", "failed", "blocked", 1,
+               "2026-11-01T10:00:00Z");
+    /* Three soft bounces over 8 days: yes; over 2 days: not yet. */
+    add_event (store, "full@example.com", "failed", "mailboxfull", 0,
+               "2026-11-01T00:00:00Z");
+    add_event (store, "full@example.com", "failed", "mailboxfull", 0,
+               "2026-11-04T00:00:00Z");
+    add_event (store, "full@example.com", "failed", "mailboxfull", 0,
+               "2026-11-09T00:00:00Z");
+    add_event (store, "brief@example.com", "failed", "mailboxfull", 0,
+               "2026-11-01T00:00:00Z");
+    add_event (store, "brief@example.com", "failed", "mailboxfull", 0,
+               "2026-11-02T00:00:00Z");
+    add_event (store, "brief@example.com", "failed", "mailboxfull", 0,
+               "2026-11-03T00:00:00Z");
+    /* Two soft bounces over 10 days: under the count. */
+    add_event (store, "twice@example.com", "failed", "mailboxfull", 0,
+               "2026-11-01T00:00:00Z");
+    add_event (store, "twice@example.com", "failed", "mailboxfull", 0,
+               "2026-11-11T00:00:00Z");
+    /* A hard bounce, then a delivery: cleared. */
+    add_event (store, "back@example.com", "failed", "userunknown", 1,
+               "2026-11-01T00:00:00Z");
+    add_event (store, "back@example.com", "delivered", NULL, -1,
+               "2026-11-05T00:00:00Z");
+    /* A delay notice is not a bounce. */
+    add_event (store, "slow@example.com", "delayed", "expired", 1,
+               "2026-11-05T00:00:00Z");
+
+    list = query_text (store, "SELECT group_concat (address || ':' || why, ' ')"
+                              " FROM (SELECT * FROM suppression_candidates "
+                              "ORDER BY address)");
+    g_assert_cmpstr (list, ==, "full@example.com:soft gone@example.com:hard");
+
+    /* The policy is data: 2 soft bounces are enough now. */
+    exec_ok (bounce_store_get_db (store),
+             "UPDATE settings SET value = 2 WHERE name = 'suppress_soft_count'");
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM "
+                                       "suppression_candidates"), ==, 3);
+
+    /* The event time is UTC; the views group by UTC day. */
+    day = query_text (store, "SELECT event_time FROM events WHERE address = "
+                             "'gone@example.com'");
+    g_assert_cmpstr (day, ==, "2026-11-01T09:00:00Z");
+    g_assert_cmpint (query_int (store, "SELECT bounces FROM bounces_per_day "
+                                       "WHERE day = '2026-11-01' AND reason = "
+                                       "'mailboxfull'"), ==, 3);
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM latest_events "
+                                       "WHERE address = 'back@example.com' "
+                                       "AND outcome = 'delivered'"), ==, 1);
+}
+
+int
+main (int argc, char **argv)
+{
+    g_test_init (&argc, &argv, NULL);
+    bounce_init ();
+
+#define ADD(name, fn)                                                          \
+    g_test_add ("/store/" name, Fixture, NULL, fixture_set_up, fn,             \
+                fixture_tear_down)
+    ADD ("create", test_create);
+    ADD ("add-and-dedup", test_add_and_dedup);
+    ADD ("raw", test_raw);
+    ADD ("unparsable", test_unparsable);
+    ADD ("migrate", test_migrate);
+    ADD ("too-new", test_too_new);
+    ADD ("must-exist", test_must_exist);
+    ADD ("busy", test_busy);
+    ADD ("batch", test_batch);
+    ADD ("suppression-view", test_suppression_view);
+#undef ADD
+    return g_test_run ();
+}
