@@ -395,12 +395,13 @@ lock_db $U_PM
 printf 'before\n' > "$(home_of $U_CRASH)/crash-mode"
 chown $U_CRASH: "$(home_of $U_CRASH)/crash-mode"
 
-# ingest itself, with the database locked: exit 75 (EX_TEMPFAIL).
-rc=0
-as_user $U_FWD "$BOUNCESTAT" ingest --db "$(db_of $U_FWD)" \
-    < "$WORK/msgs/local-unknown.eml" >"$WORK/ingest-locked.out" 2>&1 || rc=$?
-check "ingest exits 75 while the database is locked (got $rc)" test "$rc" = 75
-
+# ingest itself, with the database locked: exit 75 (EX_TEMPFAIL) after its
+# busy timeout.  In the background, while Postfix meets the same lock.
+( rc=0
+  as_user $U_FWD "$BOUNCESTAT" ingest --db "$(db_of $U_FWD)" \
+      < "$WORK/msgs/local-unknown.eml" >"$WORK/ingest-locked.out" 2>&1 || rc=$?
+  echo "$rc" > "$WORK/ingest-locked.rc" ) &
+DIRECT_PID=$!
 send locked-fwd   $U_FWD   failure never nouser@remote.test
 send locked-pm    $U_PM    failure never blocked@remote.test
 send crash-before $U_CRASH failure never full@remote.test
@@ -412,6 +413,10 @@ chown $U_CRASH: "$(home_of $U_CRASH)/crash-mode"
 send crash-after  $U_CRASH failure never noauth@remote.test
 wait_for "a second deferred delivery to $U_CRASH" log_at_least $U_CRASH deferred 2
 
+wait "$DIRECT_PID" || true
+rc=$(cat "$WORK/ingest-locked.rc" 2>/dev/null || echo none)
+check "ingest exits 75 while the database is locked (got $rc: $(head -c 200 "$WORK/ingest-locked.out"))" \
+    test "$rc" = 75
 check "locked: the bounce to $U_FWD waits in the deferred queue" test "$(queued_bounces $U_FWD)" = 1
 check "locked: the bounce to $U_PM waits in the deferred queue" test "$(queued_bounces $U_PM)" = 1
 check "crashed: both bounces to $U_CRASH wait in the deferred queue" test "$(queued_bounces $U_CRASH)" = 2
