@@ -66,7 +66,8 @@ EXPECTED = {
     "phase2": {
         "fwd": {**PHASE1_FWD, "locked-fwd": [[NOUSER]]},
         "pm": {**PHASE1_PM, "locked-pm": [[BLOCKED]]},
-        "crash": {"crash-before": [[FULL]], "crash-after": [[NOAUTH]]},
+        "crash": {"crash-before": [[FULL]], "crash-after": [[NOAUTH]],
+                  "crash-killed": [[NOUSER]]},
     },
 }
 
