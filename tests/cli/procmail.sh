@@ -1,0 +1,68 @@
+#!/bin/bash
+# procmail.sh - tools/procmailrc with the real bouncestat: a bounce is
+# stored (with the VERP address from X-Original-To) and procmail exits 0;
+# with the database locked procmail exits 75 and files nothing in the
+# mailbox, so the MTA retries; the retry stores it.
+#
+# Needs procmail and formail; without them it says so and checks nothing.
+set -u
+
+BS=${1:?usage: procmail.sh BOUNCESTAT}
+SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+if ! command -v procmail >/dev/null || ! command -v formail >/dev/null; then
+    echo "procmail.sh: SKIP: procmail/formail not installed"
+    exit 0
+fi
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+unset BOUNCESTAT_DB ORIGINAL_RECIPIENT RECIPIENT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+expect() { [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"; }
+q() {
+    python3 -c 'import sqlite3, sys
+r = sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()
+print("" if r is None or r[0] is None else r[0])' "$1" "$2"
+}
+
+python3 "$SOURCE_DIR/tests/cli/gen-dsns.py" --count 1 --prefix pm --dir "$T/m"
+{
+    echo "From MAILER-DAEMON  Tue Nov  3 10:00:00 2026"
+    echo "X-Original-To: bounces+who=example.net@example.org"
+    cat "$T/m/pm-000000.eml"
+} > "$T/msg"
+sed "s#/usr/local/bin/bouncestat ingest#$BS ingest --db $T/pm.db --busy-timeout 300#" \
+    "$SOURCE_DIR/tools/procmailrc" > "$T/rc"
+grep -q -- "--db $T/pm.db" "$T/rc" || fail "the recipe has no ingest line to test"
+pm() { HOME=$T procmail DEFAULT="$T/mbox" ORGMAIL="$T/mbox" "$T/rc" < "$T/msg" 2>/dev/null; }
+
+# Locked: 75, nothing in the mailbox, nothing stored.
+"$BS" ingest --db "$T/pm.db" < /dev/null
+python3 - "$T/pm.db" "$T/locked" "$T/release" <<'PY' &
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("begin immediate")
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.01)
+db.execute("rollback")
+PY
+locker=$!
+while [ ! -e "$T/locked" ]; do sleep 0.01; done
+pm
+expect "locked: procmail exit" "$?" 75
+[ -s "$T/mbox" ] && fail "locked: the bounce was filed in the mailbox"
+expect "locked: nothing stored" "$(q "$T/pm.db" "select count(*) from events")" 0
+touch "$T/release"
+wait "$locker"
+
+# The retry: stored, exit 0, the VERP address recovered.
+pm
+expect "retry: procmail exit" "$?" 0
+[ -s "$T/mbox" ] && fail "retry: the bounce was filed in the mailbox"
+expect "retry: stored" "$(q "$T/pm.db" "select address from events")" "user-pm-0@example.com"
+expect "retry: VERP" "$(q "$T/pm.db" "select verp_address from messages where kind = 'dsn'")" \
+    "who@example.net"
+
+[ "$failures" -eq 0 ] || { echo "procmail.sh: $failures failure(s)" >&2; exit 1; }
+echo "procmail.sh: all passed"
