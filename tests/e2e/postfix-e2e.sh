@@ -6,7 +6,7 @@
 # directories under a temporary directory; no listener but the fake SMTP
 # server, which binds 127.0.0.1 only), a fake SMTP server (fake-smtp.py) that
 # answers chosen failures per recipient, and test users whose ~/.forward or
-# ~/.procmailrc (the recipe in tools/procmailrc) pipe every bounce into
+# ~/.procmailrc (tools/dot-forward and tools/procmailrc) pipe every bounce into
 # bouncestat ingest.  It then checks the SQLite files (check-db.py) and,
 # when they exist, `bouncestat report` and `show`.  It also checks the retry
 # contract: a locked database or a crashed ingest never makes Postfix bounce
@@ -54,7 +54,9 @@ done
 [ -x "$BOUNCESTAT_IN" ] || die "$BOUNCESTAT_IN is not executable"
 "$BOUNCESTAT_IN" ingest --help >/dev/null 2>&1 \
     || skip "$BOUNCESTAT_IN has no 'ingest' command yet"
-[ -f "$SOURCE_DIR/tools/procmailrc" ] || skip "tools/procmailrc is missing"
+for f in dot-forward procmailrc; do
+    [ -f "$SOURCE_DIR/tools/$f" ] || die "tools/$f is missing"
+done
 
 # The packages: Debian's postfix and procmail.  "No configuration" keeps the
 # package from writing a system main.cf or starting anything: this test runs
@@ -111,7 +113,12 @@ LOCK_PIDS=""
 POSTFIX_STARTED=0
 
 home_of() { echo "$WORK/home/$1"; }
-db_of() { echo "$(home_of "$1")/bounces.db"; }
+db_of() {   # where ingest keeps the user's history
+    case $1 in
+    "$U_CRASH") echo "$(home_of "$1")/bounces.db" ;;
+    *) echo "$(home_of "$1")/.local/share/bouncestat/bounces.db" ;;
+    esac
+}
 as_user() {   # as_user USER COMMAND...: the user's uid/gid/groups and HOME
     local u=$1
     shift
@@ -179,17 +186,17 @@ for u in $USERS; do
     rm -f "/var/mail/$u"
 done
 
-# ~/.forward: the documented line, with this test's program and database.
-printf '"|%s ingest --db %s"\n' "$BOUNCESTAT" "$(db_of $U_FWD)" > "$(home_of $U_FWD)/.forward"
-
-# ~/.procmailrc: the shipped recipe, included as it is; the user's own rc
-# only says where the program and the database are.
-cat > "$(home_of $U_PM)/.procmailrc" <<EOF
-BOUNCESTAT=$BOUNCESTAT
-BOUNCESTAT_DB=$(db_of $U_PM)
-INCLUDERC=$WORK/procmailrc
-EOF
-install -m 644 "$SOURCE_DIR/tools/procmailrc" "$WORK/procmailrc"
+# ~/.forward and ~/.procmailrc: the files shipped in tools/, as they are but
+# for the program's path (this build's copy instead of /usr/local/bin).  No
+# --db there: the database is the user's default one (db_of); the crash
+# wrapper below passes --db.
+shipped() {   # shipped FILE DEST
+    sed "s#/usr/local/bin/bouncestat#$BOUNCESTAT#g" "$SOURCE_DIR/tools/$1" > "$2"
+    grep -qF "$BOUNCESTAT ingest" "$2" \
+        || die "tools/$1 does not run /usr/local/bin/bouncestat ingest: update this test"
+}
+shipped dot-forward "$(home_of $U_FWD)/.forward"
+shipped procmailrc "$(home_of $U_PM)/.procmailrc"
 
 # A stand-in for an ingest that crashes (SIGSEGV): once before storing
 # anything, or once after the message is committed, as ~/crash-mode says.
