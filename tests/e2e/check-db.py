@@ -51,8 +51,11 @@ PHASE1_FWD = {
     ],
     "multi": [[FULL, BLOCKED, NOUSER, UNKNOWN_LOCAL]],
     "success": [[rcpt("ok@remote.test", "relayed", "2.0.0", 250, ("delivered",))]],
+    "verp-fwd": [[NOUSER]],
 }
-PHASE1_PM = {"procmail-full": [[FULL]]}
+PHASE1_PM = {"procmail-full": [[FULL]], "verp-pm": [[BLOCKED]]}
+# The address recovered from a VERP envelope (NULL for every other case).
+VERP = {"verp-fwd": "nouser@remote.test", "verp-pm": "blocked@remote.test"}
 # The message kind: a DSN, except the success notice.
 KIND = {"success": "delivered"}
 
@@ -119,7 +122,7 @@ def stored(conn):
             (e["address"], e["action"], e["status"], e["smtp_code"], e[e_rsn])
             for e in conn.execute(f"SELECT * FROM events WHERE {e_msg} = ?", (m[m_id],))
         ]
-        out.setdefault(case, []).append((m["kind"], events))
+        out.setdefault(case, []).append((m["kind"], events, m["verp_address"]))
     return out
 
 
@@ -149,7 +152,7 @@ def check_db(label, path, expected, check_reason, tmpdir):
         left = list(have)
         for want in dsns:
             hit = None
-            for i, (kind, events) in enumerate(left):
+            for i, (kind, events, _) in enumerate(left):
                 if len(events) == len(want) and all(
                         any(match(g, w, check_reason) for g in events) for w in want):
                     hit = i
@@ -157,7 +160,9 @@ def check_db(label, path, expected, check_reason, tmpdir):
             if hit is None:
                 fail(f"{label}: case {case}: no stored DSN matches {want}; stored: {left}")
                 continue
-            kind, events = left.pop(hit)
+            kind, events, verp = left.pop(hit)
+            if verp != VERP.get(case):
+                fail(f"{label}: case {case}: VERP address {verp!r}, expected {VERP.get(case)!r}")
             if kind != KIND.get(case, "dsn"):
                 fail(f"{label}: case {case}: kind {kind!r}, expected {KIND.get(case, 'dsn')!r}")
     print(f"check-db: {label}: {n_got} messages, {len(got)} cases checked")

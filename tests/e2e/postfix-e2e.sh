@@ -257,7 +257,7 @@ pc -e "compatibility_level = 3.6" \
     "smtp_dns_support_level = disabled" "smtpd_peername_lookup = no" \
     "alias_maps =" "alias_database =" "local_recipient_maps =" \
     'mailbox_command = /usr/bin/procmail -a "$EXTENSION"' \
-    "allow_mail_to_commands = alias, forward" "biff = no" \
+    "allow_mail_to_commands = alias, forward" "biff = no" "recipient_delimiter = +" \
     "notify_classes =" "in_flow_delay = 0" \
     "queue_run_delay = 1s" "minimal_backoff_time = 1s" "maximal_backoff_time = 2s" \
     "delay_warning_time = 3s" "maximal_queue_lifetime = 8s" "bounce_queue_lifetime = 8s" \
@@ -307,7 +307,7 @@ EOF
 # Log lines about deliveries to local test user U with status S, counted.
 n_log() {
     local n
-    n=$(grep -cE "to=<$1@$HOST>.*relay=local.*status=$2" "$MAILLOG" 2>/dev/null) || true
+    n=$(grep -cE "to=<$1(\+[^@>]*)?@$HOST>.*relay=local.*status=$2" "$MAILLOG" 2>/dev/null) || true
     echo "${n:-0}"
 }
 wait_for() {   # wait_for DESCRIPTION COMMAND...: poll every 0.2 s, up to TIMEOUT
@@ -379,14 +379,22 @@ send multi           $U_FWD failure,delay never full@remote.test blocked@remote.
     nouser@remote.test "nosuchuser@$HOST" ok@remote.test
 send success         $U_FWD success       never ok@remote.test
 send procmail-full   $U_PM  failure,delay never full@remote.test
-# 9 DSNs to the .forward user (the 421 gives two), 1 through procmail.
-wait_for "9 DSNs delivered to $U_FWD" log_at_least $U_FWD sent 9
-wait_for "1 DSN delivered to $U_PM" log_at_least $U_PM sent 1
+# VERP: the failed address is in the envelope sender; ingest recovers it from
+# ORIGINAL_RECIPIENT (Postfix) or X-Original-To (the procmail recipe).
+send verp-fwd "$U_FWD+nouser=remote.test" failure never nouser@remote.test
+send verp-pm  "$U_PM+blocked=remote.test" failure never blocked@remote.test
+# 10 DSNs to the .forward user (the 421 gives two), 2 through procmail.
+wait_for "10 DSNs delivered to $U_FWD" log_at_least $U_FWD sent 10
+wait_for "2 DSNs delivered to $U_PM" log_at_least $U_PM sent 2
 wait_for "an empty queue" queue_empty
 log "phase 1: all DSNs delivered"
 check "phase 1: no bounce of a bounce" \
-    test "$(grep -cE "to=<bse2e[a-z]*@$HOST>.*status=bounced" "$MAILLOG")" = 0
+    test "$(grep -cE "to=<bse2e[^@>]*@$HOST>.*status=bounced" "$MAILLOG")" = 0
 check "phase 1: procmail filed nothing in $U_PM's mailbox" mailbox_untouched $U_PM
+for u in $U_FWD $U_PM; do
+    check "phase 1: $u's default database was created by the pipe, owned by $u, mode 600" \
+        test "$(stat -c %U:%a "$(db_of $u)" 2>&1)" = "$u:600"
+done
 python3 "$HERE/check-db.py" phase1 "$(db_of $U_FWD)" "$(db_of $U_PM)" "$SOURCE_DIR" \
     && ok "phase 1: databases hold every bounce once, as expected" \
     || fail "phase 1: databases"
@@ -453,12 +461,12 @@ python3 "$HERE/check-db.py" phase2-before-flush "$(db_of $U_FWD)" "$(db_of $U_PM
     || fail "phase 2: databases before the flush"
 log "phase 2: locks released, postqueue -f"
 postqueue -c "$ETC" -f
-wait_for "the redelivery to $U_FWD" log_at_least $U_FWD sent 10
-wait_for "the redelivery to $U_PM" log_at_least $U_PM sent 2
+wait_for "the redelivery to $U_FWD" log_at_least $U_FWD sent 11
+wait_for "the redelivery to $U_PM" log_at_least $U_PM sent 3
 wait_for "the redeliveries to $U_CRASH" log_at_least $U_CRASH sent 3
 wait_for "an empty queue" queue_empty
 check "no bounce was bounced or dropped" \
-    test "$(grep -cE "to=<bse2e[a-z]*@$HOST>.*status=bounced" "$MAILLOG")" = 0
+    test "$(grep -cE "to=<bse2e[^@>]*@$HOST>.*status=bounced" "$MAILLOG")" = 0
 check "after the retry: procmail filed nothing in $U_PM's mailbox" mailbox_untouched $U_PM
 python3 "$HERE/check-db.py" phase2 "$(db_of $U_FWD)" "$(db_of $U_PM)" \
     "$SOURCE_DIR" "$(db_of $U_CRASH)" \
