@@ -36,7 +36,7 @@ NOAUTH = rcpt("noauth@remote.test", "failed", "5.7.26", 550, ("authfailure",))
 BLOCKED = rcpt("blocked@remote.test", "failed", "5.7.1", 554, ("blocked",))
 NOUSER = rcpt("nouser@remote.test", "failed", "5.1.1", 550, ("userunknown",))
 AUTH535 = rcpt("postmaster@authfail.test", "failed", "5.7.8", 535, ("securityerror",))
-BUSY_REASONS = ("ratelimited", "toomanyconn", "expired")
+BUSY_REASONS = ("ratelimited", "expired")
 
 # Case id (from the original Message-ID) -> one list of recipients per DSN.
 PHASE1_FWD = {
