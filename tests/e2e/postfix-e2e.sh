@@ -21,6 +21,7 @@
 # cannot run here, except under CI=true, where that is a failure.
 # E2E_KEEP=1 keeps the temporary directory for a look afterwards.
 set -euo pipefail
+umask 022   # the Postfix daemons and the test users read what this writes
 
 BOUNCESTAT_IN=${1:?usage: postfix-e2e.sh /path/to/bouncestat}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -62,19 +63,21 @@ done
 # package from writing a system main.cf or starting anything: this test runs
 # its own instance.  (.ci/run preseeds and installs the same.)
 install_packages() {
+    local apt_log rc=0
     command -v apt-get >/dev/null || return 1
-    log "installing postfix and procmail"
-    echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
-    echo "postfix postfix/mailname string $HOST" | debconf-set-selections
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        postfix procmail libsasl2-modules >"${TMPDIR:-/tmp}/bouncestat-e2e-apt.log" 2>&1; then
-        apt-get update -q >/dev/null 2>&1 || true
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-            postfix procmail libsasl2-modules >"${TMPDIR:-/tmp}/bouncestat-e2e-apt.log" 2>&1 || {
-            tail -5 "${TMPDIR:-/tmp}/bouncestat-e2e-apt.log"
-            return 1
-        }
-    fi
+    log "installing postfix, procmail and libsasl2-modules"
+    printf '%s\n' 'postfix postfix/main_mailer_type select No configuration' \
+        "postfix postfix/mailname string $HOST" | debconf-set-selections
+    apt_log=$(mktemp /tmp/bouncestat-e2e-apt.XXXXXX)
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends postfix procmail libsasl2-modules \
+        >"$apt_log" 2>&1 \
+        || { apt-get update -q >>"$apt_log" 2>&1 || true
+             apt-get install -y -q --no-install-recommends postfix procmail libsasl2-modules \
+                 >>"$apt_log" 2>&1; } || rc=$?
+    [ "$rc" = 0 ] || tail -5 "$apt_log"
+    rm -f "$apt_log"
+    return "$rc"
 }
 have_packages() {
     command -v postfix >/dev/null && [ -x /usr/sbin/sendmail ] && [ -x /usr/bin/procmail ] \
@@ -178,10 +181,14 @@ trap on_exit EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ users
+GECOS="bouncestat e2e test"
 for u in $USERS; do
-    if ! id -u "$u" >/dev/null 2>&1; then
+    if id -u "$u" >/dev/null 2>&1 && [ "$(getent passwd "$u" | cut -d: -f5)" = "$GECOS" ]; then
+        CREATED_USERS="$CREATED_USERS $u"     # left over by an interrupted run
+        usermod --home "$(home_of "$u")" "$u"
+    elif ! id -u "$u" >/dev/null 2>&1; then
         useradd --system --no-create-home --user-group --shell /bin/sh \
-            --home-dir "$(home_of "$u")" --comment "bouncestat e2e test" "$u"
+            --home-dir "$(home_of "$u")" --comment "$GECOS" "$u"
         CREATED_USERS="$CREATED_USERS $u"
     else
         usermod --home "$(home_of "$u")" "$u"
@@ -249,6 +256,8 @@ MASTER_DIST=/usr/share/postfix/master.cf.dist
 [ -f "$MASTER_DIST" ] || MASTER_DIST=/etc/postfix/master.cf
 cp "$MASTER_DIST" "$ETC/master.cf"
 pc() { postconf -c "$ETC" "$@"; }
+# A sanitizer build's options reach the pipe (Postfix clears the environment).
+SANITIZER_ENV="ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS"
 pc -e "compatibility_level = 3.6" \
     "queue_directory = $SPOOL" "data_directory = $WORK/data" \
     "mail_owner = postfix" "setgid_group = postdrop" \
@@ -265,7 +274,9 @@ pc -e "compatibility_level = 3.6" \
     "notify_classes =" "in_flow_delay = 0" \
     "queue_run_delay = 1s" "minimal_backoff_time = 1s" "maximal_backoff_time = 2s" \
     "delay_warning_time = 3s" "maximal_queue_lifetime = 8s" "bounce_queue_lifetime = 8s" \
-    "maillog_file_prefixes = $WORK" "maillog_file = $MAILLOG"
+    "maillog_file_prefixes = $WORK" "maillog_file = $MAILLOG" \
+    "import_environment = $(postconf -d -h import_environment) $SANITIZER_ENV" \
+    "export_environment = $(postconf -d -h export_environment) $SANITIZER_ENV"
 # No inet listener at all: mail is submitted with sendmail.  No chroot (it
 # would need /etc files copied into the spool).  postlogd writes the log.
 pc -MX smtp/inet
@@ -456,8 +467,9 @@ check "locked: Postfix saw a temporary failure from ingest (.forward)" \
     grep -qE "to=<$U_FWD@$HOST>.*status=deferred \(temporary failure" "$MAILLOG"
 check "locked: Postfix saw a temporary failure from procmail" \
     grep -qE "to=<$U_PM@$HOST>.*status=deferred \(temporary failure" "$MAILLOG"
-check "crashed: Postfix deferred all 3 bounces when ingest died with SIGSEGV" \
-    test "$(grep -cE "to=<$U_CRASH@$HOST>.*status=deferred \(Command died with signal 11" "$MAILLOG")" = 3
+# (Signal 11, or 6 where a sanitizer turns the SIGSEGV into an abort.)
+check "crashed: Postfix deferred all 3 bounces when ingest died of a signal" \
+    test "$(grep -cE "to=<$U_CRASH@$HOST>.*status=deferred \(Command died with signal (11|6):" "$MAILLOG")" = 3
 check "locked: procmail did not fall back to $U_PM's mailbox" mailbox_untouched $U_PM
 
 unlock_db $U_FWD
