@@ -13,6 +13,9 @@ static const BsCommand commands[] = {
     { "parse", bs_cmd_parse, "Parse bounce messages and print what they say" },
     { "ingest", bs_cmd_ingest,
       "Parse bounce messages and store them in the database" },
+    { "report", bs_cmd_report, "Count what bounced and why, with advice" },
+    { "suppress", bs_cmd_suppress, "List the addresses to stop mailing" },
+    { "show", bs_cmd_show, "Show the history of an address or @domain" },
 };
 
 int

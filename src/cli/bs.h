@@ -64,7 +64,87 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (BsParserOptions, bs_parser_options_clear)
  * (transfer full). */
 char *bs_db_path (const char *option);
 
+/* Output of the reporting subcommands (bs-output.c). */
+typedef enum {
+    BS_FORMAT_TABLE,
+    BS_FORMAT_PLAIN,
+    BS_FORMAT_CSV,
+    BS_FORMAT_JSON,
+} BsFormat;
+
+#define BS_FORMATS(a) (1u << (a))
+
+/* Parses --format (NULL: @fallback) among the @allowed (BS_FORMATS ()
+ * ORed); on an unknown one prints the error and returns FALSE. */
+gboolean bs_format_parse (const char *text,
+                          guint allowed,
+                          BsFormat fallback,
+                          BsFormat *out_format,
+                          const char *command);
+
+/* Colour: on a terminal only, and never with NO_COLOR set. */
+gboolean bs_use_color (void);
+
+/* @text safe for a terminal: valid UTF-8, controls replaced
+ * (transfer full). */
+char *bs_sanitize (const char *text);
+
+/* Terminal columns @text takes (wide characters count 2). */
+int bs_text_width (const char *text);
+
+/* Prints @table aligned (numbers on the right, "-" for no value), the
+ * header in bold with @color; only @columns (NULL-terminated; NULL for
+ * all), each line after @indent. */
+void bs_print_table (const BounceTable *table,
+                     const char *const *columns,
+                     const char *indent,
+                     gboolean color);
+
+/* CSV (RFC 4180 quoting, "\n" line ends). */
+void bs_print_csv_row (const char *const *fields, guint n);
+void bs_print_csv (const BounceTable *table, gboolean header);
+
+/* Pretty JSON and a newline. */
+void bs_print_json (JsonNode *node);
+
+/* The options of report, suppress and show. */
+typedef struct {
+    char *db;
+    char *since;
+    char *until;
+    char *rules_dir;
+    char *since_utc; /* parsed by bs_query_options_open */
+    char *until_utc;
+} BsQueryOptions;
+
+/* Adds --db, --since, --until (and --rules with @with_rules). */
+void bs_query_options_add (GOptionContext *context,
+                           BsQueryOptions *opts,
+                           gboolean with_rules);
+
+/* Parses the times into @query (initialised here) and opens the database
+ * read-only; on error prints it, sets *@out_status, returns NULL. */
+BounceReader *bs_query_options_open (BsQueryOptions *opts,
+                                     BounceQueryOptions *query,
+                                     const char *command,
+                                     int *out_status);
+
+/* The rules for the advice, or NULL (with a warning printed). */
+BounceRules *bs_query_options_rules (BsQueryOptions *opts);
+
+void bs_query_options_clear (BsQueryOptions *opts);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (BsQueryOptions, bs_query_options_clear)
+
+/* "Now": $BOUNCESTAT_NOW (ISO 8601) if set, for reproducible output. */
+GDateTime *bs_now (void);
+
+/* The advice for @reason in the user's language (en or pl), or NULL. */
+const char *bs_advice (const BounceRules *rules, const char *reason);
+
 int bs_cmd_parse (int argc, char **argv);
 int bs_cmd_ingest (int argc, char **argv);
+int bs_cmd_report (int argc, char **argv);
+int bs_cmd_suppress (int argc, char **argv);
+int bs_cmd_show (int argc, char **argv);
 
 #endif /* BS_H */

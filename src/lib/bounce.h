@@ -301,7 +301,7 @@ gint64 bounce_input_count_hint (BounceInput *input);
 typedef struct _BounceStore BounceStore;
 
 /* The schema version this library writes (PRAGMA user_version). */
-#define BOUNCE_STORE_SCHEMA_VERSION 2
+#define BOUNCE_STORE_SCHEMA_VERSION 3
 
 /* Default busy timeout and raw message cap. */
 #define BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS 10000
@@ -371,6 +371,186 @@ gboolean bounce_store_add (BounceStore *store,
 /* The content hash of @raw as stored in messages.content_hash
  * (transfer full). */
 char *bounce_store_content_hash (GBytes *raw);
+
+/* ------------------------------------------------------------------ */
+/* Queries: reports over the history (read-only)                      */
+/* ------------------------------------------------------------------ */
+
+/* A read-only connection to a database written by the store. */
+typedef struct _BounceReader BounceReader;
+
+/* How long a reader waits for a writer's lock. */
+#define BOUNCE_READER_BUSY_TIMEOUT_MS 10000
+
+/* Opens the database at @path read-only.  It must exist
+ * (BOUNCE_ERROR_INPUT if not) and have schema version 2 or later;
+ * databases of a newer schema are read too (versions only add). */
+BounceReader *bounce_reader_open (const char *path, GError **error);
+void bounce_reader_free (BounceReader *reader);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceReader, bounce_reader_free)
+
+int bounce_reader_get_schema_version (BounceReader *reader);
+
+typedef enum {
+    BOUNCE_VALUE_NULL, /* only while reading: no value seen yet */
+    BOUNCE_VALUE_INTEGER,
+    BOUNCE_VALUE_REAL,
+    BOUNCE_VALUE_TEXT,
+} BounceValueType;
+
+/**
+ * BounceTable:
+ * The rows a query found.  @columns holds @n_columns names
+ * (NULL-terminated), @types the type of each column (the widest value
+ * found in it; TEXT when it held none), @rows one GPtrArray per row of
+ * @n_columns cells: the value as text (integers in decimal), or NULL
+ * for no value.
+ */
+typedef struct {
+    guint n_columns;
+    char **columns;
+    BounceValueType *types;
+    GPtrArray *rows;
+} BounceTable;
+
+void bounce_table_free (BounceTable *table);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceTable, bounce_table_free)
+
+/* The index of column @name, or -1. */
+int bounce_table_find_column (const BounceTable *table, const char *name);
+
+/* The value of @column in row @row (borrowed; NULL for no value or no
+ * such column). */
+const char *bounce_table_get (const BounceTable *table,
+                              guint row,
+                              const char *column);
+
+/* Row @row as a JSON object, or the whole table as an array of them;
+ * integer and real columns become numbers, no value null
+ * (transfer full). */
+JsonNode *bounce_table_row_to_json (const BounceTable *table, guint row);
+JsonNode *bounce_table_to_json (const BounceTable *table);
+
+/**
+ * BounceGroup:
+ * What `report --by` groups bounces by.  DAY and WEEK (the Monday that
+ * starts it, YYYY-MM-DD) rows come in time order; the others by count.
+ * MTA is the decoder that read the bounce (postfix, exim, ...),
+ * REMOTE_MTA the server that refused; SENDER the From of the original
+ * message; CAMPAIGN the value of the campaign header stored with it.
+ */
+typedef enum {
+    BOUNCE_GROUP_REASON,
+    BOUNCE_GROUP_DOMAIN,
+    BOUNCE_GROUP_DAY,
+    BOUNCE_GROUP_WEEK,
+    BOUNCE_GROUP_MTA,
+    BOUNCE_GROUP_REMOTE_MTA,
+    BOUNCE_GROUP_RECIPIENT,
+    BOUNCE_GROUP_SENDER,
+    BOUNCE_GROUP_CAMPAIGN,
+} BounceGroup;
+
+const char *bounce_group_to_string (BounceGroup group);
+gboolean bounce_group_from_string (const char *name, BounceGroup *out_group);
+
+/**
+ * BounceQueryOptions:
+ * @since: only events at or after this time (ISO 8601 UTC, as from
+ *   bounce_time_parse()), or NULL.
+ * @until: only events before this time, or NULL.
+ * @match: an address, or "@domain" (the domain or registrable domain),
+ *   or NULL for all.
+ * @top: at most this many rows (by count; for DAY and WEEK the latest);
+ *   0 for all.
+ * @campaign_header: the header name for BOUNCE_GROUP_CAMPAIGN (any
+ *   case); NULL for "x-campaign-id".
+ * @soft_count: suppress after this many soft bounces...
+ * @soft_days: ...spread over at least this many days; negative for the
+ *   database's settings (suppress_soft_count and _days: 3 and 7).
+ *
+ * Strings are borrowed.  Initialise with bounce_query_options_init();
+ * NULL options mean the defaults.
+ */
+typedef struct {
+    const char *since;
+    const char *until;
+    const char *match;
+    guint top;
+    const char *campaign_header;
+    int soft_count;
+    int soft_days;
+} BounceQueryOptions;
+
+void bounce_query_options_init (BounceQueryOptions *options);
+
+/* Bounced recipients grouped by @group: the key column (named after the
+ * group: reason, domain, day, week, mta, remote_mta, recipient, sender,
+ * campaign), then bounces (recipient entries), recipients (distinct
+ * addresses), messages, hard, soft; by reason also who (recipient,
+ * sender, receiving-admin, none, or no value). */
+BounceTable *bounce_query_report (BounceReader *reader,
+                                  BounceGroup group,
+                                  const BounceQueryOptions *options,
+                                  GError **error);
+
+/**
+ * BounceOverview:
+ * The default report, from one pass over the bounces of the window.
+ * @totals: one row: bounces, recipients (distinct), messages, hard,
+ *   soft, first, last (times of the first and last bounce).
+ * @reasons: reason, who, bounces, hard, soft; by count.
+ * @domains: domain (registrable), bounces, hard, soft; by count, at most
+ *   options->top rows (all when 0).
+ * @trend: day, bounces, hard, soft: every day from first_day to
+ *   last_day, days without bounces included.
+ */
+typedef struct {
+    BounceTable *totals;
+    BounceTable *reasons;
+    BounceTable *domains;
+    BounceTable *trend;
+} BounceOverview;
+
+void bounce_overview_free (BounceOverview *overview);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceOverview, bounce_overview_free)
+
+/* The overview of the bounces in the window of @options, with the daily
+ * trend from @first_day to @last_day (YYYY-MM-DD, UTC). */
+BounceOverview *bounce_query_overview (BounceReader *reader,
+                                       const BounceQueryOptions *options,
+                                       const char *first_day,
+                                       const char *last_day,
+                                       GError **error);
+
+/* The addresses to stop mailing, by address: a hard bounce of a
+ * recipient-side reason, or soft_count soft bounces whose first and last
+ * are soft_days or more apart; sender-side reasons never count, and
+ * only bounces after the last delivery to the address do.  Columns:
+ * address, why (hard|soft), reason, status (of the latest counted
+ * bounce), first_bounce, last_bounce, bounces, hard_bounces,
+ * soft_bounces, domain. */
+BounceTable *bounce_query_suppress (BounceReader *reader,
+                                    const BounceQueryOptions *options,
+                                    GError **error);
+
+/* Every event of options->match (or of everyone), oldest first: time,
+ * address, outcome, action, status, smtp_code, reason, hard, rule,
+ * diagnostic, remote_mta, mta, reporting_mta, orig_message_id, subject,
+ * source, message_id. */
+BounceTable *bounce_query_history (BounceReader *reader,
+                                   const BounceQueryOptions *options,
+                                   GError **error);
+
+/* Turns a --since/--until value into an ISO 8601 UTC time
+ * ("2026-11-01T00:00:00Z"): a duration back from @now ("30m", "24h",
+ * "7d", "2w"), a date ("2026-11-01": its start, or with @end_of_day the
+ * start of the next day, so that an --until date includes that day) or
+ * an ISO 8601 time (UTC unless it has an offset).  (transfer full) */
+char *bounce_time_parse (const char *text,
+                         GDateTime *now,
+                         gboolean end_of_day,
+                         GError **error);
 
 G_END_DECLS
 

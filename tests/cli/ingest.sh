@@ -105,7 +105,8 @@ db.commit()
 EOF
 "$BS" ingest --db "$T/old.db" < "$MSG"
 expect "migration exit" "$?" 0
-expect "migrated version" "$(q "$T/old.db" 'pragma user_version')" 2
+expect "migrated version" "$(q "$T/old.db" 'pragma user_version')" \
+    "$(grep -c '^-- @version ' "$SOURCE_DIR/schema.sql")"
 expect "migrated: views" "$(q "$T/old.db" 'select count(*) from suppression_candidates')" 0
 
 # --- Bulk: one summary line on stderr, nothing else (not a terminal) ----

@@ -1,0 +1,1183 @@
+/*
+ * bounce-query.c - the reading side of the history: a read-only
+ * connection (BounceReader) and the queries behind `bouncestat report`,
+ * `suppress` and `show`, returned as small result sets (BounceTable).
+ *
+ * Every value reaches SQLite as a bound parameter; only fixed fragments
+ * of SQL are put together here (so that SQLite can use the indexes for
+ * the conditions actually given).  Nothing here prints or formats: the
+ * CLI does that.  Writing the database is bounce-store.c's job.
+ */
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bounce-private.h"
+
+/* The oldest schema the queries work with: version 2 added the reasons
+ * and settings tables.  Newer schemas only add, so they are read too. */
+#define READER_MIN_SCHEMA 2
+
+#define DEFAULT_CAMPAIGN_HEADER "x-campaign-id"
+
+struct _BounceReader {
+    sqlite3 *db;
+    char *path;
+    int schema_version;
+};
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                             */
+/* ------------------------------------------------------------------ */
+
+static gboolean
+set_db_error (GError **error, BounceReader *reader, int rc, const char *what)
+{
+    const char *msg = reader->db != NULL ? sqlite3_errmsg (reader->db)
+                                         : sqlite3_errstr (rc);
+    BounceError code;
+
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        code = BOUNCE_ERROR_STORE_BUSY;
+        break;
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+        code = BOUNCE_ERROR_STORE_FULL;
+        break;
+    default:
+        code = BOUNCE_ERROR_STORE;
+        break;
+    }
+    g_set_error (error, BOUNCE_ERROR, code, "database %s: %s: %s",
+                 reader->path, what, msg);
+    return FALSE;
+}
+
+/* ------------------------------------------------------------------ */
+/* BounceReader                                                       */
+/* ------------------------------------------------------------------ */
+
+BounceReader *
+bounce_reader_open (const char *path, GError **error)
+{
+    g_autoptr (BounceReader) reader = NULL;
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    g_return_val_if_fail (path != NULL, NULL);
+
+    reader = g_new0 (BounceReader, 1);
+    reader->path = g_strdup (path);
+    if (!g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT,
+                     "database %s does not exist (run 'bouncestat ingest' "
+                     "first)", path);
+        return NULL;
+    }
+    rc = sqlite3_open_v2 (path, &reader->db,
+                          SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        set_db_error (error, reader, rc, "opening");
+        return NULL;
+    }
+    sqlite3_extended_result_codes (reader->db, 1);
+    sqlite3_busy_timeout (reader->db, BOUNCE_READER_BUSY_TIMEOUT_MS);
+
+    rc = sqlite3_prepare_v2 (reader->db, "PRAGMA user_version", -1, &stmt,
+                             NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
+        reader->schema_version = sqlite3_column_int (stmt, 0);
+    sqlite3_finalize (stmt);
+    if (rc != SQLITE_ROW) {
+        /* Not a database at all ("file is not a database"), or locked. */
+        set_db_error (error, reader, rc, "reading the schema version");
+        return NULL;
+    }
+    if (reader->schema_version < READER_MIN_SCHEMA) {
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE,
+                     "database %s: schema version %d is too old to report "
+                     "on (run 'bouncestat ingest' once to upgrade it)",
+                     path, reader->schema_version);
+        return NULL;
+    }
+    return g_steal_pointer (&reader);
+}
+
+void
+bounce_reader_free (BounceReader *reader)
+{
+    if (reader == NULL)
+        return;
+    sqlite3_close_v2 (reader->db);
+    g_free (reader->path);
+    g_free (reader);
+}
+
+int
+bounce_reader_get_schema_version (BounceReader *reader)
+{
+    return reader->schema_version;
+}
+
+/* ------------------------------------------------------------------ */
+/* BounceTable                                                        */
+/* ------------------------------------------------------------------ */
+
+static BounceTable *
+table_new (guint n_columns)
+{
+    BounceTable *table = g_new0 (BounceTable, 1);
+
+    table->n_columns = n_columns;
+    table->columns = g_new0 (char *, n_columns + 1);
+    table->types = g_new0 (BounceValueType, n_columns);
+    table->rows = g_ptr_array_new_with_free_func (
+        (GDestroyNotify) g_ptr_array_unref);
+    return table;
+}
+
+void
+bounce_table_free (BounceTable *table)
+{
+    if (table == NULL)
+        return;
+    g_strfreev (table->columns);
+    g_free (table->types);
+    g_ptr_array_unref (table->rows);
+    g_free (table);
+}
+
+int
+bounce_table_find_column (const BounceTable *table, const char *name)
+{
+    for (guint i = 0; i < table->n_columns; i++)
+        if (strcmp (table->columns[i], name) == 0)
+            return (int) i;
+    return -1;
+}
+
+const char *
+bounce_table_get (const BounceTable *table, guint row, const char *column)
+{
+    int col = bounce_table_find_column (table, column);
+
+    g_return_val_if_fail (row < table->rows->len, NULL);
+    if (col < 0)
+        return NULL;
+    return g_ptr_array_index ((GPtrArray *) table->rows->pdata[row],
+                              (guint) col);
+}
+
+JsonNode *
+bounce_table_row_to_json (const BounceTable *table, guint row)
+{
+    g_autoptr (JsonObject) obj = json_object_new ();
+    GPtrArray *cells;
+    JsonNode *node;
+
+    g_return_val_if_fail (row < table->rows->len, NULL);
+    cells = table->rows->pdata[row];
+    for (guint c = 0; c < table->n_columns; c++) {
+        const char *v = cells->pdata[c];
+
+        if (v == NULL)
+            json_object_set_null_member (obj, table->columns[c]);
+        else if (table->types[c] == BOUNCE_VALUE_INTEGER)
+            json_object_set_int_member (obj, table->columns[c],
+                                        g_ascii_strtoll (v, NULL, 10));
+        else if (table->types[c] == BOUNCE_VALUE_REAL)
+            json_object_set_double_member (obj, table->columns[c],
+                                           g_ascii_strtod (v, NULL));
+        else
+            json_object_set_string_member (obj, table->columns[c], v);
+    }
+    node = json_node_new (JSON_NODE_OBJECT);
+    json_node_set_object (node, obj);
+    return node;
+}
+
+JsonNode *
+bounce_table_to_json (const BounceTable *table)
+{
+    g_autoptr (JsonArray) array = json_array_new ();
+    JsonNode *node;
+
+    for (guint r = 0; r < table->rows->len; r++)
+        json_array_add_element (array, bounce_table_row_to_json (table, r));
+    node = json_node_new (JSON_NODE_ARRAY);
+    json_node_set_array (node, array);
+    return node;
+}
+
+/* ------------------------------------------------------------------ */
+/* Running SQL                                                        */
+/* ------------------------------------------------------------------ */
+
+/* A query being put together: fixed SQL fragments and the values bound
+ * to their "?" placeholders. */
+typedef struct {
+    char *text; /* NULL: an integer (or NULL when is_int is FALSE too) */
+    gint64 number;
+    gboolean is_int;
+} Param;
+
+typedef struct {
+    GString *sql;
+    GArray *params; /* Param */
+} Query;
+
+static void
+param_clear (gpointer data)
+{
+    g_free (((Param *) data)->text);
+}
+
+static void
+query_init (Query *q)
+{
+    q->sql = g_string_new (NULL);
+    q->params = g_array_new (FALSE, TRUE, sizeof (Param));
+    g_array_set_clear_func (q->params, param_clear);
+}
+
+static void
+query_clear (Query *q)
+{
+    g_string_free (q->sql, TRUE);
+    g_array_unref (q->params);
+}
+
+/* Appends @fragment, in which "?" stands for the next text parameter
+ * and "#" for the next integer one; the values follow (const char *,
+ * NULL allowed, or gint64), one per placeholder. */
+static void
+query_add (Query *q, const char *fragment, ...)
+{
+    va_list args;
+
+    va_start (args, fragment);
+    for (const char *p = fragment; *p != '\0'; p++) {
+        Param param = { NULL, 0, FALSE };
+
+        if (*p == '?') {
+            param.text = g_strdup (va_arg (args, const char *));
+        } else if (*p == '#') {
+            param.number = va_arg (args, gint64);
+            param.is_int = TRUE;
+        } else {
+            g_string_append_c (q->sql, *p);
+            continue;
+        }
+        g_array_append_val (q->params, param);
+        g_string_append_printf (q->sql, "?%u", q->params->len);
+    }
+    va_end (args);
+}
+
+static BounceTable *
+query_run (BounceReader *reader, Query *q, GError **error)
+{
+    g_autoptr (BounceTable) table = NULL;
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+    guint n;
+
+    rc = sqlite3_prepare_v2 (reader->db, q->sql->str, (int) q->sql->len,
+                             &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        set_db_error (error, reader, rc, "preparing a query");
+        return NULL;
+    }
+    for (guint i = 0; i < q->params->len; i++) {
+        const Param *p = &g_array_index (q->params, Param, i);
+
+        if (p->is_int)
+            sqlite3_bind_int64 (stmt, (int) i + 1, p->number);
+        else if (p->text == NULL)
+            sqlite3_bind_null (stmt, (int) i + 1);
+        else
+            sqlite3_bind_text (stmt, (int) i + 1, p->text, -1, SQLITE_STATIC);
+    }
+    n = (guint) sqlite3_column_count (stmt);
+    table = table_new (n);
+    for (guint c = 0; c < n; c++) {
+        table->columns[c] = g_strdup (sqlite3_column_name (stmt, (int) c));
+        table->types[c] = BOUNCE_VALUE_NULL;
+    }
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        GPtrArray *cells = g_ptr_array_new_full (n, g_free);
+
+        for (guint c = 0; c < n; c++) {
+            int t = sqlite3_column_type (stmt, (int) c);
+            BounceValueType vt;
+
+            if (t == SQLITE_NULL) {
+                g_ptr_array_add (cells, NULL);
+                continue;
+            }
+            g_ptr_array_add (cells, g_strdup (
+                (const char *) sqlite3_column_text (stmt, (int) c)));
+            vt = t == SQLITE_INTEGER ? BOUNCE_VALUE_INTEGER
+                 : t == SQLITE_FLOAT ? BOUNCE_VALUE_REAL
+                                     : BOUNCE_VALUE_TEXT;
+            /* The column type is the widest seen: INTEGER < REAL < TEXT. */
+            if (vt > table->types[c])
+                table->types[c] = vt;
+        }
+        g_ptr_array_add (table->rows, cells);
+    }
+    if (rc != SQLITE_DONE) {
+        set_db_error (error, reader, rc, "running a query");
+        sqlite3_finalize (stmt);
+        return NULL;
+    }
+    sqlite3_finalize (stmt);
+    for (guint c = 0; c < n; c++)
+        if (table->types[c] == BOUNCE_VALUE_NULL)
+            table->types[c] = BOUNCE_VALUE_TEXT;
+    return g_steal_pointer (&table);
+}
+
+/* ------------------------------------------------------------------ */
+/* Options and filters                                                */
+/* ------------------------------------------------------------------ */
+
+void
+bounce_query_options_init (BounceQueryOptions *options)
+{
+    memset (options, 0, sizeof *options);
+    options->soft_count = -1;
+    options->soft_days = -1;
+}
+
+static const BounceQueryOptions *
+options_or_default (const BounceQueryOptions *options,
+                    BounceQueryOptions *storage)
+{
+    if (options != NULL)
+        return options;
+    bounce_query_options_init (storage);
+    return storage;
+}
+
+/* Appends " AND ..." for the time window and the address or domain of
+ * @o, on the events aliased @alias. */
+static void
+add_filters (Query *q, const BounceQueryOptions *o, const char *alias)
+{
+    if (o->since != NULL) {
+        g_string_append_printf (q->sql, " AND %s.event_time >= ", alias);
+        query_add (q, "?", o->since);
+    }
+    if (o->until != NULL) {
+        g_string_append_printf (q->sql, " AND %s.event_time < ", alias);
+        query_add (q, "?", o->until);
+    }
+    if (o->match != NULL && o->match[0] == '@') {
+        g_autofree char *domain = g_utf8_strdown (o->match + 1, -1);
+
+        g_string_append_printf (q->sql, " AND (%s.domain = ", alias);
+        query_add (q, "?", domain);
+        g_string_append_printf (q->sql, " OR %s.registrable_domain = ", alias);
+        query_add (q, "?)", domain);
+    } else if (o->match != NULL) {
+        g_autofree char *address = g_utf8_strdown (o->match, -1);
+
+        g_string_append_printf (q->sql, " AND %s.address = ", alias);
+        query_add (q, "?", address);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* report                                                             */
+/* ------------------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    const char *column; /* the name of the key column */
+    const char *key;    /* its SQL */
+    const char *join;   /* what it needs joined, or NULL */
+} groups[] = {
+    [BOUNCE_GROUP_REASON] = { "reason", "reason",
+                              "coalesce (e.reason, 'unknown')", NULL },
+    [BOUNCE_GROUP_DOMAIN] = { "domain", "domain",
+                              "coalesce (e.registrable_domain, e.domain, "
+                              "'(unknown)')", NULL },
+    [BOUNCE_GROUP_DAY] = { "day", "day", "substr (e.event_time, 1, 10)",
+                           NULL },
+    /* The Monday that starts the (ISO) week. */
+    [BOUNCE_GROUP_WEEK] = { "week", "week",
+                            "date (e.event_time, 'weekday 0', '-6 days')",
+                            NULL },
+    [BOUNCE_GROUP_MTA] = { "mta", "mta", "coalesce (m.mta, '(unknown)')",
+                           " JOIN messages m ON m.id = e.message_id" },
+    [BOUNCE_GROUP_REMOTE_MTA] = { "remote-mta", "remote_mta",
+                                  "coalesce (e.remote_mta, '(unknown)')",
+                                  NULL },
+    [BOUNCE_GROUP_RECIPIENT] = { "recipient", "recipient",
+                                 "coalesce (e.address, '(unknown)')", NULL },
+    [BOUNCE_GROUP_SENDER] = { "sender", "sender",
+                              "coalesce (m.orig_from, '(unknown)')",
+                              " JOIN messages m ON m.id = e.message_id" },
+    [BOUNCE_GROUP_CAMPAIGN] = { "campaign", "campaign",
+                                "coalesce (h.value, '(none)')", NULL },
+};
+
+const char *
+bounce_group_to_string (BounceGroup group)
+{
+    g_return_val_if_fail ((guint) group < G_N_ELEMENTS (groups), NULL);
+    return groups[group].name;
+}
+
+gboolean
+bounce_group_from_string (const char *name, BounceGroup *out_group)
+{
+    for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
+        if (g_ascii_strcasecmp (name, groups[i].name) == 0 ||
+            g_ascii_strcasecmp (name, groups[i].column) == 0) {
+            *out_group = (BounceGroup) i;
+            return TRUE;
+        }
+    return FALSE;
+}
+
+/* The counts every report row has. */
+#define COUNTS                                                               \
+    "count (*) AS bounces, count (DISTINCT e.address) AS recipients, "      \
+    "count (DISTINCT e.message_id) AS messages, "                           \
+    "sum (e.hard IS 1) AS hard, sum (e.hard IS NOT 1) AS soft"
+
+BounceTable *
+bounce_query_report (BounceReader *reader,
+                     BounceGroup group,
+                     const BounceQueryOptions *options,
+                     GError **error)
+{
+    BounceQueryOptions defaults;
+    const BounceQueryOptions *o = options_or_default (options, &defaults);
+    gboolean by_time = group == BOUNCE_GROUP_DAY || group == BOUNCE_GROUP_WEEK;
+    BounceTable *table;
+    Query q;
+
+    g_return_val_if_fail ((guint) group < G_N_ELEMENTS (groups), NULL);
+
+    query_init (&q);
+    if (by_time)
+        g_string_append (q.sql, "SELECT * FROM (");
+    g_string_append_printf (q.sql, "SELECT %s AS %s, " COUNTS,
+                            groups[group].key, groups[group].column);
+    if (group == BOUNCE_GROUP_REASON)
+        g_string_append (q.sql, ", (SELECT who FROM reasons r"
+                                " WHERE r.name = e.reason) AS who");
+    g_string_append (q.sql, " FROM events e");
+    if (groups[group].join != NULL)
+        g_string_append (q.sql, groups[group].join);
+    if (group == BOUNCE_GROUP_CAMPAIGN) {
+        g_autofree char *name = g_ascii_strdown (
+            o->campaign_header != NULL ? o->campaign_header
+                                       : DEFAULT_CAMPAIGN_HEADER, -1);
+
+        query_add (&q, " LEFT JOIN message_headers h"
+                       " ON h.message_id = e.message_id AND h.name = ?",
+                   name);
+    }
+    g_string_append (q.sql, " WHERE e.outcome = 'bounce'");
+    add_filters (&q, o, "e");
+    g_string_append (q.sql, " GROUP BY 1");
+    /* Times come newest first for --top, then in order. */
+    if (by_time)
+        g_string_append (q.sql, " ORDER BY 1 DESC");
+    else
+        g_string_append (q.sql, " ORDER BY bounces DESC, 1");
+    if (o->top > 0)
+        query_add (&q, " LIMIT #", (gint64) o->top);
+    if (by_time)
+        g_string_append (q.sql, ") ORDER BY 1");
+    table = query_run (reader, &q, error);
+    query_clear (&q);
+    return table;
+}
+
+static gboolean
+parse_day (const char *text, GDate *date)
+{
+    int y, m, d;
+
+    if (text == NULL || sscanf (text, "%4d-%2d-%2d", &y, &m, &d) != 3 ||
+        !g_date_valid_dmy ((GDateDay) d, (GDateMonth) m, (GDateYear) y))
+        return FALSE;
+    g_date_set_dmy (date, (GDateDay) d, (GDateMonth) m, (GDateYear) y);
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Building tables in C                                               */
+/* ------------------------------------------------------------------ */
+
+/* A table with the columns of @spec: "name:i" (integer) or "name"
+ * (text), separated by commas. */
+static BounceTable *
+table_new_from_spec (const char *spec)
+{
+    g_auto (GStrv) names = g_strsplit (spec, ",", -1);
+    BounceTable *table = table_new (g_strv_length (names));
+
+    for (guint c = 0; names[c] != NULL; c++) {
+        char *colon = strchr (names[c], ':');
+
+        table->types[c] = colon != NULL ? BOUNCE_VALUE_INTEGER
+                                        : BOUNCE_VALUE_TEXT;
+        if (colon != NULL)
+            *colon = '\0';
+        table->columns[c] = g_strdup (names[c]);
+    }
+    return table;
+}
+
+/* Appends a row; the cells follow as char * (taken, NULL allowed). */
+static void
+table_take_row (BounceTable *table, ...)
+{
+    GPtrArray *cells = g_ptr_array_new_full (table->n_columns, g_free);
+    va_list args;
+
+    va_start (args, table);
+    for (guint c = 0; c < table->n_columns; c++)
+        g_ptr_array_add (cells, va_arg (args, char *));
+    va_end (args);
+    g_ptr_array_add (table->rows, cells);
+}
+
+/* Replaces *@ptr by a copy of @value (GLib 2.76 has g_set_str). */
+static void
+set_str (char **ptr, const char *value)
+{
+    char *copy = g_strdup (value);
+
+    g_free (*ptr);
+    *ptr = copy;
+}
+
+static char *
+int_text (gint64 n)
+{
+    return g_strdup_printf ("%" G_GINT64_FORMAT, n);
+}
+
+/* Counts of one group of the overview. */
+typedef struct {
+    char *key;
+    gint64 bounces;
+    gint64 hard;
+} Counts;
+
+static void
+counts_free (gpointer data)
+{
+    Counts *counts = data;
+
+    g_free (counts->key);
+    g_free (counts);
+}
+
+static void
+counts_add (GHashTable *by_key, const char *key, gboolean hard)
+{
+    Counts *counts = g_hash_table_lookup (by_key, key);
+
+    if (counts == NULL) {
+        counts = g_new0 (Counts, 1);
+        counts->key = g_strdup (key);
+        g_hash_table_insert (by_key, counts->key, counts);
+    }
+    counts->bounces++;
+    counts->hard += hard;
+}
+
+static int
+counts_by_count (gconstpointer a, gconstpointer b)
+{
+    const Counts *x = *(const Counts *const *) a;
+    const Counts *y = *(const Counts *const *) b;
+
+    if (x->bounces != y->bounces)
+        return x->bounces > y->bounces ? -1 : 1;
+    return strcmp (x->key, y->key);
+}
+
+/* The groups of @by_key, by count, as an array of Counts (borrowed). */
+static GPtrArray *
+counts_sorted (GHashTable *by_key)
+{
+    GPtrArray *sorted = g_ptr_array_sized_new (g_hash_table_size (by_key));
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init (&iter, by_key);
+    while (g_hash_table_iter_next (&iter, NULL, &value))
+        g_ptr_array_add (sorted, value);
+    g_ptr_array_sort (sorted, counts_by_count);
+    return sorted;
+}
+
+/* The reasons table: name -> who (borrowed from the hash table). */
+static GHashTable *
+load_reasons (BounceReader *reader, GError **error)
+{
+    g_autoptr (BounceTable) rows = NULL;
+    GHashTable *who;
+    Query q;
+
+    query_init (&q);
+    g_string_append (q.sql, "SELECT name, who FROM reasons");
+    rows = query_run (reader, &q, error);
+    query_clear (&q);
+    if (rows == NULL)
+        return NULL;
+    who = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+    for (guint r = 0; r < rows->rows->len; r++) {
+        GPtrArray *cells = rows->rows->pdata[r];
+
+        if (cells->pdata[0] != NULL && cells->pdata[1] != NULL)
+            g_hash_table_insert (who, g_strdup (cells->pdata[0]),
+                                 g_strdup (cells->pdata[1]));
+    }
+    return who;
+}
+
+/* ------------------------------------------------------------------ */
+/* The overview                                                       */
+/* ------------------------------------------------------------------ */
+
+/* A set of row ids: a bitmap for the usual small positive ones, a hash
+ * table for the others. */
+typedef struct {
+    GByteArray *bits;
+    GHashTable *others;
+} IdSet;
+
+#define ID_SET_MAX_BITMAP (G_GINT64_CONSTANT (1) << 28)
+
+/* Adds @id; 1 if it was not in the set yet, else 0. */
+static int
+id_set_add (IdSet *set, gint64 id)
+{
+    if (id >= 0 && id < ID_SET_MAX_BITMAP) {
+        guint byte = (guint) (id / 8);
+        guint8 bit = (guint8) (1u << (id % 8));
+
+        if (set->bits == NULL)
+            set->bits = g_byte_array_new ();
+        if (byte >= set->bits->len) {
+            guint old = set->bits->len;
+
+            g_byte_array_set_size (set->bits, MAX (byte + 1, old * 2));
+            memset (set->bits->data + old, 0, set->bits->len - old);
+        }
+        if (set->bits->data[byte] & bit)
+            return 0;
+        set->bits->data[byte] |= bit;
+        return 1;
+    }
+    if (set->others == NULL)
+        set->others = g_hash_table_new_full (g_int64_hash, g_int64_equal,
+                                             g_free, NULL);
+    if (g_hash_table_contains (set->others, &id))
+        return 0;
+    g_hash_table_add (set->others, g_memdup2 (&id, sizeof id));
+    return 1;
+}
+
+static void
+id_set_clear (IdSet *set)
+{
+    g_clear_pointer (&set->bits, g_byte_array_unref);
+    g_clear_pointer (&set->others, g_hash_table_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (IdSet, id_set_clear)
+
+void
+bounce_overview_free (BounceOverview *overview)
+{
+    if (overview == NULL)
+        return;
+    bounce_table_free (overview->totals);
+    bounce_table_free (overview->reasons);
+    bounce_table_free (overview->domains);
+    bounce_table_free (overview->trend);
+    g_free (overview);
+}
+
+/* One pass over the bounces of the window (the events_report index
+ * holds every column read, in time order): the totals, reasons, domains
+ * and days are counted here rather than in four GROUP BY queries, each
+ * of which would sort a million rows. */
+BounceOverview *
+bounce_query_overview (BounceReader *reader,
+                       const BounceQueryOptions *options,
+                       const char *first_day,
+                       const char *last_day,
+                       GError **error)
+{
+    BounceQueryOptions defaults;
+    const BounceQueryOptions *o = options_or_default (options, &defaults);
+    g_autoptr (GHashTable) who = NULL;
+    g_autoptr (GHashTable) reasons = NULL;
+    g_autoptr (GHashTable) domains = NULL;
+    g_autoptr (GHashTable) days = NULL;
+    g_autoptr (GHashTable) addresses = NULL;
+    g_auto (IdSet) message_set = { NULL, NULL };
+    g_autoptr (GPtrArray) sorted = NULL;
+    char first[64] = "", last[64] = "";
+    Counts *day_counts = NULL;
+    gint64 n_messages = 0;
+    BounceOverview *overview;
+    sqlite3_stmt *stmt = NULL;
+    gint64 bounces = 0, hard = 0;
+    GDate day, end;
+    Query q;
+    int rc;
+
+    if (!parse_day (first_day, &day) || !parse_day (last_day, &end)) {
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_FAILED,
+                     "overview: the trend's days must be YYYY-MM-DD");
+        return NULL;
+    }
+    who = load_reasons (reader, error);
+    if (who == NULL)
+        return NULL;
+    reasons = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                     counts_free);
+    domains = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                     counts_free);
+    days = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, counts_free);
+    addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+    query_init (&q);
+    g_string_append (q.sql, "SELECT e.event_time, e.reason, e.hard,"
+                            " e.registrable_domain, e.address, e.message_id"
+                            " FROM events e WHERE e.outcome = 'bounce'");
+    add_filters (&q, o, "e");
+    rc = sqlite3_prepare_v2 (reader->db, q.sql->str, -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        for (guint i = 0; i < q.params->len; i++) {
+            const Param *p = &g_array_index (q.params, Param, i);
+
+            sqlite3_bind_text (stmt, (int) i + 1, p->text, -1,
+                               SQLITE_STATIC);
+        }
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        const char *time = (const char *) sqlite3_column_text (stmt, 0);
+        const char *reason = (const char *) sqlite3_column_text (stmt, 1);
+        gboolean is_hard = sqlite3_column_int (stmt, 2) == 1;
+        const char *domain = (const char *) sqlite3_column_text (stmt, 3);
+        const char *address = (const char *) sqlite3_column_text (stmt, 4);
+        gint64 message = sqlite3_column_int64 (stmt, 5);
+
+        bounces++;
+        hard += is_hard;
+        if (first[0] == '\0' || strcmp (time, first) < 0)
+            g_strlcpy (first, time, sizeof first);
+        if (strcmp (time, last) > 0)
+            g_strlcpy (last, time, sizeof last);
+        counts_add (reasons, reason != NULL ? reason : "unknown", is_hard);
+        counts_add (domains, domain != NULL ? domain : "(unknown)", is_hard);
+        /* Rows come in time order: most are on the day of the last one. */
+        if (day_counts == NULL || strncmp (time, day_counts->key, 10) != 0) {
+            char key[11];
+
+            g_strlcpy (key, time, sizeof key);
+            counts_add (days, key, FALSE);
+            day_counts = g_hash_table_lookup (days, key);
+            day_counts->bounces--;
+        }
+        day_counts->bounces++;
+        day_counts->hard += is_hard;
+        if (address != NULL && !g_hash_table_contains (addresses, address))
+            g_hash_table_add (addresses, g_strdup (address));
+        n_messages += id_set_add (&message_set, message);
+    }
+    if (rc != SQLITE_DONE) {
+        set_db_error (error, reader, rc, "reading the bounces");
+        sqlite3_finalize (stmt);
+        query_clear (&q);
+        return NULL;
+    }
+    sqlite3_finalize (stmt);
+    query_clear (&q);
+
+    overview = g_new0 (BounceOverview, 1);
+    overview->totals = table_new_from_spec (
+        "bounces:i,recipients:i,messages:i,hard:i,soft:i,first,last");
+    table_take_row (overview->totals, int_text (bounces),
+                    int_text (g_hash_table_size (addresses)),
+                    int_text (n_messages), int_text (hard),
+                    int_text (bounces - hard),
+                    first[0] != '\0' ? g_strdup (first) : NULL,
+                    last[0] != '\0' ? g_strdup (last) : NULL);
+
+    overview->reasons = table_new_from_spec ("reason,who,bounces:i,hard:i,"
+                                             "soft:i");
+    sorted = counts_sorted (reasons);
+    for (guint i = 0; i < sorted->len; i++) {
+        const Counts *c = sorted->pdata[i];
+
+        table_take_row (overview->reasons, g_strdup (c->key),
+                        g_strdup (g_hash_table_lookup (who, c->key)),
+                        int_text (c->bounces), int_text (c->hard),
+                        int_text (c->bounces - c->hard));
+    }
+    g_ptr_array_unref (sorted);
+
+    overview->domains = table_new_from_spec ("domain,bounces:i,hard:i,"
+                                             "soft:i");
+    sorted = counts_sorted (domains);
+    for (guint i = 0; i < sorted->len && (o->top == 0 || i < o->top); i++) {
+        const Counts *c = sorted->pdata[i];
+
+        table_take_row (overview->domains, g_strdup (c->key),
+                        int_text (c->bounces), int_text (c->hard),
+                        int_text (c->bounces - c->hard));
+    }
+
+    overview->trend = table_new_from_spec ("day,bounces:i,hard:i,soft:i");
+    for (; g_date_compare (&day, &end) <= 0; g_date_add_days (&day, 1)) {
+        char key[16];
+        const Counts *c;
+
+        g_date_strftime (key, sizeof key, "%Y-%m-%d", &day);
+        c = g_hash_table_lookup (days, key);
+        table_take_row (overview->trend, g_strdup (key),
+                        int_text (c != NULL ? c->bounces : 0),
+                        int_text (c != NULL ? c->hard : 0),
+                        int_text (c != NULL ? c->bounces - c->hard : 0));
+    }
+    return overview;
+}
+
+/* ------------------------------------------------------------------ */
+/* suppress                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Seconds since the epoch of an event_time ("YYYY-MM-DDTHH:MM:SSZ"). */
+static gint64
+time_seconds (const char *text)
+{
+    g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
+    g_autoptr (GDateTime) t = g_date_time_new_from_iso8601 (text, utc);
+
+    return t != NULL ? g_date_time_to_unix (t) : 0;
+}
+
+/* What the policy keeps of one address while its history streams by. */
+typedef struct {
+    char *address;
+    char *first_bounce;
+    char *last_bounce;
+    char *reason;
+    char *status;
+    char *last_delivered;
+    gint64 bounces;
+    gint64 hard;
+    gint64 soft;
+    char *first_soft;
+    char *last_soft;
+} AddressState;
+
+static void
+state_reset (AddressState *s)
+{
+    g_clear_pointer (&s->first_bounce, g_free);
+    g_clear_pointer (&s->last_bounce, g_free);
+    g_clear_pointer (&s->reason, g_free);
+    g_clear_pointer (&s->status, g_free);
+    g_clear_pointer (&s->first_soft, g_free);
+    g_clear_pointer (&s->last_soft, g_free);
+    s->bounces = s->hard = s->soft = 0;
+}
+
+static void
+state_clear (AddressState *s)
+{
+    state_reset (s);
+    g_clear_pointer (&s->address, g_free);
+    g_clear_pointer (&s->last_delivered, g_free);
+}
+
+/* Ends the history of s->address: a row in @table if the policy says
+ * stop mailing. */
+static void
+state_finish (AddressState *s, BounceTable *table, gint64 n, gint64 days)
+{
+    gboolean soft;
+    const char *at;
+
+    if (s->address == NULL || s->bounces == 0)
+        return;
+    soft = s->soft > 0 && s->soft >= n &&
+           time_seconds (s->last_soft) - time_seconds (s->first_soft) >=
+               days * 86400;
+    if (s->hard == 0 && !soft)
+        return;
+    at = strrchr (s->address, '@');
+    table_take_row (table, g_strdup (s->address),
+                    g_strdup (s->hard > 0 ? "hard" : "soft"),
+                    g_strdup (s->reason), g_strdup (s->status),
+                    g_strdup (s->first_bounce), g_strdup (s->last_bounce),
+                    int_text (s->bounces), int_text (s->hard),
+                    int_text (s->soft),
+                    at != NULL ? g_strdup (at + 1) : NULL);
+}
+
+static gint64
+read_setting (BounceReader *reader, const char *name, gint64 fallback)
+{
+    sqlite3_stmt *stmt = NULL;
+    gint64 value = fallback;
+
+    if (sqlite3_prepare_v2 (reader->db,
+                            "SELECT value FROM settings WHERE name = ?1", -1,
+                            &stmt, NULL) == SQLITE_OK) {
+        sqlite3_bind_text (stmt, 1, name, -1, SQLITE_STATIC);
+        if (sqlite3_step (stmt) == SQLITE_ROW &&
+            sqlite3_column_type (stmt, 0) != SQLITE_NULL)
+            value = sqlite3_column_int64 (stmt, 0);
+    }
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+/* The policy of the suppression_candidates view of schema.sql, with the
+ * thresholds as parameters, in one pass over every address's history in
+ * time order (the events_suppress index): a delivery resets what came
+ * before it.  Keep the two in step (test-query.c compares them). */
+BounceTable *
+bounce_query_suppress (BounceReader *reader,
+                       const BounceQueryOptions *options,
+                       GError **error)
+{
+    BounceQueryOptions defaults;
+    const BounceQueryOptions *o = options_or_default (options, &defaults);
+    g_autoptr (GHashTable) who = NULL;
+    g_autoptr (BounceTable) table = NULL;
+    AddressState s = { NULL };
+    sqlite3_stmt *stmt = NULL;
+    gint64 n, days;
+    Query q;
+    int rc;
+
+    who = load_reasons (reader, error);
+    if (who == NULL)
+        return NULL;
+    n = o->soft_count >= 0 ? o->soft_count
+                           : read_setting (reader, "suppress_soft_count", 3);
+    days = o->soft_days >= 0 ? o->soft_days
+                             : read_setting (reader, "suppress_soft_days", 7);
+    table = table_new_from_spec ("address,why,reason,status,first_bounce,"
+                                 "last_bounce,bounces:i,hard_bounces:i,"
+                                 "soft_bounces:i,domain");
+
+    query_init (&q);
+    g_string_append (q.sql, "SELECT e.address, e.event_time, e.outcome,"
+                            " e.hard, e.reason, e.status FROM events e"
+                            " WHERE e.address IS NOT NULL"
+                            " AND e.outcome IN ('bounce', 'delivered')");
+    if (o->match != NULL && o->match[0] == '@') {
+        g_autofree char *domain = g_utf8_strdown (o->match + 1, -1);
+        g_autofree char *exact = g_strconcat ("%@", domain, NULL);
+        g_autofree char *below = g_strconcat ("%.", domain, NULL);
+
+        /* The domain or one below it (the registrable domain's). */
+        query_add (&q, " AND (e.address LIKE ? OR e.address LIKE ?)", exact,
+                   below);
+    } else if (o->match != NULL) {
+        g_autofree char *address = g_utf8_strdown (o->match, -1);
+
+        query_add (&q, " AND e.address = ?", address);
+    }
+    /* Same time: "bounce" sorts before "delivered", which then clears
+     * it, as the view does (only bounces after a delivery count). */
+    g_string_append (q.sql, " ORDER BY e.address, e.event_time, e.outcome");
+    rc = sqlite3_prepare_v2 (reader->db, q.sql->str, -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        for (guint i = 0; i < q.params->len; i++) {
+            const Param *p = &g_array_index (q.params, Param, i);
+
+            sqlite3_bind_text (stmt, (int) i + 1, p->text, -1,
+                               SQLITE_STATIC);
+        }
+    query_clear (&q);
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        const char *address = (const char *) sqlite3_column_text (stmt, 0);
+        const char *time = (const char *) sqlite3_column_text (stmt, 1);
+        const char *outcome = (const char *) sqlite3_column_text (stmt, 2);
+        int hard = sqlite3_column_type (stmt, 3) == SQLITE_NULL
+                       ? -1
+                       : sqlite3_column_int (stmt, 3);
+        const char *reason = (const char *) sqlite3_column_text (stmt, 4);
+        const char *side;
+
+        if (s.address == NULL || strcmp (address, s.address) != 0) {
+            state_finish (&s, table, n, days);
+            state_clear (&s);
+            s.address = g_strdup (address);
+        }
+        if (strcmp (outcome, "delivered") == 0) {
+            /* Only bounces after the last delivery count. */
+            state_reset (&s);
+            set_str (&s.last_delivered, time);
+            continue;
+        }
+        if (s.last_delivered != NULL && strcmp (time, s.last_delivered) <= 0)
+            continue;
+        if ((o->since != NULL && strcmp (time, o->since) < 0) ||
+            (o->until != NULL && strcmp (time, o->until) >= 0))
+            continue;
+        side = reason != NULL ? g_hash_table_lookup (who, reason) : NULL;
+        if (g_strcmp0 (side, "sender") == 0)
+            continue;
+        s.bounces++;
+        if (hard == 1 && g_strcmp0 (side, "recipient") == 0)
+            s.hard++;
+        if (hard != 1) {
+            s.soft++;
+            if (s.first_soft == NULL)
+                s.first_soft = g_strdup (time);
+            set_str (&s.last_soft, time);
+        }
+        if (s.first_bounce == NULL)
+            s.first_bounce = g_strdup (time);
+        set_str (&s.last_bounce, time);
+        set_str (&s.reason, reason);
+        set_str (&s.status,
+                   (const char *) sqlite3_column_text (stmt, 5));
+    }
+    if (rc != SQLITE_DONE) {
+        set_db_error (error, reader, rc, "reading the history");
+        sqlite3_finalize (stmt);
+        state_clear (&s);
+        return NULL;
+    }
+    sqlite3_finalize (stmt);
+    state_finish (&s, table, n, days);
+    state_clear (&s);
+    return g_steal_pointer (&table);
+}
+
+/* ------------------------------------------------------------------ */
+/* show                                                               */
+/* ------------------------------------------------------------------ */
+
+BounceTable *
+bounce_query_history (BounceReader *reader,
+                      const BounceQueryOptions *options,
+                      GError **error)
+{
+    BounceQueryOptions defaults;
+    const BounceQueryOptions *o = options_or_default (options, &defaults);
+    BounceTable *table;
+    Query q;
+
+    query_init (&q);
+    g_string_append (
+        q.sql,
+        "SELECT e.event_time AS time, e.address, e.outcome, e.action,"
+        " e.status, e.smtp_code, e.reason, e.hard, e.rule, e.diagnostic,"
+        " e.remote_mta, m.mta, m.reporting_mta, m.orig_message_id,"
+        " m.orig_subject AS subject, m.source, e.message_id"
+        " FROM events e JOIN messages m ON m.id = e.message_id"
+        " WHERE 1");
+    add_filters (&q, o, "e");
+    g_string_append (q.sql, " ORDER BY e.event_time, e.id");
+    table = query_run (reader, &q, error);
+    query_clear (&q);
+    return table;
+}
+
+/* ------------------------------------------------------------------ */
+/* Times                                                              */
+/* ------------------------------------------------------------------ */
+
+char *
+bounce_time_parse (const char *text,
+                   GDateTime *now,
+                   gboolean end_of_day,
+                   GError **error)
+{
+    g_autoptr (GDateTime) t = NULL;
+    g_autoptr (GRegex) re = NULL;
+    g_autoptr (GMatchInfo) match = NULL;
+
+    g_return_val_if_fail (text != NULL && now != NULL, NULL);
+
+    /* A duration back from now: 30m, 24h, 7d, 2w. */
+    re = g_regex_new ("^\\s*([0-9]{1,6})\\s*([mhdw])\\s*$",
+                      G_REGEX_CASELESS, 0, NULL);
+    if (g_regex_match (re, text, 0, &match)) {
+        g_autofree char *num = g_match_info_fetch (match, 1);
+        g_autofree char *unit = g_match_info_fetch (match, 2);
+        gint64 n = g_ascii_strtoll (num, NULL, 10);
+        GTimeSpan span;
+
+        switch (g_ascii_tolower (unit[0])) {
+        case 'm':
+            span = G_TIME_SPAN_MINUTE;
+            break;
+        case 'h':
+            span = G_TIME_SPAN_HOUR;
+            break;
+        case 'd':
+            span = G_TIME_SPAN_DAY;
+            break;
+        default:
+            span = 7 * G_TIME_SPAN_DAY;
+            break;
+        }
+        t = g_date_time_add (now, -n * span);
+    } else {
+        GDate date;
+        int y, m, d, consumed = 0;
+
+        if (sscanf (text, "%4d-%2d-%2d%n", &y, &m, &d, &consumed) == 3 &&
+            text[consumed] == '\0') {
+            g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
+
+            if (!parse_day (text, &date)) {
+                g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_FAILED,
+                             "'%s' is not a valid date", text);
+                return NULL;
+            }
+            t = g_date_time_new (utc, y, m, d, 0, 0, 0);
+            if (t != NULL && end_of_day) {
+                GDateTime *next = g_date_time_add_days (t, 1);
+
+                g_date_time_unref (t);
+                t = next;
+            }
+        } else {
+            g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
+
+            /* A full ISO 8601 time; without an offset it is UTC. */
+            t = g_date_time_new_from_iso8601 (text, utc);
+        }
+    }
+    if (t == NULL) {
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_FAILED,
+                     "'%s' is not a time: use a duration back from now "
+                     "(30m, 24h, 7d, 2w), a date (2026-11-01) or an ISO 8601 "
+                     "time (2026-11-01T08:00:00Z)", text);
+        return NULL;
+    }
+    {
+        g_autoptr (GDateTime) utc_time = g_date_time_to_utc (t);
+
+        return g_date_time_format (utc_time, "%Y-%m-%dT%H:%M:%SZ");
+    }
+}
