@@ -4,20 +4,27 @@
 Reads the databases that `bouncestat ingest` wrote for the test users and
 checks that every bounce is stored exactly once (one `messages` row per DSN),
 with exactly the expected recipients (`events` rows): address, action,
-status, SMTP code and, when the rules are there, the reason.  It works on a
-copy of each file (database and WAL), so it never leaves root-owned -shm or
--wal files beside the users' databases.  It does not check the raw text, the
-dates or anything a report derives.
+status, SMTP code, VERP address and, when the rules are there, the reason.
+It works on a copy of each file (database and WAL), so it never leaves
+root-owned -shm or -wal files beside the users' databases.  It does not
+check the raw text or the dates.
 
-Usage: check-db.py STAGE FWD_DB PM_DB SOURCE_DIR [CRASH_DB]
-STAGE is phase1, phase2-before-flush or phase2 (see postfix-e2e.sh).
+Stage "report" checks the same history through `bouncestat report` and
+`bouncestat show` (JSON and text), run as the owner of each database:
+totals, counts per recipient and per reason, and the events of addresses.
+
+Usage: check-db.py STAGE FWD_DB PM_DB SOURCE_DIR CRASH_DB [BOUNCESTAT FWD_USER PM_USER]
+STAGE is phase1, phase2-before-flush, phase2 or report (see postfix-e2e.sh).
 """
 
+import collections
 import glob
+import json
 import os
 import re
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 
@@ -168,6 +175,79 @@ def check_db(label, path, expected, check_reason, tmpdir):
     print(f"check-db: {label}: {n_got} messages, {len(got)} cases checked")
 
 
+def run_as(user, argv):
+    """Runs ARGV as USER (its HOME, PATH=/usr/bin:/bin); returns its stdout."""
+    home = os.path.expanduser(f"~{user}")
+    env = {"PATH": "/usr/bin:/bin", "HOME": home, "USER": user, "LANG": "C"}
+    proc = subprocess.run(
+        ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"] + argv,
+        env=env, capture_output=True, text=True, timeout=60, check=False)
+    if proc.returncode != 0:
+        fail(f"{' '.join(argv[1:])}: exit {proc.returncode}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def failed_recipients(expected):
+    """The expected bounces (failed recipients) of one database, as
+    (address, reasons, case) tuples; a DSN with one counts as a message."""
+    out, messages = [], 0
+    for case, dsns in expected.items():
+        for dsn in dsns:
+            bounced = [(r[0], r[4], case) for r in dsn if r[1] == "failed"]
+            out += bounced
+            messages += 1 if bounced else 0
+    return out, messages
+
+
+def check_report(label, bouncestat, user, db, expected, check_reason):
+    bounced, n_messages = failed_recipients(expected)
+    per_address = collections.Counter(a for a, _, _ in bounced)
+    base = [bouncestat, "report", "--db", db, "--format=json"]
+
+    overview = json.loads(run_as(user, base) or "{}")
+    totals = overview.get("totals", {})
+    want = {"bounces": len(bounced), "messages": n_messages, "recipients": len(per_address)}
+    got = {k: totals.get(k) for k in want}
+    if got != want:
+        fail(f"{label}: report totals {got}, expected {want}")
+
+    rows = json.loads(run_as(user, base + ["--by", "recipient"]) or "{}").get("rows", [])
+    got = {r["recipient"]: r["bounces"] for r in rows}
+    if got != dict(per_address):
+        fail(f"{label}: report --by recipient {got}, expected {dict(per_address)}")
+
+    if check_reason:
+        rows = json.loads(run_as(user, base + ["--by", "reason"]) or "{}").get("rows", [])
+        got = collections.Counter({r["reason"]: r["bounces"] for r in rows})
+        # Every expected bounce must be counted under one of its reasons.
+        sure = collections.Counter(rs[0] for _, rs, _ in bounced if len(rs) == 1)
+        maybe = collections.Counter(x for _, rs, _ in bounced if len(rs) > 1 for x in rs)
+        if sum(got.values()) != len(bounced) or any(
+                not sure[r] <= got[r] <= sure[r] + maybe[r] for r in set(got) | set(sure)):
+            fail(f"{label}: report --by reason {dict(got)}, expected {dict(sure)} "
+                 f"and {sum(maybe.values())} of {dict(maybe)}")
+
+    # show: every event of each bounced address, and the text form of one.
+    for address in sorted(per_address):
+        shown = json.loads(run_as(user, [bouncestat, "show", "--db", db, "--format=json",
+                                         address]) or "{}")
+        events = [e for e in shown.get("events", []) if e.get("outcome") == "bounce"]
+        want_cases = sorted(c for a, _, c in bounced if a == address)
+        got_cases = sorted(re.sub(r"^e2e\.([a-z0-9-]+)\..*", r"\1", e.get("orig_message_id") or "")
+                           for e in events)
+        if got_cases != want_cases:
+            fail(f"{label}: show {address}: bounces of {got_cases}, expected {want_cases}")
+        want_rcpts = {(r[2], r[3]) for dsns in expected.values() for dsn in dsns
+                      for r in dsn if r[0] == address and r[1] == "failed"}
+        got_rcpts = {(e.get("status"), e.get("smtp_code")) for e in events}
+        if got_rcpts != want_rcpts:
+            fail(f"{label}: show {address}: status/code {got_rcpts}, expected {want_rcpts}")
+    text = run_as(user, [bouncestat, "show", "--db", db, "full@remote.test"])
+    if not re.search(r"bounce\s+5\.2\.2 \(552\)", text) or "552 5.2.2 Mailbox full" not in text:
+        fail(f"{label}: show full@remote.test (text) lacks the 5.2.2 (552) bounce:\n{text}")
+    print(f"check-db: {label}: report and show agree with {len(bounced)} bounces")
+
+
 def main():
     stage, fwd, pm, source_dir = sys.argv[1:5]
     crash = sys.argv[5] if len(sys.argv) > 5 else None
@@ -175,6 +255,13 @@ def main():
     check_reason = bool(rules)
     if not check_reason:
         print("check-db: note: no rules in the source tree, reasons are not checked")
+    if stage == "report":
+        bouncestat, fwd_user, pm_user = sys.argv[6:9]
+        check_report("report/fwd", bouncestat, fwd_user, fwd, EXPECTED["phase2"]["fwd"],
+                     check_reason)
+        check_report("report/pm", bouncestat, pm_user, pm, EXPECTED["phase2"]["pm"],
+                     check_reason)
+        return 1 if FAILURES else 0
     paths = {"fwd": fwd, "pm": pm, "crash": crash}
     with tempfile.TemporaryDirectory() as tmpdir:
         for label, expected in EXPECTED[stage].items():
