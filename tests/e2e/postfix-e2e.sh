@@ -258,6 +258,7 @@ cp "$MASTER_DIST" "$ETC/master.cf"
 pc() { postconf -c "$ETC" "$@"; }
 # A sanitizer build's options reach the pipe (Postfix clears the environment).
 SANITIZER_ENV="ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS"
+# shellcheck disable=SC2016  # $myhostname and $EXTENSION are Postfix's
 pc -e "compatibility_level = 3.6" \
     "queue_directory = $SPOOL" "data_directory = $WORK/data" \
     "mail_owner = postfix" "setgid_group = postdrop" \
@@ -418,11 +419,11 @@ check "phase 1: no bounce of a bounce" \
 check "phase 1: procmail filed nothing in $U_PM's mailbox" mailbox_untouched $U_PM
 for u in $U_FWD $U_PM; do
     check "phase 1: $u's default database was created by the pipe, owned by $u, mode 600" \
-        test "$(stat -c %U:%a "$(db_of $u)" 2>&1)" = "$u:600"
+        test "$(stat -c %U:%a "$(db_of "$u")" 2>&1)" = "$u:600"
 done
-python3 "$HERE/check-db.py" phase1 "$(db_of $U_FWD)" "$(db_of $U_PM)" "$SOURCE_DIR" \
-    && ok "phase 1: databases hold every bounce once, as expected" \
-    || fail "phase 1: databases"
+check "phase 1: the databases hold every bounce once, as expected" \
+    python3 "$HERE/check-db.py" phase1 "$(db_of $U_FWD)" "$(db_of $U_PM)" \
+    "$SOURCE_DIR" "$(db_of $U_CRASH)"
 
 # ------------------------------------------------------------------ phase 2
 # The retry contract.  Long timers now, so that nothing is retried until the
@@ -481,10 +482,9 @@ check "locked: procmail did not fall back to $U_PM's mailbox" mailbox_untouched 
 
 unlock_db $U_FWD
 unlock_db $U_PM
-python3 "$HERE/check-db.py" phase2-before-flush "$(db_of $U_FWD)" "$(db_of $U_PM)" \
-    "$SOURCE_DIR" "$(db_of $U_CRASH)" \
-    && ok "phase 2: nothing of the deferred bounces stored but the crash-after one" \
-    || fail "phase 2: databases before the flush"
+check "phase 2: nothing of the deferred bounces stored but the crash-after one" \
+    python3 "$HERE/check-db.py" phase2-before-flush "$(db_of $U_FWD)" "$(db_of $U_PM)" \
+    "$SOURCE_DIR" "$(db_of $U_CRASH)"
 log "phase 2: locks released, postqueue -f"
 postqueue -c "$ETC" -f
 wait_for "the redelivery to $U_FWD" log_at_least $U_FWD sent 11
@@ -494,18 +494,16 @@ wait_for "an empty queue" queue_empty
 check "no bounce was bounced or dropped" \
     test "$(grep -cE "to=<bse2e[^@>]*@$HOST>.*status=bounced" "$MAILLOG")" = 0
 check "after the retry: procmail filed nothing in $U_PM's mailbox" mailbox_untouched $U_PM
-python3 "$HERE/check-db.py" phase2 "$(db_of $U_FWD)" "$(db_of $U_PM)" \
-    "$SOURCE_DIR" "$(db_of $U_CRASH)" \
-    && ok "phase 2: every retried bounce stored exactly once" \
-    || fail "phase 2: databases after the flush"
+check "phase 2: every retried bounce stored exactly once" \
+    python3 "$HERE/check-db.py" phase2 "$(db_of $U_FWD)" "$(db_of $U_PM)" \
+    "$SOURCE_DIR" "$(db_of $U_CRASH)"
 
 # ------------------------------------------------------------------ report / show
 # The same history through the commands people use, run as the users.
 if "$BOUNCESTAT" report --help >/dev/null 2>&1 && "$BOUNCESTAT" show --help >/dev/null 2>&1; then
-    python3 "$HERE/check-db.py" report "$(db_of $U_FWD)" "$(db_of $U_PM)" \
-        "$SOURCE_DIR" "$(db_of $U_CRASH)" "$BOUNCESTAT" $U_FWD $U_PM \
-        && ok "report and show: totals, recipients, reasons and events as stored" \
-        || fail "report and show"
+    check "report and show: totals, recipients, reasons and events as stored" \
+        python3 "$HERE/check-db.py" report "$(db_of $U_FWD)" "$(db_of $U_PM)" \
+        "$SOURCE_DIR" "$(db_of $U_CRASH)" "$BOUNCESTAT" $U_FWD $U_PM
 else
     log "note: bouncestat has no 'report' or 'show' command yet: their checks are skipped"
 fi
