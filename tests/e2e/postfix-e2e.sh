@@ -257,7 +257,10 @@ MASTER_DIST=/usr/share/postfix/master.cf.dist
 cp "$MASTER_DIST" "$ETC/master.cf"
 pc() { postconf -c "$ETC" "$@"; }
 # A sanitizer build's options reach the pipe (Postfix clears the environment).
+# abort_on_error: a sanitizer finding (or the SIGSEGV below) ends ingest with
+# a signal, as a crash would, rather than with exit 1.  No effect otherwise.
 SANITIZER_ENV="ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}abort_on_error=1"
 # shellcheck disable=SC2016  # $myhostname and $EXTENSION are Postfix's
 pc -e "compatibility_level = 3.6" \
     "queue_directory = $SPOOL" "data_directory = $WORK/data" \
