@@ -6,7 +6,9 @@
  * procmail), where the exit status is what the MTA acts on (0 stored,
  * 75 try again later); and bulk backfills from files, Maildirs and mbox
  * files, committed in batches so that a killed run loses at most the
- * open batch and a rerun skips what is already stored.
+ * open batch (and the one being written) and a rerun skips what is
+ * already stored.  A writer thread stores each batch while the next one
+ * is parsed.
  *
  * Nothing is lost: a message that cannot be parsed is stored raw with
  * kind "unparsable".  This file does not print reports (see report).
@@ -18,6 +20,7 @@
 #include "bs.h"
 
 #define DEFAULT_BATCH 500
+#define MAX_IN_FLIGHT 2
 /* Progress is redrawn at most this often (microseconds). */
 #define PROGRESS_INTERVAL_US 100000
 
@@ -30,8 +33,16 @@ typedef struct {
     BounceStore *store;
     BounceParser *parser;
     guint batch_size;
-    GArray *pending; /* Pending: parsed, not yet written */
-    /* Counts. */
+    GArray *pending; /* Pending: parsed, not yet handed to the writer */
+    /* The writer thread stores whole batches while the next one is being
+     * parsed; at most MAX_IN_FLIGHT batches wait for it. */
+    GThreadPool *writer;
+    GMutex lock;
+    GCond done;
+    guint in_flight;
+    GError *error; /* the writer's first error; it stores nothing after */
+    guint64 lost;  /* messages of batches not stored because of it */
+    /* Counts (stored and duplicates: by the writer, under the lock). */
     guint64 seen;
     guint64 stored;
     guint64 duplicates;
@@ -106,16 +117,24 @@ clear_progress (Ingest *in)
         fprintf (stderr, "\r\033[K");
 }
 
-/* Writes the pending messages in one transaction. */
-static gboolean
-flush (Ingest *in, GError **error)
+static GArray *
+pending_new (void)
 {
-    if (in->pending->len == 0)
-        return TRUE;
+    GArray *a = g_array_new (FALSE, TRUE, sizeof (Pending));
+
+    g_array_set_clear_func (a, pending_clear);
+    return a;
+}
+
+/* Writes one batch in one transaction. */
+static gboolean
+store_batch (Ingest *in, GArray *batch, guint64 *stored, guint64 *dups,
+             GError **error)
+{
     if (!bounce_store_begin (in->store, error))
         return FALSE;
-    for (guint i = 0; i < in->pending->len; i++) {
-        Pending *p = &g_array_index (in->pending, Pending, i);
+    for (guint i = 0; i < batch->len; i++) {
+        Pending *p = &g_array_index (batch, Pending, i);
         gboolean dup = FALSE;
 
         if (!bounce_store_add (in->store, p->message, p->report, &dup,
@@ -124,14 +143,75 @@ flush (Ingest *in, GError **error)
             return FALSE;
         }
         if (dup)
-            in->duplicates++;
+            (*dups)++;
         else
-            in->stored++;
+            (*stored)++;
     }
-    if (!bounce_store_commit (in->store, error))
-        return FALSE;
-    g_array_set_size (in->pending, 0);
+    return bounce_store_commit (in->store, error);
+}
+
+/* The writer thread: stores the batches in the order they come. */
+static void
+writer_run (gpointer data, gpointer user_data)
+{
+    GArray *batch = data;
+    Ingest *in = user_data;
+    GError *error = NULL;
+    guint64 stored = 0, dups = 0;
+    gboolean skip;
+
+    g_mutex_lock (&in->lock);
+    skip = in->error != NULL;
+    g_mutex_unlock (&in->lock);
+    if (!skip && !store_batch (in, batch, &stored, &dups, &error))
+        stored = dups = 0;
+
+    g_mutex_lock (&in->lock);
+    if (error != NULL)
+        in->error = error;
+    if (in->error != NULL)
+        in->lost += batch->len;
+    in->stored += stored;
+    in->duplicates += dups;
+    in->in_flight--;
+    g_cond_signal (&in->done);
+    g_mutex_unlock (&in->lock);
+    g_array_unref (batch);
+}
+
+/* Hands the pending batch to the writer, waiting while MAX_IN_FLIGHT
+ * are queued; FALSE once the writer has failed. */
+static gboolean
+flush (Ingest *in)
+{
+    gboolean ok;
+
+    g_mutex_lock (&in->lock);
+    while (in->in_flight >= MAX_IN_FLIGHT && in->error == NULL)
+        g_cond_wait (&in->done, &in->lock);
+    ok = in->error == NULL;
+    if (ok && in->pending->len > 0)
+        in->in_flight++;
+    g_mutex_unlock (&in->lock);
+    if (!ok || in->pending->len == 0)
+        return ok;
+    g_thread_pool_push (in->writer, in->pending, NULL);
+    in->pending = pending_new ();
     return TRUE;
+}
+
+/* Waits until the writer is done; FALSE if it failed. */
+static gboolean
+drain (Ingest *in)
+{
+    gboolean ok;
+
+    g_mutex_lock (&in->lock);
+    while (in->in_flight > 0)
+        g_cond_wait (&in->done, &in->lock);
+    ok = in->error == NULL;
+    g_mutex_unlock (&in->lock);
+    return ok;
 }
 
 static void
@@ -200,8 +280,8 @@ ingest_paths (Ingest *in, char **paths)
 {
     g_autoptr (GPtrArray) inputs =
         g_ptr_array_new_with_free_func ((GDestroyNotify) bounce_input_free);
-    g_autoptr (GError) error = NULL;
     int status = EX_OK;
+    gboolean ok = TRUE;
 
     /* Open everything first, for the total the progress bar shows. */
     in->total = 0;
@@ -223,10 +303,11 @@ ingest_paths (Ingest *in, char **paths)
             in->total += hint;
     }
 
-    for (guint i = 0; i < inputs->len; i++) {
+    in->writer = g_thread_pool_new (writer_run, in, 1, TRUE, NULL);
+    for (guint i = 0; ok && i < inputs->len; i++) {
         BounceInput *input = inputs->pdata[i];
 
-        for (;;) {
+        while (ok) {
             g_autoptr (GError) local = NULL;
             Pending p = { NULL, NULL };
             g_autofree char *source = NULL;
@@ -243,28 +324,30 @@ ingest_paths (Ingest *in, char **paths)
             in->seen++;
             in->kinds[p.report->kind]++;
             g_array_append_val (in->pending, p);
-            if (in->pending->len >= in->batch_size && !flush (in, &error))
-                goto fail;
+            if (in->pending->len >= in->batch_size)
+                ok = flush (in);
             draw_progress (in, FALSE);
         }
     }
-    if (!flush (in, &error))
-        goto fail;
-    draw_progress (in, TRUE);
-    clear_progress (in);
-    print_summary (in);
-    return status;
+    if (ok)
+        ok = flush (in);
+    ok = drain (in) && ok;
+    g_thread_pool_free (in->writer, FALSE, TRUE);
+    in->writer = NULL;
+    if (ok) {
+        draw_progress (in, TRUE);
+        clear_progress (in);
+        print_summary (in);
+        return status;
+    }
 
-fail:
     clear_progress (in);
-    bs_error ("ingest: %s", error->message);
-    if (error->code == BOUNCE_ERROR_STORE_BUSY ||
-        error->code == BOUNCE_ERROR_STORE_FULL)
-        bs_error ("ingest: stopped; the last %u messages read were not "
-                  "stored; run it again to store the rest",
-                  in->pending->len);
+    bs_error ("ingest: %s", in->error->message);
+    bs_error ("ingest: stopped; %" G_GUINT64_FORMAT " messages read were not "
+              "stored; run it again to store the rest",
+              in->lost + in->pending->len);
     print_summary (in);
-    return bs_exit_code (error);
+    return bs_exit_code (in->error);
 }
 
 int
@@ -299,7 +382,6 @@ bs_cmd_ingest (int argc, char **argv)
     g_autoptr (BounceParser) parser = NULL;
     g_autoptr (BounceStore) store = NULL;
     g_autoptr (GError) error = NULL;
-    g_autoptr (GArray) pending = g_array_new (FALSE, TRUE, sizeof (Pending));
     BounceStoreOptions options;
     Ingest in = { 0 };
     int status = EX_OK;
@@ -340,14 +422,20 @@ bs_cmd_ingest (int argc, char **argv)
         return bs_exit_code (error);
     }
 
-    g_array_set_clear_func (pending, pending_clear);
     in.store = store;
     in.parser = parser;
     in.batch_size = (guint) batch;
-    in.pending = pending;
     in.started_us = g_get_monotonic_time ();
     if (paths == NULL)
         return ingest_stdin (&in);
     in.progress = isatty (STDERR_FILENO);
-    return ingest_paths (&in, paths);
+    in.pending = pending_new ();
+    g_mutex_init (&in.lock);
+    g_cond_init (&in.done);
+    status = ingest_paths (&in, paths);
+    g_array_unref (in.pending);
+    g_clear_error (&in.error);
+    g_mutex_clear (&in.lock);
+    g_cond_clear (&in.done);
+    return status;
 }

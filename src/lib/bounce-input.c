@@ -4,12 +4,14 @@
  * a folder of message files, or one message on a file descriptor.
  *
  * Files are mapped, and the messages of an mbox are slices of the map,
- * so memory stays flat however many messages a run reads.  Mbox
+ * so memory stays flat however many messages a run reads: the pages of
+ * an mbox already read are handed back to the kernel as the run goes.  Mbox
  * messages start at a "From " line at the top of the file or after a
  * blank line; ">From" quoting is left as it is.
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +26,7 @@ struct _BounceInput {
     GBytes *current;
     char *current_path;
     gsize offset;
+    gsize released; /* pages of the map before this were given back */
     guint mbox_index;
     gboolean is_mbox;
     gboolean mbox_multi;
@@ -204,11 +207,32 @@ open_next_file (BounceInput *input, GError **error)
     g_free (input->current_path);
     input->current_path = g_strdup (path);
     input->offset = 0;
+    input->released = 0;
     input->mbox_index = 0;
     data = g_bytes_get_data (input->current, &len);
     input->is_mbox = is_from_line (data, len);
     input->mbox_multi = input->is_mbox && mbox_next_start (data, len, 0) < len;
     return TRUE;
+}
+
+/* Gives the kernel back the mapped pages of an mbox before @upto (every
+ * MBOX_RELEASE_BYTES), or resident memory would grow with the file.  The
+ * map is private and read-only: a page read again (a message still in
+ * use) is faulted back in from the file, unchanged. */
+#define MBOX_RELEASE_BYTES (8u << 20)
+static void
+release_read_pages (BounceInput *input, const guint8 *data, gsize upto)
+{
+    gsize page = (gsize) sysconf (_SC_PAGESIZE);
+    guintptr from, to;
+
+    if (upto - input->released < MBOX_RELEASE_BYTES)
+        return;
+    from = ((guintptr) (data + input->released) + page - 1) & ~(guintptr) (page - 1);
+    to = (guintptr) (data + upto) & ~(guintptr) (page - 1);
+    if (to > from)
+        madvise ((void *) from, to - from, MADV_DONTNEED);
+    input->released = upto;
 }
 
 gboolean
@@ -239,6 +263,8 @@ bounce_input_next (BounceInput *input,
                                            : len;
                 input->offset = end == start ? len : end;
                 input->mbox_index++;
+                if (input->is_mbox)
+                    release_read_pages (input, data, start);
                 *out_message = g_bytes_new_from_bytes (input->current, start,
                                                        end - start);
                 *out_source =

@@ -29,7 +29,7 @@
 #define SCHEMA_RESOURCE "/org/bouncestat/schema.sql"
 #define VERSION_MARK "-- @version "
 /* zlib level for the raw messages: fast, and text compresses well. */
-#define RAW_COMPRESSION_LEVEL 3
+#define RAW_COMPRESSION_LEVEL 1
 
 struct _BounceStore {
     sqlite3 *db;
