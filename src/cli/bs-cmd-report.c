@@ -17,14 +17,22 @@
 /* Domains in the overview unless --top says otherwise. */
 #define OVERVIEW_TOP 5
 
-/* Adds an "advice" column to a table with a "reason" column. */
+/* Adds an "advice" column to a table with a "reason" column, when the
+ * rules have advice for any of them. */
 static void
 add_advice_column (BounceTable *table, const BounceRules *rules)
 {
     int reason = bounce_table_find_column (table, "reason");
     guint n = table->n_columns;
+    gboolean any = FALSE;
 
     if (reason < 0)
+        return;
+    for (guint r = 0; r < table->rows->len && !any; r++)
+        any = bs_advice (rules, g_ptr_array_index (
+                                    (GPtrArray *) table->rows->pdata[r],
+                                    (guint) reason)) != NULL;
+    if (!any)
         return;
     table->columns = g_renew (char *, table->columns, n + 2);
     table->columns[n] = g_strdup ("advice");
@@ -133,13 +141,16 @@ print_overview_text (const BounceOverview *ov,
     g_autofree char *line = NULL;
     gint64 max;
 
-    printf ("Bounces %s %s to %s %s (UTC)\n",
-            opts->since_utc != NULL ? "since" : "from",
-            opts->since_utc != NULL ? opts->since_utc
-                                    : first != NULL ? first : "-",
-            opts->until_utc != NULL ? "before" : "",
-            opts->until_utc != NULL ? opts->until_utc
-                                    : last != NULL ? last : "-");
+    if (opts->since_utc != NULL || opts->until_utc != NULL)
+        printf ("Bounces%s%s%s%s (UTC)\n",
+                opts->since_utc != NULL ? " since " : "",
+                opts->since_utc != NULL ? opts->since_utc : "",
+                opts->until_utc != NULL ? " before " : "",
+                opts->until_utc != NULL ? opts->until_utc : "");
+    else if (first != NULL)
+        printf ("Bounces from %s to %s (UTC)\n", first, last);
+    else
+        printf ("Bounces\n");
     printf ("  bounced recipients  %s (%s addresses, %s messages)\n"
             "  hard                %s\n"
             "  soft                %s\n",

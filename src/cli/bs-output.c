@@ -64,14 +64,20 @@ bs_use_color (void)
 char *
 bs_sanitize (const char *text)
 {
+    const char *p;
     GString *out;
 
     if (text == NULL)
         return NULL;
+    /* Most text is printable ASCII: nothing to do. */
+    for (p = text; *p >= 0x20 && *p < 0x7f; p++)
+        ;
+    if (*p == '\0')
+        return g_strdup (text);
     if (!g_utf8_validate (text, -1, NULL))
         return g_utf8_make_valid (text, -1);
     out = g_string_sized_new (strlen (text));
-    for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p)) {
+    for (p = text; *p != '\0'; p = g_utf8_next_char (p)) {
         gunichar c = g_utf8_get_char (p);
 
         /* C0, DEL and C1 controls (ESC starts terminal sequences). */

@@ -552,16 +552,6 @@ table_take_row (BounceTable *table, ...)
     g_ptr_array_add (table->rows, cells);
 }
 
-/* Replaces *@ptr by a copy of @value (GLib 2.76 has g_set_str). */
-static void
-set_str (char **ptr, const char *value)
-{
-    char *copy = g_strdup (value);
-
-    g_free (*ptr);
-    *ptr = copy;
-}
-
 static char *
 int_text (gint64 n)
 {
@@ -609,17 +599,125 @@ counts_by_count (gconstpointer a, gconstpointer b)
     return strcmp (x->key, y->key);
 }
 
-/* The groups of @by_key, by count, as an array of Counts (borrowed). */
-static GPtrArray *
-counts_sorted (GHashTable *by_key)
-{
-    GPtrArray *sorted = g_ptr_array_sized_new (g_hash_table_size (by_key));
-    GHashTableIter iter;
-    gpointer value;
+/* Groups keyed by a 64-bit hash of their name, in an open-addressing
+ * table: the overview looks one up for every row, and comparing the
+ * hash alone (FNV-1a, then mixed) is what makes a million rows fast.
+ * Two names with one 64-bit hash would be counted together; with the
+ * numbers of addresses a database holds that is far below one chance
+ * in a million. */
+typedef struct {
+    guint64 *keys; /* 0: empty */
+    guint32 *values; /* index + 1 in items */
+    gsize size; /* a power of two */
+    gsize used;
+    GPtrArray *items; /* Counts; NULL for a set */
+} Groups;
 
-    g_hash_table_iter_init (&iter, by_key);
-    while (g_hash_table_iter_next (&iter, NULL, &value))
-        g_ptr_array_add (sorted, value);
+static guint64
+hash64 (const char *text)
+{
+    guint64 h = G_GUINT64_CONSTANT (14695981039346656037);
+
+    for (const guchar *p = (const guchar *) text; *p != '\0'; p++) {
+        h ^= *p;
+        h *= G_GUINT64_CONSTANT (1099511628211);
+    }
+    /* splitmix64's finaliser spreads FNV's low bits. */
+    h ^= h >> 30;
+    h *= G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
+    h ^= h >> 27;
+    h *= G_GUINT64_CONSTANT (0x94d049bb133111eb);
+    h ^= h >> 31;
+    return h != 0 ? h : 1;
+}
+
+static gsize
+groups_probe (const Groups *g, guint64 h)
+{
+    gsize i = (gsize) h & (g->size - 1);
+
+    while (g->keys[i] != 0 && g->keys[i] != h)
+        i = (i + 1) & (g->size - 1);
+    return i;
+}
+
+static void
+groups_grow (Groups *g)
+{
+    guint64 *old_keys = g->keys;
+    guint32 *old_values = g->values;
+    gsize old_size = g->size;
+
+    g->size = old_size != 0 ? old_size * 2 : 256;
+    g->keys = g_new0 (guint64, g->size);
+    g->values = g_new0 (guint32, g->size);
+    for (gsize i = 0; i < old_size; i++)
+        if (old_keys[i] != 0) {
+            gsize j = groups_probe (g, old_keys[i]);
+
+            g->keys[j] = old_keys[i];
+            g->values[j] = old_values[i];
+        }
+    g_free (old_keys);
+    g_free (old_values);
+}
+
+/* Finds the group @key, adding it when new (*@out_new set); returns its
+ * Counts, or NULL for a set. */
+static Counts *
+groups_get (Groups *g, const char *key, gboolean *out_new)
+{
+    guint64 h = hash64 (key);
+    Counts *counts;
+    gsize i;
+
+    if ((g->used + 1) * 2 > g->size)
+        groups_grow (g);
+    i = groups_probe (g, h);
+    if (g->keys[i] != 0) {
+        *out_new = FALSE;
+        return g->items != NULL ? g->items->pdata[g->values[i] - 1] : NULL;
+    }
+    g->keys[i] = h;
+    g->used++;
+    *out_new = TRUE;
+    if (g->items == NULL)
+        return NULL;
+    counts = g_new0 (Counts, 1);
+    counts->key = g_strdup (key);
+    g_ptr_array_add (g->items, counts);
+    g->values[i] = g->items->len;
+    return counts;
+}
+
+static void
+groups_add (Groups *g, const char *key, gboolean hard)
+{
+    gboolean is_new;
+    Counts *counts = groups_get (g, key, &is_new);
+
+    counts->bounces++;
+    counts->hard += hard;
+}
+
+static void
+groups_clear (Groups *g)
+{
+    g_clear_pointer (&g->keys, g_free);
+    g_clear_pointer (&g->values, g_free);
+    g_clear_pointer (&g->items, g_ptr_array_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Groups, groups_clear)
+
+/* The Counts of @items by count (a new array; the Counts borrowed). */
+static GPtrArray *
+items_sorted (GPtrArray *items)
+{
+    GPtrArray *sorted = g_ptr_array_sized_new (items->len);
+
+    for (guint i = 0; i < items->len; i++)
+        g_ptr_array_add (sorted, items->pdata[i]);
     g_ptr_array_sort (sorted, counts_by_count);
     return sorted;
 }
@@ -727,10 +825,11 @@ bounce_query_overview (BounceReader *reader,
     BounceQueryOptions defaults;
     const BounceQueryOptions *o = options_or_default (options, &defaults);
     g_autoptr (GHashTable) who = NULL;
-    g_autoptr (GHashTable) reasons = NULL;
-    g_autoptr (GHashTable) domains = NULL;
+    g_auto (Groups) reasons = { NULL };
+    g_auto (Groups) domains = { NULL };
+    g_auto (Groups) addresses = { NULL };
     g_autoptr (GHashTable) days = NULL;
-    g_autoptr (GHashTable) addresses = NULL;
+    gint64 n_addresses = 0;
     g_auto (IdSet) message_set = { NULL, NULL };
     g_autoptr (GPtrArray) sorted = NULL;
     char first[64] = "", last[64] = "";
@@ -751,12 +850,9 @@ bounce_query_overview (BounceReader *reader,
     who = load_reasons (reader, error);
     if (who == NULL)
         return NULL;
-    reasons = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                     counts_free);
-    domains = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                     counts_free);
+    reasons.items = g_ptr_array_new_with_free_func (counts_free);
+    domains.items = g_ptr_array_new_with_free_func (counts_free);
     days = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, counts_free);
-    addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
     query_init (&q);
     g_string_append (q.sql, "SELECT e.event_time, e.reason, e.hard,"
@@ -786,8 +882,8 @@ bounce_query_overview (BounceReader *reader,
             g_strlcpy (first, time, sizeof first);
         if (strcmp (time, last) > 0)
             g_strlcpy (last, time, sizeof last);
-        counts_add (reasons, reason != NULL ? reason : "unknown", is_hard);
-        counts_add (domains, domain != NULL ? domain : "(unknown)", is_hard);
+        groups_add (&reasons, reason != NULL ? reason : "unknown", is_hard);
+        groups_add (&domains, domain != NULL ? domain : "(unknown)", is_hard);
         /* Rows come in time order: most are on the day of the last one. */
         if (day_counts == NULL || strncmp (time, day_counts->key, 10) != 0) {
             char key[11];
@@ -799,8 +895,12 @@ bounce_query_overview (BounceReader *reader,
         }
         day_counts->bounces++;
         day_counts->hard += is_hard;
-        if (address != NULL && !g_hash_table_contains (addresses, address))
-            g_hash_table_add (addresses, g_strdup (address));
+        if (address != NULL) {
+            gboolean is_new;
+
+            groups_get (&addresses, address, &is_new);
+            n_addresses += is_new;
+        }
         n_messages += id_set_add (&message_set, message);
     }
     if (rc != SQLITE_DONE) {
@@ -816,7 +916,7 @@ bounce_query_overview (BounceReader *reader,
     overview->totals = table_new_from_spec (
         "bounces:i,recipients:i,messages:i,hard:i,soft:i,first,last");
     table_take_row (overview->totals, int_text (bounces),
-                    int_text (g_hash_table_size (addresses)),
+                    int_text (n_addresses),
                     int_text (n_messages), int_text (hard),
                     int_text (bounces - hard),
                     first[0] != '\0' ? g_strdup (first) : NULL,
@@ -824,7 +924,7 @@ bounce_query_overview (BounceReader *reader,
 
     overview->reasons = table_new_from_spec ("reason,who,bounces:i,hard:i,"
                                              "soft:i");
-    sorted = counts_sorted (reasons);
+    sorted = items_sorted (reasons.items);
     for (guint i = 0; i < sorted->len; i++) {
         const Counts *c = sorted->pdata[i];
 
@@ -837,7 +937,7 @@ bounce_query_overview (BounceReader *reader,
 
     overview->domains = table_new_from_spec ("domain,bounces:i,hard:i,"
                                              "soft:i");
-    sorted = counts_sorted (domains);
+    sorted = items_sorted (domains.items);
     for (guint i = 0; i < sorted->len && (o->top == 0 || i < o->top); i++) {
         const Counts *c = sorted->pdata[i];
 
@@ -875,30 +975,42 @@ time_seconds (const char *text)
     return t != NULL ? g_date_time_to_unix (t) : 0;
 }
 
-/* What the policy keeps of one address while its history streams by. */
+/* What the policy keeps of one address while its history streams by.
+ * Times, reasons and statuses are short: fixed buffers ("" for no
+ * value) spare a malloc per row. */
+#define FIELD_SIZE 96
+
 typedef struct {
     char *address;
-    char *first_bounce;
-    char *last_bounce;
-    char *reason;
-    char *status;
-    char *last_delivered;
+    char first_bounce[FIELD_SIZE];
+    char last_bounce[FIELD_SIZE];
+    char reason[FIELD_SIZE];
+    char status[FIELD_SIZE];
+    char last_delivered[FIELD_SIZE];
+    char first_soft[FIELD_SIZE];
+    char last_soft[FIELD_SIZE];
     gint64 bounces;
     gint64 hard;
     gint64 soft;
-    char *first_soft;
-    char *last_soft;
 } AddressState;
+
+static void
+field_set (char *field, const char *value)
+{
+    g_strlcpy (field, value != NULL ? value : "", FIELD_SIZE);
+}
+
+static char *
+field_dup (const char *field)
+{
+    return field[0] != '\0' ? g_strdup (field) : NULL;
+}
 
 static void
 state_reset (AddressState *s)
 {
-    g_clear_pointer (&s->first_bounce, g_free);
-    g_clear_pointer (&s->last_bounce, g_free);
-    g_clear_pointer (&s->reason, g_free);
-    g_clear_pointer (&s->status, g_free);
-    g_clear_pointer (&s->first_soft, g_free);
-    g_clear_pointer (&s->last_soft, g_free);
+    s->first_bounce[0] = s->last_bounce[0] = s->reason[0] = '\0';
+    s->status[0] = s->first_soft[0] = s->last_soft[0] = '\0';
     s->bounces = s->hard = s->soft = 0;
 }
 
@@ -907,7 +1019,7 @@ state_clear (AddressState *s)
 {
     state_reset (s);
     g_clear_pointer (&s->address, g_free);
-    g_clear_pointer (&s->last_delivered, g_free);
+    s->last_delivered[0] = '\0';
 }
 
 /* Ends the history of s->address: a row in @table if the policy says
@@ -928,8 +1040,8 @@ state_finish (AddressState *s, BounceTable *table, gint64 n, gint64 days)
     at = strrchr (s->address, '@');
     table_take_row (table, g_strdup (s->address),
                     g_strdup (s->hard > 0 ? "hard" : "soft"),
-                    g_strdup (s->reason), g_strdup (s->status),
-                    g_strdup (s->first_bounce), g_strdup (s->last_bounce),
+                    field_dup (s->reason), field_dup (s->status),
+                    field_dup (s->first_bounce), field_dup (s->last_bounce),
                     int_text (s->bounces), int_text (s->hard),
                     int_text (s->soft),
                     at != NULL ? g_strdup (at + 1) : NULL);
@@ -966,7 +1078,7 @@ bounce_query_suppress (BounceReader *reader,
     const BounceQueryOptions *o = options_or_default (options, &defaults);
     g_autoptr (GHashTable) who = NULL;
     g_autoptr (BounceTable) table = NULL;
-    AddressState s = { NULL };
+    AddressState s;
     sqlite3_stmt *stmt = NULL;
     gint64 n, days;
     Query q;
@@ -979,6 +1091,7 @@ bounce_query_suppress (BounceReader *reader,
                            : read_setting (reader, "suppress_soft_count", 3);
     days = o->soft_days >= 0 ? o->soft_days
                              : read_setting (reader, "suppress_soft_days", 7);
+    memset (&s, 0, sizeof s);
     table = table_new_from_spec ("address,why,reason,status,first_bounce,"
                                  "last_bounce,bounces:i,hard_bounces:i,"
                                  "soft_bounces:i,domain");
@@ -990,12 +1103,22 @@ bounce_query_suppress (BounceReader *reader,
                             " AND e.outcome IN ('bounce', 'delivered')");
     if (o->match != NULL && o->match[0] == '@') {
         g_autofree char *domain = g_utf8_strdown (o->match + 1, -1);
-        g_autofree char *exact = g_strconcat ("%@", domain, NULL);
-        g_autofree char *below = g_strconcat ("%.", domain, NULL);
+        g_autoptr (GString) escaped = g_string_new (NULL);
+        g_autofree char *exact = NULL;
+        g_autofree char *below = NULL;
 
+        /* LIKE's wildcards in the domain stand for themselves. */
+        for (const char *p = domain; *p != '\0'; p++) {
+            if (*p == '%' || *p == '_' || *p == '\\')
+                g_string_append_c (escaped, '\\');
+            g_string_append_c (escaped, *p);
+        }
+        exact = g_strconcat ("%@", escaped->str, NULL);
+        below = g_strconcat ("%.", escaped->str, NULL);
         /* The domain or one below it (the registrable domain's). */
-        query_add (&q, " AND (e.address LIKE ? OR e.address LIKE ?)", exact,
-                   below);
+        query_add (&q, " AND (e.address LIKE ? ESCAPE '\\'"
+                       " OR e.address LIKE ? ESCAPE '\\')",
+                   exact, below);
     } else if (o->match != NULL) {
         g_autofree char *address = g_utf8_strdown (o->match, -1);
 
@@ -1010,7 +1133,7 @@ bounce_query_suppress (BounceReader *reader,
             const Param *p = &g_array_index (q.params, Param, i);
 
             sqlite3_bind_text (stmt, (int) i + 1, p->text, -1,
-                               SQLITE_STATIC);
+                               SQLITE_TRANSIENT);
         }
     query_clear (&q);
     while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
@@ -1032,10 +1155,10 @@ bounce_query_suppress (BounceReader *reader,
         if (strcmp (outcome, "delivered") == 0) {
             /* Only bounces after the last delivery count. */
             state_reset (&s);
-            set_str (&s.last_delivered, time);
+            field_set (s.last_delivered, time);
             continue;
         }
-        if (s.last_delivered != NULL && strcmp (time, s.last_delivered) <= 0)
+        if (s.last_delivered[0] != '\0' && strcmp (time, s.last_delivered) <= 0)
             continue;
         if ((o->since != NULL && strcmp (time, o->since) < 0) ||
             (o->until != NULL && strcmp (time, o->until) >= 0))
@@ -1048,16 +1171,15 @@ bounce_query_suppress (BounceReader *reader,
             s.hard++;
         if (hard != 1) {
             s.soft++;
-            if (s.first_soft == NULL)
-                s.first_soft = g_strdup (time);
-            set_str (&s.last_soft, time);
+            if (s.first_soft[0] == '\0')
+                field_set (s.first_soft, time);
+            field_set (s.last_soft, time);
         }
-        if (s.first_bounce == NULL)
-            s.first_bounce = g_strdup (time);
-        set_str (&s.last_bounce, time);
-        set_str (&s.reason, reason);
-        set_str (&s.status,
-                   (const char *) sqlite3_column_text (stmt, 5));
+        if (s.first_bounce[0] == '\0')
+            field_set (s.first_bounce, time);
+        field_set (s.last_bounce, time);
+        field_set (s.reason, reason);
+        field_set (s.status, (const char *) sqlite3_column_text (stmt, 5));
     }
     if (rc != SQLITE_DONE) {
         set_db_error (error, reader, rc, "reading the history");

@@ -1,0 +1,417 @@
+/*
+ * test-query.c - the reading side: --since/--until parsing, tables as
+ * JSON, the overview's trend, and the suppression list computed in C
+ * (bounce_query_suppress) against the suppression_candidates view of
+ * schema.sql on random histories, for several thresholds.
+ *
+ * Databases are created by the store (so the schema is the real one) and
+ * filled with plain INSERTs: the classification is not under test.
+ */
+#include <string.h>
+
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+
+#include "bounce.h"
+
+/* ------------------------------------------------------------------ */
+/* Times                                                              */
+/* ------------------------------------------------------------------ */
+
+static void
+check_time (const char *text, gboolean end, const char *expected)
+{
+    g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
+    g_autoptr (GDateTime) now = g_date_time_new (utc, 2026, 11, 30, 12, 0, 0);
+    g_autoptr (GError) error = NULL;
+    g_autofree char *got = bounce_time_parse (text, now, end, &error);
+
+    if (expected == NULL) {
+        g_assert_null (got);
+        g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_FAILED);
+    } else {
+        g_assert_no_error (error);
+        g_assert_cmpstr (got, ==, expected);
+    }
+}
+
+static void
+test_time_parse (void)
+{
+    check_time ("30m", FALSE, "2026-11-30T11:30:00Z");
+    check_time ("24h", FALSE, "2026-11-29T12:00:00Z");
+    check_time ("7d", FALSE, "2026-11-23T12:00:00Z");
+    check_time ("7D", TRUE, "2026-11-23T12:00:00Z");
+    check_time (" 2w ", FALSE, "2026-11-16T12:00:00Z");
+    check_time ("0d", FALSE, "2026-11-30T12:00:00Z");
+    check_time ("2026-11-01", FALSE, "2026-11-01T00:00:00Z");
+    check_time ("2026-11-01", TRUE, "2026-11-02T00:00:00Z");
+    check_time ("2026-12-31", TRUE, "2027-01-01T00:00:00Z");
+    check_time ("2026-11-01T08:00:00Z", TRUE, "2026-11-01T08:00:00Z");
+    check_time ("2026-11-01T08:00:00+02:00", FALSE, "2026-11-01T06:00:00Z");
+    check_time ("2026-11-01T08:00:00", FALSE, "2026-11-01T08:00:00Z");
+    check_time ("2026-02-30", FALSE, NULL);
+    check_time ("yesterday", FALSE, NULL);
+    check_time ("7x", FALSE, NULL);
+    check_time ("-7d", FALSE, NULL);
+    check_time ("", FALSE, NULL);
+    check_time ("2026-11-01junk", FALSE, NULL);
+}
+
+static void
+test_groups (void)
+{
+    BounceGroup g;
+
+    for (int i = BOUNCE_GROUP_REASON; i <= BOUNCE_GROUP_CAMPAIGN; i++) {
+        g_assert_true (bounce_group_from_string (
+            bounce_group_to_string ((BounceGroup) i), &g));
+        g_assert_cmpint (g, ==, i);
+    }
+    g_assert_true (bounce_group_from_string ("Remote_MTA", &g));
+    g_assert_cmpint (g, ==, BOUNCE_GROUP_REMOTE_MTA);
+    g_assert_false (bounce_group_from_string ("color", &g));
+}
+
+/* ------------------------------------------------------------------ */
+/* Databases                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    char *dir;
+    char *path;
+    BounceStore *store;
+    sqlite3 *db;
+} Fixture;
+
+static void
+fixture_set_up (Fixture *f, gconstpointer data)
+{
+    g_autoptr (GError) error = NULL;
+
+    f->dir = g_dir_make_tmp ("test-query-XXXXXX", &error);
+    g_assert_no_error (error);
+    f->path = g_build_filename (f->dir, "bounces.db", NULL);
+    f->store = bounce_store_open (f->path, NULL, &error);
+    g_assert_no_error (error);
+    f->db = bounce_store_get_db (f->store);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer data)
+{
+    g_autofree char *wal = g_strconcat (f->path, "-wal", NULL);
+    g_autofree char *shm = g_strconcat (f->path, "-shm", NULL);
+
+    bounce_store_close (f->store);
+    g_remove (f->path);
+    g_remove (wal);
+    g_remove (shm);
+    g_rmdir (f->dir);
+    g_free (f->path);
+    g_free (f->dir);
+}
+
+static void
+exec_ok (sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec (db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        g_error ("%s: %s", sql, msg);
+}
+
+/* Adds message @id (once) and one event of it. */
+static void
+add_event (sqlite3 *db,
+           int message,
+           const char *address,
+           const char *outcome,
+           const char *reason,
+           int hard,
+           const char *time)
+{
+    sqlite3_stmt *stmt;
+    const char *at = address != NULL ? strchr (address, '@') : NULL;
+
+    g_assert_cmpint (sqlite3_prepare_v2 (
+                         db,
+                         "INSERT OR IGNORE INTO messages (id, content_hash,"
+                         " received_at, kind, raw_size) VALUES (?1, ?1, ?2,"
+                         " 'dsn', 1)",
+                         -1, &stmt, NULL),
+                     ==, SQLITE_OK);
+    sqlite3_bind_int (stmt, 1, message);
+    sqlite3_bind_text (stmt, 2, time, -1, SQLITE_STATIC);
+    g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_DONE);
+    sqlite3_finalize (stmt);
+    g_assert_cmpint (
+        sqlite3_prepare_v2 (
+            db,
+            "INSERT INTO events (message_id, position, address, domain,"
+            " registrable_domain, outcome, reason, hard, event_time,"
+            " event_time_source) VALUES (?1, 0, ?2, ?3, ?3, ?4, ?5, ?6, ?7,"
+            " 'last_attempt')",
+            -1, &stmt, NULL),
+        ==, SQLITE_OK);
+    sqlite3_bind_int (stmt, 1, message);
+    sqlite3_bind_text (stmt, 2, address, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, at != NULL ? at + 1 : NULL, -1,
+                       SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 4, outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 5, reason, -1, SQLITE_STATIC);
+    if (hard < 0)
+        sqlite3_bind_null (stmt, 6);
+    else
+        sqlite3_bind_int (stmt, 6, hard);
+    sqlite3_bind_text (stmt, 7, time, -1, SQLITE_STATIC);
+    g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_DONE);
+    sqlite3_finalize (stmt);
+}
+
+/* The view's rows as "address why bounces hard soft first last" lines. */
+static char *
+view_rows (sqlite3 *db)
+{
+    GString *out = g_string_new (NULL);
+    sqlite3_stmt *stmt;
+
+    g_assert_cmpint (sqlite3_prepare_v2 (
+                         db,
+                         "SELECT address, why, bounces, hard_bounces,"
+                         " soft_bounces, first_bounce, last_bounce"
+                         " FROM suppression_candidates ORDER BY address",
+                         -1, &stmt, NULL),
+                     ==, SQLITE_OK);
+    while (sqlite3_step (stmt) == SQLITE_ROW)
+        g_string_append_printf (
+            out, "%s %s %d %d %d %s %s\n", sqlite3_column_text (stmt, 0),
+            sqlite3_column_text (stmt, 1), sqlite3_column_int (stmt, 2),
+            sqlite3_column_int (stmt, 3), sqlite3_column_int (stmt, 4),
+            sqlite3_column_text (stmt, 5), sqlite3_column_text (stmt, 6));
+    sqlite3_finalize (stmt);
+    return g_string_free (out, FALSE);
+}
+
+static char *
+query_rows (const BounceTable *t)
+{
+    GString *out = g_string_new (NULL);
+
+    for (guint r = 0; r < t->rows->len; r++)
+        g_string_append_printf (
+            out, "%s %s %s %s %s %s %s\n", bounce_table_get (t, r, "address"),
+            bounce_table_get (t, r, "why"), bounce_table_get (t, r, "bounces"),
+            bounce_table_get (t, r, "hard_bounces"),
+            bounce_table_get (t, r, "soft_bounces"),
+            bounce_table_get (t, r, "first_bounce"),
+            bounce_table_get (t, r, "last_bounce"));
+    return g_string_free (out, FALSE);
+}
+
+/* Random histories (a fixed seed): bounces of every side, hard, soft
+ * and unknown, unknown reasons, deliveries, delays, feedback, and many
+ * events at the same second; the C policy must agree with the view for
+ * each threshold the settings table can hold. */
+static void
+test_suppress_matches_view (Fixture *f, gconstpointer data)
+{
+    static const char *const reasons[] = { "userunknown", "mailboxfull",
+                                           "blocked", "expired", "filtered",
+                                           "spamdetected", "nosuchreason",
+                                           NULL };
+    static const char *const outcomes[] = { "bounce", "bounce", "bounce",
+                                            "bounce", "bounce", "delivered",
+                                            "delay", "feedback" };
+    static const int thresholds[][2] = { { 3, 7 }, { 1, 0 }, { 2, 3 },
+                                         { 5, 1 }, { 3, 30 } };
+    g_autoptr (GRand) rand = g_rand_new_with_seed (20261129);
+    g_autoptr (BounceReader) reader = NULL;
+    g_autoptr (GError) error = NULL;
+    int message = 0;
+
+    exec_ok (f->db, "BEGIN");
+    for (int a = 0; a < 400; a++) {
+        g_autofree char *address = g_strdup_printf ("u%d@d%d.example", a,
+                                                    a % 7);
+        int n = g_rand_int_range (rand, 1, 9);
+
+        for (int i = 0; i < n; i++) {
+            /* Within 40 days, on the hour: same times happen. */
+            g_autofree char *time = g_strdup_printf (
+                "2026-10-%02dT%02d:00:00Z", g_rand_int_range (rand, 1, 32),
+                g_rand_int_range (rand, 0, 3));
+            const char *outcome =
+                outcomes[g_rand_int_range (rand, 0, G_N_ELEMENTS (outcomes))];
+            const char *reason =
+                reasons[g_rand_int_range (rand, 0, G_N_ELEMENTS (reasons))];
+
+            add_event (f->db, ++message, address, outcome, reason,
+                       g_rand_int_range (rand, -1, 2), time);
+        }
+    }
+    add_event (f->db, ++message, NULL, "bounce", "userunknown", 1,
+               "2026-10-05T00:00:00Z");
+    exec_ok (f->db, "COMMIT");
+
+    reader = bounce_reader_open (f->path, &error);
+    g_assert_no_error (error);
+    for (guint i = 0; i < G_N_ELEMENTS (thresholds); i++) {
+        g_autofree char *sql = g_strdup_printf (
+            "UPDATE settings SET value = %d WHERE name = "
+            "'suppress_soft_count'; UPDATE settings SET value = %d WHERE "
+            "name = 'suppress_soft_days'",
+            thresholds[i][0], thresholds[i][1]);
+        g_autoptr (BounceTable) from_settings = NULL;
+        g_autoptr (BounceTable) from_options = NULL;
+        g_autofree char *expected = NULL;
+        g_autofree char *got = NULL;
+        g_autofree char *got2 = NULL;
+        BounceQueryOptions options;
+
+        exec_ok (f->db, sql);
+        expected = view_rows (f->db);
+        g_assert_cmpuint (strlen (expected), >, 0);
+        /* The thresholds from the settings table... */
+        from_settings = bounce_query_suppress (reader, NULL, &error);
+        g_assert_no_error (error);
+        got = query_rows (from_settings);
+        g_assert_cmpstr (got, ==, expected);
+        /* ...or from the options, whatever the table says. */
+        exec_ok (f->db, "UPDATE settings SET value = 99");
+        bounce_query_options_init (&options);
+        options.soft_count = thresholds[i][0];
+        options.soft_days = thresholds[i][1];
+        from_options = bounce_query_suppress (reader, &options, &error);
+        g_assert_no_error (error);
+        got2 = query_rows (from_options);
+        g_assert_cmpstr (got2, ==, expected);
+    }
+}
+
+/* The overview: totals, and a trend with every day of the range. */
+static void
+test_overview (Fixture *f, gconstpointer data)
+{
+    g_autoptr (BounceReader) reader = NULL;
+    g_autoptr (BounceOverview) ov = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autoptr (JsonNode) json = NULL;
+    g_autoptr (JsonGenerator) gen = json_generator_new ();
+    g_autofree char *text = NULL;
+    BounceQueryOptions options;
+
+    add_event (f->db, 1, "a@x.example", "bounce", "userunknown", 1,
+               "2026-11-02T10:00:00Z");
+    add_event (f->db, 1, "b@x.example", "bounce", "userunknown", 1,
+               "2026-11-02T10:00:00Z");
+    add_event (f->db, 2, "a@x.example", "bounce", "mailboxfull", 0,
+               "2026-11-04T23:59:59Z");
+    add_event (f->db, 3, "c@y.example", "bounce", NULL, -1,
+               "2026-11-05T00:00:00Z");
+    add_event (f->db, 4, "c@y.example", "delivered", "delivered", 0,
+               "2026-11-06T00:00:00Z");
+    reader = bounce_reader_open (f->path, &error);
+    g_assert_no_error (error);
+    bounce_query_options_init (&options);
+    options.until = "2026-11-05T00:00:00Z";
+    options.top = 1;
+    ov = bounce_query_overview (reader, &options, "2026-11-01", "2026-11-05",
+                                &error);
+    g_assert_no_error (error);
+
+    json = bounce_table_to_json (ov->totals);
+    json_generator_set_root (gen, json);
+    text = json_generator_to_data (gen, NULL);
+    g_assert_cmpstr (text, ==,
+                     "[{\"bounces\":3,\"recipients\":2,\"messages\":2,"
+                     "\"hard\":2,\"soft\":1,"
+                     "\"first\":\"2026-11-02T10:00:00Z\","
+                     "\"last\":\"2026-11-04T23:59:59Z\"}]");
+    g_assert_cmpuint (ov->reasons->rows->len, ==, 2);
+    g_assert_cmpstr (bounce_table_get (ov->reasons, 0, "reason"), ==,
+                     "userunknown");
+    g_assert_cmpstr (bounce_table_get (ov->reasons, 0, "who"), ==,
+                     "recipient");
+    g_assert_cmpuint (ov->domains->rows->len, ==, 1);
+    g_assert_cmpstr (bounce_table_get (ov->domains, 0, "domain"), ==,
+                     "x.example");
+    g_assert_cmpuint (ov->trend->rows->len, ==, 5);
+    for (guint r = 0; r < 5; r++) {
+        static const char *const counts[] = { "0", "2", "0", "1", "0" };
+
+        g_assert_cmpstr (bounce_table_get (ov->trend, r, "bounces"), ==,
+                         counts[r]);
+    }
+    g_assert_cmpstr (bounce_table_get (ov->trend, 4, "day"), ==,
+                     "2026-11-05");
+
+    /* A NULL value is null in JSON, an unknown column NULL. */
+    {
+        g_autoptr (BounceTable) t = bounce_query_history (reader, NULL,
+                                                          &error);
+        g_autoptr (JsonNode) row = NULL;
+
+        g_assert_no_error (error);
+        g_assert_cmpuint (t->rows->len, ==, 5);
+        g_assert_null (bounce_table_get (t, 3, "reason"));
+        g_assert_null (bounce_table_get (t, 0, "no such column"));
+        row = bounce_table_row_to_json (t, 3);
+        g_assert_true (json_object_get_null_member (
+            json_node_get_object (row), "reason"));
+        g_assert_cmpint (json_object_get_int_member (
+                             json_node_get_object (row), "message_id"),
+                         ==, 3);
+    }
+}
+
+static void
+test_reader_errors (Fixture *f, gconstpointer data)
+{
+    g_autoptr (GError) error = NULL;
+    g_autofree char *junk = g_build_filename (f->dir, "junk.db", NULL);
+    BounceReader *reader;
+
+    reader = bounce_reader_open ("/nonexistent/bounces.db", &error);
+    g_assert_null (reader);
+    g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT);
+    g_clear_error (&error);
+
+    g_assert_true (g_file_set_contents (junk, "not a database at all, "
+                                              "really not", -1, NULL));
+    reader = bounce_reader_open (junk, &error);
+    g_assert_null (reader);
+    g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE);
+    g_clear_error (&error);
+    g_remove (junk);
+
+    /* A newer schema is read (versions only add). */
+    exec_ok (f->db, "PRAGMA user_version = 99");
+    reader = bounce_reader_open (f->path, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (bounce_reader_get_schema_version (reader), ==, 99);
+    bounce_reader_free (reader);
+    /* One before version 2 (no reasons table) is not. */
+    exec_ok (f->db, "PRAGMA user_version = 1");
+    reader = bounce_reader_open (f->path, &error);
+    g_assert_null (reader);
+    g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE);
+    exec_ok (f->db, "PRAGMA user_version = " G_STRINGIFY (
+                        BOUNCE_STORE_SCHEMA_VERSION));
+}
+
+int
+main (int argc, char **argv)
+{
+    g_test_init (&argc, &argv, NULL);
+    g_test_add_func ("/query/time-parse", test_time_parse);
+    g_test_add_func ("/query/groups", test_groups);
+    g_test_add ("/query/suppress-matches-view", Fixture, NULL,
+                fixture_set_up, test_suppress_matches_view,
+                fixture_tear_down);
+    g_test_add ("/query/overview", Fixture, NULL, fixture_set_up,
+                test_overview, fixture_tear_down);
+    g_test_add ("/query/reader-errors", Fixture, NULL, fixture_set_up,
+                test_reader_errors, fixture_tear_down);
+    return g_test_run ();
+}
