@@ -12,7 +12,11 @@ Profiles:
   greet421  greets with "421 4.7.0 too many connections" and hangs up
   auth535   announces AUTH and fails every attempt with 535 5.7.8
 
-Usage: fake-smtp.py --ports-file FILE --log FILE --pidfile FILE PROFILE...
+It exits on SIGTERM, or after --max-seconds (default 600) so that it never
+outlives a test that was killed.
+
+Usage: fake-smtp.py --ports-file FILE --log FILE --pidfile FILE
+                    [--max-seconds N] PROFILE...
 """
 
 import argparse
@@ -28,7 +32,6 @@ RCPT_RULES = {
     "using zen.spamhaus.org; https://www.spamhaus.org/query/ip/127.0.0.1",
     "nouser": "550 5.1.1 <{rcpt}>: Recipient address rejected: "
     "User unknown in virtual mailbox table",
-    "later": "450 4.2.1 try later",
 }
 DATA_RULES = {
     "noauth": [
@@ -154,6 +157,7 @@ async def main():
     ap.add_argument("--ports-file", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--pidfile", required=True)
+    ap.add_argument("--max-seconds", type=float, default=600)
     ap.add_argument("profiles", nargs="+", choices=["rules", "greet421", "auth535"])
     args = ap.parse_args()
     LOG = open(args.log, "a", encoding="utf-8")
@@ -175,7 +179,10 @@ async def main():
     with open(args.pidfile, "w", encoding="utf-8") as f:
         f.write(f"{os.getpid()}\n")
     log(f"listening: {ports}")
-    await stop.wait()
+    try:
+        await asyncio.wait_for(stop.wait(), args.max_seconds)
+    except asyncio.TimeoutError:
+        log("max-seconds reached")
     log("stopping")
 
 

@@ -88,6 +88,23 @@ have_packages || install_packages \
 have_packages || skip "postfix, procmail or libsasl2-modules are missing"
 PF_VERSION=$(postconf -d -h mail_version 2>/dev/null || echo '?')
 
+# An instance left running by an earlier run that was killed (a ctest
+# timeout sends SIGKILL, so its EXIT trap never ran): stop it, and its fake
+# SMTP server.
+for old in /tmp/bouncestat-e2e.*; do
+    [ -d "$old/spool" ] || continue
+    pid=$(sed -n '1s/ //gp' "$old/spool/pid/master.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && grep -qs master "/proc/$pid/cmdline"; then
+        log "stopping the Postfix instance left by an earlier run ($old, PID $pid)"
+        postfix -c "$old/etc" stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+    fi
+    pid=$(cat "$old/fake/pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && grep -qs fake-smtp.py "/proc/$pid/cmdline"; then
+        log "stopping the fake SMTP server left by an earlier run (PID $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+done
+
 # ------------------------------------------------------------------ layout
 WORK=$(mktemp -d /tmp/bouncestat-e2e.XXXXXX)
 chmod 755 "$WORK"
