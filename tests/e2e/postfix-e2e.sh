@@ -528,6 +528,12 @@ else
     log "note: bouncestat has no 'report' or 'show' command yet: their checks are skipped"
 fi
 
+# No traffic left loopback: every delivery went to a local user, to the
+# error transport, or to the fake server on 127.0.0.1.
+relays=$(grep -oE ' relay=[^,]+' "$MAILLOG" | sort -u | tr '\n' ' ')
+check "every relay was local or 127.0.0.1 ($relays)" \
+    test -z "$(grep -oE ' relay=[^,]+' "$MAILLOG" \
+        | grep -vE '^ relay=(local|none|127\.0\.0\.1\[127\.0\.0\.1\]:[0-9]+)$')"
 check "the Postfix log has no fatal error or panic" \
     test "$(grep -cE 'postfix/[a-z-]+\[[0-9]+\]: (fatal|panic):' "$MAILLOG")" = 0
 log "Postfix $PF_VERSION, $(($(date +%s) - T_START)) s"
