@@ -1,0 +1,540 @@
+#!/bin/bash
+# postfix-e2e.sh - end-to-end test: a real Postfix and procmail on loopback
+# deliver real bounces into `bouncestat ingest`.
+#
+# It runs a private Postfix instance (its own config, queue and data
+# directories under a temporary directory; no listener but the fake SMTP
+# server, which binds 127.0.0.1 only), a fake SMTP server (fake-smtp.py) that
+# answers chosen failures per recipient, and test users whose ~/.forward or
+# ~/.procmailrc (tools/dot-forward and tools/procmailrc) pipe every bounce into
+# bouncestat ingest.  It then checks the SQLite files (check-db.py) and,
+# when they exist, `bouncestat report` and `show`.  It also checks the retry
+# contract: a locked database or a crashed ingest never makes Postfix bounce
+# or drop a bounce, and procmail never files it in the mailbox instead.
+#
+# It does not touch the system Postfix instance (/etc/postfix, port 25), and
+# it stops what it started by process id at exit, pass or fail.
+#
+# Usage: bash postfix-e2e.sh /path/to/bouncestat
+# Needs root, python3, and the Debian packages postfix and procmail (it
+# installs them when missing and apt-get works).  Exits 77 (skip) when it
+# cannot run here, except under CI=true, where that is a failure.
+# E2E_KEEP=1 keeps the temporary directory for a look afterwards.
+set -euo pipefail
+umask 022   # the Postfix daemons and the test users read what this writes
+
+BOUNCESTAT_IN=${1:?usage: postfix-e2e.sh /path/to/bouncestat}
+HERE=$(cd "$(dirname "$0")" && pwd)
+SOURCE_DIR=${SOURCE_DIR:-$(cd "$HERE/../.." && pwd)}
+HOST=e2e.bouncestat.test
+TIMEOUT=${E2E_TIMEOUT:-60}
+T_START=$(date +%s)
+
+log() { printf '[e2e %3ss] %s\n' "$(($(date +%s) - T_START))" "$*"; }
+fail() { log "FAIL: $*"; FAILED=$((FAILED + 1)); }
+die() { log "FATAL: $*"; exit 1; }
+skip() {
+    if [ "${CI:-}" = true ]; then die "cannot run under CI: $*"; fi
+    log "SKIP: $*"
+    exit 77
+}
+FAILED=0
+PASSED=0
+ok() { PASSED=$((PASSED + 1)); log "ok: $*"; }
+check() {   # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else fail "$what"; fi
+}
+
+# ------------------------------------------------------------------ prerequisites
+[ "$(id -u)" = 0 ] || skip "needs root (it creates users and runs a Postfix instance)"
+for tool in python3 setpriv useradd userdel; do
+    command -v "$tool" >/dev/null || skip "$tool is not installed"
+done
+[ -x "$BOUNCESTAT_IN" ] || die "$BOUNCESTAT_IN is not executable"
+"$BOUNCESTAT_IN" ingest --help >/dev/null 2>&1 \
+    || skip "$BOUNCESTAT_IN has no 'ingest' command yet"
+for f in dot-forward procmailrc; do
+    [ -f "$SOURCE_DIR/tools/$f" ] || die "tools/$f is missing"
+done
+
+# The packages: Debian's postfix and procmail.  "No configuration" keeps the
+# package from writing a system main.cf or starting anything: this test runs
+# its own instance.  (.ci/run preseeds and installs the same.)
+install_packages() {
+    local apt_log rc=0
+    command -v apt-get >/dev/null || return 1
+    log "installing postfix, procmail and libsasl2-modules"
+    printf '%s\n' 'postfix postfix/main_mailer_type select No configuration' \
+        "postfix postfix/mailname string $HOST" | debconf-set-selections
+    apt_log=$(mktemp /tmp/bouncestat-e2e-apt.XXXXXX)
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends postfix procmail libsasl2-modules \
+        >"$apt_log" 2>&1 \
+        || { apt-get update -q >>"$apt_log" 2>&1 || true
+             apt-get install -y -q --no-install-recommends postfix procmail libsasl2-modules \
+                 >>"$apt_log" 2>&1; } || rc=$?
+    [ "$rc" = 0 ] || tail -5 "$apt_log"
+    rm -f "$apt_log"
+    return "$rc"
+}
+have_packages() {
+    command -v postfix >/dev/null && [ -x /usr/sbin/sendmail ] && [ -x /usr/bin/procmail ] \
+        && [ -n "$(find /usr/lib -path '*/sasl2/libplain.so*' -print -quit 2>/dev/null)" ]
+}
+have_packages || install_packages \
+    || skip "postfix, procmail or libsasl2-modules are missing and could not be installed"
+have_packages || skip "postfix, procmail or libsasl2-modules are missing"
+PF_VERSION=$(postconf -d -h mail_version 2>/dev/null || echo '?')
+
+# An instance left running by an earlier run that was killed (a ctest
+# timeout sends SIGKILL, so its EXIT trap never ran): stop it, and its fake
+# SMTP server.
+for old in /tmp/bouncestat-e2e.*; do
+    [ -d "$old/spool" ] || continue
+    pid=$(sed -n '1s/ //gp' "$old/spool/pid/master.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && grep -qs master "/proc/$pid/cmdline"; then
+        log "stopping the Postfix instance left by an earlier run ($old, PID $pid)"
+        postfix -c "$old/etc" stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+    fi
+    pid=$(cat "$old/fake/pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && grep -qs fake-smtp.py "/proc/$pid/cmdline"; then
+        log "stopping the fake SMTP server left by an earlier run (PID $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+done
+
+# ------------------------------------------------------------------ layout
+WORK=$(mktemp -d /tmp/bouncestat-e2e.XXXXXX)
+chmod 755 "$WORK"
+ETC=$WORK/etc           # config_directory of the private instance
+SPOOL=$WORK/spool       # queue_directory
+MAILLOG=$WORK/maillog
+BIN=$WORK/bin
+mkdir -p "$ETC" "$SPOOL" "$WORK/data" "$BIN" "$WORK/home" "$WORK/fake" "$WORK/msgs"
+chmod 755 "$ETC" "$SPOOL" "$BIN" "$WORK/home"
+chown postfix: "$WORK/data"
+
+# The pipe runs as the recipient, with PATH=/usr/bin:/bin and cwd in the
+# spool: the program must be at an absolute path those users can read, so
+# a copy goes where they can reach it.  Rules are found as usual (installed,
+# or the source tree of the build).
+install -m 755 "$BOUNCESTAT_IN" "$BIN/bouncestat"
+BOUNCESTAT=$BIN/bouncestat
+
+U_FWD=bse2efwd      # ~/.forward pipe into ingest
+U_PM=bse2epm        # no .forward: Postfix runs procmail with tools/procmailrc
+U_CRASH=bse2ecrash  # ~/.forward pipe into a wrapper that crashes
+USERS="$U_FWD $U_PM $U_CRASH"
+CREATED_USERS=""
+FAKE_PID=""
+LOCK_PIDS=""
+POSTFIX_STARTED=0
+
+home_of() { echo "$WORK/home/$1"; }
+db_of() {   # where ingest keeps the user's history
+    case $1 in
+    "$U_CRASH") echo "$(home_of "$1")/bounces.db" ;;
+    *) echo "$(home_of "$1")/.local/share/bouncestat/bounces.db" ;;
+    esac
+}
+as_user() {   # as_user USER COMMAND...: the user's uid/gid/groups and HOME
+    local u=$1
+    shift
+    env -i PATH=/usr/bin:/bin HOME="$(home_of "$u")" USER="$u" LOGNAME="$u" LANG=C \
+        setpriv --reuid="$u" --regid="$u" --init-groups -- "$@"
+}
+
+# ------------------------------------------------------------------ clean-up
+stop_pid() {   # stop_pid PID NAME: TERM, wait, then KILL; only if still ours
+    local pid=$1 name=$2
+    [ -n "$pid" ] || return 0
+    grep -qs -- "$name" "/proc/$pid/cmdline" || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+master_pid() { sed -n '1s/ //gp' "$SPOOL/pid/master.pid" 2>/dev/null; }
+stop_postfix() {
+    local pid
+    [ "$POSTFIX_STARTED" = 1 ] || return 0
+    pid=$(master_pid)
+    postfix -c "$ETC" stop >/dev/null 2>&1 || true
+    if [ -n "$pid" ]; then
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        stop_pid "$pid" master
+    fi
+    POSTFIX_STARTED=0
+}
+on_exit() {
+    local rc=$? pid u
+    trap - EXIT
+    set +e
+    for pid in $LOCK_PIDS; do stop_pid "$pid" dblock.py; done
+    stop_postfix
+    stop_pid "$FAKE_PID" fake-smtp.py
+    if [ "$rc" != 77 ]; then
+        [ "$rc" = 0 ] || [ "$FAILED" -gt 0 ] || FAILED=1
+        echo "e2e-postfix: $PASSED passed, $FAILED failed"
+    fi
+    if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -s "$MAILLOG" ]; then
+        log "last lines of the Postfix log ($MAILLOG):"
+        tail -n 40 "$MAILLOG" | sed 's/^/    /'
+    fi
+    for u in $CREATED_USERS; do
+        userdel "$u" >/dev/null 2>&1 || log "warning: userdel $u failed"
+        rm -f "/var/mail/$u"
+    done
+    if [ "${E2E_KEEP:-0}" = 1 ] || { [ "$rc" != 0 ] && [ "$rc" != 77 ]; }; then
+        log "kept $WORK for inspection"
+    else
+        rm -rf "$WORK"
+    fi
+    log "done in $(($(date +%s) - T_START)) s, exit $rc"
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------------ users
+GECOS="bouncestat e2e test"
+for u in $USERS; do
+    if id -u "$u" >/dev/null 2>&1 && [ "$(getent passwd "$u" | cut -d: -f5)" = "$GECOS" ]; then
+        CREATED_USERS="$CREATED_USERS $u"     # left over by an interrupted run
+        usermod --home "$(home_of "$u")" "$u"
+    elif ! id -u "$u" >/dev/null 2>&1; then
+        useradd --system --no-create-home --user-group --shell /bin/sh \
+            --home-dir "$(home_of "$u")" --comment "$GECOS" "$u"
+        CREATED_USERS="$CREATED_USERS $u"
+    else
+        usermod --home "$(home_of "$u")" "$u"
+    fi
+    install -d -o "$u" -g "$u" -m 755 "$(home_of "$u")"
+    rm -f "/var/mail/$u"
+done
+
+# ~/.forward and ~/.procmailrc: the files shipped in tools/, as they are but
+# for the program's path (this build's copy instead of /usr/local/bin).  No
+# --db there: the database is the user's default one (db_of); the crash
+# wrapper below passes --db.
+shipped() {   # shipped FILE DEST
+    sed "s#/usr/local/bin/bouncestat#$BOUNCESTAT#g" "$SOURCE_DIR/tools/$1" > "$2"
+    grep -qF "$BOUNCESTAT ingest" "$2" \
+        || die "tools/$1 does not run /usr/local/bin/bouncestat ingest: update this test"
+}
+shipped dot-forward "$(home_of $U_FWD)/.forward"
+shipped procmailrc "$(home_of $U_PM)/.procmailrc"
+
+# A stand-in for an ingest that crashes (SIGSEGV): once before storing
+# anything, or once after the message is committed, as ~/crash-mode says.
+cat > "$BIN/crash-ingest" <<EOF
+#!/bin/sh
+# Crash once with SIGSEGV, as ~/crash-mode says, else run the real ingest.
+mode=\$(cat "\$HOME/crash-mode" 2>/dev/null) || mode=none
+rm -f "\$HOME/crash-mode"
+case \$mode in
+before) cat >/dev/null; kill -SEGV \$\$ ;;
+after) $BOUNCESTAT ingest --db "\$HOME/bounces.db" || exit \$?; kill -SEGV \$\$ ;;
+esac
+exec $BOUNCESTAT ingest --db "\$HOME/bounces.db"
+EOF
+chmod 755 "$BIN/crash-ingest"
+printf '"|%s"\n' "$BIN/crash-ingest" > "$(home_of $U_CRASH)/.forward"
+for u in $U_FWD $U_PM $U_CRASH; do
+    chown "$u:" "$(home_of "$u")"/.[a-z]* 2>/dev/null || true
+    chmod 644 "$(home_of "$u")"/.[a-z]* 2>/dev/null || true
+done
+
+# ------------------------------------------------------------------ fake SMTP server
+python3 "$HERE/fake-smtp.py" --ports-file "$WORK/fake/ports.json" --log "$WORK/fake/log" \
+    --pidfile "$WORK/fake/pid" rules greet421 auth535 \
+    </dev/null >"$WORK/fake/out" 2>&1 &
+FAKE_PID=$!
+for _ in $(seq 100); do [ -s "$WORK/fake/ports.json" ] && break; sleep 0.1; done
+[ -s "$WORK/fake/ports.json" ] || { cat "$WORK/fake/out"; die "the fake SMTP server did not start"; }
+port() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/fake/ports.json" "$1"; }
+P_RULES=$(port rules)
+P_421=$(port greet421)
+P_535=$(port auth535)
+log "fake SMTP server PID $FAKE_PID on 127.0.0.1:$P_RULES (rules), :$P_421 (421), :$P_535 (535)"
+
+# ------------------------------------------------------------------ Postfix instance
+# Every test domain goes to a bracketed loopback next hop (no DNS); every
+# other domain to the error transport, so nothing can leave the machine.
+# Each failure mode has its own next hop: a 421 greeting throttles its site.
+cat > "$ETC/transport" <<EOF
+remote.test     smtp:[127.0.0.1]:$P_RULES
+busy.test       smtp:[127.0.0.1]:$P_421
+authfail.test   smtp-auth:[127.0.0.1]:$P_535
+EOF
+: > "$ETC/main.cf"
+MASTER_DIST=/usr/share/postfix/master.cf.dist
+[ -f "$MASTER_DIST" ] || MASTER_DIST=/etc/postfix/master.cf
+cp "$MASTER_DIST" "$ETC/master.cf"
+pc() { postconf -c "$ETC" "$@"; }
+# A sanitizer build's options reach the pipe (Postfix clears the environment).
+# abort_on_error: a sanitizer finding (or the SIGSEGV below) ends ingest with
+# a signal, as a crash would, rather than with exit 1.  No effect otherwise.
+SANITIZER_ENV="ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}abort_on_error=1"
+# shellcheck disable=SC2016  # $myhostname and $EXTENSION are Postfix's
+pc -e "compatibility_level = 3.6" \
+    "queue_directory = $SPOOL" "data_directory = $WORK/data" \
+    "mail_owner = postfix" "setgid_group = postdrop" \
+    "myhostname = $HOST" "mydomain = $HOST" 'myorigin = $myhostname' \
+    'mydestination = $myhostname, localhost' \
+    "inet_interfaces = loopback-only" "inet_protocols = ipv4" "mynetworks = 127.0.0.0/8" \
+    "relayhost =" "default_transport = error:outside the bouncestat e2e test" \
+    "relay_transport = error:outside the bouncestat e2e test" \
+    "transport_maps = texthash:$ETC/transport" \
+    "smtp_dns_support_level = disabled" "smtpd_peername_lookup = no" \
+    "alias_maps =" "alias_database =" "local_recipient_maps =" \
+    'mailbox_command = /usr/bin/procmail -a "$EXTENSION"' \
+    "allow_mail_to_commands = alias, forward" "biff = no" "recipient_delimiter = +" \
+    "notify_classes =" "in_flow_delay = 0" \
+    "queue_run_delay = 1s" "minimal_backoff_time = 1s" "maximal_backoff_time = 2s" \
+    "delay_warning_time = 3s" "maximal_queue_lifetime = 8s" "bounce_queue_lifetime = 8s" \
+    "maillog_file_prefixes = $WORK" "maillog_file = $MAILLOG" \
+    "import_environment = $(postconf -d -h import_environment) $SANITIZER_ENV" \
+    "export_environment = $(postconf -d -h export_environment) $SANITIZER_ENV"
+# No inet listener at all: mail is submitted with sendmail.  No chroot (it
+# would need /etc files copied into the spool).  postlogd writes the log.
+pc -MX smtp/inet
+pc -F '*/*/chroot = n'
+pc -M postlog/unix-dgram 2>/dev/null | grep -q . \
+    || pc -M 'postlog/unix-dgram=postlog unix-dgram n - n - 1 postlogd'
+# A client that authenticates and makes a 535 a hard failure.
+pc -M 'smtp-auth/unix=smtp-auth unix - - n - - smtp'
+pc -P 'smtp-auth/unix/smtp_sasl_auth_enable=yes' \
+    'smtp-auth/unix/smtp_sasl_password_maps=static:e2euser:e2epass' \
+    'smtp-auth/unix/smtp_sasl_security_options=noanonymous' \
+    'smtp-auth/unix/smtp_sasl_auth_soft_bounce=no'
+postfix -c "$ETC" check >"$WORK/postfix-check.out" 2>&1 \
+    || { cat "$WORK/postfix-check.out"; die "postfix check failed"; }
+postfix -c "$ETC" start >"$WORK/postfix-start.out" 2>&1 \
+    || { cat "$WORK/postfix-start.out"; die "postfix start failed"; }
+POSTFIX_STARTED=1
+for _ in $(seq 100); do [ -n "$(master_pid)" ] && kill -0 "$(master_pid)" 2>/dev/null && break; sleep 0.1; done
+kill -0 "$(master_pid)" 2>/dev/null || die "the Postfix master did not start"
+log "Postfix $PF_VERSION master PID $(master_pid), config $ETC"
+
+# ------------------------------------------------------------------ helpers
+RUN_ID=$(date +%Y%m%d%H%M%S)
+send() {   # send CASE SENDER NOTIFY RET RCPT...
+    local id=$1 sender=$2 notify=$3 ret=$4
+    shift 4
+    local msg=$WORK/msgs/$id.eml
+    local -a opts=(-i -f "$sender@$HOST" -N "$notify")
+    [ "$ret" = hdrs ] && opts+=(-R hdrs)
+    cat > "$msg" <<EOF
+From: bouncestat e2e <$sender@$HOST>
+To: $(printf '%s, ' "$@" | sed 's/, $//')
+Subject: [e2e] $id
+Date: $(date -R)
+Message-ID: <e2e.$id.$RUN_ID@$HOST>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+
+Test message for case $id of the bouncestat end-to-end test.
+EOF
+    /usr/sbin/sendmail -C "$ETC" "${opts[@]}" -- "$@" < "$msg"
+}
+# Log lines about deliveries to local test user U with status S, counted.
+n_log() {
+    local n
+    n=$(grep -cE "to=<$1(\+[^@>]*)?@$HOST>.*relay=local.*status=$2" "$MAILLOG" 2>/dev/null) || true
+    echo "${n:-0}"
+}
+wait_for() {   # wait_for DESCRIPTION COMMAND...: poll every 0.2 s, up to TIMEOUT
+    local what=$1 t0
+    shift
+    t0=$(date +%s)
+    until "$@"; do
+        if [ $(($(date +%s) - t0)) -ge "$TIMEOUT" ]; then
+            fail "timed out after ${TIMEOUT}s waiting for $what"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+log_at_least() { [ "$(n_log "$1" "$2")" -ge "$3" ]; }
+# done_or_wrong U N: U got N deliveries, or one was deferred or bounced.
+done_or_wrong() {
+    log_at_least "$1" sent "$2" || log_at_least "$1" deferred 1 || log_at_least "$1" bounced 1
+}
+# attempted U N_DEFERRED N_SENT: U got N deferrals, or the Nth delivery
+# (which the checks that follow then report as a failure).
+attempted() { log_at_least "$1" deferred "$2" || log_at_least "$1" sent "$3"; }
+queue_json() { postqueue -c "$ETC" -j; }
+queue_empty() { local q; q=$(queue_json) && [ -z "$q" ]; }
+# The queued bounces (null sender) to U: count, and all deferred as temporary.
+queued_bounces() {
+    queue_json | python3 -c '
+import json, sys
+n = 0
+for line in sys.stdin:
+    m = json.loads(line)
+    for r in m["recipients"]:
+        # postqueue shows the null sender of a bounce as MAILER-DAEMON
+        if m["sender"] not in ("", "MAILER-DAEMON") or r["address"] != sys.argv[1]:
+            continue
+        why = r.get("delay_reason", "")
+        if m["queue_name"] == "deferred" and ("temporary failure" in why or "signal" in why):
+            n += 1
+        else:
+            print("unexpected queue entry:", m["queue_name"], why, file=sys.stderr)
+print(n)' "$1@$HOST"
+}
+mailbox_untouched() {   # procmail must not have filed anything for U
+    local u=$1 f
+    for f in "/var/mail/$u" "$(home_of "$u")/mbox" "$(home_of "$u")/Maildir"; do
+        if [ -s "$f" ] || [ -d "$f" ]; then log "found $f"; return 1; fi
+    done
+}
+lock_db() {   # lock_db USER: hold the user's database locked in the background
+    local u=$1 ready
+    ready=$(home_of "$u")/locked
+    rm -f "$ready"
+    # Not through as_user: $! must be the python process itself.
+    env -i PATH=/usr/bin:/bin HOME="$(home_of "$u")" LANG=C \
+        setpriv --reuid="$u" --regid="$u" --init-groups -- \
+        python3 "$HERE/dblock.py" "$(db_of "$u")" "$ready" 150 </dev/null &
+    LOCK_PIDS="$LOCK_PIDS $!"
+    eval "LOCK_PID_$u=$!"
+    for _ in $(seq 100); do [ -s "$ready" ] && return 0; sleep 0.1; done
+    die "could not lock $(db_of "$u")"
+}
+ingest_running() { pgrep -u "$1" -x bouncestat >/dev/null; }
+unlock_db() { local v="LOCK_PID_$1"; stop_pid "${!v}" dblock.py; }
+
+# ------------------------------------------------------------------ phase 1
+# Bounces of every kind to the .forward user, one through procmail; short
+# timers make the 421 give a delay notice (3 s) and then expire (8 s).
+log "phase 1: sending"
+send local-unknown   $U_FWD failure,delay never "nosuchuser@$HOST"
+send mailbox-full    $U_FWD failure,delay never full@remote.test
+send unauthenticated $U_FWD failure,delay never noauth@remote.test
+send spamhaus        $U_FWD failure,delay hdrs  blocked@remote.test
+send auth-failed     $U_FWD failure,delay never postmaster@authfail.test
+send too-many-conn   $U_FWD failure,delay never postmaster@busy.test
+send multi           $U_FWD failure,delay never full@remote.test blocked@remote.test \
+    nouser@remote.test "nosuchuser@$HOST" ok@remote.test
+send success         $U_FWD success       never ok@remote.test
+send procmail-full   $U_PM  failure,delay never full@remote.test
+# VERP: the failed address is in the envelope sender; ingest recovers it from
+# ORIGINAL_RECIPIENT (Postfix) or X-Original-To (the procmail recipe).
+send verp-fwd "$U_FWD+nouser=remote.test" failure never nouser@remote.test
+send verp-pm  "$U_PM+blocked=remote.test" failure never blocked@remote.test
+# 10 DSNs to the .forward user (the 421 gives two), 2 through procmail.
+# Stop waiting at the first delivery that went wrong (checked just below).
+wait_for "10 DSNs delivered to $U_FWD" done_or_wrong $U_FWD 10
+wait_for "2 DSNs delivered to $U_PM" done_or_wrong $U_PM 2
+check "phase 1: no delivery to $U_FWD or $U_PM was deferred" \
+    test "$(n_log $U_FWD deferred)$(n_log $U_PM deferred)" = 00
+wait_for "an empty queue" queue_empty
+log "phase 1: all DSNs delivered"
+check "phase 1: no bounce of a bounce" \
+    test "$(grep -cE "to=<bse2e[^@>]*@$HOST>.*status=bounced" "$MAILLOG")" = 0
+check "phase 1: procmail filed nothing in $U_PM's mailbox" mailbox_untouched $U_PM
+for u in $U_FWD $U_PM; do
+    check "phase 1: $u's default database was created by the pipe, owned by $u, mode 600" \
+        test "$(stat -c %U:%a "$(db_of "$u")" 2>&1)" = "$u:600"
+done
+check "phase 1: the databases hold every bounce once, as expected" \
+    python3 "$HERE/check-db.py" phase1 "$(db_of $U_FWD)" "$(db_of $U_PM)" \
+    "$SOURCE_DIR" "$(db_of $U_CRASH)"
+
+# ------------------------------------------------------------------ phase 2
+# The retry contract.  Long timers now, so that nothing is retried until the
+# queue is flushed and no deferred bounce can expire while we look.
+pc -e "queue_run_delay = 300s" "minimal_backoff_time = 300s" "maximal_backoff_time = 600s" \
+    "maximal_queue_lifetime = 1h" "bounce_queue_lifetime = 1h" "delay_warning_time = 0h"
+postfix -c "$ETC" reload >/dev/null 2>&1
+log "phase 2: databases locked, ingest crashing"
+lock_db $U_FWD
+lock_db $U_PM
+printf 'before\n' > "$(home_of $U_CRASH)/crash-mode"
+chown $U_CRASH: "$(home_of $U_CRASH)/crash-mode"
+
+# ingest itself, with the database locked: exit 75 (EX_TEMPFAIL) after its
+# busy timeout.  In the background, while Postfix meets the same lock.
+( rc=0
+  as_user $U_FWD "$BOUNCESTAT" ingest --db "$(db_of $U_FWD)" \
+      < "$WORK/msgs/local-unknown.eml" >"$WORK/ingest-locked.out" 2>&1 || rc=$?
+  echo "$rc" > "$WORK/ingest-locked.rc" ) &
+DIRECT_PID=$!
+send locked-fwd   $U_FWD   failure never nouser@remote.test
+send locked-pm    $U_PM    failure never blocked@remote.test
+send crash-before $U_CRASH failure never full@remote.test
+wait_for "a delivery attempt to $U_FWD" attempted $U_FWD 1 11
+wait_for "a delivery attempt to $U_PM" attempted $U_PM 1 3
+wait_for "a delivery attempt to $U_CRASH" attempted $U_CRASH 1 1
+printf 'after\n' > "$(home_of $U_CRASH)/crash-mode"
+chown $U_CRASH: "$(home_of $U_CRASH)/crash-mode"
+send crash-after  $U_CRASH failure never noauth@remote.test
+wait_for "a second delivery attempt to $U_CRASH" attempted $U_CRASH 2 1
+# And the real program, killed with SIGSEGV while it waits for a lock.
+lock_db $U_CRASH
+send crash-killed $U_CRASH failure never nouser@remote.test
+wait_for "ingest of $U_CRASH waiting for the lock" ingest_running $U_CRASH
+pid=$(pgrep -u $U_CRASH -x bouncestat | head -1)
+log "killing bouncestat ingest (PID $pid, user $U_CRASH) with SIGSEGV"
+kill -SEGV "$pid"
+wait_for "a third delivery attempt to $U_CRASH" attempted $U_CRASH 3 1
+unlock_db $U_CRASH
+
+wait "$DIRECT_PID" || true
+rc=$(cat "$WORK/ingest-locked.rc" 2>/dev/null || echo none)
+check "ingest exits 75 while the database is locked (got $rc: $(head -c 200 "$WORK/ingest-locked.out"))" \
+    test "$rc" = 75
+check "locked: the bounce to $U_FWD waits in the deferred queue" test "$(queued_bounces $U_FWD)" = 1
+check "locked: the bounce to $U_PM waits in the deferred queue" test "$(queued_bounces $U_PM)" = 1
+check "crashed: the 3 bounces to $U_CRASH wait in the deferred queue" test "$(queued_bounces $U_CRASH)" = 3
+check "locked: Postfix saw a temporary failure from ingest (.forward)" \
+    grep -qE "to=<$U_FWD@$HOST>.*status=deferred \(temporary failure" "$MAILLOG"
+check "locked: Postfix saw a temporary failure from procmail" \
+    grep -qE "to=<$U_PM@$HOST>.*status=deferred \(temporary failure" "$MAILLOG"
+# (Signal 11, or 6 where a sanitizer turns the SIGSEGV into an abort.)
+check "crashed: Postfix deferred all 3 bounces when ingest died of a signal" \
+    test "$(grep -cE "to=<$U_CRASH@$HOST>.*status=deferred \(Command died with signal (11|6):" "$MAILLOG")" = 3
+check "locked: procmail did not fall back to $U_PM's mailbox" mailbox_untouched $U_PM
+
+unlock_db $U_FWD
+unlock_db $U_PM
+check "phase 2: nothing of the deferred bounces stored but the crash-after one" \
+    python3 "$HERE/check-db.py" phase2-before-flush "$(db_of $U_FWD)" "$(db_of $U_PM)" \
+    "$SOURCE_DIR" "$(db_of $U_CRASH)"
+log "phase 2: locks released, postqueue -f"
+postqueue -c "$ETC" -f
+wait_for "the redelivery to $U_FWD" log_at_least $U_FWD sent 11
+wait_for "the redelivery to $U_PM" log_at_least $U_PM sent 3
+wait_for "the redeliveries to $U_CRASH" log_at_least $U_CRASH sent 3
+wait_for "an empty queue" queue_empty
+check "no bounce was bounced or dropped" \
+    test "$(grep -cE "to=<bse2e[^@>]*@$HOST>.*status=bounced" "$MAILLOG")" = 0
+check "after the retry: procmail filed nothing in $U_PM's mailbox" mailbox_untouched $U_PM
+check "phase 2: every retried bounce stored exactly once" \
+    python3 "$HERE/check-db.py" phase2 "$(db_of $U_FWD)" "$(db_of $U_PM)" \
+    "$SOURCE_DIR" "$(db_of $U_CRASH)"
+
+# ------------------------------------------------------------------ report / show
+# The same history through the commands people use, run as the users.
+if "$BOUNCESTAT" report --help >/dev/null 2>&1 && "$BOUNCESTAT" show --help >/dev/null 2>&1; then
+    check "report and show: totals, recipients, reasons and events as stored" \
+        python3 "$HERE/check-db.py" report "$(db_of $U_FWD)" "$(db_of $U_PM)" \
+        "$SOURCE_DIR" "$(db_of $U_CRASH)" "$BOUNCESTAT" $U_FWD $U_PM
+else
+    log "note: bouncestat has no 'report' or 'show' command yet: their checks are skipped"
+fi
+
+# No traffic left loopback: every delivery went to a local user, to the
+# error transport, or to the fake server on 127.0.0.1.
+relays=$(grep -oE ' relay=[^,]+' "$MAILLOG" | sort -u | tr '\n' ' ')
+check "every relay was local or 127.0.0.1 ($relays)" \
+    test -z "$(grep -oE ' relay=[^,]+' "$MAILLOG" \
+        | grep -vE '^ relay=(local|none|127\.0\.0\.1\[127\.0\.0\.1\]:[0-9]+)$')"
+check "the Postfix log has no fatal error or panic" \
+    test "$(grep -cE 'postfix/[a-z-]+\[[0-9]+\]: (fatal|panic):' "$MAILLOG")" = 0
+log "Postfix $PF_VERSION, $(($(date +%s) - T_START)) s"
+[ "$FAILED" = 0 ]   # on_exit prints the summary line
