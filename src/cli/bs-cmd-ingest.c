@@ -275,6 +275,18 @@ ingest_stdin (Ingest *in)
     return EX_OK;
 }
 
+/* From a pipe (.forward, procmail), the MTA reads the exit status: most
+ * sysexits codes make it return the message to its sender, and a bounce
+ * has none, so it would be lost.  Anything that failed but a usage or
+ * configuration error (which Postfix defers too) asks for a retry. */
+static int
+pipe_status (int status)
+{
+    if (status == EX_OK || status == EX_USAGE || status == EX_CONFIG)
+        return status;
+    return EX_TEMPFAIL;
+}
+
 static int
 ingest_paths (Ingest *in, char **paths)
 {
@@ -405,7 +417,9 @@ bs_cmd_ingest (int argc, char **argv)
         "(Postfix sets both; see tools/procmailrc for procmail).\nThe "
         "database defaults to ~/.local/share/bouncestat/bounces.db.\n"
         "Exit status: 0 stored (also when it could not be parsed: it is kept "
-        "raw),\n75 the database was busy or the disk full: try again later.");
+        "raw),\n75 the database was busy or the disk full: try again later "
+        "(from standard input,\nany failure to store but a usage or "
+        "configuration error is 75, so the MTA keeps\nthe bounce).");
     g_option_context_add_main_entries (context, entries, NULL);
     bs_parser_options_add (context, &popts);
     if (!bs_parse_options (context, &argc, &argv, &status))
@@ -422,7 +436,7 @@ bs_cmd_ingest (int argc, char **argv)
     }
     parser = bs_parser_options_build (&popts, &status);
     if (parser == NULL)
-        return status;
+        return paths == NULL ? pipe_status (status) : status;
 
     bounce_store_options_init (&options);
     options.raw_cap = (gsize) raw_cap;
@@ -432,7 +446,8 @@ bs_cmd_ingest (int argc, char **argv)
     store = bounce_store_open (db, &options, &error);
     if (store == NULL) {
         bs_error ("ingest: %s", error->message);
-        return bs_exit_code (error);
+        return paths == NULL ? pipe_status (bs_exit_code (error))
+                             : bs_exit_code (error);
     }
 
     in.store = store;
@@ -440,7 +455,7 @@ bs_cmd_ingest (int argc, char **argv)
     in.batch_size = (guint) batch;
     in.started_us = g_get_monotonic_time ();
     if (paths == NULL)
-        return ingest_stdin (&in);
+        return pipe_status (ingest_stdin (&in));
     in.progress = isatty (STDERR_FILENO);
     in.pending = pending_new ();
     g_mutex_init (&in.lock);
