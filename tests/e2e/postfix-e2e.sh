@@ -28,6 +28,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SOURCE_DIR=${SOURCE_DIR:-$(cd "$HERE/../.." && pwd)}
 HOST=e2e.bouncestat.test
 TIMEOUT=${E2E_TIMEOUT:-60}
+# Under the sanitizers every pipe delivery is several times slower.
+[ "${BOUNCESTAT_SANITIZE:-OFF}" = ON ] && TIMEOUT=${E2E_TIMEOUT:-180}
 T_START=$(date +%s)
 
 log() { printf '[e2e %3ss] %s\n' "$(($(date +%s) - T_START))" "$*"; }
