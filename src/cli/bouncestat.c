@@ -78,6 +78,41 @@ bs_parse_options (GOptionContext *context,
     return TRUE;
 }
 
+gboolean
+bs_choose (const char *command,
+           const char *what,
+           const char *value,
+           const char *const *choices,
+           int *out_index)
+{
+    g_autoptr (GString) names = g_string_new (NULL);
+
+    if (value == NULL)
+        return TRUE;
+    for (int i = 0; choices[i] != NULL; i++) {
+        if (strcmp (value, choices[i]) == 0) {
+            *out_index = i;
+            return TRUE;
+        }
+        if (i > 0)
+            g_string_append (names, choices[i + 1] != NULL ? ", " : " or ");
+        g_string_append (names, choices[i]);
+    }
+    bs_error ("%s: unknown %s '%s' (%s)", command, what, value, names->str);
+    return FALSE;
+}
+
+gboolean
+bs_no_arguments (const char *command, int argc, char **argv)
+{
+    if (argc > 1) {
+        bs_error ("%s: unexpected argument '%s' (see --help)", command,
+                  argv[1]);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 GStrv
 bs_rules_dirs (const char *rules_dir)
 {
