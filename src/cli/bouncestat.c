@@ -1,6 +1,7 @@
 /*
- * bouncestat.c - main: the command table, usage, and the one mapping of
- * errors to sysexits codes.
+ * bouncestat.c - main: the command table, usage, the one mapping of
+ * errors to sysexits codes, and the checks of options and arguments the
+ * subcommands share (bs_parse_options, bs_choose, bs_no_arguments).
  */
 #include <locale.h>
 #include <stdarg.h>
