@@ -1,6 +1,7 @@
 /*
- * bouncestat.c - main: the command table, usage, and the one mapping of
- * errors to sysexits codes.
+ * bouncestat.c - main: the command table, usage, the one mapping of
+ * errors to sysexits codes, and the checks of options and arguments the
+ * subcommands share (bs_parse_options, bs_choose, bs_no_arguments).
  */
 #include <locale.h>
 #include <stdarg.h>
@@ -73,6 +74,41 @@ bs_parse_options (GOptionContext *context,
     if (!g_option_context_parse (context, argc, argv, &error)) {
         bs_error ("%s (see --help)", error->message);
         *out_status = EX_USAGE;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+bs_choose (const char *command,
+           const char *what,
+           const char *value,
+           const char *const *choices,
+           int *out_index)
+{
+    g_autoptr (GString) names = g_string_new (NULL);
+
+    if (value == NULL)
+        return TRUE;
+    for (int i = 0; choices[i] != NULL; i++) {
+        if (strcmp (value, choices[i]) == 0) {
+            *out_index = i;
+            return TRUE;
+        }
+        if (i > 0)
+            g_string_append (names, choices[i + 1] != NULL ? ", " : " or ");
+        g_string_append (names, choices[i]);
+    }
+    bs_error ("%s: unknown %s '%s' (%s)", command, what, value, names->str);
+    return FALSE;
+}
+
+gboolean
+bs_no_arguments (const char *command, int argc, char **argv)
+{
+    if (argc > 1) {
+        bs_error ("%s: unexpected argument '%s' (see --help)", command,
+                  argv[1]);
         return FALSE;
     }
     return TRUE;

@@ -62,6 +62,12 @@ hard_label (gboolean hard, gboolean pl)
     return hard ? "hard (the address is bad)" : "soft (the address may work)";
 }
 
+/* --format: json, or text (the default). */
+static const char *const format_names[] = { "json", "text", NULL };
+enum { FORMAT_JSON, FORMAT_TEXT };
+
+static const char *const lang_names[] = { "en", "pl", NULL };
+
 int
 bs_cmd_explain (int argc, char **argv)
 {
@@ -89,6 +95,7 @@ bs_cmd_explain (int argc, char **argv)
     const BounceReason *reason;
     const BounceRule *rule;
     const char *lang, *meaning, *advice;
+    int format_index = FORMAT_TEXT, lang_index = 0;
     gboolean pl, json;
     int status = EX_OK;
 
@@ -99,19 +106,11 @@ bs_cmd_explain (int argc, char **argv)
     g_option_context_add_main_entries (context, entries, NULL);
     if (!bs_parse_options (context, &argc, &argv, &status))
         return status;
-    if (format == NULL || strcmp (format, "text") == 0) {
-        json = FALSE;
-    } else if (strcmp (format, "json") == 0) {
-        json = TRUE;
-    } else {
-        bs_error ("explain: unknown format '%s' (json or text)", format);
+    if (!bs_choose ("explain", "format", format, format_names,
+                    &format_index) ||
+        !bs_choose ("explain", "language", lang_opt, lang_names, &lang_index))
         return EX_USAGE;
-    }
-    if (lang_opt != NULL && strcmp (lang_opt, "en") != 0 &&
-        strcmp (lang_opt, "pl") != 0) {
-        bs_error ("explain: unknown language '%s' (en or pl)", lang_opt);
-        return EX_USAGE;
-    }
+    json = format_index == FORMAT_JSON;
     if (words == NULL || words[0] == NULL) {
         bs_error ("explain: missing TEXT (see --help)");
         return EX_USAGE;

@@ -57,6 +57,10 @@ print_json (const BounceReport *report, JsonGenerator *gen)
     fputc ('\n', stdout);
 }
 
+/* --format: json, or text (the default). */
+static const char *const format_names[] = { "json", "text", NULL };
+enum { FORMAT_JSON, FORMAT_TEXT };
+
 int
 bs_cmd_parse (int argc, char **argv)
 {
@@ -77,6 +81,7 @@ bs_cmd_parse (int argc, char **argv)
     g_autoptr (JsonGenerator) gen = json_generator_new ();
     const char *stdin_paths[] = { "-", NULL };
     const char *const *inputs;
+    int format_index = FORMAT_TEXT;
     gboolean json;
     int status = EX_OK;
 
@@ -88,14 +93,9 @@ bs_cmd_parse (int argc, char **argv)
     bs_parser_options_add (context, &popts);
     if (!bs_parse_options (context, &argc, &argv, &status))
         return status;
-    if (format == NULL || strcmp (format, "text") == 0) {
-        json = FALSE;
-    } else if (strcmp (format, "json") == 0) {
-        json = TRUE;
-    } else {
-        bs_error ("parse: unknown format '%s' (json or text)", format);
+    if (!bs_choose ("parse", "format", format, format_names, &format_index))
         return EX_USAGE;
-    }
+    json = format_index == FORMAT_JSON;
 
     parser = bs_parser_options_build (&popts, &status);
     if (parser == NULL)

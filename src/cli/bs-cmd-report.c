@@ -321,14 +321,11 @@ bs_cmd_report (int argc, char **argv)
         "(recipients) and messages,\nhard and soft.  Without --by: an "
         "overview with the totals, the reasons and what\nto do about them, "
         "the top domains and a sparkline of the bounces a day.");
-    g_option_context_add_main_entries (context, entries, NULL);
-    bs_query_options_add (context, &opts, TRUE);
-    if (!bs_parse_options (context, &argc, &argv, &status))
+    if (!bs_query_options_parse (context, entries, &opts, TRUE, &argc, &argv,
+                                 &status))
         return status;
-    if (argc > 1) {
-        bs_error ("report: unexpected argument '%s' (see --help)", argv[1]);
+    if (!bs_no_arguments ("report", argc, argv))
         return EX_USAGE;
-    }
     if (!bs_format_parse (format_name,
                           BS_FORMATS (BS_FORMAT_TABLE) |
                               BS_FORMATS (BS_FORMAT_CSV) |

@@ -147,9 +147,8 @@ bs_cmd_show (int argc, char **argv)
         "below it), oldest\nfirst: the time, what happened, the status and "
         "diagnostic, the reason, the rule\nthat decided and what to do; "
         "then whether it is on the suppression list.");
-    g_option_context_add_main_entries (context, entries, NULL);
-    bs_query_options_add (context, &opts, TRUE);
-    if (!bs_parse_options (context, &argc, &argv, &status))
+    if (!bs_query_options_parse (context, entries, &opts, TRUE, &argc, &argv,
+                                 &status))
         return status;
     if (argc != 2 || argv[1][0] == '\0' || strcmp (argv[1], "@") == 0) {
         bs_error ("show: give one ADDRESS or @DOMAIN (see --help)");

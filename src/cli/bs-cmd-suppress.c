@@ -46,14 +46,11 @@ bs_cmd_suppress (int argc, char **argv)
         "ratelimited, spamdetected, ...) never suppress: see 'bouncestat "
         "report'.  Only\nbounces after the last successful delivery to an "
         "address count.");
-    g_option_context_add_main_entries (context, entries, NULL);
-    bs_query_options_add (context, &opts, FALSE);
-    if (!bs_parse_options (context, &argc, &argv, &status))
+    if (!bs_query_options_parse (context, entries, &opts, FALSE, &argc, &argv,
+                                 &status))
         return status;
-    if (argc > 1) {
-        bs_error ("suppress: unexpected argument '%s' (see --help)", argv[1]);
+    if (!bs_no_arguments ("suppress", argc, argv))
         return EX_USAGE;
-    }
     if (!bs_format_parse (format_name,
                           BS_FORMATS (BS_FORMAT_PLAIN) |
                               BS_FORMATS (BS_FORMAT_TABLE) |

@@ -279,6 +279,20 @@ bs_query_options_add (GOptionContext *context,
     g_option_context_add_main_entries (context, entries, NULL);
 }
 
+gboolean
+bs_query_options_parse (GOptionContext *context,
+                        const GOptionEntry *entries,
+                        BsQueryOptions *opts,
+                        gboolean with_rules,
+                        int *argc,
+                        char ***argv,
+                        int *out_status)
+{
+    g_option_context_add_main_entries (context, entries, NULL);
+    bs_query_options_add (context, opts, with_rules);
+    return bs_parse_options (context, argc, argv, out_status);
+}
+
 GDateTime *
 bs_now (void)
 {

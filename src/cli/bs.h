@@ -30,6 +30,20 @@ gboolean bs_parse_options (GOptionContext *context,
                            char ***argv,
                            int *out_status);
 
+/* Finds @value among @choices (NULL-terminated) and sets *@out_index to
+ * its place; a NULL @value leaves *@out_index as it is.  On an unknown
+ * one prints "COMMAND: unknown WHAT 'VALUE' (A, B or C)" and returns
+ * FALSE. */
+gboolean bs_choose (const char *command,
+                    const char *what,
+                    const char *value,
+                    const char *const *choices,
+                    int *out_index);
+
+/* Prints "COMMAND: unexpected argument 'ARG' (see --help)" and returns
+ * FALSE when the command line (after the options) has any argument. */
+gboolean bs_no_arguments (const char *command, int argc, char **argv);
+
 /* The rule directories for --rules DIR (may be NULL): DIR alone, or the
  * installed rules plus the system directory (transfer full). */
 GStrv bs_rules_dirs (const char *rules_dir);
@@ -125,6 +139,17 @@ typedef struct {
 void bs_query_options_add (GOptionContext *context,
                            BsQueryOptions *opts,
                            gboolean with_rules);
+
+/* Adds @entries and the options above to @context (as
+ * bs_query_options_add), then parses the command line as
+ * bs_parse_options. */
+gboolean bs_query_options_parse (GOptionContext *context,
+                                 const GOptionEntry *entries,
+                                 BsQueryOptions *opts,
+                                 gboolean with_rules,
+                                 int *argc,
+                                 char ***argv,
+                                 int *out_status);
 
 /* Parses the times into @query (initialised here) and opens the database
  * read-only; on error prints it, sets *@out_status, returns NULL. */

@@ -8,14 +8,20 @@
 
 #include "bounce-decode-private.h"
 
+/* The member @name of @o (which may be NULL), or NULL. */
+static JsonNode *
+member (JsonObject *o, const char *name)
+{
+    if (o == NULL || !json_object_has_member (o, name))
+        return NULL;
+    return json_object_get_member (o, name);
+}
+
 static const char *
 member_string (JsonObject *o, const char *name)
 {
-    JsonNode *n;
+    JsonNode *n = member (o, name);
 
-    if (o == NULL || !json_object_has_member (o, name))
-        return NULL;
-    n = json_object_get_member (o, name);
     if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) ||
         json_node_get_value_type (n) != G_TYPE_STRING)
         return NULL;
@@ -25,22 +31,16 @@ member_string (JsonObject *o, const char *name)
 static JsonObject *
 member_object (JsonObject *o, const char *name)
 {
-    JsonNode *n;
+    JsonNode *n = member (o, name);
 
-    if (o == NULL || !json_object_has_member (o, name))
-        return NULL;
-    n = json_object_get_member (o, name);
     return n != NULL && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
 }
 
 static JsonArray *
 member_array (JsonObject *o, const char *name)
 {
-    JsonNode *n;
+    JsonNode *n = member (o, name);
 
-    if (o == NULL || !json_object_has_member (o, name))
-        return NULL;
-    n = json_object_get_member (o, name);
     return n != NULL && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
 }
 

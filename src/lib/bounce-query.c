@@ -277,6 +277,33 @@ query_add (Query *q, const char *fragment, ...)
     va_end (args);
 }
 
+/* Prepares @q's SQL into *@out_stmt and binds its parameters (copied:
+ * @q may be cleared before the statement is finished).  Returns the
+ * SQLite result code of the preparation. */
+static int
+query_prepare (BounceReader *reader, Query *q, sqlite3_stmt **out_stmt)
+{
+    int rc;
+
+    *out_stmt = NULL;
+    rc = sqlite3_prepare_v2 (reader->db, q->sql->str, (int) q->sql->len,
+                             out_stmt, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    for (guint i = 0; i < q->params->len; i++) {
+        const Param *p = &g_array_index (q->params, Param, i);
+
+        if (p->is_int)
+            sqlite3_bind_int64 (*out_stmt, (int) i + 1, p->number);
+        else if (p->text == NULL)
+            sqlite3_bind_null (*out_stmt, (int) i + 1);
+        else
+            sqlite3_bind_text (*out_stmt, (int) i + 1, p->text, -1,
+                               SQLITE_TRANSIENT);
+    }
+    return rc;
+}
+
 static BounceTable *
 query_run (BounceReader *reader, Query *q, GError **error)
 {
@@ -285,21 +312,10 @@ query_run (BounceReader *reader, Query *q, GError **error)
     int rc;
     guint n;
 
-    rc = sqlite3_prepare_v2 (reader->db, q->sql->str, (int) q->sql->len,
-                             &stmt, NULL);
+    rc = query_prepare (reader, q, &stmt);
     if (rc != SQLITE_OK) {
         set_db_error (error, reader, rc, "preparing a query");
         return NULL;
-    }
-    for (guint i = 0; i < q->params->len; i++) {
-        const Param *p = &g_array_index (q->params, Param, i);
-
-        if (p->is_int)
-            sqlite3_bind_int64 (stmt, (int) i + 1, p->number);
-        else if (p->text == NULL)
-            sqlite3_bind_null (stmt, (int) i + 1);
-        else
-            sqlite3_bind_text (stmt, (int) i + 1, p->text, -1, SQLITE_STATIC);
     }
     n = (guint) sqlite3_column_count (stmt);
     table = table_new (n);
@@ -572,6 +588,18 @@ typedef struct {
     GPtrArray *items; /* Counts; NULL for a set */
 } Groups;
 
+/* splitmix64's finaliser; never 0 (the mark of an empty slot). */
+static guint64
+mix64 (guint64 h)
+{
+    h ^= h >> 30;
+    h *= G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
+    h ^= h >> 27;
+    h *= G_GUINT64_CONSTANT (0x94d049bb133111eb);
+    h ^= h >> 31;
+    return h != 0 ? h : 1;
+}
+
 static guint64
 hash64 (const char *text)
 {
@@ -582,12 +610,7 @@ hash64 (const char *text)
         h *= G_GUINT64_CONSTANT (1099511628211);
     }
     /* splitmix64's finaliser spreads FNV's low bits. */
-    h ^= h >> 30;
-    h *= G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
-    h ^= h >> 27;
-    h *= G_GUINT64_CONSTANT (0x94d049bb133111eb);
-    h ^= h >> 31;
-    return h != 0 ? h : 1;
+    return mix64 (h);
 }
 
 static gsize
@@ -659,12 +682,7 @@ static guint64
 hash_pair (guint64 h, guint64 value)
 {
     h ^= (value + 1) * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15);
-    h ^= h >> 30;
-    h *= G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
-    h ^= h >> 27;
-    h *= G_GUINT64_CONSTANT (0x94d049bb133111eb);
-    h ^= h >> 31;
-    return h != 0 ? h : 1;
+    return mix64 (h);
 }
 
 static void
@@ -886,14 +904,7 @@ bounce_query_report (BounceReader *reader,
     }
     g_string_append (q.sql, " WHERE e.outcome = 'bounce'");
     add_filters (&q, o, "e");
-    rc = sqlite3_prepare_v2 (reader->db, q.sql->str, -1, &stmt, NULL);
-    if (rc == SQLITE_OK)
-        for (guint i = 0; i < q.params->len; i++) {
-            const Param *p = &g_array_index (q.params, Param, i);
-
-            sqlite3_bind_text (stmt, (int) i + 1, p->text, -1,
-                               SQLITE_TRANSIENT);
-        }
+    rc = query_prepare (reader, &q, &stmt);
     query_clear (&q);
     while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         const char *key = (const char *) sqlite3_column_text (stmt, 0);
@@ -1107,14 +1118,7 @@ bounce_query_overview (BounceReader *reader,
                             " e.registrable_domain, e.address, e.message_id"
                             " FROM events e WHERE e.outcome = 'bounce'");
     add_filters (&q, o, "e");
-    rc = sqlite3_prepare_v2 (reader->db, q.sql->str, -1, &stmt, NULL);
-    if (rc == SQLITE_OK)
-        for (guint i = 0; i < q.params->len; i++) {
-            const Param *p = &g_array_index (q.params, Param, i);
-
-            sqlite3_bind_text (stmt, (int) i + 1, p->text, -1,
-                               SQLITE_STATIC);
-        }
+    rc = query_prepare (reader, &q, &stmt);
     while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         rc = SQLITE_OK;
         const char *time = (const char *) sqlite3_column_text (stmt, 0);
@@ -1379,14 +1383,7 @@ bounce_query_suppress (BounceReader *reader,
     /* Same time: "bounce" sorts before "delivered", which then clears
      * it, as the view does (only bounces after a delivery count). */
     g_string_append (q.sql, " ORDER BY e.address, e.event_time, e.outcome");
-    rc = sqlite3_prepare_v2 (reader->db, q.sql->str, -1, &stmt, NULL);
-    if (rc == SQLITE_OK)
-        for (guint i = 0; i < q.params->len; i++) {
-            const Param *p = &g_array_index (q.params, Param, i);
-
-            sqlite3_bind_text (stmt, (int) i + 1, p->text, -1,
-                               SQLITE_TRANSIENT);
-        }
+    rc = query_prepare (reader, &q, &stmt);
     query_clear (&q);
     while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         rc = SQLITE_OK;

@@ -6,19 +6,10 @@
 set -u
 BIN=$1
 FIX=${FIXTURES:?}
-fails=0 n=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/harness.bash"
 
-check () { # name, condition result
-    n=$((n + 1))
-    if [ "$2" = 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
-}
-expect_rc () { # name, want, command...
-    local name=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-    [ "$rc" = "$want" ]; check "$name (exit $rc, want $want)" $?
-}
 first_line () { # file: its first line, exactly
     head -n 1 "$1"
 }

@@ -13,12 +13,7 @@ SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=$(dirname "$BS")
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-failures=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
+. "$(dirname "$0")/lib/harness.bash"
 
 P=$T/prefix
 if ! cmake --install "$BUILD" --prefix "$P" >"$T/log" 2>&1; then

@@ -16,9 +16,7 @@ fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 unset BOUNCESTAT_DB ORIGINAL_RECIPIENT RECIPIENT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-expect() { [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"; }
+. "$(dirname "$0")/lib/harness.bash"
 q() {
     python3 -c 'import sqlite3, sys
 r = sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()

@@ -18,16 +18,7 @@ export LANG=C.UTF-8
 # A fixed "now" for the relative times and the trend.
 export BOUNCESTAT_NOW=2026-11-30T12:00:00Z
 export NO_COLOR=1
-failures=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-
-expect() { # expect WHAT ACTUAL EXPECTED
-    if [ "$2" != "$3" ]; then fail "$1: got '$2', expected '$3'"; fi
-}
+. "$(dirname "$0")/lib/harness.bash"
 
 # same WHAT FILE: stdin must equal FILE's content (diff shown).
 same() {

@@ -8,25 +8,11 @@ BIN=$1
 SRC=${SOURCE_DIR:?}
 FIX=${FIXTURES:?}
 RULES=$SRC/rules
-fails=0 n=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 unset LC_ALL LC_MESSAGES
 export LANG=C
-
-check () { # name, condition result
-    n=$((n + 1))
-    if [ "$2" = 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
-}
-expect_rc () { # name, want, command...
-    local name=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-    [ "$rc" = "$want" ]; check "$name (exit $rc, want $want)" $?
-}
-expect_err () { # name, exact stderr
-    [ "$(cat "$tmp/err")" = "$2" ]; check "$1" $?
-    [ "$(cat "$tmp/err")" = "$2" ] || { echo "# got: $(cat "$tmp/err")"; echo "# want: $2"; }
-}
+. "$(dirname "$0")/lib/harness.bash"
 
 # --- rules check -------------------------------------------------------
 expect_rc "rules without subcommand" 64 "$BIN" rules

@@ -1,0 +1,38 @@
+# tests/cli/lib/harness.bash - the checks the CLI test scripts share.
+# Sourced (not run: tests/CMakeLists.txt only runs tests/cli/*.sh).
+#
+# Two styles, each with its own counter; a script ends by testing it:
+#   check NAME RESULT, expect_rc NAME WANT COMMAND..., expect_err NAME TEXT
+#     count in n and fails and print "ok N - NAME" / "not ok N - NAME";
+#     expect_rc and expect_err keep the output in $tmp/out and $tmp/err
+#     (the script sets tmp).
+#   fail MESSAGE..., expect WHAT ACTUAL EXPECTED
+#     count in failures and print "FAIL: ..." on stderr.
+
+fails=0 n=0
+failures=0
+
+check () { # name, condition result
+    n=$((n + 1))
+    if [ "$2" = 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+
+expect_rc () { # name, want, command...
+    local name=$1 want=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
+    [ "$rc" = "$want" ]; check "$name (exit $rc, want $want)" $?
+}
+
+expect_err () { # name, exact stderr
+    [ "$(cat "$tmp/err")" = "$2" ]; check "$1" $?
+    [ "$(cat "$tmp/err")" = "$2" ] || { echo "# got: $(cat "$tmp/err")"; echo "# want: $2"; }
+}
+
+fail () {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+expect () { # expect WHAT ACTUAL EXPECTED
+    if [ "$2" != "$3" ]; then fail "$1: got '$2', expected '$3'"; fi
+}
