@@ -55,6 +55,23 @@ for tool in python3 setpriv useradd userdel; do
     command -v "$tool" >/dev/null || skip "$tool is not installed"
 done
 [ -x "$BOUNCESTAT_IN" ] || die "$BOUNCESTAT_IN is not executable"
+# One run at a time on a machine: the users are fixed, and a run cleans up
+# what an interrupted earlier run left.  A second run waits for the first.
+# (A directory holding the owner's PID, not flock: Postfix and the fake
+# server would inherit a lock descriptor and outlive a killed run.)
+RUN_LOCK=/tmp/bouncestat-e2e.lock.d
+waited=0
+until mkdir "$RUN_LOCK" 2>/dev/null; do
+    owner=$(cat "$RUN_LOCK/pid" 2>/dev/null)
+    if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; then
+        rm -rf "$RUN_LOCK"          # its owner is gone: a killed run
+        continue
+    fi
+    [ "$waited" -ge 900 ] && die "another end-to-end run (pid ${owner:-?}) has run for 15 minutes"
+    sleep 1
+    waited=$((waited + 1))
+done
+echo $$ >"$RUN_LOCK/pid"
 "$BOUNCESTAT_IN" ingest --help >/dev/null 2>&1 \
     || skip "$BOUNCESTAT_IN has no 'ingest' command yet"
 for f in dot-forward procmailrc; do
@@ -194,6 +211,8 @@ on_exit() {
         rm -rf "$WORK"
     fi
     log "done in $(($(date +%s) - T_START)) s, exit $rc"
+    # Last: the next run may start once everything here is gone.
+    [ "$(cat "$RUN_LOCK/pid" 2>/dev/null)" = $$ ] && rm -rf "$RUN_LOCK"
     exit "$rc"
 }
 trap on_exit EXIT
