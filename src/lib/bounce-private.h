@@ -92,6 +92,11 @@ G_GNUC_INTERNAL gboolean _bounce_decode_nonstandard (GMimeMessage *message,
  * is the SQL of version N, element 0 the preamble (transfer full). */
 G_GNUC_INTERNAL GPtrArray *_bounce_store_schema_sections (void);
 
+/* bounce-store.c: the BounceError for an SQLite result code (busy and
+ * locked: STORE_BUSY; full, I/O, cannot open, out of memory: STORE_FULL;
+ * else STORE), shared by the store and the read-only queries. */
+G_GNUC_INTERNAL BounceError _bounce_sqlite_error_code (int rc);
+
 G_END_DECLS
 
 #endif /* BOUNCE_PRIVATE_H */

@@ -36,21 +36,8 @@ set_db_error (GError **error, BounceReader *reader, int rc, const char *what)
 {
     const char *msg = reader->db != NULL ? sqlite3_errmsg (reader->db)
                                          : sqlite3_errstr (rc);
-    BounceError code;
+    BounceError code = _bounce_sqlite_error_code (rc);
 
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        code = BOUNCE_ERROR_STORE_BUSY;
-        break;
-    case SQLITE_IOERR:
-    case SQLITE_NOMEM:
-        code = BOUNCE_ERROR_STORE_FULL;
-        break;
-    default:
-        code = BOUNCE_ERROR_STORE;
-        break;
-    }
     g_set_error (error, BOUNCE_ERROR, code, "database %s: %s: %s",
                  reader->path, what, msg);
     return FALSE;

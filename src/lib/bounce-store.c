@@ -49,8 +49,8 @@ struct _BounceStore {
 /* Errors                                                             */
 /* ------------------------------------------------------------------ */
 
-static BounceError
-error_code_for (int rc)
+BounceError
+_bounce_sqlite_error_code (int rc)
 {
     switch (rc & 0xff) {
     case SQLITE_BUSY:
@@ -72,7 +72,7 @@ set_sqlite_error (GError **error, BounceStore *store, int rc, const char *what)
 {
     const char *msg = store->db != NULL ? sqlite3_errmsg (store->db)
                                         : sqlite3_errstr (rc);
-    BounceError code = error_code_for (rc);
+    BounceError code = _bounce_sqlite_error_code (rc);
 
     if (code == BOUNCE_ERROR_STORE_BUSY)
         g_set_error (error, BOUNCE_ERROR, code,
