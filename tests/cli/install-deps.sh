@@ -5,7 +5,8 @@
 # server: tools/demo uses that); with --test the test tools and Postfix;
 # with another MTA installed (Exim) never Postfix, and apt-get is told
 # never to remove anything; and the end-to-end test then skips (77) with a
-# message naming the installed MTA, before it touches anything.
+# message naming the installed MTA, before it touches anything; and
+# without BOUNCESTAT_E2E=1 (plain ctest) it skips (77) saying how to run it.
 set -u
 
 SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -72,6 +73,13 @@ grep -q 'another mail server is installed (exim4-daemon-light)' "$T/out" ||
 # The demo installs what building and running need, not the test tools.
 grep -qx '"$src/tools/install-deps"' "$SOURCE_DIR/tools/demo" ||
     fail "tools/demo does not run tools/install-deps (without --test)"
+
+# The e2e test not asked for (plain ctest): skipped, saying how to run
+# it, before anything else (even under CI).
+env -u BOUNCESTAT_E2E CI=true bash "$SOURCE_DIR/tests/e2e/postfix-e2e.sh" /bin/true >"$T/e2e" 2>&1
+expect "e2e not asked for: exit status" "$?" 77
+grep -q "BOUNCESTAT_E2E=1 ctest -R e2e" "$T/e2e" || fail "e2e not asked for: no message: $(cat "$T/e2e")"
+[ -e "$T/touched" ] && fail "e2e not asked for: it went on: $(cat "$T/touched")"
 
 # The e2e test with Exim installed: skipped, naming it, nothing touched.
 BOUNCESTAT_E2E=1 CI= bash "$SOURCE_DIR/tests/e2e/postfix-e2e.sh" /bin/true >"$T/e2e" 2>&1
