@@ -49,6 +49,9 @@ explain_rule() { # explain_rule BOUNCESTAT TEXT: "reason rule" as explain says
     "$1" explain --format=json "$2" 2>"$T/explain.err" | python3 -c 'import json, sys
 d = json.load(sys.stdin); print(d["reason"], d["rule"])'
 }
+# The build tree's program uses the source tree's rules, and says so.
+expect "build tree: the rules it reads" "$("$BS" --version | sed -n 2p)" \
+    "rules: $SOURCE_DIR/rules (the source tree's, for the program of the build tree)"
 expect "installed: the rules it reads" "$("$P/bin/bouncestat" --version | sed -n 2p)" \
     "rules: $P/share/bouncestat/rules (installed, found from the program's directory)"
 expect "installed: classifies with its rules" \
