@@ -232,6 +232,149 @@ test_text_enrichment (void)
     g_assert_cmpint (nth (report, 1)->smtp_code, ==, 552);
 }
 
+/* Sendmail's notices (savemail.c: "The following addresses had permanent
+ * fatal errors", "(reason: ...)", "Transcript of session follows";
+ * usersmtp.c: "... while talking to", ">>> ", "<<< " for each line of the
+ * reply; deliver.c: "<a@b>... Deferred: ..." and the exit status of a
+ * local mailer as "X-Unix; 75"), with the reply found where the
+ * Diagnostic-Code does not give it. */
+static void
+test_sendmail_transcripts (void)
+{
+    static const struct {
+        const char *what;
+        const char *notice;
+        const char *recipient;
+        const char *fields; /* Action, Status, Diagnostic-Code lines */
+        const char *want_status;
+        const char *want_source;
+        int want_code;
+        const char *want_diagnostic; /* NULL: not checked; "" : null */
+    } cases[] = {
+        { "an empty Diagnostic-Code, the reply in the transcript",
+          "   ----- Transcript of session follows -----\n"
+          "... while talking to mx.example.net.:\n"
+          "<<< 421 4.7.0 mx.example.net Too many concurrent connections\n"
+          "<bob@example.net>... Deferred: 421 4.7.0 mx.example.net Too many concurrent connections\n"
+          "Warning: message still undelivered after 4 hours\n",
+          "bob@example.net",
+          "Action: delayed\nStatus: 4.5.0\nDiagnostic-Code: SMTP; \n",
+          /* The Status field: the diagnostic is the notice's, not the
+           * report's Diagnostic-Code. */
+          "4.5.0", "dsn", 421,
+          "Deferred: 421 4.7.0 mx.example.net Too many concurrent connections" },
+        { "a bare reply code in the transcript",
+          "   ----- Transcript of session follows -----\n"
+          "... while talking to mx.example.net.:\n"
+          "<<< 421\n"
+          "<bob@example.net>... Deferred: 421\n",
+          "bob@example.net",
+          "Action: delayed\nStatus: 4.5.0\nDiagnostic-Code: SMTP; \n",
+          "4.5.0", "dsn", 421, NULL },
+        { "a local mailer's exit status, the reply on the recipient's line",
+          "   ----- The following addresses had permanent fatal errors -----\n"
+          "<bob@example.net>\n"
+          "    (reason: Insufficient permission)\n\n"
+          "   ----- Transcript of session follows -----\n"
+          "550 5.0.0 <bob@example.net>... Insufficient permission\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.3.0\nDiagnostic-Code: X-Unix; 77\n",
+          "5.3.0", "dsn", 550, "77" },
+        { "an exit status and no reply anywhere",
+          "   ----- Transcript of session follows -----\n"
+          "procmail: Quota exceeded while writing \"/var/mail/bob\"\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.3.0\nDiagnostic-Code: X-Unix; 255\n",
+          "5.3.0", "dsn", 0, "255" },
+        { "the reason in parentheses",
+          "   ----- The following addresses had permanent fatal errors -----\n"
+          "<bob@example.net>\n"
+          "    (reason: 550 5.1.1 <bob@example.net>... User unknown)\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.0.0\n",
+          "5.1.1", "diagnostic", 550, NULL },
+        { "a recipient the notice does not name (a program): the transcript's first refusal",
+          "   ----- The following addresses had permanent fatal errors -----\n"
+          "\"|/usr/local/bin/filter\"\n"
+          "    (expanded from: <bob@example.net>)\n\n"
+          "   ----- Transcript of session follows -----\n"
+          "554 5.0.0 \"|/usr/local/bin/filter\"... Service unavailable\n"
+          "451 4.4.1 reply: read error from mx.example.net.\n",
+          "bob@host.example.net",
+          "Action: failed\nStatus: 5.5.0\n",
+          "5.5.0", "dsn", 554, "" },
+        { "the first refusal, not the reply to QUIT after it",
+          "   ----- Transcript of session follows -----\n"
+          "... while talking to mx1.example.net.:\n"
+          "<<< 554 mx1.example.net ESMTP not accepting connections\n"
+          ">>> QUIT\n"
+          "<<< 421 4.7.0 mx1.example.net Error: too many errors\n"
+          "554 5.0.0 Service unavailable\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.5.0\n"
+          "Diagnostic-Code: SMTP; 554 mx1.example.net ESMTP not accepting connections\n",
+          "5.5.0", "dsn", 554, NULL },
+        { "a multi-line reply cut to its first line in the Diagnostic-Code",
+          "   ----- Transcript of session follows -----\n"
+          "... while talking to mx.example.net.:\n"
+          ">>> DATA\n"
+          "<<< 550-5.7.1 Our system has detected that this message is\n"
+          "<<< 550-5.7.1 likely unsolicited mail. To reduce the amount of spam\n"
+          "<<< 550 5.7.1 sent to this server, this message has been blocked.\n"
+          "554 5.0.0 Service unavailable\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.0.0\n"
+          "Diagnostic-Code: SMTP; 550-5.7.1 Our system has detected that this message is\n",
+          "5.7.1", "diagnostic", 550,
+          "550 5.7.1 Our system has detected that this message is likely unsolicited "
+          "mail. To reduce the amount of spam sent to this server, this message has "
+          "been blocked." },
+        { "an expiry whose last reply was temporary: the server's code",
+          "   ----- Transcript of session follows -----\n"
+          "... while talking to mx.example.net.:\n"
+          ">>> RCPT To:<bob@example.net>\n"
+          "<<< 450 4.2.1 The user you are trying to contact is receiving mail too quickly\n"
+          "<bob@example.net>... Deferred: 450 4.2.1 The user you are trying to contact is receiving mail too quickly\n"
+          "Message could not be delivered for 5 days\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 4.4.7\n"
+          "Diagnostic-Code: SMTP; 450 4.2.1 The user you are trying to contact is receiving mail too quickly\n",
+          "4.2.1", "diagnostic", 450, NULL },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autofree char *text = g_strdup_printf (
+            "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
+            "To: <sender@example.com>\n"
+            "Subject: Returned mail: see transcript for details\n"
+            "MIME-Version: 1.0\n"
+            "Content-Type: multipart/report; report-type=delivery-status;\n"
+            "\tboundary=\"BB\"\n\n"
+            "--BB\nContent-Type: text/plain\n\n"
+            "The original message was received at Wed, 16 Oct 2013 14:15:34 +0900\n"
+            "from localhost [127.0.0.1]\n\n%s\n"
+            "--BB\nContent-Type: message/delivery-status\n\n"
+            "Reporting-MTA: dns; mx.example.org\n\n"
+            "Final-Recipient: RFC822; %s\n%s\n"
+            "--BB--\n",
+            cases[i].notice, cases[i].recipient, cases[i].fields);
+        g_autoptr (BounceReport) report = parse_text (text);
+        BounceRecipient *r;
+
+        g_test_message ("case %u: %s", i, cases[i].what);
+        g_assert_cmpuint (report->recipients->len, ==, 1);
+        r = nth (report, 0);
+        g_assert_cmpstr (r->status, ==, cases[i].want_status);
+        g_assert_cmpstr (bounce_status_source_to_string (r->status_source), ==,
+                         cases[i].want_source);
+        g_assert_cmpint (r->smtp_code, ==, cases[i].want_code);
+        if (cases[i].want_diagnostic != NULL && cases[i].want_diagnostic[0] == '\0')
+            g_assert_null (r->diagnostic);
+        else if (cases[i].want_diagnostic != NULL)
+            g_assert_cmpstr (r->diagnostic, ==, cases[i].want_diagnostic);
+    }
+}
+
 /* Adjacent encoded words, the first with base64 padding, and a
  * character split across two words: both decode whole. */
 static void
@@ -271,5 +414,6 @@ main (int argc, char **argv)
     g_test_add_func ("/dsn/recipient-limit", test_recipient_limit);
     g_test_add_func ("/dsn/text-enrichment", test_text_enrichment);
     g_test_add_func ("/dsn/encoded-words", test_encoded_words);
+    g_test_add_func ("/dsn/sendmail-transcripts", test_sendmail_transcripts);
     return g_test_run ();
 }
