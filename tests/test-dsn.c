@@ -375,6 +375,153 @@ test_sendmail_transcripts (void)
     }
 }
 
+/* Plain-text notices (no delivery-status part): the reply codes in the
+ * notations the MTAs print them. */
+static void
+test_text_notations (void)
+{
+    static const struct {
+        const char *what;
+        const char *head; /* From, Subject and other header lines */
+        const char *body;
+        const char *address;
+        const char *want_status;
+        int want_code;
+        const char *want_command;
+        const char *want_in_diagnostic;
+    } cases[] = {
+        /* Exim's deliver.c: the address, "host H [IP]", "SMTP error from
+         * remote mail server after RCPT TO:<a>:", the reply. */
+        { "Exim after RCPT TO",
+          "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\n"
+          "Subject: Mail delivery failed: returning message to sender\n"
+          "X-Failed-Recipients: bob@example.net\n",
+          "This message was created automatically by mail delivery software.\n\n"
+          "A message that you sent could not be delivered to one or more of its\n"
+          "recipients. This is a permanent error. The following address(es) failed:\n\n"
+          "  bob@example.net\n"
+          "    host mx.example.net [192.0.2.1]\n"
+          "    SMTP error from remote mail server after RCPT TO:<bob@example.net>:\n"
+          "    550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown\n",
+          "bob@example.net", "5.1.1", 550, "RCPT", "Recipient address rejected" },
+        /* Exim prints each line of a multi-line reply. */
+        { "Exim, a multi-line reply after MAIL FROM",
+          "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\n"
+          "Subject: Mail delivery failed: returning message to sender\n"
+          "X-Failed-Recipients: bob@example.net\n",
+          "This message was created automatically by mail delivery software.\n\n"
+          "A message that you sent could not be delivered to one or more of its\n"
+          "recipients. This is a permanent error. The following address(es) failed:\n\n"
+          "  bob@example.net\n"
+          "    host mx.example.net [192.0.2.1]\n"
+          "    SMTP error from remote mail server after MAIL FROM:<sender@example.com> SIZE=2868:\n"
+          "    550-Verification failed for <sender@example.com>\n"
+          "    550-Unrouteable address\n"
+          "    550 Sender verify failed\n",
+          "bob@example.net", NULL, 550, "MAIL",
+          "550 Verification failed for <sender@example.com> Unrouteable address Sender verify failed" },
+        /* qmail-remote.c: "does not like recipient.", "Remote host said: ". */
+        { "qmail",
+          "From: MAILER-DAEMON@mx.example.org\n"
+          "Subject: failure notice\n",
+          "Hi. This is the qmail-send program at mx.example.org.\n"
+          "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+          "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+          "<bob@example.net>:\n"
+          "192.0.2.1 does not like recipient.\n"
+          "Remote host said: 550 5.1.1 <bob@example.net>... User unknown\n"
+          "Giving up on 192.0.2.1.\n\n"
+          "--- Below this line is a copy of the message.\n",
+          "bob@example.net", "5.1.1", 550, "RCPT", "User unknown" },
+        /* Postfix's bounce template and smtp_proto.c: "host H[IP] said:
+         * ... (in reply to RCPT TO command)". */
+        { "Postfix without a delivery-status part",
+          "From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n"
+          "Subject: Undelivered Mail Returned to Sender\n",
+          "This is the mail system at host mx.example.org.\n\n"
+          "I'm sorry to have to inform you that your message could not\n"
+          "be delivered to one or more recipients. It's attached below.\n\n"
+          "                   The mail system\n\n"
+          "<bob@example.net>: host mx.example.net[192.0.2.1] said: 552 5.2.2\n"
+          "    <bob@example.net>: Mailbox full (in reply to RCPT TO command)\n",
+          "bob@example.net", "5.2.2", 552, "RCPT", "Mailbox full" },
+        /* Sendmail without a delivery-status part: the whole multi-line
+         * reply from the transcript's "<<< " lines. */
+        { "Sendmail, a multi-line reply in the transcript",
+          "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
+          "Subject: Returned mail: see transcript for details\n",
+          "The original message was received at Wed, 16 Oct 2013 14:15:34 +0900\n"
+          "from localhost [127.0.0.1]\n\n"
+          "   ----- The following addresses had permanent fatal errors -----\n"
+          "<bob@example.net>\n"
+          "    (reason: 550-5.1.1 The email account that you tried to reach does not exist.)\n\n"
+          "   ----- Transcript of session follows -----\n"
+          "... while talking to mx.example.net.:\n"
+          ">>> RCPT To:<bob@example.net>\n"
+          "<<< 550-5.1.1 The email account that you tried to reach does not exist.\n"
+          "<<< 550 5.1.1 Please check the address for typing errors\n"
+          "550 5.1.1 <bob@example.net>... User unknown\n\n"
+          "   ----- Original message follows -----\n",
+          "bob@example.net", "5.1.1", 550, "RCPT", "Please check the address for typing errors" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autofree char *text = g_strdup_printf (
+            "%sTo: sender@example.com\nDate: Wed, 16 Oct 2013 14:15:35 +0900\n\n%s",
+            cases[i].head, cases[i].body);
+        g_autoptr (BounceReport) report = parse_text (text);
+        BounceRecipient *r;
+
+        g_test_message ("case %u: %s", i, cases[i].what);
+        g_assert_cmpint (report->kind, ==, BOUNCE_KIND_BOUNCE);
+        g_assert_cmpuint (report->recipients->len, ==, 1);
+        r = nth (report, 0);
+        g_assert_cmpstr (r->address, ==, cases[i].address);
+        g_assert_cmpstr (r->status, ==, cases[i].want_status);
+        g_assert_cmpint (r->smtp_code, ==, cases[i].want_code);
+        g_assert_cmpstr (r->smtp_command, ==, cases[i].want_command);
+        g_assert_nonnull (strstr (r->diagnostic, cases[i].want_in_diagnostic));
+    }
+}
+
+/* Sendmail's transcript with two sessions: each recipient's status line
+ * ("554 <a>... Service unavailable") comes after the session that
+ * failed it, so the server's reply there is that recipient's. */
+static void
+test_transcript_sessions (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
+        "To: sender@example.com\n"
+        "Subject: Returned mail: see transcript for details\n\n"
+        "   ----- Transcript of session follows -----\n"
+        "While talking to mx.example.net:\n"
+        ">>> DATA\n"
+        "<<< 554 5.7.1 Message rejected as spam by content filter\n"
+        "554 <alice@example.net>... Service unavailable\n"
+        "While talking to mx.example.org:\n"
+        ">>> RCPT To:<bob@example.org>\n"
+        "<<< 550 5.1.1 <bob@example.org>... No such user here\n"
+        "550 <bob@example.org>... User unknown\n\n"
+        "   ----- Unsent message follows -----\n"
+        "From: sender@example.com\nTo: alice@example.net, bob@example.org\n"
+        "Subject: hello\n\nhello\n");
+    BounceRecipient *a, *b;
+
+    g_assert_cmpuint (report->recipients->len, ==, 2);
+    a = nth (report, 0);
+    b = nth (report, 1);
+    g_assert_cmpstr (a->address, ==, "alice@example.net");
+    g_assert_cmpint (a->smtp_code, ==, 554);
+    g_assert_cmpstr (a->status, ==, "5.7.1");
+    g_assert_nonnull (strstr (a->diagnostic, "rejected as spam"));
+    g_assert_null (strstr (a->diagnostic, "No such user"));
+    g_assert_cmpstr (b->address, ==, "bob@example.org");
+    g_assert_cmpint (b->smtp_code, ==, 550);
+    g_assert_cmpstr (b->status, ==, "5.1.1");
+    g_assert_null (strstr (b->diagnostic, "spam"));
+}
+
 /* Adjacent encoded words, the first with base64 padding, and a
  * character split across two words: both decode whole. */
 static void
@@ -415,5 +562,7 @@ main (int argc, char **argv)
     g_test_add_func ("/dsn/text-enrichment", test_text_enrichment);
     g_test_add_func ("/dsn/encoded-words", test_encoded_words);
     g_test_add_func ("/dsn/sendmail-transcripts", test_sendmail_transcripts);
+    g_test_add_func ("/dsn/text-notations", test_text_notations);
+    g_test_add_func ("/dsn/transcript-sessions", test_transcript_sessions);
     return g_test_run ();
 }

@@ -221,6 +221,8 @@ test_smtp_command (void)
         { "192.0.2.1 does not like recipient. Remote host said: 550 5.1.1 x", "RCPT" },
         { "Remote host said: 550 5.2.1 <a@b>... User Unknown [RCPT_TO]", "RCPT" },
         { "RCPT To: <<< 550 <a@b>... User unknown", "RCPT" },
+        { "while talking to mx.example.net.: RCPT To:<a@b> 550 5.1.1 unknown", "RCPT" },
+        { "While talking to mx: MAIL From:<s@example.com> 501 no access", "MAIL" },
         { "550 5.1.1 user unknown", NULL },
         { "after a while the data was lost", NULL },
         { NULL, NULL },

@@ -420,7 +420,7 @@ static const struct {
 
 /* Whole phrases that name the refused command: qmail's "does not like
  * recipient", Yahoo's "[RCPT_TO]" tag, a V5 sendmail transcript line
- * "RCPT To: <<< 550 ...". */
+ * "RCPT To: <<< 550 ...", the command with its argument. */
 static const struct {
     const char *word;
     const char *name;
@@ -428,6 +428,10 @@ static const struct {
     { "does not like recipient", "RCPT" },
     { "[rcpt_to]", "RCPT" },
     { "rcpt to: <<<", "RCPT" },
+    /* The command itself, as a transcript writes it (Sendmail's ">>> RCPT
+     * To:<a@b>", usersmtp.c) once the marks are gone. */
+    { "rcpt to:<", "RCPT" },
+    { "mail from:<", "MAIL" },
 };
 
 static const char *
