@@ -60,6 +60,9 @@ test_find (void)
         { "Error, ERROR_CODE :421, Host not reachable.", NULL, 421 },
         { "Remote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound'", "5.1.10", 550 },
         { "    (reason: 550 5.1.1 User unknown)", "5.1.1", 550 },
+        { "#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##", "5.1.1", 550 },
+        { "see ticket #550 for details", NULL, 0 },
+        { "Remote server replied: 554 5.7.1 Message rejected", "5.7.1", 554 },
         { "<<< 550-5.1.1 The email account does not exist", "5.1.1", 550 },
         /* Not reply codes: a port, a number with separators, a time, an
          * IPv6 address, a host name with a port. */

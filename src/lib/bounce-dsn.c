@@ -540,6 +540,9 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
             if (whole != NULL) {
                 g_free (r->diagnostic);
                 r->diagnostic = g_steal_pointer (&whole);
+                /* Its later lines may hold the server's own status. */
+                if (r->status_source != BOUNCE_STATUS_SOURCE_DIAGNOSTIC)
+                    _bounce_recipient_resolve (r, FALSE);
             }
         }
         if (r->address == NULL)

@@ -102,9 +102,10 @@ label_colon_before (const char *text, const char *p)
  * "said: 550 5.1.1 ...", Exim "...: 550 ...", Sendmail "<<< 550-5.1.1 ..."
  * and "(reason: 550 ...)", Exchange "returned '550 5.1.10 ...'", Amazon
  * SES "550-'5.7.1 ...'", "550: <a@b>: User unknown", a labelled
- * "ERROR_CODE :550,"): before it the start, white space or punctuation
- * other than . - / + # (a version, a range, a path), a colon only after
- * a label; after it the end, white space, a hyphen (a continuation
+ * "ERROR_CODE :550,", Exchange's "#550 5.1.1 ... ##"): before it the
+ * start, white space or punctuation other than . - / + _ (a version, a
+ * range, a path), a colon only after a label, a '#' only before a code
+ * and a status; after it the end, white space, a hyphen (a continuation
  * line), or a colon or comma followed by a space.  Returns the code, 0
  * when there is none; *@after (when not NULL) is set past the digits. */
 static int
@@ -114,7 +115,14 @@ reply_code_at (const char *text, const char *p, const char **after)
 
     if (p > text && (g_ascii_isalnum (p[-1]) || p[-1] == '.' ||
                      p[-1] == '-' || p[-1] == '/' || p[-1] == '+' ||
-                     p[-1] == '#' || p[-1] == '_'))
+                     p[-1] == '_'))
+        return 0;
+    /* "#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##" (Exchange
+     * 2007's NDR): a '#' that opens a word, before a code and a status;
+     * not a number ("ticket #550", "AUP#550"). */
+    if (p > text && p[-1] == '#' &&
+        ((p - 1 > text && !g_ascii_isspace (p[-2])) || p[3] != ' ' ||
+         !g_ascii_isdigit (p[4]) || p[5] != '.'))
         return 0;
     if (p > text && p[-1] == ':' && !label_colon_before (text, p))
         return 0;
