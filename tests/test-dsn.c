@@ -329,6 +329,18 @@ test_sendmail_transcripts (void)
           "550 5.7.1 Our system has detected that this message is likely unsolicited "
           "mail. To reduce the amount of spam sent to this server, this message has "
           "been blocked." },
+        { "an indented transcript (Courier's \" <<< \") completes the reply too",
+          "Your message to the following recipients cannot be delivered:\n\n"
+          "<bob@example.net>:\n"
+          "     mx.example.net [192.0.2.1]:\n"
+          " >>> RCPT TO:<bob@example.net>\n"
+          " <<< 550-5.1.1 The account bob@example.net does not exist\n"
+          " <<< 550 5.1.1 at this organization\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.0.0\n"
+          "Diagnostic-Code: smtp; 550-5.1.1 The account bob@example.net does not exist\n",
+          "5.1.1", "diagnostic", 550,
+          "550 5.1.1 The account bob@example.net does not exist at this organization" },
         { "an expiry whose last reply was temporary: the server's code",
           "   ----- Transcript of session follows -----\n"
           "... while talking to mx.example.net.:\n"

@@ -464,6 +464,8 @@ transcript_code (const char *transcript)
         g_autofree char *text = NULL;
         int code;
 
+        while (*q == ' ' || *q == '\t')
+            q++;
         if (strncmp (q, "<<<", 3) == 0)
             q += 3;
         while (*q == ' ')
@@ -479,7 +481,8 @@ transcript_code (const char *transcript)
 
 /* Sendmail keeps only the first line of a multi-line reply for the
  * Diagnostic-Code (usersmtp.c, reply(): "first line of real reply --
- * ignore rest"), but its transcript has every line after "<<< ".  The
+ * ignore rest"), but its transcript has every line after "<<< " (as has
+ * Courier's, indented).  The
  * whole reply, unfolded, when a run of "<<< 550-..." / "<<< 550 ..."
  * lines in @body starts with @diagnostic; NULL otherwise. */
 static char *
@@ -499,9 +502,13 @@ whole_reply (const char *body, const char *diagnostic, int code)
         /* The run: this line and the next ones of the same reply. */
         for (guint n = 0; line != NULL && n < 32; n++) {
             const char *eol = strchr (line, '\n');
-            gsize len = eol != NULL ? (gsize) (eol - line) : strlen (line);
+            gsize len;
             gboolean last;
 
+            /* Courier indents its transcript (" <<< 550-..."). */
+            while (*line == ' ' || *line == '\t')
+                line++;
+            len = eol != NULL ? (gsize) (eol - line) : strlen (line);
             if (len < 8 || strncmp (line, mark, 7) != 0 ||
                 (line[7] != '-' && line[7] != ' '))
                 break;
