@@ -341,6 +341,17 @@ test_sendmail_transcripts (void)
           "Diagnostic-Code: smtp; 550-5.1.1 The account bob@example.net does not exist\n",
           "5.1.1", "diagnostic", 550,
           "550 5.1.1 The account bob@example.net does not exist at this organization" },
+        /* OpenSMTPD's bounce.c: "    a@b: <the server's reply>" and a
+         * Status field, no Diagnostic-Code. */
+        { "no Diagnostic-Code, the server's reply after the address",
+          "    An error has occurred while attempting to deliver a message for\n"
+          "    the following list of recipients:\n\n"
+          "bob@example.net: 550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown\n\n"
+          "    Below is a copy of the original message:\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.0.0\n",
+          "5.1.1", "diagnostic", 550,
+          "550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown" },
         { "an expiry whose last reply was temporary: the server's code",
           "   ----- Transcript of session follows -----\n"
           "... while talking to mx.example.net.:\n"
