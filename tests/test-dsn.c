@@ -352,6 +352,25 @@ test_sendmail_transcripts (void)
           "Action: failed\nStatus: 5.0.0\n",
           "5.1.1", "diagnostic", 550,
           "550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown" },
+        /* Exchange's NDR: the Diagnostic-Code holds its own expiry
+         * verdict; "Diagnostic information for administrators" the
+         * reply that caused it. */
+        { "an expiry verdict in the Diagnostic-Code, its cause in the notice",
+          "Delivery has failed to these recipients or groups:\n\n"
+          "bob@example.net\n"
+          "The server has tried to deliver this message, without success, and has stopped trying.\n\n"
+          "Diagnostic information for administrators:\n\n"
+          "Generating server: mx.example.org\n\n"
+          "bob@example.net\n"
+          "Remote Server at mx.example.net (192.0.2.1) returned '550 4.4.7 QUEUE.Expired; message expired'\n"
+          "Remote Server at mx.example.net (192.0.2.1) returned '451 4.4.0 Primary target IP address "
+          "responded with: \"421 4.2.1 Unable to connect.\" Attempted failover to alternate host, "
+          "but that did not succeed.'\n\n"
+          "Original message headers:\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 4.4.7\n"
+          "Diagnostic-Code: smtp;550 4.4.7 QUEUE.Expired; message expired\n",
+          "4.4.0", "diagnostic", 451, "550 4.4.7 QUEUE.Expired; message expired" },
         { "an expiry whose last reply was temporary: the server's code",
           "   ----- Transcript of session follows -----\n"
           "... while talking to mx.example.net.:\n"

@@ -439,6 +439,39 @@ notice_code_for (const char *body, const char *addr)
     return 0;
 }
 
+/* When the Diagnostic-Code's reply is an x.4.7 expiry verdict (Exchange's
+ * "550 4.4.7 QUEUE.Expired; message expired"), the reply that caused it,
+ * where the notice gives it for @r ("... returned '441 4.4.1 Error
+ * encountered while communicating with primary target'"), is the
+ * server's: its code and status replace the verdict's. */
+static void
+past_expiry (BounceRecipient *r, const char *body)
+{
+    g_autofree char *verdict = NULL;
+    const char *next = body;
+
+    if (r->diagnostic == NULL || _bounce_reply_pick (r->diagnostic, &verdict) == 0 ||
+        verdict == NULL || !g_str_has_suffix (verdict, ".4.7"))
+        return;
+    for (guint tries = 0; next != NULL && tries < 8; tries++) {
+        g_autofree char *text = text_after_address (body, next, r->address, TRUE, &next);
+        g_autofree char *status = NULL;
+        int code;
+
+        if (text == NULL)
+            break;
+        code = _bounce_reply_pick (text, &status);
+        if (code >= 400 && status != NULL && !g_str_has_suffix (status, ".4.7")) {
+            g_free (r->status);
+            r->status = g_steal_pointer (&status);
+            r->status_source = BOUNCE_STATUS_SOURCE_DIAGNOSTIC;
+            r->smtp_code = code;
+            r->permanent = r->status[0] == '5';
+            return;
+        }
+    }
+}
+
 /* Sendmail's transcript (savemail.c: "----- Transcript of session
  * follows -----"), from its first line on; NULL when there is none. */
 static const char *
@@ -554,6 +587,7 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
         }
         if (r->address == NULL)
             continue;
+        past_expiry (r, body);
         text = text_after_address (body, body, r->address, FALSE, &next);
         if (r->smtp_command == NULL) {
             const char *cmd = bounce_smtp_command_find (r->diagnostic);
