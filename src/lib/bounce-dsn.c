@@ -521,7 +521,7 @@ transcript_code (const char *transcript)
 static char *
 whole_reply (const char *body, const char *diagnostic, int code)
 {
-    char mark[8];
+    char mark[16];
     const char *p = body;
 
     if (code < 200 || code > 599)
