@@ -17,11 +17,12 @@
 --     sqlite> SELECT address, why, reason FROM suppression_candidates;
 --
 -- Conventions:
--- * Times are TEXT in ISO 8601, UTC, "YYYY-MM-DDTHH:MM:SSZ", so that they
---   sort as text and work with SQLite's date functions
+-- * Times are TEXT in ISO 8601, UTC, "YYYY-MM-DDTHH:MM:SSZ", every one of
+--   them, so that they sort as text and work with SQLite's date functions
 --   (date(event_time), julianday(event_time)).  Times copied from a
---   message as written there keep the original offset (last_attempt,
---   bounce_date, orig_date) and may be NULL.
+--   message (arrival_date, bounce_date, orig_date, last_attempt) are
+--   converted to UTC; they are NULL when the message had none or it was
+--   not a date (the raw message keeps what it said).
 -- * Booleans are INTEGER 0/1; NULL means unknown.
 -- * Addresses in events are lower-cased; domains are lower-case A-labels
 --   or UTF-8 as found.
@@ -48,7 +49,7 @@ CREATE TABLE messages (
     mta             TEXT,
     -- Reporting-MTA of the DSN (the "dns; " prefix removed).
     reporting_mta   TEXT,
-    -- Arrival-Date of the DSN (as written, ISO 8601).
+    -- Arrival-Date of the DSN (UTC).
     arrival_date    TEXT,
     -- The bounce message's own Subject, From and Date.
     subject         TEXT,
@@ -126,7 +127,7 @@ CREATE TABLE events (
     diagnostic_type     TEXT,
     diagnostic          TEXT,
     remote_mta          TEXT,
-    -- Last-Attempt-Date (ISO 8601, as written).
+    -- Last-Attempt-Date (UTC).
     last_attempt        TEXT,
     -- The classification: the reason (see the reasons table), whether it
     -- is a hard bounce (1), soft (0) or unknown (NULL), whether the status
@@ -326,3 +327,38 @@ CREATE INDEX events_suppress ON events (address, event_time, outcome, hard,
 -- report --by mta and --by sender: the message of each bounce, without
 -- reading the message rows (which hold the raw message).
 CREATE INDEX messages_report ON messages (id, mta, orig_from);
+
+-- @version 5
+
+-- Until version 4, the times copied from a message were stored with the
+-- offset they had, as GLib writes it ("2011-04-29T23:34:45+09"), which
+-- SQLite's date functions do not read (julianday() gave NULL).  They are
+-- converted to UTC "YYYY-MM-DDTHH:MM:SSZ" like every other time: GLib
+-- wrote "Z", "+HH:MM" or "+HH" after the seconds (and a fraction when
+-- there was one); SQLite reads the first two and, with ":00" added, the
+-- third.  Text that is not a time becomes NULL (the raw message keeps
+-- it), except in the NOT NULL columns, which keep it.
+UPDATE messages SET arrival_date = strftime ('%Y-%m-%dT%H:%M:%SZ',
+           CASE WHEN arrival_date GLOB '*T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*[+-][0-9][0-9]'
+                THEN arrival_date || ':00' ELSE arrival_date END)
+ WHERE arrival_date NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z';
+UPDATE messages SET bounce_date = strftime ('%Y-%m-%dT%H:%M:%SZ',
+           CASE WHEN bounce_date GLOB '*T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*[+-][0-9][0-9]'
+                THEN bounce_date || ':00' ELSE bounce_date END)
+ WHERE bounce_date NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z';
+UPDATE messages SET orig_date = strftime ('%Y-%m-%dT%H:%M:%SZ',
+           CASE WHEN orig_date GLOB '*T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*[+-][0-9][0-9]'
+                THEN orig_date || ':00' ELSE orig_date END)
+ WHERE orig_date NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z';
+UPDATE messages SET received_at = coalesce (strftime ('%Y-%m-%dT%H:%M:%SZ',
+           CASE WHEN received_at GLOB '*T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*[+-][0-9][0-9]'
+                THEN received_at || ':00' ELSE received_at END), received_at)
+ WHERE received_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z';
+UPDATE events SET last_attempt = strftime ('%Y-%m-%dT%H:%M:%SZ',
+           CASE WHEN last_attempt GLOB '*T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*[+-][0-9][0-9]'
+                THEN last_attempt || ':00' ELSE last_attempt END)
+ WHERE last_attempt NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z';
+UPDATE events SET event_time = coalesce (strftime ('%Y-%m-%dT%H:%M:%SZ',
+           CASE WHEN event_time GLOB '*T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*[+-][0-9][0-9]'
+                THEN event_time || ':00' ELSE event_time END), event_time)
+ WHERE event_time NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z';

@@ -1,8 +1,10 @@
 /*
  * test-store.c - the SQLite store: creation (mode, directory, version),
  * deduplication, the raw message and its cap, schema migrations and the
- * refusal of a newer schema, a lock held past the timeout, and the
- * views' suppression policy.
+ * refusal of a newer schema, a lock held past the timeout, the views'
+ * suppression policy, and times: every time column in UTC that SQLite's
+ * date functions read, for bounces from any zone and after migrating
+ * times stored the old way.
  *
  * Reports are built by hand where the classification matters (the rules
  * are not under test here); real DSN text where parsing is part of it.
@@ -360,6 +362,235 @@ test_migrate (Fixture *f, gconstpointer data)
     }
 }
 
+/* A DSN whose four dates (Date, Arrival-Date, Last-Attempt-Date and the
+ * original's Date) are 2026-11-03 10:00:00 in the zone @zone. */
+static GBytes *
+make_dated_dsn (const char *rcpt, const char *zone)
+{
+    char *text = g_strdup_printf (
+        "From: MAILER-DAEMON@mx.example.net\r\n"
+        "To: sender@example.org\r\n"
+        "Subject: Delivery Status Notification (Failure)\r\n"
+        "Date: Tue, 03 Nov 2026 10:00:00 %s\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+        "  boundary=\"B\"\r\n"
+        "\r\n"
+        "--B\r\n"
+        "Content-Type: message/delivery-status\r\n"
+        "\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n"
+        "Arrival-Date: Tue, 03 Nov 2026 09:00:00 %s\r\n"
+        "\r\n"
+        "Final-Recipient: rfc822; %s\r\n"
+        "Action: failed\r\n"
+        "Status: 5.1.1\r\n"
+        "Last-Attempt-Date: Tue, 03 Nov 2026 09:30:00 %s\r\n"
+        "\r\n"
+        "--B\r\n"
+        "Content-Type: text/rfc822-headers\r\n"
+        "\r\n"
+        "Message-ID: <%s@example.org>\r\n"
+        "Date: Tue, 03 Nov 2026 08:00:00 %s\r\n"
+        "From: sender@example.org\r\n"
+        "To: %s\r\n"
+        "\r\n"
+        "--B--\r\n",
+        zone, zone, rcpt, zone, rcpt, zone, rcpt);
+    return g_bytes_new_take (text, strlen (text));
+}
+
+#define UTC_GLOB                                                               \
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:"      \
+    "[0-9][0-9]Z'"
+
+/* Every time column of every table and view of @db (found by name: *_at,
+ * *_date, *_time, last_attempt, first_/last_bounce) holds NULL or UTC
+ * "YYYY-MM-DDTHH:MM:SSZ" that julianday() reads; returns how many
+ * values were checked.  The columns the schema has today must be among
+ * those found, so that a renamed one cannot slip through. */
+static guint
+assert_times_parse (sqlite3 *db)
+{
+    static const char *const expected[] = {
+        "messages.received_at", "messages.arrival_date",
+        "messages.bounce_date", "messages.orig_date", "events.last_attempt",
+        "events.event_time", "latest_events.event_time",
+        "suppression_candidates.first_bounce",
+        "suppression_candidates.last_bounce", NULL
+    };
+    g_autoptr (GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+    sqlite3_stmt *stmt = NULL;
+    guint checked = 0;
+
+    g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT name FROM sqlite_schema "
+                                             "WHERE type IN ('table', 'view') "
+                                             "AND name NOT LIKE 'sqlite_%'",
+                                         -1, &stmt, NULL), ==, SQLITE_OK);
+    while (sqlite3_step (stmt) == SQLITE_ROW)
+        g_ptr_array_add (names,
+                         g_strdup ((const char *) sqlite3_column_text (stmt, 0)));
+    sqlite3_finalize (stmt);
+    for (guint i = 0; i < names->len; i++) {
+        g_autofree char *sql = g_strdup_printf (
+            "SELECT name FROM pragma_table_info ('%s') WHERE name LIKE '%%\\_at'"
+            " ESCAPE '\\' OR name LIKE '%%\\_date' ESCAPE '\\' OR name LIKE "
+            "'%%\\_time' ESCAPE '\\' OR name IN ('last_attempt', "
+            "'first_bounce', 'last_bounce')",
+            (const char *) names->pdata[i]);
+        g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==,
+                         SQLITE_OK);
+        while (sqlite3_step (stmt) == SQLITE_ROW)
+            g_ptr_array_add (found, g_strdup_printf (
+                                        "%s.%s", (const char *) names->pdata[i],
+                                        sqlite3_column_text (stmt, 0)));
+        sqlite3_finalize (stmt);
+    }
+    for (guint i = 0; expected[i] != NULL; i++)
+        g_assert_true (g_ptr_array_find_with_equal_func (found, expected[i],
+                                                         g_str_equal, NULL));
+    for (guint i = 0; i < found->len; i++) {
+        g_auto (GStrv) tc = g_strsplit (found->pdata[i], ".", 2);
+        g_autofree char *sql = g_strdup_printf (
+            "SELECT \"%s\", julianday (\"%s\") IS NOT NULL AND \"%s\" GLOB "
+            UTC_GLOB " FROM \"%s\" WHERE \"%s\" IS NOT NULL",
+            tc[1], tc[1], tc[1], tc[0], tc[1]);
+
+        g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==,
+                         SQLITE_OK);
+        while (sqlite3_step (stmt) == SQLITE_ROW) {
+            if (!sqlite3_column_int (stmt, 1))
+                g_error ("%s = '%s': not a UTC time SQLite reads",
+                         (const char *) found->pdata[i],
+                         sqlite3_column_text (stmt, 0));
+            checked++;
+        }
+        sqlite3_finalize (stmt);
+    }
+    return checked;
+}
+
+/* Parsed bounces dated in zones east and west of UTC, with and without
+ * minutes, and by name: every time is stored in UTC. */
+static void
+test_times_utc (Fixture *f, gconstpointer data)
+{
+    static const struct {
+        const char *zone;
+        const char *bounce_date; /* 10:00 there */
+    } cases[] = {
+        { "+0900", "2026-11-03T01:00:00Z" },
+        { "-0730", "2026-11-03T17:30:00Z" },
+        { "+0530", "2026-11-03T04:30:00Z" },
+        { "+0000", "2026-11-03T10:00:00Z" },
+        { "-0000", "2026-11-03T10:00:00Z" },
+        { "GMT", "2026-11-03T10:00:00Z" },
+        { "EST", "2026-11-03T15:00:00Z" },
+        { "+1400", "2026-11-02T20:00:00Z" },
+        { "-1200", "2026-11-03T22:00:00Z" },
+    };
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    sqlite3 *db = bounce_store_get_db (store);
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autofree char *rcpt = g_strdup_printf ("zone%u@example.com", i);
+        g_autoptr (GBytes) raw = make_dated_dsn (rcpt, cases[i].zone);
+        g_autoptr (BounceReport) report = parse (raw);
+        g_autoptr (GError) error = NULL;
+        g_autofree char *sql = NULL;
+        g_autofree char *got = NULL;
+
+        g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+        g_assert_no_error (error);
+        sql = g_strdup_printf ("SELECT m.bounce_date || ' ' || m.arrival_date "
+                               "|| ' ' || m.orig_date || ' ' || e.last_attempt"
+                               " || ' ' || e.event_time FROM events e JOIN "
+                               "messages m ON m.id = e.message_id WHERE "
+                               "e.address = '%s'", rcpt);
+        got = query_text (store, sql);
+        g_assert_nonnull (got);
+        {
+            g_auto (GStrv) t = g_strsplit (got, " ", -1);
+            g_assert_cmpuint (g_strv_length (t), ==, 5);
+            g_assert_cmpstr (t[0], ==, cases[i].bounce_date);
+            /* Arrival 1 h, last attempt 30 min, original 2 h earlier. */
+            for (guint k = 1; k < 5; k++) {
+                g_autofree char *q = g_strdup_printf (
+                    "SELECT CAST (round ((julianday ('%s') - julianday ('%s'))"
+                    " * 1440) AS INTEGER)", t[0], t[k]);
+                static const gint64 minutes[] = { 0, 60, 120, 30, 30 };
+                g_assert_cmpint (query_int (store, q), ==, minutes[k]);
+            }
+        }
+    }
+    /* 9 messages, 4 times each and the event time; the views too. */
+    g_assert_cmpuint (assert_times_parse (db), >=, 9 * 6);
+}
+
+/* A database of schema version 4 holding times as GLib wrote them
+ * ("+09", "+05:30", fractions) is converted to UTC by the migration. */
+static void
+test_migrate_times (Fixture *f, gconstpointer data)
+{
+    g_autoptr (GPtrArray) sections = _bounce_store_schema_sections ();
+    g_autofree char *dir = g_path_get_dirname (f->path);
+    sqlite3 *db = NULL;
+
+    g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+    g_assert_cmpint (sqlite3_open (f->path, &db), ==, SQLITE_OK);
+    for (guint v = 1; v <= 4; v++)
+        exec_ok (db, sections->pdata[v]);
+    exec_ok (db,
+             "INSERT INTO messages (id, content_hash, received_at, kind, "
+             "arrival_date, bounce_date, orig_date, raw_size) VALUES "
+             "(1, 'a', '2011-04-29T15:00:00Z', 'dsn', '2011-04-29T23:34:45+09',"
+             " '2011-04-29T23:40:00+09', '2011-04-29T20:00:00.250000+05:30', 1),"
+             "(2, 'b', '2011-05-01T00:00:00Z', 'dsn', NULL, 'not a date', "
+             "'2011-04-30T10:00:00-07', 1);"
+             "INSERT INTO events (message_id, position, address, outcome, "
+             "reason, hard, last_attempt, event_time, event_time_source) VALUES"
+             " (1, 0, 'jp@example.com', 'bounce', 'userunknown', 1, "
+             "'2011-04-29T23:34:00+09', '2011-04-29T14:34:00Z', 'last_attempt'),"
+             " (2, 0, 'us@example.com', 'bounce', 'mailboxfull', 0, "
+             "'2011-04-30T10:00:00-07:00', '2011-04-30T17:00:00Z', "
+             "'last_attempt');"
+             "PRAGMA user_version = 4;");
+    /* Before: SQLite cannot read them. */
+    {
+        sqlite3_stmt *stmt = NULL;
+        g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT count(*) FROM messages"
+                                                 " WHERE julianday (arrival_date)"
+                                                 " IS NULL AND arrival_date IS "
+                                                 "NOT NULL", -1, &stmt, NULL),
+                         ==, SQLITE_OK);
+        g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+        g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 1);
+        sqlite3_finalize (stmt);
+    }
+    sqlite3_close (db);
+
+    {
+        g_autoptr (BounceStore) store = open_store (f, 0);
+        g_autofree char *m1 = query_text (
+            store, "SELECT arrival_date || ' ' || bounce_date || ' ' || "
+                   "orig_date FROM messages WHERE id = 1");
+        g_autofree char *m2 = query_text (
+            store, "SELECT coalesce (bounce_date, '-') || ' ' || orig_date "
+                   "FROM messages WHERE id = 2");
+        g_autofree char *e = query_text (
+            store, "SELECT group_concat (last_attempt, ' ') FROM "
+                   "(SELECT last_attempt FROM events ORDER BY id)");
+
+        g_assert_cmpstr (m1, ==, "2011-04-29T14:34:45Z 2011-04-29T14:40:00Z "
+                                 "2011-04-29T14:30:00Z");
+        g_assert_cmpstr (m2, ==, "- 2011-04-30T17:00:00Z");
+        g_assert_cmpstr (e, ==, "2011-04-29T14:34:00Z 2011-04-30T17:00:00Z");
+        g_assert_cmpuint (assert_times_parse (bounce_store_get_db (store)), >=,
+                          12);
+    }
+}
+
 static void
 test_too_new (Fixture *f, gconstpointer data)
 {
@@ -546,6 +777,8 @@ main (int argc, char **argv)
     ADD ("unparsable", test_unparsable);
     ADD ("migrate", test_migrate);
     ADD ("too-new", test_too_new);
+    ADD ("times-utc", test_times_utc);
+    ADD ("migrate-times", test_migrate_times);
     ADD ("must-exist", test_must_exist);
     ADD ("busy", test_busy);
     ADD ("batch", test_batch);

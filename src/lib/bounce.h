@@ -349,7 +349,7 @@ gint64 bounce_input_count_hint (BounceInput *input);
 typedef struct _BounceStore BounceStore;
 
 /* The schema version this library writes (PRAGMA user_version). */
-#define BOUNCE_STORE_SCHEMA_VERSION 4
+#define BOUNCE_STORE_SCHEMA_VERSION 5
 
 /* Default busy timeout and raw message cap. */
 #define BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS 10000
