@@ -432,7 +432,11 @@ typedef struct _BounceReader BounceReader;
 
 /* Opens the database at @path read-only.  It must exist
  * (BOUNCE_ERROR_INPUT if not) and have schema version 2 or later;
- * databases of a newer schema are read too (versions only add). */
+ * databases of a newer schema are read too (versions only add).  Read
+ * access to the file is enough: where the WAL's -shm file cannot be
+ * created (a directory or mount the caller cannot write) and no
+ * write-ahead log is pending, the file is read without locks
+ * (SQLite's "immutable"). */
 BounceReader *bounce_reader_open (const char *path, GError **error);
 void bounce_reader_free (BounceReader *reader);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceReader, bounce_reader_free)
