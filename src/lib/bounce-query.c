@@ -1382,8 +1382,9 @@ read_setting (BounceReader *reader, const char *name, gint64 fallback)
 
 /* The policy of the suppression_candidates view of schema.sql, with the
  * thresholds as parameters, in one pass over every address's history in
- * time order (the events_suppress index): a delivery resets what came
- * before it.  Keep the two in step (test-query.c compares them). */
+ * time order (the events_suppress_verified index): a delivery resets
+ * what came before it, unverified events are skipped.  Keep the two in
+ * step (test-query.c compares them). */
 BounceTable *
 bounce_query_suppress (BounceReader *reader,
                        const BounceQueryOptions *options,
@@ -1416,6 +1417,10 @@ bounce_query_suppress (BounceReader *reader,
                             " e.hard, e.reason, e.status FROM events e"
                             " WHERE e.address IS NOT NULL"
                             " AND e.outcome IN ('bounce', 'delivered')");
+    /* Schema version 6: unverified events (maybe forged) never count,
+     * neither bounces nor deliveries. */
+    if (reader->schema_version >= 6)
+        g_string_append (q.sql, " AND e.verified IS NOT 0");
     if (o->match != NULL && o->match[0] == '@') {
         g_autofree char *domain = g_utf8_strdown (o->match + 1, -1);
         g_autoptr (GString) escaped = g_string_new (NULL);

@@ -288,9 +288,10 @@ prepare_all (BounceStore *store, GError **error)
                     " outcome, status, status_source, smtp_code,"
                     " diagnostic_type, diagnostic, remote_mta, last_attempt,"
                     " reason, hard, permanent, rule, feedback_type,"
-                    " event_time, event_time_source, smtp_command) VALUES"
+                    " event_time, event_time_source, smtp_command,"
+                    " verified) VALUES"
                     " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-                    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+                    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
                     error);
 }
 
@@ -748,6 +749,8 @@ insert_event (BounceStore *store, sqlite3_int64 id, guint position,
     bind_text (s, 21, event_time);
     bind_text (s, 22, time_source);
     bind_text (s, 23, r->smtp_command);
+    if (r->verified != BOUNCE_VERIFIED_UNCHECKED)
+        sqlite3_bind_int (s, 24, r->verified == BOUNCE_VERIFIED_YES);
     return step_done (store, s, "storing a recipient", error);
 }
 
