@@ -762,6 +762,175 @@ test_suppression_view (Fixture *f, gconstpointer data)
                                        "AND outcome = 'delivered'"), ==, 1);
 }
 
+/* A DSN saying @rcpt @action ("failed" 5.1.1 user unknown, or
+ * "delivered"), of the message <@id@your.domain>. */
+static GBytes *
+make_verp_dsn (const char *rcpt, const char *action, const char *id)
+{
+    gboolean failed = strcmp (action, "failed") == 0;
+    char *text = g_strdup_printf (
+        "From: MAILER-DAEMON@mx.example.net\r\n"
+        "To: bounces@your.domain\r\n"
+        "Subject: Delivery Status Notification\r\n"
+        "Date: Tue, 03 Nov 2026 10:00:00 +0000\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+        "  boundary=\"B\"\r\n"
+        "\r\n"
+        "--B\r\n"
+        "Content-Type: message/delivery-status\r\n"
+        "\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n"
+        "\r\n"
+        "Final-Recipient: rfc822; %s\r\n"
+        "Action: %s\r\n"
+        "Status: %s\r\n"
+        "Diagnostic-Code: smtp; %s\r\n"
+        "Last-Attempt-Date: Tue, 03 Nov 2026 %s +0000\r\n"
+        "\r\n"
+        "--B\r\n"
+        "Content-Type: text/rfc822-headers\r\n"
+        "\r\n"
+        "Message-ID: <%s@your.domain>\r\n"
+        "From: news@your.domain\r\n"
+        "To: %s\r\n"
+        "\r\n"
+        "--B--\r\n",
+        rcpt, action, failed ? "5.1.1" : "2.0.0",
+        failed ? "550 5.1.1 <user> User unknown" : "250 2.0.0 Ok",
+        failed ? "09:00:00" : "09:30:00", id, rcpt);
+    return g_bytes_new_take (text, strlen (text));
+}
+
+/* Parses with the VERP secret, as ingest --verp-secret-file does, and
+ * stores, the bounce having come to @envelope. */
+static void
+ingest_verp (BounceStore *store, const BounceVerpKey *key, GBytes *raw,
+             const char *envelope)
+{
+    g_autoptr (BounceParser) parser = bounce_parser_new ();
+    g_autoptr (BounceReport) report = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = NULL;
+    const char *dirs[] = { g_getenv ("BOUNCESTAT_RULES_DIR"), NULL };
+
+    g_assert_nonnull (dirs[0]);
+    rules = bounce_rules_load (dirs, &error);
+    g_assert_no_error (error);
+    bounce_parser_set_rules (parser, rules);
+    bounce_parser_set_verp_key (parser, key);
+    bounce_parser_set_envelope_recipient (parser, envelope);
+    report = bounce_parser_parse (parser, raw, "-");
+    g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+    g_assert_no_error (error);
+}
+
+/* The suppression list, from the view and from C (they must agree). */
+static char *
+suppressed (Fixture *f, BounceStore *store)
+{
+    g_autoptr (BounceReader) reader = NULL;
+    g_autoptr (BounceTable) table = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GString) c = g_string_new (NULL);
+    char *view = query_text (store, "SELECT group_concat (address, ' ') FROM "
+                                    "(SELECT address FROM "
+                                    "suppression_candidates ORDER BY address)");
+
+    reader = bounce_reader_open (f->path, &error);
+    g_assert_no_error (error);
+    table = bounce_query_suppress (reader, NULL, &error);
+    g_assert_no_error (error);
+    for (guint i = 0; i < table->rows->len; i++)
+        g_string_append_printf (c, "%s%s", i > 0 ? " " : "",
+                                bounce_table_get (table, i, "address"));
+    g_assert_cmpstr (c->str, ==, view != NULL ? view : "");
+    return view;
+}
+
+/* A forged "user unknown" for a real subscriber does not suppress it; a
+ * genuine one, come back to its signed return path, does; and a forged
+ * delivery notice does not lift a suppression. */
+static void
+test_forged_bounces (Fixture *f, gconstpointer data)
+{
+    const char *secret = "a secret of the list software, 32b";
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceVerpKey) key =
+        bounce_verp_key_new ((const guint8 *) secret, strlen (secret), &error);
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    g_autofree char *list = NULL;
+    g_autofree char *alice_rp = NULL;
+    g_autofree char *mallory_rp = NULL;
+    g_autofree char *verified = NULL;
+
+    g_assert_no_error (error);
+    alice_rp = bounce_verp_encode (key, "bounces@your.domain",
+                                   "alice@example.com", &error);
+    g_assert_no_error (error);
+    mallory_rp = bounce_verp_encode (key, "bounces@your.domain",
+                                     "mallory@example.net", &error);
+    g_assert_no_error (error);
+
+    /* Forged, for bob: no token, a made-up one, none at all, and the
+     * valid token mallory got with her own mail. */
+    {
+        g_autoptr (GBytes) a = make_verp_dsn ("bob@example.com", "failed", "f1");
+        g_autoptr (GBytes) b = make_verp_dsn ("bob@example.com", "failed", "f2");
+        g_autoptr (GBytes) c = make_verp_dsn ("bob@example.com", "failed", "f3");
+        g_autoptr (GBytes) d = make_verp_dsn ("bob@example.com", "failed", "f4");
+
+        ingest_verp (store, key, a, "bounces+bob=example.com@your.domain");
+        ingest_verp (store, key, b,
+                     "bounces+bob=example.com+0123456789abcdef@your.domain");
+        ingest_verp (store, key, c, NULL);
+        ingest_verp (store, key, d, mallory_rp);
+    }
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM events WHERE "
+                                       "address = 'bob@example.com' AND "
+                                       "verified = 0 AND reason = "
+                                       "'userunknown' AND hard = 1"), ==, 4);
+    list = suppressed (f, store);
+    g_assert_null (list);
+
+    /* Genuine, for alice. */
+    {
+        g_autoptr (GBytes) g = make_verp_dsn ("alice@example.com", "failed",
+                                              "g1");
+        ingest_verp (store, key, g, alice_rp);
+    }
+    verified = query_text (store, "SELECT verified FROM events WHERE address "
+                                  "= 'alice@example.com'");
+    g_assert_cmpstr (verified, ==, "1");
+    g_clear_pointer (&list, g_free);
+    list = suppressed (f, store);
+    g_assert_cmpstr (list, ==, "alice@example.com");
+
+    /* A forged delivery notice for alice, later: she stays suppressed. */
+    {
+        g_autoptr (GBytes) d = make_verp_dsn ("alice@example.com", "delivered",
+                                              "f5");
+        ingest_verp (store, key, d, "bounces+alice=example.com@your.domain");
+    }
+    g_clear_pointer (&list, g_free);
+    list = suppressed (f, store);
+    g_assert_cmpstr (list, ==, "alice@example.com");
+
+    /* Without a secret, nothing is checked (NULL) and bounces count as
+     * before. */
+    {
+        g_autoptr (GBytes) u = make_verp_dsn ("carol@example.com", "failed",
+                                              "u1");
+        ingest_verp (store, NULL, u, "bounces+carol=example.com@your.domain");
+    }
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM events WHERE "
+                                       "address = 'carol@example.com' AND "
+                                       "verified IS NULL"), ==, 1);
+    g_clear_pointer (&list, g_free);
+    list = suppressed (f, store);
+    g_assert_cmpstr (list, ==, "alice@example.com carol@example.com");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -783,6 +952,7 @@ main (int argc, char **argv)
     ADD ("busy", test_busy);
     ADD ("batch", test_batch);
     ADD ("suppression-view", test_suppression_view);
+    ADD ("forged-bounces", test_forged_bounces);
 #undef ADD
     return g_test_run ();
 }

@@ -218,7 +218,8 @@ bounce_verp_decode (const BounceVerpKey *key,
         }
     }
     eq = strrchr (rest, VERP_AT);
-    if (eq == NULL || eq == rest || eq[1] == '\0')
+    if (eq == NULL || eq == rest || eq[1] == '\0' ||
+        strchr (eq + 1, VERP_DELIMITER) != NULL)
         return NULL;
     *eq = '@';
     address = g_strdup (rest);
