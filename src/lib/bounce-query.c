@@ -1538,6 +1538,10 @@ bounce_query_history (BounceReader *reader,
     g_string_append (q.sql, reader->schema_version >= 3
                                 ? ", e.smtp_command"
                                 : ", NULL AS smtp_command");
+    /* Version 6: whether the bounce is authentic (docs/verp.md). */
+    g_string_append (q.sql, reader->schema_version >= 6
+                                ? ", e.verified"
+                                : ", NULL AS verified");
     g_string_append (q.sql,
         " FROM events e JOIN messages m ON m.id = e.message_id"
         " WHERE 1");

@@ -678,7 +678,8 @@ BounceTable *bounce_query_suppress (BounceReader *reader,
  * address, outcome, action, status, smtp_code, reason, hard, rule,
  * diagnostic, remote_mta, mta, reporting_mta, orig_message_id, subject,
  * source, message_id, smtp_command (the command the reply answered:
- * RCPT, DATA, ...). */
+ * RCPT, DATA, ...), verified (1, 0: maybe forged, never counted for
+ * suppression; no value: not checked). */
 BounceTable *bounce_query_history (BounceReader *reader,
                                    const BounceQueryOptions *options,
                                    GError **error);

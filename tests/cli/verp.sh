@@ -80,6 +80,24 @@ expect_rc "suppress" 0 "$BS" suppress --db "$DB"
 [ "$(q "$DB" "select group_concat(address) from suppression_candidates")" = "user-x-0@example.com" ]
 check "the view agrees" $?
 
+expect_rc "show" 0 "$BS" show --db "$DB" user-x-1@example.com
+grep -q "UNVERIFIED" "$tmp/out"; check "show: a forged one is marked" $?
+expect_rc "show (genuine)" 0 "$BS" show --db "$DB" user-x-0@example.com
+! grep -q "UNVERIFIED" "$tmp/out"; check "show: a genuine one is not" $?
+
+# parse says it too (JSON key "verified", only when checked).
+expect_rc "parse --verp-secret-file" 0 \
+    "$BS" parse --format json --envelope-recipient "$SIGNED_X0" --verp-secret-file "$T/secret" "$T/in/x-000000.eml"
+[ "$(python3 -c 'import json, sys; print(json.load(sys.stdin)["recipients"][0]["verified"])' <"$tmp/out")" = True ]
+check "parse: verified true" $?
+expect_rc "parse --verp-secret-file (forged)" 0 \
+    "$BS" parse --format json --envelope-recipient "$SIGNED_X0" --verp-secret-file "$T/secret" "$T/in/x-000003.eml"
+[ "$(python3 -c 'import json, sys; print(json.load(sys.stdin)["recipients"][0]["verified"])' <"$tmp/out")" = False ]
+check "parse: verified false" $?
+expect_rc "parse without a secret" 0 "$BS" parse --format json "$T/in/x-000000.eml"
+[ "$(python3 -c 'import json, sys; print("verified" in json.load(sys.stdin)["recipients"][0])' <"$tmp/out")" = False ]
+check "parse: no verified key without a secret" $?
+
 # The secret from the environment, as a .forward line cannot pass options.
 $GEN --count 2 --prefix env --dir "$T/env" >/dev/null
 SIGNED_E0=$("$BS" verp --secret-file "$T/secret" --return-path bounces@your.domain user-env-0@example.com)
