@@ -528,6 +528,52 @@ test_times_utc (Fixture *f, gconstpointer data)
     g_assert_cmpuint (assert_times_parse (db), >=, 9 * 6);
 }
 
+/* Every message of tests/fixtures (bounces of many MTAs, dated in
+ * zones from -0800 to +1000 and by name): every stored time parses. */
+static void
+test_fixture_times (Fixture *f, gconstpointer data)
+{
+    g_autofree char *root = g_test_build_filename (G_TEST_DIST, "fixtures",
+                                                   NULL);
+    g_autoptr (GDir) dir = g_dir_open (root, 0, NULL);
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    const char *name;
+    guint messages = 0;
+
+    g_assert_nonnull (dir);
+    while ((name = g_dir_read_name (dir)) != NULL) {
+        g_autofree char *sub = g_build_filename (root, name, NULL);
+        g_autoptr (GDir) d = g_dir_open (sub, 0, NULL);
+        const char *file;
+
+        while (d != NULL && (file = g_dir_read_name (d)) != NULL) {
+            g_autofree char *path = NULL;
+            g_autofree char *text = NULL;
+            g_autoptr (GBytes) raw = NULL;
+            g_autoptr (BounceReport) report = NULL;
+            g_autoptr (GError) error = NULL;
+            gsize len;
+
+            if (!g_str_has_suffix (file, ".eml"))
+                continue;
+            path = g_build_filename (sub, file, NULL);
+            g_assert_true (g_file_get_contents (path, &text, &len, &error));
+            raw = g_bytes_new_take (g_steal_pointer (&text), len);
+            report = parse (raw);
+            g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+            g_assert_no_error (error);
+            messages++;
+        }
+    }
+    g_assert_cmpuint (messages, >=, 100);
+    /* Most have a Date, many a DSN's dates too. */
+    g_assert_cmpuint (assert_times_parse (bounce_store_get_db (store)), >=,
+                      3 * messages);
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM messages WHERE "
+                                       "bounce_date IS NOT NULL"), >=,
+                     messages * 9 / 10);
+}
+
 /* A database of schema version 4 holding times as GLib wrote them
  * ("+09", "+05:30", fractions) is converted to UTC by the migration. */
 static void
@@ -948,6 +994,7 @@ main (int argc, char **argv)
     ADD ("too-new", test_too_new);
     ADD ("times-utc", test_times_utc);
     ADD ("migrate-times", test_migrate_times);
+    ADD ("fixture-times", test_fixture_times);
     ADD ("must-exist", test_must_exist);
     ADD ("busy", test_busy);
     ADD ("batch", test_batch);
