@@ -9,10 +9,12 @@
  * CLI does that.  Writing the database is bounce-store.c's job.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 
@@ -106,6 +108,7 @@ bounce_reader_open (const char *path, GError **error)
     g_autofree char *absolute = NULL;
     g_autofree char *uri = NULL;
     GStatBuf st;
+    int fd;
     int rc;
 
     g_return_val_if_fail (path != NULL, NULL);
@@ -124,6 +127,16 @@ bounce_reader_open (const char *path, GError **error)
                      "first)", path);
         return NULL;
     }
+    /* Say why it cannot be read (SQLite only says "unable to open"). */
+    fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        int saved = errno;
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT,
+                     "database %s: cannot read it: %s", path,
+                     g_strerror (saved));
+        return NULL;
+    }
+    close (fd);
     /* A URI, so that a path with "?" or "%" means itself. */
     absolute = g_canonicalize_filename (path, NULL);
     uri = g_filename_to_uri (absolute, NULL, NULL);

@@ -95,5 +95,13 @@ grep -q "bounced recipients  3" "$tmp/out"; check "report reads the -wal" $?
 exec {WRITER[1]}>&-
 wait "$WRITER_PID"
 
+# --- A user who cannot read the file is told so (66, not "try later") ---
+if [ "$(id -u)" = 0 ]; then
+    chmod 600 "$DB"
+    expect_rc "unreadable database" 66 as_reader "$BS" suppress --db "$DB"
+    expect_err "unreadable database: the cause" \
+        "bouncestat: database $DB: cannot read it: Permission denied"
+fi
+
 echo "1..$n"
 [ "$fails" = 0 ]
