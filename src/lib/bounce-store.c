@@ -175,7 +175,7 @@ migrate (BounceStore *store, GError **error)
 {
     g_autoptr (GPtrArray) sections = NULL;
     g_autofree char *set_version = NULL;
-    int version;
+    int version = 0;
 
     if (!read_version (store, &version, error) ||
         !check_not_too_new (store, version, error))
