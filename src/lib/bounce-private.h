@@ -49,6 +49,10 @@ G_GNUC_INTERNAL char *_bounce_date_to_iso8601 (const char *rfc5322_date);
  * nothing; NULL when no address is found (transfer full). */
 G_GNUC_INTERNAL char *_bounce_address_clean (const char *text);
 
+/* The schema version that added events.verified (schema.sql): readers
+ * of older databases do without it. */
+#define _BOUNCE_SCHEMA_VERSION_VERIFIED 6
+
 /* bounce-verp.c: authenticity */
 
 /* Sets verified on every recipient of @report: with @key, a valid

@@ -1430,9 +1430,9 @@ bounce_query_suppress (BounceReader *reader,
                             " e.hard, e.reason, e.status FROM events e"
                             " WHERE e.address IS NOT NULL"
                             " AND e.outcome IN ('bounce', 'delivered')");
-    /* Schema version 6: unverified events (maybe forged) never count,
-     * neither bounces nor deliveries. */
-    if (reader->schema_version >= 6)
+    /* Unverified events (maybe forged) never count, neither bounces nor
+     * deliveries. */
+    if (reader->schema_version >= _BOUNCE_SCHEMA_VERSION_VERIFIED)
         g_string_append (q.sql, " AND e.verified IS NOT 0");
     if (o->match != NULL && o->match[0] == '@') {
         g_autofree char *domain = g_utf8_strdown (o->match + 1, -1);
@@ -1551,8 +1551,9 @@ bounce_query_history (BounceReader *reader,
     g_string_append (q.sql, reader->schema_version >= 3
                                 ? ", e.smtp_command"
                                 : ", NULL AS smtp_command");
-    /* Version 6: whether the bounce is authentic (docs/verp.md). */
-    g_string_append (q.sql, reader->schema_version >= 6
+    /* Whether the bounce is authentic (docs/verp.md). */
+    g_string_append (q.sql, reader->schema_version >=
+                                    _BOUNCE_SCHEMA_VERSION_VERIFIED
                                 ? ", e.verified"
                                 : ", NULL AS verified");
     g_string_append (q.sql,
