@@ -15,7 +15,7 @@
 --     sqlite3 ~/.local/share/bouncestat/bounces.db
 --     sqlite> SELECT * FROM latest_events WHERE registrable_domain = 'example.com';
 --     sqlite> SELECT * FROM bounces_per_day ORDER BY day DESC LIMIT 20;
---     sqlite> SELECT address, why, reason FROM suppression_candidates;
+--     sqlite> SELECT address, why, last_reason FROM suppression_candidates;
 --
 -- Conventions:
 -- * Times are TEXT in ISO 8601, UTC, "YYYY-MM-DDTHH:MM:SSZ", every one of
@@ -258,7 +258,8 @@ SELECT substr (event_time, 1, 10) AS day,
 --   first and last are at least suppress_soft_days days apart
 --   (why = 'soft');
 -- never for sender-side reasons, and only bounces after the address's
--- last successful delivery count (a delivery clears it).
+-- last successful delivery count (a delivery clears it).  (Version 6
+-- replaces this view: unverified events do not count.)
 CREATE VIEW suppression_candidates AS
 WITH cfg AS (
     SELECT (SELECT value FROM settings WHERE name = 'suppress_soft_count') AS n,
