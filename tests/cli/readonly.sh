@@ -7,7 +7,9 @@
 # in its -wal file (read through the existing -shm, read-only).
 #
 # As root the reader is `nobody` (setpriv); otherwise this user, with the
-# directory made read-only.  Skips (77) when neither can be arranged.
+# directory made read-only.  Skips (77) when neither can be arranged.  As
+# root, also through a read-only bind mount (in a mount namespace of its
+# own), when the system allows one.
 #
 # Usage: bash readonly.sh /path/to/bouncestat   (SOURCE_DIR set by CTest)
 set -u
@@ -54,6 +56,23 @@ else
     fi
 fi
 
+# on_ro_mount COMMAND...: as root, runs it in a mount namespace where
+# $T/rodb is $T/db mounted read-only (gone with the namespace); 1 when
+# that cannot be arranged.
+RODB=$T/rodb/bounces.db
+mkdir "$T/rodb"
+on_ro_mount() {
+    unshare -m sh -c 'mount --bind "$1" "$2" && mount -o remount,bind,ro "$2" &&
+        shift 2 && exec "$@"' sh "$T/db" "$T/rodb" "$@"
+}
+ro_mount=no
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
+    on_ro_mount sh -c '! touch "$1/probe" 2>/dev/null' sh "$T/rodb" 2>/dev/null; then
+    ro_mount=yes
+else
+    echo "# no read-only mount (needs root and mount namespaces): those checks skipped"
+fi
+
 # --- No write-ahead log: every writer has closed the database -----------
 [ ! -e "$DB-wal" ] && [ ! -e "$DB-shm" ]; check "no -wal, no -shm" $?
 expect_rc "report" 0 as_reader "$BS" report --db "$DB"
@@ -65,6 +84,13 @@ user-ro-1@example.com" ]; check "suppress lists both" $?
 expect_rc "show" 0 as_reader "$BS" show --db "$DB" user-ro-1@example.com
 grep -q "userunknown" "$tmp/out"; check "show: the event" $?
 [ ! -e "$DB-wal" ] && [ ! -e "$DB-shm" ]; check "the reader created nothing" $?
+if [ "$ro_mount" = yes ]; then
+    expect_rc "suppress on a read-only mount" 0 on_ro_mount "$BS" suppress --db "$RODB"
+    [ "$(cat "$tmp/out")" = "user-ro-0@example.com
+user-ro-1@example.com" ]; check "read-only mount: suppress lists both" $?
+    expect_rc "report on a read-only mount" 0 on_ro_mount "$BS" report --db "$RODB"
+    expect_rc "show on a read-only mount" 0 on_ro_mount "$BS" show --db "$RODB" @example.com
+fi
 
 # --- A writer holds the database open; its commit is in the -wal only ---
 chmod 755 "$T/db"
@@ -92,6 +118,10 @@ expect_rc "suppress with a writer open" 0 as_reader "$BS" suppress --db "$DB"
 grep -qx "walonly@example.com" "$tmp/out"; check "suppress reads the -wal" $?
 expect_rc "report with a writer open" 0 as_reader "$BS" report --db "$DB"
 grep -q "bounced recipients  3" "$tmp/out"; check "report reads the -wal" $?
+if [ "$ro_mount" = yes ]; then
+    expect_rc "suppress on a read-only mount, writer open" 0 on_ro_mount "$BS" suppress --db "$RODB"
+    grep -qx "walonly@example.com" "$tmp/out"; check "read-only mount: the -wal is read" $?
+fi
 exec {WRITER[1]}>&-
 wait "$WRITER_PID"
 
