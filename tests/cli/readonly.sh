@@ -62,10 +62,12 @@ fi
 RODB=$T/rodb/bounces.db
 mkdir "$T/rodb"
 on_ro_mount() {
+    # shellcheck disable=SC2016 # $1 and $2 are the inner shell's
     unshare -m sh -c 'mount --bind "$1" "$2" && mount -o remount,bind,ro "$2" &&
         shift 2 && exec "$@"' sh "$T/db" "$T/rodb" "$@"
 }
 ro_mount=no
+# shellcheck disable=SC2016 # $1 is the inner shell's
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
     on_ro_mount sh -c '! touch "$1/probe" 2>/dev/null' sh "$T/rodb" 2>/dev/null; then
     ro_mount=yes
@@ -122,7 +124,8 @@ if [ "$ro_mount" = yes ]; then
     expect_rc "suppress on a read-only mount, writer open" 0 on_ro_mount "$BS" suppress --db "$RODB"
     grep -qx "walonly@example.com" "$tmp/out"; check "read-only mount: the -wal is read" $?
 fi
-exec {WRITER[1]}>&-
+wfd=${WRITER[1]}
+exec {wfd}>&-
 wait "$WRITER_PID"
 
 # --- A user who cannot read the file is told so (66, not "try later") ---
