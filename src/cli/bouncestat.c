@@ -21,6 +21,8 @@ static const BsCommand commands[] = {
     { "explain", bs_cmd_explain,
       "Explain an SMTP reply or status code: reason, who acts, advice" },
     { "rules", bs_cmd_rules, "Check the classification rules (rules check)" },
+    { "verp", bs_cmd_verp,
+      "Sign VERP return paths, so that forged bounces do not suppress" },
 };
 
 int

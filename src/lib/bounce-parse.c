@@ -17,7 +17,7 @@
 #define DSN_MAX_BYTES (BOUNCE_MAX_RECIPIENTS * 1024u)
 
 #define DEFAULT_VERP_PATTERN \
-    "^[^+=@]+[+=](?<local>[^@]+)=(?<domain>[^=@]+)@"
+    "^[^+=@]+[+=](?<local>[^@]+)=(?<domain>[^=@+]+)(?:\\+[0-9a-f]+)?@"
 
 struct _BounceParser {
     const BounceRules *rules;
@@ -25,6 +25,8 @@ struct _BounceParser {
     GRegex *verp;
     char *envelope_recipient;
     BounceDecoderData *decoders; /* NULL: the built-in formats */
+    const BounceVerpKey *verp_key;
+    GStrv sending_domains;
 };
 
 void
@@ -58,6 +60,7 @@ bounce_parser_free (BounceParser *parser)
     g_strfreev (parser->extra_headers);
     g_clear_pointer (&parser->verp, g_regex_unref);
     g_free (parser->envelope_recipient);
+    g_strfreev (parser->sending_domains);
     g_clear_pointer (&parser->decoders, _bounce_decoder_data_free);
     g_free (parser);
 }
@@ -122,6 +125,22 @@ bounce_parser_add_decoders (BounceParser *parser, const char *path,
     g_clear_pointer (&parser->decoders, _bounce_decoder_data_free);
     parser->decoders = data;
     return TRUE;
+}
+
+void
+bounce_parser_set_verp_key (BounceParser *parser, const BounceVerpKey *key)
+{
+    g_return_if_fail (parser != NULL);
+    parser->verp_key = key;
+}
+
+void
+bounce_parser_set_sending_domains (BounceParser *parser,
+                                   const char *const *domains)
+{
+    g_return_if_fail (parser != NULL);
+    g_strfreev (parser->sending_domains);
+    parser->sending_domains = g_strdupv ((char **) domains);
 }
 
 void
@@ -357,30 +376,43 @@ read_original (BounceParser *parser, GMimeObject *obj, BounceReport *report)
     }
 }
 
-/* VERP: the address the bounce came to may carry the recipient. */
-static void
-recover_verp (BounceParser *parser, GMimeMessage *msg, BounceReport *report)
+/* The addresses the bounce came to, most trusted first: the envelope
+ * recipient the caller gave, then what the delivering MTA wrote
+ * (cleaned of names and brackets; at most 512 bytes each). */
+static GPtrArray *
+envelope_candidates (BounceParser *parser, GMimeMessage *msg)
 {
     static const char *const headers[] = { "X-Original-To", "Delivered-To",
                                            "Envelope-To", "X-Envelope-To" };
-    const char *candidates[G_N_ELEMENTS (headers) + 1];
-    guint n = 0;
+    GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
 
-    if (parser->verp == NULL)
-        return;
     if (parser->envelope_recipient != NULL)
-        candidates[n++] = parser->envelope_recipient;
+        g_ptr_array_add (out, _bounce_address_clean (parser->envelope_recipient));
     for (guint i = 0; i < G_N_ELEMENTS (headers); i++) {
         const char *v = g_mime_object_get_header (GMIME_OBJECT (msg), headers[i]);
         if (v != NULL)
-            candidates[n++] = v;
+            g_ptr_array_add (out, _bounce_address_clean (v));
     }
-    for (guint i = 0; i < n; i++) {
-        g_autofree char *addr = _bounce_address_clean (candidates[i]);
+    for (guint i = out->len; i > 0; i--) {
+        const char *a = out->pdata[i - 1];
+        if (a == NULL || strlen (a) > 512)
+            g_ptr_array_remove_index (out, i - 1);
+    }
+    g_ptr_array_add (out, NULL);
+    return out;
+}
+
+/* VERP: the address the bounce came to may carry the recipient. */
+static void
+recover_verp (BounceParser *parser, GPtrArray *candidates,
+              BounceReport *report)
+{
+    if (parser->verp == NULL)
+        return;
+    for (guint i = 0; candidates->pdata[i] != NULL; i++) {
+        const char *addr = candidates->pdata[i];
         g_autoptr (GMatchInfo) mi = NULL;
 
-        if (addr == NULL || strlen (addr) > 512)
-            continue;
         if (g_regex_match (parser->verp, addr, 0, &mi)) {
             g_autofree char *local = g_match_info_fetch_named (mi, "local");
             g_autofree char *domain = g_match_info_fetch_named (mi, "domain");
@@ -458,6 +490,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     g_autoptr (GMimeMessage) msg = NULL;
     g_autoptr (GByteArray) bytes = NULL;
     g_autofree char *body_text = NULL;
+    g_autoptr (GPtrArray) candidates = NULL;
     Walk w = { 0 };
     gsize len = 0;
     const guint8 *data;
@@ -549,7 +582,8 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     }
     if (w.original != NULL)
         read_original (parser, w.original, report);
-    recover_verp (parser, msg, report);
+    candidates = envelope_candidates (parser, msg);
+    recover_verp (parser, candidates, report);
 
     if (w.first_text != NULL)
         body_text = _bounce_part_get_text (w.first_text, BOUNCE_MAX_BODY_SCAN_BYTES);
@@ -577,6 +611,9 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     g_ptr_array_unref (w.dsn_parts);
 
     fill_missing_addresses (report);
+    _bounce_verp_check (parser->verp_key,
+                        (const char *const *) parser->sending_domains,
+                        (const char *const *) candidates->pdata, report);
     if (parser->rules != NULL)
         bounce_rules_classify (parser->rules, report);
     return g_steal_pointer (&report);

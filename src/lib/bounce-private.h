@@ -49,6 +49,22 @@ G_GNUC_INTERNAL char *_bounce_date_to_iso8601 (const char *rfc5322_date);
  * nothing; NULL when no address is found (transfer full). */
 G_GNUC_INTERNAL char *_bounce_address_clean (const char *text);
 
+/* The schema version that added events.verified (schema.sql): readers
+ * of older databases do without it. */
+#define _BOUNCE_SCHEMA_VERSION_VERIFIED 6
+
+/* bounce-verp.c: authenticity */
+
+/* Sets verified on every recipient of @report: with @key, a valid
+ * token in one of @envelopes (NULL-terminated) for the recipient's
+ * address (or Original-Recipient); with @sending_domains, the original
+ * Message-ID from one of them.  Leaves them unchecked when neither is
+ * given; adds a warning for each check that fails. */
+G_GNUC_INTERNAL void _bounce_verp_check (const BounceVerpKey *key,
+                                         const char *const *sending_domains,
+                                         const char *const *envelopes,
+                                         BounceReport *report);
+
 /* bounce-dsn.c: RFC 3464 field blocks */
 
 /* Parses the body of a message/delivery-status part into @report's

@@ -176,7 +176,7 @@ migrate (BounceStore *store, GError **error)
 {
     g_autoptr (GPtrArray) sections = NULL;
     g_autofree char *set_version = NULL;
-    int version;
+    int version = 0;
 
     if (!read_version (store, &version, error) ||
         !check_not_too_new (store, version, error))
@@ -289,9 +289,10 @@ prepare_all (BounceStore *store, GError **error)
                     " outcome, status, status_source, smtp_code,"
                     " diagnostic_type, diagnostic, remote_mta, last_attempt,"
                     " reason, hard, permanent, rule, feedback_type,"
-                    " event_time, event_time_source, smtp_command) VALUES"
+                    " event_time, event_time_source, smtp_command,"
+                    " verified) VALUES"
                     " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-                    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+                    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
                     error);
 }
 
@@ -504,7 +505,10 @@ compress (BounceStore *store, const guint8 *data, gsize len, const char *tail,
     return g_byte_array_free_to_bytes (g_steal_pointer (&out));
 }
 
-/* ISO 8601 (any offset) -> "YYYY-MM-DDTHH:MM:SSZ", or NULL. */
+/* ISO 8601 with any offset (as GLib writes it: "2011-04-29T23:34:45+09",
+ * which SQLite's date functions do not read) -> UTC
+ * "YYYY-MM-DDTHH:MM:SSZ", the one form every stored time has; NULL when
+ * it is not a time (or its year has no four digits). */
 static char *
 to_utc (const char *iso)
 {
@@ -519,6 +523,8 @@ to_utc (const char *iso)
     if (dt == NULL)
         return NULL;
     u = g_date_time_to_utc (dt);
+    if (g_date_time_get_year (u) < 1000)
+        return NULL;
     return g_date_time_format (u, "%Y-%m-%dT%H:%M:%SZ");
 }
 
@@ -601,6 +607,9 @@ insert_message (BounceStore *store, GBytes *raw, const BounceReport *report,
     sqlite3_stmt *s = store->insert_message;
     g_autofree char *warnings = warnings_json (report);
     g_autofree char *note = NULL;
+    g_autofree char *arrival_date = to_utc (report->arrival_date);
+    g_autofree char *bounce_date = to_utc (report->date);
+    g_autofree char *orig_date = to_utc (report->orig_date);
     g_autoptr (GBytes) packed = NULL;
     gsize raw_len;
     const guint8 *raw_data = g_bytes_get_data (raw, &raw_len);
@@ -625,15 +634,15 @@ insert_message (BounceStore *store, GBytes *raw, const BounceReport *report,
     bind_text (s, 4, bounce_kind_to_string (report->kind));
     bind_text (s, 5, report->mta);
     bind_text (s, 6, report->reporting_mta);
-    bind_text (s, 7, report->arrival_date);
+    bind_text (s, 7, arrival_date);
     bind_text (s, 8, report->subject);
     bind_text (s, 9, report->from);
-    bind_text (s, 10, report->date);
+    bind_text (s, 10, bounce_date);
     bind_text (s, 11, report->orig_message_id);
     bind_text (s, 12, report->orig_from);
     bind_text (s, 13, report->orig_to);
     bind_text (s, 14, report->orig_subject);
-    bind_text (s, 15, report->orig_date);
+    bind_text (s, 15, orig_date);
     bind_text (s, 16, report->verp_address);
     bind_text (s, 17, warnings);
     sqlite3_bind_int64 (s, 18, report->recipients_dropped);
@@ -681,6 +690,7 @@ insert_event (BounceStore *store, sqlite3_int64 id, guint position,
     g_autofree char *address = NULL;
     g_autofree char *domain = NULL;
     g_autofree char *event_time = NULL;
+    g_autofree char *last_attempt = NULL;
     const char *registrable = NULL;
     const char *time_source;
 
@@ -702,9 +712,11 @@ insert_event (BounceStore *store, sqlite3_int64 id, guint position,
                 registrable = domain;
         }
     }
-    if ((event_time = to_utc (r->last_attempt)) != NULL)
+    last_attempt = to_utc (r->last_attempt);
+    if (last_attempt != NULL) {
+        event_time = g_strdup (last_attempt);
         time_source = "last_attempt";
-    else if ((event_time = to_utc (report->arrival_date)) != NULL)
+    } else if ((event_time = to_utc (report->arrival_date)) != NULL)
         time_source = "arrival_date";
     else if ((event_time = to_utc (report->date)) != NULL)
         time_source = "bounce_date";
@@ -728,7 +740,7 @@ insert_event (BounceStore *store, sqlite3_int64 id, guint position,
     bind_text (s, 12, r->diagnostic_type);
     bind_text (s, 13, r->diagnostic);
     bind_text (s, 14, r->remote_mta);
-    bind_text (s, 15, r->last_attempt);
+    bind_text (s, 15, last_attempt);
     bind_text (s, 16, r->reason);
     if (r->hard >= 0)
         sqlite3_bind_int (s, 17, r->hard > 0);
@@ -738,6 +750,8 @@ insert_event (BounceStore *store, sqlite3_int64 id, guint position,
     bind_text (s, 21, event_time);
     bind_text (s, 22, time_source);
     bind_text (s, 23, r->smtp_command);
+    if (r->verified != BOUNCE_VERIFIED_UNCHECKED)
+        sqlite3_bind_int (s, 24, r->verified == BOUNCE_VERIFIED_YES);
     return step_done (store, s, "storing a recipient", error);
 }
 

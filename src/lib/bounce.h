@@ -102,6 +102,22 @@ typedef enum {
 const char *bounce_status_source_to_string (BounceStatusSource source);
 
 /**
+ * BounceVerified:
+ * @BOUNCE_VERIFIED_UNCHECKED: nothing to check it with (no VERP secret
+ *   and no sending domains configured).
+ * @BOUNCE_VERIFIED_YES: it came back to the signed VERP return path of
+ *   this very address, and its original's Message-ID is from a sending
+ *   domain (of what is configured).
+ * @BOUNCE_VERIFIED_NO: a check failed (the report's warnings say which):
+ *   it may be forged, and never counts towards suppression.
+ */
+typedef enum {
+    BOUNCE_VERIFIED_UNCHECKED,
+    BOUNCE_VERIFIED_YES,
+    BOUNCE_VERIFIED_NO,
+} BounceVerified;
+
+/**
  * BounceRecipient:
  * One recipient of a report.  Every string is UTF-8 or NULL (unknown).
  * @smtp_code is 0 when unknown; @hard is -1 until classified.
@@ -123,6 +139,7 @@ typedef struct {
     char *rule;          /* id of the rule that decided */
     char *feedback_type; /* ARF only */
     char *smtp_command;  /* the command the reply answered: RCPT, DATA... */
+    BounceVerified verified; /* whether the bounce is authentic (VERP) */
 } BounceRecipient;
 
 BounceRecipient *bounce_recipient_new (void);
@@ -271,6 +288,59 @@ BounceRecipient *bounce_rules_explain (const BounceRules *rules,
 gboolean bounce_rules_check (const char *const *dirs, GPtrArray *problems);
 
 /* ------------------------------------------------------------------ */
+/* Signed VERP return paths (docs/verp.md)                            */
+/* ------------------------------------------------------------------ */
+
+/* Hex digits of HMAC-SHA-256 kept in a token, and the shortest secret. */
+#define BOUNCE_VERP_TOKEN_LENGTH 16
+#define BOUNCE_VERP_MIN_SECRET_BYTES 16
+
+typedef struct _BounceVerpKey BounceVerpKey;
+
+/* A key from @len bytes of secret (at least BOUNCE_VERP_MIN_SECRET_BYTES,
+ * else BOUNCE_ERROR_INPUT). */
+BounceVerpKey *bounce_verp_key_new (const guint8 *secret,
+                                    gsize len,
+                                    GError **error);
+
+/* A key from the content of the file @path, without the CR and LF bytes
+ * that end it (BOUNCE_ERROR_INPUT when it cannot be read or is too
+ * short). */
+BounceVerpKey *bounce_verp_key_load (const char *path, GError **error);
+void bounce_verp_key_free (BounceVerpKey *key);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceVerpKey, bounce_verp_key_free)
+
+/* The token for @address: the first BOUNCE_VERP_TOKEN_LENGTH lower-case
+ * hex digits of HMAC-SHA-256 (secret, @address with A-Z lowered)
+ * (transfer full). */
+char *bounce_verp_token (const BounceVerpKey *key, const char *address);
+
+/* The signed return path for mail to @address: "LOCAL@DOMAIN" (the
+ * @return_path) becomes "LOCAL+alocal=adomain+TOKEN@DOMAIN", the address
+ * lowered (ASCII).  BOUNCE_ERROR_INPUT for a return path with "+" or "="
+ * in its local part, or an address with spaces, quotes or controls
+ * (transfer full). */
+char *bounce_verp_encode (const BounceVerpKey *key,
+                          const char *return_path,
+                          const char *address,
+                          GError **error);
+
+typedef enum {
+    BOUNCE_VERP_NOT_VERP,    /* not LOCAL+alocal=adomain[+TOKEN]@DOMAIN */
+    BOUNCE_VERP_UNSIGNED,    /* VERP without a token */
+    BOUNCE_VERP_UNCHECKED,   /* a token, and no key to check it */
+    BOUNCE_VERP_WRONG_TOKEN, /* a token that is not the address's */
+    BOUNCE_VERP_VALID,       /* signed with the key */
+} BounceVerpResult;
+
+/* The address a VERP return path @envelope carries (lower-cased), or NULL
+ * when it is not one; *@out_result (may be NULL) says whether its token
+ * is valid for @key (may be NULL) (transfer full). */
+char *bounce_verp_decode (const BounceVerpKey *key,
+                          const char *envelope,
+                          BounceVerpResult *out_result);
+
+/* ------------------------------------------------------------------ */
 /* Parsing                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -293,7 +363,8 @@ void bounce_parser_set_extra_headers (BounceParser *parser,
 
 /* The VERP pattern: a regular expression over the envelope address with
  * named groups "local" and "domain"
- * (default: ^[^+=@]+[+=](?<local>.+)=(?<domain>[^=@]+)@). */
+ * (default: ^[^+=@]+[+=](?<local>[^@]+)=(?<domain>[^=@+]+)(?:\+[0-9a-f]+)?@,
+ * which also reads a signed return path, docs/verp.md). */
 gboolean bounce_parser_set_verp_pattern (BounceParser *parser,
                                          const char *pattern,
                                          GError **error);
@@ -309,6 +380,19 @@ gboolean bounce_parser_set_verp_pattern (BounceParser *parser,
 gboolean bounce_parser_add_decoders (BounceParser *parser,
                                      const char *path,
                                      GError **error);
+
+/* The VERP secret (borrowed; NULL: none): each recipient of a report
+ * is then BOUNCE_VERIFIED_YES only when the envelope recipient (or an
+ * X-Original-To, Delivered-To, Envelope-To, X-Envelope-To header) is a
+ * return path signed for its address (bounce_verp_encode()). */
+void bounce_parser_set_verp_key (BounceParser *parser,
+                                 const BounceVerpKey *key);
+
+/* The domains the messages are sent from (NULL-terminated, copied; NULL
+ * or empty: not checked): each recipient of a report whose original's
+ * Message-ID is not @ one of them or below is BOUNCE_VERIFIED_NO. */
+void bounce_parser_set_sending_domains (BounceParser *parser,
+                                        const char *const *domains);
 
 /* An envelope recipient given by the caller (e.g. procmail's or
  * Postfix's $ORIGINAL_RECIPIENT), used for VERP; may be NULL. */
@@ -354,7 +438,7 @@ gint64 bounce_input_count_hint (BounceInput *input);
 typedef struct _BounceStore BounceStore;
 
 /* The schema version this library writes (PRAGMA user_version). */
-#define BOUNCE_STORE_SCHEMA_VERSION 4
+#define BOUNCE_STORE_SCHEMA_VERSION 6
 
 /* Default busy timeout and raw message cap. */
 #define BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS 10000
@@ -437,7 +521,11 @@ typedef struct _BounceReader BounceReader;
 
 /* Opens the database at @path read-only.  It must exist
  * (BOUNCE_ERROR_INPUT if not) and have schema version 2 or later;
- * databases of a newer schema are read too (versions only add). */
+ * databases of a newer schema are read too (versions only add).  Read
+ * access to the file is enough: where the WAL's -shm file cannot be
+ * created (a directory or mount the caller cannot write) and no
+ * write-ahead log is pending, the file is read without locks
+ * (SQLite's "immutable"). */
 BounceReader *bounce_reader_open (const char *path, GError **error);
 void bounce_reader_free (BounceReader *reader);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceReader, bounce_reader_free)
@@ -578,8 +666,10 @@ BounceOverview *bounce_query_overview (BounceReader *reader,
 
 /* The addresses to stop mailing, by address: a hard bounce of a
  * recipient-side reason, or soft_count soft bounces whose first and last
- * are soft_days or more apart; sender-side reasons never count, and
- * only bounces after the last delivery to the address do (with
+ * are soft_days or more apart; sender-side reasons never count, nor do
+ * unverified events (events.verified = 0, maybe forged: see
+ * bounce_parser_set_verp_key()), and only bounces after the last
+ * delivery to the address do (with
  * options->until: the list as it was then, later deliveries ignored).
  * Columns: address, why (hard|soft), reason, status (of the bounce
  * that decided: the latest hard one, else the latest counted one),
@@ -593,7 +683,8 @@ BounceTable *bounce_query_suppress (BounceReader *reader,
  * address, outcome, action, status, smtp_code, reason, hard, rule,
  * diagnostic, remote_mta, mta, reporting_mta, orig_message_id, subject,
  * source, message_id, smtp_command (the command the reply answered:
- * RCPT, DATA, ...). */
+ * RCPT, DATA, ...), verified (1, 0: maybe forged, never counted for
+ * suppression; no value: not checked). */
 BounceTable *bounce_query_history (BounceReader *reader,
                                    const BounceQueryOptions *options,
                                    GError **error);
