@@ -441,7 +441,32 @@ test_load_problems (void)
                     "[rule a]: infer-status '5.1'");
     expect_problem ("[rule a]\nreason = userunknown\ndecoder = exim\nexample = x\n",
                     "[rule a]: example needs a rule that matches on codes");
+    /* A rule that decides alone must name a cause by its code. */
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\nstatus = 5.7.*\n",
+                    "[rule a]: decides-alone with status '5.7.*': a class");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\nstatus = 5.?.1\n",
+                    "[rule a]: decides-alone with status '5.?.1': a class");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\nsmtp-code = 55x\n",
+                    "[rule a]: decides-alone with smtp-code '55x'");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\naction = delayed\n",
+                    "[rule a]: decides-alone with action 'delayed'");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\n"
+                    "diagnostic-type = x-unix\n",
+                    "[rule a]: decides-alone needs a code that names the cause");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\n"
+                    "diagnostic = spam\n",
+                    "[rule a]: decides-alone needs a code that names the cause");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = maybe\nstatus = 5.7.26\n",
+                    "[rule a]: decides-alone must be true or false");
+    /* A words rule must need words; a provider alone says nothing. */
+    expect_problem ("[rule a]\nreason = blocked\nstatus = 5.7.1\ndiagnostic = (?:spam)?\n",
+                    "[rule a]: diagnostic matches an empty text");
+    expect_problem ("[rule a]\nreason = blocked\nsubject = .*\n",
+                    "[rule a]: subject matches an empty text");
+    expect_problem ("[rule a]\nreason = blocked\nremote-mta = example\\.net$\n",
+                    "[rule a]: remote-mta or reporting-mta needs a status");
 }
+
 
 /* rules check runs every rule's examples through all the rules: one that
  * an earlier rule shadows is a problem (loading alone does not check). */
@@ -586,6 +611,65 @@ test_order_and_override (void)
     remove_dir (local);
 }
 
+/* Words before structure, whatever the files' order: a rule that
+ * decides alone, then words (and providers), then codes and other
+ * structure, then catch-alls; file order within a tier. */
+static void
+test_tiers (void)
+{
+    g_autofree char *dir = make_dir (
+        3, "00-reasons.rules", reason_file,
+        "10-structure.rules",
+        "[rule catch-all]\nreason = undefined\n"
+        "[rule by-class]\nreason = blocked\nstatus = 5.1.*\n"
+        "[rule by-type]\nreason = blocked\ndiagnostic-type = x-unix\n"
+        "[rule by-action]\nreason = blocked\naction = delayed\n",
+        "50-words.rules",
+        "[rule by-provider]\nreason = blocked\nremote-mta = \\.example\\.net$\n"
+        "status = 5.1.1\n"
+        "[rule by-words]\nreason = userunknown\ndiagnostic = no such user\n"
+        "[rule alone]\nreason = blocked\ndecides-alone = true\nstatus = 5.1.6\n");
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = bounce_rules_load (dirs, &error);
+    g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+    BounceRecipient *r;
+
+    g_assert_no_error (error);
+    g_assert_true (bounce_rules_check (dirs, problems));
+    /* the words beat an earlier status class, type and action */
+    r = classify_one (rules, "5.1.0", 550, "failed", "550 no such user");
+    g_assert_cmpstr (r->rule, ==, "by-words");
+    bounce_recipient_free (r);
+    r = classify_one (rules, NULL, 0, "delayed", "no such user");
+    g_assert_cmpstr (r->rule, ==, "by-words");
+    bounce_recipient_free (r);
+    r = classify_one (rules, "5.1.0", 550, "failed", "550 who knows");
+    g_assert_cmpstr (r->rule, ==, "by-class");
+    bounce_recipient_free (r);
+    /* a code that decides alone beats the words */
+    r = classify_one (rules, "5.1.6", 550, "failed", "550 no such user");
+    g_assert_cmpstr (r->rule, ==, "alone");
+    bounce_recipient_free (r);
+    /* the provider's code beats generic words of a later rule */
+    r = classify_one (rules, "5.1.1", 550, "failed", "550 no such user");
+    g_assert_cmpstr (r->rule, ==, "by-words");
+    g_free (r->remote_mta);
+    r->remote_mta = g_strdup ("mx.example.net");
+    {
+        g_autoptr (BounceReport) report = bounce_report_new ("test");
+        report->kind = BOUNCE_KIND_DSN;
+        g_ptr_array_add (report->recipients, r);
+        bounce_rules_classify (rules, report);
+        g_assert_cmpstr (r->rule, ==, "by-provider");
+    }
+    /* a catch-all first in the files is still the last resort */
+    r = classify_one (rules, NULL, 0, "failed", "hello");
+    g_assert_cmpstr (r->rule, ==, "catch-all");
+    bounce_recipient_free (r);
+    remove_dir (dir);
+}
+
 /* Each match key, alone: it must match for the rule to decide. */
 static void
 test_match_keys (void)
@@ -596,7 +680,9 @@ test_match_keys (void)
         "[rule by-kind]\nreason = blocked\nkind = feedback;autoreply\n"
         "[rule by-decoder]\nreason = blocked\ndecoder = exim\n"
         "[rule by-reporting]\nreason = blocked\nreporting-mta = \\.example\\.net$\n"
+        "status = none\n"
         "[rule by-remote]\nreason = blocked\nremote-mta = ^mx\\d\\.example\\.org$\n"
+        "status = none\n"
         "[rule by-subject]\nreason = blocked\nsubject = ^Undeliverable:\n"
         "[rule by-type]\nreason = blocked\ndiagnostic-type = x-unix\n"
         "[rule by-action]\nreason = blocked\naction = delayed\n"
@@ -835,6 +921,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/load/problems", test_load_problems);
     g_test_add_func ("/rules/load/duplicate-id", test_load_duplicate_id_across_files);
     g_test_add_func ("/rules/load/examples", test_examples);
+    g_test_add_func ("/rules/tiers", test_tiers);
     g_test_add_func ("/rules/load/missing-dir", test_load_missing_dir);
     g_test_add_func ("/rules/order-and-override", test_order_and_override);
     g_test_add_func ("/rules/match-keys", test_match_keys);

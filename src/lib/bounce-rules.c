@@ -3,8 +3,13 @@
  * (GLib key files, format in rules/README.md), validates them, and
  * classifies recipients.
  *
- * The first rule whose every key matches decides a recipient's reason,
- * hard/soft and rule id.  No reason, pattern or code table lives here:
+ * Rules are tried in tiers (rules/README.md, "Files and order"): rules
+ * that decide alone, then rules that match words or a provider, then
+ * structural rules (codes, action, decoder, ...), then catch-alls; in
+ * file order within a tier.  The first rule whose every key matches
+ * decides a recipient's reason, hard/soft and rule id, so a status class
+ * never beats a matched phrase whatever the files' order.
+ * No reason, pattern or code table lives here:
  * every one comes from the files.  Regular expressions are checked at
  * load and JIT-compiled once, on first use; cheap keys (kind, action,
  * codes, status globs) are tried before any regular expression.  This file does not parse messages and
@@ -38,6 +43,14 @@ pattern_free (Pattern *p)
     g_free (p);
 }
 
+/* The tiers, tried in this order (file order within one). */
+typedef enum {
+    TIER_ALONE,     /* decides-alone = true: codes that say the cause */
+    TIER_WORDS,     /* a diagnostic or subject regex, or a provider key */
+    TIER_STRUCTURE, /* status, reply code, action, decoder, kind, ... */
+    TIER_FALLBACK,  /* no match key at all */
+} Tier;
+
 typedef struct {
     BounceRule pub;  /* points into the strings below */
     char *id;
@@ -50,6 +63,9 @@ typedef struct {
     int hard;           /* -1: the reason's default */
     char *infer_status; /* for recipients without a status */
     gboolean disabled;
+    gboolean decides_alone;
+    Tier tier;
+    guint order;    /* place in the merged file order */
     GStrv examples; /* texts this rule must decide (checked by rules check) */
     /* Match keys; NULL when absent. */
     GPtrArray *status;   /* GPatternSpec* */
@@ -76,7 +92,7 @@ typedef struct {
 } Reason;
 
 struct _BounceRules {
-    GPtrArray *rules;     /* Rule*, in matching order */
+    GPtrArray *rules;     /* Rule*, in matching order: by tier, then file */
     GHashTable *reasons;  /* name -> Reason* */
 };
 
@@ -150,7 +166,8 @@ rules_new (void)
 
 /* The keys a [rule ID] group may hold. */
 static const char *const rule_keys[] = {
-    "reason", "hard", "infer-status", "disabled", "description", "advice",
+    "reason", "hard", "infer-status", "disabled", "decides-alone",
+    "description", "advice",
     "advice[pl]", "example",
     "status", "smtp-code", "action", "decoder", "kind", "diagnostic-type",
     "smtp-command",
@@ -415,6 +432,126 @@ check_keys (Ctx *ctx, GKeyFile *kf, const char *group, gboolean is_rule)
     }
 }
 
+/* The tier a rule's keys put it in (rules/README.md, "Files and order"). */
+static Tier
+rule_tier (const Rule *rule)
+{
+    if (rule->decides_alone)
+        return TIER_ALONE;
+    if (rule->diagnostic != NULL || rule->subject != NULL ||
+        rule->remote_mta != NULL || rule->reporting_mta != NULL)
+        return TIER_WORDS;
+    if (rule->status != NULL || rule->smtp_code != NULL ||
+        rule->action != NULL || rule->decoder != NULL || rule->kind != NULL ||
+        rule->diagnostic_type != NULL || rule->smtp_command != NULL)
+        return TIER_STRUCTURE;
+    return TIER_FALLBACK;
+}
+
+/* Does a status glob name one cause: class 2 (not a failure), or a
+ * class.subject.detail code with wildcards only in the detail
+ * ("5.7.26", "5.7.60?"), not a class such as 5.7.* ? */
+static gboolean
+status_glob_names_cause (const char *glob)
+{
+    const char *dot1 = strchr (glob, '.');
+    const char *dot2 = dot1 != NULL ? strchr (dot1 + 1, '.') : NULL;
+
+    if (glob[0] == '2')
+        return TRUE;
+    if (dot2 == NULL || dot2[1] == '\0' || strchr (glob, '*') != NULL)
+        return FALSE;
+    for (const char *c = glob; c < dot2; c++)
+        if (*c == '?')
+            return FALSE;
+    return TRUE;
+}
+
+/* A rule marked decides-alone beats every phrase, so it must match a
+ * code that names the cause by itself or an outcome that is not a
+ * failure; a status class, a reply-code class, a decoder or a
+ * diagnostic type alone would shadow the words. */
+static void
+check_decides_alone (Ctx *ctx, GKeyFile *kf, const char *group,
+                     const Rule *rule)
+{
+    static const char *const outcomes[] = {
+        "delivered", "relayed", "expanded", "feedback", "autoreply", NULL,
+    };
+    g_auto (GStrv) globs = get_list (kf, group, "status");
+    gboolean names_cause = FALSE;
+
+    if (!rule->decides_alone)
+        return;
+    for (guint i = 0; globs != NULL && globs[i] != NULL; i++) {
+        if (g_ascii_strcasecmp (globs[i], "none") == 0)
+            ctx_problem (ctx, "decides-alone with status 'none': no code "
+                              "says the cause");
+        else if (!status_glob_names_cause (globs[i]))
+            ctx_problem (ctx, "decides-alone with status '%.20s': a class "
+                              "would overrule every phrase; name the codes "
+                              "(5.2.2, 5.7.60?)", globs[i]);
+        else
+            names_cause = TRUE;
+    }
+    for (guint i = 0; rule->smtp_code != NULL && rule->smtp_code[i]; i++) {
+        const char *c = rule->smtp_code[i];
+        if (c[0] != '2' && strchr (c, 'x') != NULL)
+            ctx_problem (ctx, "decides-alone with smtp-code '%.20s': a class "
+                              "would overrule every phrase", c);
+        else
+            names_cause = TRUE;
+    }
+    for (guint i = 0; rule->action != NULL && rule->action[i] != NULL; i++) {
+        if (!in_list (outcomes, rule->action[i]))
+            ctx_problem (ctx, "decides-alone with action '%.20s': a failure "
+                              "is decided by its words", rule->action[i]);
+        else
+            names_cause = TRUE;
+    }
+    for (guint i = 0; rule->kind != NULL && rule->kind[i] != NULL; i++) {
+        if (!in_list (outcomes, rule->kind[i]))
+            ctx_problem (ctx, "decides-alone with kind '%.20s': a failure "
+                              "is decided by its words", rule->kind[i]);
+        else
+            names_cause = TRUE;
+    }
+    if (!names_cause)
+        ctx_problem (ctx, "decides-alone needs a code that names the cause "
+                          "(status 5.2.2, smtp-code 535) or an outcome that "
+                          "is not a failure (action delivered, kind "
+                          "feedback)");
+}
+
+/* A rule of the words tier must need words: a regex that matches an
+ * empty text decides on the other keys alone (a structural rule that
+ * would beat the phrases); a provider key needs a code or words. */
+static void
+check_words (Ctx *ctx, const Rule *rule)
+{
+    const struct {
+        const char *key;
+        const Pattern *p;
+    } texts[] = {
+        { "diagnostic", rule->diagnostic },
+        { "subject", rule->subject },
+    };
+
+    if (rule->tier != TIER_WORDS)
+        return;
+    for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
+        if (texts[i].p != NULL &&
+            g_regex_match (texts[i].p->plain, "", 0, NULL))
+            ctx_problem (ctx, "%s matches an empty text, so the rule needs "
+                              "no words: use status or smtp-code, or name "
+                              "the words", texts[i].key);
+    if (rule->diagnostic == NULL && rule->subject == NULL &&
+        rule->status == NULL && rule->smtp_code == NULL)
+        ctx_problem (ctx, "remote-mta or reporting-mta needs a status, an "
+                          "smtp-code or words too: a provider alone says no "
+                          "cause");
+}
+
 static Rule *
 load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
 {
@@ -465,6 +602,10 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
          rule->remote_mta != NULL || rule->subject != NULL))
         ctx_problem (ctx, "example needs a rule that matches on codes, "
                           "action and diagnostic only");
+    rule->decides_alone = get_bool (ctx, kf, group, "decides-alone") == 1;
+    rule->tier = rule_tier (rule);
+    check_decides_alone (ctx, kf, group, rule);
+    check_words (ctx, rule);
     rule->pub.id = rule->id;
     rule->pub.reason = rule->reason;
     rule->pub.file = rule->file;
@@ -659,6 +800,17 @@ load_file (BounceRules *rules, GHashTable *slots, const RulesFile *f,
     }
 }
 
+static int
+rule_cmp (gconstpointer a, gconstpointer b)
+{
+    const Rule *ra = *(Rule *const *) a;
+    const Rule *rb = *(Rule *const *) b;
+
+    if (ra->tier != rb->tier)
+        return ra->tier < rb->tier ? -1 : 1;
+    return ra->order < rb->order ? -1 : ra->order > rb->order;
+}
+
 /* Loads everything, collecting every problem; never fails otherwise. */
 static BounceRules *
 load_all (const char *const *dirs, GPtrArray *problems)
@@ -718,6 +870,10 @@ load_all (const char *const *dirs, GPtrArray *problems)
         if (rule->disabled)
             g_ptr_array_remove_index (rules->rules, i - 1);
     }
+    /* Matching order: by tier, in file order within one. */
+    for (guint i = 0; i < rules->rules->len; i++)
+        ((Rule *) rules->rules->pdata[i])->order = i;
+    g_ptr_array_sort (rules->rules, rule_cmp);
     return rules;
 }
 

@@ -60,13 +60,26 @@ printf '[rule blocked]\nreason = blocked\n' > "$tmp/dup/45-dup.rules"
 expect_rc "duplicate id" 78 "$BIN" rules check "$tmp/dup"
 grep -q "45-dup.rules: \[rule blocked\]: duplicate rule id (also in .*/40-sender.rules)" "$tmp/err"; check "duplicate id message" $?
 
-# An example that another rule decides (a shadowed rule).
+# An example that another rule decides (a shadowed rule): a rule that
+# decides alone, placed before another one for the same code.
 mkdir "$tmp/shadow"
 cp "$RULES"/*.rules "$tmp/shadow/"
-printf '[rule too-wide]\nreason = blocked\nstatus = 5.*\n' > "$tmp/shadow/15-wide.rules"
+printf '[rule too-wide]\nreason = blocked\ndecides-alone = true\nstatus = 5.2.2\n' > "$tmp/shadow/15-wide.rules"
 expect_rc "shadowed examples" 78 "$BIN" rules check "$tmp/shadow"
 grep -q "^bouncestat: $tmp/shadow/20-codes.rules: \[rule status-mailbox-full\]: example '552 5.2.2 Mailbox full' is decided by rule too-wide$" "$tmp/err"
 check "shadowed example named" $?
+
+# A status class placed first never shadows a phrase (words before
+# structure), but a status class that claims to decide alone is refused.
+mkdir "$tmp/class"
+cp "$RULES"/*.rules "$tmp/class/"
+printf '[rule early-class]\nreason = blocked\nstatus = 5.7.*\n' > "$tmp/class/05-early.rules"
+expect_rc "explain with an early status class" 0 "$BIN" explain --rules "$tmp/class" "550 5.7.1 Mailbox full"
+grep -q "^reason: mailboxfull$" "$tmp/out"; check "the words beat an earlier status class" $?
+printf '[rule early-class]\nreason = blocked\nstatus = 5.7.*\ndecides-alone = true\n' > "$tmp/class/05-early.rules"
+expect_rc "rules check of a class that decides alone" 78 "$BIN" rules check "$tmp/class"
+grep -q "^bouncestat: $tmp/class/05-early.rules: \[rule early-class\]: decides-alone with status '5.7.\*': a class would overrule every phrase" "$tmp/err"
+check "a class that decides alone named" $?
 
 # A broken rules file at run time is exit 78, never a silent fallback.
 expect_rc "parse with broken rules" 78 "$BIN" parse --rules "$tmp/broken" "$FIX/postfix-real/postfix-552-mailbox-full.eml"
