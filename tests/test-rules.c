@@ -611,6 +611,66 @@ test_order_and_override (void)
     remove_dir (local);
 }
 
+/* A value may go on over indented lines: alternatives of a regular
+ * expression, items of a list, words of a text; comments between them;
+ * the file keeps its line numbers. */
+static void
+test_continuations (void)
+{
+    g_autofree char *dir = make_dir (
+        2, "00-reasons.rules", reason_file,
+        "10-long.rules",
+        "[rule long]\n"
+        "description = one\n"
+        "    two\n"
+        "reason = userunknown\n"
+        "diagnostic =\n"
+        "    # RFC 5321's words\n"
+        "    mailbox unavailable\n"
+        "# Postfix local(8)\n"
+        "\tunknown user\n"
+        "    no such (?:user|mailbox)\n"
+        "status = 5.1.1\n"
+        "    5.1.3\n"
+        "example = 550 5.1.1 mailbox unavailable\n"
+        "    550 5.1.3 no such mailbox\n"
+        "\n"
+        "[rule other]\n"
+        "reason = blocked\n"
+        "status = 5.1.*\n");
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = bounce_rules_load (dirs, &error);
+    g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+    const BounceRule *rule;
+    BounceRecipient *r;
+
+    g_assert_no_error (error);
+    g_assert_true (bounce_rules_check (dirs, problems));
+    rule = bounce_rules_get_rule (rules, "long");
+    g_assert_cmpstr (rule->description, ==, "one two");
+    r = classify_one (rules, "5.1.3", 550, "failed", "550 unknown user");
+    g_assert_cmpstr (r->rule, ==, "long");
+    bounce_recipient_free (r);
+    r = classify_one (rules, "5.1.1", 550, "failed", "no such user");
+    g_assert_cmpstr (r->rule, ==, "long");
+    bounce_recipient_free (r);
+    /* the comment is not an alternative */
+    r = classify_one (rules, "5.1.1", 550, "failed", "RFC 5321's words");
+    g_assert_cmpstr (r->rule, ==, "other");
+    bounce_recipient_free (r);
+    r = classify_one (rules, "5.1.2", 550, "failed", "unknown user");
+    g_assert_cmpstr (r->rule, ==, "other");
+    bounce_recipient_free (r);
+    remove_dir (dir);
+
+    /* An indented line after an empty line continues nothing: the
+     * problem names its line. */
+    expect_problem ("[rule a]\nreason = blocked\ndiagnostic =\n    spam\n\n"
+                    "    virus\n",
+                    "10-test.rules: line 6: an indented line continues a value");
+}
+
 /* Words before structure, whatever the files' order: a rule that
  * decides alone, then words (and providers), then codes and other
  * structure, then catch-alls; file order within a tier. */
@@ -922,6 +982,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/load/duplicate-id", test_load_duplicate_id_across_files);
     g_test_add_func ("/rules/load/examples", test_examples);
     g_test_add_func ("/rules/tiers", test_tiers);
+    g_test_add_func ("/rules/continuations", test_continuations);
     g_test_add_func ("/rules/load/missing-dir", test_load_missing_dir);
     g_test_add_func ("/rules/order-and-override", test_order_and_override);
     g_test_add_func ("/rules/match-keys", test_match_keys);

@@ -757,22 +757,108 @@ add_reason (Ctx *ctx, BounceRules *rules, Reason *reason)
     }
 }
 
+/* How continuation lines of @key join its value: one more alternative
+ * of a regular expression, one more item of a list, more words of a
+ * text. */
+static const char *
+continuation_joiner (const char *key)
+{
+    static const char *const regex_keys[] = {
+        "diagnostic", "remote-mta", "reporting-mta", "subject", NULL,
+    };
+    static const char *const list_keys[] = {
+        "status", "smtp-code", "action", "decoder", "kind",
+        "diagnostic-type", "smtp-command", "example", NULL,
+    };
+
+    if (in_list (regex_keys, key))
+        return "|";
+    if (in_list (list_keys, key))
+        return ";";
+    return " ";
+}
+
+/* GKeyFile values are one line.  A line that starts with white space
+ * and follows a key line (or another such line) continues that key's
+ * value: it is appended with continuation_joiner(), and its place
+ * becomes an empty line, so that the file keeps its line numbers.
+ * Comment lines between them are allowed (indented too); an empty
+ * line, a group or another key ends the value; an indented line
+ * anywhere else is a problem named by its line number. */
+static char *
+join_continuations (Ctx *ctx, const char *text)
+{
+    g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+    GString *value = NULL; /* the open key line, or NULL */
+    gboolean value_empty = FALSE;
+    const char *joiner = NULL;
+    guint open = 0;
+
+    for (guint i = 0; lines[i] != NULL; i++) {
+        char *line = lines[i];
+        const char *body = line + strspn (line, " \t");
+        g_autofree char *item = g_strstrip (g_strdup (body));
+
+        if (body != line && item[0] != '\0' && value != NULL) {
+            if (item[0] != '#') {
+                if (!value_empty)
+                    g_string_append (value, joiner);
+                g_string_append (value, item);
+                value_empty = FALSE;
+            }
+            line[0] = '\0';
+            continue;
+        }
+        if (item[0] == '#')
+            continue;
+        if (body != line && item[0] != '\0' && strchr (item, '=') == NULL) {
+            ctx_problem (ctx, "line %u: an indented line continues a value "
+                              "only right after its key or another "
+                              "indented line", i + 1);
+            line[0] = '\0';
+        }
+        if (value != NULL) {
+            g_free (lines[open]);
+            lines[open] = g_string_free (value, FALSE);
+            value = NULL;
+        }
+        if (body == line && item[0] != '[' && strchr (item, '=') != NULL) {
+            g_autofree char *key = g_strndup (item, strcspn (item, "="));
+            const char *rest = strchr (item, '=') + 1;
+
+            g_strstrip (key);
+            value = g_string_new (line);
+            g_strchomp (value->str);
+            g_string_set_size (value, strlen (value->str));
+            value_empty = rest[strspn (rest, " \t")] == '\0';
+            joiner = continuation_joiner (key);
+            open = i;
+        }
+    }
+    if (value != NULL) {
+        g_free (lines[open]);
+        lines[open] = g_string_free (value, FALSE);
+    }
+    return g_strjoinv ("\n", lines);
+}
+
 static void
 load_file (BounceRules *rules, GHashTable *slots, const RulesFile *f,
            GPtrArray *problems)
 {
     g_autoptr (GKeyFile) kf = g_key_file_new ();
     g_autoptr (GError) error = NULL;
+    g_autofree char *raw = NULL;
     g_autofree char *text = NULL;
     g_auto (GStrv) groups = NULL;
-    gsize len = 0;
     Ctx ctx = { problems, f->path, NULL };
 
-    if (!g_file_get_contents (f->path, &text, &len, &error)) {
+    if (!g_file_get_contents (f->path, &raw, NULL, &error)) {
         ctx_problem (&ctx, "%s", error->message);
         return;
     }
-    if (!g_key_file_load_from_data (kf, text, len,
+    text = join_continuations (&ctx, raw);
+    if (!g_key_file_load_from_data (kf, text, (gsize) -1,
                                     G_KEY_FILE_KEEP_TRANSLATIONS, &error)) {
         ctx_problem (&ctx, "%s", error->message);
         return;
