@@ -51,6 +51,10 @@ typedef enum {
     TIER_FALLBACK,  /* no match key at all */
 } Tier;
 
+static const char *const tier_names[] = {
+    "decides-alone", "words", "structure", "fallback",
+};
+
 typedef struct {
     BounceRule pub;  /* points into the strings below */
     char *id;
@@ -612,6 +616,7 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     rule->pub.description = rule->description;
     rule->pub.advice_en = rule->advice_en;
     rule->pub.advice_pl = rule->advice_pl;
+    rule->pub.tier = tier_names[rule->tier];
     return rule;
 }
 
@@ -1050,6 +1055,15 @@ bounce_rules_count (const BounceRules *rules)
 {
     g_return_val_if_fail (rules != NULL, 0);
     return rules->rules->len;
+}
+
+const BounceRule *
+bounce_rules_get_nth (const BounceRules *rules, guint index)
+{
+    g_return_val_if_fail (rules != NULL, NULL);
+    if (index >= rules->rules->len)
+        return NULL;
+    return &((const Rule *) rules->rules->pdata[index])->pub;
 }
 
 /* ------------------------------------------------------------------ */
