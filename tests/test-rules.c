@@ -842,8 +842,10 @@ test_infer_status (void)
     bounce_recipient_free (r);
 }
 
-/* Sisimai's filtered: "user unknown" with nothing to show the address
- * was refused at RCPT (no status, no command; or x.2.1 off RCPT). */
+/* User-unknown words by context (Sisimai's definitions): at RCPT or
+ * with x.1.x they are userunknown; in reply to DATA under a status that
+ * is not x.1.x, or under a mailbox status x.2.0/x.2.1 off RCPT, a filter
+ * refused the message (filtered).  No decoder decides it. */
 static void
 test_filtered_user_unknown (void)
 {
@@ -854,13 +856,24 @@ test_filtered_user_unknown (void)
         const char *diagnostic;
         const char *reason;
     } cases[] = {
-        { "qmail", NULL, NULL, "550 <a@example.jp>: User unknown", "filtered" },
-        { "rfc3464", NULL, NULL, "550 Unknown user a@example.jp", "filtered" },
+        /* nothing says it was not RCPT: the words decide */
+        { "qmail", NULL, NULL, "550 <a@example.jp>: User unknown", "userunknown" },
+        { "rfc3464", NULL, NULL, "550 Unknown user a@example.jp", "userunknown" },
         { "qmail", NULL, "RCPT", "550 <a@example.jp>: User unknown", "userunknown" },
+        /* x.1.1 says the address, whatever the command */
         { "qmail", "5.1.1", NULL, "550 5.1.1 <a@example.jp>: User unknown", "userunknown" },
-        { "imailserver", NULL, NULL, "550 User unknown", "userunknown" },
+        { "exim", "5.1.1", "DATA", "550 5.1.1 No such user", "userunknown" },
+        /* after DATA the address had been accepted */
+        { "exim", NULL, "DATA", "550 User unknown", "filtered" },
+        { "postfix", "5.0.0", "DATA", "550 5.0.0 No such user here", "filtered" },
+        { "sendmail", "5.7.1", "DATA", "550 5.7.1 Unknown recipient", "filtered" },
+        /* a mailbox status: the mailbox exists */
         { "rfc3464", "5.2.1", NULL, "550 5.2.1 <a@example.jp>... User Unknown", "filtered" },
+        { "rfc3464", "5.2.0", NULL, "550 5.2.0 Unknown user", "filtered" },
         { "rfc3464", "5.2.1", "RCPT", "550 5.2.1 <a@example.jp>... User Unknown", "userunknown" },
+        /* the same decoder, other contexts: the decoder does not decide */
+        { "activehunter", NULL, "RCPT", "550 Unknown user", "userunknown" },
+        { "activehunter", NULL, "DATA", "550 Unknown user", "filtered" },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -877,6 +890,31 @@ test_filtered_user_unknown (void)
         g_ptr_array_add (report->recipients, r);
         bounce_rules_classify (shipped, report);
         g_test_message ("case %u -> %s [%s]", i, r->reason, r->rule);
+        g_assert_cmpstr (r->reason, ==, cases[i].reason);
+    }
+}
+
+/* explain reads the command from the text, as parse does: Postfix's
+ * "(in reply to end of DATA command)", Postfix smtpd's "Recipient
+ * address rejected" (always an RCPT answer). */
+static void
+test_command_in_text (void)
+{
+    static const struct {
+        const char *text;
+        const char *command;
+        const char *reason;
+    } cases[] = {
+        { "host mx.example.org[192.0.2.1] said: 550 5.0.0 <a@example.org>... User unknown (in reply to end of DATA command)", "DATA", "filtered" },
+        { "host mx.example.org[192.0.2.1] said: 550 5.0.0 <a@example.org>... User unknown (in reply to RCPT TO command)", "RCPT", "userunknown" },
+        { "550 5.0.0 <a@example.org>: Recipient address rejected: User unknown in local recipient table", "RCPT", "userunknown" },
+        { "SMTP error from remote mail server after end of data: 550 No such user", "DATA", "filtered" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceRecipient) r = bounce_rules_explain (shipped, cases[i].text);
+        g_test_message ("case %u -> %s [%s]", i, r->reason, r->rule);
+        g_assert_cmpstr (r->smtp_command, ==, cases[i].command);
         g_assert_cmpstr (r->reason, ==, cases[i].reason);
     }
 }
@@ -989,6 +1027,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/infer-status", test_infer_status);
     g_test_add_func ("/rules/match-cut", test_match_cut);
     g_test_add_func ("/rules/filtered-user-unknown", test_filtered_user_unknown);
+    g_test_add_func ("/rules/command-in-text", test_command_in_text);
     for (guint i = 0; i < G_N_ELEMENTS (postfix_cases); i++) {
         g_autofree char *name = g_strdup_printf ("/rules/fixture/postfix-real/%s",
                                                  postfix_cases[i].file);

@@ -81,6 +81,8 @@ typedef struct {
     GStrv diagnostic_type;
     GStrv smtp_command;
     Pattern *diagnostic;
+    GStrv diagnostic_of;     /* ids of rules whose diagnostic words count */
+    GPtrArray *words_of;     /* those rules (borrowed), once resolved */
     Pattern *reporting_mta;
     Pattern *remote_mta;
     Pattern *subject;
@@ -121,6 +123,8 @@ rule_free (Rule *rule)
     g_strfreev (rule->diagnostic_type);
     g_strfreev (rule->smtp_command);
     g_clear_pointer (&rule->diagnostic, pattern_free);
+    g_strfreev (rule->diagnostic_of);
+    g_clear_pointer (&rule->words_of, g_ptr_array_unref);
     g_clear_pointer (&rule->reporting_mta, pattern_free);
     g_clear_pointer (&rule->remote_mta, pattern_free);
     g_clear_pointer (&rule->subject, pattern_free);
@@ -175,7 +179,8 @@ static const char *const rule_keys[] = {
     "advice[pl]", "example",
     "status", "smtp-code", "action", "decoder", "kind", "diagnostic-type",
     "smtp-command",
-    "diagnostic", "reporting-mta", "remote-mta", "subject", NULL,
+    "diagnostic", "diagnostic-of", "reporting-mta", "remote-mta", "subject",
+    NULL,
 };
 
 /* The keys a [reason NAME] group may hold ("meaning" and "advice" also
@@ -442,8 +447,9 @@ rule_tier (const Rule *rule)
 {
     if (rule->decides_alone)
         return TIER_ALONE;
-    if (rule->diagnostic != NULL || rule->subject != NULL ||
-        rule->remote_mta != NULL || rule->reporting_mta != NULL)
+    if (rule->diagnostic != NULL || rule->diagnostic_of != NULL ||
+        rule->subject != NULL || rule->remote_mta != NULL ||
+        rule->reporting_mta != NULL)
         return TIER_WORDS;
     if (rule->status != NULL || rule->smtp_code != NULL ||
         rule->action != NULL || rule->decoder != NULL || rule->kind != NULL ||
@@ -544,13 +550,14 @@ check_words (Ctx *ctx, const Rule *rule)
     if (rule->tier != TIER_WORDS)
         return;
     for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
-        if (texts[i].p != NULL &&
+        if (texts[i].p != NULL && rule->diagnostic_of == NULL &&
             g_regex_match (texts[i].p->plain, "", 0, NULL))
             ctx_problem (ctx, "%s matches an empty text, so the rule needs "
                               "no words: use status or smtp-code, or name "
                               "the words", texts[i].key);
-    if (rule->diagnostic == NULL && rule->subject == NULL &&
-        rule->status == NULL && rule->smtp_code == NULL)
+    if (rule->diagnostic == NULL && rule->diagnostic_of == NULL &&
+        rule->subject == NULL && rule->status == NULL &&
+        rule->smtp_code == NULL)
         ctx_problem (ctx, "remote-mta or reporting-mta needs a status, an "
                           "smtp-code or words too: a provider alone says no "
                           "cause");
@@ -593,6 +600,8 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     rule->smtp_command = get_checked_list (ctx, kf, group, "smtp-command",
                                            smtp_command_names);
     rule->diagnostic = get_regex (ctx, kf, group, "diagnostic");
+    rule->diagnostic_of = get_checked_list (ctx, kf, group, "diagnostic-of",
+                                            NULL);
     rule->reporting_mta = get_regex (ctx, kf, group, "reporting-mta");
     rule->remote_mta = get_regex (ctx, kf, group, "remote-mta");
     rule->subject = get_regex (ctx, kf, group, "subject");
@@ -601,11 +610,11 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
                                                  NULL);
     if (rule->examples != NULL &&
         (rule->kind != NULL || rule->decoder != NULL ||
-         rule->diagnostic_type != NULL || rule->smtp_command != NULL ||
+         rule->diagnostic_type != NULL ||
          rule->reporting_mta != NULL ||
          rule->remote_mta != NULL || rule->subject != NULL))
         ctx_problem (ctx, "example needs a rule that matches on codes, "
-                          "action and diagnostic only");
+                          "action, command and diagnostic only");
     rule->decides_alone = get_bool (ctx, kf, group, "decides-alone") == 1;
     rule->tier = rule_tier (rule);
     check_decides_alone (ctx, kf, group, rule);
@@ -891,6 +900,35 @@ load_file (BounceRules *rules, GHashTable *slots, const RulesFile *f,
     }
 }
 
+/* diagnostic-of = ID: the words of rule ID (one place for a phrase
+ * family that several contexts share).  ID must have a diagnostic of
+ * its own. */
+static void
+resolve_words_of (BounceRules *rules, GPtrArray *problems)
+{
+    for (guint i = 0; i < rules->rules->len; i++) {
+        Rule *rule = rules->rules->pdata[i];
+
+        if (rule->diagnostic_of == NULL)
+            continue;
+        rule->words_of = g_ptr_array_new ();
+        for (guint j = 0; rule->diagnostic_of[j] != NULL; j++) {
+            const char *id = rule->diagnostic_of[j];
+            Rule *other = NULL;
+
+            for (guint k = 0; k < rules->rules->len && other == NULL; k++)
+                if (strcmp (((Rule *) rules->rules->pdata[k])->id, id) == 0)
+                    other = rules->rules->pdata[k];
+            if (other == NULL || other->diagnostic == NULL)
+                g_ptr_array_add (problems, g_strdup_printf (
+                    "%s: [rule %s]: diagnostic-of '%.40s' is not a rule with "
+                    "a diagnostic", rule->file, rule->id, id));
+            else
+                g_ptr_array_add (rule->words_of, other);
+        }
+    }
+}
+
 static int
 rule_cmp (gconstpointer a, gconstpointer b)
 {
@@ -961,6 +999,7 @@ load_all (const char *const *dirs, GPtrArray *problems)
         if (rule->disabled)
             g_ptr_array_remove_index (rules->rules, i - 1);
     }
+    resolve_words_of (rules, problems);
     /* Matching order: by tier, in file order within one. */
     for (guint i = 0; i < rules->rules->len; i++)
         ((Rule *) rules->rules->pdata[i])->order = i;
@@ -1153,6 +1192,18 @@ match_regex (Pattern *p, const char *text)
     return g_regex_match_full (pattern_regex (p), text, len, 0, 0, NULL, NULL);
 }
 
+/* Does @text hold the words of one of the rules of @words_of? */
+static gboolean
+match_words_of (const GPtrArray *words_of, const char *text)
+{
+    if (words_of == NULL)
+        return TRUE;
+    for (guint i = 0; i < words_of->len; i++)
+        if (match_regex (((Rule *) words_of->pdata[i])->diagnostic, text))
+            return TRUE;
+    return FALSE;
+}
+
 static gboolean
 rule_matches (const Rule *rule, const BounceReport *report,
               const BounceRecipient *r)
@@ -1169,7 +1220,8 @@ rule_matches (const Rule *rule, const BounceReport *report,
            match_regex (rule->remote_mta, r->remote_mta) &&
            match_regex (rule->reporting_mta, report->reporting_mta) &&
            match_regex (rule->subject, report->subject) &&
-           match_regex (rule->diagnostic, r->diagnostic);
+           match_regex (rule->diagnostic, r->diagnostic) &&
+           match_words_of (rule->words_of, r->diagnostic);
 }
 
 /* Is the failure temporary: a 4xx code or a delay? */
@@ -1256,6 +1308,7 @@ bounce_rules_explain (const BounceRules *rules, const char *text)
     copy = _bounce_text_normalize (text, strlen (text), BOUNCE_MAX_FIELD_BYTES);
     r->diagnostic = bounce_diagnostic_unfold (copy);
     r->status = bounce_status_normalize (r->diagnostic);
+    r->smtp_command = g_strdup (bounce_smtp_command_find (r->diagnostic));
     bounce_recipient_resolve_codes (r);
     if ((r->status != NULL && r->status[0] == '2') ||
         (r->status == NULL && r->smtp_code >= 200 && r->smtp_code < 300))

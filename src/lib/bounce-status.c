@@ -243,7 +243,7 @@ static const struct {
 
 /* Whole phrases that name the refused command: qmail's "does not like
  * recipient", Yahoo's "[RCPT_TO]" tag, a V5 sendmail transcript line
- * "RCPT To: <<< 550 ...". */
+ * "RCPT To: <<< 550 ...", Postfix's "Recipient address rejected". */
 static const struct {
     const char *word;
     const char *name;
@@ -251,6 +251,8 @@ static const struct {
     { "does not like recipient", "RCPT" },
     { "[rcpt_to]", "RCPT" },
     { "rcpt to: <<<", "RCPT" },
+    /* Postfix smtpd: the reject of a recipient restriction */
+    { "recipient address rejected", "RCPT" },
 };
 
 static const char *
@@ -270,7 +272,9 @@ command_at (const char *p)
 const char *
 bounce_smtp_command_find (const char *text)
 {
-    static const char *const leads[] = { "in reply to ", "after ", ">>> " };
+    static const char *const leads[] = {
+        "in reply to ", "after ", ">>> ", "smtp command ", "smtp command: ",
+    };
     const char *found = NULL;
 
     if (text == NULL)
