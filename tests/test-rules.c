@@ -269,6 +269,11 @@ test_phrases (void)
         { "550 5.7.1 Unable to relay for a@example.org", "norelaying" },
         { "552 Message size exceeds maximum value", "emailtoolarge" },
         { "550 Message rejected due to user rules", "filtered" },
+        /* Courier's local module */
+        { "550 User <nobody@example.org> unknown", "userunknown" },
+        /* the TCP error as Sendmail words it: the network, not a block */
+        { "Deferred: Connection refused by [192.0.2.3]", "networkerror" },
+        { "554 Connection rejected by mx.example.org", "blocked" },
         { "because the address couldn't be found. Check for typos or unnecessary spaces and try again.", "userunknown" },
         { "Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)", "notaccept" },
         { "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1) I'm not going to try again; this message has been in the queue too long.", "networkerror" },
@@ -894,6 +899,42 @@ test_filtered_user_unknown (void)
     }
 }
 
+/* A diagnostic of type x-unix is a local program's exit: its sysexits
+ * text says mailererror; a bare exit number defers to a status that
+ * names the cause, and is mailererror otherwise. */
+static void
+test_mailer_exit (void)
+{
+    static const struct {
+        const char *status;
+        const char *action;
+        const char *diagnostic;
+        const char *reason;
+    } cases[] = {
+        { "4.3.0", "failed", "temporary failure", "mailererror" },
+        { "5.3.0", "failed", "service unavailable", "mailererror" },
+        { "5.3.0", "failed", "77", "systemerror" },
+        { "4.5.0", "delayed", "71", "mailererror" },
+        { "5.0.0", "failed", "75", "mailererror" },
+        { "5.2.2", "failed", "Mailbox full", "mailboxfull" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceReport) report = bounce_report_new ("test");
+        BounceRecipient *r = bounce_recipient_new ();
+
+        r->action = g_strdup (cases[i].action);
+        r->status = g_strdup (cases[i].status);
+        r->diagnostic_type = g_strdup ("x-unix");
+        r->diagnostic = g_strdup (cases[i].diagnostic);
+        report->kind = BOUNCE_KIND_DSN;
+        g_ptr_array_add (report->recipients, r);
+        bounce_rules_classify (shipped, report);
+        g_test_message ("case %u -> %s [%s]", i, r->reason, r->rule);
+        g_assert_cmpstr (r->reason, ==, cases[i].reason);
+    }
+}
+
 /* explain reads the command from the text, as parse does: Postfix's
  * "(in reply to end of DATA command)", Postfix smtpd's "Recipient
  * address rejected" (always an RCPT answer). */
@@ -1028,6 +1069,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/match-cut", test_match_cut);
     g_test_add_func ("/rules/filtered-user-unknown", test_filtered_user_unknown);
     g_test_add_func ("/rules/command-in-text", test_command_in_text);
+    g_test_add_func ("/rules/mailer-exit", test_mailer_exit);
     for (guint i = 0; i < G_N_ELEMENTS (postfix_cases); i++) {
         g_autofree char *name = g_strdup_printf ("/rules/fixture/postfix-real/%s",
                                                  postfix_cases[i].file);
