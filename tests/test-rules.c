@@ -463,6 +463,11 @@ test_load_problems (void)
                     "[rule a]: decides-alone needs a code that names the cause");
     expect_problem ("[rule a]\nreason = blocked\ndecides-alone = maybe\nstatus = 5.7.26\n",
                     "[rule a]: decides-alone must be true or false");
+    expect_problem ("[rule a]\nreason = blocked\nstatus = 5.2.0\ndiagnostic-of = nosuch\n",
+                    "[rule a]: diagnostic-of 'nosuch' is not a rule with a diagnostic");
+    expect_problem ("[rule a]\nreason = blocked\nstatus = 5.2.0\ndiagnostic-of = b\n"
+                    "[rule b]\nreason = blocked\nstatus = 5.2.1\n",
+                    "[rule a]: diagnostic-of 'b' is not a rule with a diagnostic");
     /* A words rule must need words; a provider alone says nothing. */
     expect_problem ("[rule a]\nreason = blocked\nstatus = 5.7.1\ndiagnostic = (?:spam)?\n",
                     "[rule a]: diagnostic matches an empty text");
