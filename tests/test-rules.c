@@ -190,7 +190,9 @@ test_first_reason (void)
         /* hard for notaccept only on a permanent failure */
         { "DNS Error: the domain example.org doesn't receive email: returned Null MX", "notaccept", TRUE },
         { "4.0.0 DNS lookup: the domain example.org doesn't receive email (null MX)", "notaccept", FALSE },
-        { "no code and no known words", "undefined", FALSE },
+        /* words no rule knows are onhold; nothing at all is undefined */
+        { "no code and no known words", "onhold", FALSE },
+        { "---", "undefined", FALSE },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -461,6 +463,8 @@ test_load_problems (void)
     expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\n"
                     "diagnostic = spam\n",
                     "[rule a]: decides-alone needs a code that names the cause");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\nfallback = true\n"
+                    "status = 5.7.26\n", "[rule a]: decides-alone and fallback");
     expect_problem ("[rule a]\nreason = blocked\ndecides-alone = maybe\nstatus = 5.7.26\n",
                     "[rule a]: decides-alone must be true or false");
     expect_problem ("[rule a]\nreason = blocked\nstatus = 5.2.0\ndiagnostic-of = nosuch\n",
@@ -691,6 +695,7 @@ test_tiers (void)
         3, "00-reasons.rules", reason_file,
         "10-structure.rules",
         "[rule catch-all]\nreason = undefined\n"
+        "[rule last-words]\nreason = blocked\nfallback = true\ndiagnostic = hello\n"
         "[rule by-class]\nreason = blocked\nstatus = 5.1.*\n"
         "[rule by-type]\nreason = blocked\ndiagnostic-type = x-unix\n"
         "[rule by-action]\nreason = blocked\naction = delayed\n",
@@ -733,9 +738,16 @@ test_tiers (void)
         bounce_rules_classify (rules, report);
         g_assert_cmpstr (r->rule, ==, "by-provider");
     }
-    /* a catch-all first in the files is still the last resort */
-    r = classify_one (rules, NULL, 0, "failed", "hello");
+    /* a catch-all first in the files is still the last resort; a
+     * fallback rule with words comes after every structural rule */
+    r = classify_one (rules, NULL, 0, "failed", "goodbye");
     g_assert_cmpstr (r->rule, ==, "catch-all");
+    bounce_recipient_free (r);
+    r = classify_one (rules, NULL, 0, "failed", "hello");
+    g_assert_cmpstr (r->rule, ==, "last-words");
+    bounce_recipient_free (r);
+    r = classify_one (rules, "5.1.0", 550, "failed", "hello");
+    g_assert_cmpstr (r->rule, ==, "by-class");
     bounce_recipient_free (r);
     remove_dir (dir);
 }

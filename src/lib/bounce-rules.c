@@ -5,8 +5,8 @@
  *
  * Rules are tried in tiers (rules/README.md, "Files and order"): rules
  * that decide alone, then rules that match words or a provider, then
- * structural rules (codes, action, decoder, ...), then catch-alls; in
- * file order within a tier.  The first rule whose every key matches
+ * structural rules (codes, action, decoder, ...), then fallbacks, then
+ * catch-alls; in file order within a tier.  The first rule whose every key matches
  * decides a recipient's reason, hard/soft and rule id, so a status class
  * never beats a matched phrase whatever the files' order.
  * No reason, pattern or code table lives here:
@@ -48,11 +48,12 @@ typedef enum {
     TIER_ALONE,     /* decides-alone = true: codes that say the cause */
     TIER_WORDS,     /* a diagnostic or subject regex, or a provider key */
     TIER_STRUCTURE, /* status, reply code, action, decoder, kind, ... */
-    TIER_FALLBACK,  /* no match key at all */
+    TIER_FALLBACK,  /* fallback = true: a last resort that reads words */
+    TIER_CATCH_ALL, /* no match key at all */
 } Tier;
 
 static const char *const tier_names[] = {
-    "decides-alone", "words", "structure", "fallback",
+    "decides-alone", "words", "structure", "fallback", "catch-all",
 };
 
 typedef struct {
@@ -68,6 +69,7 @@ typedef struct {
     char *infer_status; /* for recipients without a status */
     gboolean disabled;
     gboolean decides_alone;
+    gboolean fallback; /* fallback = true: tried last, words or not */
     Tier tier;
     guint order;    /* place in the merged file order */
     GStrv examples; /* texts this rule must decide (checked by rules check) */
@@ -174,7 +176,7 @@ rules_new (void)
 
 /* The keys a [rule ID] group may hold. */
 static const char *const rule_keys[] = {
-    "reason", "hard", "infer-status", "disabled", "decides-alone",
+    "reason", "hard", "infer-status", "disabled", "decides-alone", "fallback",
     "description", "advice",
     "advice[pl]", "example",
     "status", "smtp-code", "action", "decoder", "kind", "diagnostic-type",
@@ -447,6 +449,8 @@ rule_tier (const Rule *rule)
 {
     if (rule->decides_alone)
         return TIER_ALONE;
+    if (rule->fallback)
+        return TIER_FALLBACK;
     if (rule->diagnostic != NULL || rule->diagnostic_of != NULL ||
         rule->subject != NULL || rule->remote_mta != NULL ||
         rule->reporting_mta != NULL)
@@ -455,7 +459,7 @@ rule_tier (const Rule *rule)
         rule->action != NULL || rule->decoder != NULL || rule->kind != NULL ||
         rule->diagnostic_type != NULL || rule->smtp_command != NULL)
         return TIER_STRUCTURE;
-    return TIER_FALLBACK;
+    return TIER_CATCH_ALL;
 }
 
 /* Does a status glob name one cause: class 2 (not a failure), or a
@@ -616,6 +620,10 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
         ctx_problem (ctx, "example needs a rule that matches on codes, "
                           "action, command and diagnostic only");
     rule->decides_alone = get_bool (ctx, kf, group, "decides-alone") == 1;
+    rule->fallback = get_bool (ctx, kf, group, "fallback") == 1;
+    if (rule->decides_alone && rule->fallback)
+        ctx_problem (ctx, "decides-alone and fallback: a rule is tried "
+                          "first or last, not both");
     rule->tier = rule_tier (rule);
     check_decides_alone (ctx, kf, group, rule);
     check_words (ctx, rule);

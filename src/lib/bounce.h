@@ -229,7 +229,8 @@ typedef struct {
     const char *description;
     const char *advice_en;
     const char *advice_pl;
-    const char *tier; /* "decides-alone", "words", "structure", "fallback" */
+    const char *tier; /* "decides-alone", "words", "structure", "fallback",
+                         "catch-all" */
 } BounceRule;
 
 /* Loads the rules of @dirs in order: the first directory holds the
