@@ -488,6 +488,31 @@ test_load_problems (void)
 }
 
 
+/* rules check names a rule whose every status decides alone by another
+ * rule: it can never decide (loading alone does not check). */
+static void
+test_unreachable (void)
+{
+    g_autofree char *dir = make_dir (
+        2, "00-reasons.rules", reason_file,
+        "10-test.rules",
+        "[rule a]\nreason = blocked\ndecides-alone = true\nstatus = 5.2.2;4.2.2\n"
+        "[rule b]\nreason = userunknown\nstatus = 5.2.2;4.2.2\ndiagnostic = no such user\n"
+        "[rule c]\nreason = userunknown\nstatus = 5.2.2;5.1.1\ndiagnostic = no such user\n");
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = bounce_rules_load (dirs, &error);
+
+    g_assert_no_error (error);
+    g_assert_false (bounce_rules_check (dirs, problems));
+    g_assert_cmpuint (problems->len, ==, 1);
+    g_assert_nonnull (strstr (problems->pdata[0], "10-test.rules: [rule b]: "
+                              "never decides: status 5.2.2 decides alone "
+                              "(rule a)"));
+    remove_dir (dir);
+}
+
 /* rules check runs every rule's examples through all the rules: one that
  * an earlier rule shadows is a problem (loading alone does not check). */
 static void
@@ -1083,6 +1108,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/load/problems", test_load_problems);
     g_test_add_func ("/rules/load/duplicate-id", test_load_duplicate_id_across_files);
     g_test_add_func ("/rules/load/examples", test_examples);
+    g_test_add_func ("/rules/load/unreachable", test_unreachable);
     g_test_add_func ("/rules/tiers", test_tiers);
     g_test_add_func ("/rules/continuations", test_continuations);
     g_test_add_func ("/rules/load/missing-dir", test_load_missing_dir);

@@ -75,6 +75,7 @@ typedef struct {
     GStrv examples; /* texts this rule must decide (checked by rules check) */
     /* Match keys; NULL when absent. */
     GPtrArray *status;   /* GPatternSpec* */
+    GStrv status_globs;  /* their sources (without "none") */
     gboolean status_none; /* "none" in status: also a recipient without one */
     GStrv smtp_code;     /* "550", "5xx", "55x" */
     GStrv action;
@@ -118,6 +119,7 @@ rule_free (Rule *rule)
     g_free (rule->infer_status);
     g_strfreev (rule->examples);
     g_clear_pointer (&rule->status, g_ptr_array_unref);
+    g_strfreev (rule->status_globs);
     g_strfreev (rule->smtp_code);
     g_strfreev (rule->action);
     g_strfreev (rule->decoder);
@@ -352,9 +354,11 @@ get_infer_status (Ctx *ctx, GKeyFile *kf, const char *group)
 
 /* Status globs: digits, dots, '*' and '?'. */
 static GPtrArray *
-get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group, gboolean *none)
+get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group, gboolean *none,
+                  GStrv *out_globs)
 {
     g_auto (GStrv) items = get_list (kf, group, "status");
+    g_autoptr (GStrvBuilder) globs = g_strv_builder_new ();
     GPtrArray *specs;
 
     if (items == NULL)
@@ -375,9 +379,11 @@ get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group, gboolean *none)
             continue;
         }
         g_ptr_array_add (specs, g_pattern_spec_new (items[i]));
+        g_strv_builder_add (globs, items[i]);
     }
     if (specs->len == 0 && !*none)
         ctx_problem (ctx, "status has no value");
+    *out_globs = g_strv_builder_end (globs);
     return specs;
 }
 
@@ -486,22 +492,21 @@ status_glob_names_cause (const char *glob)
  * failure; a status class, a reply-code class, a decoder or a
  * diagnostic type alone would shadow the words. */
 static void
-check_decides_alone (Ctx *ctx, GKeyFile *kf, const char *group,
-                     const Rule *rule)
+check_decides_alone (Ctx *ctx, const Rule *rule)
 {
     static const char *const outcomes[] = {
         "delivered", "relayed", "expanded", "feedback", "autoreply", NULL,
     };
-    g_auto (GStrv) globs = get_list (kf, group, "status");
+    const GStrv globs = rule->status_globs;
     gboolean names_cause = FALSE;
 
     if (!rule->decides_alone)
         return;
+    if (rule->status_none)
+        ctx_problem (ctx, "decides-alone with status 'none': no code says "
+                          "the cause");
     for (guint i = 0; globs != NULL && globs[i] != NULL; i++) {
-        if (g_ascii_strcasecmp (globs[i], "none") == 0)
-            ctx_problem (ctx, "decides-alone with status 'none': no code "
-                              "says the cause");
-        else if (!status_glob_names_cause (globs[i]))
+        if (!status_glob_names_cause (globs[i]))
             ctx_problem (ctx, "decides-alone with status '%.20s': a class "
                               "would overrule every phrase; name the codes "
                               "(5.2.2, 5.7.60?)", globs[i]);
@@ -593,7 +598,8 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
         ctx_problem (ctx, "no reason");
     rule->hard = get_bool (ctx, kf, group, "hard");
     rule->infer_status = get_infer_status (ctx, kf, group);
-    rule->status = get_status_globs (ctx, kf, group, &rule->status_none);
+    rule->status = get_status_globs (ctx, kf, group, &rule->status_none,
+                                     &rule->status_globs);
     rule->smtp_code = get_codes (ctx, kf, group);
     rule->action = get_checked_list (ctx, kf, group, "action", actions);
     rule->decoder = get_checked_list (ctx, kf, group, "decoder", NULL);
@@ -625,7 +631,7 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
         ctx_problem (ctx, "decides-alone and fallback: a rule is tried "
                           "first or last, not both");
     rule->tier = rule_tier (rule);
-    check_decides_alone (ctx, kf, group, rule);
+    check_decides_alone (ctx, rule);
     check_words (ctx, rule);
     rule->pub.id = rule->id;
     rule->pub.reason = rule->reason;
@@ -1057,6 +1063,58 @@ check_examples (const BounceRules *rules, GPtrArray *problems)
     }
 }
 
+static gboolean match_status (const GPtrArray *specs, gboolean none,
+                              const char *status);
+
+/* Does @rule match on its status alone (no other match key)? */
+static gboolean
+matches_on_status_only (const Rule *rule)
+{
+    return rule->status != NULL && rule->smtp_code == NULL &&
+           rule->action == NULL && rule->decoder == NULL &&
+           rule->kind == NULL && rule->diagnostic_type == NULL &&
+           rule->smtp_command == NULL && rule->diagnostic == NULL &&
+           rule->diagnostic_of == NULL && rule->reporting_mta == NULL &&
+           rule->remote_mta == NULL && rule->subject == NULL;
+}
+
+/* A rule whose every status (a code, no glob) decides alone by another
+ * rule can never decide: name it. */
+static void
+check_unreachable (const BounceRules *rules, GPtrArray *problems)
+{
+    for (guint i = 0; i < rules->rules->len; i++) {
+        const Rule *rule = rules->rules->pdata[i];
+        const Rule *by = NULL;
+        gboolean all = rule->tier != TIER_ALONE && !rule->status_none &&
+                       rule->status_globs != NULL &&
+                       rule->status_globs[0] != NULL;
+
+        for (guint j = 0; all && rule->status_globs[j] != NULL; j++) {
+            const char *code = rule->status_globs[j];
+            const Rule *found = NULL;
+
+            if (strpbrk (code, "*?") != NULL)
+                all = FALSE;
+            for (guint k = 0; all && k < rules->rules->len && found == NULL;
+                 k++) {
+                const Rule *other = rules->rules->pdata[k];
+                if (other->tier == TIER_ALONE &&
+                    matches_on_status_only (other) &&
+                    match_status (other->status, FALSE, code))
+                    found = other;
+            }
+            all = all && found != NULL;
+            by = found;
+        }
+        if (all)
+            g_ptr_array_add (problems, g_strdup_printf (
+                "%s: [rule %s]: never decides: status %s decides alone "
+                "(rule %s)", rule->file, rule->id, rule->status_globs[0],
+                by->id));
+    }
+}
+
 gboolean
 bounce_rules_check (const char *const *dirs, GPtrArray *problems)
 {
@@ -1066,8 +1124,10 @@ bounce_rules_check (const char *const *dirs, GPtrArray *problems)
     g_return_val_if_fail (problems != NULL, FALSE);
     before = problems->len;
     rules = load_all (dirs, problems);
-    if (problems->len == before)
+    if (problems->len == before) {
+        check_unreachable (rules, problems);
         check_examples (rules, problems);
+    }
     return problems->len == before;
 }
 
