@@ -92,7 +92,7 @@ test_guide_table (void)
         { "504", "syntaxerror", FALSE, "smtp-504", "parameter", "parametru" },
         { "535", "securityerror", FALSE, "smtp-535", "password", "hasło" },
         { "550", "userunknown", TRUE, "smtp-550", "typos", "literów" },
-        { "550 Requested action not taken: mailbox unavailable", "userunknown", TRUE, NULL, "typos", "literów" },
+        { "550 Requested action not taken: mailbox unavailable (in reply to RCPT TO command)", "userunknown", TRUE, NULL, "typos", "literów" },
         { "550 5.7.1", "blocked", FALSE, "guide-550-5.7.1", "Spamhaus", "Spamhaus" },
         { "550 5.7.26", "authfailure", FALSE, "guide-550-5.7.26", "SPF", "SPF" },
         { "551", "norelaying", FALSE, "smtp-551", "relay", "przekaże" },
@@ -219,11 +219,11 @@ test_phrases (void)
         const char *reason;
     } cases[] = {
         { "550 5.1.1 <a@example.org>: Recipient address rejected: User unknown in virtual mailbox table", "userunknown" },
-        { "550 Benutzer unbekannt", "userunknown" },
-        { "550 Utilisateur inconnu", "userunknown" },
-        { "550 Usuario desconocido", "userunknown" },
-        { "550 Użytkownik nie istnieje", "userunknown" },
-        { "550 指定されたユーザが見つかりません", "userunknown" },
+        { "550 5.1.1 Benutzer unbekannt", "userunknown" },
+        { "550 5.1.1 Utilisateur inconnu", "userunknown" },
+        { "550 5.1.1 Usuario desconocido", "userunknown" },
+        { "550 5.1.1 Użytkownik nie istnieje", "userunknown" },
+        { "550 5.1.1 指定されたユーザが見つかりません", "userunknown" },
         { "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", "userunknown" },
         { "550 5.5.0 Adresse destinataire invalide. Invalid recipient. LPN007_416", "userunknown" },
         { "550 5.4.1 [a@example.org]: Recipient address rejected: Access denied", "userunknown" },
@@ -277,8 +277,8 @@ test_phrases (void)
         { "550 5.7.1 Unable to relay for a@example.org", "norelaying" },
         { "552 Message size exceeds maximum value", "emailtoolarge" },
         { "550 Message rejected due to user rules", "filtered" },
-        /* Courier's local module */
-        { "550 User <nobody@example.org> unknown", "userunknown" },
+        /* Courier's local module (its DSN says 5.0.0) */
+        { "550 5.0.0 User <nobody@example.org> unknown", "userunknown" },
         /* the TCP error as Sendmail words it: the network, not a block */
         { "Deferred: Connection refused by [192.0.2.3]", "networkerror" },
         { "554 Connection rejected by mx.example.org", "blocked" },
@@ -906,27 +906,34 @@ test_filtered_user_unknown (void)
         const char *mta;
         const char *status;
         const char *command;
+        int code;
         const char *diagnostic;
         const char *reason;
     } cases[] = {
-        /* nothing says it was not RCPT: the words decide */
-        { "qmail", NULL, NULL, "550 <a@example.jp>: User unknown", "userunknown" },
-        { "rfc3464", NULL, NULL, "550 Unknown user a@example.jp", "userunknown" },
-        { "qmail", NULL, "RCPT", "550 <a@example.jp>: User unknown", "userunknown" },
+        /* the reporting system's own words, no reply: its own users */
+        { "qmail", NULL, NULL, 0, "<a@example.jp>: User unknown", "userunknown" },
+        { "rfc3464", NULL, NULL, 0, "Unknown user a@example.jp", "userunknown" },
+        /* a remote reply with neither the command nor a status: nothing
+         * shows a refusal at RCPT */
+        { "qmail", NULL, NULL, 550, "550 <a@example.jp>: User unknown", "filtered" },
+        { "rfc3464", NULL, NULL, 550, "550 Unknown user a@example.jp", "filtered" },
+        { "qmail", NULL, "RCPT", 550, "550 <a@example.jp>: User unknown", "userunknown" },
         /* x.1.1 says the address, whatever the command */
-        { "qmail", "5.1.1", NULL, "550 5.1.1 <a@example.jp>: User unknown", "userunknown" },
-        { "exim", "5.1.1", "DATA", "550 5.1.1 No such user", "userunknown" },
+        { "qmail", "5.1.1", NULL, 550, "550 5.1.1 <a@example.jp>: User unknown", "userunknown" },
+        { "exim", "5.1.1", "DATA", 550, "550 5.1.1 No such user", "userunknown" },
+        /* a status that is not x.1.x and no command: the words decide */
+        { "rfc3464", "5.0.0", NULL, 550, "550 5.0.0 No such user", "userunknown" },
         /* after DATA the address had been accepted */
-        { "exim", NULL, "DATA", "550 User unknown", "filtered" },
-        { "postfix", "5.0.0", "DATA", "550 5.0.0 No such user here", "filtered" },
-        { "sendmail", "5.7.1", "DATA", "550 5.7.1 Unknown recipient", "filtered" },
+        { "exim", NULL, "DATA", 550, "550 User unknown", "filtered" },
+        { "postfix", "5.0.0", "DATA", 550, "550 5.0.0 No such user here", "filtered" },
+        { "sendmail", "5.7.1", "DATA", 550, "550 5.7.1 Unknown recipient", "filtered" },
         /* a mailbox status: the mailbox exists */
-        { "rfc3464", "5.2.1", NULL, "550 5.2.1 <a@example.jp>... User Unknown", "filtered" },
-        { "rfc3464", "5.2.0", NULL, "550 5.2.0 Unknown user", "filtered" },
-        { "rfc3464", "5.2.1", "RCPT", "550 5.2.1 <a@example.jp>... User Unknown", "userunknown" },
+        { "rfc3464", "5.2.1", NULL, 550, "550 5.2.1 <a@example.jp>... User Unknown", "filtered" },
+        { "rfc3464", "5.2.0", NULL, 550, "550 5.2.0 Unknown user", "filtered" },
+        { "rfc3464", "5.2.1", "RCPT", 550, "550 5.2.1 <a@example.jp>... User Unknown", "userunknown" },
         /* the same decoder, other contexts: the decoder does not decide */
-        { "activehunter", NULL, "RCPT", "550 Unknown user", "userunknown" },
-        { "activehunter", NULL, "DATA", "550 Unknown user", "filtered" },
+        { "activehunter", NULL, "RCPT", 550, "550 Unknown user", "userunknown" },
+        { "activehunter", NULL, "DATA", 550, "550 Unknown user", "filtered" },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -936,7 +943,7 @@ test_filtered_user_unknown (void)
         r->action = g_strdup ("failed");
         r->status = g_strdup (cases[i].status);
         r->smtp_command = g_strdup (cases[i].command);
-        r->smtp_code = 550;
+        r->smtp_code = cases[i].code;
         r->diagnostic = g_strdup (cases[i].diagnostic);
         report->kind = BOUNCE_KIND_DSN;
         report->mta = g_strdup (cases[i].mta);
@@ -998,6 +1005,10 @@ test_command_in_text (void)
         { "host mx.example.org[192.0.2.1] said: 550 5.0.0 <a@example.org>... User unknown (in reply to RCPT TO command)", "RCPT", "userunknown" },
         { "550 5.0.0 <a@example.org>: Recipient address rejected: User unknown in local recipient table", "RCPT", "userunknown" },
         { "SMTP error from remote mail server after end of data: 550 No such user", "DATA", "filtered" },
+        /* a transcript line: the command sent, then "<<<" and the reply */
+        { "RCPT TO:<a@example.org> <<< 550 <a@example.org>: User unknown", "RCPT", "userunknown" },
+        /* an envelope listed in prose names no command */
+        { "550 No such user here. Message details: MAIL FROM: b@example.org RCPT TO: a@example.org", NULL, "filtered" },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {

@@ -281,6 +281,18 @@ bounce_smtp_command_find (const char *text)
         return NULL;
     /* The last one wins: a transcript ends with the command that failed. */
     for (const char *p = text; *p != '\0'; p++) {
+        /* a transcript line "RCPT TO:<address> <<< 550 ...": the command
+         * sent, then the reply to it */
+        if (g_ascii_strncasecmp (p, "rcpt to:<", 9) == 0) {
+            const char *end = strchr (p + 9, '>');
+            if (end != NULL && end - p < 512) {
+                end++;
+                while (*end == ' ')
+                    end++;
+                if (strncmp (end, "<<<", 3) == 0)
+                    found = "RCPT";
+            }
+        }
         for (guint i = 0; i < G_N_ELEMENTS (smtp_command_phrases); i++) {
             gsize n = strlen (smtp_command_phrases[i].word);
             if (g_ascii_strncasecmp (p, smtp_command_phrases[i].word, n) == 0)
