@@ -145,6 +145,7 @@ read_version (BounceStore *store, int *out_version, GError **error)
     int rc = sqlite3_prepare_v2 (store->db, "PRAGMA user_version", -1, &stmt,
                                  NULL);
 
+    *out_version = 0;   /* set on every path (gcc -O3 cannot see it) */
     if (rc == SQLITE_OK) {
         rc = sqlite3_step (stmt);
         if (rc == SQLITE_ROW) {
