@@ -990,6 +990,26 @@ test_mailer_exit (void)
     }
 }
 
+/* A delay with nothing but a bare reply code is expired (Sisimai); the
+ * guide's row decides a failure with the same code. */
+static void
+test_delay_before_code (void)
+{
+    BounceRecipient *r;
+
+    r = classify_one (shipped, "4.5.0", 421, "delayed", "Deferred: 421");
+    g_assert_cmpstr (r->reason, ==, "expired");
+    g_assert_cmpstr (r->rule, ==, "fallback-delayed");
+    bounce_recipient_free (r);
+    r = classify_one (shipped, NULL, 421, "failed", "421");
+    g_assert_cmpstr (r->rule, ==, "smtp-421");
+    bounce_recipient_free (r);
+    /* words still win over the delay */
+    r = classify_one (shipped, "4.5.0", 452, "delayed", "452 4.2.2 Mailbox full");
+    g_assert_cmpstr (r->reason, ==, "mailboxfull");
+    bounce_recipient_free (r);
+}
+
 /* explain reads the command from the text, as parse does: Postfix's
  * "(in reply to end of DATA command)", Postfix smtpd's "Recipient
  * address rejected" (always an RCPT answer). */
@@ -1130,6 +1150,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/filtered-user-unknown", test_filtered_user_unknown);
     g_test_add_func ("/rules/command-in-text", test_command_in_text);
     g_test_add_func ("/rules/mailer-exit", test_mailer_exit);
+    g_test_add_func ("/rules/delay-before-code", test_delay_before_code);
     for (guint i = 0; i < G_N_ELEMENTS (postfix_cases); i++) {
         g_autofree char *name = g_strdup_printf ("/rules/fixture/postfix-real/%s",
                                                  postfix_cases[i].file);
