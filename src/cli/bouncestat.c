@@ -20,7 +20,7 @@ static const BsCommand commands[] = {
     { "show", bs_cmd_show, "Show the history of an address or @domain" },
     { "explain", bs_cmd_explain,
       "Explain an SMTP reply or status code: reason, who acts, advice" },
-    { "rules", bs_cmd_rules, "Check the classification rules (rules check)" },
+    { "rules", bs_cmd_rules, "Check the classification rules and count how often each decides (rules check, rules stats)" },
     { "verp", bs_cmd_verp,
       "Sign VERP return paths, so that forged bounces do not suppress" },
 };

@@ -428,7 +428,8 @@ static const struct {
 
 /* Whole phrases that name the refused command: qmail's "does not like
  * recipient", Yahoo's "[RCPT_TO]" tag, a V5 sendmail transcript line
- * "RCPT To: <<< 550 ...", the command with its argument. */
+ * "RCPT To: <<< 550 ...", the command with its argument, Postfix's
+ * "Recipient address rejected". */
 static const struct {
     const char *word;
     const char *name;
@@ -440,6 +441,8 @@ static const struct {
      * To:<a@b>", usersmtp.c) once the marks are gone. */
     { "rcpt to:<", "RCPT" },
     { "mail from:<", "MAIL" },
+    /* Postfix smtpd: the reject of a recipient restriction */
+    { "recipient address rejected", "RCPT" },
 };
 
 static const char *
@@ -459,7 +462,9 @@ command_at (const char *p)
 const char *
 bounce_smtp_command_find (const char *text)
 {
-    static const char *const leads[] = { "in reply to ", "after ", ">>> " };
+    static const char *const leads[] = {
+        "in reply to ", "after ", ">>> ", "smtp command ", "smtp command: ",
+    };
     const char *found = NULL;
 
     if (text == NULL)

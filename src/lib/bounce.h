@@ -251,6 +251,8 @@ typedef struct {
     const char *description;
     const char *advice_en;
     const char *advice_pl;
+    const char *tier; /* "decides-alone", "words", "structure", "fallback",
+                         "catch-all" */
 } BounceRule;
 
 /* Loads the rules of @dirs in order: the first directory holds the
@@ -274,6 +276,11 @@ const BounceRule *bounce_rules_get_rule (const BounceRules *rules,
 
 /* How many rules were loaded (after overrides and disabled ones). */
 guint bounce_rules_count (const BounceRules *rules);
+
+/* The @index-th rule in matching order (by tier, then file order), or
+ * NULL past the end. */
+const BounceRule *bounce_rules_get_nth (const BounceRules *rules,
+                                        guint index);
 
 /* Classifies one free-text reply ("550 5.7.26 text", "5.2.2" or "552")
  * as a failed recipient would be: the codes are read from @text, which
