@@ -1,13 +1,14 @@
 /*
  * test-input.c - where messages come from (bounce-input.c): single
- * files, mbox files recognised by content, Maildirs, folders, stdin.
+ * files, mbox files recognised by content, Maildirs, folders, stdin;
+ * the one From_ line rule the parser and the store share.
  */
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "bounce.h"
+#include "bounce-private.h"
 
 typedef struct {
     char *dir;
@@ -179,6 +180,54 @@ test_missing (Fixture *f, gconstpointer data)
     g_error_free (error);
 }
 
+/* The envelope "From " line an MTA puts first is left out alike by the
+ * parser and by the content hash, whatever the line ends: LF, CRLF or a
+ * lone CR (two different messages are never one by their hash). */
+static void
+test_from_line_ends (Fixture *f, gconstpointer data)
+{
+    const char *ends[] = { "\n", "\r\n", "\r" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (ends); i++) {
+        const char *e = ends[i];
+        g_autofree char *one = g_strdup_printf (
+            "Subject: one%sFrom: a@example.org%s%sbody one%s", e, e, e, e);
+        g_autofree char *two = g_strdup_printf (
+            "Subject: two%sFrom: a@example.org%s%sbody two%s", e, e, e, e);
+        g_autofree char *from = g_strdup_printf (
+            "From MAILER-DAEMON  Tue Nov  3 10:00:00 2026%s", e);
+        g_autofree char *one_f = g_strconcat (from, one, NULL);
+        g_autofree char *two_f = g_strconcat (from, two, NULL);
+        g_autoptr (GBytes) b1 = g_bytes_new (one, strlen (one));
+        g_autoptr (GBytes) b1f = g_bytes_new (one_f, strlen (one_f));
+        g_autoptr (GBytes) b2f = g_bytes_new (two_f, strlen (two_f));
+        g_autofree char *h1 = bounce_store_content_hash (b1);
+        g_autofree char *h1f = bounce_store_content_hash (b1f);
+        g_autofree char *h2f = bounce_store_content_hash (b2f);
+        g_autofree char *empty = g_compute_checksum_for_data (
+            G_CHECKSUM_SHA256, (const guchar *) "", 0);
+        g_autoptr (BounceParser) parser = bounce_parser_new ();
+        g_autoptr (BounceReport) r1f = NULL;
+        g_autoptr (BounceReport) r2f = NULL;
+
+        g_test_message ("line end %u", i);
+        g_assert_cmpuint (_bounce_message_start ((const guint8 *) one_f,
+                                                 strlen (one_f)),
+                          ==, strlen (from));
+        g_assert_cmpuint (_bounce_message_start ((const guint8 *) one,
+                                                 strlen (one)),
+                          ==, 0);
+        g_assert_cmpstr (h1f, ==, h1);
+        g_assert_cmpstr (h1f, !=, h2f);
+        g_assert_cmpstr (h1f, !=, empty);
+        r1f = bounce_parser_parse (parser, b1f, "one");
+        r2f = bounce_parser_parse (parser, b2f, "two");
+        g_assert_cmpstr (r1f->subject, ==, "one");
+        g_assert_cmpstr (r2f->subject, ==, "two");
+        g_assert_cmpstr (r1f->from, ==, "a@example.org");
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -191,5 +240,6 @@ main (int argc, char **argv)
     ADD ("/input/folder-and-empty", test_folder_and_empty);
     ADD ("/input/stdin", test_stdin);
     ADD ("/input/missing", test_missing);
+    ADD ("/input/from-line-ends", test_from_line_ends);
     return g_test_run ();
 }

@@ -49,6 +49,12 @@ G_GNUC_INTERNAL char *_bounce_date_to_iso8601 (const char *rfc5322_date);
  * nothing; NULL when no address is found (transfer full). */
 G_GNUC_INTERNAL char *_bounce_address_clean (const char *text);
 
+/* bounce-parse.c: where the message proper starts in @data: after a
+ * leading mbox "From " line (the envelope line an MTA or an mbox puts
+ * first, ended by LF, CRLF or a lone CR), else 0.  The one place that
+ * knows it: the parser skips it, the store's content hash leaves it out. */
+G_GNUC_INTERNAL gsize _bounce_message_start (const guint8 *data, gsize len);
+
 /* bounce-dsn.c: RFC 3464 field blocks */
 
 /* Parses the body of a message/delivery-status part into @report's

@@ -426,13 +426,10 @@ message_core (GBytes *raw, gsize *out_len)
 {
     gsize len;
     const guint8 *p = g_bytes_get_data (raw, &len);
+    gsize skip = _bounce_message_start (p, len);
 
-    if (len >= 5 && memcmp (p, "From ", 5) == 0) {
-        const guint8 *nl = memchr (p, '\n', len);
-        gsize skip = nl != NULL ? (gsize) (nl - p) + 1 : len;
-        p += skip;
-        len -= skip;
-    }
+    p += skip;
+    len -= skip;
     while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
         len--;
     *out_len = len;

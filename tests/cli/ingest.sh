@@ -65,6 +65,20 @@ expect "re-ingest with From line" "$?" 0
 expect "re-ingest stores nothing" "$(q "$DB" 'select count(*) from messages')" 1
 expect "re-ingest adds no event" "$(q "$DB" 'select count(*) from events')" 1
 
+# --- Two different messages behind a From line are two, whatever the line
+# ends (LF, CRLF, CR): the store and the parser leave out the same From line.
+for le in lf crlf cr; do
+    case $le in lf) e='\n' ;; crlf) e='\r\n' ;; cr) e='\r' ;; esac
+    for i in 1 2; do
+        printf "From MAILER-DAEMON  Tue Nov  3 10:00:00 2026${e}Subject: $le $i${e}From: a@example.org${e}${e}body $i${e}" |
+            "$BS" ingest --db "$T/le.db"
+        expect "From line, $le, message $i: exit" "$?" 0
+    done
+done
+expect "From line: 6 different messages stored" "$(q "$T/le.db" 'select count(distinct content_hash) from messages')" 6
+expect "From line: subjects" "$(q "$T/le.db" "select group_concat(subject, ',') from (select subject from messages order by id)")" \
+    "lf 1,lf 2,crlf 1,crlf 2,cr 1,cr 2"
+
 # --- Unparsable input is kept raw, exit 0 ----------------------------
 printf '\001\002 this is not mail' | "$BS" ingest
 expect "unparsable exit" "$?" 0
