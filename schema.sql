@@ -326,3 +326,16 @@ CREATE INDEX events_suppress ON events (address, event_time, outcome, hard,
 -- report --by mta and --by sender: the message of each bounce, without
 -- reading the message rows (which hold the raw message).
 CREATE INDEX messages_report ON messages (id, mta, orig_from);
+
+-- @version 5
+
+-- Whether the message was classified when it was stored.  0: it came on
+-- standard input (from the MTA) while the rules (or a --decoders file)
+-- could not be loaded, and rather than make the MTA bounce it, ingest
+-- stored it raw and whole (whatever --raw-cap says), with the columns
+-- above as parsed without the rules, and no events: no report and no
+-- suppression counts it.  Classifying it again (bouncestat reclassify)
+-- adds its events and sets 1.
+ALTER TABLE messages ADD COLUMN classified INTEGER NOT NULL DEFAULT 1
+    CHECK (classified IN (0, 1));
+CREATE INDEX messages_unclassified ON messages (id) WHERE classified = 0;

@@ -40,6 +40,9 @@ G_BEGIN_DECLS
  *   retry later.
  * @BOUNCE_ERROR_SCHEMA_TOO_NEW: the database was written by a newer
  *   bouncestat.
+ * @BOUNCE_ERROR_STORE_ACCESS: this user may not write the database file
+ *   or its directory (permissions, a read-only file system); the message
+ *   names which.
  */
 typedef enum {
     BOUNCE_ERROR_FAILED,
@@ -49,6 +52,7 @@ typedef enum {
     BOUNCE_ERROR_STORE_BUSY,
     BOUNCE_ERROR_STORE_FULL,
     BOUNCE_ERROR_SCHEMA_TOO_NEW,
+    BOUNCE_ERROR_STORE_ACCESS,
 } BounceError;
 
 GQuark bounce_error_quark (void);
@@ -349,7 +353,7 @@ gint64 bounce_input_count_hint (BounceInput *input);
 typedef struct _BounceStore BounceStore;
 
 /* The schema version this library writes (PRAGMA user_version). */
-#define BOUNCE_STORE_SCHEMA_VERSION 4
+#define BOUNCE_STORE_SCHEMA_VERSION 5
 
 /* Default busy timeout and raw message cap. */
 #define BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS 10000
@@ -363,6 +367,10 @@ typedef struct _BounceStore BounceStore;
  *   with a note, and raw_truncated set); 0 for no cap.
  * @must_exist: do not create the database (BOUNCE_ERROR_STORE if it is
  *   missing); for readers.
+ * @unclassified: the reports were parsed without the rules (they could
+ *   not be loaded): each message is stored with classified = 0, its raw
+ *   bytes whole (@raw_cap does not apply) and no events, so that no
+ *   report or suppression counts it until it is classified again.
  *
  * Pass NULL to bounce_store_open() for the defaults
  * (BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS, BOUNCE_STORE_DEFAULT_RAW_CAP).
@@ -371,6 +379,7 @@ typedef struct {
     guint busy_timeout_ms;
     gsize raw_cap;
     gboolean must_exist;
+    gboolean unclassified;
 } BounceStoreOptions;
 
 /* Sets the defaults in @options. */
@@ -379,9 +388,10 @@ void bounce_store_options_init (BounceStoreOptions *options);
 /* Opens (creating it and its directory, mode 0600/0700) the database at
  * @path, in WAL mode, and brings its schema up to date.  A database of a
  * newer schema gives BOUNCE_ERROR_SCHEMA_TOO_NEW.  Lock waits past the
- * timeout give BOUNCE_ERROR_STORE_BUSY; disk full, I/O errors and files
- * that cannot be opened BOUNCE_ERROR_STORE_FULL (both transient); the
- * rest BOUNCE_ERROR_STORE. */
+ * timeout give BOUNCE_ERROR_STORE_BUSY; disk full and I/O errors
+ * BOUNCE_ERROR_STORE_FULL (both transient); a file or directory this
+ * user may not write (EACCES, EPERM, EROFS, SQLITE_READONLY)
+ * BOUNCE_ERROR_STORE_ACCESS; the rest BOUNCE_ERROR_STORE. */
 BounceStore *bounce_store_open (const char *path,
                                 const BounceStoreOptions *options,
                                 GError **error);

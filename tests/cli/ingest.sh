@@ -95,17 +95,22 @@ expect "raw cap" "$(q "$T/h.db" 'select raw_truncated || raw_size from messages'
     "1$(($(wc -c < "$T/verp.eml")))"
 expect "raw cap keeps the events" "$(q "$T/h.db" 'select count(*) from events')" 1
 
-# --- Usage errors -------------------------------------------------------
+# --- Usage errors: 64 with a PATH, 75 from standard input ----------------
+"$BS" ingest --batch 0 --db "$T/u.db" "$MSG" 2>/dev/null
+expect "bad --batch with a PATH" "$?" 64
 "$BS" ingest --batch 0 --db "$T/u.db" < "$MSG" 2>/dev/null
-expect "bad --batch" "$?" 64
+expect "bad --batch from stdin" "$?" 75
 
-# --- A newer schema is refused (EX_CONFIG), the db untouched -------------
+# --- A newer schema is refused (EX_CONFIG with a PATH, 75 from stdin) ---
 "$BS" ingest --db "$T/new.db" < "$MSG"
 python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("pragma user_version = 99")' "$T/new.db"
 "$BS" ingest --db "$T/new.db" < "$T/one/one-000000.eml" 2>"$T/err"
-expect "newer schema exit" "$?" 78
+expect "newer schema exit from stdin" "$?" 75
 grep -q "newer" "$T/err" || fail "newer schema: message: $(cat "$T/err")"
 expect "newer schema: one line" "$(wc -l < "$T/err")" 1
+"$BS" ingest --db "$T/new.db" "$T/one/one-000000.eml" 2>"$T/err"
+expect "newer schema exit with a PATH" "$?" 78
+expect "newer schema: db untouched" "$(q "$T/new.db" 'pragma user_version')" 99
 
 # --- An older schema is migrated ----------------------------------------
 python3 - "$SOURCE_DIR/schema.sql" "$T/old.db" <<'EOF'

@@ -25,7 +25,7 @@ mkdir "$tmp/dir.db"
 [ "$rc" = 75 ]; check "unopenable database from stdin exits 75 (got $rc)" $?
 
 "$BIN" ingest --no-such-option < "$msg" 2>/dev/null; rc=$?
-[ "$rc" = 64 ]; check "a usage error stays 64 (got $rc)" $?
+[ "$rc" = 75 ]; check "a usage error from stdin exits 75 (got $rc)" $?
 
 # Once the database is fixed, the retried message is stored.
 rm "$tmp/bad.db"
