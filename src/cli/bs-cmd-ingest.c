@@ -54,6 +54,7 @@ typedef struct {
     gint64 drawn_us;
     /* Standard input, the rules could not be loaded: store unclassified. */
     gboolean unclassified;
+    gsize max_input; /* bytes kept of one message (--max-input) */
 } Ingest;
 
 static void
@@ -260,17 +261,28 @@ ingest_stdin (Ingest *in)
     g_autoptr (BounceInput) input = bounce_input_open ("-", STDIN_FILENO,
                                                        &error);
     g_autoptr (GBytes) message = NULL;
+    gboolean ok;
     g_autofree char *source = NULL;
     g_autoptr (BounceReport) report = NULL;
     gboolean duplicate = FALSE;
 
-    if (input == NULL ||
-        !bounce_input_next (input, &message, &source, &error)) {
+    if (input != NULL)
+        bounce_input_set_max_bytes (input, in->max_input);
+    ok = input != NULL && bounce_input_next (input, &message, &source, &error);
+    if (!ok) {
         bs_error ("ingest: standard input: %s",
                   error != NULL ? error->message : "no message");
         return error != NULL ? bs_exit_code (error) : EX_NOINPUT;
     }
     report = bounce_parser_parse (in->parser, message, source);
+    bounce_input_annotate (input, report);
+    if (bounce_input_get_message_size (input) > g_bytes_get_size (message))
+        bs_error ("ingest: standard input: message of %" G_GUINT64_FORMAT
+                  " bytes: the first %" G_GSIZE_FORMAT " are stored "
+                  "(raw_truncated) and classified, the rest was read and "
+                  "dropped",
+                  bounce_input_get_message_size (input),
+                  g_bytes_get_size (message));
     if (in->unclassified)
         bounce_report_add_warning (report, "not classified: the rules could "
                                            "not be loaded when it was stored");
@@ -348,6 +360,7 @@ ingest_paths (Ingest *in, char **paths)
             status = bs_exit_code (local);
             continue;
         }
+        bounce_input_set_max_bytes (input, in->max_input);
         g_ptr_array_add (inputs, input);
         hint = bounce_input_count_hint (input);
         if (hint < 0 || in->total < 0)
@@ -374,16 +387,7 @@ ingest_paths (Ingest *in, char **paths)
                 continue;
             }
             p.report = bounce_parser_parse (in->parser, p.message, source);
-            /* A copy for the writer: a slice would keep reading the mapped
-             * mbox, whose pages the input gives back as it goes. */
-            {
-                gsize size;
-                gconstpointer data = g_bytes_get_data (p.message, &size);
-                GBytes *copy = g_bytes_new (data, size);
-
-                g_bytes_unref (p.message);
-                p.message = copy;
-            }
+            bounce_input_annotate (input, p.report);
             in->seen++;
             in->kinds[p.report->kind]++;
             g_array_append_val (in->pending, p);
@@ -436,6 +440,7 @@ bs_cmd_ingest (int argc, char **argv)
     gint64 raw_cap = BOUNCE_STORE_DEFAULT_RAW_CAP;
     int batch = DEFAULT_BATCH;
     int busy_timeout = BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS;
+    gint64 max_input = BOUNCE_MAX_INPUT_BYTES;
     GOptionEntry entries[] = {
         { "db", 0, 0, G_OPTION_ARG_FILENAME, &db,
           "The database (default: $BOUNCESTAT_DB, else "
@@ -450,6 +455,11 @@ bs_cmd_ingest (int argc, char **argv)
           "Wait up to MS milliseconds for a locked database, then exit 75 "
           "(default 10000)",
           "MS" },
+        { "max-input", 0, 0, G_OPTION_ARG_INT64, &max_input,
+          "Read at most BYTES of one message (1 to the default, 64 MiB); "
+          "the rest is read past and dropped, the message stored cut "
+          "(raw_truncated)",
+          "BYTES" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &paths, NULL,
           NULL },
         { NULL },
@@ -497,9 +507,11 @@ bs_cmd_ingest (int argc, char **argv)
         paths[1] == NULL)
         g_clear_pointer (&paths, g_strfreev);
     from_stdin = paths == NULL;
-    if (raw_cap < 0 || batch < 1 || busy_timeout < 1) {
+    if (raw_cap < 0 || batch < 1 || busy_timeout < 1 || max_input < 1 ||
+        max_input > BOUNCE_MAX_INPUT_BYTES) {
         bs_error ("ingest: --raw-cap must be >= 0, --batch and --busy-timeout "
-                  ">= 1 (see --help)");
+                  ">= 1, --max-input from 1 to %u (see --help)",
+                  (guint) BOUNCE_MAX_INPUT_BYTES);
         return from_stdin ? pipe_status (EX_USAGE) : EX_USAGE;
     }
     if (from_stdin && popts.envelope == NULL) {
@@ -533,6 +545,7 @@ bs_cmd_ingest (int argc, char **argv)
     in.batch_size = (guint) batch;
     in.started_us = g_get_monotonic_time ();
     in.unclassified = unclassified;
+    in.max_input = (gsize) max_input;
     if (from_stdin)
         return pipe_status (ingest_stdin (&in));
     in.progress = isatty (STDERR_FILENO);

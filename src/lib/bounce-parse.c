@@ -478,6 +478,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     g_return_val_if_fail (message != NULL, NULL);
 
     data = g_bytes_get_data (message, &len);
+    report->size = len;
     if (len == 0) {
         report->kind = BOUNCE_KIND_UNPARSABLE;
         bounce_report_add_warning (report, "empty input");

@@ -651,7 +651,9 @@ insert_message (BounceStore *store, GBytes *raw, const BounceReport *report,
     gsize raw_len;
     const guint8 *raw_data = g_bytes_get_data (raw, &raw_len);
     gsize keep = raw_len;
-    gboolean truncated = FALSE;
+    /* The input may have kept only the first part (report->size). */
+    guint64 size = MAX ((guint64) raw_len, report->size);
+    gboolean truncated = size > raw_len;
 
     /* An unclassified message is kept whole: it is parsed again when it
      * is classified. */
@@ -659,11 +661,12 @@ insert_message (BounceStore *store, GBytes *raw, const BounceReport *report,
         !store->options.unclassified) {
         keep = store->options.raw_cap;
         truncated = TRUE;
-        note = g_strdup_printf ("\n\n[bouncestat: message truncated: the "
-                                "first %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT
-                                " bytes are kept]\n",
-                                keep, raw_len);
     }
+    if (truncated)
+        note = g_strdup_printf ("\n\n[bouncestat: message truncated: the "
+                                "first %" G_GSIZE_FORMAT " of %" G_GUINT64_FORMAT
+                                " bytes are kept]\n",
+                                keep, size);
     packed = compress (store, raw_data, keep, note, error);
     if (packed == NULL)
         return FALSE;
@@ -688,7 +691,7 @@ insert_message (BounceStore *store, GBytes *raw, const BounceReport *report,
     sqlite3_bind_int64 (s, 18, report->recipients_dropped);
     sqlite3_bind_blob64 (s, 19, g_bytes_get_data (packed, NULL),
                          g_bytes_get_size (packed), SQLITE_STATIC);
-    sqlite3_bind_int64 (s, 20, (sqlite3_int64) raw_len);
+    sqlite3_bind_int64 (s, 20, (sqlite3_int64) size);
     sqlite3_bind_int (s, 21, truncated);
     sqlite3_bind_int (s, 22, !store->options.unclassified);
     if (!step_done (store, s, "storing the message", error))

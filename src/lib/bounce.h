@@ -75,6 +75,12 @@ GQuark bounce_error_quark (void);
 #define BOUNCE_MAX_BODY_SCAN_BYTES (256u * 1024u)
 /* Warnings kept per report. */
 #define BOUNCE_MAX_WARNINGS 64
+/* Bytes of one message an input keeps (standard input, a message file,
+ * one message of an mbox; bounce_input_set_max_bytes() lowers it): the
+ * rest is read past, so that a writer on a pipe is never cut off, and
+ * only counted.  The message is parsed and stored cut, with a warning,
+ * its whole size and raw_truncated (bounce_input_annotate()). */
+#define BOUNCE_MAX_INPUT_BYTES BOUNCE_MAX_MESSAGE_BYTES
 
 /* ------------------------------------------------------------------ */
 /* Reports                                                            */
@@ -158,6 +164,9 @@ typedef struct {
     GPtrArray *warnings;
     GHashTable *extra_headers;
     guint recipients_dropped; /* past BOUNCE_MAX_RECIPIENTS */
+    /* Bytes of the whole message: those parsed, or more when its input
+     * kept only the first part (bounce_input_annotate()). */
+    guint64 size;
 } BounceReport;
 
 BounceReport *bounce_report_new (const char *source);
@@ -328,7 +337,10 @@ typedef struct _BounceInput BounceInput;
 
 /* Opens @path: a message file, an mbox file (by content), a Maildir
  * (cur/ and new/) or a folder of message files.  "-" reads one message
- * from @stdin_fd. */
+ * from @stdin_fd (read when bounce_input_next() is called).  Files are
+ * read (never mapped) up to the size they have when they are opened: one
+ * that ends before that (truncated while it is read) gives
+ * BOUNCE_ERROR_INPUT for what is left of it. */
 BounceInput *bounce_input_open (const char *path, int stdin_fd,
                                 GError **error);
 void bounce_input_free (BounceInput *input);
@@ -345,6 +357,19 @@ gboolean bounce_input_next (BounceInput *input,
 /* How many messages the input holds, when cheap to know (folders); -1
  * when not known yet. */
 gint64 bounce_input_count_hint (BounceInput *input);
+
+/* Keeps at most @max_bytes of each message (0: BOUNCE_MAX_INPUT_BYTES,
+ * the default); the rest is read past and counted. */
+void bounce_input_set_max_bytes (BounceInput *input, gsize max_bytes);
+
+/* The whole size of the message bounce_input_next() returned last: more
+ * than the bytes it holds when the input cut it. */
+guint64 bounce_input_get_message_size (BounceInput *input);
+
+/* For the report parsed from the message bounce_input_next() returned
+ * last: when the input cut it, sets @report->size to its whole size and
+ * adds a warning saying how much was read. */
+void bounce_input_annotate (BounceInput *input, BounceReport *report);
 
 /* ------------------------------------------------------------------ */
 /* Store: the history in SQLite (schema.sql)                          */
