@@ -4,7 +4,9 @@
  *
  * Two uses: one message on standard input, piped by the MTA (.forward,
  * procmail), where the exit status is what the MTA acts on (0 stored,
- * 75 try again later); and bulk backfills from files, Maildirs and mbox
+ * 75 try again later, for every failure: pipe_status, names_a_path;
+ * broken rules: stored unclassified, 0; docs/faults.md); and bulk
+ * backfills from files, Maildirs and mbox
  * files, committed in batches so that a killed run loses at most the
  * open batch (and the one being written) and a rerun skips what is
  * already stored.  A writer thread stores each batch while the next one

@@ -94,11 +94,17 @@ static char *
 access_cause (const char *path)
 {
     g_autofree char *dir = g_path_get_dirname (path);
+    const char *suffixes[] = { "", "-wal", "-shm" };
 
-    if (access (path, F_OK) == 0 && access (path, R_OK | W_OK) != 0)
-        return g_strdup_printf ("%s: this user (uid %u) may not write the "
-                                "file %s",
-                                g_strerror (errno), (guint) geteuid (), path);
+    for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++) {
+        g_autofree char *file = g_strconcat (path, suffixes[i], NULL);
+
+        if (access (file, F_OK) == 0 && access (file, R_OK | W_OK) != 0)
+            return g_strdup_printf ("%s: this user (uid %u) may not write "
+                                    "the file %s",
+                                    g_strerror (errno), (guint) geteuid (),
+                                    file);
+    }
     if (access (dir, W_OK | X_OK) != 0)
         return g_strdup_printf ("%s: this user (uid %u) may not write the "
                                 "directory %s, where SQLite keeps the "
@@ -112,8 +118,8 @@ set_sqlite_error (GError **error, BounceStore *store, int rc, const char *what)
 {
     const char *msg = store->db != NULL ? sqlite3_errmsg (store->db)
                                         : sqlite3_errstr (rc);
-    BounceError code = _bounce_sqlite_error_code (
-        rc, store->db != NULL ? sqlite3_system_errno (store->db) : 0);
+    int sys_errno = store->db != NULL ? sqlite3_system_errno (store->db) : 0;
+    BounceError code = _bounce_sqlite_error_code (rc, sys_errno);
 
     if (code == BOUNCE_ERROR_STORE_BUSY) {
         g_set_error (error, BOUNCE_ERROR, code,
@@ -123,6 +129,12 @@ set_sqlite_error (GError **error, BounceStore *store, int rc, const char *what)
         g_autofree char *cause = access_cause (store->path);
         g_set_error (error, BOUNCE_ERROR, code, "database %s: %s: %s (%s)",
                      store->path, what, cause, msg);
+    } else if (code == BOUNCE_ERROR_STORE_FULL && sys_errno != 0 &&
+               ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_CANTOPEN ||
+                (rc & 0xff) == SQLITE_FULL)) {
+        /* "disk I/O error" says less than ENOSPC's "No space left". */
+        g_set_error (error, BOUNCE_ERROR, code, "database %s: %s: %s (%s)",
+                     store->path, what, msg, g_strerror (sys_errno));
     } else {
         g_set_error (error, BOUNCE_ERROR, code, "database %s: %s: %s",
                      store->path, what, msg);
