@@ -357,10 +357,19 @@ read_message (BounceInput *input, GBytes **out_message, GError **error)
         gsize whole = end - input->head;
         gsize kept = MIN (whole, input->max_bytes);
 
-        *out_message = g_bytes_new (buf->data + input->head, kept);
         input->last_kept = kept;
         input->last_size = (guint64) whole + dropped;
-        input->head = end;
+        if (input->head == 0 && end == buf->len) {
+            /* The whole buffer (standard input, a message file, the
+             * last message of an mbox): handed over, not copied. */
+            g_byte_array_set_size (buf, (guint) kept);
+            *out_message = g_byte_array_free_to_bytes (buf);
+            input->buf = g_byte_array_new ();
+            input->head = 0;
+        } else {
+            *out_message = g_bytes_new (buf->data + input->head, kept);
+            input->head = end;
+        }
     }
     return TRUE;
 }
