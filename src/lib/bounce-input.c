@@ -38,15 +38,15 @@ struct _BounceInput {
     int stdin_fd;
     gboolean stdin_done;
     /* The file being read (an mbox holds several messages). */
-    int fd;                 /* -1: none */
+    int fd; /* -1: none */
     char *current_path;
-    gboolean regular;       /* a regular file: read up to size */
-    guint64 size;           /* what was left of it to read when opened */
-    guint64 offset;         /* bytes read from fd */
+    gboolean regular; /* a regular file: read up to size */
+    guint64 size; /* what was left of it to read when opened */
+    guint64 offset; /* bytes read from fd */
     gboolean eof;
-    GByteArray *buf;        /* read, not yet returned: buf[head..len) */
+    GByteArray *buf; /* read, not yet returned: buf[head..len) */
     gsize head;
-    gboolean started;       /* is_mbox is known */
+    gboolean started; /* is_mbox is known */
     gboolean is_mbox;
     gboolean mbox_multi;
     guint mbox_index;

@@ -12,8 +12,7 @@ set -u
 
 BS=${1:?usage: disk-full.sh BOUNCESTAT}
 SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-# shellcheck source=lib/harness.bash
-. "$SOURCE_DIR/tests/cli/lib/harness.bash"
+. "$(dirname "$0")/lib/harness.bash"
 if [ "$(id -u)" != 0 ] || ! unshare -m true 2>/dev/null; then
     echo "SKIP: disk-full.sh needs root and unshare -m to mount a small tmpfs"
     exit 77

@@ -21,8 +21,7 @@ set -u
 
 BS=${1:?usage: faults.sh BOUNCESTAT}
 SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-# shellcheck source=lib/harness.bash
-. "$SOURCE_DIR/tests/cli/lib/harness.bash"
+. "$(dirname "$0")/lib/harness.bash"
 GEN="python3 $SOURCE_DIR/tests/cli/gen-dsns.py"
 tmp=$(mktemp -d)
 T=$tmp
@@ -45,7 +44,8 @@ M2=$T/m/f-000002.eml
 # --- Rules broken (a typo) or unreadable ---------------------------------
 mkdir "$T/broken"
 cp "$SOURCE_DIR"/rules/*.rules "$T/broken/"
-echo '[rule typo' >> "$T/broken/$(ls "$T/broken" | tail -1)"
+last_rules=$(find "$T/broken" -name '*.rules' | sort | tail -1)
+echo '[rule typo' >> "$last_rules"
 expect_rc "broken rules, stdin: stored" 0 \
     "$BS" ingest --db "$T/r.db" --rules "$T/broken" < "$M0"
 grep -q 'bad rules' "$T/err"; check "broken rules, stdin: the rules error is said" $?
@@ -70,7 +70,7 @@ BOUNCESTAT_RULES_DIR=$T/broken expect_rc "broken rules (BOUNCESTAT_RULES_DIR), s
 [ "$(q "$T/r.db" 'select count(*) from messages where classified = 0')" = 2 ]
 check "broken rules (installed rules dir): stored unclassified too" $?
 expect_rc "broken --decoders file, stdin: stored" 0 \
-    "$BS" ingest --db "$T/r.db" --decoders "$T/broken/$(ls "$T/broken" | tail -1)" < "$M2"
+    "$BS" ingest --db "$T/r.db" --decoders "$last_rules" < "$M2"
 [ "$(q "$T/r.db" 'select count(*) from messages where classified = 0')" = 3 ]
 check "broken --decoders: stored unclassified" $?
 expect_rc "missing rules directory, stdin: stored" 0 \
@@ -135,7 +135,7 @@ check "permissions fixed: both messages" $?
 # Rules this user cannot read (a checkout under /root): kept unclassified.
 mkdir "$T/perm/rules"
 cp "$SOURCE_DIR"/rules/*.rules "$T/perm/rules/"
-chmod 000 "$T/perm/rules/$(ls "$T/perm/rules" | head -1)"
+chmod 000 "$(find "$T/perm/rules" -name '*.rules' | sort | head -1)"
 mkdir "$T/perm/db"
 [ "$(id -u)" = 0 ] && chown 65534 "$T/perm/db"
 expect_rc "unreadable rules, stdin: stored" 0 \
@@ -167,7 +167,7 @@ while [ ! -e "$T/locked" ]; do sleep 0.01; done
 pid=$!
 pos=0
 while [ "${pos:-0}" = 0 ]; do
-    for fd in /proc/$pid/fd/*; do
+    for fd in "/proc/$pid/fd/"*; do
         if [ "$(readlink "$fd")" = "$T/big.mbox" ]; then
             pos=$(awk '/^pos:/ {print $2}' "/proc/$pid/fdinfo/${fd##*/}")
         fi
@@ -199,6 +199,7 @@ check "truncated while read: the next PATH is still read and stored" $?
 } > "$T/huge.eml"
 huge=$(stat -c %s "$T/huge.eml")
 # Through a pipe, as the MTA gives it (cat: not a regular file).
+# shellcheck disable=SC2002
 cat "$T/huge.eml" | "$BS" ingest --db "$T/h.db" --max-input 100000 2>"$T/err"
 rc=$?
 [ "$rc" = 0 ]; check "stdin past --max-input: stored, exit 0 (got $rc)" $?

@@ -70,7 +70,9 @@ expect "re-ingest adds no event" "$(q "$DB" 'select count(*) from events')" 1
 for le in lf crlf cr; do
     case $le in lf) e='\n' ;; crlf) e='\r\n' ;; cr) e='\r' ;; esac
     for i in 1 2; do
-        printf "From MAILER-DAEMON  Tue Nov  3 10:00:00 2026${e}Subject: $le $i${e}From: a@example.org${e}${e}body $i${e}" |
+        # The line ends are in the format on purpose (printf expands them).
+        # shellcheck disable=SC2059
+        printf "From MAILER-DAEMON  Tue Nov  3 10:00:00 2026${e}Subject: %s %s${e}From: a@example.org${e}${e}body %s${e}" "$le" "$i" "$i" |
             "$BS" ingest --db "$T/le.db"
         expect "From line, $le, message $i: exit" "$?" 0
     done
