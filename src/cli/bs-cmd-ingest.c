@@ -280,9 +280,9 @@ ingest_stdin (Ingest *in)
     bounce_input_annotate (input, report);
     if (bounce_input_get_message_size (input) > g_bytes_get_size (message))
         bs_error ("ingest: standard input: message of %" G_GUINT64_FORMAT
-                  " bytes: the first %" G_GSIZE_FORMAT " are stored "
-                  "(raw_truncated) and classified, the rest was read and "
-                  "dropped",
+                  " bytes: the first %" G_GSIZE_FORMAT " were kept and "
+                  "classified, the rest read and dropped; stored cut "
+                  "(raw_truncated)",
                   bounce_input_get_message_size (input),
                   g_bytes_get_size (message));
     if (in->unclassified)

@@ -203,7 +203,7 @@ huge=$(stat -c %s "$T/huge.eml")
 cat "$T/huge.eml" | "$BS" ingest --db "$T/h.db" --max-input 100000 2>"$T/err"
 rc=$?
 [ "$rc" = 0 ]; check "stdin past --max-input: stored, exit 0 (got $rc)" $?
-grep -q "message of $huge bytes: the first 100000 are stored" "$T/err"
+grep -q "message of $huge bytes: the first 100000 were kept and classified" "$T/err"
 check "stdin past --max-input: said on stderr" $?
 [ "$(q "$T/h.db" 'select raw_size || raw_truncated from messages')" = "${huge}1" ]
 check "stdin past --max-input: raw_size is the whole size, raw_truncated" $?
