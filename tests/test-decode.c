@@ -605,6 +605,103 @@ test_golden (gconstpointer data)
     }
 }
 
+/* ---- notices written from the MTAs' and list servers' templates ---- */
+
+typedef struct {
+    const char *path;      /* under tests/fixtures/prose/ */
+    const char *kind;
+    const char *addresses; /* the set, comma-separated, sorted; "" none */
+} Prose;
+
+static const Prose prose[] = {
+    /* The address the sender used, not its expansion. */
+    { "postfix-expanded-from.eml", "bounce", "team@example.org" },
+    { "exim-generated-from.eml", "bounce", "info@example.org" },
+    { "exim-pipe-generated-by.eml", "bounce", "support@example.org" },
+    /* A local part only: the original To, else the reporting host. */
+    { "sendmail-local-part.eml", "bounce", "dave@example.com" },
+    { "sendmail-local-part-host.eml", "bounce", "erin@mail.example.com" },
+    /* Addresses named in sentences and lists, localised. */
+    { "qmail-sentence.eml", "bounce", "frank@example.net" },
+    { "prose-said.eml", "bounce", "paul@example.com" },
+    { "prose-sentence.eml", "bounce", "olga@example.com" },
+    { "prose-de-sentence.eml", "bounce", "rita@example.de" },
+    { "prose-o365-en.eml", "bounce", "lena@example.com" },
+    { "prose-o365-de.eml", "bounce", "lena@example.de" },
+    { "prose-o365-fr.eml", "bounce", "lena@example.fr" },
+    { "prose-exchange-es.eml", "bounce", "lena@example.es" },
+    { "prose-exchange-it.eml", "bounce", "lena@example.it" },
+    { "prose-exchange-nl.eml", "bounce", "lena@example.nl" },
+    { "prose-exchange-pl.eml", "bounce", "lena@example.pl" },
+    { "prose-exchange-ja.eml", "bounce", "lena@example.jp" },
+    /* The returned message's "Received: ... for <x>" names nobody. */
+    { "received-for.eml", "bounce", "sam@example.com" },
+    /* List-server and postmaster notices that report a failure. */
+    { "mailman-uncaught-bounce.eml", "bounce", "gina@example.net" },
+    { "mailman-bounce-action.eml", "bounce", "hank@example.net" },
+    { "mailman-bounce-action-only.eml", "bounce", "hank@example.net" },
+    { "ezmlm-warning.eml", "bounce", "nora@example.net" },
+    { "fml-not-member.eml", "bounce", "ivan@example.net" },
+    { "postfix-postmaster-notify.eml", "bounce", "judy@example.org" },
+    /* A rejection is one, Auto-Submitted or not. */
+    { "autosubmitted-rejection.eml", "bounce", "uma@example.com" },
+    { "tmda-bounce.eml", "bounce", "kim@example.net" },
+    /* Auto-replies known by their subject alone. */
+    { "oof-en.eml", "autoreply", "mia@example.net" },
+    { "oof-en-autoreply.eml", "autoreply", "mia@example.net" },
+    { "oof-de.eml", "autoreply", "max@example.de" },
+    { "oof-de-antwort.eml", "autoreply", "max@example.de" },
+    { "oof-fr.eml", "autoreply", "luc@example.fr" },
+    { "oof-fr-absence.eml", "autoreply", "luc@example.fr" },
+    { "oof-es.eml", "autoreply", "ana@example.es" },
+    { "oof-es-fuera.eml", "autoreply", "ana@example.es" },
+    { "oof-it.eml", "autoreply", "paolo@example.it" },
+    { "oof-nl.eml", "autoreply", "sanne@example.nl" },
+    { "oof-pl.eml", "autoreply", "jan@example.pl" },
+    { "oof-pl-odp.eml", "autoreply", "jan@example.pl" },
+    { "oof-ja.eml", "autoreply", "taro@example.jp" },
+    { "oof-ja-fuzai.eml", "autoreply", "taro@example.jp" },
+    { "oof-notes.eml", "autoreply", "ken@example.com" },
+    /* Challenge-response requests: nobody's mail failed. */
+    { "tmda-challenge.eml", "not-bounce", "" },
+    { "challenge-human.eml", "not-bounce", "" },
+    /* Ordinary list mail that quotes the words stays ordinary. */
+    { "list-post-not-member.eml", "not-bounce", "" },
+    { "list-post-mentions-ooo.eml", "not-bounce", "" },
+};
+
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+    return g_ascii_strcasecmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+static void
+test_prose (gconstpointer data)
+{
+    const Prose *c = data;
+    g_autofree char *path = g_test_build_filename (G_TEST_DIST, "fixtures", "prose",
+                                                   c->path, NULL);
+    g_autofree char *text = NULL;
+    g_autofree char *got = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceReport) report = NULL;
+    g_autoptr (GPtrArray) set = g_ptr_array_new ();
+    gsize len;
+
+    g_assert_true (g_file_get_contents (path, &text, &len, &error));
+    report = parse_text (text, len, NULL);
+    check_string ("kind", bounce_kind_to_string (report->kind), c->kind);
+    for (guint i = 0; i < report->recipients->len; i++) {
+        const BounceRecipient *r = report->recipients->pdata[i];
+        g_ptr_array_add (set, r->address != NULL ? r->address : (char *) "(none)");
+    }
+    g_ptr_array_sort (set, compare_strings);
+    g_ptr_array_add (set, NULL);
+    got = g_strjoinv (",", (char **) set->pdata);
+    g_assert_cmpstr (got, ==, c->addresses);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -617,6 +714,10 @@ main (int argc, char **argv)
     g_test_add_func ("/decode/second-recipients", test_second_recipients);
     g_test_add_func ("/decode/crlf", test_crlf);
     g_test_add_func ("/decode/add-decoders", test_add_decoders);
+    for (guint i = 0; i < G_N_ELEMENTS (prose); i++) {
+        g_autofree char *name = g_strdup_printf ("/decode/prose/%s", prose[i].path);
+        g_test_add_data_func (name, &prose[i], test_prose);
+    }
     for (guint i = 0; i < G_N_ELEMENTS (golden); i++) {
         g_autofree char *name = g_strdup_printf ("/decode/golden/%s", golden[i].path);
         g_test_add_data_func (name, &golden[i], test_golden);

@@ -38,6 +38,18 @@ re_match (const GRegex *re, const char *text)
     return g_regex_match_full (re, text, (gssize) match_length (text), 0, 0, NULL, NULL);
 }
 
+/* Does header @name of the bounce start with @prefix (case-insensitive)? */
+static gboolean
+header_starts (BounceDecodeContext *ctx, const char *name, const char *prefix)
+{
+    const char *v = _bounce_decode_header (ctx, name);
+
+    if (v == NULL)
+        return FALSE;
+    v += strspn (v, " \t");
+    return g_ascii_strncasecmp (v, prefix, strlen (prefix)) == 0;
+}
+
 gboolean
 _bounce_decode_bounce_like (BounceDecodeContext *ctx, BounceReport *report)
 {
@@ -131,7 +143,19 @@ choose_decoder (BounceDecodeContext *ctx, const char *subject,
 
             if (cheap[i] != level)
                 continue;
-            if (dec->body != NULL &&
+            if (dec->need_body) {
+                /* Known only by its words (its header is on ordinary
+                 * mail too). */
+                if (dec->body == NULL ||
+                    (score + 2 < best_score ||
+                     (score + 2 == best_score && (int) i > best)))
+                    continue;
+                if (notice == NULL)
+                    notice = notice_text (ctx);
+                if (!re_match (dec->body, notice))
+                    continue;
+                score += 2;
+            } else if (dec->body != NULL &&
                 (score + 2 > best_score ||
                  (score + 2 == best_score && (int) i < best))) {
                 if (notice == NULL)
@@ -270,6 +294,7 @@ typedef struct {
     GHashTable *index; /* lower-case address -> Found* (borrowed) */
     GString *shared;   /* block text before any recipient */
     GString *block;    /* the whole block */
+    gboolean from_named; /* the bounce's own From was named as failed */
 } Extract;
 
 static void
@@ -325,6 +350,116 @@ find_line (const GRegex *re, const char *body, const gsize *offsets,
     return n;
 }
 
+/* Named group @name of @re's first match in @line, or NULL. */
+static char *
+match_named (const GRegex *re, const char *line, const char *name)
+{
+    g_autoptr (GMatchInfo) mi = NULL;
+    char *value;
+
+    if (re == NULL ||
+        !g_regex_match_full (re, line, (gssize) match_length (line), 0, 0, &mi, NULL))
+        return NULL;
+    value = g_match_info_fetch_named (mi, name);
+    if (value != NULL && value[0] == '\0')
+        g_clear_pointer (&value, g_free);
+    return value;
+}
+
+/* @f is known by the address the sender used, @alias: renamed, or merged
+ * into the recipient already found for it. */
+static void
+rename_found (Extract *x, Found *f, const char *alias)
+{
+    Found *other = find_found (x->index, alias);
+
+    if (other == f)
+        return;
+    if (other != NULL) {
+        /* Later mentions of the expanded address go to the alias. */
+        g_hash_table_insert (x->index, g_ascii_strdown (f->address, -1), other);
+        if (f->diag->len > 0)
+            append_line (other->diag, f->diag->str);
+        g_ptr_array_remove (x->found, f);
+        return;
+    }
+    g_hash_table_insert (x->index, g_ascii_strdown (alias, -1), f);
+    g_free (f->address);
+    f->address = g_strdup (alias);
+}
+
+/* The domain part of @addr (borrowed), or NULL. */
+static const char *
+domain_of (const char *addr)
+{
+    const char *at = addr != NULL ? strrchr (addr, '@') : NULL;
+
+    return at != NULL && at[1] != '\0' ? at + 1 : NULL;
+}
+
+/* Does the address list @text name a mailbox with local part @local?
+ * Its address, or NULL. */
+static char *
+list_find_local (const char *text, const char *local)
+{
+    InternetAddressList *list;
+    gsize n = strlen (local);
+    char *result = NULL;
+
+    if (text == NULL)
+        return NULL;
+    list = internet_address_list_parse (NULL, text);
+    for (int i = 0; list != NULL && result == NULL &&
+                    i < internet_address_list_length (list); i++) {
+        InternetAddress *ia = internet_address_list_get_address (list, i);
+        const char *a;
+        if (!INTERNET_ADDRESS_IS_MAILBOX (ia))
+            continue;
+        a = internet_address_mailbox_get_addr (INTERNET_ADDRESS_MAILBOX (ia));
+        if (a != NULL && g_ascii_strncasecmp (a, local, n) == 0 && a[n] == '@')
+            result = g_strdup (a);
+    }
+    g_clear_object (&list);
+    return result;
+}
+
+/* A recipient named by its local part only ("dave... User unknown"):
+ * the original message's To or Cc with that local part (attached, or
+ * pasted in the text), else the local part at the reporting host (the
+ * domain of the bounce's sender when that is a mailer). */
+static char *
+qualify_local (BounceDecodeContext *ctx, BounceReport *report, const char *local)
+{
+    static GRegex *fields;
+    static gsize once = 0;
+    g_autoptr (GMatchInfo) mi = NULL;
+    const char *body = ctx->body;
+    const char *domain;
+    char *found;
+
+    if (g_once_init_enter (&once)) {
+        fields = g_regex_new ("^(?:To|Cc):[ \\t]*(.+)$",
+                              G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL);
+        g_once_init_leave (&once, 1);
+    }
+    if ((found = list_find_local (report->orig_to, local)) != NULL)
+        return found;
+    if (body != NULL &&
+        g_regex_match_full (fields, body, (gssize) match_length (body), 0, 0, &mi, NULL)) {
+        while (g_match_info_matches (mi)) {
+            g_autofree char *value = g_match_info_fetch (mi, 1);
+            if ((found = list_find_local (value, local)) != NULL)
+                return found;
+            g_match_info_next (mi, NULL);
+        }
+    }
+    domain = domain_of (ctx->from_addr);
+    if (domain != NULL && (re_match (ctx->data->bounce_from, ctx->from_lines) ||
+                           re_match (ctx->data->role_from, ctx->from_addr)))
+        return g_strdup_printf ("%s@%s", local, domain);
+    return NULL;
+}
+
 static void
 extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *report,
          Extract *x)
@@ -336,6 +471,8 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
     Found *current = NULL;
     const char *previous = NULL;
     guint start = 0, end, n;
+    guint current_line = G_MAXUINT, last_line = G_MAXUINT - 1;
+    gboolean in_trace = FALSE;
 
     x->found = g_ptr_array_new_with_free_func (found_free);
     x->index = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -367,9 +504,23 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
     for (guint i = start; i < end; i++) {
         const char *line = lines[i];
         g_autoptr (GMatchInfo) mi = NULL;
+        g_autofree char *addr = NULL;
+        g_autofree char *alias = NULL;
+        g_autofree char *expanded = NULL;
+        gint mstart = 0, mend = 0, astart = 0;
+        gboolean matched = FALSE;
 
         if (line[0] == '\0' || (d->skip != NULL && re_match (d->skip, line)))
             continue;
+        /* "Received: ... for <x>" and its continuation lines: the
+         * returned message's trace, never a failed recipient. */
+        if (re_match (d->trace, line)) {
+            in_trace = TRUE;
+            continue;
+        }
+        if (in_trace && (line[0] == ' ' || line[0] == '\t'))
+            continue;
+        in_trace = FALSE;
         if (previous != NULL && strchr (line, '@') != NULL &&
             re_match (d->sender_before, previous)) {
             /* "A message sent by\n  <sender@...>": not a recipient. */
@@ -380,44 +531,84 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
         previous = line;
         if (strlen (line) < 1024 && x->block->len < BOUNCE_MAX_MATCH_BYTES)
             g_string_append_printf (x->block, "%s\n", line);
+        if (strchr (line, '@') != NULL)
+            alias = match_named (d->alias, line, "addr");
         if (strchr (line, '@') != NULL &&
             g_regex_match_full (d->recipient, line, (gssize) match_length (line),
                                 0, 0, &mi, NULL)) {
-            g_autofree char *addr = g_match_info_fetch_named (mi, "addr");
-            gint mstart = 0, mend = 0, astart = 0;
-
+            addr = g_match_info_fetch_named (mi, "addr");
             g_match_info_fetch_pos (mi, 0, &mstart, &mend);
             if (!g_match_info_fetch_named_pos (mi, "addr", &astart, NULL))
                 astart = mstart;
-            if (addr != NULL && addr[0] != '\0' && !excluded (ctx, report, addr)) {
-                Found *f = find_found (x->index, addr);
-                if (f == NULL) {
-                    if (x->found->len >= BOUNCE_MAX_RECIPIENTS)
-                        continue;
-                    f = g_new0 (Found, 1);
-                    f->address = g_steal_pointer (&addr);
-                    f->diag = g_string_new (NULL);
-                    add_found (x->found, x->index, f);
-                    /* What the line says around the address: "Unknown
-                     * user: a@b" (a phrase before it, not a local code
-                     * as in "554 <a@b>... Remote protocol error"). */
-                    {
-                        g_autofree char *before = g_strndup (line, (gsize) astart);
-                        g_strdelimit (before, "<(\"", ' ');
-                        if (strpbrk (before, "0123456789") == NULL)
-                            append_line (f->diag, g_strstrip (before));
-                        if (line[mend] != '\0') {
-                            if (f->diag->len > 0)
-                                g_string_append_c (f->diag, ' ');
-                            append_line_same (f->diag, line + mend);
-                        }
+            matched = addr != NULL && addr[0] != '\0';
+        } else if (alias != NULL && current != NULL && current_line == last_line) {
+            /* Exim: "  real@host\n    (generated from alias@domain)". */
+            rename_found (x, current, alias);
+            current_line = i;
+            last_line = i;
+            continue;
+        } else if (alias != NULL) {
+            /* Exim: "  pipe to |cmd\n    generated by alias@domain". */
+            addr = g_steal_pointer (&alias);
+            mstart = 0;
+            mend = (gint) strlen (line);
+            astart = 0;
+            matched = TRUE;
+        } else if (strchr (line, '@') == NULL && d->local_recipient != NULL) {
+            /* "550 5.1.1 dave... User unknown": a local part only. */
+            g_autofree char *local = match_named (d->local_recipient, line, "local");
+            if (local != NULL)
+                addr = qualify_local (ctx, report, local);
+            matched = addr != NULL;
+            mstart = 0;
+            mend = 0;
+            astart = 0;
+        }
+        last_line = i;
+        if (matched && alias != NULL) {
+            /* Postfix: "<real@host> (expanded from <alias@domain>): ..."
+             * (later mentions of real@host are the alias's). */
+            expanded = g_steal_pointer (&addr);
+            addr = g_steal_pointer (&alias);
+        }
+        if (matched && excluded (ctx, report, addr)) {
+            if (same_address (addr, ctx->from_addr))
+                x->from_named = TRUE;
+            matched = FALSE;
+        }
+        if (matched) {
+            Found *f = find_found (x->index, addr);
+            if (f == NULL) {
+                if (x->found->len >= BOUNCE_MAX_RECIPIENTS)
+                    continue;
+                f = g_new0 (Found, 1);
+                f->address = g_steal_pointer (&addr);
+                f->diag = g_string_new (NULL);
+                add_found (x->found, x->index, f);
+                if (expanded != NULL && find_found (x->index, expanded) == NULL)
+                    g_hash_table_insert (x->index, g_ascii_strdown (expanded, -1), f);
+                /* What the line says around the address: "Unknown
+                 * user: a@b" (a phrase before it, not a local code
+                 * as in "554 <a@b>... Remote protocol error"). */
+                if (mend > 0) {
+                    g_autofree char *before = g_strndup (line, (gsize) astart);
+                    g_strdelimit (before, "<(\"", ' ');
+                    if (strpbrk (before, "0123456789") == NULL)
+                        append_line (f->diag, g_strstrip (before));
+                    if (line[mend] != '\0') {
+                        if (f->diag->len > 0)
+                            g_string_append_c (f->diag, ' ');
+                        append_line_same (f->diag, line + mend);
                     }
                 } else {
                     append_line (f->diag, line);
                 }
-                current = f;
-                continue;
+            } else {
+                append_line (f->diag, line);
             }
+            current = f;
+            current_line = i;
+            continue;
         }
         append_line (current != NULL ? current->diag : x->shared, line);
     }
@@ -461,12 +652,16 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
     const char *failed_header = _bounce_decode_header (ctx, "X-Failed-Recipients");
     Extract x;
     gboolean delayed;
+    gboolean auto_submitted;
     guint before = report->recipients->len;
 
     /* Something in the header must say bounce: the body alone may be a
-     * bounce quoted or forwarded in an ordinary message. */
+     * bounce quoted or forwarded in an ordinary message.  RFC 3834's
+     * Auto-Submitted says the message is automatic: a notice that states
+     * a failure with a code then counts (checked below). */
+    auto_submitted = header_starts (ctx, "Auto-Submitted", "auto-");
     if (!dec_by_header && !bounce_from && !bounce_subject && failed_header == NULL &&
-        !(dec != NULL && re_match (d->role_from, ctx->from_addr)))
+        !(dec != NULL && re_match (d->role_from, ctx->from_addr)) && !auto_submitted)
         return FALSE;
     /* A person forwarding a bounce. */
     if (!bounce_from && failed_header == NULL && re_match (d->forwarded, subject))
@@ -508,6 +703,45 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
         !has_code (x.block->str) && !re_match (d->error, x.block->str)) {
         extract_clear (&x);
         return FALSE;
+    }
+    /* Known by Auto-Submitted alone: a recipient, a code and an error
+     * phrase. */
+    if (!dec_by_header && !bounce_from && !bounce_subject && failed_header == NULL &&
+        !(dec != NULL && re_match (d->role_from, ctx->from_addr)) &&
+        (x.found->len == 0 || !has_code (x.block->str) ||
+         !re_match (d->error, x.block->str))) {
+        extract_clear (&x);
+        return FALSE;
+    }
+
+    /* The bounce's sender named as the failed one and nobody else: a
+     * person's own filter refusing the message (TMDA's bounce comes from
+     * the recipient's address), not a mailer's address. */
+    if (x.found->len == 0 && x.from_named && ctx->from_addr != NULL &&
+        !re_match (d->bounce_from, ctx->from_lines) &&
+        !re_match (d->role_from, ctx->from_addr)) {
+        Found *f = g_new0 (Found, 1);
+        f->address = g_strdup (ctx->from_addr);
+        f->diag = g_string_new (NULL);
+        add_found (x.found, x.index, f);
+    }
+    /* A list server refusing a post, or warning a subscriber: the
+     * notice's addressee (the addresses in its text are the list's). */
+    if (dec != NULL && dec->addressee && _bounce_decode_header (ctx, "To") != NULL) {
+        g_ptr_array_set_size (x.found, 0);
+        g_hash_table_remove_all (x.index);
+        InternetAddressList *to = g_mime_message_get_addresses (ctx->message,
+                                                                GMIME_ADDRESS_TYPE_TO);
+        InternetAddress *ia = to != NULL && internet_address_list_length (to) > 0
+                                  ? internet_address_list_get_address (to, 0)
+                                  : NULL;
+        if (ia != NULL && INTERNET_ADDRESS_IS_MAILBOX (ia)) {
+            Found *f = g_new0 (Found, 1);
+            f->address = g_strdup (internet_address_mailbox_get_addr (
+                INTERNET_ADDRESS_MAILBOX (ia)));
+            f->diag = g_string_new (NULL);
+            add_found (x.found, x.index, f);
+        }
     }
 
     if (x.found->len == 0) {

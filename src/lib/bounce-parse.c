@@ -451,8 +451,68 @@ looks_like_message (const guint8 *data, gsize len)
     return FALSE;
 }
 
+static BounceReport *parse_message (BounceParser *parser, GBytes *message,
+                                    const char *source, gboolean outer);
+
+/* A list server's notice that forwards the bounce it received (Mailman's
+ * "Uncaught bounce notification"): the attached message is read as the
+ * bounce, and what it says is taken when it names a failed recipient. */
+static gboolean
+read_wrapped (BounceParser *parser, GMimeObject *attached, BounceReport *report)
+{
+    GMimeMessage *inner;
+    char *text;
+    gsize len;
+    g_autoptr (GBytes) bytes = NULL;
+    g_autoptr (BounceReport) got = NULL;
+
+    if (attached == NULL || !GMIME_IS_MESSAGE_PART (attached))
+        return FALSE;
+    inner = g_mime_message_part_get_message (GMIME_MESSAGE_PART (attached));
+    if (inner == NULL)
+        return FALSE;
+    text = g_mime_object_to_string (GMIME_OBJECT (inner), NULL);
+    if (text == NULL)
+        return FALSE;
+    len = strlen (text);
+    bytes = g_bytes_new_take (text, len);
+    got = parse_message (parser, bytes, report->source, FALSE);
+    if ((got->kind != BOUNCE_KIND_DSN && got->kind != BOUNCE_KIND_BOUNCE) ||
+        got->recipients->len == 0)
+        return FALSE;
+    for (guint i = 0; i < got->recipients->len; i++)
+        if (((BounceRecipient *) got->recipients->pdata[i])->address == NULL)
+            return FALSE;
+    /* Take its recipients and what it says of the original message. */
+    while (got->recipients->len > 0)
+        _bounce_report_take_recipient (report,
+                                       g_ptr_array_steal_index (got->recipients, 0));
+    report->kind = got->kind;
+    g_free (report->mta);
+    report->mta = g_steal_pointer (&got->mta);
+    if (report->reporting_mta == NULL)
+        report->reporting_mta = g_steal_pointer (&got->reporting_mta);
+#define TAKE(field) \
+    if (report->field == NULL) report->field = g_steal_pointer (&got->field)
+    TAKE (orig_message_id);
+    TAKE (orig_from);
+    TAKE (orig_to);
+    TAKE (orig_subject);
+    TAKE (orig_date);
+#undef TAKE
+    return TRUE;
+}
+
 BounceReport *
 bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
+{
+    g_return_val_if_fail (parser != NULL, NULL);
+    g_return_val_if_fail (message != NULL, NULL);
+    return parse_message (parser, message, source, TRUE);
+}
+
+static BounceReport *
+parse_message (BounceParser *parser, GBytes *message, const char *source, gboolean outer)
 {
     g_autoptr (BounceReport) report = bounce_report_new (source);
     g_autoptr (GMimeMessage) msg = NULL;
@@ -564,7 +624,10 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
             bounce_report_add_warning (report,
                                        "delivery-status part names no recipient");
         report->kind = BOUNCE_KIND_NOT_BOUNCE;
-        _bounce_decode_nonstandard (msg, body_text, parser->decoders, report);
+        if (!(outer && w.original != NULL &&
+              _bounce_decode_is_wrapper (msg, body_text, parser->decoders) &&
+              read_wrapped (parser, w.original, report)))
+            _bounce_decode_nonstandard (msg, body_text, parser->decoders, report);
         /* The command a reply answered, when the diagnostic names it
          * ("after RCPT TO:", "in reply to end of DATA command"). */
         for (guint i = 0; i < report->recipients->len; i++) {
@@ -577,7 +640,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     g_ptr_array_unref (w.dsn_parts);
 
     fill_missing_addresses (report);
-    if (parser->rules != NULL)
+    if (outer && parser->rules != NULL)
         bounce_rules_classify (parser->rules, report);
     return g_steal_pointer (&report);
 }
