@@ -634,6 +634,9 @@ static const Prose prose[] = {
     { "prose-exchange-nl.eml", "bounce", "lena@example.nl" },
     { "prose-exchange-pl.eml", "bounce", "lena@example.pl" },
     { "prose-exchange-ja.eml", "bounce", "lena@example.jp" },
+    /* Nobody on a recipient line: a line stating the error, the Subject. */
+    { "error-line.eml", "bounce", "quinn@example.com" },
+    { "domino-subject.eml", "bounce", "jo.ota@example.com" },
     /* The returned message's "Received: ... for <x>" names nobody. */
     { "received-for.eml", "bounce", "sam@example.com" },
     /* List-server and postmaster notices that report a failure. */
@@ -662,6 +665,7 @@ static const Prose prose[] = {
     { "oof-ja.eml", "autoreply", "taro@example.jp" },
     { "oof-ja-fuzai.eml", "autoreply", "taro@example.jp" },
     { "oof-notes.eml", "autoreply", "ken@example.com" },
+    { "oof-list-tag.eml", "autoreply", "mia@example.net" },
     /* Challenge-response requests: nobody's mail failed. */
     { "tmda-challenge.eml", "not-bounce", "" },
     { "challenge-human.eml", "not-bounce", "" },

@@ -56,14 +56,31 @@ says_failure (BounceDecodeContext *ctx)
            (code >= 400 && code < 600);
 }
 
+/* @subject without the tags a list server puts in front ("[staff] Out
+ * of Office: ..."): a list relays its members' auto-replies. */
+static const char *
+untagged (const char *subject)
+{
+    const char *p = subject;
+
+    while (p != NULL && *p == '[') {
+        const char *close = strchr (p, ']');
+        if (close == NULL || close - p > 64)
+            break;
+        p = close + 1;
+        p += strspn (p, " \t");
+    }
+    return p;
+}
+
 static gboolean
 is_autoreply (BounceDecodeContext *ctx, BounceReport *report)
 {
     const GRegex *subject = ctx->data->auto_subject;
     const GRegex *weak = ctx->data->auto_subject_weak;
+    const char *core = untagged (report->subject);
 
-    if (report->subject != NULL && subject != NULL &&
-        g_regex_match (subject, report->subject, 0, NULL))
+    if (core != NULL && subject != NULL && g_regex_match (subject, core, 0, NULL))
         return TRUE;
     /* RFC 3834's header alone: also on a rejection that some filter
      * sends as a reply; what the text says decides. */
@@ -79,7 +96,7 @@ is_autoreply (BounceDecodeContext *ctx, BounceReport *report)
     if (report->subject == NULL)
         return FALSE;
     /* "Vacation", "Away": only with another sign of an automatic reply. */
-    return weak != NULL && g_regex_match (weak, report->subject, 0, NULL) &&
+    return weak != NULL && g_regex_match (weak, core, 0, NULL) &&
            (header_is (ctx, "In-Reply-To", NULL) ||
             header_is (ctx, "X-Auto-Response-Suppress", NULL) ||
             header_is (ctx, "Auto-Submitted", "auto-") ||

@@ -37,7 +37,8 @@ _bounce_decoder_data_free (BounceDecoderData *d)
                        &d->forwarded, &d->error, &d->sender_before,
                        &d->alias, &d->local_recipient, &d->trace, &d->wrapper,
                        &d->auto_subject, &d->auto_subject_weak,
-                       &d->auto_suspend, &d->challenge, &d->original_headers };
+                       &d->auto_suspend, &d->challenge, &d->original_headers,
+                       &d->address };
 
     if (d == NULL)
         return;
@@ -139,6 +140,8 @@ data_compile (GKeyFile *kf, GError **error)
     d->original_headers = g_regex_new (
         "^(?:Received|Return-Path|DKIM-Signature|Message-I[Dd]|MIME-Version|"
         "X-Received|Authentication-Results|ARC-Seal):", G_REGEX_CASELESS, 0, NULL);
+    d->address = g_regex_new ("(?<![^\\s<>\"'(),;:\\[\\]])(?<addr>" ADDR_RE ")",
+                              G_REGEX_OPTIMIZE, 0, NULL);
 
     groups = g_key_file_get_groups (kf, NULL);
     for (guint i = 0; groups[i] != NULL; i++) {

@@ -24,6 +24,7 @@ struct _BounceDecoderData {
     GRegex *alias, *local_recipient, *trace, *wrapper;
     GRegex *auto_subject, *auto_subject_weak, *auto_suspend, *challenge;
     GRegex *original_headers; /* built in: a pasted header block */
+    GRegex *address;          /* built in: {ADDR}, as group "addr" */
     GPtrArray *decoders;      /* BounceDecoder*, in file order */
     GKeyFile *keys;           /* the merged key file, for extending */
 };

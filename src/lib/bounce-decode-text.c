@@ -614,6 +614,40 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
     }
 }
 
+/* The addresses of @text (not the excluded ones) become recipients;
+ * with @only_one, only when it names exactly one. */
+static void
+add_addresses (BounceDecodeContext *ctx, BounceReport *report, Extract *x,
+               const char *text, gboolean only_one)
+{
+    g_autoptr (GMatchInfo) mi = NULL;
+    g_autoptr (GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
+
+    if (!g_regex_match_full (ctx->data->address, text, (gssize) match_length (text),
+                             0, 0, &mi, NULL))
+        return;
+    while (g_match_info_matches (mi)) {
+        g_autofree char *addr = g_match_info_fetch_named (mi, "addr");
+        gboolean dup = FALSE;
+        for (guint i = 0; i < seen->len; i++)
+            dup = dup || same_address (seen->pdata[i], addr);
+        if (addr != NULL && !dup && !excluded (ctx, report, addr))
+            g_ptr_array_add (seen, g_steal_pointer (&addr));
+        g_match_info_next (mi, NULL);
+    }
+    if (only_one && seen->len != 1)
+        return;
+    for (guint i = 0; i < seen->len && x->found->len < BOUNCE_MAX_RECIPIENTS; i++) {
+        Found *f;
+        if (find_found (x->index, seen->pdata[i]) != NULL)
+            continue;
+        f = g_new0 (Found, 1);
+        f->address = g_strdup (seen->pdata[i]);
+        f->diag = g_string_new (NULL);
+        add_found (x->found, x->index, f);
+    }
+}
+
 /* Does @text hold an error code: a 4.x.x/5.x.x status or a 4xx/5xx
  * reply? */
 static gboolean
@@ -712,6 +746,19 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
          !re_match (d->error, x.block->str))) {
         extract_clear (&x);
         return FALSE;
+    }
+
+    /* Nobody on a recipient line: the addresses the block names in a
+     * line that states an error ("user jo@example.com unknown"), else
+     * the one address of the Subject ("DELIVERY FAILURE: User jo
+     * (jo@example.com) not listed", Lotus Domino). */
+    if (x.found->len == 0 && !(dec != NULL && dec->addressee)) {
+        g_auto (GStrv) blines = g_strsplit (x.block->str, "\n", -1);
+        for (guint i = 0; blines[i] != NULL; i++)
+            if (strchr (blines[i], '@') != NULL && re_match (d->error, blines[i]))
+                add_addresses (ctx, report, &x, blines[i], FALSE);
+        if (x.found->len == 0 && subject != NULL && strchr (subject, '@') != NULL)
+            add_addresses (ctx, report, &x, subject, TRUE);
     }
 
     /* The bounce's sender named as the failed one and nobody else: a
