@@ -618,6 +618,7 @@ static const Prose prose[] = {
     { "postfix-expanded-from.eml", "bounce", "team@example.org" },
     { "exim-generated-from.eml", "bounce", "info@example.org" },
     { "exim-pipe-generated-by.eml", "bounce", "support@example.org" },
+    { "sendmail-expanded-from.eml", "bounce", "help@example.com,sales@example.com" },
     /* A local part only: the original To, else the reporting host. */
     { "sendmail-local-part.eml", "bounce", "dave@example.com" },
     { "sendmail-local-part-host.eml", "bounce", "erin@mail.example.com" },
