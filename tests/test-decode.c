@@ -622,6 +622,7 @@ static const Prose prose[] = {
     /* A local part only: the original To, else the reporting host. */
     { "sendmail-local-part.eml", "bounce", "dave@example.com" },
     { "sendmail-local-part-host.eml", "bounce", "erin@mail.example.com" },
+    { "imail-unknown-user-local.eml", "bounce", "walt@example.com" },
     /* Addresses named in sentences and lists, localised. */
     { "qmail-sentence.eml", "bounce", "frank@example.net" },
     { "prose-said.eml", "bounce", "paul@example.com" },
