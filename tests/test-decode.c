@@ -646,6 +646,8 @@ static const Prose prose[] = {
     { "mailman-bounce-action.eml", "bounce", "hank@example.net" },
     { "mailman-bounce-action-only.eml", "bounce", "hank@example.net" },
     { "ezmlm-warning.eml", "bounce", "nora@example.net" },
+    { "listserv-error-report.eml", "bounce", "xena@example.net" },
+    { "listserv-error-report-post.eml", "not-bounce", "" },
     { "fml-not-member.eml", "bounce", "ivan@example.net" },
     { "postfix-postmaster-notify.eml", "bounce", "judy@example.org" },
     /* A rejection is one, Auto-Submitted or not. */
