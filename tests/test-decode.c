@@ -636,6 +636,7 @@ static const Prose prose[] = {
     { "prose-exchange-nl.eml", "bounce", "lena@example.nl" },
     { "prose-exchange-pl.eml", "bounce", "lena@example.pl" },
     { "prose-exchange-ja.eml", "bounce", "lena@example.jp" },
+    { "address-list-line.eml", "bounce", "ada@example.com,bea@example.com,cy@example.com" },
     /* Nobody on a recipient line: a line stating the error, the Subject. */
     { "error-line.eml", "bounce", "quinn@example.com" },
     { "domino-subject.eml", "bounce", "jo.ota@example.com" },
@@ -650,6 +651,7 @@ static const Prose prose[] = {
     { "listserv-error-report-post.eml", "not-bounce", "" },
     { "fml-not-member.eml", "bounce", "ivan@example.net" },
     { "postfix-postmaster-notify.eml", "bounce", "judy@example.org" },
+    { "postfix-old-postmaster-copy.eml", "bounce", "yuri@example.net" },
     /* A rejection is one, Auto-Submitted or not. */
     { "autosubmitted-rejection.eml", "bounce", "uma@example.com" },
     { "tmda-bounce.eml", "bounce", "kim@example.net" },

@@ -462,6 +462,45 @@ qualify_local (BounceDecodeContext *ctx, BounceReport *report, const char *local
     return NULL;
 }
 
+static void add_addresses (BounceDecodeContext *ctx, BounceReport *report, Extract *x,
+                           const char *text, gboolean only_one);
+
+/* Is @line two or more different addresses and nothing else
+ * (separators, brackets, quotes)? */
+static gboolean
+is_address_list (const BounceDecoderData *d, const char *line)
+{
+    g_autoptr (GMatchInfo) mi = NULL;
+    g_autofree char *first = NULL;
+    gint last = 0, n = 0;
+
+    if (strlen (line) > 1024 ||
+        !g_regex_match (d->address, line, 0, &mi))
+        return FALSE;
+    while (g_match_info_matches (mi)) {
+        gint s0, e0;
+        g_match_info_fetch_pos (mi, 0, &s0, &e0);
+        for (gint i = last; i < s0; i++)
+            if (strchr (" \t,;<>\"'()", line[i]) == NULL)
+                return FALSE;
+        last = e0;
+        if (first == NULL) {
+            first = g_match_info_fetch (mi, 0);
+            n = 1;
+        } else if (n == 1) {
+            g_autofree char *other = g_match_info_fetch (mi, 0);
+            if (!same_address (first, other))
+                n = 2;
+        }
+        g_match_info_next (mi, NULL);
+    }
+    for (const char *p = line + last; *p != '\0'; p++)
+        if (strchr (" \t,;<>\"'().", *p) == NULL)
+            return FALSE;
+    /* Two different ones: "a@b <a@b>" is one. */
+    return n >= 2;
+}
+
 static void
 extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *report,
          Extract *x)
@@ -576,6 +615,17 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
             if (same_address (addr, ctx->from_addr))
                 x->from_named = TRUE;
             matched = FALSE;
+        }
+        /* "  a@example.com, b@example.com": a line that is a list of
+         * addresses names each. */
+        if (matched && mstart == 0 && is_address_list (d, line)) {
+            add_addresses (ctx, report, x, line, FALSE);
+            current = find_found (x->index, addr);
+            if (current != NULL) {
+                current_indent = strspn (line, " \t");
+                entry_since = FALSE;
+            }
+            continue;
         }
         if (matched) {
             Found *f = find_found (x->index, addr);
