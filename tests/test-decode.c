@@ -642,6 +642,8 @@ static const Prose prose[] = {
     { "domino-subject.eml", "bounce", "jo.ota@example.com" },
     /* The returned message's "Received: ... for <x>" names nobody. */
     { "received-for.eml", "bounce", "sam@example.com" },
+    /* Nobody named: the one To of the returned message pasted below. */
+    { "received-for-folded.eml", "bounce", "ted@example.com" },
     /* List-server and postmaster notices that report a failure. */
     { "mailman-uncaught-bounce.eml", "bounce", "gina@example.net" },
     { "mailman-bounce-action.eml", "bounce", "hank@example.net" },

@@ -295,6 +295,8 @@ typedef struct {
     GString *shared;   /* block text before any recipient */
     GString *block;    /* the whole block */
     gboolean from_named; /* the bounce's own From was named as failed */
+    const char *copy;    /* where the returned message starts in the body,
+                          * or NULL (borrowed) */
 } Extract;
 
 static void
@@ -542,6 +544,7 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
             end = i;
             break;
         }
+    x->copy = end < n ? body + offsets[end] : NULL;
 
     for (guint i = start; i < end; i++) {
         const char *line = lines[i];
@@ -704,6 +707,34 @@ add_addresses (BounceDecodeContext *ctx, BounceReport *report, Extract *x,
     }
 }
 
+/* The To field of the returned message pasted after the notice: the
+ * first "To:" line of its header block (up to the first blank line after
+ * a header field), or NULL; NULL too for mail to a list (List-* fields). */
+static char *
+pasted_to (Extract *x)
+{
+    const char *p = x->copy;
+    gboolean in_header = FALSE;
+    g_autofree char *to = NULL;
+
+    for (guint lines = 0; p != NULL && *p != '\0' && lines < 200; lines++) {
+        const char *eol = strchr (p, '\n');
+        gsize len = eol != NULL ? (gsize) (eol - p) : strlen (p);
+
+        if (to == NULL && len >= 3 && g_ascii_strncasecmp (p, "To:", 3) == 0)
+            to = g_strndup (p + 3, len - 3);
+        /* Mail to a list: its To is the list, not the subscriber. */
+        if (len >= 5 && g_ascii_strncasecmp (p, "List-", 5) == 0)
+            return NULL;
+        if (len == 0 && in_header)
+            break;
+        if (len > 0 && memchr (p, ':', len) != NULL && p[0] != ' ' && p[0] != '\t')
+            in_header = TRUE;
+        p = eol != NULL ? eol + 1 : NULL;
+    }
+    return g_steal_pointer (&to);
+}
+
 /* Does @text hold an error code: a 4.x.x/5.x.x status or a 4xx/5xx
  * reply? */
 static gboolean
@@ -815,6 +846,15 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
                 add_addresses (ctx, report, &x, blines[i], FALSE);
         if (x.found->len == 0 && subject != NULL && strchr (subject, '@') != NULL)
             add_addresses (ctx, report, &x, subject, TRUE);
+        /* Else the one To of the returned message pasted below the
+         * notice (as the caller does with an attached one), unless a
+         * VERP address or an attached original names it. */
+        if (x.found->len == 0 && x.copy != NULL && report->verp_address == NULL &&
+            report->orig_to == NULL) {
+            g_autofree char *to = pasted_to (&x);
+            if (to != NULL)
+                add_addresses (ctx, report, &x, to, TRUE);
+        }
     }
 
     /* The bounce's sender named as the failed one and nobody else: a
