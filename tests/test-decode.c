@@ -656,6 +656,7 @@ static const Prose prose[] = {
     { "postfix-old-postmaster-copy.eml", "bounce", "yuri@example.net" },
     /* A rejection is one, Auto-Submitted or not. */
     { "autosubmitted-rejection.eml", "bounce", "uma@example.com" },
+    { "x-autoreply-rejection.eml", "bounce", "uma@example.com" },
     { "tmda-bounce.eml", "bounce", "kim@example.net" },
     /* Auto-replies known by their subject alone. */
     { "oof-en.eml", "autoreply", "mia@example.net" },
@@ -674,6 +675,7 @@ static const Prose prose[] = {
     { "oof-ja-fuzai.eml", "autoreply", "taro@example.jp" },
     { "oof-notes.eml", "autoreply", "ken@example.com" },
     { "oof-list-tag.eml", "autoreply", "mia@example.net" },
+    { "oof-bracket-tag.eml", "autoreply", "ole@example.dk" },
     /* Challenge-response requests: nobody's mail failed. */
     { "tmda-challenge.eml", "not-bounce", "" },
     { "challenge-human.eml", "not-bounce", "" },

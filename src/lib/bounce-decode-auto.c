@@ -80,19 +80,23 @@ is_autoreply (BounceDecodeContext *ctx, BounceReport *report)
     const GRegex *weak = ctx->data->auto_subject_weak;
     const char *core = untagged (report->subject);
 
-    if (core != NULL && subject != NULL && g_regex_match (subject, core, 0, NULL))
+    if (core != NULL && subject != NULL &&
+        (g_regex_match (subject, core, 0, NULL) ||
+         /* "[Auto-Reply] ...", "[Out of Office] ...": the tag says it. */
+         (report->subject[0] == '[' &&
+          g_regex_match (subject, report->subject + 1, 0, NULL))))
         return TRUE;
-    /* RFC 3834's header alone: also on a rejection that some filter
-     * sends as a reply; what the text says decides. */
-    if (header_is (ctx, "Auto-Submitted", "auto-replied"))
-        return !says_failure (ctx);
-    if (header_is (ctx, "X-Autoreply", NULL) ||
+    /* A header alone (RFC 3834's Auto-Submitted, the vendors' X-Autoreply
+     * ...): also on a rejection that a filter sends as a reply; what the
+     * text says decides. */
+    if (header_is (ctx, "Auto-Submitted", "auto-replied") ||
+        header_is (ctx, "X-Autoreply", NULL) ||
         header_is (ctx, "X-Autorespond", NULL) ||
         header_is (ctx, "X-AutoReply-From", NULL) ||
         header_is (ctx, "X-Mail-Autoreply", NULL) ||
         header_is (ctx, "Precedence", "auto_reply") ||
         header_is (ctx, "X-Apple-Action", "vacation"))
-        return TRUE;
+        return !says_failure (ctx);
     if (report->subject == NULL)
         return FALSE;
     /* "Vacation", "Away": only with another sign of an automatic reply. */

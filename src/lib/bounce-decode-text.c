@@ -778,9 +778,13 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
 
     /* Something in the header must say bounce: the body alone may be a
      * bounce quoted or forwarded in an ordinary message.  RFC 3834's
-     * Auto-Submitted says the message is automatic: a notice that states
-     * a failure with a code then counts (checked below). */
-    auto_submitted = header_starts (ctx, "Auto-Submitted", "auto-");
+     * Auto-Submitted (or a vendor's X-Autoreply) says the message is
+     * automatic: a notice that states a failure with a code then counts
+     * (checked below). */
+    auto_submitted = header_starts (ctx, "Auto-Submitted", "auto-") ||
+                     _bounce_decode_header (ctx, "X-Autoreply") != NULL ||
+                     _bounce_decode_header (ctx, "X-Autorespond") != NULL ||
+                     header_starts (ctx, "Precedence", "auto_reply");
     if (!dec_by_header && !bounce_from && !bounce_subject && failed_header == NULL &&
         !(dec != NULL && re_match (d->role_from, ctx->from_addr)) && !auto_submitted)
         return FALSE;
