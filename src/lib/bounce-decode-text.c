@@ -7,10 +7,15 @@
  * the block out of the first text part, finds the lines that name a
  * failed recipient and gives each recipient the text that follows it
  * (up to the next recipient) as its diagnostic.  Repeated mentions of
- * one address are merged.  When the block names nobody, the
- * X-Failed-Recipients header names them; DSN fields pasted into the
- * text (Amazon WorkMail) are read first.  The patterns come from
- * bounce-decode-data.c.  It never classifies reasons.
+ * one address are merged.  An expanded recipient is reported by the
+ * alias the sender used ([general] alias); a local part alone gets the
+ * domain of the original To/Cc or of the reporting host
+ * ([general] local-recipient); the returned message's trace fields
+ * ("Received: ... for <x>") never name anyone.  When the block names
+ * nobody on a recipient line: a line stating an error, the Subject, the
+ * one To of a pasted copy, then X-Failed-Recipients; DSN fields pasted
+ * into the text (Amazon WorkMail) are read first.  The patterns come
+ * from bounce-decode-data.c.  It never classifies reasons.
  */
 #include <string.h>
 
