@@ -654,6 +654,7 @@ static const Prose prose[] = {
     { "fml-not-member.eml", "bounce", "ivan@example.net" },
     { "postfix-postmaster-notify.eml", "bounce", "judy@example.org" },
     { "postfix-old-postmaster-copy.eml", "bounce", "yuri@example.net" },
+    { "sendmail-postmaster-notify.eml", "bounce", "zara@example.net" },
     /* A rejection is one, Auto-Submitted or not. */
     { "autosubmitted-rejection.eml", "bounce", "uma@example.com" },
     { "x-autoreply-rejection.eml", "bounce", "uma@example.com" },
