@@ -617,6 +617,7 @@ static const Prose prose[] = {
     /* The address the sender used, not its expansion. */
     { "postfix-expanded-from.eml", "bounce", "team@example.org" },
     { "exim-generated-from.eml", "bounce", "info@example.org" },
+    { "exim-two-from-one-alias.eml", "bounce", "cal@other.example.net,sales@example.org" },
     { "exim-pipe-generated-by.eml", "bounce", "support@example.org" },
     { "sendmail-expanded-from.eml", "bounce", "help@example.com,sales@example.com" },
     /* A local part only: the original To, else the reporting host. */

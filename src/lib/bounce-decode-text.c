@@ -384,8 +384,15 @@ rename_found (Extract *x, Found *f, const char *alias)
     if (other == f)
         return f;
     if (other != NULL) {
-        /* Later mentions of the expanded address go to the alias. */
-        g_hash_table_insert (x->index, g_ascii_strdown (f->address, -1), other);
+        /* Later mentions of the expanded address (every key of @f) go to
+         * the alias. */
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init (&iter, x->index);
+        while (g_hash_table_iter_next (&iter, NULL, &value))
+            if (value == f)
+                g_hash_table_iter_replace (&iter, other);
         if (f->diag->len > 0)
             append_line (other->diag, f->diag->str);
         g_ptr_array_remove (x->found, f);
