@@ -637,6 +637,7 @@ static const Prose prose[] = {
     { "prose-exchange-nl.eml", "bounce", "lena@example.nl" },
     { "prose-exchange-pl.eml", "bounce", "lena@example.pl" },
     { "prose-exchange-ja.eml", "bounce", "lena@example.jp" },
+    { "exchange2000-could-not-be-reached.eml", "bounce", "ivy@example.com" },
     { "address-list-line.eml", "bounce", "ada@example.com,bea@example.com,cy@example.com" },
     /* Nobody on a recipient line: a line stating the error, the Subject. */
     { "error-line.eml", "bounce", "quinn@example.com" },
