@@ -392,6 +392,58 @@ recover_verp (BounceParser *parser, GMimeMessage *msg, BounceReport *report)
     }
 }
 
+/* The address of @list (an address list as text) whose local part is
+ * @local, or NULL. */
+static char *
+list_address_with_local (const char *list, const char *local)
+{
+    InternetAddressList *parsed;
+    gsize n = strlen (local);
+    char *found = NULL;
+
+    if (list == NULL)
+        return NULL;
+    parsed = internet_address_list_parse (NULL, list);
+    for (int i = 0; parsed != NULL && found == NULL &&
+                    i < internet_address_list_length (parsed); i++) {
+        InternetAddress *ia = internet_address_list_get_address (parsed, i);
+        const char *a = INTERNET_ADDRESS_IS_MAILBOX (ia)
+                            ? internet_address_mailbox_get_addr (INTERNET_ADDRESS_MAILBOX (ia))
+                            : NULL;
+        if (a != NULL && g_ascii_strncasecmp (a, local, n) == 0 && a[n] == '@')
+            found = g_strdup (a);
+    }
+    g_clear_object (&parsed);
+    return found;
+}
+
+/* A recipient named by its local part alone ("Final-Recipient: LOCAL;
+ * lena"): the original To's address with that local part, else the local
+ * part at the reporting host. */
+static void
+qualify_local_addresses (BounceReport *report)
+{
+    for (guint i = 0; i < report->recipients->len; i++) {
+        BounceRecipient *r = report->recipients->pdata[i];
+        char *full;
+
+        if (r->address == NULL || strchr (r->address, '@') != NULL ||
+            r->address[0] == '\0' || strpbrk (r->address, " \t<>()|/\"") != NULL)
+            continue;
+        full = list_address_with_local (report->orig_to, r->address);
+        if (full == NULL && report->reporting_mta != NULL &&
+            strchr (report->reporting_mta, '.') != NULL &&
+            strpbrk (report->reporting_mta, " \t;[]") == NULL)
+            full = g_strdup_printf ("%s@%s", r->address, report->reporting_mta);
+        if (full != NULL) {
+            bounce_report_add_warning (report, "recipient %u named by its local part %s",
+                                       i + 1, r->address);
+            g_free (r->address);
+            r->address = full;
+        }
+    }
+}
+
 /* A recipient with no address gets the VERP address, else the single
  * address of the original To. */
 static void
@@ -639,6 +691,7 @@ parse_message (BounceParser *parser, GBytes *message, const char *source, gboole
     }
     g_ptr_array_unref (w.dsn_parts);
 
+    qualify_local_addresses (report);
     fill_missing_addresses (report);
     if (outer && parser->rules != NULL)
         bounce_rules_classify (parser->rules, report);
