@@ -683,6 +683,7 @@ static const Prose prose[] = {
     /* Challenge-response requests: nobody's mail failed. */
     { "tmda-challenge.eml", "not-bounce", "" },
     { "challenge-human.eml", "not-bounce", "" },
+    { "challenge-approved-senders.eml", "not-bounce", "" },
     /* Ordinary list mail that quotes the words stays ordinary. */
     { "list-post-not-member.eml", "not-bounce", "" },
     { "list-post-mentions-ooo.eml", "not-bounce", "" },
