@@ -624,6 +624,7 @@ static const Prose prose[] = {
     { "sendmail-local-part.eml", "bounce", "dave@example.com" },
     { "sendmail-local-part-host.eml", "bounce", "erin@mail.example.com" },
     { "imail-unknown-user-local.eml", "bounce", "walt@example.com" },
+    { "sendmail-bare-local.eml", "bounce", "greta@mail.example.com" },
     { "dsn-local-final-recipient.eml", "dsn", "kurt@mail.example.com,lena@mail.example.com" },
     /* Addresses named in sentences and lists, localised. */
     { "qmail-sentence.eml", "bounce", "frank@example.net" },

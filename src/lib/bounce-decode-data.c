@@ -35,7 +35,7 @@ _bounce_decoder_data_free (BounceDecoderData *d)
     GRegex **all[] = { &d->bounce_from, &d->role_from, &d->bounce_subject,
                        &d->end, &d->recipient, &d->skip, &d->delayed,
                        &d->forwarded, &d->error, &d->sender_before,
-                       &d->alias, &d->local_recipient, &d->trace, &d->wrapper,
+                       &d->alias, &d->local_recipient, &d->local_list, &d->trace, &d->wrapper,
                        &d->auto_subject, &d->auto_subject_weak,
                        &d->auto_suspend, &d->challenge, &d->original_headers,
                        &d->address };
@@ -118,6 +118,7 @@ data_compile (GKeyFile *kf, GError **error)
         { "general", "sender-before", FALSE, G_STRUCT_OFFSET (BounceDecoderData, sender_before) },
         { "general", "alias", FALSE, G_STRUCT_OFFSET (BounceDecoderData, alias) },
         { "general", "local-recipient", FALSE, G_STRUCT_OFFSET (BounceDecoderData, local_recipient) },
+        { "general", "local-list", FALSE, G_STRUCT_OFFSET (BounceDecoderData, local_list) },
         { "general", "trace", TRUE, G_STRUCT_OFFSET (BounceDecoderData, trace) },
         { "general", "wrapper", FALSE, G_STRUCT_OFFSET (BounceDecoderData, wrapper) },
         { "autoreply", "subject", FALSE, G_STRUCT_OFFSET (BounceDecoderData, auto_subject) },

@@ -21,7 +21,7 @@ typedef struct {
 struct _BounceDecoderData {
     GRegex *bounce_from, *role_from, *bounce_subject, *end, *recipient, *skip;
     GRegex *delayed, *forwarded, *error, *sender_before;
-    GRegex *alias, *local_recipient, *trace, *wrapper;
+    GRegex *alias, *local_recipient, *local_list, *trace, *wrapper;
     GRegex *auto_subject, *auto_subject_weak, *auto_suspend, *challenge;
     GRegex *original_headers; /* built in: a pasted header block */
     GRegex *address;          /* built in: {ADDR}, as group "addr" */

@@ -519,6 +519,8 @@ static void
 extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *report,
          Extract *x)
 {
+    static GRegex *bare_local;
+    static gsize once = 0;
     const BounceDecoderData *d = ctx->data;
     g_auto (GStrv) lines = NULL;
     const char *body = ctx->body != NULL ? ctx->body : "";
@@ -528,8 +530,15 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
     guint start = 0, end, n;
     gsize current_indent = 0;
     gboolean entry_since = FALSE;
+    gboolean in_local_list = FALSE;
     gboolean in_trace = FALSE;
 
+    if (g_once_init_enter (&once)) {
+        /* A line that is one local part ("dave", "<dave>"). */
+        bare_local = g_regex_new ("^\\s*<?(?<local>[A-Za-z0-9][A-Za-z0-9._%+=-]{0,63})>?\\s*$",
+                                  G_REGEX_OPTIMIZE, 0, NULL);
+        g_once_init_leave (&once, 1);
+    }
     x->found = g_ptr_array_new_with_free_func (found_free);
     x->index = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
     x->shared = g_string_new (NULL);
@@ -567,7 +576,17 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
         gint mstart = 0, mend = 0, astart = 0;
         gboolean matched = FALSE;
 
-        if (line[0] == '\0' || (d->skip != NULL && re_match (d->skip, line)))
+        if (line[0] == '\0') {
+            in_local_list = FALSE;
+            continue;
+        }
+        if (re_match (d->local_list, line)) {
+            /* "----- The following addresses had permanent fatal errors
+             * -----": bare local parts below it are recipients. */
+            in_local_list = TRUE;
+            continue;
+        }
+        if (d->skip != NULL && re_match (d->skip, line))
             continue;
         /* "Received: ... for <x>" and its continuation lines: the
          * returned message's trace, never a failed recipient. */
@@ -611,8 +630,11 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
             addr = g_steal_pointer (&alias);
             matched = TRUE;
         } else if (strchr (line, '@') == NULL && d->local_recipient != NULL) {
-            /* "550 5.1.1 dave... User unknown": a local part only. */
+            /* "550 5.1.1 dave... User unknown": a local part only; or a
+             * bare local part in a list of failed addresses. */
             g_autofree char *local = match_named (d->local_recipient, line, "local");
+            if (local == NULL && in_local_list)
+                local = match_named (bare_local, line, "local");
             if (local != NULL)
                 addr = qualify_local (ctx, report, local);
             matched = addr != NULL;
