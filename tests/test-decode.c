@@ -640,6 +640,7 @@ static const Prose prose[] = {
     { "prose-exchange-pl.eml", "bounce", "lena@example.pl" },
     { "prose-exchange-ja.eml", "bounce", "lena@example.jp" },
     { "exchange2000-could-not-be-reached.eml", "bounce", "ivy@example.com" },
+    { "exchange2000-de-unreached.eml", "bounce", "hans@example.de" },
     { "address-list-line.eml", "bounce", "ada@example.com,bea@example.com,cy@example.com" },
     /* Nobody on a recipient line: a line stating the error, the Subject. */
     { "error-line.eml", "bounce", "quinn@example.com" },
