@@ -568,6 +568,50 @@ test_add_decoders (void)
     g_rmdir (dir);
 }
 
+/* A "KEY.family" key of an added file is one more alternative of KEY;
+ * the built-in families stay. */
+static void
+test_key_family (void)
+{
+    static const char notice[] =
+        "From: MAILER-DAEMON@mx.example.org\n"
+        "To: sender@example.org\n"
+        "Subject: Undeliverable mail\n\n"
+        "Sorry. RCPT-NAK:alice@example.com (550 5.1.1)\n";
+    g_autoptr (BounceParser) parser = bounce_parser_new ();
+    g_autoptr (GBytes) bytes = g_bytes_new_static (notice, sizeof notice - 1);
+    g_autoptr (GError) error = NULL;
+    g_autofree char *dir = g_dir_make_tmp ("test-decode-XXXXXX", &error);
+    g_autofree char *conf = NULL;
+    BounceReport *report;
+
+    g_assert_no_error (error);
+    conf = g_build_filename (dir, "family.conf", NULL);
+    g_assert_true (g_file_set_contents (conf,
+                                        "[general]\n"
+                                        "recipient.acme=RCPT-NAK:(?<addr>{ADDR})\n",
+                                        -1, NULL));
+    report = bounce_parser_parse (parser, bytes, "family");
+    g_assert_cmpuint (report->recipients->len, ==, 1);
+    g_assert_null (((BounceRecipient *) report->recipients->pdata[0])->address);
+    bounce_report_free (report);
+
+    g_assert_true (bounce_parser_add_decoders (parser, conf, &error));
+    g_assert_no_error (error);
+    report = bounce_parser_parse (parser, bytes, "family");
+    g_assert_cmpuint (report->recipients->len, ==, 1);
+    g_assert_cmpstr (((BounceRecipient *) report->recipients->pdata[0])->address, ==,
+                     "alice@example.com");
+    bounce_report_free (report);
+    {
+        g_autoptr (GBytes) q = g_bytes_new_static (QMAIL, strlen (QMAIL));
+        g_autoptr (BounceReport) r = bounce_parser_parse (parser, q, "qmail");
+        g_assert_cmpuint (r->recipients->len, ==, 2);
+    }
+    g_unlink (conf);
+    g_rmdir (dir);
+}
+
 /* ---- golden fixtures from the corpus ---------------------------- */
 
 typedef struct {
@@ -735,6 +779,7 @@ main (int argc, char **argv)
     g_test_add_func ("/decode/second-recipients", test_second_recipients);
     g_test_add_func ("/decode/crlf", test_crlf);
     g_test_add_func ("/decode/add-decoders", test_add_decoders);
+    g_test_add_func ("/decode/key-family", test_key_family);
     for (guint i = 0; i < G_N_ELEMENTS (prose); i++) {
         g_autofree char *name = g_strdup_printf ("/decode/prose/%s", prose[i].path);
         g_test_add_data_func (name, &prose[i], test_prose);
