@@ -702,6 +702,7 @@ static const Prose prose[] = {
     { "listserv-error-report-post.eml", "not-bounce", "" },
     { "fml-not-member.eml", "bounce", "ivan@example.net" },
     { "postfix-postmaster-notify.eml", "bounce", "judy@example.org" },
+    { "postfix-postmaster-notify-two.eml", "bounce", "liam@example.org" },
     { "postfix-old-postmaster-copy.eml", "bounce", "yuri@example.net" },
     { "sendmail-postmaster-notify.eml", "bounce", "zara@example.net" },
     /* A rejection is one, Auto-Submitted or not. */

@@ -769,6 +769,25 @@ pasted_to (Extract *x)
     return g_steal_pointer (&to);
 }
 
+/* Does @text quote SMTP replies that all accepted (2xx, 3xx) and none
+ * that refused (4xx, 5xx, or a 4.x.x/5.x.x status)? */
+static gboolean
+only_success (const char *text)
+{
+    static GRegex *reply, *refusal;
+    static gsize once = 0;
+
+    if (g_once_init_enter (&once)) {
+        reply = g_regex_new ("(?<![\\d.])[23]\\d\\d[ -](?:[23]\\.\\d{1,3}\\.\\d{1,3}\\b|[A-Za-z<])",
+                             G_REGEX_OPTIMIZE, 0, NULL);
+        refusal = g_regex_new ("(?<![\\d.])(?:[45]\\d\\d(?![\\d.])|[45]\\.\\d{1,3}\\.\\d{1,3}(?![\\d.]))",
+                               G_REGEX_OPTIMIZE, 0, NULL);
+        g_once_init_leave (&once, 1);
+    }
+    return g_regex_match_full (reply, text, (gssize) match_length (text), 0, 0, NULL, NULL) &&
+           !g_regex_match_full (refusal, text, (gssize) match_length (text), 0, 0, NULL, NULL);
+}
+
 /* Does @text hold an error code: a 4.x.x/5.x.x status or a 4xx/5xx
  * reply? */
 static gboolean
@@ -935,11 +954,20 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
         }
         _bounce_decode_add (report, NULL, x.block->str, delayed);
     } else {
+        guint failed = 0;
+
+        for (guint i = 0; i < x.found->len; i++)
+            failed += !only_success (((Found *) x.found->pdata[i])->diag->str);
         for (guint i = 0; i < x.found->len; i++) {
             Found *f = x.found->pdata[i];
             g_autofree char *both = NULL;
             const char *diag = f->diag->str;
 
+            /* A transcript's accepted recipient ("In: RCPT TO:<a@b>",
+             * "Out: 250 2.1.5 Ok", Postfix's postmaster notice) beside
+             * refused ones did not fail. */
+            if (failed > 0 && only_success (diag))
+                continue;
             /* The reason may come before the list of recipients. */
             if (!has_code (diag) && (f->diag->len == 0 || has_code (x.shared->str)))
                 diag = both = g_strconcat (x.shared->str, "\n", f->diag->str, NULL);
