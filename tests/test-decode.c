@@ -734,6 +734,7 @@ static const Prose prose[] = {
     /* Ordinary list mail that quotes the words stays ordinary. */
     { "list-post-not-member.eml", "not-bounce", "" },
     { "list-post-mentions-ooo.eml", "not-bounce", "" },
+    { "person-says-out-of-office.eml", "not-bounce", "" },
 };
 
 static gint
