@@ -660,8 +660,10 @@ typedef struct {
 static const Prose prose[] = {
     /* The address the sender used, not its expansion. */
     { "postfix-expanded-from.eml", "bounce", "team@example.org" },
-    { "exim-generated-from.eml", "bounce", "info@example.org" },
-    { "exim-two-from-one-alias.eml", "bounce", "cal@other.example.net,sales@example.org" },
+    /* Exim names the redirected address it tried (X-Failed-Recipients). */
+    { "exim-generated-from.eml", "bounce", "carol@mail.example.net" },
+    { "exim-two-from-one-alias.eml", "bounce",
+      "amy@mail.example.net,ben@mail.example.net,cal@other.example.net" },
     { "exim-pipe-generated-by.eml", "bounce", "support@example.org" },
     { "sendmail-expanded-from.eml", "bounce", "help@example.com,sales@example.com" },
     /* A local part only: the original To, else the reporting host. */
