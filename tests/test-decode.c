@@ -660,6 +660,8 @@ typedef struct {
 static const Prose prose[] = {
     /* The address the sender used, not its expansion. */
     { "postfix-expanded-from.eml", "bounce", "team@example.org" },
+    /* A DSN: the Original-Recipient, the address the sender used. */
+    { "postfix-dsn-expanded-from.eml", "dsn", "board@example.org" },
     /* Exim names the redirected address it tried (X-Failed-Recipients). */
     { "exim-generated-from.eml", "bounce", "carol@mail.example.net" },
     { "exim-two-from-one-alias.eml", "bounce",

@@ -444,6 +444,37 @@ qualify_local_addresses (BounceReport *report)
     }
 }
 
+/* Is @text one plain address (local@domain, nothing around it)? */
+static gboolean
+plain_address (const char *text)
+{
+    const char *at = text != NULL ? strchr (text, '@') : NULL;
+
+    return at != NULL && at > text && at[1] != '\0' && strchr (at + 1, '@') == NULL &&
+           strchr (at + 1, '.') != NULL &&
+           strpbrk (text, " \t<>()[],;:\"\\") == NULL;
+}
+
+/* RFC 3464: the Original-Recipient is the address the sender gave
+ * (ORCPT), the Final-Recipient the one the reporting MTA tried, after
+ * expanding aliases and forwards (Postfix's "<final> (expanded from
+ * <alias>)").  The address is the sender's, which is the one its lists
+ * hold; the other is kept as final_recipient. */
+static void
+prefer_original_recipients (BounceReport *report)
+{
+    for (guint i = 0; i < report->recipients->len; i++) {
+        BounceRecipient *r = report->recipients->pdata[i];
+
+        if (r->address == NULL || !plain_address (r->original_recipient) ||
+            g_ascii_strcasecmp (r->address, r->original_recipient) == 0)
+            continue;
+        g_free (r->final_recipient);
+        r->final_recipient = r->address;
+        r->address = g_strdup (r->original_recipient);
+    }
+}
+
 /* A recipient with no address gets the VERP address, else the single
  * address of the original To. */
 static void
@@ -668,6 +699,7 @@ parse_message (BounceParser *parser, GBytes *message, const char *source, gboole
 
     if (report->recipients->len > 0) {
         _bounce_dsn_enrich (report, body_text);
+        prefer_original_recipients (report);
         report->kind = all_succeeded (report) ? BOUNCE_KIND_DELIVERED
                                               : BOUNCE_KIND_DSN;
         report->mta = g_strdup ("rfc3464");

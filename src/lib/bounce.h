@@ -123,6 +123,8 @@ typedef struct {
     char *rule;          /* id of the rule that decided */
     char *feedback_type; /* ARF only */
     char *smtp_command;  /* the command the reply answered: RCPT, DATA... */
+    char *final_recipient; /* the Final-Recipient when @address is the
+                            * Original-Recipient, else NULL */
 } BounceRecipient;
 
 BounceRecipient *bounce_recipient_new (void);
