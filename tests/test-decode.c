@@ -705,6 +705,7 @@ static const Prose prose[] = {
     { "listserv-error-report.eml", "bounce", "xena@example.net" },
     { "listserv-error-report-post.eml", "not-bounce", "" },
     { "fml-not-member.eml", "bounce", "ivan@example.net" },
+    { "fml-reject-not-member-article.eml", "bounce", "jon@example.net" },
     { "postfix-postmaster-notify.eml", "bounce", "judy@example.org" },
     { "postfix-postmaster-notify-two.eml", "bounce", "liam@example.org" },
     { "postfix-old-postmaster-copy.eml", "bounce", "yuri@example.net" },
