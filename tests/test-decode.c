@@ -673,6 +673,7 @@ static const Prose prose[] = {
     { "sendmail-local-part-host.eml", "bounce", "erin@mail.example.com" },
     { "imail-unknown-user-local.eml", "bounce", "walt@example.com" },
     { "sendmail-bare-local.eml", "bounce", "greta@mail.example.com" },
+    { "qmail-local-host.eml", "bounce", "pat@mx2.example.net" },
     { "dsn-local-final-recipient.eml", "dsn", "kurt@mail.example.com,lena@mail.example.com" },
     /* Addresses named in sentences and lists, localised. */
     { "qmail-sentence.eml", "bounce", "frank@example.net" },

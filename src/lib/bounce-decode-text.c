@@ -442,11 +442,12 @@ list_find_local (const char *text, const char *local)
 /* A recipient named by its local part only ("dave... User unknown"):
  * the original message's To or Cc with that local part (attached, or
  * pasted in the text), else the local part at the reporting host (the
- * domain of the bounce's sender when that is a mailer). */
+ * host the notice names, else the domain of the bounce's sender when
+ * that is a mailer). */
 static char *
 qualify_local (BounceDecodeContext *ctx, BounceReport *report, const char *local)
 {
-    static GRegex *fields;
+    static GRegex *fields, *host;
     static gsize once = 0;
     g_autoptr (GMatchInfo) mi = NULL;
     const char *body = ctx->body;
@@ -456,6 +457,10 @@ qualify_local (BounceDecodeContext *ctx, BounceReport *report, const char *local
     if (g_once_init_enter (&once)) {
         fields = g_regex_new ("^(?:To|Cc):[ \\t]*(.+)$",
                               G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL);
+        host = g_regex_new ("^(?:This is the (?:mail system|Postfix program) at host"
+                            "|Hi\\. This is the qmail-send program at"
+                            "|Reporting-MTA:\\s*dns;)\\s*(?<host>[A-Za-z0-9][A-Za-z0-9.-]*)",
+                            G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL);
         g_once_init_leave (&once, 1);
     }
     if ((found = list_find_local (report->orig_to, local)) != NULL)
@@ -467,6 +472,20 @@ qualify_local (BounceDecodeContext *ctx, BounceReport *report, const char *local
             if ((found = list_find_local (value, local)) != NULL)
                 return found;
             g_match_info_next (mi, NULL);
+        }
+    }
+    /* The host the notice says it comes from: Postfix's "This is the mail
+     * system at host %s.", qmail's "This is the qmail-send program at
+     * %s.", a pasted "Reporting-MTA: dns; %s". */
+    if (body != NULL) {
+        g_autoptr (GMatchInfo) hm = NULL;
+        if (g_regex_match_full (host, body, (gssize) match_length (body), 0, 0, &hm, NULL)) {
+            g_autofree char *name = g_match_info_fetch_named (hm, "host");
+            gsize len = name != NULL ? strlen (name) : 0;
+            while (len > 0 && name[len - 1] == '.')
+                name[--len] = '\0';
+            if (len > 0 && strchr (name, '.') != NULL)
+                return g_strdup_printf ("%s@%s", local, name);
         }
     }
     domain = domain_of (ctx->from_addr);
