@@ -534,6 +534,15 @@ is_address_list (const BounceDecoderData *d, const char *line)
     return n >= 2;
 }
 
+/* The reply code that starts @text ("554", "550 5.1.1"), or 0. */
+static int
+line_reply_code (const char *text)
+{
+    int code = bounce_reply_code_find (text);
+
+    return code >= 400 && (guint64) code == g_ascii_strtoull (text, NULL, 10) ? code : 0;
+}
+
 static void
 extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *report,
          Extract *x)
@@ -546,6 +555,13 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
     g_autofree gsize *offsets = NULL;
     Found *current = NULL;
     const char *previous = NULL;
+    /* In Sendmail's transcript ("----- Transcript of session follows
+     * -----", savemail.c), the session's lines (">>> RCPT To:<a@b>", "<<<
+     * 550 ...", "550 host (smtp)... 550 Host unknown") come before the
+     * recipient's own status line ("554 <a@b>... Remote protocol error",
+     * deliver.c): there, the lines wait for the next recipient. */
+    gboolean transcript = FALSE;
+    g_autoptr (GString) pending = g_string_new (NULL);
     guint start = 0, end, n;
     gsize current_indent = 0;
     gboolean entry_since = FALSE;
@@ -595,6 +611,8 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
         gint mstart = 0, mend = 0, astart = 0;
         gboolean matched = FALSE;
 
+        if (strstr (line, "Transcript of session follows") != NULL)
+            transcript = TRUE;
         if (line[0] == '\0') {
             in_local_list = FALSE;
             continue;
@@ -692,16 +710,26 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
                 f->address = g_steal_pointer (&addr);
                 f->diag = g_string_new (NULL);
                 add_found (x->found, x->index, f);
+                if (pending->len > 0) {
+                    append_line (f->diag, pending->str);
+                    g_string_truncate (pending, 0);
+                }
                 if (expanded != NULL && find_found (x->index, expanded) == NULL)
                     g_hash_table_insert (x->index, g_ascii_strdown (expanded, -1), f);
                 /* What the line says around the address: "Unknown
-                 * user: a@b" (a phrase before it, not a local code
-                 * as in "554 <a@b>... Remote protocol error"). */
+                 * user: a@b" (a phrase before it); a reply code before
+                 * it ("554 <a@b>... Remote protocol error", Sendmail's
+                 * status line for the recipient) only when the rest
+                 * of the line quotes no reply of its own ("554
+                 * <a@b>... 550 Host unknown"). */
                 if (mend > 0) {
                     g_autofree char *before = g_strndup (line, (gsize) astart);
                     g_strdelimit (before, "<(\"", ' ');
-                    if (strpbrk (before, "0123456789") == NULL)
-                        append_line (f->diag, g_strstrip (before));
+                    g_strstrip (before);
+                    if (strpbrk (before, "0123456789") == NULL ||
+                        (line_reply_code (before) != 0 &&
+                         bounce_reply_code_find (line + mend) == 0))
+                        append_line (f->diag, before);
                     if (line[mend] != '\0') {
                         if (f->diag->len > 0)
                             g_string_append_c (f->diag, ' ');
@@ -711,6 +739,10 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
                     append_line (f->diag, line);
                 }
             } else {
+                if (pending->len > 0) {
+                    append_line (f->diag, pending->str);
+                    g_string_truncate (pending, 0);
+                }
                 append_line (f->diag, line);
             }
             current = f;
@@ -722,8 +754,21 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
          * entry (one without an address). */
         if (current != NULL && strspn (line, " \t") <= current_indent)
             entry_since = TRUE;
-        append_line (current != NULL ? current->diag : x->shared, line);
+        if (transcript && g_strrstr (line, "hile talking to ") != NULL &&
+            pending->len > 0) {
+            /* A new session ("... while talking to mx:", usersmtp.c):
+             * the lines of the one before, if no recipient's line
+             * followed them, stay where they were. */
+            append_line (current != NULL ? current->diag : x->shared, pending->str);
+            g_string_truncate (pending, 0);
+        }
+        if (transcript)
+            append_line (pending, line);
+        else
+            append_line (current != NULL ? current->diag : x->shared, line);
     }
+    if (pending->len > 0)
+        append_line (current != NULL ? current->diag : x->shared, pending->str);
 }
 
 /* The addresses of @text (not the excluded ones) become recipients;

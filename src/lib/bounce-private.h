@@ -64,6 +64,25 @@ G_GNUC_INTERNAL guint _bounce_dsn_parse (const char *body,
 G_GNUC_INTERNAL void _bounce_dsn_enrich (BounceReport *report,
                                          const char *body);
 
+/* bounce-status.c: the server's reply in free text */
+
+/* The reply code of the server's reply in @text: the first refusal
+ * (4xx/5xx), past an x.4.7 expiry verdict to the reply that caused it;
+ * a 2xx/3xx only when nothing failed.  *@out_status (when not NULL)
+ * gets the enhanced status written next to that code, or NULL
+ * (transfer full).  0 when there is no reply code. */
+G_GNUC_INTERNAL int _bounce_reply_pick (const char *text, char **out_status);
+
+/* Is the recipient's diagnostic a local mailer's exit status
+ * ("X-Unix; 75"), not words of a server? */
+G_GNUC_INTERNAL gboolean _bounce_recipient_exit_status (const BounceRecipient *r);
+
+/* bounce_recipient_resolve_codes(); with @notice, the diagnostic was
+ * taken from the notice's prose or transcript, not from the report's
+ * Diagnostic-Code, so the status next to a reply there only refines a
+ * vaguer Status field of the same class. */
+G_GNUC_INTERNAL void _bounce_recipient_resolve (BounceRecipient *r, gboolean notice);
+
 /* Adds @recipient to @report unless the cap is reached (takes it). */
 G_GNUC_INTERNAL void _bounce_report_take_recipient (BounceReport *report,
                                                     BounceRecipient *recipient);

@@ -182,7 +182,10 @@ char *bounce_status_normalize (const char *text);
 /* Finds the first enhanced status code in free text (transfer full). */
 char *bounce_status_find (const char *text);
 
-/* Finds the first SMTP reply code (2xx-5xx) in free text; 0 if none. */
+/* Finds the SMTP reply code (2xx-5xx) of the server's reply in free text:
+ * the first refusal (4xx/5xx), past an x.4.7 expiry verdict to the reply
+ * that caused it; a 2xx/3xx only when nothing failed; 0 if none
+ * (docs/output-format.md, "Which status"). */
 int bounce_reply_code_find (const char *text);
 
 /* Unfolds a multi-line SMTP reply ("550-5.1.1 a 550 5.1.1 b") into one
@@ -195,7 +198,9 @@ char *bounce_diagnostic_unfold (const char *text);
 const char *bounce_smtp_command_find (const char *text);
 
 /* Fills status, smtp_code and status_source of @recipient from its
- * Status field and diagnostic: the more specific code wins. */
+ * Status field and diagnostic: the enhanced code next to the server's
+ * reply wins unless it is x.0.0; a code elsewhere only refines a vaguer
+ * Status of the same class (docs/output-format.md, "Which status"). */
 void bounce_recipient_resolve_codes (BounceRecipient *recipient);
 
 /* ------------------------------------------------------------------ */
