@@ -698,6 +698,7 @@ static const Prose prose[] = {
     { "address-list-line.eml", "bounce", "ada@example.com,bea@example.com,cy@example.com" },
     /* Nobody on a recipient line: a line stating the error, the Subject. */
     { "error-line.eml", "bounce", "quinn@example.com" },
+    { "error-line-postmaster.eml", "bounce", "rex@example.com" },
     { "domino-subject.eml", "bounce", "jo.ota@example.com" },
     /* The returned message's "Received: ... for <x>" names nobody. */
     { "received-for.eml", "bounce", "sam@example.com" },

@@ -496,7 +496,7 @@ qualify_local (BounceDecodeContext *ctx, BounceReport *report, const char *local
 }
 
 static void add_addresses (BounceDecodeContext *ctx, BounceReport *report, Extract *x,
-                           const char *text, gboolean only_one);
+                           const char *text, gboolean only_one, gboolean guess);
 
 /* Is @line two or more different addresses and nothing else
  * (separators, brackets, quotes)? */
@@ -693,7 +693,7 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
         /* "  a@example.com, b@example.com": a line that is a list of
          * addresses names each. */
         if (matched && mstart == 0 && is_address_list (d, line)) {
-            add_addresses (ctx, report, x, line, FALSE);
+            add_addresses (ctx, report, x, line, FALSE, FALSE);
             current = find_found (x->index, addr);
             if (current != NULL) {
                 current_indent = strspn (line, " \t");
@@ -772,10 +772,12 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
 }
 
 /* The addresses of @text (not the excluded ones) become recipients;
- * with @only_one, only when it names exactly one. */
+ * with @only_one, only when it names exactly one.  With @guess (a line
+ * that only states an error), never a mailer's or postmaster's address
+ * ("... rejected; contact postmaster@example.com"). */
 static void
 add_addresses (BounceDecodeContext *ctx, BounceReport *report, Extract *x,
-               const char *text, gboolean only_one)
+               const char *text, gboolean only_one, gboolean guess)
 {
     g_autoptr (GMatchInfo) mi = NULL;
     g_autoptr (GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
@@ -788,7 +790,8 @@ add_addresses (BounceDecodeContext *ctx, BounceReport *report, Extract *x,
         gboolean dup = FALSE;
         for (guint i = 0; i < seen->len; i++)
             dup = dup || same_address (seen->pdata[i], addr);
-        if (addr != NULL && !dup && !excluded (ctx, report, addr))
+        if (addr != NULL && !dup && !excluded (ctx, report, addr) &&
+            !(guess && re_match (ctx->data->bounce_from, addr)))
             g_ptr_array_add (seen, g_steal_pointer (&addr));
         g_match_info_next (mi, NULL);
     }
@@ -964,9 +967,9 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
         g_auto (GStrv) blines = g_strsplit (x.block->str, "\n", -1);
         for (guint i = 0; blines[i] != NULL; i++)
             if (strchr (blines[i], '@') != NULL && re_match (d->error, blines[i]))
-                add_addresses (ctx, report, &x, blines[i], FALSE);
+                add_addresses (ctx, report, &x, blines[i], FALSE, TRUE);
         if (x.found->len == 0 && subject != NULL && strchr (subject, '@') != NULL)
-            add_addresses (ctx, report, &x, subject, TRUE);
+            add_addresses (ctx, report, &x, subject, TRUE, TRUE);
         /* Else the one To of the returned message pasted below the
          * notice (as the caller does with an attached one), unless a
          * VERP address or an attached original names it. */
@@ -974,7 +977,7 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
             report->orig_to == NULL) {
             g_autofree char *to = pasted_to (&x);
             if (to != NULL)
-                add_addresses (ctx, report, &x, to, TRUE);
+                add_addresses (ctx, report, &x, to, TRUE, FALSE);
         }
     }
 
