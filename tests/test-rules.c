@@ -121,8 +121,8 @@ test_guide_causes (void)
         /* Mailbox full. */
         { "552 5.2.2 Mailbox full", "mailboxfull", FALSE, "status-mailbox-full", "quota", "limit" },
         { "452 4.2.2 The email account that you tried to reach is over quota", "mailboxfull", FALSE, NULL, "quota", "limit" },
-        { "550 Postfach voll", "mailboxfull", FALSE, "mailbox-full", "quota", "limit" },
-        { "550 Skrzynka odbiorcy jest pełna", "mailboxfull", FALSE, "mailbox-full", "another way", "inną drogą" },
+        { "550 Postfach voll", "mailboxfull", FALSE, "mailbox-full-de-nl", "quota", "limit" },
+        { "550 Skrzynka odbiorcy jest pełna", "mailboxfull", FALSE, "mailbox-full-pl-ru", "another way", "inną drogą" },
         /* IP on a blacklist. */
         { "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", "blocked", FALSE, "blocked", "Spamhaus", "Spamhaus" },
         { "550 5.7.1 Rejected: 192.0.2.1 listed at bl.spamcop.net", "blocked", FALSE, "blocked", "MXToolbox", "MXToolbox" },
