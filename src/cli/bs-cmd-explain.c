@@ -86,6 +86,7 @@ bs_cmd_explain (int argc, char **argv)
     g_autofree char *command_opt = NULL;
     g_autofree char *action_opt = NULL;
     g_autofree char *status_opt = NULL;
+    g_autofree char *type_opt = NULL;
     g_autofree char *status_code = NULL;
     g_auto (GStrv) words = NULL;
     GOptionEntry entries[] = {
@@ -107,6 +108,9 @@ bs_cmd_explain (int argc, char **argv)
         { "status", 0, 0, G_OPTION_ARG_STRING, &status_opt,
           "The report's Status field, e.g. 5.0.0 (default: none; the code "
           "in TEXT is weighed against it as parse does)", "CODE" },
+        { "diagnostic-type", 0, 0, G_OPTION_ARG_STRING, &type_opt,
+          "The type of the report's Diagnostic-Code, e.g. smtp or x-unix "
+          "(a local mailer; default: none)", "TYPE" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &words, NULL,
           NULL },
         { NULL },
@@ -128,8 +132,8 @@ bs_cmd_explain (int argc, char **argv)
         context, "Prints the reason, its meaning, hard or soft, who must act "
                  "and the advice for\na reply such as \"550 5.7.26 ...\", a "
                  "status such as 5.2.2 or a code such as 552.\n"
-                 "--smtp-command, --action and --status add what a report "
-                 "would say around the\nreply: \"--smtp-command DATA\" asks "
+                 "--smtp-command, --action, --status and --diagnostic-type add "
+                 "what a report would\nsay around the reply: \"--smtp-command DATA\" asks "
                  "what the reply would mean after DATA.");
     g_option_context_add_main_entries (context, entries, NULL);
     if (!bs_parse_options (context, &argc, &argv, &status))
@@ -143,6 +147,15 @@ bs_cmd_explain (int argc, char **argv)
         !bs_choose ("explain", "action", action_opt, action_names,
                     &action_index))
         return EX_USAGE;
+    if (type_opt != NULL &&
+        (type_opt[0] == '\0' ||
+         type_opt[strspn (type_opt, "abcdefghijklmnopqrstuvwxyz"
+                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")] !=
+             '\0')) {
+        bs_error ("explain: --diagnostic-type '%s' is not a type such as "
+                  "smtp or x-unix", type_opt);
+        return EX_USAGE;
+    }
     if (status_opt != NULL) {
         status_code = bounce_status_normalize (status_opt);
         if (status_code == NULL ||
@@ -170,7 +183,8 @@ bs_cmd_explain (int argc, char **argv)
         return status;
     r = bounce_rules_explain_full (
         rules, text, command_index >= 0 ? command_names[command_index] : NULL,
-        action_index >= 0 ? action_names[action_index] : NULL, status_code);
+        action_index >= 0 ? action_names[action_index] : NULL, status_code,
+        type_opt);
     reason = bounce_rules_get_reason (rules, r->reason);
     rule = bounce_rules_get_rule (rules, r->rule);
     meaning = reason == NULL ? NULL : pl ? reason->meaning_pl : reason->meaning_en;
@@ -214,6 +228,8 @@ bs_cmd_explain (int argc, char **argv)
         json_builder_add_string_value (b, r->smtp_command);
         json_builder_set_member_name (b, "action");
         json_builder_add_string_value (b, r->action);
+        json_builder_set_member_name (b, "diagnostic_type");
+        json_builder_add_string_value (b, r->diagnostic_type);
         json_builder_set_member_name (b, "lang");
         json_builder_add_string_value (b, lang);
         json_builder_end_object (b);

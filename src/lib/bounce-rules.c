@@ -990,7 +990,7 @@ bounce_rules_classify (const BounceRules *rules, BounceReport *report)
 BounceRecipient *
 bounce_rules_explain (const BounceRules *rules, const char *text)
 {
-    return bounce_rules_explain_full (rules, text, NULL, NULL, NULL);
+    return bounce_rules_explain_full (rules, text, NULL, NULL, NULL, NULL);
 }
 
 BounceRecipient *
@@ -998,7 +998,8 @@ bounce_rules_explain_full (const BounceRules *rules,
                            const char *text,
                            const char *smtp_command,
                            const char *action,
-                           const char *status)
+                           const char *status,
+                           const char *diagnostic_type)
 {
     g_autoptr (BounceReport) report = bounce_report_new ("-");
     BounceRecipient *r = bounce_recipient_new ();
@@ -1023,6 +1024,8 @@ bounce_rules_explain_full (const BounceRules *rules,
         r->smtp_command = g_strdup (bounce_smtp_command_find (r->diagnostic));
     else if (g_ascii_strcasecmp (smtp_command, "NONE") != 0)
         r->smtp_command = g_ascii_strup (smtp_command, -1);
+    if (diagnostic_type != NULL)
+        r->diagnostic_type = g_ascii_strdown (diagnostic_type, -1);
     report->kind = BOUNCE_KIND_DSN;
     classify_recipient (rules, report, r);
     return r;

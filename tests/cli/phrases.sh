@@ -10,7 +10,8 @@
 #   expected_reason <TAB> reply text <TAB> context <TAB> source
 # context: "-" or space-separated key=value words:
 #   command=RCPT (--smtp-command), action=delayed (--action),
-#   status=5.0.0 (--status: the report's Status field).
+#   status=5.0.0 (--status: the report's Status field),
+#   type=x-unix (--diagnostic-type: the Diagnostic-Code's type).
 # Every mismatch is printed (file:line, expected, got, rule, text); any
 # mismatch or malformed line fails the test.  The script first checks
 # itself on a small set with known mistakes, and explain's context options.
@@ -47,6 +48,7 @@ run_phrases () {
                         command=*) opts+=(--smtp-command "${word#command=}") ;;
                         action=*) opts+=(--action "${word#action=}") ;;
                         status=*) opts+=(--status "${word#status=}") ;;
+                        type=*) opts+=(--diagnostic-type "${word#type=}") ;;
                         *) echo "FAIL: ${f##*/}:$ln: unknown context '$word'" >&2
                            bad=$((bad + 1)); continue 2 ;;
                     esac
@@ -83,9 +85,11 @@ expect_rc "unknown --action" 64 "$BIN" explain --action bounced "550 x"
 expect_err "unknown action message" "bouncestat: explain: unknown action 'bounced' (failed, delayed, delivered, relayed or expanded)"
 expect_rc "bad --status" 64 "$BIN" explain --status 5.x "550 x"
 expect_err "bad status message" "bouncestat: explain: --status '5.x' is not a status code such as 5.1.1"
-expect_rc "context in the JSON" 0 "$BIN" explain --format=json --smtp-command DATA --action delayed --status 4.0.0 "450 try later"
-python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); sys.exit(0 if (o["smtp_command"], o["action"], o["status"], o["status_source"]) == ("DATA", "delayed", "4.0.0", "dsn") else 1)' "$tmp/out"
-check "smtp_command, action and status from the options" $?
+expect_rc "bad --diagnostic-type" 64 "$BIN" explain --diagnostic-type "x unix" "550 x"
+expect_err "bad diagnostic type message" "bouncestat: explain: --diagnostic-type 'x unix' is not a type such as smtp or x-unix"
+expect_rc "context in the JSON" 0 "$BIN" explain --format=json --smtp-command DATA --action delayed --status 4.0.0 --diagnostic-type X-Unix "450 try later"
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); sys.exit(0 if (o["smtp_command"], o["action"], o["status"], o["status_source"], o["diagnostic_type"]) == ("DATA", "delayed", "4.0.0", "dsn", "x-unix") else 1)' "$tmp/out"
+check "smtp_command, action, status and diagnostic_type from the options" $?
 expect_rc "command found in the text" 0 "$BIN" explain --format=json "550 User unknown (in reply to end of DATA command)"
 python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); sys.exit(0 if o["smtp_command"] == "DATA" else 1)' "$tmp/out"
 check "smtp_command found in the text as parse does" $?
