@@ -2,7 +2,8 @@
  * test-query.c - the reading side: --since/--until parsing, tables as
  * JSON, the overview's trend, and the suppression list computed in C
  * (bounce_query_suppress) against the suppression_candidates view of
- * schema.sql on random histories, for several thresholds.
+ * schema.sql on random histories (verified, unverified and unchecked
+ * events mixed), for several thresholds.
  *
  * Databases are created by the store (so the schema is the real one) and
  * filled with plain INSERTs: the classification is not under test.
@@ -252,6 +253,10 @@ test_suppress_matches_view (Fixture *f, gconstpointer data)
     }
     add_event (f->db, ++message, NULL, "bounce", "userunknown", 1,
                "2026-10-05T00:00:00Z");
+    /* Verified, unverified (never counts, bounce or delivery) and not
+     * checked, mixed. */
+    exec_ok (f->db, "UPDATE events SET verified = CASE id % 4 WHEN 0 THEN 0"
+                    " WHEN 1 THEN NULL ELSE 1 END");
     exec_ok (f->db, "COMMIT");
 
     reader = bounce_reader_open (f->path, &error);

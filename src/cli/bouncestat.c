@@ -4,6 +4,7 @@
  * subcommands share (bs_parse_options, bs_choose, bs_no_arguments).
  */
 #include <locale.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +20,9 @@ static const BsCommand commands[] = {
     { "show", bs_cmd_show, "Show the history of an address or @domain" },
     { "explain", bs_cmd_explain,
       "Explain an SMTP reply or status code: reason, who acts, advice" },
-    { "rules", bs_cmd_rules, "Check the classification rules (rules check)" },
+    { "rules", bs_cmd_rules, "Check the classification rules and count how often each decides (rules check, rules stats)" },
+    { "verp", bs_cmd_verp,
+      "Sign VERP return paths, so that forged bounces do not suppress" },
 };
 
 int
@@ -41,6 +44,8 @@ bs_exit_code (const GError *error)
         case BOUNCE_ERROR_STORE_BUSY:
         case BOUNCE_ERROR_STORE_FULL:
             return EX_TEMPFAIL;
+        case BOUNCE_ERROR_STORE_ACCESS:
+            return EX_CANTCREAT;
         case BOUNCE_ERROR_FAILED:
         default:
             return EX_SOFTWARE;
@@ -114,26 +119,79 @@ bs_no_arguments (const char *command, int argc, char **argv)
     return TRUE;
 }
 
+/* Where the rules are when --rules is not given (README, "Where the
+ * rules are"): found from where the program is, never from a path it
+ * happens to find.
+ *   - the program of the build tree: the source tree's rules;
+ *   - the program in the bin directory it was configured for: the
+ *     configured rules and system directories;
+ *   - a program anywhere else (cmake --install --prefix DIR, a copied
+ *     tree): its own DIR/share/bouncestat/rules and
+ *     DIR/etc/bouncestat/rules.d, as relative to its bin directory as
+ *     the configured ones are.
+ * @out_system: the system directory (added when it exists); @out_origin:
+ * which case it is, for --version. */
+static char *
+bs_default_rules_dir (char **out_system, const char **out_origin)
+{
+    g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+    g_autofree char *exe_dir = exe != NULL ? g_path_get_dirname (exe) : NULL;
+    g_autofree char *build_dir = realpath (BOUNCESTAT_BUILD_DIR, NULL);
+    g_autofree char *bin_dir = realpath (BOUNCESTAT_BINDIR, NULL);
+
+    if (exe_dir != NULL && g_strcmp0 (exe_dir, build_dir) == 0) {
+        *out_origin = "the source tree's, for the program of the build tree";
+        *out_system = g_strdup (BOUNCESTAT_SYSCONF_RULES_DIR);
+        return g_strdup (BOUNCESTAT_SOURCE_RULES_DIR);
+    }
+    if (exe_dir == NULL || g_strcmp0 (exe_dir, bin_dir) == 0) {
+        *out_origin = "installed";
+        *out_system = g_strdup (BOUNCESTAT_SYSCONF_RULES_DIR);
+        return g_strdup (BOUNCESTAT_RULES_DIR);
+    }
+    *out_origin = "installed, found from the program's directory";
+    *out_system = g_canonicalize_filename (BOUNCESTAT_REL_SYSCONF_RULES_DIR,
+                                           exe_dir);
+    return g_canonicalize_filename (BOUNCESTAT_REL_RULES_DIR, exe_dir);
+}
+
 GStrv
 bs_rules_dirs (const char *rules_dir)
 {
     g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
     const char *env = g_getenv ("BOUNCESTAT_RULES_DIR");
+    g_autofree char *system = NULL;
+    g_autofree char *installed = NULL;
+    const char *origin;
 
     if (rules_dir != NULL) {
         g_strv_builder_add (b, rules_dir);
         return g_strv_builder_end (b);
     }
-    if (env != NULL && env[0] != '\0')
-        g_strv_builder_add (b, env);
-    else if (g_file_test (BOUNCESTAT_RULES_DIR, G_FILE_TEST_IS_DIR))
-        g_strv_builder_add (b, BOUNCESTAT_RULES_DIR);
-    else
-        /* Run from the build tree: the rules of the source tree. */
-        g_strv_builder_add (b, BOUNCESTAT_SOURCE_RULES_DIR);
-    if (g_file_test (BOUNCESTAT_SYSCONF_RULES_DIR, G_FILE_TEST_IS_DIR))
-        g_strv_builder_add (b, BOUNCESTAT_SYSCONF_RULES_DIR);
+    /* No fallback: a missing directory is an error that names it. */
+    installed = bs_default_rules_dir (&system, &origin);
+    g_strv_builder_add (b, env != NULL && env[0] != '\0' ? env : installed);
+    if (g_file_test (system, G_FILE_TEST_IS_DIR))
+        g_strv_builder_add (b, system);
     return g_strv_builder_end (b);
+}
+
+/* --version: also where the rules come from. */
+static void
+print_version (void)
+{
+    const char *env = g_getenv ("BOUNCESTAT_RULES_DIR");
+    g_autofree char *system = NULL;
+    const char *origin;
+    g_autofree char *installed = bs_default_rules_dir (&system, &origin);
+
+    printf ("bouncestat %s\n", BOUNCESTAT_VERSION);
+    if (env != NULL && env[0] != '\0')
+        printf ("rules: %s ($BOUNCESTAT_RULES_DIR)\n", env);
+    else
+        printf ("rules: %s (%s)\n", installed, origin);
+    printf ("system rules: %s (%s)\n", system,
+            g_file_test (system, G_FILE_TEST_IS_DIR) ? "read" : "absent");
 }
 
 BounceRules *
@@ -177,7 +235,7 @@ main (int argc, char **argv)
         return EX_OK;
     }
     if (strcmp (argv[1], "--version") == 0) {
-        printf ("bouncestat %s\n", BOUNCESTAT_VERSION);
+        print_version ();
         return EX_OK;
     }
     for (guint i = 0; i < G_N_ELEMENTS (commands); i++)

@@ -73,6 +73,8 @@ print_text (const char *match,
                                                                  : "");
         if (rule != NULL)
             g_string_append_printf (line, "  [rule %s]", rule);
+        if (g_strcmp0 (bounce_table_get (history, r, "verified"), "0") == 0)
+            g_string_append (line, "  UNVERIFIED (maybe forged; not counted)");
         safe = bs_sanitize (line->str);
         printf ("  %s\n", safe);
         print_field ("diagnostic", bounce_table_get (history, r,

@@ -1,7 +1,7 @@
 /*
  * bs-options.c - options several subcommands share: how to build the
  * parser (--rules, --no-rules, --header, --verp, --decoders,
- * --envelope-recipient)
+ * --envelope-recipient, --verp-secret-file, --sending-domain)
  * and where the database is (--db, $BOUNCESTAT_DB, XDG data dir).
  *
  * Only the CLI reads the environment; the library gets plain values.
@@ -26,6 +26,17 @@ bs_parser_options_add (GOptionContext *context, BsParserOptions *opts)
           "FILE" },
         { "envelope-recipient", 0, 0, G_OPTION_ARG_STRING, &opts->envelope,
           "The address the bounce was delivered to (for VERP)", "ADDRESS" },
+        { "verp-secret-file", 0, 0, G_OPTION_ARG_FILENAME,
+          &opts->verp_secret_file,
+          "Verify signed VERP return paths with the secret in FILE "
+          "(default: $BOUNCESTAT_VERP_SECRET_FILE; docs/verp.md): bounces "
+          "without a valid token are unverified and never suppress",
+          "FILE" },
+        { "sending-domain", 0, 0, G_OPTION_ARG_STRING_ARRAY,
+          &opts->sending_domains,
+          "Bounces of messages whose Message-ID is not from DOMAIN (or "
+          "below) are unverified (repeatable)",
+          "DOMAIN" },
         { NULL },
     };
 
@@ -57,6 +68,25 @@ bs_parser_options_build (BsParserOptions *opts, int *out_status)
     }
     if (opts->envelope != NULL)
         bounce_parser_set_envelope_recipient (parser, opts->envelope);
+    {
+        g_autofree char *secret = bs_verp_secret_path (opts->verp_secret_file);
+
+        if (secret != NULL) {
+            g_autoptr (GError) error = NULL;
+
+            g_clear_pointer (&opts->verp_key, bounce_verp_key_free);
+            opts->verp_key = bounce_verp_key_load (secret, &error);
+            if (opts->verp_key == NULL) {
+                bs_error ("%s", error->message);
+                *out_status = bs_exit_code (error);
+                return NULL;
+            }
+            bounce_parser_set_verp_key (parser, opts->verp_key);
+        }
+    }
+    if (opts->sending_domains != NULL)
+        bounce_parser_set_sending_domains (
+            parser, (const char *const *) opts->sending_domains);
     for (guint i = 0; opts->decoders != NULL && opts->decoders[i] != NULL;
          i++) {
         g_autoptr (GError) error = NULL;
@@ -77,7 +107,22 @@ bs_parser_options_clear (BsParserOptions *opts)
     g_clear_pointer (&opts->verp, g_free);
     g_clear_pointer (&opts->envelope, g_free);
     g_clear_pointer (&opts->decoders, g_strfreev);
+    g_clear_pointer (&opts->verp_secret_file, g_free);
+    g_clear_pointer (&opts->sending_domains, g_strfreev);
     g_clear_pointer (&opts->rules, bounce_rules_free);
+    g_clear_pointer (&opts->verp_key, bounce_verp_key_free);
+}
+
+char *
+bs_verp_secret_path (const char *option)
+{
+    const char *env = g_getenv ("BOUNCESTAT_VERP_SECRET_FILE");
+
+    if (option != NULL && option[0] != '\0')
+        return g_strdup (option);
+    if (env != NULL && env[0] != '\0')
+        return g_strdup (env);
+    return NULL;
 }
 
 char *

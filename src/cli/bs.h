@@ -59,11 +59,14 @@ typedef struct {
     char *verp;
     char *envelope;
     char **decoders;
+    char *verp_secret_file;
+    char **sending_domains;
     BounceRules *rules; /* loaded by bs_parser_options_build */
+    BounceVerpKey *verp_key; /* loaded by bs_parser_options_build */
 } BsParserOptions;
 
-/* Adds --rules, --no-rules, --header, --verp, --decoders and
- * --envelope-recipient,
+/* Adds --rules, --no-rules, --header, --verp, --decoders,
+ * --envelope-recipient, --verp-secret-file and --sending-domain,
  * stored into @opts (which must outlive the parse). */
 void bs_parser_options_add (GOptionContext *context, BsParserOptions *opts);
 
@@ -178,5 +181,10 @@ int bs_cmd_suppress (int argc, char **argv);
 int bs_cmd_show (int argc, char **argv);
 int bs_cmd_explain (int argc, char **argv);
 int bs_cmd_rules (int argc, char **argv);
+int bs_cmd_verp (int argc, char **argv);
+
+/* The VERP secret file: @option, else $BOUNCESTAT_VERP_SECRET_FILE, else
+ * NULL (none) (transfer full). */
+char *bs_verp_secret_path (const char *option);
 
 #endif /* BS_H */

@@ -325,6 +325,15 @@ find_line (const GRegex *re, const char *body, const gsize *offsets,
     return n;
 }
 
+/* The reply code that starts @text ("554", "550 5.1.1"), or 0. */
+static int
+line_reply_code (const char *text)
+{
+    int code = bounce_reply_code_find (text);
+
+    return code >= 400 && (guint64) code == g_ascii_strtoull (text, NULL, 10) ? code : 0;
+}
+
 static void
 extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *report,
          Extract *x)
@@ -335,6 +344,13 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
     g_autofree gsize *offsets = NULL;
     Found *current = NULL;
     const char *previous = NULL;
+    /* In Sendmail's transcript ("----- Transcript of session follows
+     * -----", savemail.c), the session's lines (">>> RCPT To:<a@b>", "<<<
+     * 550 ...", "550 host (smtp)... 550 Host unknown") come before the
+     * recipient's own status line ("554 <a@b>... Remote protocol error",
+     * deliver.c): there, the lines wait for the next recipient. */
+    gboolean transcript = FALSE;
+    g_autoptr (GString) pending = g_string_new (NULL);
     guint start = 0, end, n;
 
     x->found = g_ptr_array_new_with_free_func (found_free);
@@ -368,6 +384,8 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
         const char *line = lines[i];
         g_autoptr (GMatchInfo) mi = NULL;
 
+        if (strstr (line, "Transcript of session follows") != NULL)
+            transcript = TRUE;
         if (line[0] == '\0' || (d->skip != NULL && re_match (d->skip, line)))
             continue;
         if (previous != NULL && strchr (line, '@') != NULL &&
@@ -398,14 +416,24 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
                     f->address = g_steal_pointer (&addr);
                     f->diag = g_string_new (NULL);
                     add_found (x->found, x->index, f);
+                    if (pending->len > 0) {
+                        append_line (f->diag, pending->str);
+                        g_string_truncate (pending, 0);
+                    }
                     /* What the line says around the address: "Unknown
-                     * user: a@b" (a phrase before it, not a local code
-                     * as in "554 <a@b>... Remote protocol error"). */
+                     * user: a@b" (a phrase before it); a reply code before
+                     * it ("554 <a@b>... Remote protocol error", Sendmail's
+                     * status line for the recipient) only when the rest
+                     * of the line quotes no reply of its own ("554
+                     * <a@b>... 550 Host unknown"). */
                     {
                         g_autofree char *before = g_strndup (line, (gsize) astart);
                         g_strdelimit (before, "<(\"", ' ');
-                        if (strpbrk (before, "0123456789") == NULL)
-                            append_line (f->diag, g_strstrip (before));
+                        g_strstrip (before);
+                        if (strpbrk (before, "0123456789") == NULL ||
+                            (line_reply_code (before) != 0 &&
+                             bounce_reply_code_find (line + mend) == 0))
+                            append_line (f->diag, before);
                         if (line[mend] != '\0') {
                             if (f->diag->len > 0)
                                 g_string_append_c (f->diag, ' ');
@@ -413,14 +441,31 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
                         }
                     }
                 } else {
+                    if (pending->len > 0) {
+                        append_line (f->diag, pending->str);
+                        g_string_truncate (pending, 0);
+                    }
                     append_line (f->diag, line);
                 }
                 current = f;
                 continue;
             }
         }
-        append_line (current != NULL ? current->diag : x->shared, line);
+        if (transcript && g_strrstr (line, "hile talking to ") != NULL &&
+            pending->len > 0) {
+            /* A new session ("... while talking to mx:", usersmtp.c):
+             * the lines of the one before, if no recipient's line
+             * followed them, stay where they were. */
+            append_line (current != NULL ? current->diag : x->shared, pending->str);
+            g_string_truncate (pending, 0);
+        }
+        if (transcript)
+            append_line (pending, line);
+        else
+            append_line (current != NULL ? current->diag : x->shared, line);
     }
+    if (pending->len > 0)
+        append_line (current != NULL ? current->diag : x->shared, pending->str);
 }
 
 /* Does @text hold an error code: a 4.x.x/5.x.x status or a 4xx/5xx

@@ -17,7 +17,7 @@
 #define DSN_MAX_BYTES (BOUNCE_MAX_RECIPIENTS * 1024u)
 
 #define DEFAULT_VERP_PATTERN \
-    "^[^+=@]+[+=](?<local>[^@]+)=(?<domain>[^=@]+)@"
+    "^[^+=@]+[+=](?<local>[^@]+)=(?<domain>[^=@+]+)(?:\\+[0-9a-f]+)?@"
 
 struct _BounceParser {
     const BounceRules *rules;
@@ -25,6 +25,8 @@ struct _BounceParser {
     GRegex *verp;
     char *envelope_recipient;
     BounceDecoderData *decoders; /* NULL: the built-in formats */
+    const BounceVerpKey *verp_key;
+    GStrv sending_domains;
 };
 
 void
@@ -58,6 +60,7 @@ bounce_parser_free (BounceParser *parser)
     g_strfreev (parser->extra_headers);
     g_clear_pointer (&parser->verp, g_regex_unref);
     g_free (parser->envelope_recipient);
+    g_strfreev (parser->sending_domains);
     g_clear_pointer (&parser->decoders, _bounce_decoder_data_free);
     g_free (parser);
 }
@@ -125,6 +128,22 @@ bounce_parser_add_decoders (BounceParser *parser, const char *path,
 }
 
 void
+bounce_parser_set_verp_key (BounceParser *parser, const BounceVerpKey *key)
+{
+    g_return_if_fail (parser != NULL);
+    parser->verp_key = key;
+}
+
+void
+bounce_parser_set_sending_domains (BounceParser *parser,
+                                   const char *const *domains)
+{
+    g_return_if_fail (parser != NULL);
+    g_strfreev (parser->sending_domains);
+    parser->sending_domains = g_strdupv ((char **) domains);
+}
+
+void
 bounce_parser_set_envelope_recipient (BounceParser *parser,
                                       const char *address)
 {
@@ -135,23 +154,34 @@ bounce_parser_set_envelope_recipient (BounceParser *parser,
 
 /* ------------------------------------------------------------------ */
 
+gsize
+_bounce_message_start (const guint8 *data, gsize len)
+{
+    const guint8 *lf, *cr, *eol;
+    gsize i;
+
+    if (len < 5 || memcmp (data, "From ", 5) != 0)
+        return 0;
+    /* The line ends at the first LF or CR, whichever comes first. */
+    lf = memchr (data, '\n', len);
+    cr = memchr (data, '\r', lf != NULL ? (gsize) (lf - data) : len);
+    eol = cr != NULL ? cr : lf;
+    if (eol == NULL)
+        return len;
+    i = (gsize) (eol - data) + 1;
+    if (*eol == '\r' && i < len && data[i] == '\n')
+        i++;
+    return i;
+}
+
 /* Copies the message with line ends folded to "\n", without a leading
  * mbox "From " line. */
 static GByteArray *
 prepare_bytes (const guint8 *data, gsize len)
 {
     GByteArray *out = g_byte_array_sized_new ((guint) len + 1);
-    gsize i = 0;
+    gsize i = _bounce_message_start (data, len);
 
-    if (len >= 5 && memcmp (data, "From ", 5) == 0) {
-        const guint8 *eol = memchr (data, '\n', len);
-        const guint8 *cr = memchr (data, '\r', len);
-        if (eol == NULL || (cr != NULL && cr < eol))
-            eol = cr;
-        i = eol != NULL ? (gsize) (eol - data) + 1 : len;
-        if (eol != NULL && *eol == '\r' && i < len && data[i] == '\n')
-            i++;
-    }
     /* Copy runs between CRs in one go; a CR (alone or before LF)
      * becomes one LF. */
     while (i < len) {
@@ -357,30 +387,43 @@ read_original (BounceParser *parser, GMimeObject *obj, BounceReport *report)
     }
 }
 
-/* VERP: the address the bounce came to may carry the recipient. */
-static void
-recover_verp (BounceParser *parser, GMimeMessage *msg, BounceReport *report)
+/* The addresses the bounce came to, most trusted first: the envelope
+ * recipient the caller gave, then what the delivering MTA wrote
+ * (cleaned of names and brackets; at most 512 bytes each). */
+static GPtrArray *
+envelope_candidates (BounceParser *parser, GMimeMessage *msg)
 {
     static const char *const headers[] = { "X-Original-To", "Delivered-To",
                                            "Envelope-To", "X-Envelope-To" };
-    const char *candidates[G_N_ELEMENTS (headers) + 1];
-    guint n = 0;
+    GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
 
-    if (parser->verp == NULL)
-        return;
     if (parser->envelope_recipient != NULL)
-        candidates[n++] = parser->envelope_recipient;
+        g_ptr_array_add (out, _bounce_address_clean (parser->envelope_recipient));
     for (guint i = 0; i < G_N_ELEMENTS (headers); i++) {
         const char *v = g_mime_object_get_header (GMIME_OBJECT (msg), headers[i]);
         if (v != NULL)
-            candidates[n++] = v;
+            g_ptr_array_add (out, _bounce_address_clean (v));
     }
-    for (guint i = 0; i < n; i++) {
-        g_autofree char *addr = _bounce_address_clean (candidates[i]);
+    for (guint i = out->len; i > 0; i--) {
+        const char *a = out->pdata[i - 1];
+        if (a == NULL || strlen (a) > 512)
+            g_ptr_array_remove_index (out, i - 1);
+    }
+    g_ptr_array_add (out, NULL);
+    return out;
+}
+
+/* VERP: the address the bounce came to may carry the recipient. */
+static void
+recover_verp (BounceParser *parser, GPtrArray *candidates,
+              BounceReport *report)
+{
+    if (parser->verp == NULL)
+        return;
+    for (guint i = 0; candidates->pdata[i] != NULL; i++) {
+        const char *addr = candidates->pdata[i];
         g_autoptr (GMatchInfo) mi = NULL;
 
-        if (addr == NULL || strlen (addr) > 512)
-            continue;
         if (g_regex_match (parser->verp, addr, 0, &mi)) {
             g_autofree char *local = g_match_info_fetch_named (mi, "local");
             g_autofree char *domain = g_match_info_fetch_named (mi, "domain");
@@ -458,6 +501,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     g_autoptr (GMimeMessage) msg = NULL;
     g_autoptr (GByteArray) bytes = NULL;
     g_autofree char *body_text = NULL;
+    g_autoptr (GPtrArray) candidates = NULL;
     Walk w = { 0 };
     gsize len = 0;
     const guint8 *data;
@@ -467,6 +511,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     g_return_val_if_fail (message != NULL, NULL);
 
     data = g_bytes_get_data (message, &len);
+    report->size = len;
     if (len == 0) {
         report->kind = BOUNCE_KIND_UNPARSABLE;
         bounce_report_add_warning (report, "empty input");
@@ -549,7 +594,8 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     }
     if (w.original != NULL)
         read_original (parser, w.original, report);
-    recover_verp (parser, msg, report);
+    candidates = envelope_candidates (parser, msg);
+    recover_verp (parser, candidates, report);
 
     if (w.first_text != NULL)
         body_text = _bounce_part_get_text (w.first_text, BOUNCE_MAX_BODY_SCAN_BYTES);
@@ -577,6 +623,9 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     g_ptr_array_unref (w.dsn_parts);
 
     fill_missing_addresses (report);
+    _bounce_verp_check (parser->verp_key,
+                        (const char *const *) parser->sending_domains,
+                        (const char *const *) candidates->pdata, report);
     if (parser->rules != NULL)
         bounce_rules_classify (parser->rules, report);
     return g_steal_pointer (&report);

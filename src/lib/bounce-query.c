@@ -8,10 +8,15 @@
  * the conditions actually given).  Nothing here prints or formats: the
  * CLI does that.  Writing the database is bounce-store.c's job.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
 
 #include "bounce-private.h"
 
@@ -36,7 +41,8 @@ set_db_error (GError **error, BounceReader *reader, int rc, const char *what)
 {
     const char *msg = reader->db != NULL ? sqlite3_errmsg (reader->db)
                                          : sqlite3_errstr (rc);
-    BounceError code = _bounce_sqlite_error_code (rc);
+    BounceError code = _bounce_sqlite_error_code (
+        rc, reader->db != NULL ? sqlite3_system_errno (reader->db) : 0);
 
     g_set_error (error, BOUNCE_ERROR, code, "database %s: %s: %s",
                  reader->path, what, msg);
@@ -47,38 +53,118 @@ set_db_error (GError **error, BounceReader *reader, int rc, const char *what)
 /* BounceReader                                                       */
 /* ------------------------------------------------------------------ */
 
+/* Opens @uri (a file: URI) read-only and reads the schema version;
+ * the SQLite result code. */
+static int
+reader_connect (BounceReader *reader, const char *uri)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    g_clear_pointer (&reader->db, sqlite3_close_v2);
+    rc = sqlite3_open_v2 (uri, &reader->db,
+                          SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX |
+                              SQLITE_OPEN_URI,
+                          NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_extended_result_codes (reader->db, 1);
+    sqlite3_busy_timeout (reader->db, BOUNCE_READER_BUSY_TIMEOUT_MS);
+    rc = sqlite3_prepare_v2 (reader->db, "PRAGMA user_version", -1, &stmt,
+                             NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        reader->schema_version = sqlite3_column_int (stmt, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+/* TRUE when the write-ahead log of @path is missing or empty: then the
+ * database file alone holds every committed transaction. */
+static gboolean
+wal_is_empty (const char *path)
+{
+    g_autofree char *wal = g_strconcat (path, "-wal", NULL);
+    GStatBuf st;
+
+    if (g_stat (wal, &st) != 0)
+        return errno == ENOENT;
+    return st.st_size == 0;
+}
+
+/* A reader needs no write access to the database: SQLite (3.22 and
+ * later) reads a WAL database read-only when its -wal and -shm files
+ * exist or can be created (https://www.sqlite.org/wal.html, "Read-Only
+ * Databases").  Where they cannot (another user's directory, a read-only
+ * mount) and there is no write-ahead log to read, the file is opened
+ * "immutable" (https://www.sqlite.org/uri.html): without locks, which
+ * is right while no one writes it; a writer that checkpoints during the
+ * report may make it fail (run it again).  With a log that cannot be
+ * read without write access, it is an error that says so. */
 BounceReader *
 bounce_reader_open (const char *path, GError **error)
 {
     g_autoptr (BounceReader) reader = NULL;
-    sqlite3_stmt *stmt = NULL;
+    g_autofree char *absolute = NULL;
+    g_autofree char *uri = NULL;
+    GStatBuf st;
+    int fd;
     int rc;
 
     g_return_val_if_fail (path != NULL, NULL);
 
     reader = g_new0 (BounceReader, 1);
     reader->path = g_strdup (path);
+    if (g_stat (path, &st) != 0 && errno != ENOENT) {
+        int saved = errno;
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT,
+                     "database %s: %s", path, g_strerror (saved));
+        return NULL;
+    }
     if (!g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
         g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT,
                      "database %s does not exist (run 'bouncestat ingest' "
                      "first)", path);
         return NULL;
     }
-    rc = sqlite3_open_v2 (path, &reader->db,
-                          SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        set_db_error (error, reader, rc, "opening");
+    /* Say why it cannot be read (SQLite only says "unable to open"). */
+    fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        int saved = errno;
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT,
+                     "database %s: cannot read it: %s", path,
+                     g_strerror (saved));
         return NULL;
     }
-    sqlite3_extended_result_codes (reader->db, 1);
-    sqlite3_busy_timeout (reader->db, BOUNCE_READER_BUSY_TIMEOUT_MS);
-
-    rc = sqlite3_prepare_v2 (reader->db, "PRAGMA user_version", -1, &stmt,
-                             NULL);
-    if (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        reader->schema_version = sqlite3_column_int (stmt, 0);
-    sqlite3_finalize (stmt);
-    if (rc != SQLITE_ROW) {
+    close (fd);
+    /* A URI, so that a path with "?" or "%" means itself. */
+    absolute = g_canonicalize_filename (path, NULL);
+    uri = g_filename_to_uri (absolute, NULL, NULL);
+    if (uri == NULL) {
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT,
+                     "database %s: not a usable file name", path);
+        return NULL;
+    }
+    rc = reader_connect (reader, uri);
+    if (((rc & 0xff) == SQLITE_READONLY || (rc & 0xff) == SQLITE_CANTOPEN) &&
+        reader->db != NULL) {
+        /* The -shm (or -wal) file could not be created. */
+        if (wal_is_empty (path)) {
+            g_autofree char *immutable = g_strconcat (uri, "?immutable=1",
+                                                      NULL);
+            rc = reader_connect (reader, immutable);
+        } else {
+            g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE,
+                         "database %s: cannot read it: its write-ahead log "
+                         "(%s-wal) needs a -shm file this user cannot create "
+                         "(%s); run it where the database's directory is "
+                         "writable, or after a writer has closed it",
+                         path, path, sqlite3_errmsg (reader->db));
+            return NULL;
+        }
+    }
+    if (rc != SQLITE_OK) {
         /* Not a database at all ("file is not a database"), or locked. */
         set_db_error (error, reader, rc, "reading the schema version");
         return NULL;
@@ -1310,8 +1396,9 @@ read_setting (BounceReader *reader, const char *name, gint64 fallback)
 
 /* The policy of the suppression_candidates view of schema.sql, with the
  * thresholds as parameters, in one pass over every address's history in
- * time order (the events_suppress index): a delivery resets what came
- * before it.  Keep the two in step (test-query.c compares them). */
+ * time order (the events_suppress_verified index): a delivery resets
+ * what came before it, unverified events are skipped.  Keep the two in
+ * step (test-query.c compares them). */
 BounceTable *
 bounce_query_suppress (BounceReader *reader,
                        const BounceQueryOptions *options,
@@ -1344,6 +1431,10 @@ bounce_query_suppress (BounceReader *reader,
                             " e.hard, e.reason, e.status FROM events e"
                             " WHERE e.address IS NOT NULL"
                             " AND e.outcome IN ('bounce', 'delivered')");
+    /* Unverified events (maybe forged) never count, neither bounces nor
+     * deliveries. */
+    if (reader->schema_version >= _BOUNCE_SCHEMA_VERSION_VERIFIED)
+        g_string_append (q.sql, " AND e.verified IS NOT 0");
     if (o->match != NULL && o->match[0] == '@') {
         g_autofree char *domain = g_utf8_strdown (o->match + 1, -1);
         g_autoptr (GString) escaped = g_string_new (NULL);
@@ -1461,6 +1552,11 @@ bounce_query_history (BounceReader *reader,
     g_string_append (q.sql, reader->schema_version >= 3
                                 ? ", e.smtp_command"
                                 : ", NULL AS smtp_command");
+    /* Whether the bounce is authentic (docs/verp.md). */
+    g_string_append (q.sql, reader->schema_version >=
+                                    _BOUNCE_SCHEMA_VERSION_VERIFIED
+                                ? ", e.verified"
+                                : ", NULL AS verified");
     g_string_append (q.sql,
         " FROM events e JOIN messages m ON m.id = e.message_id"
         " WHERE 1");

@@ -212,6 +212,12 @@ add_recipient (JsonBuilder *b, const BounceRecipient *r)
         add_string (b, "feedback_type", r->feedback_type);
     /* Added within format_version 1. */
     add_string (b, "smtp_command", r->smtp_command);
+    /* Only when checked (docs/verp.md). */
+    if (r->verified != BOUNCE_VERIFIED_UNCHECKED) {
+        json_builder_set_member_name (b, "verified");
+        json_builder_add_boolean_value (b,
+                                        r->verified == BOUNCE_VERIFIED_YES);
+    }
     json_builder_end_object (b);
 }
 

@@ -3,8 +3,13 @@
  * (GLib key files, format in rules/README.md), validates them, and
  * classifies recipients.
  *
- * The first rule whose every key matches decides a recipient's reason,
- * hard/soft and rule id.  No reason, pattern or code table lives here:
+ * Rules are tried in tiers (rules/README.md, "Files and order"): rules
+ * that decide alone, then rules that match words or a provider, then
+ * structural rules (codes, action, decoder, ...), then fallbacks, then
+ * catch-alls; in file order within a tier.  The first rule whose every key matches
+ * decides a recipient's reason, hard/soft and rule id, so a status class
+ * never beats a matched phrase whatever the files' order.
+ * No reason, pattern or code table lives here:
  * every one comes from the files.  Regular expressions are checked at
  * load and JIT-compiled once, on first use; cheap keys (kind, action,
  * codes, status globs) are tried before any regular expression.  This file does not parse messages and
@@ -38,6 +43,19 @@ pattern_free (Pattern *p)
     g_free (p);
 }
 
+/* The tiers, tried in this order (file order within one). */
+typedef enum {
+    TIER_ALONE,     /* decides-alone = true: codes that say the cause */
+    TIER_WORDS,     /* a diagnostic or subject regex, or a provider key */
+    TIER_STRUCTURE, /* status, reply code, action, decoder, kind, ... */
+    TIER_FALLBACK,  /* fallback = true: a last resort that reads words */
+    TIER_CATCH_ALL, /* no match key at all */
+} Tier;
+
+static const char *const tier_names[] = {
+    "decides-alone", "words", "structure", "fallback", "catch-all",
+};
+
 typedef struct {
     BounceRule pub;  /* points into the strings below */
     char *id;
@@ -50,9 +68,14 @@ typedef struct {
     int hard;           /* -1: the reason's default */
     char *infer_status; /* for recipients without a status */
     gboolean disabled;
+    gboolean decides_alone;
+    gboolean fallback; /* fallback = true: tried last, words or not */
+    Tier tier;
+    guint order;    /* place in the merged file order */
     GStrv examples; /* texts this rule must decide (checked by rules check) */
     /* Match keys; NULL when absent. */
     GPtrArray *status;   /* GPatternSpec* */
+    GStrv status_globs;  /* their sources (without "none") */
     gboolean status_none; /* "none" in status: also a recipient without one */
     GStrv smtp_code;     /* "550", "5xx", "55x" */
     GStrv action;
@@ -61,6 +84,8 @@ typedef struct {
     GStrv diagnostic_type;
     GStrv smtp_command;
     Pattern *diagnostic;
+    GStrv diagnostic_of;     /* ids of rules whose diagnostic words count */
+    GPtrArray *words_of;     /* those rules (borrowed), once resolved */
     Pattern *reporting_mta;
     Pattern *remote_mta;
     Pattern *subject;
@@ -76,7 +101,7 @@ typedef struct {
 } Reason;
 
 struct _BounceRules {
-    GPtrArray *rules;     /* Rule*, in matching order */
+    GPtrArray *rules;     /* Rule*, in matching order: by tier, then file */
     GHashTable *reasons;  /* name -> Reason* */
 };
 
@@ -94,6 +119,7 @@ rule_free (Rule *rule)
     g_free (rule->infer_status);
     g_strfreev (rule->examples);
     g_clear_pointer (&rule->status, g_ptr_array_unref);
+    g_strfreev (rule->status_globs);
     g_strfreev (rule->smtp_code);
     g_strfreev (rule->action);
     g_strfreev (rule->decoder);
@@ -101,6 +127,8 @@ rule_free (Rule *rule)
     g_strfreev (rule->diagnostic_type);
     g_strfreev (rule->smtp_command);
     g_clear_pointer (&rule->diagnostic, pattern_free);
+    g_strfreev (rule->diagnostic_of);
+    g_clear_pointer (&rule->words_of, g_ptr_array_unref);
     g_clear_pointer (&rule->reporting_mta, pattern_free);
     g_clear_pointer (&rule->remote_mta, pattern_free);
     g_clear_pointer (&rule->subject, pattern_free);
@@ -150,11 +178,13 @@ rules_new (void)
 
 /* The keys a [rule ID] group may hold. */
 static const char *const rule_keys[] = {
-    "reason", "hard", "infer-status", "disabled", "description", "advice",
+    "reason", "hard", "infer-status", "disabled", "decides-alone", "fallback",
+    "description", "advice",
     "advice[pl]", "example",
     "status", "smtp-code", "action", "decoder", "kind", "diagnostic-type",
     "smtp-command",
-    "diagnostic", "reporting-mta", "remote-mta", "subject", NULL,
+    "diagnostic", "diagnostic-of", "reporting-mta", "remote-mta", "subject",
+    NULL,
 };
 
 /* The keys a [reason NAME] group may hold ("meaning" and "advice" also
@@ -324,9 +354,11 @@ get_infer_status (Ctx *ctx, GKeyFile *kf, const char *group)
 
 /* Status globs: digits, dots, '*' and '?'. */
 static GPtrArray *
-get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group, gboolean *none)
+get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group, gboolean *none,
+                  GStrv *out_globs)
 {
     g_auto (GStrv) items = get_list (kf, group, "status");
+    g_autoptr (GStrvBuilder) globs = g_strv_builder_new ();
     GPtrArray *specs;
 
     if (items == NULL)
@@ -347,9 +379,11 @@ get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group, gboolean *none)
             continue;
         }
         g_ptr_array_add (specs, g_pattern_spec_new (items[i]));
+        g_strv_builder_add (globs, items[i]);
     }
     if (specs->len == 0 && !*none)
         ctx_problem (ctx, "status has no value");
+    *out_globs = g_strv_builder_end (globs);
     return specs;
 }
 
@@ -415,6 +449,129 @@ check_keys (Ctx *ctx, GKeyFile *kf, const char *group, gboolean is_rule)
     }
 }
 
+/* The tier a rule's keys put it in (rules/README.md, "Files and order"). */
+static Tier
+rule_tier (const Rule *rule)
+{
+    if (rule->decides_alone)
+        return TIER_ALONE;
+    if (rule->fallback)
+        return TIER_FALLBACK;
+    if (rule->diagnostic != NULL || rule->diagnostic_of != NULL ||
+        rule->subject != NULL || rule->remote_mta != NULL ||
+        rule->reporting_mta != NULL)
+        return TIER_WORDS;
+    if (rule->status != NULL || rule->smtp_code != NULL ||
+        rule->action != NULL || rule->decoder != NULL || rule->kind != NULL ||
+        rule->diagnostic_type != NULL || rule->smtp_command != NULL)
+        return TIER_STRUCTURE;
+    return TIER_CATCH_ALL;
+}
+
+/* Does a status glob name one cause: class 2 (not a failure), or a
+ * class.subject.detail code with wildcards only in the detail
+ * ("5.7.26", "5.7.60?"), not a class such as 5.7.* ? */
+static gboolean
+status_glob_names_cause (const char *glob)
+{
+    const char *dot1 = strchr (glob, '.');
+    const char *dot2 = dot1 != NULL ? strchr (dot1 + 1, '.') : NULL;
+
+    if (glob[0] == '2')
+        return TRUE;
+    if (dot2 == NULL || dot2[1] == '\0' || strchr (glob, '*') != NULL)
+        return FALSE;
+    for (const char *c = glob; c < dot2; c++)
+        if (*c == '?')
+            return FALSE;
+    return TRUE;
+}
+
+/* A rule marked decides-alone beats every phrase, so it must match a
+ * code that names the cause by itself or an outcome that is not a
+ * failure; a status class, a reply-code class, a decoder or a
+ * diagnostic type alone would shadow the words. */
+static void
+check_decides_alone (Ctx *ctx, const Rule *rule)
+{
+    static const char *const outcomes[] = {
+        "delivered", "relayed", "expanded", "feedback", "autoreply", NULL,
+    };
+    const GStrv globs = rule->status_globs;
+    gboolean names_cause = FALSE;
+
+    if (!rule->decides_alone)
+        return;
+    if (rule->status_none)
+        ctx_problem (ctx, "decides-alone with status 'none': no code says "
+                          "the cause");
+    for (guint i = 0; globs != NULL && globs[i] != NULL; i++) {
+        if (!status_glob_names_cause (globs[i]))
+            ctx_problem (ctx, "decides-alone with status '%.20s': a class "
+                              "would overrule every phrase; name the codes "
+                              "(5.2.2, 5.7.60?)", globs[i]);
+        else
+            names_cause = TRUE;
+    }
+    for (guint i = 0; rule->smtp_code != NULL && rule->smtp_code[i]; i++) {
+        const char *c = rule->smtp_code[i];
+        if (c[0] != '2' && strchr (c, 'x') != NULL)
+            ctx_problem (ctx, "decides-alone with smtp-code '%.20s': a class "
+                              "would overrule every phrase", c);
+        else
+            names_cause = TRUE;
+    }
+    for (guint i = 0; rule->action != NULL && rule->action[i] != NULL; i++) {
+        if (!in_list (outcomes, rule->action[i]))
+            ctx_problem (ctx, "decides-alone with action '%.20s': a failure "
+                              "is decided by its words", rule->action[i]);
+        else
+            names_cause = TRUE;
+    }
+    for (guint i = 0; rule->kind != NULL && rule->kind[i] != NULL; i++) {
+        if (!in_list (outcomes, rule->kind[i]))
+            ctx_problem (ctx, "decides-alone with kind '%.20s': a failure "
+                              "is decided by its words", rule->kind[i]);
+        else
+            names_cause = TRUE;
+    }
+    if (!names_cause)
+        ctx_problem (ctx, "decides-alone needs a code that names the cause "
+                          "(status 5.2.2, smtp-code 535) or an outcome that "
+                          "is not a failure (action delivered, kind "
+                          "feedback)");
+}
+
+/* A rule of the words tier must need words: a regex that matches an
+ * empty text decides on the other keys alone (a structural rule that
+ * would beat the phrases); a provider key needs a code or words. */
+static void
+check_words (Ctx *ctx, const Rule *rule)
+{
+    const struct {
+        const char *key;
+        const Pattern *p;
+    } texts[] = {
+        { "diagnostic", rule->diagnostic },
+        { "subject", rule->subject },
+    };
+
+    if (rule->tier != TIER_WORDS)
+        return;
+    for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
+        if (texts[i].p != NULL && rule->diagnostic_of == NULL &&
+            g_regex_match (texts[i].p->plain, "", 0, NULL))
+            ctx_problem (ctx, "%s matches an empty text, so the rule needs "
+                              "no words: use status or smtp-code, or name "
+                              "the words", texts[i].key);
+    if (rule->diagnostic == NULL && rule->diagnostic_of == NULL &&
+        rule->subject == NULL && rule->status == NULL &&
+        rule->smtp_code == NULL)
+        ctx_problem (ctx, "remote-mta or reporting-mta needs a status, an "
+                          "smtp-code or words too: a provider alone says no "
+                          "cause");
+}
+
 static Rule *
 load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
 {
@@ -441,7 +598,8 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
         ctx_problem (ctx, "no reason");
     rule->hard = get_bool (ctx, kf, group, "hard");
     rule->infer_status = get_infer_status (ctx, kf, group);
-    rule->status = get_status_globs (ctx, kf, group, &rule->status_none);
+    rule->status = get_status_globs (ctx, kf, group, &rule->status_none,
+                                     &rule->status_globs);
     rule->smtp_code = get_codes (ctx, kf, group);
     rule->action = get_checked_list (ctx, kf, group, "action", actions);
     rule->decoder = get_checked_list (ctx, kf, group, "decoder", NULL);
@@ -452,6 +610,8 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     rule->smtp_command = get_checked_list (ctx, kf, group, "smtp-command",
                                            smtp_command_names);
     rule->diagnostic = get_regex (ctx, kf, group, "diagnostic");
+    rule->diagnostic_of = get_checked_list (ctx, kf, group, "diagnostic-of",
+                                            NULL);
     rule->reporting_mta = get_regex (ctx, kf, group, "reporting-mta");
     rule->remote_mta = get_regex (ctx, kf, group, "remote-mta");
     rule->subject = get_regex (ctx, kf, group, "subject");
@@ -460,17 +620,26 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
                                                  NULL);
     if (rule->examples != NULL &&
         (rule->kind != NULL || rule->decoder != NULL ||
-         rule->diagnostic_type != NULL || rule->smtp_command != NULL ||
+         rule->diagnostic_type != NULL ||
          rule->reporting_mta != NULL ||
          rule->remote_mta != NULL || rule->subject != NULL))
         ctx_problem (ctx, "example needs a rule that matches on codes, "
-                          "action and diagnostic only");
+                          "action, command and diagnostic only");
+    rule->decides_alone = get_bool (ctx, kf, group, "decides-alone") == 1;
+    rule->fallback = get_bool (ctx, kf, group, "fallback") == 1;
+    if (rule->decides_alone && rule->fallback)
+        ctx_problem (ctx, "decides-alone and fallback: a rule is tried "
+                          "first or last, not both");
+    rule->tier = rule_tier (rule);
+    check_decides_alone (ctx, rule);
+    check_words (ctx, rule);
     rule->pub.id = rule->id;
     rule->pub.reason = rule->reason;
     rule->pub.file = rule->file;
     rule->pub.description = rule->description;
     rule->pub.advice_en = rule->advice_en;
     rule->pub.advice_pl = rule->advice_pl;
+    rule->pub.tier = tier_names[rule->tier];
     return rule;
 }
 
@@ -616,22 +785,108 @@ add_reason (Ctx *ctx, BounceRules *rules, Reason *reason)
     }
 }
 
+/* How continuation lines of @key join its value: one more alternative
+ * of a regular expression, one more item of a list, more words of a
+ * text. */
+static const char *
+continuation_joiner (const char *key)
+{
+    static const char *const regex_keys[] = {
+        "diagnostic", "remote-mta", "reporting-mta", "subject", NULL,
+    };
+    static const char *const list_keys[] = {
+        "status", "smtp-code", "action", "decoder", "kind",
+        "diagnostic-type", "smtp-command", "example", NULL,
+    };
+
+    if (in_list (regex_keys, key))
+        return "|";
+    if (in_list (list_keys, key))
+        return ";";
+    return " ";
+}
+
+/* GKeyFile values are one line.  A line that starts with white space
+ * and follows a key line (or another such line) continues that key's
+ * value: it is appended with continuation_joiner(), and its place
+ * becomes an empty line, so that the file keeps its line numbers.
+ * Comment lines between them are allowed (indented too); an empty
+ * line, a group or another key ends the value; an indented line
+ * anywhere else is a problem named by its line number. */
+static char *
+join_continuations (Ctx *ctx, const char *text)
+{
+    g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+    GString *value = NULL; /* the open key line, or NULL */
+    gboolean value_empty = FALSE;
+    const char *joiner = NULL;
+    guint open = 0;
+
+    for (guint i = 0; lines[i] != NULL; i++) {
+        char *line = lines[i];
+        const char *body = line + strspn (line, " \t");
+        g_autofree char *item = g_strstrip (g_strdup (body));
+
+        if (body != line && item[0] != '\0' && value != NULL) {
+            if (item[0] != '#') {
+                if (!value_empty)
+                    g_string_append (value, joiner);
+                g_string_append (value, item);
+                value_empty = FALSE;
+            }
+            line[0] = '\0';
+            continue;
+        }
+        if (item[0] == '#')
+            continue;
+        if (body != line && item[0] != '\0' && strchr (item, '=') == NULL) {
+            ctx_problem (ctx, "line %u: an indented line continues a value "
+                              "only right after its key or another "
+                              "indented line", i + 1);
+            line[0] = '\0';
+        }
+        if (value != NULL) {
+            g_free (lines[open]);
+            lines[open] = g_string_free (value, FALSE);
+            value = NULL;
+        }
+        if (body == line && item[0] != '[' && strchr (item, '=') != NULL) {
+            g_autofree char *key = g_strndup (item, strcspn (item, "="));
+            const char *rest = strchr (item, '=') + 1;
+
+            g_strstrip (key);
+            value = g_string_new (line);
+            g_strchomp (value->str);
+            g_string_set_size (value, strlen (value->str));
+            value_empty = rest[strspn (rest, " \t")] == '\0';
+            joiner = continuation_joiner (key);
+            open = i;
+        }
+    }
+    if (value != NULL) {
+        g_free (lines[open]);
+        lines[open] = g_string_free (value, FALSE);
+    }
+    return g_strjoinv ("\n", lines);
+}
+
 static void
 load_file (BounceRules *rules, GHashTable *slots, const RulesFile *f,
            GPtrArray *problems)
 {
     g_autoptr (GKeyFile) kf = g_key_file_new ();
     g_autoptr (GError) error = NULL;
+    g_autofree char *raw = NULL;
     g_autofree char *text = NULL;
     g_auto (GStrv) groups = NULL;
-    gsize len = 0;
     Ctx ctx = { problems, f->path, NULL };
 
-    if (!g_file_get_contents (f->path, &text, &len, &error)) {
+    if (!g_file_get_contents (f->path, &raw, NULL, &error)) {
         ctx_problem (&ctx, "%s", error->message);
         return;
     }
-    if (!g_key_file_load_from_data (kf, text, len,
+    text = join_continuations (&ctx, raw);
+    if (!g_key_file_load_from_data (kf, text, (gsize) -1,
                                     G_KEY_FILE_KEEP_TRANSLATIONS, &error)) {
         ctx_problem (&ctx, "%s", error->message);
         return;
@@ -657,6 +912,46 @@ load_file (BounceRules *rules, GHashTable *slots, const RulesFile *f,
                          "unknown group (want [rule ID] or [reason NAME])");
         }
     }
+}
+
+/* diagnostic-of = ID: the words of rule ID (one place for a phrase
+ * family that several contexts share).  ID must have a diagnostic of
+ * its own. */
+static void
+resolve_words_of (BounceRules *rules, GPtrArray *problems)
+{
+    for (guint i = 0; i < rules->rules->len; i++) {
+        Rule *rule = rules->rules->pdata[i];
+
+        if (rule->diagnostic_of == NULL)
+            continue;
+        rule->words_of = g_ptr_array_new ();
+        for (guint j = 0; rule->diagnostic_of[j] != NULL; j++) {
+            const char *id = rule->diagnostic_of[j];
+            Rule *other = NULL;
+
+            for (guint k = 0; k < rules->rules->len && other == NULL; k++)
+                if (strcmp (((Rule *) rules->rules->pdata[k])->id, id) == 0)
+                    other = rules->rules->pdata[k];
+            if (other == NULL || other->diagnostic == NULL)
+                g_ptr_array_add (problems, g_strdup_printf (
+                    "%s: [rule %s]: diagnostic-of '%.40s' is not a rule with "
+                    "a diagnostic", rule->file, rule->id, id));
+            else
+                g_ptr_array_add (rule->words_of, other);
+        }
+    }
+}
+
+static int
+rule_cmp (gconstpointer a, gconstpointer b)
+{
+    const Rule *ra = *(Rule *const *) a;
+    const Rule *rb = *(Rule *const *) b;
+
+    if (ra->tier != rb->tier)
+        return ra->tier < rb->tier ? -1 : 1;
+    return ra->order < rb->order ? -1 : ra->order > rb->order;
 }
 
 /* Loads everything, collecting every problem; never fails otherwise. */
@@ -718,6 +1013,11 @@ load_all (const char *const *dirs, GPtrArray *problems)
         if (rule->disabled)
             g_ptr_array_remove_index (rules->rules, i - 1);
     }
+    resolve_words_of (rules, problems);
+    /* Matching order: by tier, in file order within one. */
+    for (guint i = 0; i < rules->rules->len; i++)
+        ((Rule *) rules->rules->pdata[i])->order = i;
+    g_ptr_array_sort (rules->rules, rule_cmp);
     return rules;
 }
 
@@ -763,6 +1063,58 @@ check_examples (const BounceRules *rules, GPtrArray *problems)
     }
 }
 
+static gboolean match_status (const GPtrArray *specs, gboolean none,
+                              const char *status);
+
+/* Does @rule match on its status alone (no other match key)? */
+static gboolean
+matches_on_status_only (const Rule *rule)
+{
+    return rule->status != NULL && rule->smtp_code == NULL &&
+           rule->action == NULL && rule->decoder == NULL &&
+           rule->kind == NULL && rule->diagnostic_type == NULL &&
+           rule->smtp_command == NULL && rule->diagnostic == NULL &&
+           rule->diagnostic_of == NULL && rule->reporting_mta == NULL &&
+           rule->remote_mta == NULL && rule->subject == NULL;
+}
+
+/* A rule whose every status (a code, no glob) decides alone by another
+ * rule can never decide: name it. */
+static void
+check_unreachable (const BounceRules *rules, GPtrArray *problems)
+{
+    for (guint i = 0; i < rules->rules->len; i++) {
+        const Rule *rule = rules->rules->pdata[i];
+        const Rule *by = NULL;
+        gboolean all = rule->tier != TIER_ALONE && !rule->status_none &&
+                       rule->status_globs != NULL &&
+                       rule->status_globs[0] != NULL;
+
+        for (guint j = 0; all && rule->status_globs[j] != NULL; j++) {
+            const char *code = rule->status_globs[j];
+            const Rule *found = NULL;
+
+            if (strpbrk (code, "*?") != NULL)
+                all = FALSE;
+            for (guint k = 0; all && k < rules->rules->len && found == NULL;
+                 k++) {
+                const Rule *other = rules->rules->pdata[k];
+                if (other->tier == TIER_ALONE &&
+                    matches_on_status_only (other) &&
+                    match_status (other->status, FALSE, code))
+                    found = other;
+            }
+            all = all && found != NULL;
+            by = found;
+        }
+        if (all)
+            g_ptr_array_add (problems, g_strdup_printf (
+                "%s: [rule %s]: never decides: status %s decides alone "
+                "(rule %s)", rule->file, rule->id, rule->status_globs[0],
+                by->id));
+    }
+}
+
 gboolean
 bounce_rules_check (const char *const *dirs, GPtrArray *problems)
 {
@@ -772,8 +1124,10 @@ bounce_rules_check (const char *const *dirs, GPtrArray *problems)
     g_return_val_if_fail (problems != NULL, FALSE);
     before = problems->len;
     rules = load_all (dirs, problems);
-    if (problems->len == before)
+    if (problems->len == before) {
+        check_unreachable (rules, problems);
         check_examples (rules, problems);
+    }
     return problems->len == before;
 }
 
@@ -808,6 +1162,15 @@ bounce_rules_count (const BounceRules *rules)
 {
     g_return_val_if_fail (rules != NULL, 0);
     return rules->rules->len;
+}
+
+const BounceRule *
+bounce_rules_get_nth (const BounceRules *rules, guint index)
+{
+    g_return_val_if_fail (rules != NULL, NULL);
+    if (index >= rules->rules->len)
+        return NULL;
+    return &((const Rule *) rules->rules->pdata[index])->pub;
 }
 
 /* ------------------------------------------------------------------ */
@@ -897,6 +1260,18 @@ match_regex (Pattern *p, const char *text)
     return g_regex_match_full (pattern_regex (p), text, len, 0, 0, NULL, NULL);
 }
 
+/* Does @text hold the words of one of the rules of @words_of? */
+static gboolean
+match_words_of (const GPtrArray *words_of, const char *text)
+{
+    if (words_of == NULL)
+        return TRUE;
+    for (guint i = 0; i < words_of->len; i++)
+        if (match_regex (((Rule *) words_of->pdata[i])->diagnostic, text))
+            return TRUE;
+    return FALSE;
+}
+
 static gboolean
 rule_matches (const Rule *rule, const BounceReport *report,
               const BounceRecipient *r)
@@ -913,7 +1288,8 @@ rule_matches (const Rule *rule, const BounceReport *report,
            match_regex (rule->remote_mta, r->remote_mta) &&
            match_regex (rule->reporting_mta, report->reporting_mta) &&
            match_regex (rule->subject, report->subject) &&
-           match_regex (rule->diagnostic, r->diagnostic);
+           match_regex (rule->diagnostic, r->diagnostic) &&
+           match_words_of (rule->words_of, r->diagnostic);
 }
 
 /* Is the failure temporary: a 4xx code or a delay? */

@@ -10,15 +10,22 @@
 # bouncestat ingest.  It then checks the SQLite files (check-db.py) and,
 # when they exist, `bouncestat report` and `show`.  It also checks the retry
 # contract: a locked database or a crashed ingest never makes Postfix bounce
-# or drop a bounce, and procmail never files it in the mailbox instead.
+# or drop a bounce, and procmail never files it in the mailbox instead; nor
+# do broken rules in the rules.d the pipe reads or a database written by a
+# newer bouncestat (phase 3).
 #
 # It does not touch the system Postfix instance (/etc/postfix, port 25), and
 # it stops what it started by process id at exit, pass or fail.
 #
-# Usage: bash postfix-e2e.sh /path/to/bouncestat
-# Needs root, python3, and the Debian packages postfix and procmail (it
-# installs them when missing and apt-get works).  Exits 77 (skip) when it
-# cannot run here, except under CI=true, where that is a failure.
+# Usage: BOUNCESTAT_E2E=1 bash postfix-e2e.sh /path/to/bouncestat
+# Runs only when asked (BOUNCESTAT_E2E=1: tools/run-tests and CI set it),
+# as root, with python3 and the Debian packages postfix, procmail and
+# libsasl2-modules (tools/install-deps --test; this test installs nothing).
+# Where another MTA than Postfix is installed it is skipped: it never
+# replaces a mail server.  Exits 77 (skip) when it cannot run here, except
+# under CI=true, where that is a failure.  Everything the test users read
+# is copied into the test's own directory, so it runs from any checkout
+# (one under /root, mode 0700, too).
 # E2E_KEEP=1 keeps the temporary directory for a look afterwards.
 set -euo pipefail
 umask 022   # the Postfix daemons and the test users read what this writes
@@ -50,11 +57,32 @@ check() {   # check DESCRIPTION COMMAND...
 }
 
 # ------------------------------------------------------------------ prerequisites
+if [ "${BOUNCESTAT_E2E:-}" != 1 ]; then
+    # Not a failure under CI either: not asking is a choice.
+    log "SKIP: the end-to-end test creates users and runs a Postfix instance, so it runs"
+    log "only when asked: as root, 'BOUNCESTAT_E2E=1 ctest -R e2e' (tools/run-tests does;"
+    log "tools/install-deps --test installs what it needs)"
+    exit 77
+fi
 [ "$(id -u)" = 0 ] || skip "needs root (it creates users and runs a Postfix instance)"
 for tool in python3 setpriv useradd userdel; do
     command -v "$tool" >/dev/null || skip "$tool is not installed"
 done
 [ -x "$BOUNCESTAT_IN" ] || die "$BOUNCESTAT_IN is not executable"
+# The packages: Debian's postfix, procmail and libsasl2-modules, from
+# tools/install-deps --test.  Never installed here: installing Postfix would
+# remove another installed MTA.
+# shellcheck source=../../tools/lib/mta.bash
+. "$SOURCE_DIR/tools/lib/mta.bash"
+have_packages() {
+    command -v postfix >/dev/null && [ -x /usr/sbin/sendmail ] && [ -x /usr/bin/procmail ] \
+        && [ -n "$(find /usr/lib -path '*/sasl2/libplain.so*' -print -quit 2>/dev/null)" ]
+}
+if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q 'install ok installed'; then
+    others=$(other_mta | tr '\n' ' ')
+    [ -z "$others" ] || skip "another mail server is installed (${others% }): this test runs Postfix and never replaces an installed MTA"
+fi
+have_packages || skip "postfix, procmail or libsasl2-modules is missing: tools/install-deps --test installs them"
 # One run at a time on a machine: the users are fixed, and a run cleans up
 # what an interrupted earlier run left.  A second run waits for the first.
 # (A directory holding the owner's PID, not flock: Postfix and the fake
@@ -78,33 +106,6 @@ for f in dot-forward procmailrc; do
     [ -f "$SOURCE_DIR/tools/$f" ] || die "tools/$f is missing"
 done
 
-# The packages: Debian's postfix and procmail.  "No configuration" keeps the
-# package from writing a system main.cf or starting anything: this test runs
-# its own instance.  (.ci/run preseeds and installs the same.)
-install_packages() {
-    local apt_log rc=0
-    command -v apt-get >/dev/null || return 1
-    log "installing postfix, procmail and libsasl2-modules"
-    printf '%s\n' 'postfix postfix/main_mailer_type select No configuration' \
-        "postfix postfix/mailname string $HOST" | debconf-set-selections
-    apt_log=$(mktemp /tmp/bouncestat-e2e-apt.XXXXXX)
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends postfix procmail libsasl2-modules \
-        >"$apt_log" 2>&1 \
-        || { apt-get update -q >>"$apt_log" 2>&1 || true
-             apt-get install -y -q --no-install-recommends postfix procmail libsasl2-modules \
-                 >>"$apt_log" 2>&1; } || rc=$?
-    [ "$rc" = 0 ] || tail -5 "$apt_log"
-    rm -f "$apt_log"
-    return "$rc"
-}
-have_packages() {
-    command -v postfix >/dev/null && [ -x /usr/sbin/sendmail ] && [ -x /usr/bin/procmail ] \
-        && [ -n "$(find /usr/lib -path '*/sasl2/libplain.so*' -print -quit 2>/dev/null)" ]
-}
-have_packages || install_packages \
-    || skip "postfix, procmail or libsasl2-modules are missing and could not be installed"
-have_packages || skip "postfix, procmail or libsasl2-modules are missing"
 PF_VERSION=$(postconf -d -h mail_version 2>/dev/null || echo '?')
 
 # An instance left running by an earlier run that was killed (a ctest
@@ -136,16 +137,27 @@ chmod 755 "$ETC" "$SPOOL" "$BIN" "$WORK/home"
 chown postfix: "$WORK/data"
 
 # The pipe runs as the recipient, with PATH=/usr/bin:/bin and cwd in the
-# spool: the program must be at an absolute path those users can read, so
-# a copy goes where they can reach it.  Rules are found as usual (installed,
-# or the source tree of the build).
-install -m 755 "$BOUNCESTAT_IN" "$BIN/bouncestat"
-BOUNCESTAT=$BIN/bouncestat
+# spool: the program must be at an absolute path those users can read, and
+# so must everything else they read.  The checkout may not be readable by
+# them (one under /root, mode 0700), so what they need is copied here, laid
+# out as an installed tree: $PREFIX/bin/bouncestat finds its rules in
+# $PREFIX/share/bouncestat/rules and its system directory in
+# $PREFIX/etc/bouncestat/rules.d (phase 3 breaks it); dblock.py and the
+# crash wrapper go to $BIN.  The source tree stays root's.
+PREFIX=$WORK/prefix
+SYSTEM_RULES=$PREFIX/etc/bouncestat/rules.d
+install -d -m 755 "$PREFIX/bin" "$PREFIX/share/bouncestat/rules" "$SYSTEM_RULES"
+install -m 755 "$BOUNCESTAT_IN" "$PREFIX/bin/bouncestat"
+install -m 644 "$SOURCE_DIR"/rules/*.rules "$PREFIX/share/bouncestat/rules/"
+install -m 644 "$HERE/dblock.py" "$BIN/dblock.py"
+BOUNCESTAT=$PREFIX/bin/bouncestat
+cd "$WORK"   # the users' commands run here, not in an unreadable build tree
 
 U_FWD=bse2efwd      # ~/.forward pipe into ingest
 U_PM=bse2epm        # no .forward: Postfix runs procmail with tools/procmailrc
 U_CRASH=bse2ecrash  # ~/.forward pipe into a wrapper that crashes
-USERS="$U_FWD $U_PM $U_CRASH"
+U_FAULT=bse2efault  # ~/.forward pipe into ingest; phase 3: broken rules, newer schema
+USERS="$U_FWD $U_PM $U_CRASH $U_FAULT"
 CREATED_USERS=""
 FAKE_PID=""
 LOCK_PIDS=""
@@ -245,6 +257,7 @@ shipped() {   # shipped FILE DEST
         || die "tools/$1 does not run /usr/local/bin/bouncestat ingest: update this test"
 }
 shipped dot-forward "$(home_of $U_FWD)/.forward"
+shipped dot-forward "$(home_of $U_FAULT)/.forward"
 shipped procmailrc "$(home_of $U_PM)/.procmailrc"
 
 # A stand-in for an ingest that crashes (SIGSEGV): once before storing
@@ -262,7 +275,7 @@ exec $BOUNCESTAT ingest --db "\$HOME/bounces.db"
 EOF
 chmod 755 "$BIN/crash-ingest"
 printf '"|%s"\n' "$BIN/crash-ingest" > "$(home_of $U_CRASH)/.forward"
-for u in $U_FWD $U_PM $U_CRASH; do
+for u in $USERS; do
     chown "$u:" "$(home_of "$u")"/.[a-z]* 2>/dev/null || true
     chmod 644 "$(home_of "$u")"/.[a-z]* 2>/dev/null || true
 done
@@ -361,6 +374,20 @@ Test message for case $id of the bouncestat end-to-end test.
 EOF
     /usr/sbin/sendmail -C "$ETC" "${opts[@]}" -- "$@" < "$msg"
 }
+# verp_sender USER ADDRESS: the local part of the VERP return path of a
+# message to ADDRESS whose bounce goes to USER: USER+local=domain.
+#
+# HOOK(verp): signed VERP (issue 12, item 8).  Once `bouncestat verp`
+# exists, make this return the signed path, e.g.
+#   "$BOUNCESTAT" verp --secret-file "$WORK/verp.secret" \
+#       --return-path "$1@$HOST" "$2" | sed 's/@.*//'
+# (USER+local=domain+TOKEN), with the secret written above (readable by
+# the users) and given to the pipe's ingest the way the README documents
+# (the configuration file, or --secret-file in the shipped dot-forward and
+# procmailrc); then add a case sent with a forged or missing token and
+# check in check-db.py that it is stored unverified and that only the
+# genuine one counts for `bouncestat suppress`.
+verp_sender() { echo "$1+${2%@*}=${2#*@}"; }
 # Log lines about deliveries to local test user U with status S, counted.
 n_log() {
     local n
@@ -420,7 +447,7 @@ lock_db() {   # lock_db USER: hold the user's database locked in the background
     # Not through as_user: $! must be the python process itself.
     env -i PATH=/usr/bin:/bin HOME="$(home_of "$u")" LANG=C \
         setpriv --reuid="$u" --regid="$u" --init-groups -- \
-        python3 "$HERE/dblock.py" "$(db_of "$u")" "$ready" 150 </dev/null &
+        python3 "$BIN/dblock.py" "$(db_of "$u")" "$ready" 150 </dev/null &
     LOCK_PIDS="$LOCK_PIDS $!"
     eval "LOCK_PID_$u=$!"
     for _ in $(seq 100); do [ -s "$ready" ] && return 0; sleep 0.1; done
@@ -445,8 +472,8 @@ send success         $U_FWD success       never ok@remote.test
 send procmail-full   $U_PM  failure,delay never full@remote.test
 # VERP: the failed address is in the envelope sender; ingest recovers it from
 # ORIGINAL_RECIPIENT (Postfix) or X-Original-To (the procmail recipe).
-send verp-fwd "$U_FWD+nouser=remote.test" failure never nouser@remote.test
-send verp-pm  "$U_PM+blocked=remote.test" failure never blocked@remote.test
+send verp-fwd "$(verp_sender $U_FWD nouser@remote.test)" failure never nouser@remote.test
+send verp-pm  "$(verp_sender $U_PM blocked@remote.test)" failure never blocked@remote.test
 # 10 DSNs to the .forward user (the 421 gives two), 2 through procmail.
 # Stop waiting at the first delivery that went wrong (checked just below).
 wait_for "10 DSNs delivered to $U_FWD" done_or_wrong $U_FWD 10
@@ -538,6 +565,97 @@ check "after the retry: procmail filed nothing in $U_PM's mailbox" mailbox_untou
 check "phase 2: every retried bounce stored exactly once" \
     python3 "$HERE/check-db.py" phase2 "$(db_of $U_FWD)" "$(db_of $U_PM)" \
     "$SOURCE_DIR" "$(db_of $U_CRASH)"
+
+# ------------------------------------------------------------------ phase 3
+# Faults of the pipe's own setup (issue 12, item 1): a typo'd file in the
+# rules.d the pipe reads, and a database written by a newer bouncestat
+# (PRAGMA user_version above this program's).  Postfix bounces a bounce for
+# every exit status but 0 and 75 (and a signal), and a bounce of a bounce
+# has a null sender and is dropped.  So each fault must leave the bounce
+# stored (exit 0, e.g. kept raw and unclassified) or deferred (exit 75) and
+# then stored once the fault is fixed and the queue is run.  Never bounced.
+log "phase 3: broken rules, a newer database"
+stored_count() {   # stored_count DB CASE: stored messages holding CASE's Message-ID
+    python3 - "$1" "e2e.$2.$RUN_ID@$HOST" <<'PY'
+import os, sqlite3, sys, zlib
+if not os.path.exists(sys.argv[1]):
+    print(0)
+    sys.exit(0)
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+print(sum(1 for (raw,) in db.execute("SELECT raw FROM messages")
+          if raw is not None and sys.argv[2].encode() in zlib.decompress(raw)))
+PY
+}
+fault_attempted() {   # fault_attempted N_SENT N_DEFERRED N_BOUNCED: one more of any
+    [ "$(n_log $U_FAULT sent)" -gt "$1" ] || [ "$(n_log $U_FAULT deferred)" -gt "$2" ] \
+        || [ "$(n_log $U_FAULT bounced)" -gt "$3" ]
+}
+# fault_case CASE FIX...: one bounce to $U_FAULT while the fault is in
+# place: stored, or deferred and, after FIX and a queue run, stored.
+fault_case() {
+    local case=$1 sent0 deferred0 bounced0 line
+    shift
+    sent0=$(n_log $U_FAULT sent)
+    deferred0=$(n_log $U_FAULT deferred)
+    bounced0=$(n_log $U_FAULT bounced)
+    send "$case" $U_FAULT failure never nouser@remote.test
+    wait_for "a delivery attempt to $U_FAULT ($case)" \
+        fault_attempted "$sent0" "$deferred0" "$bounced0"
+    if [ "$(n_log $U_FAULT bounced)" -gt "$bounced0" ]; then
+        line=$(grep -E "to=<$U_FAULT@$HOST>.*status=bounced" "$MAILLOG" | tail -1)
+        fail "$case: Postfix bounced the bounce, so it is lost: status=${line#*status=}"
+        "$@"
+        return
+    fi
+    if [ "$(n_log $U_FAULT deferred)" -gt "$deferred0" ]; then
+        line=$(grep -E "to=<$U_FAULT@$HOST>.*status=deferred" "$MAILLOG" | tail -1)
+        ok "$case: Postfix deferred the bounce (status=$(printf '%.100s' "${line#*status=}"))"
+        check "$case: the deferred bounce waits in the queue" test "$(queued_bounces $U_FAULT)" = 1
+        "$@"
+        postqueue -c "$ETC" -f
+        wait_for "the redelivery to $U_FAULT ($case)" log_at_least $U_FAULT sent $((sent0 + 1))
+    else
+        ok "$case: ingest took the bounce (status=sent)"
+        "$@"
+    fi
+    check "$case: the bounce is stored, once" \
+        test "$(stored_count "$(db_of $U_FAULT)" "$case")" = 1
+}
+user_version() {   # user_version [N]: read, or set, $U_FAULT's PRAGMA user_version (as that user)
+    as_user $U_FAULT python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+if len(sys.argv) > 2:
+    db.execute("PRAGMA user_version = %d" % int(sys.argv[2]))
+print(db.execute("PRAGMA user_version").fetchone()[0])' "$(db_of $U_FAULT)" "$@"
+}
+
+# A first bounce creates the database.
+fault_case fault-baseline true
+check "phase 3: the pipe reads $SYSTEM_RULES" \
+    grep -qxF "system rules: $SYSTEM_RULES (read)" <(as_user $U_FAULT "$BOUNCESTAT" --version)
+
+# A typo in a local rules file: "reasn" for "reason" (an unknown key).
+cat > "$SYSTEM_RULES/35-local.rules" <<'EOF'
+# A local rule with a typo (bouncestat e2e test, phase 3).
+[rule local-typo]
+reasn = userunknown
+diagnostic = no such mailbox here
+EOF
+chmod 644 "$SYSTEM_RULES/35-local.rules"
+check "phase 3: the typo'd rules file is broken (rules check exits 78)" \
+    test "$(as_user $U_FAULT "$BOUNCESTAT" rules check >/dev/null 2>&1; echo $?)" = 78
+fault_case fault-rules rm -f "$SYSTEM_RULES/35-local.rules"
+
+# A database written by a newer bouncestat.
+V=$(user_version)
+set_user_version() { user_version "$1" >/dev/null; }
+set_user_version $((V + 1))
+check "phase 3: the database now says schema version $((V + 1))" test "$(user_version)" = $((V + 1))
+fault_case fault-newer-db set_user_version "$V"
+check "phase 3: the database is back at version $V" test "$(user_version)" = "$V"
+wait_for "an empty queue" queue_empty
+check "phase 3: no bounce was bounced or dropped" \
+    test "$(grep -cE "to=<bse2e[^@>]*@$HOST>.*status=bounced" "$MAILLOG")" = 0
 
 # ------------------------------------------------------------------ report / show
 # The same history through the commands people use, run as the users.
