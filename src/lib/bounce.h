@@ -303,6 +303,21 @@ const BounceRule *bounce_rules_get_nth (const BounceRules *rules,
 BounceRecipient *bounce_rules_explain (const BounceRules *rules,
                                        const char *text);
 
+/* As bounce_rules_explain, with what a report would add to the reply:
+ * @smtp_command the command it answered ("RCPT", "DATA", ...; "NONE":
+ * the report does not say; NULL: found in @text as parse does),
+ * @action the recipient's action ("failed", "delayed", ...; NULL:
+ * delivered for a 2xx reply, else failed), @status the report's Status
+ * field (NULL: none; the code in @text is weighed against it as parse
+ * does) and @diagnostic_type the Diagnostic-Code's type ("smtp",
+ * "x-unix", ...; NULL: none).  Never NULL (transfer full). */
+BounceRecipient *bounce_rules_explain_full (const BounceRules *rules,
+                                            const char *text,
+                                            const char *smtp_command,
+                                            const char *action,
+                                            const char *status,
+                                            const char *diagnostic_type);
+
 /* Validates the rules of @dirs, then runs every rule's examples through
  * all the rules (each must end at its own rule); each problem found is
  * appended to @problems as "FILE: [rule ID]: what".  Returns TRUE when
