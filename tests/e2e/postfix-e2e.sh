@@ -12,7 +12,10 @@
 # contract: a locked database or a crashed ingest never makes Postfix bounce
 # or drop a bounce, and procmail never files it in the mailbox instead; nor
 # do broken rules in the rules.d the pipe reads or a database written by a
-# newer bouncestat (phase 3).
+# newer bouncestat (phase 3).  And it carries a signed VERP return path end
+# to end: a user whose ingest checks the tokens (--verp-secret-file) gets a
+# real bounce of mail sent with one and forged bounces without a valid one;
+# only the real one counts for `bouncestat suppress` (issue 12, item 8).
 #
 # It does not touch the system Postfix instance (/etc/postfix, port 25), and
 # it stops what it started by process id at exit, pass or fail.
@@ -157,7 +160,8 @@ U_FWD=bse2efwd      # ~/.forward pipe into ingest
 U_PM=bse2epm        # no .forward: Postfix runs procmail with tools/procmailrc
 U_CRASH=bse2ecrash  # ~/.forward pipe into a wrapper that crashes
 U_FAULT=bse2efault  # ~/.forward pipe into ingest; phase 3: broken rules, newer schema
-USERS="$U_FWD $U_PM $U_CRASH $U_FAULT"
+U_VERP=bse2everp    # ~/.forward pipe into ingest --verp-secret-file: signed VERP
+USERS="$U_FWD $U_PM $U_CRASH $U_FAULT $U_VERP"
 CREATED_USERS=""
 FAKE_PID=""
 LOCK_PIDS=""
@@ -259,6 +263,21 @@ shipped() {   # shipped FILE DEST
 shipped dot-forward "$(home_of $U_FWD)/.forward"
 shipped dot-forward "$(home_of $U_FAULT)/.forward"
 shipped procmailrc "$(home_of $U_PM)/.procmailrc"
+
+# Signed VERP (issue 12, item 8; docs/verp.md): a secret in the test's own
+# directory, readable by the bounce user only, and that user's ~/.forward:
+# the shipped line plus --verp-secret-file (as the README shows it) and
+# --sending-domain.  Every return path in this test is signed with it
+# (verp_sender below); only $U_VERP's ingest checks the tokens.
+VERP_SECRET=$WORK/verp.secret
+head -c 32 /dev/urandom | base64 > "$VERP_SECRET"
+chown "$U_VERP:" "$VERP_SECRET"
+chmod 600 "$VERP_SECRET"
+shipped dot-forward "$(home_of $U_VERP)/.forward"
+sed -i "s#$BOUNCESTAT ingest#& --verp-secret-file $VERP_SECRET --sending-domain $HOST#" \
+    "$(home_of $U_VERP)/.forward"
+grep -qF -- "ingest --verp-secret-file $VERP_SECRET" "$(home_of $U_VERP)/.forward" \
+    || die "could not add --verp-secret-file to $U_VERP's .forward"
 
 # A stand-in for an ingest that crashes (SIGSEGV): once before storing
 # anything, or once after the message is committed, as ~/crash-mode says.
@@ -374,20 +393,68 @@ Test message for case $id of the bouncestat end-to-end test.
 EOF
     /usr/sbin/sendmail -C "$ETC" "${opts[@]}" -- "$@" < "$msg"
 }
-# verp_sender USER ADDRESS: the local part of the VERP return path of a
-# message to ADDRESS whose bounce goes to USER: USER+local=domain.
-#
-# HOOK(verp): signed VERP (issue 12, item 8).  Once `bouncestat verp`
-# exists, make this return the signed path, e.g.
-#   "$BOUNCESTAT" verp --secret-file "$WORK/verp.secret" \
-#       --return-path "$1@$HOST" "$2" | sed 's/@.*//'
-# (USER+local=domain+TOKEN), with the secret written above (readable by
-# the users) and given to the pipe's ingest the way the README documents
-# (the configuration file, or --secret-file in the shipped dot-forward and
-# procmailrc); then add a case sent with a forged or missing token and
-# check in check-db.py that it is stored unverified and that only the
-# genuine one counts for `bouncestat suppress`.
-verp_sender() { echo "$1+${2%@*}=${2#*@}"; }
+# verp_sender USER ADDRESS: the local part of the signed VERP return path
+# of a message to ADDRESS whose bounce goes to USER, USER+local=domain+TOKEN
+# (`bouncestat verp` with the test's secret; docs/verp.md).
+verp_sender() {
+    local rp
+    rp=$("$BOUNCESTAT" verp --secret-file "$VERP_SECRET" --return-path "$1@$HOST" "$2") \
+        || return 1
+    echo "${rp%@"$HOST"}"
+}
+# send_forged CASE RCPT VICTIM: a hand-made DSN (RFC 3464) saying that
+# VICTIM is unknown, submitted with the null sender straight to RCPT (the
+# bounce address, with or without a VERP token), as anyone can.  Its
+# returned headers are those of a message of this test (a Message-ID from
+# $HOST, CASE's), so only the token tells it from a real one.
+send_forged() {
+    local id=$1 to=$2 victim=$3
+    local msg=$WORK/msgs/$id.eml
+    cat > "$msg" <<EOF
+From: Mail Delivery System <MAILER-DAEMON@mx.remote.test>
+To: $to
+Subject: Undelivered Mail Returned to Sender
+Date: $(date -R)
+Message-ID: <forged.$id.$RUN_ID@mx.remote.test>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status;
+    boundary="forged-$id"
+
+--forged-$id
+Content-Type: text/plain; charset=us-ascii
+
+Your message could not be delivered to one or more recipients.
+
+<$victim>: host mx.remote.test[192.0.2.25] said: 550 5.1.1 <$victim>:
+    Recipient address rejected: User unknown in virtual mailbox table
+
+--forged-$id
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.remote.test
+Arrival-Date: $(date -R)
+
+Final-Recipient: rfc822; $victim
+Original-Recipient: rfc822;$victim
+Action: failed
+Status: 5.1.1
+Remote-MTA: dns; mx.remote.test
+Diagnostic-Code: smtp; 550 5.1.1 <$victim>: Recipient address rejected: User
+    unknown in virtual mailbox table
+
+--forged-$id
+Content-Type: text/rfc822-headers
+
+From: bouncestat e2e <$U_VERP@$HOST>
+To: $victim
+Subject: [e2e] $id
+Message-ID: <e2e.$id.$RUN_ID@$HOST>
+
+--forged-$id--
+EOF
+    /usr/sbin/sendmail -C "$ETC" -i -f '' -- "$to" < "$msg"
+}
 # Log lines about deliveries to local test user U with status S, counted.
 n_log() {
     local n
@@ -472,14 +539,33 @@ send success         $U_FWD success       never ok@remote.test
 send procmail-full   $U_PM  failure,delay never full@remote.test
 # VERP: the failed address is in the envelope sender; ingest recovers it from
 # ORIGINAL_RECIPIENT (Postfix) or X-Original-To (the procmail recipe).
-send verp-fwd "$(verp_sender $U_FWD nouser@remote.test)" failure never nouser@remote.test
-send verp-pm  "$(verp_sender $U_PM blocked@remote.test)" failure never blocked@remote.test
+# The return paths are signed, as $U_VERP's are; these users do not check
+# the token.
+RP_FWD=$(verp_sender $U_FWD nouser@remote.test) || die "bouncestat verp failed"
+RP_PM=$(verp_sender $U_PM blocked@remote.test) || die "bouncestat verp failed"
+send verp-fwd "$RP_FWD" failure never nouser@remote.test
+send verp-pm  "$RP_PM"  failure never blocked@remote.test
+# Signed VERP, checked by $U_VERP's ingest: a real bounce of a message sent
+# with the signed return path, and forged ones for ok@remote.test (a
+# subscriber whose mail is delivered) sent to the bounce address with no
+# VERP address, without a token, with a wrong token, and with the valid
+# token of another address (full@remote.test's, which that subscriber got).
+RP_VERP=$(verp_sender $U_VERP nouser@remote.test) || die "bouncestat verp failed"
+check "VERP: bouncestat verp signs nouser@remote.test ($RP_VERP@$HOST)" \
+    grep -qxE "$U_VERP\+nouser=remote\.test\+[0-9a-f]{16}" <<<"$RP_VERP"
+RP_OTHER=$(verp_sender $U_VERP full@remote.test) || die "bouncestat verp failed"
+send verp-signed "$RP_VERP" failure never nouser@remote.test
+send_forged forged-plain      "$U_VERP@$HOST"                                 ok@remote.test
+send_forged forged-unsigned   "$U_VERP+ok=remote.test@$HOST"                  ok@remote.test
+send_forged forged-wrongtoken "$U_VERP+ok=remote.test+0123456789abcdef@$HOST" ok@remote.test
+send_forged forged-othertoken "$RP_OTHER@$HOST"                               ok@remote.test
 # 10 DSNs to the .forward user (the 421 gives two), 2 through procmail.
 # Stop waiting at the first delivery that went wrong (checked just below).
 wait_for "10 DSNs delivered to $U_FWD" done_or_wrong $U_FWD 10
 wait_for "2 DSNs delivered to $U_PM" done_or_wrong $U_PM 2
-check "phase 1: no delivery to $U_FWD or $U_PM was deferred" \
-    test "$(n_log $U_FWD deferred)$(n_log $U_PM deferred)" = 00
+wait_for "5 DSNs delivered to $U_VERP" done_or_wrong $U_VERP 5
+check "phase 1: no delivery to $U_FWD, $U_PM or $U_VERP was deferred" \
+    test "$(n_log $U_FWD deferred)$(n_log $U_PM deferred)$(n_log $U_VERP deferred)" = 000
 wait_for "an empty queue" queue_empty
 log "phase 1: all DSNs delivered"
 check "phase 1: no bounce of a bounce" \
@@ -492,6 +578,8 @@ done
 check "phase 1: the databases hold every bounce once, as expected" \
     python3 "$HERE/check-db.py" phase1 "$(db_of $U_FWD)" "$(db_of $U_PM)" \
     "$SOURCE_DIR" "$(db_of $U_CRASH)"
+check "VERP: the signed bounce is verified and suppresses; the forged ones are unverified and do not" \
+    python3 "$HERE/check-db.py" verp "$(db_of $U_VERP)" "$SOURCE_DIR" "$BOUNCESTAT" $U_VERP
 
 # ------------------------------------------------------------------ phase 2
 # The retry contract.  Long timers now, so that nothing is retried until the
