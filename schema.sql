@@ -442,3 +442,16 @@ SELECT address, domain, registrable_domain,
  WHERE hard_bounces > 0
     OR (soft_bounces >= cfg.n
         AND julianday (last_soft) - julianday (first_soft) >= cfg.d);
+
+-- @version 7
+
+-- Whether the message was classified when it was stored.  0: it came on
+-- standard input (from the MTA) while the rules (or a --decoders file)
+-- could not be loaded, and rather than make the MTA bounce it, ingest
+-- stored it raw and whole (whatever --raw-cap says), with the columns
+-- above as parsed without the rules, and no events: no report and no
+-- suppression counts it.  Classifying it again (bouncestat reclassify)
+-- adds its events and sets 1.
+ALTER TABLE messages ADD COLUMN classified INTEGER NOT NULL DEFAULT 1
+    CHECK (classified IN (0, 1));
+CREATE INDEX messages_unclassified ON messages (id) WHERE classified = 0;

@@ -44,6 +44,8 @@ bs_exit_code (const GError *error)
         case BOUNCE_ERROR_STORE_BUSY:
         case BOUNCE_ERROR_STORE_FULL:
             return EX_TEMPFAIL;
+        case BOUNCE_ERROR_STORE_ACCESS:
+            return EX_CANTCREAT;
         case BOUNCE_ERROR_FAILED:
         default:
             return EX_SOFTWARE;

@@ -126,6 +126,7 @@ bs_cmd_parse (int argc, char **argv)
                 continue;
             }
             report = bounce_parser_parse (parser, message, source);
+            bounce_input_annotate (input, report);
             if (json)
                 print_json (report, gen);
             else

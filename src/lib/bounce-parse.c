@@ -154,23 +154,34 @@ bounce_parser_set_envelope_recipient (BounceParser *parser,
 
 /* ------------------------------------------------------------------ */
 
+gsize
+_bounce_message_start (const guint8 *data, gsize len)
+{
+    const guint8 *lf, *cr, *eol;
+    gsize i;
+
+    if (len < 5 || memcmp (data, "From ", 5) != 0)
+        return 0;
+    /* The line ends at the first LF or CR, whichever comes first. */
+    lf = memchr (data, '\n', len);
+    cr = memchr (data, '\r', lf != NULL ? (gsize) (lf - data) : len);
+    eol = cr != NULL ? cr : lf;
+    if (eol == NULL)
+        return len;
+    i = (gsize) (eol - data) + 1;
+    if (*eol == '\r' && i < len && data[i] == '\n')
+        i++;
+    return i;
+}
+
 /* Copies the message with line ends folded to "\n", without a leading
  * mbox "From " line. */
 static GByteArray *
 prepare_bytes (const guint8 *data, gsize len)
 {
     GByteArray *out = g_byte_array_sized_new ((guint) len + 1);
-    gsize i = 0;
+    gsize i = _bounce_message_start (data, len);
 
-    if (len >= 5 && memcmp (data, "From ", 5) == 0) {
-        const guint8 *eol = memchr (data, '\n', len);
-        const guint8 *cr = memchr (data, '\r', len);
-        if (eol == NULL || (cr != NULL && cr < eol))
-            eol = cr;
-        i = eol != NULL ? (gsize) (eol - data) + 1 : len;
-        if (eol != NULL && *eol == '\r' && i < len && data[i] == '\n')
-            i++;
-    }
     /* Copy runs between CRs in one go; a CR (alone or before LF)
      * becomes one LF. */
     while (i < len) {
@@ -500,6 +511,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     g_return_val_if_fail (message != NULL, NULL);
 
     data = g_bytes_get_data (message, &len);
+    report->size = len;
     if (len == 0) {
         report->kind = BOUNCE_KIND_UNPARSABLE;
         bounce_report_add_warning (report, "empty input");

@@ -65,6 +65,12 @@ G_GNUC_INTERNAL void _bounce_verp_check (const BounceVerpKey *key,
                                          const char *const *envelopes,
                                          BounceReport *report);
 
+/* bounce-parse.c: where the message proper starts in @data: after a
+ * leading mbox "From " line (the envelope line an MTA or an mbox puts
+ * first, ended by LF, CRLF or a lone CR), else 0.  The one place that
+ * knows it: the parser skips it, the store's content hash leaves it out. */
+G_GNUC_INTERNAL gsize _bounce_message_start (const guint8 *data, gsize len);
+
 /* bounce-dsn.c: RFC 3464 field blocks */
 
 /* Parses the body of a message/delivery-status part into @report's
@@ -127,10 +133,14 @@ G_GNUC_INTERNAL gboolean _bounce_decode_nonstandard (GMimeMessage *message,
  * is the SQL of version N, element 0 the preamble (transfer full). */
 G_GNUC_INTERNAL GPtrArray *_bounce_store_schema_sections (void);
 
-/* bounce-store.c: the BounceError for an SQLite result code (busy and
- * locked: STORE_BUSY; full, I/O, cannot open, out of memory: STORE_FULL;
- * else STORE), shared by the store and the read-only queries. */
-G_GNUC_INTERNAL BounceError _bounce_sqlite_error_code (int rc);
+/* bounce-store.c: the BounceError for an SQLite result code and the
+ * errno of the system call that failed (sqlite3_system_errno; 0 when
+ * none): busy and locked: STORE_BUSY; read-only, or cannot open / I/O
+ * error because of EACCES, EPERM or EROFS: STORE_ACCESS; full, other I/O
+ * errors, cannot open, out of memory: STORE_FULL; else STORE.  Shared by
+ * the store and the read-only queries. */
+G_GNUC_INTERNAL BounceError _bounce_sqlite_error_code (int rc,
+                                                       int system_errno);
 
 G_END_DECLS
 

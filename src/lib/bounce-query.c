@@ -41,7 +41,8 @@ set_db_error (GError **error, BounceReader *reader, int rc, const char *what)
 {
     const char *msg = reader->db != NULL ? sqlite3_errmsg (reader->db)
                                          : sqlite3_errstr (rc);
-    BounceError code = _bounce_sqlite_error_code (rc);
+    BounceError code = _bounce_sqlite_error_code (
+        rc, reader->db != NULL ? sqlite3_system_errno (reader->db) : 0);
 
     g_set_error (error, BOUNCE_ERROR, code, "database %s: %s: %s",
                  reader->path, what, msg);

@@ -40,6 +40,9 @@ G_BEGIN_DECLS
  *   retry later.
  * @BOUNCE_ERROR_SCHEMA_TOO_NEW: the database was written by a newer
  *   bouncestat.
+ * @BOUNCE_ERROR_STORE_ACCESS: this user may not write the database file
+ *   or its directory (permissions, a read-only file system); the message
+ *   names which.
  */
 typedef enum {
     BOUNCE_ERROR_FAILED,
@@ -49,6 +52,7 @@ typedef enum {
     BOUNCE_ERROR_STORE_BUSY,
     BOUNCE_ERROR_STORE_FULL,
     BOUNCE_ERROR_SCHEMA_TOO_NEW,
+    BOUNCE_ERROR_STORE_ACCESS,
 } BounceError;
 
 GQuark bounce_error_quark (void);
@@ -71,6 +75,12 @@ GQuark bounce_error_quark (void);
 #define BOUNCE_MAX_BODY_SCAN_BYTES (256u * 1024u)
 /* Warnings kept per report. */
 #define BOUNCE_MAX_WARNINGS 64
+/* Bytes of one message an input keeps (standard input, a message file,
+ * one message of an mbox; bounce_input_set_max_bytes() lowers it): the
+ * rest is read past, so that a writer on a pipe is never cut off, and
+ * only counted.  The message is parsed and stored cut, with a warning,
+ * its whole size and raw_truncated (bounce_input_annotate()). */
+#define BOUNCE_MAX_INPUT_BYTES BOUNCE_MAX_MESSAGE_BYTES
 
 /* ------------------------------------------------------------------ */
 /* Reports                                                            */
@@ -171,6 +181,9 @@ typedef struct {
     GPtrArray *warnings;
     GHashTable *extra_headers;
     guint recipients_dropped; /* past BOUNCE_MAX_RECIPIENTS */
+    /* Bytes of the whole message: those parsed, or more when its input
+     * kept only the first part (bounce_input_annotate()). */
+    guint64 size;
 } BounceReport;
 
 BounceReport *bounce_report_new (const char *source);
@@ -420,7 +433,10 @@ typedef struct _BounceInput BounceInput;
 
 /* Opens @path: a message file, an mbox file (by content), a Maildir
  * (cur/ and new/) or a folder of message files.  "-" reads one message
- * from @stdin_fd. */
+ * from @stdin_fd (read when bounce_input_next() is called).  Files are
+ * read (never mapped) up to the size they have when they are opened: one
+ * that ends before that (truncated while it is read) gives
+ * BOUNCE_ERROR_INPUT for what is left of it. */
 BounceInput *bounce_input_open (const char *path, int stdin_fd,
                                 GError **error);
 void bounce_input_free (BounceInput *input);
@@ -438,6 +454,19 @@ gboolean bounce_input_next (BounceInput *input,
  * when not known yet. */
 gint64 bounce_input_count_hint (BounceInput *input);
 
+/* Keeps at most @max_bytes of each message (0: BOUNCE_MAX_INPUT_BYTES,
+ * the default); the rest is read past and counted. */
+void bounce_input_set_max_bytes (BounceInput *input, gsize max_bytes);
+
+/* The whole size of the message bounce_input_next() returned last: more
+ * than the bytes it holds when the input cut it. */
+guint64 bounce_input_get_message_size (BounceInput *input);
+
+/* For the report parsed from the message bounce_input_next() returned
+ * last: when the input cut it, sets @report->size to its whole size and
+ * adds a warning saying how much was read. */
+void bounce_input_annotate (BounceInput *input, BounceReport *report);
+
 /* ------------------------------------------------------------------ */
 /* Store: the history in SQLite (schema.sql)                          */
 /* ------------------------------------------------------------------ */
@@ -445,7 +474,7 @@ gint64 bounce_input_count_hint (BounceInput *input);
 typedef struct _BounceStore BounceStore;
 
 /* The schema version this library writes (PRAGMA user_version). */
-#define BOUNCE_STORE_SCHEMA_VERSION 6
+#define BOUNCE_STORE_SCHEMA_VERSION 7
 
 /* Default busy timeout and raw message cap. */
 #define BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS 10000
@@ -459,6 +488,10 @@ typedef struct _BounceStore BounceStore;
  *   with a note, and raw_truncated set); 0 for no cap.
  * @must_exist: do not create the database (BOUNCE_ERROR_STORE if it is
  *   missing); for readers.
+ * @unclassified: the reports were parsed without the rules (they could
+ *   not be loaded): each message is stored with classified = 0, its raw
+ *   bytes whole (@raw_cap does not apply) and no events, so that no
+ *   report or suppression counts it until it is classified again.
  *
  * Pass NULL to bounce_store_open() for the defaults
  * (BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS, BOUNCE_STORE_DEFAULT_RAW_CAP).
@@ -467,6 +500,7 @@ typedef struct {
     guint busy_timeout_ms;
     gsize raw_cap;
     gboolean must_exist;
+    gboolean unclassified;
 } BounceStoreOptions;
 
 /* Sets the defaults in @options. */
@@ -475,9 +509,10 @@ void bounce_store_options_init (BounceStoreOptions *options);
 /* Opens (creating it and its directory, mode 0600/0700) the database at
  * @path, in WAL mode, and brings its schema up to date.  A database of a
  * newer schema gives BOUNCE_ERROR_SCHEMA_TOO_NEW.  Lock waits past the
- * timeout give BOUNCE_ERROR_STORE_BUSY; disk full, I/O errors and files
- * that cannot be opened BOUNCE_ERROR_STORE_FULL (both transient); the
- * rest BOUNCE_ERROR_STORE. */
+ * timeout give BOUNCE_ERROR_STORE_BUSY; disk full and I/O errors
+ * BOUNCE_ERROR_STORE_FULL (both transient); a file or directory this
+ * user may not write (EACCES, EPERM, EROFS, SQLITE_READONLY)
+ * BOUNCE_ERROR_STORE_ACCESS; the rest BOUNCE_ERROR_STORE. */
 BounceStore *bounce_store_open (const char *path,
                                 const BounceStoreOptions *options,
                                 GError **error);
