@@ -13,8 +13,9 @@ Stage "report" checks the same history through `bouncestat report` and
 `bouncestat show` (JSON and text), run as the owner of each database:
 totals, counts per recipient and per reason, and the events of addresses.
 
-Stage "verp" checks the database of the user whose ingest verifies signed
-VERP return paths (--verp-secret-file): the real bounce that came back to a
+Stage "verp" checks the database of a user whose ingest verifies signed
+VERP return paths (ROUTE forward: --verp-secret-file in ~/.forward; procmail:
+$BOUNCESTAT_VERP_SECRET_FILE in ~/.procmailrc): the real bounce that came back to a
 signed return path is verified (events.verified = 1) and listed by
 `bouncestat suppress`; the forged ones (no VERP address, no token, a wrong
 token, another address's token) are stored, unverified (verified = 0, a
@@ -22,7 +23,7 @@ warning "unverified: ..." saying why) and not listed, although with the
 verification undone on a copy `suppress` would list their victim.
 
 Usage: check-db.py STAGE FWD_DB PM_DB SOURCE_DIR CRASH_DB [BOUNCESTAT FWD_USER PM_USER]
-       check-db.py verp VERP_DB SOURCE_DIR BOUNCESTAT VERP_USER
+       check-db.py verp ROUTE VERP_DB SOURCE_DIR BOUNCESTAT VERP_USER
 STAGE is phase1, phase2-before-flush, phase2 or report (see postfix-e2e.sh).
 """
 
@@ -76,15 +77,23 @@ PHASE1_PM = {"procmail-full": [[FULL]], "verp-pm": [[BLOCKED]]}
 FORGED = rcpt("ok@remote.test", "failed", "5.1.1", 550, ("userunknown",))
 VICTIM = FORGED[0]
 VERP_CASES = {
-    "verp-signed": [[NOUSER]],
-    "forged-plain": [[FORGED]],
-    "forged-unsigned": [[FORGED]],
-    "forged-wrongtoken": [[FORGED]],
-    "forged-othertoken": [[FORGED]],
+    "forward": {
+        "verp-signed": [[NOUSER]],
+        "forged-plain": [[FORGED]],
+        "forged-unsigned": [[FORGED]],
+        "forged-wrongtoken": [[FORGED]],
+        "forged-othertoken": [[FORGED]],
+    },
+    "procmail": {
+        "verp-signed-pm": [[NOUSER]],
+        "forged-pm-wrongtoken": [[FORGED]],
+    },
 }
 # Case -> (events.verified, words of the "unverified: ..." warning).
 VERIFIED = {
     "verp-signed": (1, None),
+    "verp-signed-pm": (1, None),
+    "forged-pm-wrongtoken": (0, "token of the envelope recipient is wrong"),
     "forged-plain": (0, "no signed VERP envelope recipient"),
     "forged-unsigned": (0, "has no token"),
     "forged-wrongtoken": (0, "token of the envelope recipient is wrong"),
@@ -94,7 +103,8 @@ VERIFIED = {
 # The address recovered from a VERP envelope (NULL for every other case).
 VERP = {"verp-fwd": "nouser@remote.test", "verp-pm": "blocked@remote.test",
         "verp-signed": "nouser@remote.test", "forged-unsigned": VICTIM,
-        "forged-wrongtoken": VICTIM, "forged-othertoken": "full@remote.test"}
+        "forged-wrongtoken": VICTIM, "forged-othertoken": "full@remote.test",
+        "verp-signed-pm": "nouser@remote.test", "forged-pm-wrongtoken": VICTIM}
 # The message kind: a DSN, except the success notice.
 KIND = {"success": "delivered"}
 
@@ -293,16 +303,17 @@ def case_of(orig_message_id):
     return found.group(1) if found else None
 
 
-def check_verp(path, bouncestat, user, check_reason, tmpdir):
-    label = "verp"
-    check_db(label, path, VERP_CASES, check_reason, tmpdir)
+def check_verp(route, path, bouncestat, user, check_reason, tmpdir):
+    label = f"verp/{route}"
+    cases = VERP_CASES[route]
+    check_db(label, path, cases, check_reason, tmpdir)
     conn = open_copy(path, tmpdir)
     if conn is None:
         fail(f"{label}: no database at {path}")
         return
     for m in conn.execute("SELECT * FROM messages ORDER BY id"):
         case = case_of(m["orig_message_id"])
-        if case not in VERIFIED:
+        if case not in cases:
             continue    # check_db named it
         want, why = VERIFIED[case]
         verified = [e["verified"] for e in
@@ -336,15 +347,15 @@ def check_verp(path, bouncestat, user, check_reason, tmpdir):
              f"expected {NOUSER[0]} and {VICTIM}: the forged DSNs prove nothing")
     if not FAILURES:
         print(f"check-db: {label}: 1 verified bounce suppresses, "
-              f"{len(VERP_CASES) - 1} forged ones are unverified and do not")
+              f"{len(cases) - 1} forged one(s) unverified and do not")
 
 
 def main():
     if sys.argv[1] == "verp":
-        path, source_dir, bouncestat, user = sys.argv[2:6]
+        route, path, source_dir, bouncestat, user = sys.argv[2:7]
         check_reason = bool(glob.glob(os.path.join(source_dir, "rules", "*.rules")))
         with tempfile.TemporaryDirectory() as tmpdir:
-            check_verp(path, bouncestat, user, check_reason, tmpdir)
+            check_verp(route, path, bouncestat, user, check_reason, tmpdir)
         return 1 if FAILURES else 0
     stage, fwd, pm, source_dir = sys.argv[1:5]
     crash = sys.argv[5] if len(sys.argv) > 5 else None

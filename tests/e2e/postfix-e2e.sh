@@ -161,7 +161,8 @@ U_PM=bse2epm        # no .forward: Postfix runs procmail with tools/procmailrc
 U_CRASH=bse2ecrash  # ~/.forward pipe into a wrapper that crashes
 U_FAULT=bse2efault  # ~/.forward pipe into ingest; phase 3: broken rules, newer schema
 U_VERP=bse2everp    # ~/.forward pipe into ingest --verp-secret-file: signed VERP
-USERS="$U_FWD $U_PM $U_CRASH $U_FAULT $U_VERP"
+U_VPM=bse2evpm      # procmail, $BOUNCESTAT_VERP_SECRET_FILE: signed VERP
+USERS="$U_FWD $U_PM $U_CRASH $U_FAULT $U_VERP $U_VPM"
 CREATED_USERS=""
 FAKE_PID=""
 LOCK_PIDS=""
@@ -265,19 +266,29 @@ shipped dot-forward "$(home_of $U_FAULT)/.forward"
 shipped procmailrc "$(home_of $U_PM)/.procmailrc"
 
 # Signed VERP (issue 12, item 8; docs/verp.md): a secret in the test's own
-# directory, readable by the bounce user only, and that user's ~/.forward:
-# the shipped line plus --verp-secret-file (as the README shows it) and
-# --sending-domain.  Every return path in this test is signed with it
-# (verp_sender below); only $U_VERP's ingest checks the tokens.
+# directory, readable by the bounce user only, and for $U_VERP a ~/.forward
+# that is the shipped line plus --verp-secret-file (as the README shows it)
+# and --sending-domain.  $U_VPM's copy of the same secret is named by
+# $BOUNCESTAT_VERP_SECRET_FILE, set in the shipped ~/.procmailrc (procmail
+# exports its variables to the pipe).  Every return path in this test is
+# signed with the secret (verp_sender below); only these two users' ingest
+# checks the tokens.
 VERP_SECRET=$WORK/verp.secret
+VPM_SECRET=$WORK/verp-pm.secret
 head -c 32 /dev/urandom | base64 > "$VERP_SECRET"
+cp "$VERP_SECRET" "$VPM_SECRET"
 chown "$U_VERP:" "$VERP_SECRET"
-chmod 600 "$VERP_SECRET"
+chown "$U_VPM:" "$VPM_SECRET"
+chmod 600 "$VERP_SECRET" "$VPM_SECRET"
 shipped dot-forward "$(home_of $U_VERP)/.forward"
 sed -i "s#$BOUNCESTAT ingest#& --verp-secret-file $VERP_SECRET --sending-domain $HOST#" \
     "$(home_of $U_VERP)/.forward"
 grep -qF -- "ingest --verp-secret-file $VERP_SECRET" "$(home_of $U_VERP)/.forward" \
     || die "could not add --verp-secret-file to $U_VERP's .forward"
+shipped procmailrc "$(home_of $U_VPM)/.procmailrc"
+sed -i "s#^PATH=.*#&\nBOUNCESTAT_VERP_SECRET_FILE=$VPM_SECRET#" "$(home_of $U_VPM)/.procmailrc"
+grep -qx "BOUNCESTAT_VERP_SECRET_FILE=$VPM_SECRET" "$(home_of $U_VPM)/.procmailrc" \
+    || die "could not set BOUNCESTAT_VERP_SECRET_FILE in $U_VPM's .procmailrc"
 
 # A stand-in for an ingest that crashes (SIGSEGV): once before storing
 # anything, or once after the message is committed, as ~/crash-mode says.
@@ -415,7 +426,7 @@ verp_sender() {
 # $HOST, CASE's), so only the token tells it from a real one.
 send_forged() {
     local id=$1 to=$2 victim=$3
-    local msg=$WORK/msgs/$id.eml
+    local msg=$WORK/msgs/$id.eml user=${2%%[+@]*}
     cat > "$msg" <<EOF
 From: Mail Delivery System <MAILER-DAEMON@mx.remote.test>
 To: $to
@@ -452,7 +463,7 @@ Diagnostic-Code: smtp; 550 5.1.1 <$victim>: Recipient address rejected: User
 --forged-$id
 Content-Type: text/rfc822-headers
 
-From: bouncestat e2e <$U_VERP@$HOST>
+From: bouncestat e2e <$user@$HOST>
 To: $victim
 Subject: [e2e] $id
 Message-ID: <e2e.$id.$RUN_ID@$HOST>
@@ -565,18 +576,25 @@ send_forged forged-plain      "$U_VERP@$HOST"                                 ok
 send_forged forged-unsigned   "$U_VERP+ok=remote.test@$HOST"                  ok@remote.test
 send_forged forged-wrongtoken "$U_VERP+ok=remote.test+0123456789abcdef@$HOST" ok@remote.test
 send_forged forged-othertoken "$RP_OTHER@$HOST"                               ok@remote.test
+# The same through procmail: the envelope recipient comes from the
+# X-Original-To header Postfix writes, the secret from the environment.
+RP_VPM=$(verp_sender $U_VPM nouser@remote.test) || die "bouncestat verp failed"
+send verp-signed-pm "$RP_VPM" failure never nouser@remote.test
+send_forged forged-pm-wrongtoken "$U_VPM+ok=remote.test+0123456789abcdef@$HOST" ok@remote.test
 # 10 DSNs to the .forward user (the 421 gives two), 2 through procmail.
 # Stop waiting at the first delivery that went wrong (checked just below).
 wait_for "10 DSNs delivered to $U_FWD" done_or_wrong $U_FWD 10
 wait_for "2 DSNs delivered to $U_PM" done_or_wrong $U_PM 2
 wait_for "5 DSNs delivered to $U_VERP" done_or_wrong $U_VERP 5
-check "phase 1: no delivery to $U_FWD, $U_PM or $U_VERP was deferred" \
-    test "$(n_log $U_FWD deferred)$(n_log $U_PM deferred)$(n_log $U_VERP deferred)" = 000
+wait_for "2 DSNs delivered to $U_VPM" done_or_wrong $U_VPM 2
+check "phase 1: no delivery to $U_FWD, $U_PM, $U_VERP or $U_VPM was deferred" \
+    test "$(n_log $U_FWD deferred)$(n_log $U_PM deferred)$(n_log $U_VERP deferred)$(n_log $U_VPM deferred)" = 0000
 wait_for "an empty queue" queue_empty
 log "phase 1: all DSNs delivered"
 check "phase 1: no bounce of a bounce" \
     test "$(grep -cE "to=<bse2e[^@>]*@$HOST>.*status=bounced" "$MAILLOG")" = 0
 check "phase 1: procmail filed nothing in $U_PM's mailbox" mailbox_untouched $U_PM
+check "phase 1: procmail filed nothing in $U_VPM's mailbox" mailbox_untouched $U_VPM
 for u in $U_FWD $U_PM; do
     check "phase 1: $u's default database was created by the pipe, owned by $u, mode 600" \
         test "$(stat -c %U:%a "$(db_of "$u")" 2>&1)" = "$u:600"
@@ -584,8 +602,10 @@ done
 check "phase 1: the databases hold every bounce once, as expected" \
     python3 "$HERE/check-db.py" phase1 "$(db_of $U_FWD)" "$(db_of $U_PM)" \
     "$SOURCE_DIR" "$(db_of $U_CRASH)"
-check "VERP: the signed bounce is verified and suppresses; the forged ones are unverified and do not" \
-    python3 "$HERE/check-db.py" verp "$(db_of $U_VERP)" "$SOURCE_DIR" "$BOUNCESTAT" $U_VERP
+check "VERP (.forward): the signed bounce is verified and suppresses; the forged ones are unverified and do not" \
+    python3 "$HERE/check-db.py" verp forward "$(db_of $U_VERP)" "$SOURCE_DIR" "$BOUNCESTAT" $U_VERP
+check "VERP (procmail): the signed bounce is verified and suppresses; the forged one is unverified and does not" \
+    python3 "$HERE/check-db.py" verp procmail "$(db_of $U_VPM)" "$SOURCE_DIR" "$BOUNCESTAT" $U_VPM
 
 # ------------------------------------------------------------------ phase 2
 # The retry contract.  Long timers now, so that nothing is retried until the
