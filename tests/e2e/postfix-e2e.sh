@@ -419,13 +419,14 @@ verp_sender() {
         || return 1
     echo "${rp%@"$HOST"}"
 }
-# send_forged CASE RCPT VICTIM: a hand-made DSN (RFC 3464) saying that
-# VICTIM is unknown, submitted with the null sender straight to RCPT (the
-# bounce address, with or without a VERP token), as anyone can.  Its
-# returned headers are those of a message of this test (a Message-ID from
-# $HOST, CASE's), so only the token tells it from a real one.
+# send_forged CASE RCPT VICTIM [DOMAIN]: a hand-made DSN (RFC 3464) saying
+# that VICTIM is unknown, submitted with the null sender straight to RCPT
+# (the bounce address, with or without a VERP token), as anyone can.  Its
+# returned headers are those of a message of this test (CASE's Message-ID,
+# from $HOST unless DOMAIN is given), so only the token tells it from a
+# real one.
 send_forged() {
-    local id=$1 to=$2 victim=$3
+    local id=$1 to=$2 victim=$3 domain=${4:-$HOST}
     local msg=$WORK/msgs/$id.eml user=${2%%[+@]*}
     cat > "$msg" <<EOF
 From: Mail Delivery System <MAILER-DAEMON@mx.remote.test>
@@ -466,7 +467,7 @@ Content-Type: text/rfc822-headers
 From: bouncestat e2e <$user@$HOST>
 To: $victim
 Subject: [e2e] $id
-Message-ID: <e2e.$id.$RUN_ID@$HOST>
+Message-ID: <e2e.$id.$RUN_ID@$domain>
 
 --forged-$id--
 EOF
@@ -565,17 +566,21 @@ send verp-pm  "$RP_PM"  failure never blocked@remote.test
 # Signed VERP, checked by $U_VERP's ingest: a real bounce of a message sent
 # with the signed return path, and forged ones for ok@remote.test (a
 # subscriber whose mail is delivered) sent to the bounce address with no
-# VERP address, without a token, with a wrong token, and with the valid
-# token of another address (full@remote.test's, which that subscriber got).
+# VERP address, without a token, with a wrong token, with the valid token
+# of another address (full@remote.test's, which that subscriber got), and
+# with ok@remote.test's own valid token (a leaked return path) but the
+# Message-ID of a message that is not ours (--sending-domain).
 RP_VERP=$(verp_sender $U_VERP nouser@remote.test) || die "bouncestat verp failed"
 check "VERP: bouncestat verp signs nouser@remote.test ($RP_VERP@$HOST)" \
     grep -qxE "$U_VERP\+nouser=remote\.test\+[0-9a-f]{16}" <<<"$RP_VERP"
 RP_OTHER=$(verp_sender $U_VERP full@remote.test) || die "bouncestat verp failed"
+RP_LEAKED=$(verp_sender $U_VERP ok@remote.test) || die "bouncestat verp failed"
 send verp-signed "$RP_VERP" failure never nouser@remote.test
 send_forged forged-plain      "$U_VERP@$HOST"                                 ok@remote.test
 send_forged forged-unsigned   "$U_VERP+ok=remote.test@$HOST"                  ok@remote.test
 send_forged forged-wrongtoken "$U_VERP+ok=remote.test+0123456789abcdef@$HOST" ok@remote.test
 send_forged forged-othertoken "$RP_OTHER@$HOST"                               ok@remote.test
+send_forged forged-foreignid  "$RP_LEAKED@$HOST" ok@remote.test elsewhere.test
 # The same through procmail: the envelope recipient comes from the
 # X-Original-To header Postfix writes, the secret from the environment.
 RP_VPM=$(verp_sender $U_VPM nouser@remote.test) || die "bouncestat verp failed"
@@ -585,7 +590,7 @@ send_forged forged-pm-wrongtoken "$U_VPM+ok=remote.test+0123456789abcdef@$HOST" 
 # Stop waiting at the first delivery that went wrong (checked just below).
 wait_for "10 DSNs delivered to $U_FWD" done_or_wrong $U_FWD 10
 wait_for "2 DSNs delivered to $U_PM" done_or_wrong $U_PM 2
-wait_for "5 DSNs delivered to $U_VERP" done_or_wrong $U_VERP 5
+wait_for "6 DSNs delivered to $U_VERP" done_or_wrong $U_VERP 6
 wait_for "2 DSNs delivered to $U_VPM" done_or_wrong $U_VPM 2
 check "phase 1: no delivery to $U_FWD, $U_PM, $U_VERP or $U_VPM was deferred" \
     test "$(n_log $U_FWD deferred)$(n_log $U_PM deferred)$(n_log $U_VERP deferred)$(n_log $U_VPM deferred)" = 0000
