@@ -705,15 +705,29 @@ print(sum(1 for (raw,) in db.execute("SELECT raw FROM messages")
           if raw is not None and sys.argv[2].encode() in zlib.decompress(raw)))
 PY
 }
+# stored_state DB CASE: "CLASSIFIED EVENTS" of each stored message that
+# holds CASE's Message-ID (messages.classified, its events rows).
+stored_state() {
+    python3 - "$1" "e2e.$2.$RUN_ID@$HOST" <<'PY'
+import sqlite3, sys, zlib
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+print(" ".join(
+    f"{classified} {db.execute('SELECT count(*) FROM events WHERE message_id = ?', (i,)).fetchone()[0]}"
+    for (i, classified, raw) in db.execute("SELECT id, classified, raw FROM messages")
+    if raw is not None and sys.argv[2].encode() in zlib.decompress(raw)))
+PY
+}
 fault_attempted() {   # fault_attempted N_SENT N_DEFERRED N_BOUNCED: one more of any
     [ "$(n_log $U_FAULT sent)" -gt "$1" ] || [ "$(n_log $U_FAULT deferred)" -gt "$2" ] \
         || [ "$(n_log $U_FAULT bounced)" -gt "$3" ]
 }
 # fault_case CASE FIX...: one bounce to $U_FAULT while the fault is in
 # place: stored, or deferred and, after FIX and a queue run, stored.
+FAULT_TOOK=0   # fault_case: 1 when ingest stored the bounce while the fault was there
 fault_case() {
     local case=$1 sent0 deferred0 bounced0 line
     shift
+    FAULT_TOOK=0
     sent0=$(n_log $U_FAULT sent)
     deferred0=$(n_log $U_FAULT deferred)
     bounced0=$(n_log $U_FAULT bounced)
@@ -735,6 +749,7 @@ fault_case() {
         wait_for "the redelivery to $U_FAULT ($case)" log_at_least $U_FAULT sent $((sent0 + 1))
     else
         ok "$case: ingest took the bounce (status=sent)"
+        FAULT_TOOK=1
         "$@"
     fi
     check "$case: the bounce is stored, once" \
@@ -750,6 +765,8 @@ print(db.execute("PRAGMA user_version").fetchone()[0])' "$(db_of $U_FAULT)" "$@"
 
 # A first bounce creates the database.
 fault_case fault-baseline true
+check "fault-baseline: stored classified, with its 1 event" \
+    test "$(stored_state "$(db_of $U_FAULT)" fault-baseline)" = "1 1"
 check "phase 3: the pipe reads $SYSTEM_RULES" \
     grep -qxF "system rules: $SYSTEM_RULES (read)" <(as_user $U_FAULT "$BOUNCESTAT" --version)
 
@@ -764,6 +781,15 @@ chmod 644 "$SYSTEM_RULES/35-local.rules"
 check "phase 3: the typo'd rules file is broken (rules check exits 78)" \
     test "$(as_user $U_FAULT "$BOUNCESTAT" rules check >/dev/null 2>&1; echo $?)" = 78
 fault_case fault-rules rm -f "$SYSTEM_RULES/35-local.rules"
+# Stored while the rules were broken: kept raw and unclassified, with no
+# events, so that nothing counts it until it is classified again.
+if [ "$FAULT_TOOK" = 1 ]; then
+    check "fault-rules: stored unclassified (classified 0), with no events" \
+        test "$(stored_state "$(db_of $U_FAULT)" fault-rules)" = "0 0"
+else
+    check "fault-rules: stored classified after the fix, with its 1 event" \
+        test "$(stored_state "$(db_of $U_FAULT)" fault-rules)" = "1 1"
+fi
 
 # A database written by a newer bouncestat.
 V=$(user_version)
@@ -771,6 +797,8 @@ set_user_version() { user_version "$1" >/dev/null; }
 set_user_version $((V + 1))
 check "phase 3: the database now says schema version $((V + 1))" test "$(user_version)" = $((V + 1))
 fault_case fault-newer-db set_user_version "$V"
+check "fault-newer-db: stored classified, with its 1 event" \
+    test "$(stored_state "$(db_of $U_FAULT)" fault-newer-db)" = "1 1"
 check "phase 3: the database is back at version $V" test "$(user_version)" = "$V"
 wait_for "an empty queue" queue_empty
 check "phase 3: no bounce was bounced or dropped" \
