@@ -687,13 +687,14 @@ check "phase 2: every retried bounce stored exactly once" \
 
 # ------------------------------------------------------------------ phase 3
 # Faults of the pipe's own setup (issue 12, item 1): a typo'd file in the
-# rules.d the pipe reads, and a database written by a newer bouncestat
+# rules.d the pipe reads, one it may not read, a bad option in ~/.forward,
+# and a database written by a newer bouncestat
 # (PRAGMA user_version above this program's).  Postfix bounces a bounce for
 # every exit status but 0 and 75 (and a signal), and a bounce of a bounce
 # has a null sender and is dropped.  So each fault must leave the bounce
 # stored (exit 0, e.g. kept raw and unclassified) or deferred (exit 75) and
 # then stored once the fault is fixed and the queue is run.  Never bounced.
-log "phase 3: broken rules, a newer database"
+log "phase 3: broken or unreadable rules, a bad option, a newer database"
 stored_count() {   # stored_count DB CASE: stored messages holding CASE's Message-ID
     python3 - "$1" "e2e.$2.$RUN_ID@$HOST" <<'PY'
 import os, sqlite3, sys, zlib
@@ -790,6 +791,32 @@ else
     check "fault-rules: stored classified after the fix, with its 1 event" \
         test "$(stored_state "$(db_of $U_FAULT)" fault-rules)" = "1 1"
 fi
+
+# A rules file the pipe's user may not read (root's, mode 0600), as with a
+# checkout under /root: the same as broken rules.
+printf '# A local rules file only root may read (bouncestat e2e test, phase 3).\n' \
+    > "$SYSTEM_RULES/36-private.rules"
+chmod 600 "$SYSTEM_RULES/36-private.rules"
+check "phase 3: the unreadable rules file breaks the rules (rules check exits 78)" \
+    test "$(as_user $U_FAULT "$BOUNCESTAT" rules check >/dev/null 2>&1; echo $?)" = 78
+fault_case fault-rules-unreadable rm -f "$SYSTEM_RULES/36-private.rules"
+if [ "$FAULT_TOOK" = 1 ]; then
+    check "fault-rules-unreadable: stored unclassified (classified 0), with no events" \
+        test "$(stored_state "$(db_of $U_FAULT)" fault-rules-unreadable)" = "0 0"
+else
+    check "fault-rules-unreadable: stored classified after the fix, with its 1 event" \
+        test "$(stored_state "$(db_of $U_FAULT)" fault-rules-unreadable)" = "1 1"
+fi
+
+# A bad option in ~/.forward (a typo, or an option of a newer bouncestat).
+cp "$(home_of $U_FAULT)/.forward" "$WORK/fault-forward"
+sed -i 's# ingest# ingest --no-such-option#' "$(home_of $U_FAULT)/.forward"
+check "phase 3: $U_FAULT's .forward now has a bad option" \
+    grep -qF "ingest --no-such-option" "$(home_of $U_FAULT)/.forward"
+restore_forward() { cp "$WORK/fault-forward" "$(home_of $U_FAULT)/.forward"; }
+fault_case fault-bad-option restore_forward
+check "fault-bad-option: stored classified, with its 1 event" \
+    test "$(stored_state "$(db_of $U_FAULT)" fault-bad-option)" = "1 1"
 
 # A database written by a newer bouncestat.
 V=$(user_version)
