@@ -150,6 +150,8 @@ typedef struct {
     char *feedback_type; /* ARF only */
     char *smtp_command;  /* the command the reply answered: RCPT, DATA... */
     BounceVerified verified; /* whether the bounce is authentic (VERP) */
+    char *final_recipient; /* the Final-Recipient when @address is the
+                            * Original-Recipient, else NULL */
 } BounceRecipient;
 
 BounceRecipient *bounce_recipient_new (void);
