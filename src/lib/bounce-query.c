@@ -525,6 +525,7 @@ typedef struct {
     gint64 hard;
     gint64 recipients; /* distinct addresses */
     gint64 messages;   /* distinct messages */
+    gint64 side[4];    /* the overview's days: by SIDE_* of the reason */
 } Counts;
 
 static void
@@ -1054,7 +1055,90 @@ bounce_overview_free (BounceOverview *overview)
     bounce_table_free (overview->reasons);
     bounce_table_free (overview->domains);
     bounce_table_free (overview->trend);
+    bounce_table_free (overview->outcomes);
     g_free (overview);
+}
+
+/* Whose side a reason is on, for the overview's days (the columns
+ * who_recipient, who_sender, who_receiving_admin, who_other). */
+enum { SIDE_RECIPIENT, SIDE_SENDER, SIDE_RECEIVING, SIDE_OTHER };
+
+static int
+side_of (GHashTable *who, const char *reason)
+{
+    const char *w = reason != NULL ? g_hash_table_lookup (who, reason) : NULL;
+
+    if (g_strcmp0 (w, "recipient") == 0)
+        return SIDE_RECIPIENT;
+    if (g_strcmp0 (w, "sender") == 0)
+        return SIDE_SENDER;
+    if (g_strcmp0 (w, "receiving-admin") == 0)
+        return SIDE_RECEIVING;
+    return SIDE_OTHER;
+}
+
+/* The messages of the window by what they are: each message once, under
+ * the first outcome of OUTCOME_ORDER among its recipients ("none" for
+ * the messages without any, by the time they were received). */
+#define OUTCOME_ORDER                                                       \
+    "CASE outcome WHEN 'bounce' THEN 0 WHEN 'delay' THEN 1"                 \
+    " WHEN 'delivered' THEN 2 WHEN 'feedback' THEN 3 WHEN 'autoreply'"     \
+    " THEN 4 ELSE 5 END"
+
+static BounceTable *
+query_outcomes (BounceReader *reader,
+                const BounceQueryOptions *o,
+                GError **error)
+{
+    g_autoptr (BounceTable) rows = NULL;
+    BounceTable *table;
+    gint64 all = 0;
+    Query q;
+
+    query_init (&q);
+    g_string_append (
+        q.sql,
+        "SELECT o.outcome, coalesce (m.n, 0), o.recipients, o.rank FROM"
+        " (SELECT e.outcome, " OUTCOME_ORDER " AS rank, count (*) AS"
+        " recipients FROM events e WHERE 1");
+    add_filters (&q, o, "e");
+    g_string_append (q.sql,
+                     " GROUP BY e.outcome) o LEFT JOIN"
+                     " (SELECT rank, count (*) AS n FROM (SELECT min ("
+                     OUTCOME_ORDER ") AS rank FROM events e WHERE 1");
+    add_filters (&q, o, "e");
+    g_string_append (q.sql, " GROUP BY e.message_id) GROUP BY rank) m"
+                            " ON m.rank = o.rank");
+    /* Messages with no recipient at all (not bounces, unparsable). */
+    if (o->match == NULL) {
+        g_string_append (q.sql, " UNION ALL SELECT 'none', count (*), 0, 6"
+                                " FROM messages m WHERE NOT EXISTS (SELECT"
+                                " 1 FROM events e WHERE e.message_id ="
+                                " m.id)");
+        if (o->since != NULL)
+            query_add (&q, " AND m.received_at >= ?", o->since);
+        if (o->until != NULL)
+            query_add (&q, " AND m.received_at < ?", o->until);
+    }
+    g_string_append (q.sql, " ORDER BY 4");
+    rows = query_run (reader, &q, error);
+    query_clear (&q);
+    if (rows == NULL)
+        return NULL;
+    table = table_new_from_spec ("outcome,messages:i,recipients:i");
+    for (guint r = 0; r < rows->rows->len; r++) {
+        GPtrArray *cells = rows->rows->pdata[r];
+        gint64 n = g_ascii_strtoll (cells->pdata[1], NULL, 10);
+
+        if (n == 0 && g_strcmp0 (cells->pdata[0], "none") == 0)
+            continue;
+        all += n;
+        table_take_row (table, g_strdup (cells->pdata[0]),
+                        g_strdup (cells->pdata[1]),
+                        g_strdup (cells->pdata[2]));
+    }
+    table_take_row (table, g_strdup ("all"), int_text (all), NULL);
+    return table;
 }
 
 /* One pass over the bounces of the window (the events_report index
@@ -1134,6 +1218,7 @@ bounce_query_overview (BounceReader *reader,
         }
         day_counts->bounces++;
         day_counts->hard += is_hard;
+        day_counts->side[side_of (who, reason)]++;
         if (address != NULL) {
             gboolean is_new;
 
@@ -1185,7 +1270,15 @@ bounce_query_overview (BounceReader *reader,
                         int_text (c->bounces - c->hard));
     }
 
-    overview->trend = table_new_from_spec ("day,bounces:i,hard:i,soft:i");
+    overview->outcomes = query_outcomes (reader, o, error);
+    if (overview->outcomes == NULL) {
+        bounce_overview_free (overview);
+        return NULL;
+    }
+
+    overview->trend = table_new_from_spec (
+        "day,bounces:i,hard:i,soft:i,who_recipient:i,who_sender:i,"
+        "who_receiving_admin:i,who_other:i");
     for (; g_date_compare (&day, &end) <= 0; g_date_add_days (&day, 1)) {
         char key[16];
         const Counts *c;
@@ -1195,7 +1288,11 @@ bounce_query_overview (BounceReader *reader,
         table_take_row (overview->trend, g_strdup (key),
                         int_text (c != NULL ? c->bounces : 0),
                         int_text (c != NULL ? c->hard : 0),
-                        int_text (c != NULL ? c->bounces - c->hard : 0));
+                        int_text (c != NULL ? c->bounces - c->hard : 0),
+                        int_text (c != NULL ? c->side[SIDE_RECIPIENT] : 0),
+                        int_text (c != NULL ? c->side[SIDE_SENDER] : 0),
+                        int_text (c != NULL ? c->side[SIDE_RECEIVING] : 0),
+                        int_text (c != NULL ? c->side[SIDE_OTHER] : 0));
     }
     return overview;
 }
