@@ -69,8 +69,18 @@ static const char style[] =
     "ul.legend svg{vertical-align:middle;margin-right:.3rem}"
     "details{margin:.3rem 0 1rem}summary{cursor:pointer;color:#2f6db5}"
     "footer{color:#777;font-size:.85rem;margin-top:2rem}"
+    /* A phone: larger chart text (the SVG shrinks to the width), the
+     * reasons one block each rather than seven columns. */
     "@media (max-width:40rem){body{padding:.5rem;font-size:14px}"
-    ".card b{font-size:1.2rem}th,td{padding:.25rem .3rem}}"
+    ".card b{font-size:1.2rem}th,td{padding:.25rem .3rem}"
+    "svg.chart text{font-size:20px}"
+    "#t-reasons thead{display:none}"
+    "#t-reasons tr{display:block;border-bottom:2px solid #e3e3e8;"
+    "padding:.3rem 0}"
+    "#t-reasons th,#t-reasons td{display:block;border:0;text-align:left}"
+    "#t-reasons td.n{display:inline-block}"
+    "#t-reasons td[data-label]::before{content:attr(data-label) \": \";"
+    "font-weight:600}}"
     "@media print{body{max-width:none;padding:0;font-size:11pt}"
     "h2{break-after:avoid}figure,tr{break-inside:avoid}"
     "summary{display:none}details>*{display:block}"
@@ -107,6 +117,17 @@ static void
 cell (GString *out, const char *text, gboolean number)
 {
     g_string_append (out, number ? "<td class=\"n\">" : "<td class=\"t\">");
+    esc (out, text);
+    g_string_append (out, "</td>");
+}
+
+/* A cell that names its column (a phone shows it before the value). */
+static void
+labelled_cell (GString *out, const char *label, const char *text,
+               gboolean number)
+{
+    g_string_append_printf (out, "<td class=\"%s\" data-label=\"%s\">",
+                            number ? "n" : "t", label);
     esc (out, text);
     g_string_append (out, "</td>");
 }
@@ -348,13 +369,14 @@ chart_hard_soft (GString *out, const BounceTable *trend)
     g_string_append (out, "</ul>\n</figure>\n");
 }
 
-/* The top domains as horizontal bars, hard then soft. */
+/* The top domains as horizontal bars, hard then soft, each under its
+ * name (the whole width for both, on a phone too). */
 static void
 chart_domains (GString *out, const BounceTable *domains)
 {
     guint n = domains->rows->len;
-    double row_h = 26, label_w = 200, height = n * row_h + 8;
-    double pw = CW - label_w - MR - 40;
+    double row_h = 44, height = n * row_h + 8;
+    double pw = CW - MR - 60;
     gint64 max = 0;
     g_autoptr (GString) desc = g_string_new (NULL);
 
@@ -371,29 +393,18 @@ chart_domains (GString *out, const BounceTable *domains)
     svg_open (out, "chart-domains", height, "Bounces by domain", desc->str);
     for (guint r = 0; r < n; r++) {
         double y = 4 + r * row_h;
-        double x = label_w;
-        const char *name = bounce_table_get (domains, r, "domain");
-        g_autofree char *shown = NULL;
+        double x = 0;
 
-        /* Long names are cut in the chart (the table has them whole). */
-        if (name != NULL && g_utf8_validate (name, -1, NULL) &&
-            g_utf8_strlen (name, -1) > 30) {
-            g_autofree char *start = g_utf8_substring (name, 0, 29);
-
-            shown = g_strconcat (start, "…", NULL);
-        }
         g_string_append (out, "<g class=\"domain\"><title>");
-        esc (out, name);
+        esc (out, bounce_table_get (domains, r, "domain"));
         g_string_append_printf (out, ": %" G_GINT64_FORMAT " bounces, %"
                                 G_GINT64_FORMAT " hard, %" G_GINT64_FORMAT
                                 " soft</title>",
                                 num (domains, r, "bounces"),
                                 num (domains, r, "hard"),
                                 num (domains, r, "soft"));
-        g_string_append_printf (out, "<text x=\"%.1f\" y=\"%.1f\" "
-                                     "text-anchor=\"end\">",
-                                label_w - 8, y + row_h / 2 + 2);
-        esc (out, shown != NULL ? shown : name);
+        g_string_append_printf (out, "<text x=\"0\" y=\"%.1f\">", y + 14);
+        esc (out, bounce_table_get (domains, r, "domain"));
         g_string_append (out, "</text>");
         for (guint k = 0; k < 2; k++) {
             const char *kind = k == 0 ? "hard" : "soft";
@@ -405,14 +416,13 @@ chart_domains (GString *out, const BounceTable *domains)
             g_string_append_printf (out,
                                     "<rect class=\"%s\" x=\"%.2f\" "
                                     "y=\"%.1f\" width=\"%.2f\" "
-                                    "height=\"%.1f\"/>",
-                                    kind, x, y + 3, w, row_h - 8);
+                                    "height=\"16\"/>",
+                                    kind, x, y + 20, w);
             x += w;
         }
         g_string_append_printf (out, "<text x=\"%.1f\" y=\"%.1f\">%"
                                 G_GINT64_FORMAT "</text></g>\n",
-                                x + 5, y + row_h / 2 + 2,
-                                num (domains, r, "bounces"));
+                                x + 6, y + 33, num (domains, r, "bounces"));
     }
     g_string_append (out, "</svg>\n<ul class=\"legend\">");
     legend_item (out, "", "hard", "Hard");
@@ -482,12 +492,18 @@ section_reasons (GString *out, const BounceOverview *ov,
         g_string_append_printf (out, "</th><td class=\"t\"%s>", lang);
         esc (out, bs_meaning (rules, reason));
         g_string_append (out, "</td>");
-        cell (out, who_words (bounce_table_get (ov->reasons, r, "who")),
-              FALSE);
-        cell (out, bounce_table_get (ov->reasons, r, "bounces"), TRUE);
-        cell (out, bounce_table_get (ov->reasons, r, "hard"), TRUE);
-        cell (out, bounce_table_get (ov->reasons, r, "soft"), TRUE);
-        g_string_append_printf (out, "<td class=\"t\"%s>", lang);
+        labelled_cell (out, "Who must act",
+                       who_words (bounce_table_get (ov->reasons, r, "who")),
+                       FALSE);
+        labelled_cell (out, "Bounces",
+                       bounce_table_get (ov->reasons, r, "bounces"), TRUE);
+        labelled_cell (out, "Hard", bounce_table_get (ov->reasons, r, "hard"),
+                       TRUE);
+        labelled_cell (out, "Soft", bounce_table_get (ov->reasons, r, "soft"),
+                       TRUE);
+        g_string_append_printf (out, "<td class=\"t\" "
+                                     "data-label=\"What to do\"%s>",
+                                lang);
         esc (out, bs_advice (rules, reason));
         g_string_append (out, "</td></tr>\n");
     }
