@@ -71,7 +71,7 @@ grep -q 'another mail server is installed (exim4-daemon-light)' "$T/out" ||
 [ -z "$(deps --test)" ] || fail "all installed: apt-get was run"
 
 # The demo installs what building and running need, not the test tools.
-grep -qx '"$src/tools/install-deps"' "$SOURCE_DIR/tools/demo" ||
+grep -qE '^ *"\$src/tools/install-deps"$' "$SOURCE_DIR/tools/demo" ||
     fail "tools/demo does not run tools/install-deps (without --test)"
 
 # The e2e test not asked for (plain ctest): skipped, saying how to run
