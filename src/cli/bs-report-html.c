@@ -83,7 +83,10 @@ static const char style[] =
     "font-weight:600}}"
     "@media print{body{max-width:none;padding:0;font-size:11pt}"
     "h2{break-after:avoid}figure,tr{break-inside:avoid}"
-    "summary{display:none}details>*{display:block}"
+    "summary{display:none}"
+    /* The numbers of the charts are printed too (closed on screen). */
+    "details::details-content{content-visibility:visible;display:block;"
+    "height:auto}"
     ".wrap{overflow:visible}}";
 
 /* Appends @text as HTML text (or as an attribute value): valid UTF-8,
