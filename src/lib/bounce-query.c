@@ -1077,68 +1077,87 @@ side_of (GHashTable *who, const char *reason)
     return SIDE_OTHER;
 }
 
-/* The messages of the window by what they are: each message once, under
- * the first outcome of OUTCOME_ORDER among its recipients ("none" for
- * the messages without any, by the time they were received). */
-#define OUTCOME_ORDER                                                       \
-    "CASE outcome WHEN 'bounce' THEN 0 WHEN 'delay' THEN 1"                 \
-    " WHEN 'delivered' THEN 2 WHEN 'feedback' THEN 3 WHEN 'autoreply'"     \
-    " THEN 4 ELSE 5 END"
+/* The outcomes of the overview's messages, in the order that decides
+ * under which a message with several is counted. */
+static const char *const outcome_order[] = { "delay", "delivered",
+                                             "feedback", "autoreply",
+                                             "unknown" };
 
+/* The messages of the window by what they are: each message once, under
+ * the first outcome of bounce, outcome_order that its recipients have
+ * ("none" for the messages without any, by the time they were
+ * received).  @messages holds the messages with bounces (@n_bounce of
+ * them, @bounces recipients); the others are added to it. */
 static BounceTable *
 query_outcomes (BounceReader *reader,
                 const BounceQueryOptions *o,
+                IdSet *messages,
+                gint64 n_bounce,
+                gint64 bounces,
                 GError **error)
 {
-    g_autoptr (BounceTable) rows = NULL;
-    BounceTable *table;
-    gint64 all = 0;
+    g_autoptr (BounceTable) table =
+        table_new_from_spec ("outcome,messages:i,recipients:i");
+    gint64 all = n_bounce;
+    sqlite3_stmt *stmt = NULL;
     Query q;
+    int rc;
 
-    query_init (&q);
-    g_string_append (
-        q.sql,
-        "SELECT o.outcome, coalesce (m.n, 0), o.recipients, o.rank FROM"
-        " (SELECT e.outcome, " OUTCOME_ORDER " AS rank, count (*) AS"
-        " recipients FROM events e WHERE 1");
-    add_filters (&q, o, "e");
-    g_string_append (q.sql,
-                     " GROUP BY e.outcome) o LEFT JOIN"
-                     " (SELECT rank, count (*) AS n FROM (SELECT min ("
-                     OUTCOME_ORDER ") AS rank FROM events e WHERE 1");
-    add_filters (&q, o, "e");
-    g_string_append (q.sql, " GROUP BY e.message_id) GROUP BY rank) m"
-                            " ON m.rank = o.rank");
+    table_take_row (table, g_strdup ("bounce"), int_text (n_bounce),
+                    int_text (bounces));
+    /* One outcome at a time (the events_outcome_time index): a message
+     * already seen has an outcome that comes first. */
+    for (guint i = 0; i < G_N_ELEMENTS (outcome_order); i++) {
+        gint64 n = 0, recipients = 0;
+
+        query_init (&q);
+        query_add (&q, "SELECT e.message_id FROM events e WHERE"
+                       " e.outcome = ?", outcome_order[i]);
+        add_filters (&q, o, "e");
+        rc = query_prepare (reader, &q, &stmt);
+        while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+            rc = SQLITE_OK;
+            recipients++;
+            n += id_set_add (messages, sqlite3_column_int64 (stmt, 0));
+        }
+        sqlite3_finalize (stmt);
+        query_clear (&q);
+        if (rc != SQLITE_DONE) {
+            set_db_error (error, reader, rc, "counting the messages");
+            return NULL;
+        }
+        if (recipients > 0)
+            table_take_row (table, g_strdup (outcome_order[i]),
+                            int_text (n), int_text (recipients));
+        all += n;
+    }
     /* Messages with no recipient at all (not bounces, unparsable). */
     if (o->match == NULL) {
-        g_string_append (q.sql, " UNION ALL SELECT 'none', count (*), 0, 6"
-                                " FROM messages m WHERE NOT EXISTS (SELECT"
-                                " 1 FROM events e WHERE e.message_id ="
-                                " m.id)");
+        g_autoptr (BounceTable) none = NULL;
+
+        query_init (&q);
+        g_string_append (q.sql, "SELECT count (*) FROM messages m WHERE NOT"
+                                " EXISTS (SELECT 1 FROM events e WHERE"
+                                " e.message_id = m.id)");
         if (o->since != NULL)
             query_add (&q, " AND m.received_at >= ?", o->since);
         if (o->until != NULL)
             query_add (&q, " AND m.received_at < ?", o->until);
-    }
-    g_string_append (q.sql, " ORDER BY 4");
-    rows = query_run (reader, &q, error);
-    query_clear (&q);
-    if (rows == NULL)
-        return NULL;
-    table = table_new_from_spec ("outcome,messages:i,recipients:i");
-    for (guint r = 0; r < rows->rows->len; r++) {
-        GPtrArray *cells = rows->rows->pdata[r];
-        gint64 n = g_ascii_strtoll (cells->pdata[1], NULL, 10);
-
-        if (n == 0 && g_strcmp0 (cells->pdata[0], "none") == 0)
-            continue;
-        all += n;
-        table_take_row (table, g_strdup (cells->pdata[0]),
-                        g_strdup (cells->pdata[1]),
-                        g_strdup (cells->pdata[2]));
+        none = query_run (reader, &q, error);
+        query_clear (&q);
+        if (none == NULL)
+            return NULL;
+        if (g_strcmp0 (bounce_table_get (none, 0, "count (*)"), "0") != 0) {
+            table_take_row (table, g_strdup ("none"),
+                            g_strdup (bounce_table_get (none, 0,
+                                                        "count (*)")),
+                            int_text (0));
+            all += g_ascii_strtoll (bounce_table_get (none, 0, "count (*)"),
+                                    NULL, 10);
+        }
     }
     table_take_row (table, g_strdup ("all"), int_text (all), NULL);
-    return table;
+    return g_steal_pointer (&table);
 }
 
 /* One pass over the bounces of the window (the events_report index
@@ -1270,7 +1289,8 @@ bounce_query_overview (BounceReader *reader,
                         int_text (c->bounces - c->hard));
     }
 
-    overview->outcomes = query_outcomes (reader, o, error);
+    overview->outcomes = query_outcomes (reader, o, &message_set,
+                                         n_messages, bounces, error);
     if (overview->outcomes == NULL) {
         bounce_overview_free (overview);
         return NULL;
