@@ -19,14 +19,16 @@ static const struct {
     const char *column;
     const char *css;
     const char *label;
+    const char *brief; /* in a bar's tooltip */
 } sides[] = {
     { "who_recipient", "recipient",
-      "Recipient side (the address, mailbox or domain)" },
+      "Recipient side (the address, mailbox or domain)", "recipient side" },
     { "who_sender", "sender",
-      "Sender side (your server, IP, content or authentication)" },
+      "Sender side (your server, IP, content or authentication)",
+      "sender side" },
     { "who_receiving_admin", "receiving",
-      "Receiving system (its administrator must act)" },
-    { "who_other", "other", "Not known" },
+      "Receiving system (its administrator must act)", "receiving system" },
+    { "who_other", "other", "Not known", "not known" },
 };
 
 static const char style[] =
@@ -288,7 +290,7 @@ chart_days (GString *out, const BounceTable *trend)
 
             if (v > 0)
                 g_string_append_printf (out, ", %" G_GINT64_FORMAT " %s",
-                                        v, sides[s].css);
+                                        v, sides[s].brief);
         }
         g_string_append (out, "</title>");
         for (guint s = 0; s < G_N_ELEMENTS (sides); s++) {
@@ -665,9 +667,9 @@ bs_report_print_html (const BsHtmlReport *report)
         const char *outcome = bounce_table_get (ov->outcomes, r, "outcome");
         gboolean all = g_strcmp0 (outcome, "all") == 0;
 
-        g_string_append_printf (out, "<tr data-outcome=\"%s\"><th "
-                                     "scope=\"row\">",
-                                all ? "all" : outcome);
+        g_string_append (out, "<tr data-outcome=\"");
+        esc (out, outcome);
+        g_string_append (out, "\"><th scope=\"row\">");
         esc (out, all ? "All messages" : bs_report_outcome_label (outcome));
         g_string_append (out, "</th>");
         cell (out, bounce_table_get (ov->outcomes, r, "messages"), TRUE);

@@ -247,6 +247,15 @@ report_pair window --since 2026-11-20 --until 2026-11-29
 expect "window: 10 days" "$(grep -o '<g class="day">' "$T/window.html" | wc -l)" 10
 grep -q 'id="period">Bounces since 2026-11-20T00:00:00Z before 2026-11-30T00:00:00Z (UTC)<' "$T/window.html" ||
     fail "window: the period (UTC) is not on the page"
+# A period without bounces: the page says so, still renders cleanly.
+"$BS" report --db "$DB" --since 2026-11-30 --format=html >"$T/empty.html"
+expect "empty period: report --format=html" "$?" 0
+what=empty
+browser empty "$T/empty.html" --dump-dom >"$T/empty.dom"
+[ -n "$(console)" ] && fail "empty period: console messages: $(console)"
+grep -q 'id="no-bounces">No bounces in this period.<' "$T/empty.dom" ||
+    fail "empty period: no 'No bounces in this period.'"
+grep -q '<svg class="chart"' "$T/empty.dom" && fail "empty period: charts of nothing"
 # --by is not for the page.
 "$BS" report --db "$DB" --format=html --by day >/dev/null 2>&1
 expect "html --by: usage error" "$?" 64
