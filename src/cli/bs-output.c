@@ -9,7 +9,6 @@
  * cursor or change the terminal.  CSV and JSON keep the values as they
  * are (quoted).
  */
-#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -371,12 +370,21 @@ bs_query_options_rules (BsQueryOptions *opts)
     return rules;
 }
 
+/* As POSIX orders them (and as explain reads them): the variables, not
+ * setlocale (), so that Polish works where the pl_PL locale is not
+ * installed (a minimal Debian has none). */
 gboolean
 bs_lang_pl (void)
 {
-    const char *lang = setlocale (LC_MESSAGES, NULL);
+    static const char *const vars[] = { "LC_ALL", "LC_MESSAGES", "LANG" };
 
-    return lang != NULL && g_str_has_prefix (lang, "pl");
+    for (guint i = 0; i < G_N_ELEMENTS (vars); i++) {
+        const char *v = g_getenv (vars[i]);
+
+        if (v != NULL && v[0] != '\0')
+            return g_str_has_prefix (v, "pl");
+    }
+    return FALSE;
 }
 
 const char *

@@ -247,6 +247,14 @@ report_pair window --since 2026-11-20 --until 2026-11-29
 expect "window: 10 days" "$(grep -o '<g class="day">' "$T/window.html" | wc -l)" 10
 grep -q 'id="period">Bounces since 2026-11-20T00:00:00Z before 2026-11-30T00:00:00Z (UTC)<' "$T/window.html" ||
     fail "window: the period (UTC) is not on the page"
+# In Polish (LANG=pl_PL.UTF-8, whether or not that locale is installed):
+# the meanings and the advice, marked lang="pl".
+LANG=pl_PL.UTF-8 "$BS" report --db "$DB" --format=html >"$T/pl.html"
+grep -q '<td class="t" data-label="What to do" lang="pl">Sprawdź' "$T/pl.html" ||
+    fail "LANG=pl: no Polish advice marked lang=pl"
+grep -q 'lang="pl">Adres odbiorcy' "$T/pl.html" || fail "LANG=pl: no Polish meaning"
+grep -q 'lang="pl"' "$T/all.html" && fail "LANG=C.UTF-8: Polish on the page"
+
 # A period without bounces: the page says so, still renders cleanly.
 "$BS" report --db "$DB" --since 2026-11-30 --format=html >"$T/empty.html"
 expect "empty period: report --format=html" "$?" 0
