@@ -273,8 +273,14 @@ chart_days (GString *out, const BounceTable *trend)
         n > 0 ? bounce_table_get (trend, n - 1, "day") : "-",
         n > 0 ? bounce_table_get (trend, busiest, "day") : "-", max);
 
-    g_string_append (out, "<figure>\n<figcaption>Bounces a day, by whose "
-                          "side the reason is on</figcaption>\n");
+    g_string_append (out, "<figure>\n<figcaption>Bounces a day");
+    if (n > 0) {
+        g_string_append (out, ", ");
+        esc (out, bounce_table_get (trend, 0, "day"));
+        g_string_append (out, " to ");
+        esc (out, bounce_table_get (trend, n - 1, "day"));
+    }
+    g_string_append (out, ", by whose side the reason is on</figcaption>\n");
     svg_open (out, "chart-days", CH, "Bounces a day, stacked by side", desc);
     chart_axes (out, trend, top);
     for (guint r = 0; r < n; r++) {
