@@ -9,18 +9,18 @@
  * cursor or change the terminal.  CSV and JSON keep the values as they
  * are (quoted).
  */
-#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "bs.h"
+#include "bs-report.h"
 
 static const char *const format_names[] = {
     [BS_FORMAT_TABLE] = "table",
     [BS_FORMAT_PLAIN] = "plain",
     [BS_FORMAT_CSV] = "csv",
     [BS_FORMAT_JSON] = "json",
+    [BS_FORMAT_HTML] = "html",
 };
 
 gboolean
@@ -370,21 +370,51 @@ bs_query_options_rules (BsQueryOptions *opts)
     return rules;
 }
 
+/* As POSIX orders them (and as explain reads them): the variables, not
+ * setlocale (), so that Polish works where the pl_PL locale is not
+ * installed (a minimal Debian has none). */
+gboolean
+bs_lang_pl (void)
+{
+    static const char *const vars[] = { "LC_ALL", "LC_MESSAGES", "LANG" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (vars); i++) {
+        const char *v = g_getenv (vars[i]);
+
+        if (v != NULL && v[0] != '\0')
+            return g_str_has_prefix (v, "pl");
+    }
+    return FALSE;
+}
+
 const char *
 bs_advice (const BounceRules *rules, const char *reason)
 {
     const BounceReason *r;
-    const char *lang;
 
     if (rules == NULL || reason == NULL)
         return NULL;
     r = bounce_rules_get_reason (rules, reason);
     if (r == NULL)
         return NULL;
-    lang = setlocale (LC_MESSAGES, NULL);
-    if (lang != NULL && g_str_has_prefix (lang, "pl") && r->advice_pl != NULL)
+    if (bs_lang_pl () && r->advice_pl != NULL)
         return r->advice_pl;
     return r->advice_en;
+}
+
+const char *
+bs_meaning (const BounceRules *rules, const char *reason)
+{
+    const BounceReason *r;
+
+    if (rules == NULL || reason == NULL)
+        return NULL;
+    r = bounce_rules_get_reason (rules, reason);
+    if (r == NULL)
+        return NULL;
+    if (bs_lang_pl () && r->meaning_pl != NULL)
+        return r->meaning_pl;
+    return r->meaning_en;
 }
 
 void

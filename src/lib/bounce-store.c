@@ -587,8 +587,9 @@ to_utc (const char *iso)
     return g_date_time_format (u, "%Y-%m-%dT%H:%M:%SZ");
 }
 
-static const char *
-event_outcome (const BounceReport *report, const BounceRecipient *r)
+const char *
+bounce_recipient_outcome (const BounceReport *report,
+                          const BounceRecipient *r)
 {
     if (report->kind == BOUNCE_KIND_FEEDBACK)
         return "feedback";
@@ -798,7 +799,7 @@ insert_event (BounceStore *store, sqlite3_int64 id, guint position,
     bind_text (s, 5, registrable);
     bind_text (s, 6, r->original_recipient);
     bind_text (s, 7, r->action);
-    bind_text (s, 8, event_outcome (report, r));
+    bind_text (s, 8, bounce_recipient_outcome (report, r));
     bind_text (s, 9, r->status);
     bind_text (s, 10, bounce_status_source_to_string (r->status_source));
     if (r->smtp_code > 0)

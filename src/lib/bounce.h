@@ -227,6 +227,12 @@ char *bounce_diagnostic_unfold (const char *text);
  * "RCPT", "DATA", or NULL (transfer none: a static string). */
 const char *bounce_smtp_command_find (const char *text);
 
+/* What @recipient of @report is, as stored in events.outcome: "bounce",
+ * "delay", "delivered", "feedback", "autoreply" or "unknown" (a static
+ * string). */
+const char *bounce_recipient_outcome (const BounceReport *report,
+                                      const BounceRecipient *recipient);
+
 /* Fills status, smtp_code and status_source of @recipient from its
  * Status field and diagnostic: the enhanced code next to the server's
  * reply wins unless it is x.0.0; a code elsewhere only refines a vaguer
@@ -702,14 +708,23 @@ BounceTable *bounce_query_report (BounceReader *reader,
  * @reasons: reason, who, bounces, hard, soft; by count.
  * @domains: domain (registrable), bounces, hard, soft; by count, at most
  *   options->top rows (all when 0).
- * @trend: day, bounces, hard, soft: every day from first_day to
- *   last_day, days without bounces included.
+ * @trend: day, bounces, hard, soft, then the bounces by whose side
+ *   the reason is on (who_recipient, who_sender, who_receiving_admin,
+ *   who_other: none or unknown): every day from first_day to last_day,
+ *   days without bounces included.
+ * @outcomes: outcome, messages, recipients: the messages of the window
+ *   by what they are, each counted once, under the first of bounce,
+ *   delay, delivered, feedback, autoreply, unknown that its recipients
+ *   have (recipients: all the recipients of that outcome); then "none"
+ *   (messages without recipients, received in the window; only when
+ *   there are any) and last "all" (the sum of the messages).
  */
 typedef struct {
     BounceTable *totals;
     BounceTable *reasons;
     BounceTable *domains;
     BounceTable *trend;
+    BounceTable *outcomes;
 } BounceOverview;
 
 void bounce_overview_free (BounceOverview *overview);
