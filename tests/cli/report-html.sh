@@ -270,18 +270,24 @@ expect "html --by: usage error" "$?" 64
 
 # Markup from the database is text: a domain and a receiving server that
 # look like HTML.
-cp "$DB" "$T/evil.db"
 python3 -c 'import sqlite3, sys
+src = sqlite3.connect(sys.argv[2])
 db = sqlite3.connect(sys.argv[1])
+src.backup(db)     # the database with its -wal, not the main file alone
+src.close()
 db.execute("""UPDATE events SET registrable_domain = ?, domain = ?, remote_mta = ?
-              WHERE outcome = ? AND registrable_domain = ?""",
+              WHERE outcome = ? AND registrable_domain =
+                    (SELECT registrable_domain FROM events WHERE outcome = ?
+                      GROUP BY registrable_domain ORDER BY count (*) DESC LIMIT 1)""",
            ("<script>alert(1)</script>x.example", "<script>alert(1)</script>x.example",
-            "<img src=x onerror=alert(2)>", "bounce", "remote.test"))
-db.commit()' "$T/evil.db"
+            "<img src=x onerror=alert(2)>", "bounce", "bounce"))
+db.commit()
+db.close()' "$T/evil.db" "$DB"
 DB=$T/evil.db report_pair evil
 python3 - "$T/evil.dom" <<'PY' || fail "evil: the markup is not text on the page"
 import sys
 dom = open(sys.argv[1], encoding="utf-8").read()
+# The top domain's events (so that it is on the page) carry markup.
 # Serialised back by the browser: text, escaped again.
 assert "&lt;script&gt;alert(1)&lt;/script&gt;x.example</td>" in dom, "domain"
 assert "&lt;img src=x onerror=alert(2)&gt;</td>" in dom, "remote MTA"
