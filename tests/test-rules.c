@@ -28,13 +28,11 @@ rules_dir (void)
 static const char *
 advice_for (const BounceRules *rules, const BounceRecipient *r, gboolean pl)
 {
-    const BounceRule *rule = bounce_rules_get_rule (rules, r->rule);
-    const BounceReason *reason = bounce_rules_get_reason (rules, r->reason);
+    const char *advice =
+        bounce_rules_get_advice (rules, r->reason, r->rule, pl ? "pl" : "en");
 
-    if (rule != NULL && rule->advice_en != NULL)
-        return pl ? rule->advice_pl : rule->advice_en;
-    g_assert_nonnull (reason);
-    return pl ? reason->advice_pl : reason->advice_en;
+    g_assert_nonnull (advice);
+    return advice;
 }
 
 typedef struct {
@@ -62,8 +60,8 @@ run_explain_cases (const ExplainCase *cases, guint n)
             g_assert_cmpstr (r->rule, ==, c->rule);
         reason = bounce_rules_get_reason (shipped, r->reason);
         g_assert_nonnull (reason);
-        g_assert_nonnull (reason->meaning_en);
-        g_assert_nonnull (reason->meaning_pl);
+        g_assert_nonnull (bounce_rules_get_meaning (shipped, r->reason, "en"));
+        g_assert_nonnull (bounce_rules_get_meaning (shipped, r->reason, "pl"));
         en = advice_for (shipped, r, FALSE);
         pl = advice_for (shipped, r, TRUE);
         g_assert_nonnull (strstr (en, c->en));
@@ -321,11 +319,20 @@ test_reason_table (void)
         g_test_message ("reason %s", names[i]);
         g_assert_nonnull (r);
         g_assert_cmpstr (r->name, ==, names[i]);
-        g_assert_cmpuint (strlen (r->meaning_en), >, 10);
-        g_assert_cmpuint (strlen (r->meaning_pl), >, 10);
-        g_assert_cmpuint (strlen (r->advice_en), >, 10);
-        g_assert_cmpuint (strlen (r->advice_pl), >, 10);
-        g_assert_cmpstr (r->meaning_en, !=, r->meaning_pl);
+        const char *meaning_en = bounce_rules_get_meaning (shipped, names[i], "en");
+        const char *meaning_pl = bounce_rules_get_meaning (shipped, names[i],
+                                                           "pl_PL.UTF-8");
+
+        g_assert_cmpuint (strlen (meaning_en), >, 10);
+        g_assert_cmpuint (strlen (meaning_pl), >, 10);
+        g_assert_cmpuint (strlen (bounce_rules_get_advice (shipped, names[i],
+                                                           NULL, NULL)), >, 10);
+        g_assert_cmpuint (strlen (bounce_rules_get_advice (shipped, names[i],
+                                                           NULL, "pl")), >, 10);
+        g_assert_cmpstr (meaning_en, !=, meaning_pl);
+        /* A language the rules do not have: English. */
+        g_assert_cmpstr (bounce_rules_get_meaning (shipped, names[i], "de_DE"),
+                         ==, meaning_en);
         g_assert_true (g_strv_contains ((const char *const[]) {
             "recipient", "sender", "receiving-admin", NULL }, r->who));
         g_assert_cmpint (r->hard, ==, want_hard);

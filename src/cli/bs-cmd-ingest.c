@@ -509,6 +509,10 @@ bs_cmd_ingest (int argc, char **argv)
         paths[1] == NULL)
         g_clear_pointer (&paths, g_strfreev);
     from_stdin = paths == NULL;
+    if (bs_config_error != NULL) {
+        bs_error ("%s", bs_config_error->message);
+        return from_stdin ? pipe_status (EX_CONFIG) : EX_CONFIG;
+    }
     if (raw_cap < 0 || batch < 1 || busy_timeout < 1 || max_input < 1 ||
         max_input > BOUNCE_MAX_INPUT_BYTES) {
         bs_error ("ingest: --raw-cap must be >= 0, --batch and --busy-timeout "

@@ -21,10 +21,11 @@ bs_cmd_suppress (int argc, char **argv)
           "Output format: plain (one address a line, the default), table, "
           "csv or json", "FORMAT" },
         { "soft-count", 0, 0, G_OPTION_ARG_INT, &soft_count,
-          "Suppress after N soft bounces (default: the database's "
-          "suppress_soft_count setting, 3)", "N" },
+          "Suppress after N soft bounces (default: the configuration's "
+          "soft-count, else the database's suppress_soft_count, 3)", "N" },
         { "soft-days", 0, 0, G_OPTION_ARG_INT, &soft_days,
-          "...spread over at least D days (default: suppress_soft_days, 7)",
+          "...spread over at least D days (default: soft-days, else "
+          "suppress_soft_days, 7)",
           "D" },
         { NULL },
     };
@@ -66,8 +67,8 @@ bs_cmd_suppress (int argc, char **argv)
     reader = bs_query_options_open (&opts, &query, "suppress", &status);
     if (reader == NULL)
         return status;
-    query.soft_count = soft_count;
-    query.soft_days = soft_days;
+    query.soft_count = bs_config_soft ("soft-count", soft_count);
+    query.soft_days = bs_config_soft ("soft-days", soft_days);
     table = bounce_query_suppress (reader, &query, &error);
     if (table == NULL) {
         bs_error ("%s", error->message);

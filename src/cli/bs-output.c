@@ -9,7 +9,6 @@
  * cursor or change the terminal.  CSV and JSON keep the values as they
  * are (quoted).
  */
-#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -361,7 +360,7 @@ bs_query_options_rules (BsQueryOptions *opts)
 
     if (opts->no_rules)
         return NULL;
-    dirs = bs_rules_dirs (opts->rules_dir);
+    dirs = bs_rules_dirs (opts->rules_dir, NULL);
     rules = bounce_rules_load ((const char *const *) dirs, &error);
 
     /* The advice is a help, not a must: report without it. */
@@ -373,18 +372,10 @@ bs_query_options_rules (BsQueryOptions *opts)
 const char *
 bs_advice (const BounceRules *rules, const char *reason)
 {
-    const BounceReason *r;
-    const char *lang;
-
     if (rules == NULL || reason == NULL)
         return NULL;
-    r = bounce_rules_get_reason (rules, reason);
-    if (r == NULL)
-        return NULL;
-    lang = setlocale (LC_MESSAGES, NULL);
-    if (lang != NULL && g_str_has_prefix (lang, "pl") && r->advice_pl != NULL)
-        return r->advice_pl;
-    return r->advice_en;
+    return bounce_rules_get_advice (rules, reason, NULL,
+                                    bs_language (rules, NULL, NULL));
 }
 
 void
