@@ -23,17 +23,17 @@
 
 typedef struct {
     const char *key;
-    const char *env;    /* the variable that overrides the files, or NULL */
+    const char *env;    /* "$VARIABLE" that overrides the files, or NULL */
     const char *option; /* the option that overrides everything */
     gboolean path;      /* relative to the file's directory */
     gboolean list;      /* ';'-separated */
 } Key;
 
 static const Key keys[] = {
-    { "database", "BOUNCESTAT_DB", "--db", TRUE, FALSE },
-    { "rules", "BOUNCESTAT_RULES_DIR", "--rules", TRUE, TRUE },
+    { "database", "$BOUNCESTAT_DB", "--db", TRUE, FALSE },
+    { "rules", "$BOUNCESTAT_RULES_DIR", "--rules", TRUE, TRUE },
     { "verp", NULL, "--verp", FALSE, FALSE },
-    { "verp-secret-file", "BOUNCESTAT_VERP_SECRET_FILE",
+    { "verp-secret-file", "$BOUNCESTAT_VERP_SECRET_FILE",
       "--verp-secret-file", TRUE, FALSE },
     { "verp-secret", NULL, NULL, FALSE, FALSE },
     { "sending-domains", NULL, "--sending-domain", FALSE, TRUE },
@@ -288,11 +288,11 @@ const char *
 bs_setting (const char *key, const char *option, const char **out_source)
 {
     const Key *k = find_key (key);
-    const char *env = k->env != NULL ? g_getenv (k->env) : NULL;
+    const char *env, *value;
     const char *file = NULL;
-    const char *value;
 
     g_assert (k != NULL);
+    env = k->env != NULL ? g_getenv (k->env + 1) : NULL;
     if (option != NULL) {
         *out_source = k->option;
         return option;
