@@ -195,6 +195,13 @@ void bounce_report_add_warning (BounceReport *report,
                                 const char *format,
                                 ...) G_GNUC_PRINTF (2, 3);
 
+/* What happened to @recipient of @report: "bounce", "delay",
+ * "delivered", "feedback", "autoreply" or "unknown" (the events' outcome
+ * column and the JSON's "outcome"; read after classifying: the reason
+ * counts) (transfer none: a static string). */
+const char *bounce_recipient_outcome (const BounceReport *report,
+                                      const BounceRecipient *recipient);
+
 /* The report as the JSON object of docs/output-format.md
  * (transfer full). */
 JsonNode *bounce_report_to_json (const BounceReport *report);
