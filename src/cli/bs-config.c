@@ -480,8 +480,13 @@ bs_cmd_config (int argc, char **argv)
 
         /* The language is one the rules speak; without them, English. */
         rules = bounce_rules_load ((const char *const *) rdirs, &error);
-        value = bs_language (rules, NULL, &source);
-        add_row (rows, "language", g_strdup (value), source);
+        value = bs_config_get_one ("language", &file);
+        if (rules == NULL && value != NULL) {
+            add_row (rows, "language", g_strdup (value), file);
+        } else {
+            value = bs_language (rules, NULL, &source);
+            add_row (rows, "language", g_strdup (value), source);
+        }
     }
 
     if (format_index == 1) {
