@@ -14,8 +14,8 @@ bs_cmd_suppress (int argc, char **argv)
 {
     g_auto (BsQueryOptions) opts = { NULL };
     g_autofree char *format_name = NULL;
-    int soft_count = -1;
-    int soft_days = -1;
+    int soft_count = G_MININT; /* not given */
+    int soft_days = G_MININT;
     GOptionEntry entries[] = {
         { "format", 'f', 0, G_OPTION_ARG_STRING, &format_name,
           "Output format: plain (one address a line, the default), table, "
@@ -59,7 +59,8 @@ bs_cmd_suppress (int argc, char **argv)
                               BS_FORMATS (BS_FORMAT_JSON),
                           BS_FORMAT_PLAIN, &format, "suppress"))
         return EX_USAGE;
-    if (soft_count < -1 || soft_count == 0 || soft_days < -1) {
+    if ((soft_count != G_MININT && soft_count < 1) ||
+        (soft_days != G_MININT && soft_days < 0)) {
         bs_error ("suppress: --soft-count must be 1 or more and --soft-days "
                   "0 or more");
         return EX_USAGE;

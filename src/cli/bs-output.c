@@ -338,6 +338,14 @@ bs_query_options_open (BsQueryOptions *opts,
             return NULL;
         }
     }
+    /* Both are UTC "YYYY-MM-DDTHH:MM:SSZ": they compare as strings. */
+    if (opts->since_utc != NULL && opts->until_utc != NULL &&
+        strcmp (opts->until_utc, opts->since_utc) < 0) {
+        bs_error ("%s: --until %s is before --since %s", command,
+                  opts->until, opts->since);
+        *out_status = EX_USAGE;
+        return NULL;
+    }
     query->since = opts->since_utc;
     query->until = opts->until_utc;
 
