@@ -4,8 +4,9 @@
  * iCloud's X-Apple-Action: VACATION and vacation / out-of-office
  * subjects (decoders.conf [autoreply]).  Never applied to a message
  * that looks like a bounce.  The one recipient is the auto-replier
- * (From) with reason "vacation", or "suspend" when the text says the
- * account is closed.
+ * (From), its text the diagnostic; it only detects: the rules classify
+ * it (rules/10-outcomes.rules: "suspend" when the text says the account
+ * is closed, else "vacation").
  */
 #include <string.h>
 
@@ -57,7 +58,6 @@ _bounce_decode_autoreply (BounceDecodeContext *ctx,
                           gboolean bounce_like,
                           BounceReport *report)
 {
-    const GRegex *suspend = ctx->data->auto_suspend;
     BounceRecipient *r;
     g_autofree char *text = NULL;
 
@@ -68,14 +68,6 @@ _bounce_decode_autoreply (BounceDecodeContext *ctx,
     if (ctx->body != NULL) {
         gsize len = MIN (strlen (ctx->body), (gsize) BOUNCE_MAX_MATCH_BYTES);
         text = _bounce_text_squeeze (_bounce_text_normalize (ctx->body, len, len));
-    }
-    if (suspend != NULL &&
-        ((text != NULL && g_regex_match (suspend, text, 0, NULL)) ||
-         (report->subject != NULL && g_regex_match (suspend, report->subject, 0, NULL)))) {
-        r->reason = g_strdup ("suspend");
-    } else {
-        r->reason = g_strdup ("vacation");
-        r->hard = 0;
     }
     if (text != NULL && text[0] != '\0') {
         if (strlen (text) > 512) {

@@ -36,7 +36,7 @@ _bounce_decoder_data_free (BounceDecoderData *d)
                        &d->end, &d->recipient, &d->skip, &d->delayed,
                        &d->forwarded, &d->error, &d->sender_before,
                        &d->auto_subject, &d->auto_subject_weak,
-                       &d->auto_suspend, &d->original_headers };
+                       &d->original_headers };
 
     if (d == NULL)
         return;
@@ -100,7 +100,6 @@ data_compile (GKeyFile *kf, GError **error)
         { "general", "sender-before", FALSE, G_STRUCT_OFFSET (BounceDecoderData, sender_before) },
         { "autoreply", "subject", FALSE, G_STRUCT_OFFSET (BounceDecoderData, auto_subject) },
         { "autoreply", "subject-weak", FALSE, G_STRUCT_OFFSET (BounceDecoderData, auto_subject_weak) },
-        { "autoreply", "suspend", FALSE, G_STRUCT_OFFSET (BounceDecoderData, auto_suspend) },
     };
 
     d->keys = kf;

@@ -19,7 +19,7 @@ typedef struct {
 struct _BounceDecoderData {
     GRegex *bounce_from, *role_from, *bounce_subject, *end, *recipient, *skip;
     GRegex *delayed, *forwarded, *error, *sender_before;
-    GRegex *auto_subject, *auto_subject_weak, *auto_suspend;
+    GRegex *auto_subject, *auto_subject_weak;
     GRegex *original_headers; /* built in: a pasted header block */
     GPtrArray *decoders;      /* BounceDecoder*, in file order */
     GKeyFile *keys;           /* the merged key file, for extending */
