@@ -445,8 +445,8 @@ bs_cmd_ingest (int argc, char **argv)
     gint64 max_input = BOUNCE_MAX_INPUT_BYTES;
     GOptionEntry entries[] = {
         { "db", 0, 0, G_OPTION_ARG_FILENAME, &db,
-          "The database (default: $BOUNCESTAT_DB, else "
-          "$XDG_DATA_HOME/bouncestat/bounces.db)",
+          "The database (default: $BOUNCESTAT_DB, else the configuration's "
+          "database, else $XDG_DATA_HOME/bouncestat/bounces.db)",
           "PATH" },
         { "raw-cap", 0, 0, G_OPTION_ARG_INT64, &raw_cap,
           "Keep at most BYTES of each raw message (0: all; default 1 MiB)",

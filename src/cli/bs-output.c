@@ -259,8 +259,8 @@ bs_query_options_add (GOptionContext *context,
 {
     GOptionEntry entries[] = {
         { "db", 0, 0, G_OPTION_ARG_FILENAME, &opts->db,
-          "The database (default: $BOUNCESTAT_DB, else "
-          "$XDG_DATA_HOME/bouncestat/bounces.db)", "PATH" },
+          "The database (default: $BOUNCESTAT_DB, else the configuration's "
+          "database, else $XDG_DATA_HOME/bouncestat/bounces.db)", "PATH" },
         { "since", 0, 0, G_OPTION_ARG_STRING, &opts->since,
           "Only events since WHEN: 30m, 24h, 7d, 2w back from now, a date "
           "(2026-11-01) or an ISO 8601 time", "WHEN" },

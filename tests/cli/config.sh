@@ -76,6 +76,20 @@ grep -q '^soft2@b.example$' "$tmp/out"; check "soft-count = 1 from the file" $?
 expect_rc "suppress --soft-count 3 over the file" 0 "$BIN" suppress --db "$tmp/r.db" --soft-count 3
 grep -q '^soft2@b.example$' "$tmp/out"; [ $? = 1 ]; check "the option wins" $?
 
+# sending-domains: the file's list checks the returned Message-ID (of
+# bouncelab.test), --sending-domain replaces it.
+verified () { # verified: the recipients' "verified" of parse's JSON
+    python3 -c 'import json, sys
+print(" ".join(str(r.get("verified")) for r in json.load(sys.stdin)["recipients"]))'
+}
+expect "sending-domains from the file: unverified" \
+    "$("$BIN" parse --format=json "$BOUNCE" | verified)" False
+printf '[bouncestat]\nsending-domains = other.example;bouncelab.test\n' >"$tmp/sd.conf"
+expect "sending-domains from the file: verified" \
+    "$(BOUNCESTAT_CONFIG=$tmp/sd.conf "$BIN" parse --format=json "$BOUNCE" | verified)" True
+expect "--sending-domain over the file" \
+    "$(BOUNCESTAT_CONFIG=$tmp/sd.conf "$BIN" parse --format=json --sending-domain other.example "$BOUNCE" | verified)" False
+
 # The user's file ($XDG_CONFIG_HOME/bouncestat/config) when
 # $BOUNCESTAT_CONFIG is unset.
 mkdir -p "$tmp/xdg/bouncestat"
