@@ -119,8 +119,8 @@ test_guide_causes (void)
         /* Mailbox full. */
         { "552 5.2.2 Mailbox full", "mailboxfull", FALSE, "status-mailbox-full", "quota", "limit" },
         { "452 4.2.2 The email account that you tried to reach is over quota", "mailboxfull", FALSE, NULL, "quota", "limit" },
-        { "550 Postfach voll", "mailboxfull", FALSE, "mailbox-full", "quota", "limit" },
-        { "550 Skrzynka odbiorcy jest pełna", "mailboxfull", FALSE, "mailbox-full", "another way", "inną drogą" },
+        { "550 Postfach voll", "mailboxfull", FALSE, "mailbox-full-de-nl", "quota", "limit" },
+        { "550 Skrzynka odbiorcy jest pełna", "mailboxfull", FALSE, "mailbox-full-pl-ru", "another way", "inną drogą" },
         /* IP on a blacklist. */
         { "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", "blocked", FALSE, "blocked", "Spamhaus", "Spamhaus" },
         { "550 5.7.1 Rejected: 192.0.2.1 listed at bl.spamcop.net", "blocked", FALSE, "blocked", "MXToolbox", "MXToolbox" },
@@ -293,6 +293,52 @@ test_phrases (void)
         g_autoptr (BounceRecipient) r = bounce_rules_explain (shipped, cases[i].text);
         g_test_message ("case %u: '%s' -> %s [%s]", i, cases[i].text, r->reason, r->rule);
         g_assert_cmpstr (r->reason, ==, cases[i].reason);
+    }
+}
+
+/* bounce_rules_explain_full: the context a report adds changes what the
+ * same reply means, and NULL context is what bounce_rules_explain does. */
+static void
+test_explain_context (void)
+{
+    static const struct {
+        const char *text, *command, *action, *status, *type;
+        const char *reason, *smtp_command, *out_action, *out_status;
+    } cases[] = {
+        /* User-unknown words: an RCPT answer, a filter after DATA, x.1.1 wins. */
+        { "550 User unknown", "RCPT", NULL, NULL, NULL, "userunknown", "RCPT", "failed", NULL },
+        { "550 User unknown", "DATA", NULL, NULL, NULL, "filtered", "DATA", "failed", NULL },
+        { "550 5.1.1 User unknown", "DATA", NULL, NULL, NULL, "userunknown", "DATA", "failed", "5.1.1" },
+        /* NONE: the report does not say, even if the text does. */
+        { "550 User unknown (in reply to end of DATA command)", "NONE", NULL, NULL, NULL, NULL, NULL, "failed", NULL },
+        { "550 User unknown (in reply to end of DATA command)", NULL, NULL, NULL, NULL, "filtered", "DATA", "failed", NULL },
+        /* The Status field and the action. */
+        { "Host or domain name not found. Name service error for name=example.org type=MX: Host not found, try again",
+          NULL, "delayed", "4.4.3", NULL, "networkerror", NULL, "delayed", "4.4.3" },
+        { "no words we know", NULL, "delayed", NULL, NULL, "expired", NULL, "delayed", NULL },
+        /* The diagnostic type. */
+        { "temporary failure", NULL, NULL, "4.3.0", "X-Unix", "mailererror", NULL, "failed", "4.3.0" },
+        { "temporary failure", NULL, NULL, "4.3.0", NULL, "systemerror", NULL, "failed", "4.3.0" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceRecipient) r = bounce_rules_explain_full (
+            shipped, cases[i].text, cases[i].command, cases[i].action,
+            cases[i].status, cases[i].type);
+        g_test_message ("case %u: '%s' -> %s [%s]", i, cases[i].text, r->reason, r->rule);
+        if (cases[i].reason != NULL)
+            g_assert_cmpstr (r->reason, ==, cases[i].reason);
+        g_assert_cmpstr (r->smtp_command, ==, cases[i].smtp_command);
+        g_assert_cmpstr (r->action, ==, cases[i].out_action);
+        if (cases[i].out_status != NULL)
+            g_assert_cmpstr (r->status, ==, cases[i].out_status);
+    }
+    {
+        g_autoptr (BounceRecipient) a = bounce_rules_explain (shipped, "550 5.7.1 Relay access denied");
+        g_autoptr (BounceRecipient) b = bounce_rules_explain_full (shipped, "550 5.7.1 Relay access denied",
+                                                                   NULL, NULL, NULL, NULL);
+        g_assert_cmpstr (a->reason, ==, b->reason);
+        g_assert_cmpstr (a->rule, ==, b->rule);
     }
 }
 
@@ -1223,6 +1269,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/guide/causes", test_guide_causes);
     g_test_add_func ("/rules/first-reason", test_first_reason);
     g_test_add_func ("/rules/phrases", test_phrases);
+    g_test_add_func ("/rules/explain-context", test_explain_context);
     g_test_add_func ("/rules/reason-table", test_reason_table);
     g_test_add_func ("/rules/shipped-check", test_shipped_check);
     g_test_add_func ("/rules/load/problems", test_load_problems);

@@ -258,6 +258,14 @@ main (int argc, char **argv)
     gboolean config_ok;
 
     setlocale (LC_ALL, "");
+    /* Without a locale (C or POSIX: a minimal system, cron) the charset
+     * is ASCII and GLib prints "?" for every other character, e.g. in
+     * the "[OPTION…]" of --help.  What bouncestat prints is UTF-8 (the
+     * reports' bars, the bounces' own text): say so. */
+    if (!g_get_charset (NULL) &&
+        (strcmp (setlocale (LC_CTYPE, NULL), "C") == 0 ||
+         strcmp (setlocale (LC_CTYPE, NULL), "POSIX") == 0))
+        setlocale (LC_CTYPE, "C.UTF-8");
 
     if (argc < 2) {
         usage (stderr);

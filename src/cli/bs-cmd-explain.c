@@ -51,12 +51,26 @@ hard_label (gboolean hard, gboolean pl)
 static const char *const format_names[] = { "json", "text", NULL };
 enum { FORMAT_JSON, FORMAT_TEXT };
 
+/* --smtp-command and --action: the values of the rules' smtp-command
+ * and action keys (rules/README.md). */
+static const char *const command_names[] = {
+    "CONNECT", "HELO", "MAIL", "RCPT", "DATA", "NONE", NULL
+};
+static const char *const action_names[] = {
+    "failed", "delayed", "delivered", "relayed", "expanded", NULL
+};
+
 int
 bs_cmd_explain (int argc, char **argv)
 {
     g_autofree char *format = NULL;
     g_autofree char *lang_opt = NULL;
     g_autofree char *rules_dir = NULL;
+    g_autofree char *command_opt = NULL;
+    g_autofree char *action_opt = NULL;
+    g_autofree char *status_opt = NULL;
+    g_autofree char *type_opt = NULL;
+    g_autofree char *status_code = NULL;
     g_auto (GStrv) words = NULL;
     GOptionEntry entries[] = {
         { "format", 'f', 0, G_OPTION_ARG_STRING, &format,
@@ -67,6 +81,20 @@ bs_cmd_explain (int argc, char **argv)
           "LANGUAGE, LC_ALL, LC_MESSAGES or LANG)", "LANG" },
         { "rules", 0, 0, G_OPTION_ARG_FILENAME, &rules_dir,
           "Use the rules in DIR instead of the installed ones", "DIR" },
+        { "smtp-command", 0, 0, G_OPTION_ARG_STRING, &command_opt,
+          "The SMTP command the reply answered: CONNECT, HELO, MAIL, RCPT, "
+          "DATA or NONE (the report does not say; default: as found in "
+          "TEXT)", "COMMAND" },
+        { "action", 0, 0, G_OPTION_ARG_STRING, &action_opt,
+          "The recipient's action: failed, delayed, delivered, relayed or "
+          "expanded (default: delivered for a 2xx reply, else failed)",
+          "ACTION" },
+        { "status", 0, 0, G_OPTION_ARG_STRING, &status_opt,
+          "The report's Status field, e.g. 5.0.0 (default: none; the code "
+          "in TEXT is weighed against it as parse does)", "CODE" },
+        { "diagnostic-type", 0, 0, G_OPTION_ARG_STRING, &type_opt,
+          "The type of the report's Diagnostic-Code, e.g. smtp or x-unix "
+          "(a local mailer; default: none)", "TYPE" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &words, NULL,
           NULL },
         { NULL },
@@ -79,19 +107,45 @@ bs_cmd_explain (int argc, char **argv)
     const BounceReason *reason;
     const char *lang, *meaning, *advice;
     int format_index = FORMAT_TEXT;
+    int command_index = -1, action_index = -1;
     gboolean pl, json;
     int status = EX_OK;
 
     g_option_context_set_summary (
         context, "Prints the reason, its meaning, hard or soft, who must act "
                  "and the advice for\na reply such as \"550 5.7.26 ...\", a "
-                 "status such as 5.2.2 or a code such as 552.");
+                 "status such as 5.2.2 or a code such as 552.\n"
+                 "--smtp-command, --action, --status and --diagnostic-type add "
+                 "what a report would\nsay around the reply: \"--smtp-command DATA\" asks "
+                 "what the reply would mean after DATA.");
     g_option_context_add_main_entries (context, entries, NULL);
     if (!bs_parse_options (context, &argc, &argv, &status))
         return status;
     if (!bs_choose ("explain", "format", format, format_names,
-                    &format_index))
+                    &format_index) ||
+        !bs_choose ("explain", "SMTP command", command_opt, command_names,
+                    &command_index) ||
+        !bs_choose ("explain", "action", action_opt, action_names,
+                    &action_index))
         return EX_USAGE;
+    if (type_opt != NULL &&
+        (type_opt[0] == '\0' ||
+         type_opt[strspn (type_opt, "abcdefghijklmnopqrstuvwxyz"
+                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")] !=
+             '\0')) {
+        bs_error ("explain: --diagnostic-type '%s' is not a type such as "
+                  "smtp or x-unix", type_opt);
+        return EX_USAGE;
+    }
+    if (status_opt != NULL) {
+        status_code = bounce_status_normalize (status_opt);
+        if (status_code == NULL ||
+            status_opt[strspn (status_opt, "0123456789.")] != '\0') {
+            bs_error ("explain: --status '%s' is not a status code such as "
+                      "5.1.1", status_opt);
+            return EX_USAGE;
+        }
+    }
     json = format_index == FORMAT_JSON;
     if (words == NULL || words[0] == NULL) {
         bs_error ("explain: missing TEXT (see --help)");
@@ -115,7 +169,10 @@ bs_cmd_explain (int argc, char **argv)
         return EX_USAGE;
     }
     pl = strcmp (lang, "pl") == 0;
-    r = bounce_rules_explain (rules, text);
+    r = bounce_rules_explain_full (
+        rules, text, command_index >= 0 ? command_names[command_index] : NULL,
+        action_index >= 0 ? action_names[action_index] : NULL, status_code,
+        type_opt);
     reason = bounce_rules_get_reason (rules, r->reason);
     meaning = bounce_rules_get_meaning (rules, r->reason, lang);
     advice = bounce_rules_get_advice (rules, r->reason, r->rule, lang);
@@ -151,6 +208,12 @@ bs_cmd_explain (int argc, char **argv)
             json_builder_add_int_value (b, r->smtp_code);
         else
             json_builder_add_null_value (b);
+        json_builder_set_member_name (b, "smtp_command");
+        json_builder_add_string_value (b, r->smtp_command);
+        json_builder_set_member_name (b, "action");
+        json_builder_add_string_value (b, r->action);
+        json_builder_set_member_name (b, "diagnostic_type");
+        json_builder_add_string_value (b, r->diagnostic_type);
         json_builder_set_member_name (b, "lang");
         json_builder_add_string_value (b, lang);
         json_builder_end_object (b);

@@ -13,13 +13,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bs.h"
+#include "bs-report.h"
 
 static const char *const format_names[] = {
     [BS_FORMAT_TABLE] = "table",
     [BS_FORMAT_PLAIN] = "plain",
     [BS_FORMAT_CSV] = "csv",
     [BS_FORMAT_JSON] = "json",
+    [BS_FORMAT_HTML] = "html",
 };
 
 gboolean
@@ -384,6 +385,15 @@ bs_advice (const BounceRules *rules, const char *reason)
         return NULL;
     return bounce_rules_get_advice (rules, reason, NULL,
                                     bs_language (rules, NULL, NULL));
+}
+
+const char *
+bs_meaning (const BounceRules *rules, const char *reason)
+{
+    if (rules == NULL || reason == NULL)
+        return NULL;
+    return bounce_rules_get_meaning (rules, reason,
+                                     bs_language (rules, NULL, NULL));
 }
 
 void

@@ -140,6 +140,7 @@ typedef enum {
     BS_FORMAT_PLAIN,
     BS_FORMAT_CSV,
     BS_FORMAT_JSON,
+    BS_FORMAT_HTML,
 } BsFormat;
 
 #define BS_FORMATS(a) (1u << (a))

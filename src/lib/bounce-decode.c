@@ -231,7 +231,9 @@ _bounce_decode_nonstandard (GMimeMessage *message,
         done = TRUE;
     } else {
         bounce_like = _bounce_decode_bounce_like (&ctx, report);
-        if (_bounce_decode_autoreply (&ctx, bounce_like, report))
+        if (_bounce_decode_challenge (&ctx, bounce_like, report))
+            done = TRUE;
+        else if (_bounce_decode_autoreply (&ctx, bounce_like, report))
             done = TRUE;
         else if (_bounce_decode_ses (&ctx, report))
             done = TRUE;
@@ -240,4 +242,29 @@ _bounce_decode_nonstandard (GMimeMessage *message,
     }
     context_clear (&ctx);
     return done;
+}
+
+gboolean
+_bounce_decode_is_wrapper (GMimeMessage *message,
+                           const char *body_text,
+                           const BounceDecoderData *data)
+{
+    const GRegex *re;
+    const char *subject;
+
+    g_return_val_if_fail (message != NULL, FALSE);
+    if (data == NULL)
+        data = _bounce_decoder_data_default ();
+    re = data->wrapper;
+    if (re == NULL)
+        return FALSE;
+    subject = g_mime_message_get_subject (message);
+    if (subject != NULL && g_regex_match (re, subject, 0, NULL))
+        return TRUE;
+    if (body_text == NULL)
+        return FALSE;
+    return g_regex_match_full (re, body_text,
+                               (gssize) MIN (strlen (body_text),
+                                             (gsize) BOUNCE_MAX_MATCH_BYTES),
+                               0, 0, NULL, NULL);
 }

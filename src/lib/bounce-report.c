@@ -69,6 +69,7 @@ bounce_recipient_free (BounceRecipient *r)
     g_free (r->rule);
     g_free (r->feedback_type);
     g_free (r->smtp_command);
+    g_free (r->final_recipient);
     g_free (r);
 }
 
@@ -226,6 +227,9 @@ add_recipient (JsonBuilder *b,
     json_builder_begin_object (b);
     add_string (b, "address", r->address);
     add_string (b, "original_recipient", r->original_recipient);
+    /* Only when it differs from the address (the sender's, an alias). */
+    if (r->final_recipient != NULL)
+        add_string (b, "final_recipient", r->final_recipient);
     add_string (b, "action", r->action);
     add_string (b, "status", r->status);
     add_string (b, "status_source",

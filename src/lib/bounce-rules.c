@@ -1491,6 +1491,17 @@ bounce_rules_classify (const BounceRules *rules, BounceReport *report)
 BounceRecipient *
 bounce_rules_explain (const BounceRules *rules, const char *text)
 {
+    return bounce_rules_explain_full (rules, text, NULL, NULL, NULL, NULL);
+}
+
+BounceRecipient *
+bounce_rules_explain_full (const BounceRules *rules,
+                           const char *text,
+                           const char *smtp_command,
+                           const char *action,
+                           const char *status,
+                           const char *diagnostic_type)
+{
     g_autoptr (BounceReport) report = bounce_report_new ("-");
     BounceRecipient *r = bounce_recipient_new ();
     g_autofree char *copy = NULL;
@@ -1500,14 +1511,22 @@ bounce_rules_explain (const BounceRules *rules, const char *text)
 
     copy = _bounce_text_normalize (text, strlen (text), BOUNCE_MAX_FIELD_BYTES);
     r->diagnostic = bounce_diagnostic_unfold (copy);
-    r->status = bounce_status_normalize (r->diagnostic);
-    r->smtp_command = g_strdup (bounce_smtp_command_find (r->diagnostic));
+    r->status = status != NULL ? bounce_status_normalize (status)
+                               : bounce_status_normalize (r->diagnostic);
     bounce_recipient_resolve_codes (r);
-    if ((r->status != NULL && r->status[0] == '2') ||
-        (r->status == NULL && r->smtp_code >= 200 && r->smtp_code < 300))
+    if (action != NULL)
+        r->action = g_strdup (action);
+    else if ((r->status != NULL && r->status[0] == '2') ||
+             (r->status == NULL && r->smtp_code >= 200 && r->smtp_code < 300))
         r->action = g_strdup ("delivered");
     else
         r->action = g_strdup ("failed");
+    if (smtp_command == NULL)
+        r->smtp_command = g_strdup (bounce_smtp_command_find (r->diagnostic));
+    else if (g_ascii_strcasecmp (smtp_command, "NONE") != 0)
+        r->smtp_command = g_ascii_strup (smtp_command, -1);
+    if (diagnostic_type != NULL)
+        r->diagnostic_type = g_ascii_strdown (diagnostic_type, -1);
     report->kind = BOUNCE_KIND_DSN;
     classify_recipient (rules, report, r);
     return r;

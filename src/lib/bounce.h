@@ -150,6 +150,8 @@ typedef struct {
     char *feedback_type; /* ARF only */
     char *smtp_command;  /* the command the reply answered: RCPT, DATA... */
     BounceVerified verified; /* whether the bounce is authentic (VERP) */
+    char *final_recipient; /* the Final-Recipient when @address is the
+                            * Original-Recipient, else NULL */
 } BounceRecipient;
 
 BounceRecipient *bounce_recipient_new (void);
@@ -326,6 +328,21 @@ const BounceRule *bounce_rules_get_nth (const BounceRules *rules,
  * is also the diagnostic.  Never NULL (transfer full). */
 BounceRecipient *bounce_rules_explain (const BounceRules *rules,
                                        const char *text);
+
+/* As bounce_rules_explain, with what a report would add to the reply:
+ * @smtp_command the command it answered ("RCPT", "DATA", ...; "NONE":
+ * the report does not say; NULL: found in @text as parse does),
+ * @action the recipient's action ("failed", "delayed", ...; NULL:
+ * delivered for a 2xx reply, else failed), @status the report's Status
+ * field (NULL: none; the code in @text is weighed against it as parse
+ * does) and @diagnostic_type the Diagnostic-Code's type ("smtp",
+ * "x-unix", ...; NULL: none).  Never NULL (transfer full). */
+BounceRecipient *bounce_rules_explain_full (const BounceRules *rules,
+                                            const char *text,
+                                            const char *smtp_command,
+                                            const char *action,
+                                            const char *status,
+                                            const char *diagnostic_type);
 
 /* Validates the rules of @dirs, then runs every rule's examples through
  * all the rules (each must end at its own rule); each problem found is
@@ -711,14 +728,23 @@ BounceTable *bounce_query_report (BounceReader *reader,
  * @reasons: reason, who, bounces, hard, soft; by count.
  * @domains: domain (registrable), bounces, hard, soft; by count, at most
  *   options->top rows (all when 0).
- * @trend: day, bounces, hard, soft: every day from first_day to
- *   last_day, days without bounces included.
+ * @trend: day, bounces, hard, soft, then the bounces by whose side
+ *   the reason is on (who_recipient, who_sender, who_receiving_admin,
+ *   who_other: none or unknown): every day from first_day to last_day,
+ *   days without bounces included.
+ * @outcomes: outcome, messages, recipients: the messages of the window
+ *   by what they are, each counted once, under the first of bounce,
+ *   delay, delivered, feedback, autoreply, unknown that its recipients
+ *   have (recipients: all the recipients of that outcome); then "none"
+ *   (messages without recipients, received in the window; only when
+ *   there are any) and last "all" (the sum of the messages).
  */
 typedef struct {
     BounceTable *totals;
     BounceTable *reasons;
     BounceTable *domains;
     BounceTable *trend;
+    BounceTable *outcomes;
 } BounceOverview;
 
 void bounce_overview_free (BounceOverview *overview);

@@ -140,7 +140,7 @@ reason: authfailure
 meaning: The message failed the receiver's SPF, DKIM or DMARC checks
 hard/soft: soft (the address may work)
 who must act: sender
-advice: The message is unauthenticated: publish an SPF record for the sending domain and enable DKIM signing (and check DMARC), then send again.
+advice: Publish an SPF record that lists every server sending for your domain, enable DKIM signing, and check the DMARC policy; then send again.
 rule: guide-550-5.7.26
 status: 5.7.26
 smtp code: 550
