@@ -25,7 +25,8 @@ print(json.load(open(sys.argv[1]))["settings"][sys.argv[2]][sys.argv[3]])' \
         "$tmp/out" "$1" "$2"
 }
 
-BOUNCE=$FIX/postfix-real/$(ls "$FIX/postfix-real" | grep -m1 '\.eml$')
+BOUNCE=
+for f in "$FIX"/postfix-real/*.eml; do BOUNCE=$f; break; done
 [ -f "$BOUNCE" ] || { echo "no postfix-real fixture" >&2; exit 1; }
 
 # --- no file -----------------------------------------------------------
