@@ -2,29 +2,14 @@
  * bs-cmd-explain.c - `bouncestat explain TEXT`: classify one reply
  * ("550 5.7.26 ...", "5.2.2", "552") with the rules and print the
  * reason, its meaning, hard or soft, who must act and the advice, in
- * English or Polish (--lang, else LC_ALL / LC_MESSAGES / LANG).
+ * the language bs_language picks (--lang, the configuration, the
+ * locale), the labels in English or Polish.
  * What a code means is in the rules; this file only presents it.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "bs.h"
-
-/* "pl" when --lang or the locale says Polish, else "en". */
-static const char *
-pick_lang (const char *option)
-{
-    static const char *const vars[] = { "LC_ALL", "LC_MESSAGES", "LANG" };
-
-    if (option != NULL)
-        return option;
-    for (guint i = 0; i < G_N_ELEMENTS (vars); i++) {
-        const char *v = g_getenv (vars[i]);
-        if (v != NULL && v[0] != '\0')
-            return g_str_has_prefix (v, "pl") ? "pl" : "en";
-    }
-    return "en";
-}
 
 typedef struct {
     const char *reason, *meaning, *hardness, *who, *advice, *rule;
@@ -66,8 +51,6 @@ hard_label (gboolean hard, gboolean pl)
 static const char *const format_names[] = { "json", "text", NULL };
 enum { FORMAT_JSON, FORMAT_TEXT };
 
-static const char *const lang_names[] = { "en", "pl", NULL };
-
 /* --smtp-command and --action: the values of the rules' smtp-command
  * and action keys (rules/README.md). */
 static const char *const command_names[] = {
@@ -93,8 +76,9 @@ bs_cmd_explain (int argc, char **argv)
         { "format", 'f', 0, G_OPTION_ARG_STRING, &format,
           "Output format: text (default) or json", "FORMAT" },
         { "lang", 'l', 0, G_OPTION_ARG_STRING, &lang_opt,
-          "Language of the meaning and advice: en or pl (default: from "
-          "LC_ALL, LC_MESSAGES or LANG)", "LANG" },
+          "Language of the meaning and advice: en, pl or any other the "
+          "rules translate (default: the configuration's language, else "
+          "LANGUAGE, LC_ALL, LC_MESSAGES or LANG)", "LANG" },
         { "rules", 0, 0, G_OPTION_ARG_FILENAME, &rules_dir,
           "Use the rules in DIR instead of the installed ones", "DIR" },
         { "smtp-command", 0, 0, G_OPTION_ARG_STRING, &command_opt,
@@ -121,9 +105,8 @@ bs_cmd_explain (int argc, char **argv)
     g_autoptr (BounceRecipient) r = NULL;
     g_autofree char *text = NULL;
     const BounceReason *reason;
-    const BounceRule *rule;
     const char *lang, *meaning, *advice;
-    int format_index = FORMAT_TEXT, lang_index = 0;
+    int format_index = FORMAT_TEXT;
     int command_index = -1, action_index = -1;
     gboolean pl, json;
     int status = EX_OK;
@@ -140,8 +123,6 @@ bs_cmd_explain (int argc, char **argv)
         return status;
     if (!bs_choose ("explain", "format", format, format_names,
                     &format_index) ||
-        !bs_choose ("explain", "language", lang_opt, lang_names,
-                    &lang_index) ||
         !bs_choose ("explain", "SMTP command", command_opt, command_names,
                     &command_index) ||
         !bs_choose ("explain", "action", action_opt, action_names,
@@ -175,23 +156,26 @@ bs_cmd_explain (int argc, char **argv)
         bs_error ("explain: TEXT is empty");
         return EX_USAGE;
     }
-    lang = pick_lang (lang_opt);
-    pl = strcmp (lang, "pl") == 0;
-
     rules = bs_load_rules (rules_dir, &status);
     if (rules == NULL)
         return status;
+    lang = bs_language (rules, lang_opt, NULL);
+    if (lang == NULL) {
+        g_auto (GStrv) langs = bounce_rules_get_languages (rules);
+        g_autofree char *names = g_strjoinv (", ", langs);
+
+        bs_error ("explain: unknown language '%s' (the rules speak %s)",
+                  lang_opt, names);
+        return EX_USAGE;
+    }
+    pl = strcmp (lang, "pl") == 0;
     r = bounce_rules_explain_full (
         rules, text, command_index >= 0 ? command_names[command_index] : NULL,
         action_index >= 0 ? action_names[action_index] : NULL, status_code,
         type_opt);
     reason = bounce_rules_get_reason (rules, r->reason);
-    rule = bounce_rules_get_rule (rules, r->rule);
-    meaning = reason == NULL ? NULL : pl ? reason->meaning_pl : reason->meaning_en;
-    if (rule != NULL && rule->advice_en != NULL)
-        advice = pl ? rule->advice_pl : rule->advice_en;
-    else
-        advice = reason == NULL ? NULL : pl ? reason->advice_pl : reason->advice_en;
+    meaning = bounce_rules_get_meaning (rules, r->reason, lang);
+    advice = bounce_rules_get_advice (rules, r->reason, r->rule, lang);
 
     if (json) {
         g_autoptr (JsonBuilder) b = json_builder_new ();

@@ -381,7 +381,7 @@ bs_cmd_report (int argc, char **argv)
     g_autofree char *by = NULL;
     g_autofree char *format_name = NULL;
     g_autofree char *campaign = NULL;
-    int top = -1;
+    int top = G_MININT; /* not given */
     GOptionEntry entries[] = {
         { "by", 'b', 0, G_OPTION_ARG_STRING, &by,
           "Group by reason, domain, day, week, mta, remote-mta, recipient, "
@@ -436,7 +436,7 @@ bs_cmd_report (int argc, char **argv)
                   "mta, remote-mta, recipient, sender or campaign)", by);
         return EX_USAGE;
     }
-    if (top < -1 || top == 0) {
+    if (top != G_MININT && top < 1) {
         bs_error ("report: --top must be 1 or more");
         return EX_USAGE;
     }

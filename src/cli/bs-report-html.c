@@ -489,7 +489,12 @@ section_reasons (GString *out, const BounceOverview *ov,
     static const char *const names[] = { "Reason", "What it means",
                                          "Who must act", "Bounces", "Hard",
                                          "Soft", "What to do", NULL };
-    const char *lang = bs_lang_pl () ? " lang=\"pl\"" : "";
+    /* The language of the meanings and advice (bs_language), when it is
+     * not the page's English. */
+    const char *code = rules != NULL ? bs_language (rules, NULL, NULL) : "en";
+    g_autofree char *lang = strcmp (code, "en") != 0
+                                ? g_strdup_printf (" lang=\"%s\"", code)
+                                : g_strdup ("");
 
     g_string_append (out, "<section id=\"reasons\">\n<h2>Reasons</h2>\n"
                           "<div class=\"wrap\"><table id=\"t-reasons\">"

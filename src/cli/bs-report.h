@@ -23,11 +23,6 @@ gint64 bs_report_outcome_messages (const BounceOverview *ov,
  * NULL. */
 const char *bs_meaning (const BounceRules *rules, const char *reason);
 
-/* TRUE when the advice and meanings are in Polish: the first of LC_ALL,
- * LC_MESSAGES and LANG that is set says pl (bs_advice and bs_meaning
- * use it). */
-gboolean bs_lang_pl (void);
-
 /* What else the HTML report shows beside the overview. */
 typedef struct {
     const BounceOverview *overview;

@@ -5,9 +5,11 @@
  * subjects (decoders.conf [autoreply]).  Never applied to a message
  * that looks like a bounce, nor when Auto-Submitted is the only sign and
  * the text states a failure with a code (a rejection).  The one
- * recipient is the auto-replier (From) with reason "vacation", or
- * "suspend" when the text says the account is closed.  Challenge-response
- * requests ([autoreply] challenge) are neither: not a bounce.
+ * recipient is the auto-replier (From), its text the diagnostic; it only
+ * detects: the rules classify it (rules/10-outcomes.rules: "suspend"
+ * when the text says the account is closed, else "vacation").
+ * Challenge-response requests ([autoreply] challenge) are neither: not
+ * a bounce.
  */
 #include <string.h>
 
@@ -133,7 +135,6 @@ _bounce_decode_autoreply (BounceDecodeContext *ctx,
                           gboolean bounce_like,
                           BounceReport *report)
 {
-    const GRegex *suspend = ctx->data->auto_suspend;
     BounceRecipient *r;
     g_autofree char *text = NULL;
 
@@ -142,14 +143,6 @@ _bounce_decode_autoreply (BounceDecodeContext *ctx,
     r = bounce_recipient_new ();
     r->address = g_strdup (ctx->from_addr);
     text = body_text (ctx);
-    if (suspend != NULL &&
-        ((text != NULL && g_regex_match (suspend, text, 0, NULL)) ||
-         (report->subject != NULL && g_regex_match (suspend, report->subject, 0, NULL)))) {
-        r->reason = g_strdup ("suspend");
-    } else {
-        r->reason = g_strdup ("vacation");
-        r->hard = 0;
-    }
     if (text != NULL && text[0] != '\0') {
         if (strlen (text) > 512) {
             const char *end = g_utf8_find_prev_char (text, text + 512);

@@ -37,7 +37,7 @@ _bounce_decoder_data_free (BounceDecoderData *d)
                        &d->forwarded, &d->error, &d->sender_before,
                        &d->alias, &d->local_recipient, &d->local_list, &d->trace, &d->wrapper,
                        &d->auto_subject, &d->auto_subject_weak,
-                       &d->auto_suspend, &d->challenge, &d->original_headers,
+                       &d->challenge, &d->original_headers,
                        &d->address };
 
     if (d == NULL)
@@ -123,7 +123,6 @@ data_compile (GKeyFile *kf, GError **error)
         { "general", "wrapper", FALSE, G_STRUCT_OFFSET (BounceDecoderData, wrapper) },
         { "autoreply", "subject", FALSE, G_STRUCT_OFFSET (BounceDecoderData, auto_subject) },
         { "autoreply", "subject-weak", FALSE, G_STRUCT_OFFSET (BounceDecoderData, auto_subject_weak) },
-        { "autoreply", "suspend", FALSE, G_STRUCT_OFFSET (BounceDecoderData, auto_suspend) },
         { "autoreply", "challenge", FALSE, G_STRUCT_OFFSET (BounceDecoderData, challenge) },
     };
 

@@ -22,7 +22,7 @@ struct _BounceDecoderData {
     GRegex *bounce_from, *role_from, *bounce_subject, *end, *recipient, *skip;
     GRegex *delayed, *forwarded, *error, *sender_before;
     GRegex *alias, *local_recipient, *local_list, *trace, *wrapper;
-    GRegex *auto_subject, *auto_subject_weak, *auto_suspend, *challenge;
+    GRegex *auto_subject, *auto_subject_weak, *challenge;
     GRegex *original_headers; /* built in: a pasted header block */
     GRegex *address;          /* built in: {ADDR}, as group "addr" */
     GPtrArray *decoders;      /* BounceDecoder*, in file order */

@@ -6,8 +6,9 @@
  * attached message: a forwarded bounce is not a bounce) and tries, in
  * order: ARF feedback reports, auto-replies (only when nothing says
  * bounce), Amazon SES JSON, then the plain-text formats of
- * decoders.conf.  It does not classify reasons (the rules do), except
- * "feedback" and "vacation"/"suspend" which the kind decides.
+ * decoders.conf.  It does not classify reasons (the rules do: an
+ * auto-reply's "vacation" or "suspend" too), except "feedback", which
+ * the kind decides.
  */
 #include <string.h>
 

@@ -587,40 +587,6 @@ to_utc (const char *iso)
     return g_date_time_format (u, "%Y-%m-%dT%H:%M:%SZ");
 }
 
-const char *
-bounce_recipient_outcome (const BounceReport *report,
-                          const BounceRecipient *r)
-{
-    if (report->kind == BOUNCE_KIND_FEEDBACK)
-        return "feedback";
-    if (report->kind == BOUNCE_KIND_AUTOREPLY)
-        return "autoreply";
-    if (r->action != NULL) {
-        if (g_ascii_strcasecmp (r->action, "failed") == 0)
-            return "bounce";
-        if (g_ascii_strcasecmp (r->action, "delayed") == 0)
-            return "delay";
-        if (g_ascii_strcasecmp (r->action, "delivered") == 0 ||
-            g_ascii_strcasecmp (r->action, "relayed") == 0 ||
-            g_ascii_strcasecmp (r->action, "expanded") == 0)
-            return "delivered";
-    }
-    if (r->reason != NULL) {
-        if (strcmp (r->reason, "delivered") == 0)
-            return "delivered";
-        if (strcmp (r->reason, "feedback") == 0)
-            return "feedback";
-        if (strcmp (r->reason, "vacation") == 0)
-            return "autoreply";
-    }
-    if (report->kind == BOUNCE_KIND_DELIVERED ||
-        (r->status != NULL && r->status[0] == '2'))
-        return "delivered";
-    if (report->kind == BOUNCE_KIND_DSN || report->kind == BOUNCE_KIND_BOUNCE)
-        return "bounce";
-    return "unknown";
-}
-
 static void
 bind_text (sqlite3_stmt *stmt, int idx, const char *text)
 {

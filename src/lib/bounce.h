@@ -197,6 +197,13 @@ void bounce_report_add_warning (BounceReport *report,
                                 const char *format,
                                 ...) G_GNUC_PRINTF (2, 3);
 
+/* What happened to @recipient of @report: "bounce", "delay",
+ * "delivered", "feedback", "autoreply" or "unknown" (the events' outcome
+ * column and the JSON's "outcome"; read after classifying: the reason
+ * counts) (transfer none: a static string). */
+const char *bounce_recipient_outcome (const BounceReport *report,
+                                      const BounceRecipient *recipient);
+
 /* The report as the JSON object of docs/output-format.md
  * (transfer full). */
 JsonNode *bounce_report_to_json (const BounceReport *report);
@@ -227,12 +234,6 @@ char *bounce_diagnostic_unfold (const char *text);
  * "RCPT", "DATA", or NULL (transfer none: a static string). */
 const char *bounce_smtp_command_find (const char *text);
 
-/* What @recipient of @report is, as stored in events.outcome: "bounce",
- * "delay", "delivered", "feedback", "autoreply" or "unknown" (a static
- * string). */
-const char *bounce_recipient_outcome (const BounceReport *report,
-                                      const BounceRecipient *recipient);
-
 /* Fills status, smtp_code and status_source of @recipient from its
  * Status field and diagnostic: the enhanced code next to the server's
  * reply wins unless it is x.0.0; a code elsewhere only refines a vaguer
@@ -247,31 +248,27 @@ typedef struct _BounceRules BounceRules;
 
 /**
  * BounceReason:
- * One entry of the reason table, read from the rules files.
+ * One entry of the reason table, read from the rules files.  Its meaning
+ * and advice, in any language the rules carry, come from
+ * bounce_rules_get_meaning() and bounce_rules_get_advice().
  */
 typedef struct {
     const char *name;
-    const char *meaning_en;
-    const char *meaning_pl;
     gboolean hard;
     const char *who; /* recipient|sender|receiving-admin */
-    const char *advice_en;
-    const char *advice_pl;
     gboolean hard_when_permanent; /* hard only on a permanent failure */
 } BounceReason;
 
 /**
  * BounceRule:
- * One rule, as loaded.  @advice_en and @advice_pl are NULL unless the
- * rule carries its own advice (which then replaces the reason's).
+ * One rule, as loaded.  Its own advice, if any (which then replaces the
+ * reason's), comes from bounce_rules_get_advice().
  */
 typedef struct {
     const char *id;
     const char *reason;
     const char *file;
     const char *description;
-    const char *advice_en;
-    const char *advice_pl;
     const char *tier; /* "decides-alone", "words", "structure", "fallback",
                          "catch-all" */
 } BounceRule;
@@ -290,6 +287,29 @@ void bounce_rules_classify (const BounceRules *rules, BounceReport *report);
 /* The reason table entry for @name, or NULL. */
 const BounceReason *bounce_rules_get_reason (const BounceRules *rules,
                                              const char *name);
+
+/* What the reason @reason means, in @lang (a locale name such as "pl",
+ * "pl_PL.UTF-8" or "de": its first variant the rules translate, as
+ * g_key_file_get_locale_string finds "meaning[pl]"), else in English (the
+ * untranslated text; also for a NULL @lang).  NULL for an unknown reason
+ * (transfer none: owned by @rules). */
+const char *bounce_rules_get_meaning (const BounceRules *rules,
+                                      const char *reason,
+                                      const char *lang);
+
+/* The advice for a recipient classified @reason by the rule @rule (may
+ * be NULL): the rule's own advice if it has one, else the reason's; in
+ * @lang as bounce_rules_get_meaning().  NULL when neither is known
+ * (transfer none). */
+const char *bounce_rules_get_advice (const BounceRules *rules,
+                                     const char *reason,
+                                     const char *rule,
+                                     const char *lang);
+
+/* The languages the reasons' meanings are written in: "en" (the
+ * untranslated text) first, then each LOCALE of a "meaning[LOCALE]", in
+ * byte order (transfer full). */
+GStrv bounce_rules_get_languages (const BounceRules *rules);
 
 /* The rule with @id, or NULL. */
 const BounceRule *bounce_rules_get_rule (const BounceRules *rules,

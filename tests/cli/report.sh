@@ -111,6 +111,10 @@ S suppress --format bogus 2>/dev/null
 expect "suppress: unknown format" "$?" 64
 S suppress --soft-count 0 2>/dev/null
 expect "suppress: --soft-count 0" "$?" 64
+S suppress --soft-count -1 2>/dev/null
+expect "suppress: --soft-count -1 (not the default)" "$?" 64
+S suppress --soft-days -1 2>/dev/null
+expect "suppress: --soft-days -1" "$?" 64
 
 # --- report --by: every grouping ----------------------------------------
 R report --by reason >"$T/out"
@@ -194,6 +198,11 @@ R report --by bogus 2>/dev/null
 expect "report: unknown grouping" "$?" 64
 R report --top 0 2>/dev/null
 expect "report: --top 0" "$?" 64
+R report --top -1 2>"$T/err"
+expect "report: --top -1 (not the default)" "$?" 64
+expect "report: --top -1 message" "$(cat "$T/err")" "bouncestat: report: --top must be 1 or more"
+R report --by domain --top -1 2>/dev/null
+expect "report --by: --top -1" "$?" 64
 
 # --- formats ------------------------------------------------------------
 R report --by sender --format csv >"$T/out"
@@ -322,6 +331,16 @@ expect "bad --since" "$?" 64
 grep -q "since" "$T/err" || fail "bad --since: no message"
 R report --until 2026-02-30 2>/dev/null
 expect "bad --until date" "$?" 64
+R report --since 2026-11-20 --until 2026-11-10 2>"$T/err"
+expect "--until before --since" "$?" 64
+expect "--until before --since: message" "$(cat "$T/err")" \
+    "bouncestat: report: --until 2026-11-10 is before --since 2026-11-20"
+R show --since 2026-11-20 --until 2026-11-10 sender@c.example 2>/dev/null
+expect "show: --until before --since" "$?" 64
+S suppress --since 2026-11-20 --until 2026-11-10 2>/dev/null
+expect "suppress: --until before --since" "$?" 64
+R report --since 2026-11-02 --until 2026-11-02 >/dev/null
+expect "--until the day of --since (one day)" "$?" 0
 
 # --- show ---------------------------------------------------------------
 R show soft3under@B.example >"$T/out"
@@ -366,8 +385,8 @@ R show --format json sender@c.example >"$T/out"
 expect "show json" "$(python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
 e = d["events"]
-print(d["match"], len(e), e[0]["reason"], e[0]["hard"], e[0]["smtp_code"], e[0]["rule"], d["suppressed"])' "$T/out")" \
-    "sender@c.example 4 blocked 1 554 test-blocked []"
+print(d["match"], len(e), e[0]["reason"], json.dumps(e[0]["hard"]), e[0]["smtp_code"], e[0]["rule"], d["suppressed"])' "$T/out")" \
+    "sender@c.example 4 blocked true 554 test-blocked []"
 R show 2>/dev/null
 expect "show without an address" "$?" 64
 

@@ -128,7 +128,7 @@ expect_err "missing text message" "bouncestat: explain: missing TEXT (see --help
 expect_rc "explain empty text" 64 "$BIN" explain "  "
 expect_err "empty text message" "bouncestat: explain: TEXT is empty"
 expect_rc "explain unknown language" 64 "$BIN" explain --lang de 552
-expect_err "unknown language message" "bouncestat: explain: unknown language 'de' (en or pl)"
+expect_err "unknown language message" "bouncestat: explain: unknown language 'de' (the rules speak en, pl)"
 expect_rc "explain unknown format" 64 "$BIN" explain --format=xml 552
 expect_err "unknown format message" "bouncestat: explain: unknown format 'xml' (json or text)"
 expect_rc "explain --help" 0 "$BIN" explain --help
