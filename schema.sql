@@ -7,21 +7,23 @@
 -- order; an existing one runs only the versions after its
 -- `PRAGMA user_version`, each in one transaction.  A database whose
 -- user_version is newer than the program is refused.  Versions are only
--- ever appended: nothing is renamed or dropped, so queries written against
--- an older version keep working.
+-- ever appended: nothing is renamed or dropped (a view or index may be
+-- replaced by one with the same name or the same columns and more), so
+-- queries written against an older version keep working.
 --
 -- Reading the file directly:
 --     sqlite3 ~/.local/share/bouncestat/bounces.db
 --     sqlite> SELECT * FROM latest_events WHERE registrable_domain = 'example.com';
 --     sqlite> SELECT * FROM bounces_per_day ORDER BY day DESC LIMIT 20;
---     sqlite> SELECT address, why, reason FROM suppression_candidates;
+--     sqlite> SELECT address, why, last_reason FROM suppression_candidates;
 --
 -- Conventions:
--- * Times are TEXT in ISO 8601, UTC, "YYYY-MM-DDTHH:MM:SSZ", so that they
---   sort as text and work with SQLite's date functions
+-- * Times are TEXT in ISO 8601, UTC, "YYYY-MM-DDTHH:MM:SSZ", every one of
+--   them, so that they sort as text and work with SQLite's date functions
 --   (date(event_time), julianday(event_time)).  Times copied from a
---   message as written there keep the original offset (last_attempt,
---   bounce_date, orig_date) and may be NULL.
+--   message (arrival_date, bounce_date, orig_date, last_attempt) are
+--   converted to UTC; they are NULL when the message had none or it was
+--   not a date (the raw message keeps what it said).
 -- * Booleans are INTEGER 0/1; NULL means unknown.
 -- * Addresses in events are lower-cased; domains are lower-case A-labels
 --   or UTF-8 as found.
@@ -48,7 +50,7 @@ CREATE TABLE messages (
     mta             TEXT,
     -- Reporting-MTA of the DSN (the "dns; " prefix removed).
     reporting_mta   TEXT,
-    -- Arrival-Date of the DSN (as written, ISO 8601).
+    -- Arrival-Date of the DSN (UTC).
     arrival_date    TEXT,
     -- The bounce message's own Subject, From and Date.
     subject         TEXT,
@@ -126,7 +128,7 @@ CREATE TABLE events (
     diagnostic_type     TEXT,
     diagnostic          TEXT,
     remote_mta          TEXT,
-    -- Last-Attempt-Date (ISO 8601, as written).
+    -- Last-Attempt-Date (UTC).
     last_attempt        TEXT,
     -- The classification: the reason (see the reasons table), whether it
     -- is a hard bounce (1), soft (0) or unknown (NULL), whether the status
@@ -256,7 +258,8 @@ SELECT substr (event_time, 1, 10) AS day,
 --   first and last are at least suppress_soft_days days apart
 --   (why = 'soft');
 -- never for sender-side reasons, and only bounces after the address's
--- last successful delivery count (a delivery clears it).
+-- last successful delivery count (a delivery clears it).  (Version 6
+-- replaces this view: unverified events do not count.)
 CREATE VIEW suppression_candidates AS
 WITH cfg AS (
     SELECT (SELECT value FROM settings WHERE name = 'suppress_soft_count') AS n,
@@ -326,3 +329,129 @@ CREATE INDEX events_suppress ON events (address, event_time, outcome, hard,
 -- report --by mta and --by sender: the message of each bounce, without
 -- reading the message rows (which hold the raw message).
 CREATE INDEX messages_report ON messages (id, mta, orig_from);
+
+-- @version 5
+
+-- Until version 4, the times copied from a message were stored with the
+-- offset they had, as GLib writes it ("2011-04-29T23:34:45+09"), which
+-- SQLite's date functions do not read (julianday() gave NULL).  They are
+-- converted to UTC "YYYY-MM-DDTHH:MM:SSZ" like every other time: GLib
+-- wrote "Z", "+HH:MM" or "+HH" after the seconds (and a fraction when
+-- there was one); SQLite reads the first two and, with ":00" added, the
+-- third.  Text that is not a time becomes NULL (the raw message keeps
+-- it), except in the NOT NULL columns, which keep it.
+UPDATE messages SET arrival_date = strftime ('%Y-%m-%dT%H:%M:%SZ',
+           CASE WHEN arrival_date GLOB '*T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*[+-][0-9][0-9]'
+                THEN arrival_date || ':00' ELSE arrival_date END)
+ WHERE arrival_date NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z';
+UPDATE messages SET bounce_date = strftime ('%Y-%m-%dT%H:%M:%SZ',
+           CASE WHEN bounce_date GLOB '*T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*[+-][0-9][0-9]'
+                THEN bounce_date || ':00' ELSE bounce_date END)
+ WHERE bounce_date NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z';
+UPDATE messages SET orig_date = strftime ('%Y-%m-%dT%H:%M:%SZ',
+           CASE WHEN orig_date GLOB '*T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*[+-][0-9][0-9]'
+                THEN orig_date || ':00' ELSE orig_date END)
+ WHERE orig_date NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z';
+UPDATE messages SET received_at = coalesce (strftime ('%Y-%m-%dT%H:%M:%SZ',
+           CASE WHEN received_at GLOB '*T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*[+-][0-9][0-9]'
+                THEN received_at || ':00' ELSE received_at END), received_at)
+ WHERE received_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z';
+UPDATE events SET last_attempt = strftime ('%Y-%m-%dT%H:%M:%SZ',
+           CASE WHEN last_attempt GLOB '*T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*[+-][0-9][0-9]'
+                THEN last_attempt || ':00' ELSE last_attempt END)
+ WHERE last_attempt NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z';
+UPDATE events SET event_time = coalesce (strftime ('%Y-%m-%dT%H:%M:%SZ',
+           CASE WHEN event_time GLOB '*T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*[+-][0-9][0-9]'
+                THEN event_time || ':00' ELSE event_time END), event_time)
+ WHERE event_time NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z';
+
+-- @version 6
+
+-- Forged bounces: anyone can send a "user unknown" to the bounce
+-- address.  With a VERP secret (ingest --verp-secret-file, docs/verp.md)
+-- or sending domains (ingest --sending-domain), each event says whether
+-- its bounce is authentic: 1 it came back to the return path signed for
+-- this very address (and its original's Message-ID is from a sending
+-- domain), 0 a check failed (the message's warnings say which), NULL
+-- not checked (nothing configured when it was stored).  Unverified
+-- events never count towards suppression; to accept one after all:
+-- UPDATE events SET verified = 1 WHERE id = ...
+ALTER TABLE events ADD COLUMN verified INTEGER CHECK (verified IN (0, 1));
+
+-- The suppression list's covering index, with verified.
+DROP INDEX events_suppress;
+CREATE INDEX events_suppress_verified ON events (address, event_time,
+                                                 outcome, hard, reason,
+                                                 status, verified);
+
+DROP VIEW suppression_candidates;
+-- The addresses to stop mailing now, by the default policy:
+-- * any hard bounce whose reason is recipient-side (why = 'hard'), or
+-- * at least suppress_soft_count soft bounces (not sender-side) whose
+--   first and last are at least suppress_soft_days days apart
+--   (why = 'soft');
+-- never for sender-side reasons, and only bounces after the address's
+-- last successful delivery count (a delivery clears it).  Unverified
+-- events (verified = 0: possibly forged) count for nothing, neither
+-- their bounces nor their deliveries.
+CREATE VIEW suppression_candidates AS
+WITH cfg AS (
+    SELECT (SELECT value FROM settings WHERE name = 'suppress_soft_count') AS n,
+           (SELECT value FROM settings WHERE name = 'suppress_soft_days') AS d
+), delivered AS (
+    SELECT address, max (event_time) AS t
+      FROM events
+     WHERE outcome = 'delivered' AND address IS NOT NULL
+       AND verified IS NOT 0
+     GROUP BY address
+), counted AS (
+    SELECT e.id, e.address, e.domain, e.registrable_domain, e.event_time,
+           e.reason, e.status, e.diagnostic,
+           (e.hard IS 1 AND r.who = 'recipient') AS is_hard,
+           (e.hard IS NOT 1) AS is_soft,
+           row_number () OVER (PARTITION BY e.address
+                               ORDER BY e.event_time DESC, e.id DESC) AS latest
+      FROM events e
+      LEFT JOIN reasons r ON r.name = e.reason
+      LEFT JOIN delivered ok ON ok.address = e.address
+     WHERE e.outcome = 'bounce' AND e.address IS NOT NULL
+       AND e.verified IS NOT 0
+       AND (r.who IS NULL OR r.who <> 'sender')
+       AND (ok.t IS NULL OR e.event_time > ok.t)
+), per_address AS (
+    SELECT address, domain, registrable_domain,
+           min (event_time) AS first_bounce,
+           max (event_time) AS last_bounce,
+           max (CASE WHEN latest = 1 THEN reason END) AS reason,
+           max (CASE WHEN latest = 1 THEN status END) AS status,
+           max (CASE WHEN latest = 1 THEN diagnostic END) AS diagnostic,
+           count (*) AS bounces,
+           sum (is_hard) AS hard_bounces,
+           sum (is_soft) AS soft_bounces,
+           min (CASE WHEN is_soft THEN event_time END) AS first_soft,
+           max (CASE WHEN is_soft THEN event_time END) AS last_soft
+      FROM counted
+     GROUP BY address
+)
+SELECT address, domain, registrable_domain,
+       CASE WHEN hard_bounces > 0 THEN 'hard' ELSE 'soft' END AS why,
+       reason AS last_reason, status AS last_status,
+       diagnostic AS last_diagnostic,
+       first_bounce, last_bounce, bounces, hard_bounces, soft_bounces
+  FROM per_address, cfg
+ WHERE hard_bounces > 0
+    OR (soft_bounces >= cfg.n
+        AND julianday (last_soft) - julianday (first_soft) >= cfg.d);
+
+-- @version 7
+
+-- Whether the message was classified when it was stored.  0: it came on
+-- standard input (from the MTA) while the rules (or a --decoders file)
+-- could not be loaded, and rather than make the MTA bounce it, ingest
+-- stored it raw and whole (whatever --raw-cap says), with the columns
+-- above as parsed without the rules, and no events: no report and no
+-- suppression counts it.  Classifying it again (bouncestat reclassify)
+-- adds its events and sets 1.
+ALTER TABLE messages ADD COLUMN classified INTEGER NOT NULL DEFAULT 1
+    CHECK (classified IN (0, 1));
+CREATE INDEX messages_unclassified ON messages (id) WHERE classified = 0;

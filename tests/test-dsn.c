@@ -232,6 +232,338 @@ test_text_enrichment (void)
     g_assert_cmpint (nth (report, 1)->smtp_code, ==, 552);
 }
 
+/* Sendmail's notices (savemail.c: "The following addresses had permanent
+ * fatal errors", "(reason: ...)", "Transcript of session follows";
+ * usersmtp.c: "... while talking to", ">>> ", "<<< " for each line of the
+ * reply; deliver.c: "<a@b>... Deferred: ..." and the exit status of a
+ * local mailer as "X-Unix; 75"), with the reply found where the
+ * Diagnostic-Code does not give it. */
+static void
+test_sendmail_transcripts (void)
+{
+    static const struct {
+        const char *what;
+        const char *notice;
+        const char *recipient;
+        const char *fields; /* Action, Status, Diagnostic-Code lines */
+        const char *want_status;
+        const char *want_source;
+        int want_code;
+        const char *want_diagnostic; /* NULL: not checked; "" : null */
+    } cases[] = {
+        { "an empty Diagnostic-Code, the reply in the transcript",
+          "   ----- Transcript of session follows -----\n"
+          "... while talking to mx.example.net.:\n"
+          "<<< 421 4.7.0 mx.example.net Too many concurrent connections\n"
+          "<bob@example.net>... Deferred: 421 4.7.0 mx.example.net Too many concurrent connections\n"
+          "Warning: message still undelivered after 4 hours\n",
+          "bob@example.net",
+          "Action: delayed\nStatus: 4.5.0\nDiagnostic-Code: SMTP; \n",
+          /* The Status field: the diagnostic is the notice's, not the
+           * report's Diagnostic-Code. */
+          "4.5.0", "dsn", 421,
+          "Deferred: 421 4.7.0 mx.example.net Too many concurrent connections" },
+        { "a bare reply code in the transcript",
+          "   ----- Transcript of session follows -----\n"
+          "... while talking to mx.example.net.:\n"
+          "<<< 421\n"
+          "<bob@example.net>... Deferred: 421\n",
+          "bob@example.net",
+          "Action: delayed\nStatus: 4.5.0\nDiagnostic-Code: SMTP; \n",
+          "4.5.0", "dsn", 421, NULL },
+        { "a local mailer's exit status, the reply on the recipient's line",
+          "   ----- The following addresses had permanent fatal errors -----\n"
+          "<bob@example.net>\n"
+          "    (reason: Insufficient permission)\n\n"
+          "   ----- Transcript of session follows -----\n"
+          "550 5.0.0 <bob@example.net>... Insufficient permission\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.3.0\nDiagnostic-Code: X-Unix; 77\n",
+          "5.3.0", "dsn", 550, "77" },
+        { "an exit status and no reply anywhere",
+          "   ----- Transcript of session follows -----\n"
+          "procmail: Quota exceeded while writing \"/var/mail/bob\"\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.3.0\nDiagnostic-Code: X-Unix; 255\n",
+          "5.3.0", "dsn", 0, "255" },
+        { "the reason in parentheses",
+          "   ----- The following addresses had permanent fatal errors -----\n"
+          "<bob@example.net>\n"
+          "    (reason: 550 5.1.1 <bob@example.net>... User unknown)\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.0.0\n",
+          "5.1.1", "diagnostic", 550, NULL },
+        { "a recipient the notice does not name (a program): the transcript's first refusal",
+          "   ----- The following addresses had permanent fatal errors -----\n"
+          "\"|/usr/local/bin/filter\"\n"
+          "    (expanded from: <bob@example.net>)\n\n"
+          "   ----- Transcript of session follows -----\n"
+          "554 5.0.0 \"|/usr/local/bin/filter\"... Service unavailable\n"
+          "451 4.4.1 reply: read error from mx.example.net.\n",
+          "bob@host.example.net",
+          "Action: failed\nStatus: 5.5.0\n",
+          "5.5.0", "dsn", 554, "" },
+        { "the first refusal, not the reply to QUIT after it",
+          "   ----- Transcript of session follows -----\n"
+          "... while talking to mx1.example.net.:\n"
+          "<<< 554 mx1.example.net ESMTP not accepting connections\n"
+          ">>> QUIT\n"
+          "<<< 421 4.7.0 mx1.example.net Error: too many errors\n"
+          "554 5.0.0 Service unavailable\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.5.0\n"
+          "Diagnostic-Code: SMTP; 554 mx1.example.net ESMTP not accepting connections\n",
+          "5.5.0", "dsn", 554, NULL },
+        { "a multi-line reply cut to its first line in the Diagnostic-Code",
+          "   ----- Transcript of session follows -----\n"
+          "... while talking to mx.example.net.:\n"
+          ">>> DATA\n"
+          "<<< 550-5.7.1 Our system has detected that this message is\n"
+          "<<< 550-5.7.1 likely unsolicited mail. To reduce the amount of spam\n"
+          "<<< 550 5.7.1 sent to this server, this message has been blocked.\n"
+          "554 5.0.0 Service unavailable\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.0.0\n"
+          "Diagnostic-Code: SMTP; 550-5.7.1 Our system has detected that this message is\n",
+          "5.7.1", "diagnostic", 550,
+          "550 5.7.1 Our system has detected that this message is likely unsolicited "
+          "mail. To reduce the amount of spam sent to this server, this message has "
+          "been blocked." },
+        { "an indented transcript (Courier's \" <<< \") completes the reply too",
+          "Your message to the following recipients cannot be delivered:\n\n"
+          "<bob@example.net>:\n"
+          "     mx.example.net [192.0.2.1]:\n"
+          " >>> RCPT TO:<bob@example.net>\n"
+          " <<< 550-5.1.1 The account bob@example.net does not exist\n"
+          " <<< 550 5.1.1 at this organization\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.0.0\n"
+          "Diagnostic-Code: smtp; 550-5.1.1 The account bob@example.net does not exist\n",
+          "5.1.1", "diagnostic", 550,
+          "550 5.1.1 The account bob@example.net does not exist at this organization" },
+        /* OpenSMTPD's bounce.c: "    a@b: <the server's reply>" and a
+         * Status field, no Diagnostic-Code. */
+        { "no Diagnostic-Code, the server's reply after the address",
+          "    An error has occurred while attempting to deliver a message for\n"
+          "    the following list of recipients:\n\n"
+          "bob@example.net: 550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown\n\n"
+          "    Below is a copy of the original message:\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 5.0.0\n",
+          "5.1.1", "diagnostic", 550,
+          "550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown" },
+        /* Exchange's NDR: the Diagnostic-Code holds its own expiry
+         * verdict; "Diagnostic information for administrators" the
+         * reply that caused it. */
+        { "an expiry verdict in the Diagnostic-Code, its cause in the notice",
+          "Delivery has failed to these recipients or groups:\n\n"
+          "bob@example.net\n"
+          "The server has tried to deliver this message, without success, and has stopped trying.\n\n"
+          "Diagnostic information for administrators:\n\n"
+          "Generating server: mx.example.org\n\n"
+          "bob@example.net\n"
+          "Remote Server at mx.example.net (192.0.2.1) returned '550 4.4.7 QUEUE.Expired; message expired'\n"
+          "Remote Server at mx.example.net (192.0.2.1) returned '451 4.4.0 Primary target IP address "
+          "responded with: \"421 4.2.1 Unable to connect.\" Attempted failover to alternate host, "
+          "but that did not succeed.'\n\n"
+          "Original message headers:\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 4.4.7\n"
+          "Diagnostic-Code: smtp;550 4.4.7 QUEUE.Expired; message expired\n",
+          "4.4.0", "diagnostic", 451, "550 4.4.7 QUEUE.Expired; message expired" },
+        { "an expiry whose last reply was temporary: the server's code",
+          "   ----- Transcript of session follows -----\n"
+          "... while talking to mx.example.net.:\n"
+          ">>> RCPT To:<bob@example.net>\n"
+          "<<< 450 4.2.1 The user you are trying to contact is receiving mail too quickly\n"
+          "<bob@example.net>... Deferred: 450 4.2.1 The user you are trying to contact is receiving mail too quickly\n"
+          "Message could not be delivered for 5 days\n",
+          "bob@example.net",
+          "Action: failed\nStatus: 4.4.7\n"
+          "Diagnostic-Code: SMTP; 450 4.2.1 The user you are trying to contact is receiving mail too quickly\n",
+          "4.2.1", "diagnostic", 450, NULL },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autofree char *text = g_strdup_printf (
+            "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
+            "To: <sender@example.com>\n"
+            "Subject: Returned mail: see transcript for details\n"
+            "MIME-Version: 1.0\n"
+            "Content-Type: multipart/report; report-type=delivery-status;\n"
+            "\tboundary=\"BB\"\n\n"
+            "--BB\nContent-Type: text/plain\n\n"
+            "The original message was received at Wed, 16 Oct 2013 14:15:34 +0900\n"
+            "from localhost [127.0.0.1]\n\n%s\n"
+            "--BB\nContent-Type: message/delivery-status\n\n"
+            "Reporting-MTA: dns; mx.example.org\n\n"
+            "Final-Recipient: RFC822; %s\n%s\n"
+            "--BB--\n",
+            cases[i].notice, cases[i].recipient, cases[i].fields);
+        g_autoptr (BounceReport) report = parse_text (text);
+        BounceRecipient *r;
+
+        g_test_message ("case %u: %s", i, cases[i].what);
+        g_assert_cmpuint (report->recipients->len, ==, 1);
+        r = nth (report, 0);
+        g_assert_cmpstr (r->status, ==, cases[i].want_status);
+        g_assert_cmpstr (bounce_status_source_to_string (r->status_source), ==,
+                         cases[i].want_source);
+        g_assert_cmpint (r->smtp_code, ==, cases[i].want_code);
+        if (cases[i].want_diagnostic != NULL && cases[i].want_diagnostic[0] == '\0')
+            g_assert_null (r->diagnostic);
+        else if (cases[i].want_diagnostic != NULL)
+            g_assert_cmpstr (r->diagnostic, ==, cases[i].want_diagnostic);
+    }
+}
+
+/* Plain-text notices (no delivery-status part): the reply codes in the
+ * notations the MTAs print them. */
+static void
+test_text_notations (void)
+{
+    static const struct {
+        const char *what;
+        const char *head; /* From, Subject and other header lines */
+        const char *body;
+        const char *address;
+        const char *want_status;
+        int want_code;
+        const char *want_command;
+        const char *want_in_diagnostic;
+    } cases[] = {
+        /* Exim's deliver.c: the address, "host H [IP]", "SMTP error from
+         * remote mail server after RCPT TO:<a>:", the reply. */
+        { "Exim after RCPT TO",
+          "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\n"
+          "Subject: Mail delivery failed: returning message to sender\n"
+          "X-Failed-Recipients: bob@example.net\n",
+          "This message was created automatically by mail delivery software.\n\n"
+          "A message that you sent could not be delivered to one or more of its\n"
+          "recipients. This is a permanent error. The following address(es) failed:\n\n"
+          "  bob@example.net\n"
+          "    host mx.example.net [192.0.2.1]\n"
+          "    SMTP error from remote mail server after RCPT TO:<bob@example.net>:\n"
+          "    550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown\n",
+          "bob@example.net", "5.1.1", 550, "RCPT", "Recipient address rejected" },
+        /* Exim prints each line of a multi-line reply. */
+        { "Exim, a multi-line reply after MAIL FROM",
+          "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\n"
+          "Subject: Mail delivery failed: returning message to sender\n"
+          "X-Failed-Recipients: bob@example.net\n",
+          "This message was created automatically by mail delivery software.\n\n"
+          "A message that you sent could not be delivered to one or more of its\n"
+          "recipients. This is a permanent error. The following address(es) failed:\n\n"
+          "  bob@example.net\n"
+          "    host mx.example.net [192.0.2.1]\n"
+          "    SMTP error from remote mail server after MAIL FROM:<sender@example.com> SIZE=2868:\n"
+          "    550-Verification failed for <sender@example.com>\n"
+          "    550-Unrouteable address\n"
+          "    550 Sender verify failed\n",
+          "bob@example.net", NULL, 550, "MAIL",
+          "550 Verification failed for <sender@example.com> Unrouteable address Sender verify failed" },
+        /* qmail-remote.c: "does not like recipient.", "Remote host said: ". */
+        { "qmail",
+          "From: MAILER-DAEMON@mx.example.org\n"
+          "Subject: failure notice\n",
+          "Hi. This is the qmail-send program at mx.example.org.\n"
+          "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+          "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+          "<bob@example.net>:\n"
+          "192.0.2.1 does not like recipient.\n"
+          "Remote host said: 550 5.1.1 <bob@example.net>... User unknown\n"
+          "Giving up on 192.0.2.1.\n\n"
+          "--- Below this line is a copy of the message.\n",
+          "bob@example.net", "5.1.1", 550, "RCPT", "User unknown" },
+        /* Postfix's bounce template and smtp_proto.c: "host H[IP] said:
+         * ... (in reply to RCPT TO command)". */
+        { "Postfix without a delivery-status part",
+          "From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n"
+          "Subject: Undelivered Mail Returned to Sender\n",
+          "This is the mail system at host mx.example.org.\n\n"
+          "I'm sorry to have to inform you that your message could not\n"
+          "be delivered to one or more recipients. It's attached below.\n\n"
+          "                   The mail system\n\n"
+          "<bob@example.net>: host mx.example.net[192.0.2.1] said: 552 5.2.2\n"
+          "    <bob@example.net>: Mailbox full (in reply to RCPT TO command)\n",
+          "bob@example.net", "5.2.2", 552, "RCPT", "Mailbox full" },
+        /* Sendmail without a delivery-status part: the whole multi-line
+         * reply from the transcript's "<<< " lines. */
+        { "Sendmail, a multi-line reply in the transcript",
+          "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
+          "Subject: Returned mail: see transcript for details\n",
+          "The original message was received at Wed, 16 Oct 2013 14:15:34 +0900\n"
+          "from localhost [127.0.0.1]\n\n"
+          "   ----- The following addresses had permanent fatal errors -----\n"
+          "<bob@example.net>\n"
+          "    (reason: 550-5.1.1 The email account that you tried to reach does not exist.)\n\n"
+          "   ----- Transcript of session follows -----\n"
+          "... while talking to mx.example.net.:\n"
+          ">>> RCPT To:<bob@example.net>\n"
+          "<<< 550-5.1.1 The email account that you tried to reach does not exist.\n"
+          "<<< 550 5.1.1 Please check the address for typing errors\n"
+          "550 5.1.1 <bob@example.net>... User unknown\n\n"
+          "   ----- Original message follows -----\n",
+          "bob@example.net", "5.1.1", 550, "RCPT", "Please check the address for typing errors" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autofree char *text = g_strdup_printf (
+            "%sTo: sender@example.com\nDate: Wed, 16 Oct 2013 14:15:35 +0900\n\n%s",
+            cases[i].head, cases[i].body);
+        g_autoptr (BounceReport) report = parse_text (text);
+        BounceRecipient *r;
+
+        g_test_message ("case %u: %s", i, cases[i].what);
+        g_assert_cmpint (report->kind, ==, BOUNCE_KIND_BOUNCE);
+        g_assert_cmpuint (report->recipients->len, ==, 1);
+        r = nth (report, 0);
+        g_assert_cmpstr (r->address, ==, cases[i].address);
+        g_assert_cmpstr (r->status, ==, cases[i].want_status);
+        g_assert_cmpint (r->smtp_code, ==, cases[i].want_code);
+        g_assert_cmpstr (r->smtp_command, ==, cases[i].want_command);
+        g_assert_nonnull (strstr (r->diagnostic, cases[i].want_in_diagnostic));
+    }
+}
+
+/* Sendmail's transcript with two sessions: each recipient's status line
+ * ("554 <a>... Service unavailable") comes after the session that
+ * failed it, so the server's reply there is that recipient's. */
+static void
+test_transcript_sessions (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
+        "To: sender@example.com\n"
+        "Subject: Returned mail: see transcript for details\n\n"
+        "   ----- Transcript of session follows -----\n"
+        "While talking to mx.example.net:\n"
+        ">>> DATA\n"
+        "<<< 554 5.7.1 Message rejected as spam by content filter\n"
+        "554 <alice@example.net>... Service unavailable\n"
+        "While talking to mx.example.org:\n"
+        ">>> RCPT To:<bob@example.org>\n"
+        "<<< 550 5.1.1 <bob@example.org>... No such user here\n"
+        "550 <bob@example.org>... User unknown\n\n"
+        "   ----- Unsent message follows -----\n"
+        "From: sender@example.com\nTo: alice@example.net, bob@example.org\n"
+        "Subject: hello\n\nhello\n");
+    BounceRecipient *a, *b;
+
+    g_assert_cmpuint (report->recipients->len, ==, 2);
+    a = nth (report, 0);
+    b = nth (report, 1);
+    g_assert_cmpstr (a->address, ==, "alice@example.net");
+    g_assert_cmpint (a->smtp_code, ==, 554);
+    g_assert_cmpstr (a->status, ==, "5.7.1");
+    g_assert_nonnull (strstr (a->diagnostic, "rejected as spam"));
+    g_assert_null (strstr (a->diagnostic, "No such user"));
+    g_assert_cmpstr (b->address, ==, "bob@example.org");
+    g_assert_cmpint (b->smtp_code, ==, 550);
+    g_assert_cmpstr (b->status, ==, "5.1.1");
+    g_assert_null (strstr (b->diagnostic, "spam"));
+}
+
 /* Adjacent encoded words, the first with base64 padding, and a
  * character split across two words: both decode whole. */
 static void
@@ -271,5 +603,8 @@ main (int argc, char **argv)
     g_test_add_func ("/dsn/recipient-limit", test_recipient_limit);
     g_test_add_func ("/dsn/text-enrichment", test_text_enrichment);
     g_test_add_func ("/dsn/encoded-words", test_encoded_words);
+    g_test_add_func ("/dsn/sendmail-transcripts", test_sendmail_transcripts);
+    g_test_add_func ("/dsn/text-notations", test_text_notations);
+    g_test_add_func ("/dsn/transcript-sessions", test_transcript_sessions);
     return g_test_run ();
 }

@@ -1,13 +1,14 @@
 /*
  * test-input.c - where messages come from (bounce-input.c): single
- * files, mbox files recognised by content, Maildirs, folders, stdin.
+ * files, mbox files recognised by content, Maildirs, folders, stdin;
+ * the one From_ line rule the parser and the store share.
  */
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "bounce.h"
+#include "bounce-private.h"
 
 typedef struct {
     char *dir;
@@ -179,6 +180,225 @@ test_missing (Fixture *f, gconstpointer data)
     g_error_free (error);
 }
 
+/* The envelope "From " line an MTA puts first is left out alike by the
+ * parser and by the content hash, whatever the line ends: LF, CRLF or a
+ * lone CR (two different messages are never one by their hash). */
+static void
+test_from_line_ends (Fixture *f, gconstpointer data)
+{
+    const char *ends[] = { "\n", "\r\n", "\r" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (ends); i++) {
+        const char *e = ends[i];
+        g_autofree char *one = g_strdup_printf (
+            "Subject: one%sFrom: a@example.org%s%sbody one%s", e, e, e, e);
+        g_autofree char *two = g_strdup_printf (
+            "Subject: two%sFrom: a@example.org%s%sbody two%s", e, e, e, e);
+        g_autofree char *from = g_strdup_printf (
+            "From MAILER-DAEMON  Tue Nov  3 10:00:00 2026%s", e);
+        g_autofree char *one_f = g_strconcat (from, one, NULL);
+        g_autofree char *two_f = g_strconcat (from, two, NULL);
+        g_autoptr (GBytes) b1 = g_bytes_new (one, strlen (one));
+        g_autoptr (GBytes) b1f = g_bytes_new (one_f, strlen (one_f));
+        g_autoptr (GBytes) b2f = g_bytes_new (two_f, strlen (two_f));
+        g_autofree char *h1 = bounce_store_content_hash (b1);
+        g_autofree char *h1f = bounce_store_content_hash (b1f);
+        g_autofree char *h2f = bounce_store_content_hash (b2f);
+        g_autofree char *empty = g_compute_checksum_for_data (
+            G_CHECKSUM_SHA256, (const guchar *) "", 0);
+        g_autoptr (BounceParser) parser = bounce_parser_new ();
+        g_autoptr (BounceReport) r1f = NULL;
+        g_autoptr (BounceReport) r2f = NULL;
+
+        g_test_message ("line end %u", i);
+        g_assert_cmpuint (_bounce_message_start ((const guint8 *) one_f,
+                                                 strlen (one_f)),
+                          ==, strlen (from));
+        g_assert_cmpuint (_bounce_message_start ((const guint8 *) one,
+                                                 strlen (one)),
+                          ==, 0);
+        g_assert_cmpstr (h1f, ==, h1);
+        g_assert_cmpstr (h1f, !=, h2f);
+        g_assert_cmpstr (h1f, !=, empty);
+        r1f = bounce_parser_parse (parser, b1f, "one");
+        r2f = bounce_parser_parse (parser, b2f, "two");
+        g_assert_cmpstr (r1f->subject, ==, "one");
+        g_assert_cmpstr (r2f->subject, ==, "two");
+        g_assert_cmpstr (r1f->from, ==, "a@example.org");
+    }
+}
+
+/* An mbox of @n messages of about @size bytes each ("Subject: N"). */
+static char *
+make_mbox (guint n, gsize size)
+{
+    GString *s = g_string_new (NULL);
+
+    for (guint i = 0; i < n; i++) {
+        gsize start = s->len;
+        g_string_append_printf (s, "From a@b Mon Jan  1 00:00:0%u 2024\n"
+                                   "Subject: %u\n\n", i % 10, i);
+        while (s->len - start < size)
+            g_string_append (s, "0123456789 abcdefghijklmnopqrstuvwxyz\n");
+        g_string_append (s, "\n");
+    }
+    return g_string_free (s, FALSE);
+}
+
+/* A file that shrinks while it is read is an error for the rest of that
+ * file, not a crash (SIGBUS with a map); the messages read before it
+ * stand, and the next file of the folder is read. */
+static void
+test_shrink (Fixture *f, gconstpointer data)
+{
+    g_autofree char *mbox = make_mbox (3, 1536 * 1024);
+    g_autofree char *path = g_build_filename (f->dir, "a.mbox", NULL);
+    g_autoptr (BounceInput) input = NULL;
+    GError *error = NULL;
+    GBytes *message = NULL;
+    char *source = NULL;
+
+    write_file (f->dir, "a.mbox", mbox);
+    write_file (f->dir, "b.eml", "Subject: after\n\nbody\n");
+    input = bounce_input_open (f->dir, -1, &error);
+    g_assert_no_error (error);
+
+    g_assert_true (bounce_input_next (input, &message, &source, &error));
+    g_assert_no_error (error);
+    g_assert_true (g_str_has_suffix (source, "a.mbox#1"));
+    g_assert_cmpuint (g_bytes_get_size (message), >, 1536 * 1024);
+    g_clear_pointer (&message, g_bytes_unref);
+    g_clear_pointer (&source, g_free);
+
+    /* Truncated (rotated) now, while the second message is being read. */
+    g_assert_cmpint (truncate (path, 1024 * 1024), ==, 0);
+    g_assert_false (bounce_input_next (input, &message, &source, &error));
+    g_assert_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT);
+    g_assert_nonnull (strstr (error->message, "a.mbox"));
+    g_assert_nonnull (strstr (error->message, "shrank"));
+    g_clear_error (&error);
+
+    /* The input goes on with the next file. */
+    g_assert_true (bounce_input_next (input, &message, &source, &error));
+    g_assert_no_error (error);
+    g_assert_true (g_str_has_suffix (source, "b.eml"));
+    g_clear_pointer (&message, g_bytes_unref);
+    g_clear_pointer (&source, g_free);
+    g_assert_false (bounce_input_next (input, &message, &source, &error));
+    g_assert_no_error (error);
+}
+
+/* A message larger than the input's limit: its first max bytes are kept,
+ * its whole size counted, and the mbox separator after it still found,
+ * whatever read it falls in. */
+static void
+test_max_bytes (Fixture *f, gconstpointer data)
+{
+    g_autofree char *big = make_mbox (1, 3 * 1024 * 1024 + 77);
+    g_autofree char *small = make_mbox (1, 10);
+    g_autofree char *both = g_strconcat (big, small, NULL);
+    g_autofree char *path = g_build_filename (f->dir, "box", NULL);
+    g_autoptr (BounceInput) input = NULL;
+    g_autoptr (BounceParser) parser = bounce_parser_new ();
+    GError *error = NULL;
+    GBytes *message = NULL;
+    char *source = NULL;
+
+    write_file (f->dir, "box", both);
+    input = bounce_input_open (path, -1, &error);
+    g_assert_no_error (error);
+    bounce_input_set_max_bytes (input, 100);
+
+    g_assert_true (bounce_input_next (input, &message, &source, &error));
+    g_assert_cmpuint (g_bytes_get_size (message), ==, 100);
+    g_assert_cmpuint (bounce_input_get_message_size (input), ==, strlen (big));
+    g_assert_cmpmem (g_bytes_get_data (message, NULL), 100, big, 100);
+    {
+        g_autoptr (BounceReport) report =
+            bounce_parser_parse (parser, message, source);
+        bounce_input_annotate (input, report);
+        g_assert_cmpuint (report->size, ==, strlen (big));
+        g_assert_cmpuint (report->warnings->len, >=, 1);
+        g_assert_nonnull (strstr (g_ptr_array_index (report->warnings,
+                                                     report->warnings->len - 1),
+                                  "only the first 100 were read"));
+    }
+    g_clear_pointer (&message, g_bytes_unref);
+    g_clear_pointer (&source, g_free);
+
+    g_assert_true (bounce_input_next (input, &message, &source, &error));
+    g_assert_no_error (error);
+    g_assert_true (g_str_has_suffix (source, "box#2"));
+    g_assert_cmpmem (g_bytes_get_data (message, NULL),
+                     g_bytes_get_size (message), small, strlen (small));
+    g_assert_cmpuint (bounce_input_get_message_size (input), ==,
+                      strlen (small));
+    g_clear_pointer (&message, g_bytes_unref);
+    g_clear_pointer (&source, g_free);
+    g_assert_false (bounce_input_next (input, &message, &source, &error));
+    g_assert_no_error (error);
+}
+
+/* Separators that straddle a read of the file (1 MiB) are found. */
+static void
+test_separator_across_reads (Fixture *f, gconstpointer data)
+{
+    const gsize chunk = 1024 * 1024;
+
+    for (gsize at = chunk - 9; at <= chunk + 1; at++) {
+        g_autofree char *path = g_build_filename (f->dir, "sep", NULL);
+        GString *s = g_string_new ("From a@b Mon Jan  1 00:00:00 2024\n"
+                                   "Subject: one\n\n");
+        g_autofree char *text = NULL;
+        g_autofree char *got = NULL;
+        g_autofree char *want = NULL;
+
+        /* The blank line before the second From line starts at @at. */
+        while (s->len < at - 1)
+            g_string_append_c (s, s->len % 64 == 63 ? '\n' : 'x');
+        g_string_append (s, "\n\nFrom c@d Mon Jan  1 00:00:01 2024\n"
+                            "Subject: two\n\nx\n");
+        text = g_string_free (s, FALSE);
+        write_file (f->dir, "sep", text);
+        got = collect (path, -1);
+        want = g_strdup_printf ("%s#1=From a@b Mon Jan  1 00:00:00 2024|"
+                                "%s#2=From c@d Mon Jan  1 00:00:01 2024",
+                                path, path);
+        g_assert_cmpstr (got, ==, want);
+    }
+}
+
+/* Standard input is bounded the same way. */
+static void
+test_stdin_max_bytes (Fixture *f, gconstpointer data)
+{
+    g_autofree char *big = make_mbox (1, 2 * 1024 * 1024);
+    g_autofree char *path = g_build_filename (f->dir, "in", NULL);
+    g_autoptr (BounceInput) input = NULL;
+    GError *error = NULL;
+    GBytes *message = NULL;
+    char *source = NULL;
+    int fd;
+
+    write_file (f->dir, "in", big);
+    fd = open (path, O_RDONLY);
+    g_assert_cmpint (fd, >=, 0);
+    input = bounce_input_open ("-", fd, &error);
+    g_assert_no_error (error);
+    bounce_input_set_max_bytes (input, 4096);
+    g_assert_true (bounce_input_next (input, &message, &source, &error));
+    g_assert_cmpstr (source, ==, "-");
+    g_assert_cmpuint (g_bytes_get_size (message), ==, 4096);
+    g_assert_cmpuint (bounce_input_get_message_size (input), ==, strlen (big));
+    /* All of it was read: a writer on a pipe is not cut off. */
+    g_assert_cmpint (lseek (fd, 0, SEEK_CUR), ==, (off_t) strlen (big));
+    g_bytes_unref (message);
+    g_free (source);
+    g_assert_false (bounce_input_next (input, &message, &source, &error));
+    g_assert_no_error (error);
+    close (fd);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -191,5 +411,10 @@ main (int argc, char **argv)
     ADD ("/input/folder-and-empty", test_folder_and_empty);
     ADD ("/input/stdin", test_stdin);
     ADD ("/input/missing", test_missing);
+    ADD ("/input/from-line-ends", test_from_line_ends);
+    ADD ("/input/shrink", test_shrink);
+    ADD ("/input/max-bytes", test_max_bytes);
+    ADD ("/input/separator-across-reads", test_separator_across_reads);
+    ADD ("/input/stdin-max-bytes", test_stdin_max_bytes);
     return g_test_run ();
 }

@@ -28,13 +28,11 @@ rules_dir (void)
 static const char *
 advice_for (const BounceRules *rules, const BounceRecipient *r, gboolean pl)
 {
-    const BounceRule *rule = bounce_rules_get_rule (rules, r->rule);
-    const BounceReason *reason = bounce_rules_get_reason (rules, r->reason);
+    const char *advice =
+        bounce_rules_get_advice (rules, r->reason, r->rule, pl ? "pl" : "en");
 
-    if (rule != NULL && rule->advice_en != NULL)
-        return pl ? rule->advice_pl : rule->advice_en;
-    g_assert_nonnull (reason);
-    return pl ? reason->advice_pl : reason->advice_en;
+    g_assert_nonnull (advice);
+    return advice;
 }
 
 typedef struct {
@@ -62,8 +60,8 @@ run_explain_cases (const ExplainCase *cases, guint n)
             g_assert_cmpstr (r->rule, ==, c->rule);
         reason = bounce_rules_get_reason (shipped, r->reason);
         g_assert_nonnull (reason);
-        g_assert_nonnull (reason->meaning_en);
-        g_assert_nonnull (reason->meaning_pl);
+        g_assert_nonnull (bounce_rules_get_meaning (shipped, r->reason, "en"));
+        g_assert_nonnull (bounce_rules_get_meaning (shipped, r->reason, "pl"));
         en = advice_for (shipped, r, FALSE);
         pl = advice_for (shipped, r, TRUE);
         g_assert_nonnull (strstr (en, c->en));
@@ -92,7 +90,7 @@ test_guide_table (void)
         { "504", "syntaxerror", FALSE, "smtp-504", "parameter", "parametru" },
         { "535", "securityerror", FALSE, "smtp-535", "password", "hasło" },
         { "550", "userunknown", TRUE, "smtp-550", "typos", "literów" },
-        { "550 Requested action not taken: mailbox unavailable", "userunknown", TRUE, NULL, "typos", "literów" },
+        { "550 Requested action not taken: mailbox unavailable (in reply to RCPT TO command)", "userunknown", TRUE, NULL, "typos", "literów" },
         { "550 5.7.1", "blocked", FALSE, "guide-550-5.7.1", "Spamhaus", "Spamhaus" },
         { "550 5.7.26", "authfailure", FALSE, "guide-550-5.7.26", "SPF", "SPF" },
         { "551", "norelaying", FALSE, "smtp-551", "relay", "przekaże" },
@@ -121,8 +119,8 @@ test_guide_causes (void)
         /* Mailbox full. */
         { "552 5.2.2 Mailbox full", "mailboxfull", FALSE, "status-mailbox-full", "quota", "limit" },
         { "452 4.2.2 The email account that you tried to reach is over quota", "mailboxfull", FALSE, NULL, "quota", "limit" },
-        { "550 Postfach voll", "mailboxfull", FALSE, "mailbox-full", "quota", "limit" },
-        { "550 Skrzynka odbiorcy jest pełna", "mailboxfull", FALSE, "mailbox-full", "another way", "inną drogą" },
+        { "550 Postfach voll", "mailboxfull", FALSE, "mailbox-full-de-nl", "quota", "limit" },
+        { "550 Skrzynka odbiorcy jest pełna", "mailboxfull", FALSE, "mailbox-full-pl-ru", "another way", "inną drogą" },
         /* IP on a blacklist. */
         { "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", "blocked", FALSE, "blocked", "Spamhaus", "Spamhaus" },
         { "550 5.7.1 Rejected: 192.0.2.1 listed at bl.spamcop.net", "blocked", FALSE, "blocked", "MXToolbox", "MXToolbox" },
@@ -183,6 +181,12 @@ test_first_reason (void)
         { "5.7.8", "securityerror", FALSE },
         { "5.7.25", "requireptr", FALSE },
         { "5.7.26", "authfailure", FALSE },
+        { "4.7.26", "authfailure", FALSE },
+        { "5.7.16", "emailtoolarge", FALSE },
+        { "4.4.3", "systemerror", FALSE },
+        { "4.4.5", "systemfull", FALSE },
+        { "5.5.2", "syntaxerror", FALSE },
+        { "5.5.4", "systemerror", FALSE },
         { "5.7.10", "failedstarttls", FALSE },
         { "5.7.13", "suspend", FALSE },
         { "2.0.0", "delivered", FALSE },
@@ -190,7 +194,9 @@ test_first_reason (void)
         /* hard for notaccept only on a permanent failure */
         { "DNS Error: the domain example.org doesn't receive email: returned Null MX", "notaccept", TRUE },
         { "4.0.0 DNS lookup: the domain example.org doesn't receive email (null MX)", "notaccept", FALSE },
-        { "no code and no known words", "undefined", FALSE },
+        /* words no rule knows are onhold; nothing at all is undefined */
+        { "no code and no known words", "onhold", FALSE },
+        { "---", "undefined", FALSE },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -211,11 +217,11 @@ test_phrases (void)
         const char *reason;
     } cases[] = {
         { "550 5.1.1 <a@example.org>: Recipient address rejected: User unknown in virtual mailbox table", "userunknown" },
-        { "550 Benutzer unbekannt", "userunknown" },
-        { "550 Utilisateur inconnu", "userunknown" },
-        { "550 Usuario desconocido", "userunknown" },
-        { "550 Użytkownik nie istnieje", "userunknown" },
-        { "550 指定されたユーザが見つかりません", "userunknown" },
+        { "550 5.1.1 Benutzer unbekannt", "userunknown" },
+        { "550 5.1.1 Utilisateur inconnu", "userunknown" },
+        { "550 5.1.1 Usuario desconocido", "userunknown" },
+        { "550 5.1.1 Użytkownik nie istnieje", "userunknown" },
+        { "550 5.1.1 指定されたユーザが見つかりません", "userunknown" },
         { "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", "userunknown" },
         { "550 5.5.0 Adresse destinataire invalide. Invalid recipient. LPN007_416", "userunknown" },
         { "550 5.4.1 [a@example.org]: Recipient address rejected: Access denied", "userunknown" },
@@ -269,6 +275,11 @@ test_phrases (void)
         { "550 5.7.1 Unable to relay for a@example.org", "norelaying" },
         { "552 Message size exceeds maximum value", "emailtoolarge" },
         { "550 Message rejected due to user rules", "filtered" },
+        /* Courier's local module (its DSN says 5.0.0) */
+        { "550 5.0.0 User <nobody@example.org> unknown", "userunknown" },
+        /* the TCP error as Sendmail words it: the network, not a block */
+        { "Deferred: Connection refused by [192.0.2.3]", "networkerror" },
+        { "554 Connection rejected by mx.example.org", "blocked" },
         { "because the address couldn't be found. Check for typos or unnecessary spaces and try again.", "userunknown" },
         { "Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)", "notaccept" },
         { "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1) I'm not going to try again; this message has been in the queue too long.", "networkerror" },
@@ -282,6 +293,52 @@ test_phrases (void)
         g_autoptr (BounceRecipient) r = bounce_rules_explain (shipped, cases[i].text);
         g_test_message ("case %u: '%s' -> %s [%s]", i, cases[i].text, r->reason, r->rule);
         g_assert_cmpstr (r->reason, ==, cases[i].reason);
+    }
+}
+
+/* bounce_rules_explain_full: the context a report adds changes what the
+ * same reply means, and NULL context is what bounce_rules_explain does. */
+static void
+test_explain_context (void)
+{
+    static const struct {
+        const char *text, *command, *action, *status, *type;
+        const char *reason, *smtp_command, *out_action, *out_status;
+    } cases[] = {
+        /* User-unknown words: an RCPT answer, a filter after DATA, x.1.1 wins. */
+        { "550 User unknown", "RCPT", NULL, NULL, NULL, "userunknown", "RCPT", "failed", NULL },
+        { "550 User unknown", "DATA", NULL, NULL, NULL, "filtered", "DATA", "failed", NULL },
+        { "550 5.1.1 User unknown", "DATA", NULL, NULL, NULL, "userunknown", "DATA", "failed", "5.1.1" },
+        /* NONE: the report does not say, even if the text does. */
+        { "550 User unknown (in reply to end of DATA command)", "NONE", NULL, NULL, NULL, NULL, NULL, "failed", NULL },
+        { "550 User unknown (in reply to end of DATA command)", NULL, NULL, NULL, NULL, "filtered", "DATA", "failed", NULL },
+        /* The Status field and the action. */
+        { "Host or domain name not found. Name service error for name=example.org type=MX: Host not found, try again",
+          NULL, "delayed", "4.4.3", NULL, "networkerror", NULL, "delayed", "4.4.3" },
+        { "no words we know", NULL, "delayed", NULL, NULL, "expired", NULL, "delayed", NULL },
+        /* The diagnostic type. */
+        { "temporary failure", NULL, NULL, "4.3.0", "X-Unix", "mailererror", NULL, "failed", "4.3.0" },
+        { "temporary failure", NULL, NULL, "4.3.0", NULL, "systemerror", NULL, "failed", "4.3.0" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceRecipient) r = bounce_rules_explain_full (
+            shipped, cases[i].text, cases[i].command, cases[i].action,
+            cases[i].status, cases[i].type);
+        g_test_message ("case %u: '%s' -> %s [%s]", i, cases[i].text, r->reason, r->rule);
+        if (cases[i].reason != NULL)
+            g_assert_cmpstr (r->reason, ==, cases[i].reason);
+        g_assert_cmpstr (r->smtp_command, ==, cases[i].smtp_command);
+        g_assert_cmpstr (r->action, ==, cases[i].out_action);
+        if (cases[i].out_status != NULL)
+            g_assert_cmpstr (r->status, ==, cases[i].out_status);
+    }
+    {
+        g_autoptr (BounceRecipient) a = bounce_rules_explain (shipped, "550 5.7.1 Relay access denied");
+        g_autoptr (BounceRecipient) b = bounce_rules_explain_full (shipped, "550 5.7.1 Relay access denied",
+                                                                   NULL, NULL, NULL, NULL);
+        g_assert_cmpstr (a->reason, ==, b->reason);
+        g_assert_cmpstr (a->rule, ==, b->rule);
     }
 }
 
@@ -308,11 +365,20 @@ test_reason_table (void)
         g_test_message ("reason %s", names[i]);
         g_assert_nonnull (r);
         g_assert_cmpstr (r->name, ==, names[i]);
-        g_assert_cmpuint (strlen (r->meaning_en), >, 10);
-        g_assert_cmpuint (strlen (r->meaning_pl), >, 10);
-        g_assert_cmpuint (strlen (r->advice_en), >, 10);
-        g_assert_cmpuint (strlen (r->advice_pl), >, 10);
-        g_assert_cmpstr (r->meaning_en, !=, r->meaning_pl);
+        const char *meaning_en = bounce_rules_get_meaning (shipped, names[i], "en");
+        const char *meaning_pl = bounce_rules_get_meaning (shipped, names[i],
+                                                           "pl_PL.UTF-8");
+
+        g_assert_cmpuint (strlen (meaning_en), >, 10);
+        g_assert_cmpuint (strlen (meaning_pl), >, 10);
+        g_assert_cmpuint (strlen (bounce_rules_get_advice (shipped, names[i],
+                                                           NULL, NULL)), >, 10);
+        g_assert_cmpuint (strlen (bounce_rules_get_advice (shipped, names[i],
+                                                           NULL, "pl")), >, 10);
+        g_assert_cmpstr (meaning_en, !=, meaning_pl);
+        /* A language the rules do not have: English. */
+        g_assert_cmpstr (bounce_rules_get_meaning (shipped, names[i], "de_DE"),
+                         ==, meaning_en);
         g_assert_true (g_strv_contains ((const char *const[]) {
             "recipient", "sender", "receiving-admin", NULL }, r->who));
         g_assert_cmpint (r->hard, ==, want_hard);
@@ -441,6 +507,63 @@ test_load_problems (void)
                     "[rule a]: infer-status '5.1'");
     expect_problem ("[rule a]\nreason = userunknown\ndecoder = exim\nexample = x\n",
                     "[rule a]: example needs a rule that matches on codes");
+    /* A rule that decides alone must name a cause by its code. */
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\nstatus = 5.7.*\n",
+                    "[rule a]: decides-alone with status '5.7.*': a class");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\nstatus = 5.?.1\n",
+                    "[rule a]: decides-alone with status '5.?.1': a class");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\nsmtp-code = 55x\n",
+                    "[rule a]: decides-alone with smtp-code '55x'");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\naction = delayed\n",
+                    "[rule a]: decides-alone with action 'delayed'");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\n"
+                    "diagnostic-type = x-unix\n",
+                    "[rule a]: decides-alone needs a code that names the cause");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\n"
+                    "diagnostic = spam\n",
+                    "[rule a]: decides-alone needs a code that names the cause");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = true\nfallback = true\n"
+                    "status = 5.7.26\n", "[rule a]: decides-alone and fallback");
+    expect_problem ("[rule a]\nreason = blocked\ndecides-alone = maybe\nstatus = 5.7.26\n",
+                    "[rule a]: decides-alone must be true or false");
+    expect_problem ("[rule a]\nreason = blocked\nstatus = 5.2.0\ndiagnostic-of = nosuch\n",
+                    "[rule a]: diagnostic-of 'nosuch' is not a rule with a diagnostic");
+    expect_problem ("[rule a]\nreason = blocked\nstatus = 5.2.0\ndiagnostic-of = b\n"
+                    "[rule b]\nreason = blocked\nstatus = 5.2.1\n",
+                    "[rule a]: diagnostic-of 'b' is not a rule with a diagnostic");
+    /* A words rule must need words; a provider alone says nothing. */
+    expect_problem ("[rule a]\nreason = blocked\nstatus = 5.7.1\ndiagnostic = (?:spam)?\n",
+                    "[rule a]: diagnostic matches an empty text");
+    expect_problem ("[rule a]\nreason = blocked\nsubject = .*\n",
+                    "[rule a]: subject matches an empty text");
+    expect_problem ("[rule a]\nreason = blocked\nremote-mta = example\\.net$\n",
+                    "[rule a]: remote-mta or reporting-mta needs a status");
+}
+
+
+/* rules check names a rule whose every status decides alone by another
+ * rule: it can never decide (loading alone does not check). */
+static void
+test_unreachable (void)
+{
+    g_autofree char *dir = make_dir (
+        2, "00-reasons.rules", reason_file,
+        "10-test.rules",
+        "[rule a]\nreason = blocked\ndecides-alone = true\nstatus = 5.2.2;4.2.2\n"
+        "[rule b]\nreason = userunknown\nstatus = 5.2.2;4.2.2\ndiagnostic = no such user\n"
+        "[rule c]\nreason = userunknown\nstatus = 5.2.2;5.1.1\ndiagnostic = no such user\n");
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = bounce_rules_load (dirs, &error);
+
+    g_assert_no_error (error);
+    g_assert_false (bounce_rules_check (dirs, problems));
+    g_assert_cmpuint (problems->len, ==, 1);
+    g_assert_nonnull (strstr (problems->pdata[0], "10-test.rules: [rule b]: "
+                              "never decides: status 5.2.2 decides alone "
+                              "(rule a)"));
+    remove_dir (dir);
 }
 
 /* rules check runs every rule's examples through all the rules: one that
@@ -586,6 +709,133 @@ test_order_and_override (void)
     remove_dir (local);
 }
 
+/* A value may go on over indented lines: alternatives of a regular
+ * expression, items of a list, words of a text; comments between them;
+ * the file keeps its line numbers. */
+static void
+test_continuations (void)
+{
+    g_autofree char *dir = make_dir (
+        2, "00-reasons.rules", reason_file,
+        "10-long.rules",
+        "[rule long]\n"
+        "description = one\n"
+        "    two\n"
+        "reason = userunknown\n"
+        "diagnostic =\n"
+        "    # RFC 5321's words\n"
+        "    mailbox unavailable\n"
+        "# Postfix local(8)\n"
+        "\tunknown user\n"
+        "    no such (?:user|mailbox)\n"
+        "status = 5.1.1\n"
+        "    5.1.3\n"
+        "example = 550 5.1.1 mailbox unavailable\n"
+        "    550 5.1.3 no such mailbox\n"
+        "\n"
+        "[rule other]\n"
+        "reason = blocked\n"
+        "status = 5.1.*\n");
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = bounce_rules_load (dirs, &error);
+    g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+    const BounceRule *rule;
+    BounceRecipient *r;
+
+    g_assert_no_error (error);
+    g_assert_true (bounce_rules_check (dirs, problems));
+    rule = bounce_rules_get_rule (rules, "long");
+    g_assert_cmpstr (rule->description, ==, "one two");
+    r = classify_one (rules, "5.1.3", 550, "failed", "550 unknown user");
+    g_assert_cmpstr (r->rule, ==, "long");
+    bounce_recipient_free (r);
+    r = classify_one (rules, "5.1.1", 550, "failed", "no such user");
+    g_assert_cmpstr (r->rule, ==, "long");
+    bounce_recipient_free (r);
+    /* the comment is not an alternative */
+    r = classify_one (rules, "5.1.1", 550, "failed", "RFC 5321's words");
+    g_assert_cmpstr (r->rule, ==, "other");
+    bounce_recipient_free (r);
+    r = classify_one (rules, "5.1.2", 550, "failed", "unknown user");
+    g_assert_cmpstr (r->rule, ==, "other");
+    bounce_recipient_free (r);
+    remove_dir (dir);
+
+    /* An indented line after an empty line continues nothing: the
+     * problem names its line. */
+    expect_problem ("[rule a]\nreason = blocked\ndiagnostic =\n    spam\n\n"
+                    "    virus\n",
+                    "10-test.rules: line 6: an indented line continues a value");
+}
+
+/* Words before structure, whatever the files' order: a rule that
+ * decides alone, then words (and providers), then codes and other
+ * structure, then catch-alls; file order within a tier. */
+static void
+test_tiers (void)
+{
+    g_autofree char *dir = make_dir (
+        3, "00-reasons.rules", reason_file,
+        "10-structure.rules",
+        "[rule catch-all]\nreason = undefined\n"
+        "[rule last-words]\nreason = blocked\nfallback = true\ndiagnostic = hello\n"
+        "[rule by-class]\nreason = blocked\nstatus = 5.1.*\n"
+        "[rule by-type]\nreason = blocked\ndiagnostic-type = x-unix\n"
+        "[rule by-action]\nreason = blocked\naction = delayed\n",
+        "50-words.rules",
+        "[rule by-provider]\nreason = blocked\nremote-mta = \\.example\\.net$\n"
+        "status = 5.1.1\n"
+        "[rule by-words]\nreason = userunknown\ndiagnostic = no such user\n"
+        "[rule alone]\nreason = blocked\ndecides-alone = true\nstatus = 5.1.6\n");
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = bounce_rules_load (dirs, &error);
+    g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+    BounceRecipient *r;
+
+    g_assert_no_error (error);
+    g_assert_true (bounce_rules_check (dirs, problems));
+    /* the words beat an earlier status class, type and action */
+    r = classify_one (rules, "5.1.0", 550, "failed", "550 no such user");
+    g_assert_cmpstr (r->rule, ==, "by-words");
+    bounce_recipient_free (r);
+    r = classify_one (rules, NULL, 0, "delayed", "no such user");
+    g_assert_cmpstr (r->rule, ==, "by-words");
+    bounce_recipient_free (r);
+    r = classify_one (rules, "5.1.0", 550, "failed", "550 who knows");
+    g_assert_cmpstr (r->rule, ==, "by-class");
+    bounce_recipient_free (r);
+    /* a code that decides alone beats the words */
+    r = classify_one (rules, "5.1.6", 550, "failed", "550 no such user");
+    g_assert_cmpstr (r->rule, ==, "alone");
+    bounce_recipient_free (r);
+    /* the provider's code beats generic words of a later rule */
+    r = classify_one (rules, "5.1.1", 550, "failed", "550 no such user");
+    g_assert_cmpstr (r->rule, ==, "by-words");
+    g_free (r->remote_mta);
+    r->remote_mta = g_strdup ("mx.example.net");
+    {
+        g_autoptr (BounceReport) report = bounce_report_new ("test");
+        report->kind = BOUNCE_KIND_DSN;
+        g_ptr_array_add (report->recipients, r);
+        bounce_rules_classify (rules, report);
+        g_assert_cmpstr (r->rule, ==, "by-provider");
+    }
+    /* a catch-all first in the files is still the last resort; a
+     * fallback rule with words comes after every structural rule */
+    r = classify_one (rules, NULL, 0, "failed", "goodbye");
+    g_assert_cmpstr (r->rule, ==, "catch-all");
+    bounce_recipient_free (r);
+    r = classify_one (rules, NULL, 0, "failed", "hello");
+    g_assert_cmpstr (r->rule, ==, "last-words");
+    bounce_recipient_free (r);
+    r = classify_one (rules, "5.1.0", 550, "failed", "hello");
+    g_assert_cmpstr (r->rule, ==, "by-class");
+    bounce_recipient_free (r);
+    remove_dir (dir);
+}
+
 /* Each match key, alone: it must match for the rule to decide. */
 static void
 test_match_keys (void)
@@ -596,7 +846,9 @@ test_match_keys (void)
         "[rule by-kind]\nreason = blocked\nkind = feedback;autoreply\n"
         "[rule by-decoder]\nreason = blocked\ndecoder = exim\n"
         "[rule by-reporting]\nreason = blocked\nreporting-mta = \\.example\\.net$\n"
+        "status = none\n"
         "[rule by-remote]\nreason = blocked\nremote-mta = ^mx\\d\\.example\\.org$\n"
+        "status = none\n"
         "[rule by-subject]\nreason = blocked\nsubject = ^Undeliverable:\n"
         "[rule by-type]\nreason = blocked\ndiagnostic-type = x-unix\n"
         "[rule by-action]\nreason = blocked\naction = delayed\n"
@@ -696,8 +948,10 @@ test_infer_status (void)
     bounce_recipient_free (r);
 }
 
-/* Sisimai's filtered: "user unknown" with nothing to show the address
- * was refused at RCPT (no status, no command; or x.2.1 off RCPT). */
+/* User-unknown words by context (Sisimai's definitions): at RCPT or
+ * with x.1.x they are userunknown; in reply to DATA under a status that
+ * is not x.1.x, or under a mailbox status x.2.0/x.2.1 off RCPT, a filter
+ * refused the message (filtered).  No decoder decides it. */
 static void
 test_filtered_user_unknown (void)
 {
@@ -705,16 +959,34 @@ test_filtered_user_unknown (void)
         const char *mta;
         const char *status;
         const char *command;
+        int code;
         const char *diagnostic;
         const char *reason;
     } cases[] = {
-        { "qmail", NULL, NULL, "550 <a@example.jp>: User unknown", "filtered" },
-        { "rfc3464", NULL, NULL, "550 Unknown user a@example.jp", "filtered" },
-        { "qmail", NULL, "RCPT", "550 <a@example.jp>: User unknown", "userunknown" },
-        { "qmail", "5.1.1", NULL, "550 5.1.1 <a@example.jp>: User unknown", "userunknown" },
-        { "imailserver", NULL, NULL, "550 User unknown", "userunknown" },
-        { "rfc3464", "5.2.1", NULL, "550 5.2.1 <a@example.jp>... User Unknown", "filtered" },
-        { "rfc3464", "5.2.1", "RCPT", "550 5.2.1 <a@example.jp>... User Unknown", "userunknown" },
+        /* the reporting system's own words, no reply: its own users */
+        { "qmail", NULL, NULL, 0, "<a@example.jp>: User unknown", "userunknown" },
+        { "rfc3464", NULL, NULL, 0, "Unknown user a@example.jp", "userunknown" },
+        /* a remote reply with neither the command nor a status: nothing
+         * shows a refusal at RCPT */
+        { "qmail", NULL, NULL, 550, "550 <a@example.jp>: User unknown", "filtered" },
+        { "rfc3464", NULL, NULL, 550, "550 Unknown user a@example.jp", "filtered" },
+        { "qmail", NULL, "RCPT", 550, "550 <a@example.jp>: User unknown", "userunknown" },
+        /* x.1.1 says the address, whatever the command */
+        { "qmail", "5.1.1", NULL, 550, "550 5.1.1 <a@example.jp>: User unknown", "userunknown" },
+        { "exim", "5.1.1", "DATA", 550, "550 5.1.1 No such user", "userunknown" },
+        /* a status that is not x.1.x and no command: the words decide */
+        { "rfc3464", "5.0.0", NULL, 550, "550 5.0.0 No such user", "userunknown" },
+        /* after DATA the address had been accepted */
+        { "exim", NULL, "DATA", 550, "550 User unknown", "filtered" },
+        { "postfix", "5.0.0", "DATA", 550, "550 5.0.0 No such user here", "filtered" },
+        { "sendmail", "5.7.1", "DATA", 550, "550 5.7.1 Unknown recipient", "filtered" },
+        /* a mailbox status: the mailbox exists */
+        { "rfc3464", "5.2.1", NULL, 550, "550 5.2.1 <a@example.jp>... User Unknown", "filtered" },
+        { "rfc3464", "5.2.0", NULL, 550, "550 5.2.0 Unknown user", "filtered" },
+        { "rfc3464", "5.2.1", "RCPT", 550, "550 5.2.1 <a@example.jp>... User Unknown", "userunknown" },
+        /* the same decoder, other contexts: the decoder does not decide */
+        { "activehunter", NULL, "RCPT", 550, "550 Unknown user", "userunknown" },
+        { "activehunter", NULL, "DATA", 550, "550 Unknown user", "filtered" },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -724,13 +996,180 @@ test_filtered_user_unknown (void)
         r->action = g_strdup ("failed");
         r->status = g_strdup (cases[i].status);
         r->smtp_command = g_strdup (cases[i].command);
-        r->smtp_code = 550;
+        r->smtp_code = cases[i].code;
         r->diagnostic = g_strdup (cases[i].diagnostic);
         report->kind = BOUNCE_KIND_DSN;
         report->mta = g_strdup (cases[i].mta);
         g_ptr_array_add (report->recipients, r);
         bounce_rules_classify (shipped, report);
         g_test_message ("case %u -> %s [%s]", i, r->reason, r->rule);
+        g_assert_cmpstr (r->reason, ==, cases[i].reason);
+    }
+}
+
+/* A diagnostic of type x-unix is a local program's exit: its sysexits
+ * text says mailererror; a bare exit number defers to a status that
+ * names the cause, and is mailererror otherwise. */
+static void
+test_mailer_exit (void)
+{
+    static const struct {
+        const char *status;
+        const char *action;
+        const char *diagnostic;
+        const char *reason;
+    } cases[] = {
+        { "4.3.0", "failed", "temporary failure", "mailererror" },
+        { "5.3.0", "failed", "service unavailable", "mailererror" },
+        { "5.3.0", "failed", "77", "systemerror" },
+        { "4.5.0", "delayed", "71", "mailererror" },
+        { "5.0.0", "failed", "75", "mailererror" },
+        { "5.2.2", "failed", "Mailbox full", "mailboxfull" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceReport) report = bounce_report_new ("test");
+        BounceRecipient *r = bounce_recipient_new ();
+
+        r->action = g_strdup (cases[i].action);
+        r->status = g_strdup (cases[i].status);
+        r->diagnostic_type = g_strdup ("x-unix");
+        r->diagnostic = g_strdup (cases[i].diagnostic);
+        report->kind = BOUNCE_KIND_DSN;
+        g_ptr_array_add (report->recipients, r);
+        bounce_rules_classify (shipped, report);
+        g_test_message ("case %u -> %s [%s]", i, r->reason, r->rule);
+        g_assert_cmpstr (r->reason, ==, cases[i].reason);
+    }
+}
+
+/* An auto-reply: the decoder only detects it (no reason without rules);
+ * the rules of 10-outcomes.rules say "suspend" when its text says the
+ * account is closed, else "vacation" (one source for the phrases). */
+static void
+test_autoreply (void)
+{
+    static const struct {
+        const char *message;
+        const char *reason;
+    } cases[] = {
+        { "From: carol@example.com\nTo: s@example.org\n"
+          "Subject: Automatic reply: hello\nX-Autoreply: yes\n\n"
+          "This account has been closed.\n", "suspend" },
+        { "From: dora@example.fr\nTo: s@example.org\n"
+          "Subject: Réponse automatique\nAuto-Submitted: auto-replied\n\n"
+          "Cette adresse n'est plus en service.\n", "suspend" },
+        { "From: bob@example.de\nTo: s@example.org\n"
+          "Subject: Abwesenheitsnotiz: Ihre Anfrage\n\n"
+          "Ich bin bis zum 3. Mai nicht im Büro.\n", "vacation" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceParser) parser = bounce_parser_new ();
+        g_autoptr (GBytes) bytes =
+            g_bytes_new_static (cases[i].message, strlen (cases[i].message));
+        g_autoptr (BounceReport) raw = bounce_parser_parse (parser, bytes, "t");
+        g_autoptr (BounceReport) report = NULL;
+        const BounceRecipient *r;
+
+        g_assert_cmpint (raw->kind, ==, BOUNCE_KIND_AUTOREPLY);
+        g_assert_cmpuint (raw->recipients->len, ==, 1);
+        g_assert_null (((BounceRecipient *) raw->recipients->pdata[0])->reason);
+        bounce_parser_set_rules (parser, shipped);
+        report = bounce_parser_parse (parser, bytes, "t");
+        r = report->recipients->pdata[0];
+        g_test_message ("case %u -> %s [%s]", i, r->reason, r->rule);
+        g_assert_cmpstr (r->reason, ==, cases[i].reason);
+        g_assert_cmpstr (bounce_recipient_outcome (report, r), ==, "autoreply");
+    }
+}
+
+/* Any language can be added by a file: a reason with meaning[de] and
+ * advice[de] answers in German for "de_DE.UTF-8", in English for a
+ * language it lacks; a rule's own advice in a language wins. */
+static void
+test_languages (void)
+{
+    g_autofree char *dir = make_dir (
+        2, "00-reasons.rules",
+        "[reason blocked]\nmeaning = blocked\nmeaning[pl] = zablokowany\n"
+        "meaning[de] = gesperrt\nhard = false\nwho = sender\n"
+        "advice = check lists\nadvice[pl] = sprawdz listy\n"
+        "advice[de] = Listen pruefen\n",
+        "10-rules.rules",
+        "[rule spam]\nreason = blocked\ndiagnostic = spamhaus\n"
+        "advice = delist\nadvice[pl] = wypisz\nadvice[fr] = retirer\n");
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = bounce_rules_load (dirs, &error);
+    g_auto (GStrv) langs = NULL;
+
+    g_assert_no_error (error);
+    langs = bounce_rules_get_languages (rules);
+    g_assert_cmpstrv (langs, ((const char *const[]) { "en", "de", "pl", NULL }));
+    g_assert_cmpstr (bounce_rules_get_meaning (rules, "blocked", "de_DE.UTF-8"),
+                     ==, "gesperrt");
+    g_assert_cmpstr (bounce_rules_get_meaning (rules, "blocked", "pl"), ==,
+                     "zablokowany");
+    g_assert_cmpstr (bounce_rules_get_meaning (rules, "blocked", "sv_SE"), ==,
+                     "blocked");
+    g_assert_cmpstr (bounce_rules_get_meaning (rules, "blocked", NULL), ==,
+                     "blocked");
+    g_assert_cmpstr (bounce_rules_get_advice (rules, "blocked", NULL, "de"), ==,
+                     "Listen pruefen");
+    g_assert_cmpstr (bounce_rules_get_advice (rules, "blocked", "spam", "fr_FR"),
+                     ==, "retirer");
+    g_assert_cmpstr (bounce_rules_get_advice (rules, "blocked", "spam", "de"),
+                     ==, "delist");
+    g_assert_null (bounce_rules_get_meaning (rules, "nosuchreason", "en"));
+    remove_dir (dir);
+}
+
+/* A delay with nothing but a bare reply code is expired (Sisimai); the
+ * guide's row decides a failure with the same code. */
+static void
+test_delay_before_code (void)
+{
+    BounceRecipient *r;
+
+    r = classify_one (shipped, "4.5.0", 421, "delayed", "Deferred: 421");
+    g_assert_cmpstr (r->reason, ==, "expired");
+    g_assert_cmpstr (r->rule, ==, "fallback-delayed");
+    bounce_recipient_free (r);
+    r = classify_one (shipped, NULL, 421, "failed", "421");
+    g_assert_cmpstr (r->rule, ==, "smtp-421");
+    bounce_recipient_free (r);
+    /* words still win over the delay */
+    r = classify_one (shipped, "4.5.0", 452, "delayed", "452 4.2.2 Mailbox full");
+    g_assert_cmpstr (r->reason, ==, "mailboxfull");
+    bounce_recipient_free (r);
+}
+
+/* explain reads the command from the text, as parse does: Postfix's
+ * "(in reply to end of DATA command)", Postfix smtpd's "Recipient
+ * address rejected" (always an RCPT answer). */
+static void
+test_command_in_text (void)
+{
+    static const struct {
+        const char *text;
+        const char *command;
+        const char *reason;
+    } cases[] = {
+        { "host mx.example.org[192.0.2.1] said: 550 5.0.0 <a@example.org>... User unknown (in reply to end of DATA command)", "DATA", "filtered" },
+        { "host mx.example.org[192.0.2.1] said: 550 5.0.0 <a@example.org>... User unknown (in reply to RCPT TO command)", "RCPT", "userunknown" },
+        { "550 5.0.0 <a@example.org>: Recipient address rejected: User unknown in local recipient table", "RCPT", "userunknown" },
+        { "SMTP error from remote mail server after end of data: 550 No such user", "DATA", "filtered" },
+        /* a transcript line: the command sent, then "<<<" and the reply */
+        { "RCPT TO:<a@example.org> <<< 550 <a@example.org>: User unknown", "RCPT", "userunknown" },
+        /* an envelope listed in prose names no command */
+        { "550 No such user here. Message details: MAIL FROM: b@example.org RCPT TO: a@example.org", NULL, "filtered" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceRecipient) r = bounce_rules_explain (shipped, cases[i].text);
+        g_test_message ("case %u -> %s [%s]", i, r->reason, r->rule);
+        g_assert_cmpstr (r->smtp_command, ==, cases[i].command);
         g_assert_cmpstr (r->reason, ==, cases[i].reason);
     }
 }
@@ -830,17 +1269,26 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/guide/causes", test_guide_causes);
     g_test_add_func ("/rules/first-reason", test_first_reason);
     g_test_add_func ("/rules/phrases", test_phrases);
+    g_test_add_func ("/rules/explain-context", test_explain_context);
     g_test_add_func ("/rules/reason-table", test_reason_table);
     g_test_add_func ("/rules/shipped-check", test_shipped_check);
     g_test_add_func ("/rules/load/problems", test_load_problems);
     g_test_add_func ("/rules/load/duplicate-id", test_load_duplicate_id_across_files);
     g_test_add_func ("/rules/load/examples", test_examples);
+    g_test_add_func ("/rules/load/unreachable", test_unreachable);
+    g_test_add_func ("/rules/tiers", test_tiers);
+    g_test_add_func ("/rules/continuations", test_continuations);
     g_test_add_func ("/rules/load/missing-dir", test_load_missing_dir);
     g_test_add_func ("/rules/order-and-override", test_order_and_override);
     g_test_add_func ("/rules/match-keys", test_match_keys);
     g_test_add_func ("/rules/infer-status", test_infer_status);
     g_test_add_func ("/rules/match-cut", test_match_cut);
     g_test_add_func ("/rules/filtered-user-unknown", test_filtered_user_unknown);
+    g_test_add_func ("/rules/command-in-text", test_command_in_text);
+    g_test_add_func ("/rules/mailer-exit", test_mailer_exit);
+    g_test_add_func ("/rules/delay-before-code", test_delay_before_code);
+    g_test_add_func ("/rules/autoreply", test_autoreply);
+    g_test_add_func ("/rules/languages", test_languages);
     for (guint i = 0; i < G_N_ELEMENTS (postfix_cases); i++) {
         g_autofree char *name = g_strdup_printf ("/rules/fixture/postfix-real/%s",
                                                  postfix_cases[i].file);

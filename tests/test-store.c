@@ -1,8 +1,10 @@
 /*
  * test-store.c - the SQLite store: creation (mode, directory, version),
  * deduplication, the raw message and its cap, schema migrations and the
- * refusal of a newer schema, a lock held past the timeout, and the
- * views' suppression policy.
+ * refusal of a newer schema, a lock held past the timeout, the views'
+ * suppression policy, and times: every time column in UTC that SQLite's
+ * date functions read, for bounces from any zone and after migrating
+ * times stored the old way.
  *
  * Reports are built by hand where the classification matters (the rules
  * are not under test here); real DSN text where parsing is part of it.
@@ -360,6 +362,281 @@ test_migrate (Fixture *f, gconstpointer data)
     }
 }
 
+/* A DSN whose four dates (Date, Arrival-Date, Last-Attempt-Date and the
+ * original's Date) are 2026-11-03 10:00:00 in the zone @zone. */
+static GBytes *
+make_dated_dsn (const char *rcpt, const char *zone)
+{
+    char *text = g_strdup_printf (
+        "From: MAILER-DAEMON@mx.example.net\r\n"
+        "To: sender@example.org\r\n"
+        "Subject: Delivery Status Notification (Failure)\r\n"
+        "Date: Tue, 03 Nov 2026 10:00:00 %s\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+        "  boundary=\"B\"\r\n"
+        "\r\n"
+        "--B\r\n"
+        "Content-Type: message/delivery-status\r\n"
+        "\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n"
+        "Arrival-Date: Tue, 03 Nov 2026 09:00:00 %s\r\n"
+        "\r\n"
+        "Final-Recipient: rfc822; %s\r\n"
+        "Action: failed\r\n"
+        "Status: 5.1.1\r\n"
+        "Last-Attempt-Date: Tue, 03 Nov 2026 09:30:00 %s\r\n"
+        "\r\n"
+        "--B\r\n"
+        "Content-Type: text/rfc822-headers\r\n"
+        "\r\n"
+        "Message-ID: <%s@example.org>\r\n"
+        "Date: Tue, 03 Nov 2026 08:00:00 %s\r\n"
+        "From: sender@example.org\r\n"
+        "To: %s\r\n"
+        "\r\n"
+        "--B--\r\n",
+        zone, zone, rcpt, zone, rcpt, zone, rcpt);
+    return g_bytes_new_take (text, strlen (text));
+}
+
+#define UTC_GLOB                                                               \
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:"      \
+    "[0-9][0-9]Z'"
+
+/* Every time column of every table and view of @db (found by name: *_at,
+ * *_date, *_time, last_attempt, first_/last_bounce) holds NULL or UTC
+ * "YYYY-MM-DDTHH:MM:SSZ" that julianday() reads; returns how many
+ * values were checked.  The columns the schema has today must be among
+ * those found, so that a renamed one cannot slip through. */
+static guint
+assert_times_parse (sqlite3 *db)
+{
+    static const char *const expected[] = {
+        "messages.received_at", "messages.arrival_date",
+        "messages.bounce_date", "messages.orig_date", "events.last_attempt",
+        "events.event_time", "latest_events.event_time",
+        "suppression_candidates.first_bounce",
+        "suppression_candidates.last_bounce", NULL
+    };
+    g_autoptr (GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+    sqlite3_stmt *stmt = NULL;
+    guint checked = 0;
+
+    g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT name FROM sqlite_schema "
+                                             "WHERE type IN ('table', 'view') "
+                                             "AND name NOT LIKE 'sqlite_%'",
+                                         -1, &stmt, NULL), ==, SQLITE_OK);
+    while (sqlite3_step (stmt) == SQLITE_ROW)
+        g_ptr_array_add (names,
+                         g_strdup ((const char *) sqlite3_column_text (stmt, 0)));
+    sqlite3_finalize (stmt);
+    for (guint i = 0; i < names->len; i++) {
+        g_autofree char *sql = g_strdup_printf (
+            "SELECT name FROM pragma_table_info ('%s') WHERE name LIKE '%%\\_at'"
+            " ESCAPE '\\' OR name LIKE '%%\\_date' ESCAPE '\\' OR name LIKE "
+            "'%%\\_time' ESCAPE '\\' OR name IN ('last_attempt', "
+            "'first_bounce', 'last_bounce')",
+            (const char *) names->pdata[i]);
+        g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==,
+                         SQLITE_OK);
+        while (sqlite3_step (stmt) == SQLITE_ROW)
+            g_ptr_array_add (found, g_strdup_printf (
+                                        "%s.%s", (const char *) names->pdata[i],
+                                        sqlite3_column_text (stmt, 0)));
+        sqlite3_finalize (stmt);
+    }
+    for (guint i = 0; expected[i] != NULL; i++)
+        g_assert_true (g_ptr_array_find_with_equal_func (found, expected[i],
+                                                         g_str_equal, NULL));
+    for (guint i = 0; i < found->len; i++) {
+        g_auto (GStrv) tc = g_strsplit (found->pdata[i], ".", 2);
+        g_autofree char *sql = g_strdup_printf (
+            "SELECT \"%s\", julianday (\"%s\") IS NOT NULL AND \"%s\" GLOB "
+            UTC_GLOB " FROM \"%s\" WHERE \"%s\" IS NOT NULL",
+            tc[1], tc[1], tc[1], tc[0], tc[1]);
+
+        g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==,
+                         SQLITE_OK);
+        while (sqlite3_step (stmt) == SQLITE_ROW) {
+            if (!sqlite3_column_int (stmt, 1))
+                g_error ("%s = '%s': not a UTC time SQLite reads",
+                         (const char *) found->pdata[i],
+                         sqlite3_column_text (stmt, 0));
+            checked++;
+        }
+        sqlite3_finalize (stmt);
+    }
+    return checked;
+}
+
+/* Parsed bounces dated in zones east and west of UTC, with and without
+ * minutes, and by name: every time is stored in UTC. */
+static void
+test_times_utc (Fixture *f, gconstpointer data)
+{
+    static const struct {
+        const char *zone;
+        const char *bounce_date; /* 10:00 there */
+    } cases[] = {
+        { "+0900", "2026-11-03T01:00:00Z" },
+        { "-0730", "2026-11-03T17:30:00Z" },
+        { "+0530", "2026-11-03T04:30:00Z" },
+        { "+0000", "2026-11-03T10:00:00Z" },
+        { "-0000", "2026-11-03T10:00:00Z" },
+        { "GMT", "2026-11-03T10:00:00Z" },
+        { "EST", "2026-11-03T15:00:00Z" },
+        { "+1400", "2026-11-02T20:00:00Z" },
+        { "-1200", "2026-11-03T22:00:00Z" },
+    };
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    sqlite3 *db = bounce_store_get_db (store);
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autofree char *rcpt = g_strdup_printf ("zone%u@example.com", i);
+        g_autoptr (GBytes) raw = make_dated_dsn (rcpt, cases[i].zone);
+        g_autoptr (BounceReport) report = parse (raw);
+        g_autoptr (GError) error = NULL;
+        g_autofree char *sql = NULL;
+        g_autofree char *got = NULL;
+
+        g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+        g_assert_no_error (error);
+        sql = g_strdup_printf ("SELECT m.bounce_date || ' ' || m.arrival_date "
+                               "|| ' ' || m.orig_date || ' ' || e.last_attempt"
+                               " || ' ' || e.event_time FROM events e JOIN "
+                               "messages m ON m.id = e.message_id WHERE "
+                               "e.address = '%s'", rcpt);
+        got = query_text (store, sql);
+        g_assert_nonnull (got);
+        {
+            g_auto (GStrv) t = g_strsplit (got, " ", -1);
+            g_assert_cmpuint (g_strv_length (t), ==, 5);
+            g_assert_cmpstr (t[0], ==, cases[i].bounce_date);
+            /* Arrival 1 h, last attempt 30 min, original 2 h earlier. */
+            for (guint k = 1; k < 5; k++) {
+                g_autofree char *q = g_strdup_printf (
+                    "SELECT CAST (round ((julianday ('%s') - julianday ('%s'))"
+                    " * 1440) AS INTEGER)", t[0], t[k]);
+                static const gint64 minutes[] = { 0, 60, 120, 30, 30 };
+                g_assert_cmpint (query_int (store, q), ==, minutes[k]);
+            }
+        }
+    }
+    /* 9 messages, 4 times each and the event time; the views too. */
+    g_assert_cmpuint (assert_times_parse (db), >=, 9 * 6);
+}
+
+/* Every message of tests/fixtures (bounces of many MTAs, dated in
+ * zones from -0800 to +1000 and by name): every stored time parses. */
+static void
+test_fixture_times (Fixture *f, gconstpointer data)
+{
+    g_autofree char *root = g_test_build_filename (G_TEST_DIST, "fixtures",
+                                                   NULL);
+    g_autoptr (GDir) dir = g_dir_open (root, 0, NULL);
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    const char *name;
+    guint messages = 0;
+
+    g_assert_nonnull (dir);
+    while ((name = g_dir_read_name (dir)) != NULL) {
+        g_autofree char *sub = g_build_filename (root, name, NULL);
+        g_autoptr (GDir) d = g_dir_open (sub, 0, NULL);
+        const char *file;
+
+        while (d != NULL && (file = g_dir_read_name (d)) != NULL) {
+            g_autofree char *path = NULL;
+            g_autofree char *text = NULL;
+            g_autoptr (GBytes) raw = NULL;
+            g_autoptr (BounceReport) report = NULL;
+            g_autoptr (GError) error = NULL;
+            gsize len;
+
+            if (!g_str_has_suffix (file, ".eml"))
+                continue;
+            path = g_build_filename (sub, file, NULL);
+            g_assert_true (g_file_get_contents (path, &text, &len, &error));
+            raw = g_bytes_new_take (g_steal_pointer (&text), len);
+            report = parse (raw);
+            g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+            g_assert_no_error (error);
+            messages++;
+        }
+    }
+    g_assert_cmpuint (messages, >=, 100);
+    /* Most have a Date, many a DSN's dates too. */
+    g_assert_cmpuint (assert_times_parse (bounce_store_get_db (store)), >=,
+                      3 * messages);
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM messages WHERE "
+                                       "bounce_date IS NOT NULL"), >=,
+                     messages * 9 / 10);
+}
+
+/* A database of schema version 4 holding times as GLib wrote them
+ * ("+09", "+05:30", fractions) is converted to UTC by the migration. */
+static void
+test_migrate_times (Fixture *f, gconstpointer data)
+{
+    g_autoptr (GPtrArray) sections = _bounce_store_schema_sections ();
+    g_autofree char *dir = g_path_get_dirname (f->path);
+    sqlite3 *db = NULL;
+
+    g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+    g_assert_cmpint (sqlite3_open (f->path, &db), ==, SQLITE_OK);
+    for (guint v = 1; v <= 4; v++)
+        exec_ok (db, sections->pdata[v]);
+    exec_ok (db,
+             "INSERT INTO messages (id, content_hash, received_at, kind, "
+             "arrival_date, bounce_date, orig_date, raw_size) VALUES "
+             "(1, 'a', '2011-04-29T15:00:00Z', 'dsn', '2011-04-29T23:34:45+09',"
+             " '2011-04-29T23:40:00+09', '2011-04-29T20:00:00.250000+05:30', 1),"
+             "(2, 'b', '2011-05-01T00:00:00Z', 'dsn', NULL, 'not a date', "
+             "'2011-04-30T10:00:00-07', 1);"
+             "INSERT INTO events (message_id, position, address, outcome, "
+             "reason, hard, last_attempt, event_time, event_time_source) VALUES"
+             " (1, 0, 'jp@example.com', 'bounce', 'userunknown', 1, "
+             "'2011-04-29T23:34:00+09', '2011-04-29T14:34:00Z', 'last_attempt'),"
+             " (2, 0, 'us@example.com', 'bounce', 'mailboxfull', 0, "
+             "'2011-04-30T10:00:00-07:00', '2011-04-30T17:00:00Z', "
+             "'last_attempt');"
+             "PRAGMA user_version = 4;");
+    /* Before: SQLite cannot read them. */
+    {
+        sqlite3_stmt *stmt = NULL;
+        g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT count(*) FROM messages"
+                                                 " WHERE julianday (arrival_date)"
+                                                 " IS NULL AND arrival_date IS "
+                                                 "NOT NULL", -1, &stmt, NULL),
+                         ==, SQLITE_OK);
+        g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+        g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 1);
+        sqlite3_finalize (stmt);
+    }
+    sqlite3_close (db);
+
+    {
+        g_autoptr (BounceStore) store = open_store (f, 0);
+        g_autofree char *m1 = query_text (
+            store, "SELECT arrival_date || ' ' || bounce_date || ' ' || "
+                   "orig_date FROM messages WHERE id = 1");
+        g_autofree char *m2 = query_text (
+            store, "SELECT coalesce (bounce_date, '-') || ' ' || orig_date "
+                   "FROM messages WHERE id = 2");
+        g_autofree char *e = query_text (
+            store, "SELECT group_concat (last_attempt, ' ') FROM "
+                   "(SELECT last_attempt FROM events ORDER BY id)");
+
+        g_assert_cmpstr (m1, ==, "2011-04-29T14:34:45Z 2011-04-29T14:40:00Z "
+                                 "2011-04-29T14:30:00Z");
+        g_assert_cmpstr (m2, ==, "- 2011-04-30T17:00:00Z");
+        g_assert_cmpstr (e, ==, "2011-04-29T14:34:00Z 2011-04-30T17:00:00Z");
+        g_assert_cmpuint (assert_times_parse (bounce_store_get_db (store)), >=,
+                          12);
+    }
+}
+
 static void
 test_too_new (Fixture *f, gconstpointer data)
 {
@@ -531,6 +808,175 @@ test_suppression_view (Fixture *f, gconstpointer data)
                                        "AND outcome = 'delivered'"), ==, 1);
 }
 
+/* A DSN saying @rcpt @action ("failed" 5.1.1 user unknown, or
+ * "delivered"), of the message <@id@your.domain>. */
+static GBytes *
+make_verp_dsn (const char *rcpt, const char *action, const char *id)
+{
+    gboolean failed = strcmp (action, "failed") == 0;
+    char *text = g_strdup_printf (
+        "From: MAILER-DAEMON@mx.example.net\r\n"
+        "To: bounces@your.domain\r\n"
+        "Subject: Delivery Status Notification\r\n"
+        "Date: Tue, 03 Nov 2026 10:00:00 +0000\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+        "  boundary=\"B\"\r\n"
+        "\r\n"
+        "--B\r\n"
+        "Content-Type: message/delivery-status\r\n"
+        "\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n"
+        "\r\n"
+        "Final-Recipient: rfc822; %s\r\n"
+        "Action: %s\r\n"
+        "Status: %s\r\n"
+        "Diagnostic-Code: smtp; %s\r\n"
+        "Last-Attempt-Date: Tue, 03 Nov 2026 %s +0000\r\n"
+        "\r\n"
+        "--B\r\n"
+        "Content-Type: text/rfc822-headers\r\n"
+        "\r\n"
+        "Message-ID: <%s@your.domain>\r\n"
+        "From: news@your.domain\r\n"
+        "To: %s\r\n"
+        "\r\n"
+        "--B--\r\n",
+        rcpt, action, failed ? "5.1.1" : "2.0.0",
+        failed ? "550 5.1.1 <user> User unknown" : "250 2.0.0 Ok",
+        failed ? "09:00:00" : "09:30:00", id, rcpt);
+    return g_bytes_new_take (text, strlen (text));
+}
+
+/* Parses with the VERP secret, as ingest --verp-secret-file does, and
+ * stores, the bounce having come to @envelope. */
+static void
+ingest_verp (BounceStore *store, const BounceVerpKey *key, GBytes *raw,
+             const char *envelope)
+{
+    g_autoptr (BounceParser) parser = bounce_parser_new ();
+    g_autoptr (BounceReport) report = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = NULL;
+    const char *dirs[] = { g_getenv ("BOUNCESTAT_RULES_DIR"), NULL };
+
+    g_assert_nonnull (dirs[0]);
+    rules = bounce_rules_load (dirs, &error);
+    g_assert_no_error (error);
+    bounce_parser_set_rules (parser, rules);
+    bounce_parser_set_verp_key (parser, key);
+    bounce_parser_set_envelope_recipient (parser, envelope);
+    report = bounce_parser_parse (parser, raw, "-");
+    g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+    g_assert_no_error (error);
+}
+
+/* The suppression list, from the view and from C (they must agree). */
+static char *
+suppressed (Fixture *f, BounceStore *store)
+{
+    g_autoptr (BounceReader) reader = NULL;
+    g_autoptr (BounceTable) table = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GString) c = g_string_new (NULL);
+    char *view = query_text (store, "SELECT group_concat (address, ' ') FROM "
+                                    "(SELECT address FROM "
+                                    "suppression_candidates ORDER BY address)");
+
+    reader = bounce_reader_open (f->path, &error);
+    g_assert_no_error (error);
+    table = bounce_query_suppress (reader, NULL, &error);
+    g_assert_no_error (error);
+    for (guint i = 0; i < table->rows->len; i++)
+        g_string_append_printf (c, "%s%s", i > 0 ? " " : "",
+                                bounce_table_get (table, i, "address"));
+    g_assert_cmpstr (c->str, ==, view != NULL ? view : "");
+    return view;
+}
+
+/* A forged "user unknown" for a real subscriber does not suppress it; a
+ * genuine one, come back to its signed return path, does; and a forged
+ * delivery notice does not lift a suppression. */
+static void
+test_forged_bounces (Fixture *f, gconstpointer data)
+{
+    const char *secret = "a secret of the list software, 32b";
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceVerpKey) key =
+        bounce_verp_key_new ((const guint8 *) secret, strlen (secret), &error);
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    g_autofree char *list = NULL;
+    g_autofree char *alice_rp = NULL;
+    g_autofree char *mallory_rp = NULL;
+    g_autofree char *verified = NULL;
+
+    g_assert_no_error (error);
+    alice_rp = bounce_verp_encode (key, "bounces@your.domain",
+                                   "alice@example.com", &error);
+    g_assert_no_error (error);
+    mallory_rp = bounce_verp_encode (key, "bounces@your.domain",
+                                     "mallory@example.net", &error);
+    g_assert_no_error (error);
+
+    /* Forged, for bob: no token, a made-up one, none at all, and the
+     * valid token mallory got with her own mail. */
+    {
+        g_autoptr (GBytes) a = make_verp_dsn ("bob@example.com", "failed", "f1");
+        g_autoptr (GBytes) b = make_verp_dsn ("bob@example.com", "failed", "f2");
+        g_autoptr (GBytes) c = make_verp_dsn ("bob@example.com", "failed", "f3");
+        g_autoptr (GBytes) d = make_verp_dsn ("bob@example.com", "failed", "f4");
+
+        ingest_verp (store, key, a, "bounces+bob=example.com@your.domain");
+        ingest_verp (store, key, b,
+                     "bounces+bob=example.com+0123456789abcdef@your.domain");
+        ingest_verp (store, key, c, NULL);
+        ingest_verp (store, key, d, mallory_rp);
+    }
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM events WHERE "
+                                       "address = 'bob@example.com' AND "
+                                       "verified = 0 AND reason = "
+                                       "'userunknown' AND hard = 1"), ==, 4);
+    list = suppressed (f, store);
+    g_assert_null (list);
+
+    /* Genuine, for alice. */
+    {
+        g_autoptr (GBytes) g = make_verp_dsn ("alice@example.com", "failed",
+                                              "g1");
+        ingest_verp (store, key, g, alice_rp);
+    }
+    verified = query_text (store, "SELECT verified FROM events WHERE address "
+                                  "= 'alice@example.com'");
+    g_assert_cmpstr (verified, ==, "1");
+    g_clear_pointer (&list, g_free);
+    list = suppressed (f, store);
+    g_assert_cmpstr (list, ==, "alice@example.com");
+
+    /* A forged delivery notice for alice, later: she stays suppressed. */
+    {
+        g_autoptr (GBytes) d = make_verp_dsn ("alice@example.com", "delivered",
+                                              "f5");
+        ingest_verp (store, key, d, "bounces+alice=example.com@your.domain");
+    }
+    g_clear_pointer (&list, g_free);
+    list = suppressed (f, store);
+    g_assert_cmpstr (list, ==, "alice@example.com");
+
+    /* Without a secret, nothing is checked (NULL) and bounces count as
+     * before. */
+    {
+        g_autoptr (GBytes) u = make_verp_dsn ("carol@example.com", "failed",
+                                              "u1");
+        ingest_verp (store, NULL, u, "bounces+carol=example.com@your.domain");
+    }
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM events WHERE "
+                                       "address = 'carol@example.com' AND "
+                                       "verified IS NULL"), ==, 1);
+    g_clear_pointer (&list, g_free);
+    list = suppressed (f, store);
+    g_assert_cmpstr (list, ==, "alice@example.com carol@example.com");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -546,10 +992,14 @@ main (int argc, char **argv)
     ADD ("unparsable", test_unparsable);
     ADD ("migrate", test_migrate);
     ADD ("too-new", test_too_new);
+    ADD ("times-utc", test_times_utc);
+    ADD ("migrate-times", test_migrate_times);
+    ADD ("fixture-times", test_fixture_times);
     ADD ("must-exist", test_must_exist);
     ADD ("busy", test_busy);
     ADD ("batch", test_batch);
     ADD ("suppression-view", test_suppression_view);
+    ADD ("forged-bounces", test_forged_bounces);
 #undef ADD
     return g_test_run ();
 }

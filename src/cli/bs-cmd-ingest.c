@@ -4,7 +4,9 @@
  *
  * Two uses: one message on standard input, piped by the MTA (.forward,
  * procmail), where the exit status is what the MTA acts on (0 stored,
- * 75 try again later); and bulk backfills from files, Maildirs and mbox
+ * 75 try again later, for every failure: pipe_status, names_a_path;
+ * broken rules: stored unclassified, 0; docs/faults.md); and bulk
+ * backfills from files, Maildirs and mbox
  * files, committed in batches so that a killed run loses at most the
  * open batch (and the one being written) and a rerun skips what is
  * already stored.  A writer thread stores each batch while the next one
@@ -52,6 +54,9 @@ typedef struct {
     gint64 total; /* -1 when unknown */
     gint64 started_us;
     gint64 drawn_us;
+    /* Standard input, the rules could not be loaded: store unclassified. */
+    gboolean unclassified;
+    gsize max_input; /* bytes kept of one message (--max-input) */
 } Ingest;
 
 static void
@@ -258,33 +263,83 @@ ingest_stdin (Ingest *in)
     g_autoptr (BounceInput) input = bounce_input_open ("-", STDIN_FILENO,
                                                        &error);
     g_autoptr (GBytes) message = NULL;
+    gboolean ok;
     g_autofree char *source = NULL;
     g_autoptr (BounceReport) report = NULL;
+    gboolean duplicate = FALSE;
 
-    if (input == NULL ||
-        !bounce_input_next (input, &message, &source, &error)) {
+    if (input != NULL)
+        bounce_input_set_max_bytes (input, in->max_input);
+    ok = input != NULL && bounce_input_next (input, &message, &source, &error);
+    if (!ok) {
         bs_error ("ingest: standard input: %s",
                   error != NULL ? error->message : "no message");
         return error != NULL ? bs_exit_code (error) : EX_NOINPUT;
     }
     report = bounce_parser_parse (in->parser, message, source);
-    if (!bounce_store_add (in->store, message, report, NULL, &error)) {
+    bounce_input_annotate (input, report);
+    if (bounce_input_get_message_size (input) > g_bytes_get_size (message))
+        bs_error ("ingest: standard input: message of %" G_GUINT64_FORMAT
+                  " bytes: the first %" G_GSIZE_FORMAT " were kept and "
+                  "classified, the rest read and dropped; stored cut "
+                  "(raw_truncated)",
+                  bounce_input_get_message_size (input),
+                  g_bytes_get_size (message));
+    if (in->unclassified)
+        bounce_report_add_warning (report, "not classified: the rules could "
+                                           "not be loaded when it was stored");
+    if (!bounce_store_add (in->store, message, report, &duplicate, &error)) {
         bs_error ("ingest: standard input: %s", error->message);
         return bs_exit_code (error);
     }
+    if (in->unclassified && !duplicate)
+        bs_error ("ingest: standard input: stored unclassified (the rules "
+                  "could not be loaded): no report counts it until it is "
+                  "classified again (bouncestat reclassify) once the rules "
+                  "are fixed");
     return EX_OK;
 }
 
-/* From a pipe (.forward, procmail), the MTA reads the exit status: most
- * sysexits codes make it return the message to its sender, and a bounce
- * has none, so it would be lost.  Anything that failed but a usage or
- * configuration error (which Postfix defers too) asks for a retry. */
+/* From a pipe (.forward, procmail), the MTA reads the exit status, and
+ * any code but 0 and 75 makes it return the message to its sender:
+ * Postfix bounces EX_USAGE (5.3.0), EX_CONFIG (5.3.5, "local
+ * configuration error"), EX_CANTCREAT, EX_NOINPUT... alike, and a bounce
+ * has a null sender, so it would be lost for good.  So from standard
+ * input every failure is EX_TEMPFAIL: the MTA keeps the message and
+ * delivers it again later, when the cause may be fixed. */
 static int
 pipe_status (int status)
 {
-    if (status == EX_OK || status == EX_USAGE || status == EX_CONFIG)
-        return status;
-    return EX_TEMPFAIL;
+    return status == EX_OK ? EX_OK : EX_TEMPFAIL;
+}
+
+/* Before the options are parsed (they may not parse): does the command
+ * line certainly name a PATH?  Only an argument after "--", or one that
+ * neither begins with "-" nor follows an option written without "=" (it
+ * may be that option's value: "--db FILE", "-H NAME").  "-" alone is
+ * standard input.  When in doubt the answer is no: a wrong 75 makes a
+ * bulk run say "try again", a wrong 64 loses a bounce. */
+static gboolean
+names_a_path (int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *prev = i > 1 ? argv[i - 1] : NULL;
+
+        if (strcmp (a, "--") == 0) {
+            for (int j = i + 1; j < argc; j++)
+                if (strcmp (argv[j], "-") != 0)
+                    return TRUE;
+            return FALSE;
+        }
+        if (a[0] == '-')
+            continue;
+        if (prev != NULL && prev[0] == '-' && prev[1] != '\0' &&
+            strchr (prev, '=') == NULL)
+            continue;
+        return TRUE;
+    }
+    return FALSE;
 }
 
 static int
@@ -307,6 +362,7 @@ ingest_paths (Ingest *in, char **paths)
             status = bs_exit_code (local);
             continue;
         }
+        bounce_input_set_max_bytes (input, in->max_input);
         g_ptr_array_add (inputs, input);
         hint = bounce_input_count_hint (input);
         if (hint < 0 || in->total < 0)
@@ -333,16 +389,7 @@ ingest_paths (Ingest *in, char **paths)
                 continue;
             }
             p.report = bounce_parser_parse (in->parser, p.message, source);
-            /* A copy for the writer: a slice would keep reading the mapped
-             * mbox, whose pages the input gives back as it goes. */
-            {
-                gsize size;
-                gconstpointer data = g_bytes_get_data (p.message, &size);
-                GBytes *copy = g_bytes_new (data, size);
-
-                g_bytes_unref (p.message);
-                p.message = copy;
-            }
+            bounce_input_annotate (input, p.report);
             in->seen++;
             in->kinds[p.report->kind]++;
             g_array_append_val (in->pending, p);
@@ -372,6 +419,20 @@ ingest_paths (Ingest *in, char **paths)
     return bs_exit_code (in->error);
 }
 
+/* The rules (or a --decoders file) could not be loaded, from standard
+ * input: rather than have the MTA retry for days, keep the message,
+ * parsed with the built-in formats and no rules, and store it
+ * unclassified (no events: nothing counts it until it is classified). */
+static BounceParser *
+unclassified_parser (BsParserOptions *popts)
+{
+    int status = EX_OK;
+
+    popts->no_rules = TRUE;
+    g_clear_pointer (&popts->decoders, g_strfreev);
+    return bs_parser_options_build (popts, &status);
+}
+
 int
 bs_cmd_ingest (int argc, char **argv)
 {
@@ -381,10 +442,11 @@ bs_cmd_ingest (int argc, char **argv)
     gint64 raw_cap = BOUNCE_STORE_DEFAULT_RAW_CAP;
     int batch = DEFAULT_BATCH;
     int busy_timeout = BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS;
+    gint64 max_input = BOUNCE_MAX_INPUT_BYTES;
     GOptionEntry entries[] = {
         { "db", 0, 0, G_OPTION_ARG_FILENAME, &db,
-          "The database (default: $BOUNCESTAT_DB, else "
-          "$XDG_DATA_HOME/bouncestat/bounces.db)",
+          "The database (default: $BOUNCESTAT_DB, else the configuration's "
+          "database, else $XDG_DATA_HOME/bouncestat/bounces.db)",
           "PATH" },
         { "raw-cap", 0, 0, G_OPTION_ARG_INT64, &raw_cap,
           "Keep at most BYTES of each raw message (0: all; default 1 MiB)",
@@ -395,6 +457,11 @@ bs_cmd_ingest (int argc, char **argv)
           "Wait up to MS milliseconds for a locked database, then exit 75 "
           "(default 10000)",
           "MS" },
+        { "max-input", 0, 0, G_OPTION_ARG_INT64, &max_input,
+          "Read at most BYTES of one message (1 to the default, 64 MiB); "
+          "the rest is read past and dropped, the message stored cut "
+          "(raw_truncated)",
+          "BYTES" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &paths, NULL,
           NULL },
         { NULL },
@@ -407,6 +474,8 @@ bs_cmd_ingest (int argc, char **argv)
     BounceStoreOptions options;
     Ingest in = { 0 };
     int status = EX_OK;
+    gboolean from_stdin;
+    gboolean unclassified = FALSE;
 
     g_option_context_set_summary (
         context,
@@ -417,44 +486,73 @@ bs_cmd_ingest (int argc, char **argv)
         "(Postfix sets both; see tools/procmailrc for procmail).\nThe "
         "database defaults to ~/.local/share/bouncestat/bounces.db.\n"
         "Exit status: 0 stored (also when it could not be parsed: it is kept "
-        "raw),\n75 the database was busy or the disk full: try again later "
-        "(from standard input,\nany failure to store but a usage or "
-        "configuration error is 75, so the MTA keeps\nthe bounce).");
+        "raw),\n75 try again later: the database was busy, the disk full or "
+        "an I/O error\nhappened.  From standard input (no PATH) every "
+        "failure is 75, so that the MTA\nkeeps the bounce, and when the "
+        "rules cannot be loaded the message is stored\nunclassified (exit "
+        "0); see the README for the codes with PATHs.");
     g_option_context_add_main_entries (context, entries, NULL);
     bs_parser_options_add (context, &popts);
-    if (!bs_parse_options (context, &argc, &argv, &status))
+    if (!bs_parse_options (context, &argc, &argv, &status)) {
+        /* No PATH certainly named and standard input not a terminal:
+         * this may be the MTA's pipe. */
+        if (status != EX_OK && !names_a_path (argc, argv) &&
+            !isatty (STDIN_FILENO)) {
+            bs_error ("ingest: standard input not read: exit 75 (try again "
+                      "later), so that the MTA keeps the message");
+            return EX_TEMPFAIL;
+        }
         return status;
-    if (raw_cap < 0 || batch < 1 || busy_timeout < 1) {
-        bs_error ("ingest: --raw-cap must be >= 0, --batch and --busy-timeout "
-                  ">= 1 (see --help)");
-        return EX_USAGE;
     }
-    if (paths == NULL && popts.envelope == NULL) {
+    /* "ingest -" is "ingest". */
+    if (paths != NULL && paths[0] != NULL && strcmp (paths[0], "-") == 0 &&
+        paths[1] == NULL)
+        g_clear_pointer (&paths, g_strfreev);
+    from_stdin = paths == NULL;
+    if (bs_config_error != NULL) {
+        bs_error ("%s", bs_config_error->message);
+        return from_stdin ? pipe_status (EX_CONFIG) : EX_CONFIG;
+    }
+    if (raw_cap < 0 || batch < 1 || busy_timeout < 1 || max_input < 1 ||
+        max_input > BOUNCE_MAX_INPUT_BYTES) {
+        bs_error ("ingest: --raw-cap must be >= 0, --batch and --busy-timeout "
+                  ">= 1, --max-input from 1 to %u (see --help)",
+                  (guint) BOUNCE_MAX_INPUT_BYTES);
+        return from_stdin ? pipe_status (EX_USAGE) : EX_USAGE;
+    }
+    if (from_stdin && popts.envelope == NULL) {
         const char *env = envelope_from_env ();
         if (env != NULL)
             popts.envelope = g_strdup (env);
     }
     parser = bs_parser_options_build (&popts, &status);
+    if (parser == NULL && from_stdin && status != EX_USAGE) {
+        parser = unclassified_parser (&popts);
+        unclassified = parser != NULL;
+    }
     if (parser == NULL)
-        return paths == NULL ? pipe_status (status) : status;
+        return from_stdin ? pipe_status (status) : status;
 
     bounce_store_options_init (&options);
     options.raw_cap = (gsize) raw_cap;
     options.busy_timeout_ms = (guint) busy_timeout;
+    options.unclassified = unclassified;
     if (db == NULL)
         db = bs_db_path (NULL);
     store = bounce_store_open (db, &options, &error);
     if (store == NULL) {
         bs_error ("ingest: %s", error->message);
-        return paths == NULL ? pipe_status (bs_exit_code (error))
-                             : bs_exit_code (error);
+        return from_stdin ? pipe_status (bs_exit_code (error))
+                          : bs_exit_code (error);
     }
 
     in.store = store;
     in.parser = parser;
     in.batch_size = (guint) batch;
     in.started_us = g_get_monotonic_time ();
-    if (paths == NULL)
+    in.unclassified = unclassified;
+    in.max_input = (gsize) max_input;
+    if (from_stdin)
         return pipe_status (ingest_stdin (&in));
     in.progress = isatty (STDERR_FILENO);
     in.pending = pending_new ();

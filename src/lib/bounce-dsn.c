@@ -222,7 +222,12 @@ handle_field (DsnState *st, FieldId id, const char *value)
         break;
     case FIELD_DIAGNOSTIC_CODE: {
         g_autofree char *text = split_typed (value, &r->diagnostic_type);
-        r->diagnostic = bounce_diagnostic_unfold (text);
+        /* "Diagnostic-Code: SMTP; " (Sendmail, when the reply is only in
+         * its transcript) gives nothing: null, never "". */
+        if (text[0] != '\0') {
+            g_free (r->diagnostic);
+            r->diagnostic = bounce_diagnostic_unfold (text);
+        }
         break;
     }
     case FIELD_LAST_ATTEMPT:
@@ -317,13 +322,43 @@ address_at (const char *text, const char *p, gsize alen)
              (after == '.' && g_ascii_isalnum (p[alen + 1])));
 }
 
+/* The reply that starts the line before @p in @body, as Sendmail writes
+ * a recipient's status ("550 5.1.1 <a@b>... User unknown", deliver.c) or
+ * a transcript line ("<<< 550 5.1.1 <a@b>... unknown"): the length of
+ * that part of the line, or 0. */
+static gsize
+reply_before (const char *body, const char *p)
+{
+    const char *line = p;
+    const char *q;
+    g_autofree char *part = NULL;
+
+    while (line > body && line[-1] != '\n')
+        line--;
+    q = line;
+    while (*q == ' ' || *q == '\t')
+        q++;
+    if (strncmp (q, "<<<", 3) == 0)
+        q += 3;
+    while (*q == ' ')
+        q++;
+    if (q >= p || !g_ascii_isdigit (*q))
+        return 0;
+    part = g_strndup (q, (gsize) (p - q));
+    if (_bounce_reply_pick (part, NULL) < 400 ||
+        (guint64) _bounce_reply_pick (part, NULL) != g_ascii_strtoull (q, NULL, 10))
+        return 0;
+    return (gsize) (p - line);
+}
+
 /* The text that follows @addr in @body (its first mention at or after
  * @from): the rest of its line and the lines after it up to a blank line
- * (at most a few), or NULL.  *@next (when not NULL) is set past that
- * mention, to look for the next one. */
+ * (at most a few), or NULL; with @reply_first, led by the reply written
+ * before the address on its line (reply_before()).  *@next (when not
+ * NULL) is set past that mention, to look for the next one. */
 static char *
 text_after_address (const char *body, const char *from, const char *addr,
-                    const char **next)
+                    gboolean reply_first, const char **next)
 {
     gsize alen = strlen (addr);
     const char *p = from;
@@ -334,6 +369,7 @@ text_after_address (const char *body, const char *from, const char *addr,
         if (g_ascii_strncasecmp (p, addr, alen) == 0 && address_at (body, p, alen)) {
             GString *out = g_string_new (NULL);
             const char *q = p + alen;
+            gsize before = reply_first ? reply_before (body, p) : 0;
 
             if (next != NULL)
                 *next = q;
@@ -343,6 +379,10 @@ text_after_address (const char *body, const char *from, const char *addr,
             gboolean alone = strspn (q, " \t:>.,;") >= len;
             guint lines = 0;
 
+            if (before > 0) {
+                g_string_append_len (out, p - before, (gssize) (before + alen));
+                g_string_append_c (out, ' ');
+            }
             g_string_append_len (out, q, (gssize) len);
             /* More lines belong to it when they are indented, or, for an
              * address alone on its line, up to a blank line.  A line that
@@ -377,6 +417,152 @@ strip_lead (char *text)
         memmove (text, text + 1, strlen (text));
 }
 
+/* The first refusal (a 4xx/5xx reply code) the notice @body gives for
+ * @addr: on a line that names it, or on the lines that belong to that
+ * line (Sendmail's "(reason: 550 ...)", "550 5.1.1 <a@b>... User
+ * unknown", "<a@b>... Deferred: 421 ..."); 0 when none does. */
+static int
+notice_code_for (const char *body, const char *addr)
+{
+    const char *next = body;
+
+    for (guint tries = 0; next != NULL && tries < 8; tries++) {
+        g_autofree char *text = text_after_address (body, next, addr, TRUE, &next);
+        int code;
+
+        if (text == NULL)
+            break;
+        code = _bounce_reply_pick (text, NULL);
+        if (code >= 400)
+            return code;
+    }
+    return 0;
+}
+
+/* When the Diagnostic-Code's reply is an x.4.7 expiry verdict (Exchange's
+ * "550 4.4.7 QUEUE.Expired; message expired"), the reply that caused it,
+ * where the notice gives it for @r ("... returned '441 4.4.1 Error
+ * encountered while communicating with primary target'"), is the
+ * server's: its code and status replace the verdict's. */
+static void
+past_expiry (BounceRecipient *r, const char *body)
+{
+    g_autofree char *verdict = NULL;
+    const char *next = body;
+
+    if (r->diagnostic == NULL || _bounce_reply_pick (r->diagnostic, &verdict) == 0 ||
+        verdict == NULL || !g_str_has_suffix (verdict, ".4.7"))
+        return;
+    for (guint tries = 0; next != NULL && tries < 8; tries++) {
+        g_autofree char *text = text_after_address (body, next, r->address, TRUE, &next);
+        g_autofree char *status = NULL;
+        int code;
+
+        if (text == NULL)
+            break;
+        code = _bounce_reply_pick (text, &status);
+        if (code >= 400 && status != NULL && !g_str_has_suffix (status, ".4.7")) {
+            g_free (r->status);
+            r->status = g_steal_pointer (&status);
+            r->status_source = BOUNCE_STATUS_SOURCE_DIAGNOSTIC;
+            r->smtp_code = code;
+            r->permanent = r->status[0] == '5';
+            return;
+        }
+    }
+}
+
+/* Sendmail's transcript (savemail.c: "----- Transcript of session
+ * follows -----"), from its first line on; NULL when there is none. */
+static const char *
+transcript_of (const char *body)
+{
+    const char *p = strstr (body, "Transcript of session follows");
+
+    if (p == NULL)
+        return NULL;
+    p = strchr (p, '\n');
+    return p != NULL ? p + 1 : NULL;
+}
+
+/* The first refusal in a transcript: a line that starts with a reply
+ * code, alone or after Sendmail's "<<< " mark (the server's lines, and
+ * Sendmail's own "554 5.0.0 Service unavailable"). */
+static int
+transcript_code (const char *transcript)
+{
+    for (const char *line = transcript; line != NULL && *line != '\0';) {
+        const char *eol = strchr (line, '\n');
+        const char *q = line;
+        g_autofree char *text = NULL;
+        int code;
+
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (strncmp (q, "<<<", 3) == 0)
+            q += 3;
+        while (*q == ' ')
+            q++;
+        text = g_strndup (q, eol != NULL ? (gsize) (eol - q) : strlen (q));
+        code = _bounce_reply_pick (text, NULL);
+        if (code >= 400 && (guint64) code == g_ascii_strtoull (text, NULL, 10))
+            return code;
+        line = eol != NULL ? eol + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Sendmail keeps only the first line of a multi-line reply for the
+ * Diagnostic-Code (usersmtp.c, reply(): "first line of real reply --
+ * ignore rest"), but its transcript has every line after "<<< " (as has
+ * Courier's, indented).  The
+ * whole reply, unfolded, when a run of "<<< 550-..." / "<<< 550 ..."
+ * lines in @body starts with @diagnostic; NULL otherwise. */
+static char *
+whole_reply (const char *body, const char *diagnostic, int code)
+{
+    char mark[16];
+    const char *p = body;
+
+    if (code < 200 || code > 599)
+        return NULL;
+    g_snprintf (mark, sizeof mark, "<<< %d-", code);
+    while ((p = strstr (p, mark)) != NULL) {
+        GString *run = g_string_new (NULL);
+        const char *line = p;
+        g_autofree char *unfolded = NULL;
+
+        /* The run: this line and the next ones of the same reply. */
+        for (guint n = 0; line != NULL && n < 32; n++) {
+            const char *eol = strchr (line, '\n');
+            gsize len;
+            gboolean last;
+
+            /* Courier indents its transcript (" <<< 550-..."). */
+            while (*line == ' ' || *line == '\t')
+                line++;
+            len = eol != NULL ? (gsize) (eol - line) : strlen (line);
+            if (len < 8 || strncmp (line, mark, 7) != 0 ||
+                (line[7] != '-' && line[7] != ' '))
+                break;
+            last = line[7] == ' ';
+            if (run->len > 0)
+                g_string_append_c (run, '\n');
+            g_string_append_len (run, line + 4, (gssize) (len - 4));
+            line = eol != NULL ? eol + 1 : NULL;
+            if (last)
+                break;
+        }
+        unfolded = bounce_diagnostic_unfold (run->str);
+        g_string_free (run, TRUE);
+        if (g_str_has_prefix (unfolded, diagnostic) &&
+            strlen (unfolded) > strlen (diagnostic))
+            return g_steal_pointer (&unfolded);
+        p += strlen (mark);
+    }
+    return NULL;
+}
+
 void
 _bounce_dsn_enrich (BounceReport *report, const char *body)
 {
@@ -389,9 +575,20 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
         const char *next = NULL;
         int code;
 
+        if (r->diagnostic != NULL && r->smtp_code != 0) {
+            g_autofree char *whole = whole_reply (body, r->diagnostic, r->smtp_code);
+            if (whole != NULL) {
+                g_free (r->diagnostic);
+                r->diagnostic = g_steal_pointer (&whole);
+                /* Its later lines may hold the server's own status. */
+                if (r->status_source != BOUNCE_STATUS_SOURCE_DIAGNOSTIC)
+                    _bounce_recipient_resolve (r, FALSE);
+            }
+        }
         if (r->address == NULL)
             continue;
-        text = text_after_address (body, body, r->address, &next);
+        past_expiry (r, body);
+        text = text_after_address (body, body, r->address, FALSE, &next);
         if (r->smtp_command == NULL) {
             const char *cmd = bounce_smtp_command_find (r->diagnostic);
             /* Not from a whole transcript: with PIPELINING, the replies
@@ -400,8 +597,15 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
                 cmd = bounce_smtp_command_find (text);
             r->smtp_command = g_strdup (cmd);
         }
-        if (r->diagnostic != NULL || text == NULL)
+        if (r->diagnostic != NULL && text != NULL) {
+            /* Words but no reply, or a mailer's exit status ("X-Unix;
+             * 77"): the reply code the notice gives for the recipient. */
+            if (r->smtp_code == 0)
+                r->smtp_code = notice_code_for (body, r->address);
             continue;
+        }
+        if (r->diagnostic != NULL || text == NULL)
+            goto transcript;
         strip_lead (text);
         /* An address alone in a list ("The following addresses had
          * permanent fatal errors") says nothing: a later mention may, as
@@ -409,7 +613,7 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
         for (guint tries = 0; strlen (text) < 12 && next != NULL && tries < 4;
              tries++) {
             g_autofree char *later =
-                text_after_address (body, next, r->address, &next);
+                text_after_address (body, next, r->address, FALSE, &next);
             if (later == NULL)
                 break;
             strip_lead (later);
@@ -425,8 +629,22 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
          * message wasn't delivered to a@b because the address couldn't
          * be found"). */
         if (status == NULL && code == 0 && strlen (text) < 12)
-            continue;
+            goto transcript;
         r->diagnostic = bounce_diagnostic_unfold (text);
-        bounce_recipient_resolve_codes (r);
+        _bounce_recipient_resolve (r, TRUE);
+        if (r->smtp_code == 0)
+            r->smtp_code = notice_code_for (body, r->address);
+    transcript:
+        /* The only recipient, not named in the notice (an alias, a
+         * program): the first refusal of the transcript. */
+        if (r->smtp_code == 0 && report->recipients->len == 1 &&
+            !(r->diagnostic != NULL && !_bounce_recipient_exit_status (r) &&
+              bounce_reply_code_find (r->diagnostic) != 0)) {
+            const char *transcript = transcript_of (body);
+            if (transcript != NULL)
+                r->smtp_code = transcript_code (transcript);
+        }
+        if (r->smtp_code != 0 && r->status == NULL)
+            r->permanent = r->smtp_code >= 500;
     }
 }

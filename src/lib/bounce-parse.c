@@ -17,7 +17,7 @@
 #define DSN_MAX_BYTES (BOUNCE_MAX_RECIPIENTS * 1024u)
 
 #define DEFAULT_VERP_PATTERN \
-    "^[^+=@]+[+=](?<local>[^@]+)=(?<domain>[^=@]+)@"
+    "^[^+=@]+[+=](?<local>[^@]+)=(?<domain>[^=@+]+)(?:\\+[0-9a-f]+)?@"
 
 struct _BounceParser {
     const BounceRules *rules;
@@ -25,6 +25,8 @@ struct _BounceParser {
     GRegex *verp;
     char *envelope_recipient;
     BounceDecoderData *decoders; /* NULL: the built-in formats */
+    const BounceVerpKey *verp_key;
+    GStrv sending_domains;
 };
 
 void
@@ -58,6 +60,7 @@ bounce_parser_free (BounceParser *parser)
     g_strfreev (parser->extra_headers);
     g_clear_pointer (&parser->verp, g_regex_unref);
     g_free (parser->envelope_recipient);
+    g_strfreev (parser->sending_domains);
     g_clear_pointer (&parser->decoders, _bounce_decoder_data_free);
     g_free (parser);
 }
@@ -125,6 +128,22 @@ bounce_parser_add_decoders (BounceParser *parser, const char *path,
 }
 
 void
+bounce_parser_set_verp_key (BounceParser *parser, const BounceVerpKey *key)
+{
+    g_return_if_fail (parser != NULL);
+    parser->verp_key = key;
+}
+
+void
+bounce_parser_set_sending_domains (BounceParser *parser,
+                                   const char *const *domains)
+{
+    g_return_if_fail (parser != NULL);
+    g_strfreev (parser->sending_domains);
+    parser->sending_domains = g_strdupv ((char **) domains);
+}
+
+void
 bounce_parser_set_envelope_recipient (BounceParser *parser,
                                       const char *address)
 {
@@ -135,23 +154,34 @@ bounce_parser_set_envelope_recipient (BounceParser *parser,
 
 /* ------------------------------------------------------------------ */
 
+gsize
+_bounce_message_start (const guint8 *data, gsize len)
+{
+    const guint8 *lf, *cr, *eol;
+    gsize i;
+
+    if (len < 5 || memcmp (data, "From ", 5) != 0)
+        return 0;
+    /* The line ends at the first LF or CR, whichever comes first. */
+    lf = memchr (data, '\n', len);
+    cr = memchr (data, '\r', lf != NULL ? (gsize) (lf - data) : len);
+    eol = cr != NULL ? cr : lf;
+    if (eol == NULL)
+        return len;
+    i = (gsize) (eol - data) + 1;
+    if (*eol == '\r' && i < len && data[i] == '\n')
+        i++;
+    return i;
+}
+
 /* Copies the message with line ends folded to "\n", without a leading
  * mbox "From " line. */
 static GByteArray *
 prepare_bytes (const guint8 *data, gsize len)
 {
     GByteArray *out = g_byte_array_sized_new ((guint) len + 1);
-    gsize i = 0;
+    gsize i = _bounce_message_start (data, len);
 
-    if (len >= 5 && memcmp (data, "From ", 5) == 0) {
-        const guint8 *eol = memchr (data, '\n', len);
-        const guint8 *cr = memchr (data, '\r', len);
-        if (eol == NULL || (cr != NULL && cr < eol))
-            eol = cr;
-        i = eol != NULL ? (gsize) (eol - data) + 1 : len;
-        if (eol != NULL && *eol == '\r' && i < len && data[i] == '\n')
-            i++;
-    }
     /* Copy runs between CRs in one go; a CR (alone or before LF)
      * becomes one LF. */
     while (i < len) {
@@ -357,30 +387,43 @@ read_original (BounceParser *parser, GMimeObject *obj, BounceReport *report)
     }
 }
 
-/* VERP: the address the bounce came to may carry the recipient. */
-static void
-recover_verp (BounceParser *parser, GMimeMessage *msg, BounceReport *report)
+/* The addresses the bounce came to, most trusted first: the envelope
+ * recipient the caller gave, then what the delivering MTA wrote
+ * (cleaned of names and brackets; at most 512 bytes each). */
+static GPtrArray *
+envelope_candidates (BounceParser *parser, GMimeMessage *msg)
 {
     static const char *const headers[] = { "X-Original-To", "Delivered-To",
                                            "Envelope-To", "X-Envelope-To" };
-    const char *candidates[G_N_ELEMENTS (headers) + 1];
-    guint n = 0;
+    GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
 
-    if (parser->verp == NULL)
-        return;
     if (parser->envelope_recipient != NULL)
-        candidates[n++] = parser->envelope_recipient;
+        g_ptr_array_add (out, _bounce_address_clean (parser->envelope_recipient));
     for (guint i = 0; i < G_N_ELEMENTS (headers); i++) {
         const char *v = g_mime_object_get_header (GMIME_OBJECT (msg), headers[i]);
         if (v != NULL)
-            candidates[n++] = v;
+            g_ptr_array_add (out, _bounce_address_clean (v));
     }
-    for (guint i = 0; i < n; i++) {
-        g_autofree char *addr = _bounce_address_clean (candidates[i]);
+    for (guint i = out->len; i > 0; i--) {
+        const char *a = out->pdata[i - 1];
+        if (a == NULL || strlen (a) > 512)
+            g_ptr_array_remove_index (out, i - 1);
+    }
+    g_ptr_array_add (out, NULL);
+    return out;
+}
+
+/* VERP: the address the bounce came to may carry the recipient. */
+static void
+recover_verp (BounceParser *parser, GPtrArray *candidates,
+              BounceReport *report)
+{
+    if (parser->verp == NULL)
+        return;
+    for (guint i = 0; candidates->pdata[i] != NULL; i++) {
+        const char *addr = candidates->pdata[i];
         g_autoptr (GMatchInfo) mi = NULL;
 
-        if (addr == NULL || strlen (addr) > 512)
-            continue;
         if (g_regex_match (parser->verp, addr, 0, &mi)) {
             g_autofree char *local = g_match_info_fetch_named (mi, "local");
             g_autofree char *domain = g_match_info_fetch_named (mi, "domain");
@@ -389,6 +432,89 @@ recover_verp (BounceParser *parser, GMimeMessage *msg, BounceReport *report)
                 return;
             }
         }
+    }
+}
+
+/* The address of @list (an address list as text) whose local part is
+ * @local, or NULL. */
+static char *
+list_address_with_local (const char *list, const char *local)
+{
+    InternetAddressList *parsed;
+    gsize n = strlen (local);
+    char *found = NULL;
+
+    if (list == NULL)
+        return NULL;
+    parsed = internet_address_list_parse (NULL, list);
+    for (int i = 0; parsed != NULL && found == NULL &&
+                    i < internet_address_list_length (parsed); i++) {
+        InternetAddress *ia = internet_address_list_get_address (parsed, i);
+        const char *a = INTERNET_ADDRESS_IS_MAILBOX (ia)
+                            ? internet_address_mailbox_get_addr (INTERNET_ADDRESS_MAILBOX (ia))
+                            : NULL;
+        if (a != NULL && g_ascii_strncasecmp (a, local, n) == 0 && a[n] == '@')
+            found = g_strdup (a);
+    }
+    g_clear_object (&parsed);
+    return found;
+}
+
+/* A recipient named by its local part alone ("Final-Recipient: LOCAL;
+ * lena"): the original To's address with that local part, else the local
+ * part at the reporting host. */
+static void
+qualify_local_addresses (BounceReport *report)
+{
+    for (guint i = 0; i < report->recipients->len; i++) {
+        BounceRecipient *r = report->recipients->pdata[i];
+        char *full;
+
+        if (r->address == NULL || strchr (r->address, '@') != NULL ||
+            r->address[0] == '\0' || strpbrk (r->address, " \t<>()|/\"") != NULL)
+            continue;
+        full = list_address_with_local (report->orig_to, r->address);
+        if (full == NULL && report->reporting_mta != NULL &&
+            strchr (report->reporting_mta, '.') != NULL &&
+            strpbrk (report->reporting_mta, " \t;[]") == NULL)
+            full = g_strdup_printf ("%s@%s", r->address, report->reporting_mta);
+        if (full != NULL) {
+            bounce_report_add_warning (report, "recipient %u named by its local part %s",
+                                       i + 1, r->address);
+            g_free (r->address);
+            r->address = full;
+        }
+    }
+}
+
+/* Is @text one plain address (local@domain, nothing around it)? */
+static gboolean
+plain_address (const char *text)
+{
+    const char *at = text != NULL ? strchr (text, '@') : NULL;
+
+    return at != NULL && at > text && at[1] != '\0' && strchr (at + 1, '@') == NULL &&
+           strchr (at + 1, '.') != NULL &&
+           strpbrk (text, " \t<>()[],;:\"\\") == NULL;
+}
+
+/* RFC 3464: the Original-Recipient is the address the sender gave
+ * (ORCPT), the Final-Recipient the one the reporting MTA tried, after
+ * expanding aliases and forwards (Postfix's "<final> (expanded from
+ * <alias>)").  The address is the sender's, which is the one its lists
+ * hold; the other is kept as final_recipient. */
+static void
+prefer_original_recipients (BounceReport *report)
+{
+    for (guint i = 0; i < report->recipients->len; i++) {
+        BounceRecipient *r = report->recipients->pdata[i];
+
+        if (r->address == NULL || !plain_address (r->original_recipient) ||
+            g_ascii_strcasecmp (r->address, r->original_recipient) == 0)
+            continue;
+        g_free (r->final_recipient);
+        r->final_recipient = r->address;
+        r->address = g_strdup (r->original_recipient);
     }
 }
 
@@ -451,13 +577,74 @@ looks_like_message (const guint8 *data, gsize len)
     return FALSE;
 }
 
+static BounceReport *parse_message (BounceParser *parser, GBytes *message,
+                                    const char *source, gboolean outer);
+
+/* A list server's notice that forwards the bounce it received (Mailman's
+ * "Uncaught bounce notification"): the attached message is read as the
+ * bounce, and what it says is taken when it names a failed recipient. */
+static gboolean
+read_wrapped (BounceParser *parser, GMimeObject *attached, BounceReport *report)
+{
+    GMimeMessage *inner;
+    char *text;
+    gsize len;
+    g_autoptr (GBytes) bytes = NULL;
+    g_autoptr (BounceReport) got = NULL;
+
+    if (attached == NULL || !GMIME_IS_MESSAGE_PART (attached))
+        return FALSE;
+    inner = g_mime_message_part_get_message (GMIME_MESSAGE_PART (attached));
+    if (inner == NULL)
+        return FALSE;
+    text = g_mime_object_to_string (GMIME_OBJECT (inner), NULL);
+    if (text == NULL)
+        return FALSE;
+    len = strlen (text);
+    bytes = g_bytes_new_take (text, len);
+    got = parse_message (parser, bytes, report->source, FALSE);
+    if ((got->kind != BOUNCE_KIND_DSN && got->kind != BOUNCE_KIND_BOUNCE) ||
+        got->recipients->len == 0)
+        return FALSE;
+    for (guint i = 0; i < got->recipients->len; i++)
+        if (((BounceRecipient *) got->recipients->pdata[i])->address == NULL)
+            return FALSE;
+    /* Take its recipients and what it says of the original message. */
+    while (got->recipients->len > 0)
+        _bounce_report_take_recipient (report,
+                                       g_ptr_array_steal_index (got->recipients, 0));
+    report->kind = got->kind;
+    g_free (report->mta);
+    report->mta = g_steal_pointer (&got->mta);
+    if (report->reporting_mta == NULL)
+        report->reporting_mta = g_steal_pointer (&got->reporting_mta);
+#define TAKE(field) \
+    if (report->field == NULL) report->field = g_steal_pointer (&got->field)
+    TAKE (orig_message_id);
+    TAKE (orig_from);
+    TAKE (orig_to);
+    TAKE (orig_subject);
+    TAKE (orig_date);
+#undef TAKE
+    return TRUE;
+}
+
 BounceReport *
 bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
+{
+    g_return_val_if_fail (parser != NULL, NULL);
+    g_return_val_if_fail (message != NULL, NULL);
+    return parse_message (parser, message, source, TRUE);
+}
+
+static BounceReport *
+parse_message (BounceParser *parser, GBytes *message, const char *source, gboolean outer)
 {
     g_autoptr (BounceReport) report = bounce_report_new (source);
     g_autoptr (GMimeMessage) msg = NULL;
     g_autoptr (GByteArray) bytes = NULL;
     g_autofree char *body_text = NULL;
+    g_autoptr (GPtrArray) candidates = NULL;
     Walk w = { 0 };
     gsize len = 0;
     const guint8 *data;
@@ -467,6 +654,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     g_return_val_if_fail (message != NULL, NULL);
 
     data = g_bytes_get_data (message, &len);
+    report->size = len;
     if (len == 0) {
         report->kind = BOUNCE_KIND_UNPARSABLE;
         bounce_report_add_warning (report, "empty input");
@@ -549,13 +737,15 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     }
     if (w.original != NULL)
         read_original (parser, w.original, report);
-    recover_verp (parser, msg, report);
+    candidates = envelope_candidates (parser, msg);
+    recover_verp (parser, candidates, report);
 
     if (w.first_text != NULL)
         body_text = _bounce_part_get_text (w.first_text, BOUNCE_MAX_BODY_SCAN_BYTES);
 
     if (report->recipients->len > 0) {
         _bounce_dsn_enrich (report, body_text);
+        prefer_original_recipients (report);
         report->kind = all_succeeded (report) ? BOUNCE_KIND_DELIVERED
                                               : BOUNCE_KIND_DSN;
         report->mta = g_strdup ("rfc3464");
@@ -564,7 +754,10 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
             bounce_report_add_warning (report,
                                        "delivery-status part names no recipient");
         report->kind = BOUNCE_KIND_NOT_BOUNCE;
-        _bounce_decode_nonstandard (msg, body_text, parser->decoders, report);
+        if (!(outer && w.original != NULL &&
+              _bounce_decode_is_wrapper (msg, body_text, parser->decoders) &&
+              read_wrapped (parser, w.original, report)))
+            _bounce_decode_nonstandard (msg, body_text, parser->decoders, report);
         /* The command a reply answered, when the diagnostic names it
          * ("after RCPT TO:", "in reply to end of DATA command"). */
         for (guint i = 0; i < report->recipients->len; i++) {
@@ -576,8 +769,14 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     }
     g_ptr_array_unref (w.dsn_parts);
 
+    qualify_local_addresses (report);
     fill_missing_addresses (report);
-    if (parser->rules != NULL)
+    /* The envelope and the returned original are the outer message's. */
+    if (outer)
+        _bounce_verp_check (parser->verp_key,
+                            (const char *const *) parser->sending_domains,
+                            (const char *const *) candidates->pdata, report);
+    if (outer && parser->rules != NULL)
         bounce_rules_classify (parser->rules, report);
     return g_steal_pointer (&report);
 }

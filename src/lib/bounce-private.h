@@ -49,6 +49,28 @@ G_GNUC_INTERNAL char *_bounce_date_to_iso8601 (const char *rfc5322_date);
  * nothing; NULL when no address is found (transfer full). */
 G_GNUC_INTERNAL char *_bounce_address_clean (const char *text);
 
+/* The schema version that added events.verified (schema.sql): readers
+ * of older databases do without it. */
+#define _BOUNCE_SCHEMA_VERSION_VERIFIED 6
+
+/* bounce-verp.c: authenticity */
+
+/* Sets verified on every recipient of @report: with @key, a valid
+ * token in one of @envelopes (NULL-terminated) for the recipient's
+ * address (or Original-Recipient); with @sending_domains, the original
+ * Message-ID from one of them.  Leaves them unchecked when neither is
+ * given; adds a warning for each check that fails. */
+G_GNUC_INTERNAL void _bounce_verp_check (const BounceVerpKey *key,
+                                         const char *const *sending_domains,
+                                         const char *const *envelopes,
+                                         BounceReport *report);
+
+/* bounce-parse.c: where the message proper starts in @data: after a
+ * leading mbox "From " line (the envelope line an MTA or an mbox puts
+ * first, ended by LF, CRLF or a lone CR), else 0.  The one place that
+ * knows it: the parser skips it, the store's content hash leaves it out. */
+G_GNUC_INTERNAL gsize _bounce_message_start (const guint8 *data, gsize len);
+
 /* bounce-dsn.c: RFC 3464 field blocks */
 
 /* Parses the body of a message/delivery-status part into @report's
@@ -63,6 +85,25 @@ G_GNUC_INTERNAL guint _bounce_dsn_parse (const char *body,
  * command its reply answered, where the texts say. */
 G_GNUC_INTERNAL void _bounce_dsn_enrich (BounceReport *report,
                                          const char *body);
+
+/* bounce-status.c: the server's reply in free text */
+
+/* The reply code of the server's reply in @text: the first refusal
+ * (4xx/5xx), past an x.4.7 expiry verdict to the reply that caused it;
+ * a 2xx/3xx only when nothing failed.  *@out_status (when not NULL)
+ * gets the enhanced status written next to that code, or NULL
+ * (transfer full).  0 when there is no reply code. */
+G_GNUC_INTERNAL int _bounce_reply_pick (const char *text, char **out_status);
+
+/* Is the recipient's diagnostic a local mailer's exit status
+ * ("X-Unix; 75"), not words of a server? */
+G_GNUC_INTERNAL gboolean _bounce_recipient_exit_status (const BounceRecipient *r);
+
+/* bounce_recipient_resolve_codes(); with @notice, the diagnostic was
+ * taken from the notice's prose or transcript, not from the report's
+ * Diagnostic-Code, so the status next to a reply there only refines a
+ * vaguer Status field of the same class. */
+G_GNUC_INTERNAL void _bounce_recipient_resolve (BounceRecipient *r, gboolean notice);
 
 /* Adds @recipient to @report unless the cap is reached (takes it). */
 G_GNUC_INTERNAL void _bounce_report_take_recipient (BounceReport *report,
@@ -88,14 +129,24 @@ G_GNUC_INTERNAL gboolean _bounce_decode_nonstandard (GMimeMessage *message,
                                                      const BounceDecoderData *data,
                                                      BounceReport *report);
 
+/* Is @message a list server's notice that forwards a bounce it received
+ * (decoders.conf [general] wrapper, on its Subject or @body_text)? */
+G_GNUC_INTERNAL gboolean _bounce_decode_is_wrapper (GMimeMessage *message,
+                                                    const char *body_text,
+                                                    const BounceDecoderData *data);
+
 /* bounce-store.c: the "-- @version N" sections of schema.sql; element N
  * is the SQL of version N, element 0 the preamble (transfer full). */
 G_GNUC_INTERNAL GPtrArray *_bounce_store_schema_sections (void);
 
-/* bounce-store.c: the BounceError for an SQLite result code (busy and
- * locked: STORE_BUSY; full, I/O, cannot open, out of memory: STORE_FULL;
- * else STORE), shared by the store and the read-only queries. */
-G_GNUC_INTERNAL BounceError _bounce_sqlite_error_code (int rc);
+/* bounce-store.c: the BounceError for an SQLite result code and the
+ * errno of the system call that failed (sqlite3_system_errno; 0 when
+ * none): busy and locked: STORE_BUSY; read-only, or cannot open / I/O
+ * error because of EACCES, EPERM or EROFS: STORE_ACCESS; full, other I/O
+ * errors, cannot open, out of memory: STORE_FULL; else STORE.  Shared by
+ * the store and the read-only queries. */
+G_GNUC_INTERNAL BounceError _bounce_sqlite_error_code (int rc,
+                                                       int system_errno);
 
 G_END_DECLS
 

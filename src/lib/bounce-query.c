@@ -8,10 +8,15 @@
  * the conditions actually given).  Nothing here prints or formats: the
  * CLI does that.  Writing the database is bounce-store.c's job.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
 
 #include "bounce-private.h"
 
@@ -36,7 +41,8 @@ set_db_error (GError **error, BounceReader *reader, int rc, const char *what)
 {
     const char *msg = reader->db != NULL ? sqlite3_errmsg (reader->db)
                                          : sqlite3_errstr (rc);
-    BounceError code = _bounce_sqlite_error_code (rc);
+    BounceError code = _bounce_sqlite_error_code (
+        rc, reader->db != NULL ? sqlite3_system_errno (reader->db) : 0);
 
     g_set_error (error, BOUNCE_ERROR, code, "database %s: %s: %s",
                  reader->path, what, msg);
@@ -47,38 +53,118 @@ set_db_error (GError **error, BounceReader *reader, int rc, const char *what)
 /* BounceReader                                                       */
 /* ------------------------------------------------------------------ */
 
+/* Opens @uri (a file: URI) read-only and reads the schema version;
+ * the SQLite result code. */
+static int
+reader_connect (BounceReader *reader, const char *uri)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    g_clear_pointer (&reader->db, sqlite3_close_v2);
+    rc = sqlite3_open_v2 (uri, &reader->db,
+                          SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX |
+                              SQLITE_OPEN_URI,
+                          NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_extended_result_codes (reader->db, 1);
+    sqlite3_busy_timeout (reader->db, BOUNCE_READER_BUSY_TIMEOUT_MS);
+    rc = sqlite3_prepare_v2 (reader->db, "PRAGMA user_version", -1, &stmt,
+                             NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        reader->schema_version = sqlite3_column_int (stmt, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+/* TRUE when the write-ahead log of @path is missing or empty: then the
+ * database file alone holds every committed transaction. */
+static gboolean
+wal_is_empty (const char *path)
+{
+    g_autofree char *wal = g_strconcat (path, "-wal", NULL);
+    GStatBuf st;
+
+    if (g_stat (wal, &st) != 0)
+        return errno == ENOENT;
+    return st.st_size == 0;
+}
+
+/* A reader needs no write access to the database: SQLite (3.22 and
+ * later) reads a WAL database read-only when its -wal and -shm files
+ * exist or can be created (https://www.sqlite.org/wal.html, "Read-Only
+ * Databases").  Where they cannot (another user's directory, a read-only
+ * mount) and there is no write-ahead log to read, the file is opened
+ * "immutable" (https://www.sqlite.org/uri.html): without locks, which
+ * is right while no one writes it; a writer that checkpoints during the
+ * report may make it fail (run it again).  With a log that cannot be
+ * read without write access, it is an error that says so. */
 BounceReader *
 bounce_reader_open (const char *path, GError **error)
 {
     g_autoptr (BounceReader) reader = NULL;
-    sqlite3_stmt *stmt = NULL;
+    g_autofree char *absolute = NULL;
+    g_autofree char *uri = NULL;
+    GStatBuf st;
+    int fd;
     int rc;
 
     g_return_val_if_fail (path != NULL, NULL);
 
     reader = g_new0 (BounceReader, 1);
     reader->path = g_strdup (path);
+    if (g_stat (path, &st) != 0 && errno != ENOENT) {
+        int saved = errno;
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT,
+                     "database %s: %s", path, g_strerror (saved));
+        return NULL;
+    }
     if (!g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
         g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT,
                      "database %s does not exist (run 'bouncestat ingest' "
                      "first)", path);
         return NULL;
     }
-    rc = sqlite3_open_v2 (path, &reader->db,
-                          SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        set_db_error (error, reader, rc, "opening");
+    /* Say why it cannot be read (SQLite only says "unable to open"). */
+    fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        int saved = errno;
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT,
+                     "database %s: cannot read it: %s", path,
+                     g_strerror (saved));
         return NULL;
     }
-    sqlite3_extended_result_codes (reader->db, 1);
-    sqlite3_busy_timeout (reader->db, BOUNCE_READER_BUSY_TIMEOUT_MS);
-
-    rc = sqlite3_prepare_v2 (reader->db, "PRAGMA user_version", -1, &stmt,
-                             NULL);
-    if (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        reader->schema_version = sqlite3_column_int (stmt, 0);
-    sqlite3_finalize (stmt);
-    if (rc != SQLITE_ROW) {
+    close (fd);
+    /* A URI, so that a path with "?" or "%" means itself. */
+    absolute = g_canonicalize_filename (path, NULL);
+    uri = g_filename_to_uri (absolute, NULL, NULL);
+    if (uri == NULL) {
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT,
+                     "database %s: not a usable file name", path);
+        return NULL;
+    }
+    rc = reader_connect (reader, uri);
+    if (((rc & 0xff) == SQLITE_READONLY || (rc & 0xff) == SQLITE_CANTOPEN) &&
+        reader->db != NULL) {
+        /* The -shm (or -wal) file could not be created. */
+        if (wal_is_empty (path)) {
+            g_autofree char *immutable = g_strconcat (uri, "?immutable=1",
+                                                      NULL);
+            rc = reader_connect (reader, immutable);
+        } else {
+            g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE,
+                         "database %s: cannot read it: its write-ahead log "
+                         "(%s-wal) needs a -shm file this user cannot create "
+                         "(%s); run it where the database's directory is "
+                         "writable, or after a writer has closed it",
+                         path, path, sqlite3_errmsg (reader->db));
+            return NULL;
+        }
+    }
+    if (rc != SQLITE_OK) {
         /* Not a database at all ("file is not a database"), or locked. */
         set_db_error (error, reader, rc, "reading the schema version");
         return NULL;
@@ -525,6 +611,7 @@ typedef struct {
     gint64 hard;
     gint64 recipients; /* distinct addresses */
     gint64 messages;   /* distinct messages */
+    gint64 side[4];    /* the overview's days: by SIDE_* of the reason */
 } Counts;
 
 static void
@@ -1054,7 +1141,109 @@ bounce_overview_free (BounceOverview *overview)
     bounce_table_free (overview->reasons);
     bounce_table_free (overview->domains);
     bounce_table_free (overview->trend);
+    bounce_table_free (overview->outcomes);
     g_free (overview);
+}
+
+/* Whose side a reason is on, for the overview's days (the columns
+ * who_recipient, who_sender, who_receiving_admin, who_other). */
+enum { SIDE_RECIPIENT, SIDE_SENDER, SIDE_RECEIVING, SIDE_OTHER };
+
+static int
+side_of (GHashTable *who, const char *reason)
+{
+    const char *w = reason != NULL ? g_hash_table_lookup (who, reason) : NULL;
+
+    if (g_strcmp0 (w, "recipient") == 0)
+        return SIDE_RECIPIENT;
+    if (g_strcmp0 (w, "sender") == 0)
+        return SIDE_SENDER;
+    if (g_strcmp0 (w, "receiving-admin") == 0)
+        return SIDE_RECEIVING;
+    return SIDE_OTHER;
+}
+
+/* The outcomes of the overview's messages, in the order that decides
+ * under which a message with several is counted. */
+static const char *const outcome_order[] = { "delay", "delivered",
+                                             "feedback", "autoreply",
+                                             "unknown" };
+
+/* The messages of the window by what they are: each message once, under
+ * the first outcome of bounce, outcome_order that its recipients have
+ * ("none" for the messages without any, by the time they were
+ * received).  @messages holds the messages with bounces (@n_bounce of
+ * them, @bounces recipients); the others are added to it. */
+static BounceTable *
+query_outcomes (BounceReader *reader,
+                const BounceQueryOptions *o,
+                IdSet *messages,
+                gint64 n_bounce,
+                gint64 bounces,
+                GError **error)
+{
+    g_autoptr (BounceTable) table =
+        table_new_from_spec ("outcome,messages:i,recipients:i");
+    gint64 all = n_bounce;
+    sqlite3_stmt *stmt = NULL;
+    Query q;
+    int rc;
+
+    table_take_row (table, g_strdup ("bounce"), int_text (n_bounce),
+                    int_text (bounces));
+    /* One outcome at a time (the events_outcome_time index): a message
+     * already seen has an outcome that comes first. */
+    for (guint i = 0; i < G_N_ELEMENTS (outcome_order); i++) {
+        gint64 n = 0, recipients = 0;
+
+        query_init (&q);
+        query_add (&q, "SELECT e.message_id FROM events e WHERE"
+                       " e.outcome = ?", outcome_order[i]);
+        add_filters (&q, o, "e");
+        rc = query_prepare (reader, &q, &stmt);
+        while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+            rc = SQLITE_OK;
+            recipients++;
+            n += id_set_add (messages, sqlite3_column_int64 (stmt, 0));
+        }
+        sqlite3_finalize (stmt);
+        query_clear (&q);
+        if (rc != SQLITE_DONE) {
+            set_db_error (error, reader, rc, "counting the messages");
+            return NULL;
+        }
+        if (recipients > 0)
+            table_take_row (table, g_strdup (outcome_order[i]),
+                            int_text (n), int_text (recipients));
+        all += n;
+    }
+    /* Messages with no recipient at all (not bounces, unparsable). */
+    if (o->match == NULL) {
+        g_autoptr (BounceTable) none = NULL;
+
+        query_init (&q);
+        g_string_append (q.sql, "SELECT count (*) FROM messages m WHERE NOT"
+                                " EXISTS (SELECT 1 FROM events e WHERE"
+                                " e.message_id = m.id)");
+        if (o->since != NULL)
+            query_add (&q, " AND m.received_at >= ?", o->since);
+        if (o->until != NULL)
+            query_add (&q, " AND m.received_at < ?", o->until);
+        none = query_run (reader, &q, error);
+        query_clear (&q);
+        if (none == NULL)
+            return NULL;
+        if (g_strcmp0 (bounce_table_get (none, 0, "count (*)"), "0") != 0) {
+            table_take_row (table, g_strdup ("none"),
+                            g_strdup (bounce_table_get (none, 0,
+                                                        "count (*)")),
+                            int_text (0));
+            all += g_ascii_strtoll (bounce_table_get (none, 0, "count (*)"),
+                                    NULL, 10);
+        }
+    }
+    table_take_row (table, g_strdup ("all"), int_text (all), NULL);
+    return g_steal_pointer (&table);
 }
 
 /* One pass over the bounces of the window (the events_report index
@@ -1134,6 +1323,7 @@ bounce_query_overview (BounceReader *reader,
         }
         day_counts->bounces++;
         day_counts->hard += is_hard;
+        day_counts->side[side_of (who, reason)]++;
         if (address != NULL) {
             gboolean is_new;
 
@@ -1185,7 +1375,16 @@ bounce_query_overview (BounceReader *reader,
                         int_text (c->bounces - c->hard));
     }
 
-    overview->trend = table_new_from_spec ("day,bounces:i,hard:i,soft:i");
+    overview->outcomes = query_outcomes (reader, o, &message_set,
+                                         n_messages, bounces, error);
+    if (overview->outcomes == NULL) {
+        bounce_overview_free (overview);
+        return NULL;
+    }
+
+    overview->trend = table_new_from_spec (
+        "day,bounces:i,hard:i,soft:i,who_recipient:i,who_sender:i,"
+        "who_receiving_admin:i,who_other:i");
     for (; g_date_compare (&day, &end) <= 0; g_date_add_days (&day, 1)) {
         char key[16];
         const Counts *c;
@@ -1195,7 +1394,11 @@ bounce_query_overview (BounceReader *reader,
         table_take_row (overview->trend, g_strdup (key),
                         int_text (c != NULL ? c->bounces : 0),
                         int_text (c != NULL ? c->hard : 0),
-                        int_text (c != NULL ? c->bounces - c->hard : 0));
+                        int_text (c != NULL ? c->bounces - c->hard : 0),
+                        int_text (c != NULL ? c->side[SIDE_RECIPIENT] : 0),
+                        int_text (c != NULL ? c->side[SIDE_SENDER] : 0),
+                        int_text (c != NULL ? c->side[SIDE_RECEIVING] : 0),
+                        int_text (c != NULL ? c->side[SIDE_OTHER] : 0));
     }
     return overview;
 }
@@ -1310,8 +1513,9 @@ read_setting (BounceReader *reader, const char *name, gint64 fallback)
 
 /* The policy of the suppression_candidates view of schema.sql, with the
  * thresholds as parameters, in one pass over every address's history in
- * time order (the events_suppress index): a delivery resets what came
- * before it.  Keep the two in step (test-query.c compares them). */
+ * time order (the events_suppress_verified index): a delivery resets
+ * what came before it, unverified events are skipped.  Keep the two in
+ * step (test-query.c compares them). */
 BounceTable *
 bounce_query_suppress (BounceReader *reader,
                        const BounceQueryOptions *options,
@@ -1344,6 +1548,10 @@ bounce_query_suppress (BounceReader *reader,
                             " e.hard, e.reason, e.status FROM events e"
                             " WHERE e.address IS NOT NULL"
                             " AND e.outcome IN ('bounce', 'delivered')");
+    /* Unverified events (maybe forged) never count, neither bounces nor
+     * deliveries. */
+    if (reader->schema_version >= _BOUNCE_SCHEMA_VERSION_VERIFIED)
+        g_string_append (q.sql, " AND e.verified IS NOT 0");
     if (o->match != NULL && o->match[0] == '@') {
         g_autofree char *domain = g_utf8_strdown (o->match + 1, -1);
         g_autoptr (GString) escaped = g_string_new (NULL);
@@ -1461,6 +1669,11 @@ bounce_query_history (BounceReader *reader,
     g_string_append (q.sql, reader->schema_version >= 3
                                 ? ", e.smtp_command"
                                 : ", NULL AS smtp_command");
+    /* Whether the bounce is authentic (docs/verp.md). */
+    g_string_append (q.sql, reader->schema_version >=
+                                    _BOUNCE_SCHEMA_VERSION_VERIFIED
+                                ? ", e.verified"
+                                : ", NULL AS verified");
     g_string_append (q.sql,
         " FROM events e JOIN messages m ON m.id = e.message_id"
         " WHERE 1");

@@ -3,8 +3,13 @@
  * (GLib key files, format in rules/README.md), validates them, and
  * classifies recipients.
  *
- * The first rule whose every key matches decides a recipient's reason,
- * hard/soft and rule id.  No reason, pattern or code table lives here:
+ * Rules are tried in tiers (rules/README.md, "Files and order"): rules
+ * that decide alone, then rules that match words or a provider, then
+ * structural rules (codes, action, decoder, ...), then fallbacks, then
+ * catch-alls; in file order within a tier.  The first rule whose every key matches
+ * decides a recipient's reason, hard/soft and rule id, so a status class
+ * never beats a matched phrase whatever the files' order.
+ * No reason, pattern or code table lives here:
  * every one comes from the files.  Regular expressions are checked at
  * load and JIT-compiled once, on first use; cheap keys (kind, action,
  * codes, status globs) are tried before any regular expression.  This file does not parse messages and
@@ -38,21 +43,38 @@ pattern_free (Pattern *p)
     g_free (p);
 }
 
+/* The tiers, tried in this order (file order within one). */
+typedef enum {
+    TIER_ALONE,     /* decides-alone = true: codes that say the cause */
+    TIER_WORDS,     /* a diagnostic or subject regex, or a provider key */
+    TIER_STRUCTURE, /* status, reply code, action, decoder, kind, ... */
+    TIER_FALLBACK,  /* fallback = true: a last resort that reads words */
+    TIER_CATCH_ALL, /* no match key at all */
+} Tier;
+
+static const char *const tier_names[] = {
+    "decides-alone", "words", "structure", "fallback", "catch-all",
+};
+
 typedef struct {
     BounceRule pub;  /* points into the strings below */
     char *id;
     char *file;      /* path of the file that defined it */
     char *description;
-    char *advice_en;
-    char *advice_pl;
+    GHashTable *advice; /* locale ("" untranslated) -> text; NULL: none */
     guint dir_index; /* which of the directories */
     char *reason;
     int hard;           /* -1: the reason's default */
     char *infer_status; /* for recipients without a status */
     gboolean disabled;
+    gboolean decides_alone;
+    gboolean fallback; /* fallback = true: tried last, words or not */
+    Tier tier;
+    guint order;    /* place in the merged file order */
     GStrv examples; /* texts this rule must decide (checked by rules check) */
     /* Match keys; NULL when absent. */
     GPtrArray *status;   /* GPatternSpec* */
+    GStrv status_globs;  /* their sources (without "none") */
     gboolean status_none; /* "none" in status: also a recipient without one */
     GStrv smtp_code;     /* "550", "5xx", "55x" */
     GStrv action;
@@ -61,6 +83,8 @@ typedef struct {
     GStrv diagnostic_type;
     GStrv smtp_command;
     Pattern *diagnostic;
+    GStrv diagnostic_of;     /* ids of rules whose diagnostic words count */
+    GPtrArray *words_of;     /* those rules (borrowed), once resolved */
     Pattern *reporting_mta;
     Pattern *remote_mta;
     Pattern *subject;
@@ -69,14 +93,16 @@ typedef struct {
 typedef struct {
     BounceReason pub; /* strings below own the memory */
     char *name;
-    char *meaning_en, *meaning_pl, *who, *advice_en, *advice_pl;
+    GHashTable *meaning; /* locale ("" untranslated) -> text */
+    GHashTable *advice;  /* the same */
+    char *who;
     char *infer_status;
     char *file;
     guint dir_index;
 } Reason;
 
 struct _BounceRules {
-    GPtrArray *rules;     /* Rule*, in matching order */
+    GPtrArray *rules;     /* Rule*, in matching order: by tier, then file */
     GHashTable *reasons;  /* name -> Reason* */
 };
 
@@ -88,12 +114,12 @@ rule_free (Rule *rule)
     g_free (rule->id);
     g_free (rule->file);
     g_free (rule->description);
-    g_free (rule->advice_en);
-    g_free (rule->advice_pl);
+    g_clear_pointer (&rule->advice, g_hash_table_unref);
     g_free (rule->reason);
     g_free (rule->infer_status);
     g_strfreev (rule->examples);
     g_clear_pointer (&rule->status, g_ptr_array_unref);
+    g_strfreev (rule->status_globs);
     g_strfreev (rule->smtp_code);
     g_strfreev (rule->action);
     g_strfreev (rule->decoder);
@@ -101,6 +127,8 @@ rule_free (Rule *rule)
     g_strfreev (rule->diagnostic_type);
     g_strfreev (rule->smtp_command);
     g_clear_pointer (&rule->diagnostic, pattern_free);
+    g_strfreev (rule->diagnostic_of);
+    g_clear_pointer (&rule->words_of, g_ptr_array_unref);
     g_clear_pointer (&rule->reporting_mta, pattern_free);
     g_clear_pointer (&rule->remote_mta, pattern_free);
     g_clear_pointer (&rule->subject, pattern_free);
@@ -113,11 +141,9 @@ reason_free (Reason *reason)
     if (reason == NULL)
         return;
     g_free (reason->name);
-    g_free (reason->meaning_en);
-    g_free (reason->meaning_pl);
+    g_clear_pointer (&reason->meaning, g_hash_table_unref);
     g_free (reason->who);
-    g_free (reason->advice_en);
-    g_free (reason->advice_pl);
+    g_clear_pointer (&reason->advice, g_hash_table_unref);
     g_free (reason->infer_status);
     g_free (reason->file);
     g_free (reason);
@@ -150,15 +176,16 @@ rules_new (void)
 
 /* The keys a [rule ID] group may hold. */
 static const char *const rule_keys[] = {
-    "reason", "hard", "infer-status", "disabled", "description", "advice",
-    "advice[pl]", "example",
+    "reason", "hard", "infer-status", "disabled", "decides-alone", "fallback",
+    "description", "advice", "example",
     "status", "smtp-code", "action", "decoder", "kind", "diagnostic-type",
     "smtp-command",
-    "diagnostic", "reporting-mta", "remote-mta", "subject", NULL,
+    "diagnostic", "diagnostic-of", "reporting-mta", "remote-mta", "subject",
+    NULL,
 };
 
 /* The keys a [reason NAME] group may hold ("meaning" and "advice" also
- * with a [LOCALE] suffix). */
+ * with a [LOCALE] suffix; a rule's "advice" too). */
 static const char *const reason_keys[] = {
     "meaning", "hard", "who", "advice", "infer-status", NULL,
 };
@@ -263,6 +290,72 @@ get_text (GKeyFile *kf, const char *group, const char *key)
     return value != NULL ? g_strstrip (value) : NULL;
 }
 
+/* Every translation of @key in @group: "" -> the untranslated value,
+ * LOCALE -> the value of key[LOCALE] (g_key_file_get_locale_string, the
+ * file being loaded with G_KEY_FILE_KEEP_TRANSLATIONS); NULL when the
+ * key is absent in every language. */
+static GHashTable *
+get_translations (GKeyFile *kf, const char *group, const char *key)
+{
+    g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
+    GHashTable *texts = NULL;
+    gsize n = strlen (key);
+
+    for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+        g_autofree char *locale = NULL;
+        char *text;
+
+        if (strcmp (keys[i], key) == 0)
+            locale = g_strdup ("");
+        else if (is_localized_key (keys[i], key))
+            locale = g_strndup (keys[i] + n + 1, strlen (keys[i]) - n - 2);
+        else
+            continue;
+        text = locale[0] == '\0'
+                   ? g_key_file_get_string (kf, group, key, NULL)
+                   : g_key_file_get_locale_string (kf, group, key, locale,
+                                                   NULL);
+        if (text == NULL)
+            continue;
+        if (texts == NULL)
+            texts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                           g_free);
+        g_hash_table_replace (texts, g_steal_pointer (&locale),
+                              g_strstrip (text));
+    }
+    return texts;
+}
+
+static gboolean
+has_text (GHashTable *texts, const char *locale)
+{
+    const char *text = texts != NULL ? g_hash_table_lookup (texts, locale)
+                                     : NULL;
+
+    return text != NULL && text[0] != '\0';
+}
+
+/* The text of @texts for @lang: its first locale variant that has one
+ * (g_get_locale_variants: "pl_PL.UTF-8", "pl_PL", "pl"...), else the
+ * untranslated text; NULL when @texts is. */
+static const char *
+translation (GHashTable *texts, const char *lang)
+{
+    if (texts == NULL)
+        return NULL;
+    if (lang != NULL && lang[0] != '\0') {
+        g_auto (GStrv) variants = g_get_locale_variants (lang);
+
+        for (guint i = 0; variants[i] != NULL; i++) {
+            const char *text = g_hash_table_lookup (texts, variants[i]);
+
+            if (text != NULL)
+                return text;
+        }
+    }
+    return g_hash_table_lookup (texts, "");
+}
+
 static int
 get_bool (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
 {
@@ -324,9 +417,11 @@ get_infer_status (Ctx *ctx, GKeyFile *kf, const char *group)
 
 /* Status globs: digits, dots, '*' and '?'. */
 static GPtrArray *
-get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group, gboolean *none)
+get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group, gboolean *none,
+                  GStrv *out_globs)
 {
     g_auto (GStrv) items = get_list (kf, group, "status");
+    g_autoptr (GStrvBuilder) globs = g_strv_builder_new ();
     GPtrArray *specs;
 
     if (items == NULL)
@@ -347,9 +442,11 @@ get_status_globs (Ctx *ctx, GKeyFile *kf, const char *group, gboolean *none)
             continue;
         }
         g_ptr_array_add (specs, g_pattern_spec_new (items[i]));
+        g_strv_builder_add (globs, items[i]);
     }
     if (specs->len == 0 && !*none)
         ctx_problem (ctx, "status has no value");
+    *out_globs = g_strv_builder_end (globs);
     return specs;
 }
 
@@ -405,7 +502,8 @@ check_keys (Ctx *ctx, GKeyFile *kf, const char *group, gboolean is_rule)
         if (!g_hash_table_add (seen, (gpointer) key))
             ctx_problem (ctx, "duplicate key '%s'", key);
         if (is_rule)
-            known = in_list (rule_keys, key);
+            known = in_list (rule_keys, key) ||
+                    is_localized_key (key, "advice");
         else
             known = in_list (reason_keys, key) ||
                     is_localized_key (key, "meaning") ||
@@ -413,6 +511,129 @@ check_keys (Ctx *ctx, GKeyFile *kf, const char *group, gboolean is_rule)
         if (!known)
             ctx_problem (ctx, "unknown key '%.40s'", key);
     }
+}
+
+/* The tier a rule's keys put it in (rules/README.md, "Files and order"). */
+static Tier
+rule_tier (const Rule *rule)
+{
+    if (rule->decides_alone)
+        return TIER_ALONE;
+    if (rule->fallback)
+        return TIER_FALLBACK;
+    if (rule->diagnostic != NULL || rule->diagnostic_of != NULL ||
+        rule->subject != NULL || rule->remote_mta != NULL ||
+        rule->reporting_mta != NULL)
+        return TIER_WORDS;
+    if (rule->status != NULL || rule->smtp_code != NULL ||
+        rule->action != NULL || rule->decoder != NULL || rule->kind != NULL ||
+        rule->diagnostic_type != NULL || rule->smtp_command != NULL)
+        return TIER_STRUCTURE;
+    return TIER_CATCH_ALL;
+}
+
+/* Does a status glob name one cause: class 2 (not a failure), or a
+ * class.subject.detail code with wildcards only in the detail
+ * ("5.7.26", "5.7.60?"), not a class such as 5.7.* ? */
+static gboolean
+status_glob_names_cause (const char *glob)
+{
+    const char *dot1 = strchr (glob, '.');
+    const char *dot2 = dot1 != NULL ? strchr (dot1 + 1, '.') : NULL;
+
+    if (glob[0] == '2')
+        return TRUE;
+    if (dot2 == NULL || dot2[1] == '\0' || strchr (glob, '*') != NULL)
+        return FALSE;
+    for (const char *c = glob; c < dot2; c++)
+        if (*c == '?')
+            return FALSE;
+    return TRUE;
+}
+
+/* A rule marked decides-alone beats every phrase, so it must match a
+ * code that names the cause by itself or an outcome that is not a
+ * failure; a status class, a reply-code class, a decoder or a
+ * diagnostic type alone would shadow the words. */
+static void
+check_decides_alone (Ctx *ctx, const Rule *rule)
+{
+    static const char *const outcomes[] = {
+        "delivered", "relayed", "expanded", "feedback", "autoreply", NULL,
+    };
+    const GStrv globs = rule->status_globs;
+    gboolean names_cause = FALSE;
+
+    if (!rule->decides_alone)
+        return;
+    if (rule->status_none)
+        ctx_problem (ctx, "decides-alone with status 'none': no code says "
+                          "the cause");
+    for (guint i = 0; globs != NULL && globs[i] != NULL; i++) {
+        if (!status_glob_names_cause (globs[i]))
+            ctx_problem (ctx, "decides-alone with status '%.20s': a class "
+                              "would overrule every phrase; name the codes "
+                              "(5.2.2, 5.7.60?)", globs[i]);
+        else
+            names_cause = TRUE;
+    }
+    for (guint i = 0; rule->smtp_code != NULL && rule->smtp_code[i]; i++) {
+        const char *c = rule->smtp_code[i];
+        if (c[0] != '2' && strchr (c, 'x') != NULL)
+            ctx_problem (ctx, "decides-alone with smtp-code '%.20s': a class "
+                              "would overrule every phrase", c);
+        else
+            names_cause = TRUE;
+    }
+    for (guint i = 0; rule->action != NULL && rule->action[i] != NULL; i++) {
+        if (!in_list (outcomes, rule->action[i]))
+            ctx_problem (ctx, "decides-alone with action '%.20s': a failure "
+                              "is decided by its words", rule->action[i]);
+        else
+            names_cause = TRUE;
+    }
+    for (guint i = 0; rule->kind != NULL && rule->kind[i] != NULL; i++) {
+        if (!in_list (outcomes, rule->kind[i]))
+            ctx_problem (ctx, "decides-alone with kind '%.20s': a failure "
+                              "is decided by its words", rule->kind[i]);
+        else
+            names_cause = TRUE;
+    }
+    if (!names_cause)
+        ctx_problem (ctx, "decides-alone needs a code that names the cause "
+                          "(status 5.2.2, smtp-code 535) or an outcome that "
+                          "is not a failure (action delivered, kind "
+                          "feedback)");
+}
+
+/* A rule of the words tier must need words: a regex that matches an
+ * empty text decides on the other keys alone (a structural rule that
+ * would beat the phrases); a provider key needs a code or words. */
+static void
+check_words (Ctx *ctx, const Rule *rule)
+{
+    const struct {
+        const char *key;
+        const Pattern *p;
+    } texts[] = {
+        { "diagnostic", rule->diagnostic },
+        { "subject", rule->subject },
+    };
+
+    if (rule->tier != TIER_WORDS)
+        return;
+    for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
+        if (texts[i].p != NULL && rule->diagnostic_of == NULL &&
+            g_regex_match (texts[i].p->plain, "", 0, NULL))
+            ctx_problem (ctx, "%s matches an empty text, so the rule needs "
+                              "no words: use status or smtp-code, or name "
+                              "the words", texts[i].key);
+    if (rule->diagnostic == NULL && rule->diagnostic_of == NULL &&
+        rule->subject == NULL && rule->status == NULL &&
+        rule->smtp_code == NULL)
+        ctx_problem (ctx, "remote-mta or reporting-mta needs a status, an "
+                          "smtp-code or words too: a provider alone says no "
+                          "cause");
 }
 
 static Rule *
@@ -432,16 +653,18 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     check_keys (ctx, kf, group, TRUE);
     rule->disabled = get_bool (ctx, kf, group, "disabled") == 1;
     rule->description = get_text (kf, group, "description");
-    rule->advice_en = get_text (kf, group, "advice");
-    rule->advice_pl = get_text (kf, group, "advice[pl]");
-    if ((rule->advice_en == NULL) != (rule->advice_pl == NULL))
+    rule->advice = get_translations (kf, group, "advice");
+    if (rule->advice != NULL &&
+        (!g_hash_table_contains (rule->advice, "") ||
+         !g_hash_table_contains (rule->advice, "pl")))
         ctx_problem (ctx, "advice needs both advice and advice[pl]");
     rule->reason = get_raw (kf, group, "reason");
     if (rule->reason == NULL && !rule->disabled)
         ctx_problem (ctx, "no reason");
     rule->hard = get_bool (ctx, kf, group, "hard");
     rule->infer_status = get_infer_status (ctx, kf, group);
-    rule->status = get_status_globs (ctx, kf, group, &rule->status_none);
+    rule->status = get_status_globs (ctx, kf, group, &rule->status_none,
+                                     &rule->status_globs);
     rule->smtp_code = get_codes (ctx, kf, group);
     rule->action = get_checked_list (ctx, kf, group, "action", actions);
     rule->decoder = get_checked_list (ctx, kf, group, "decoder", NULL);
@@ -452,6 +675,8 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     rule->smtp_command = get_checked_list (ctx, kf, group, "smtp-command",
                                            smtp_command_names);
     rule->diagnostic = get_regex (ctx, kf, group, "diagnostic");
+    rule->diagnostic_of = get_checked_list (ctx, kf, group, "diagnostic-of",
+                                            NULL);
     rule->reporting_mta = get_regex (ctx, kf, group, "reporting-mta");
     rule->remote_mta = get_regex (ctx, kf, group, "remote-mta");
     rule->subject = get_regex (ctx, kf, group, "subject");
@@ -460,17 +685,24 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
                                                  NULL);
     if (rule->examples != NULL &&
         (rule->kind != NULL || rule->decoder != NULL ||
-         rule->diagnostic_type != NULL || rule->smtp_command != NULL ||
+         rule->diagnostic_type != NULL ||
          rule->reporting_mta != NULL ||
          rule->remote_mta != NULL || rule->subject != NULL))
         ctx_problem (ctx, "example needs a rule that matches on codes, "
-                          "action and diagnostic only");
+                          "action, command and diagnostic only");
+    rule->decides_alone = get_bool (ctx, kf, group, "decides-alone") == 1;
+    rule->fallback = get_bool (ctx, kf, group, "fallback") == 1;
+    if (rule->decides_alone && rule->fallback)
+        ctx_problem (ctx, "decides-alone and fallback: a rule is tried "
+                          "first or last, not both");
+    rule->tier = rule_tier (rule);
+    check_decides_alone (ctx, rule);
+    check_words (ctx, rule);
     rule->pub.id = rule->id;
     rule->pub.reason = rule->reason;
     rule->pub.file = rule->file;
     rule->pub.description = rule->description;
-    rule->pub.advice_en = rule->advice_en;
-    rule->pub.advice_pl = rule->advice_pl;
+    rule->pub.tier = tier_names[rule->tier];
     return rule;
 }
 
@@ -483,21 +715,20 @@ load_reason (Ctx *ctx, GKeyFile *kf, const char *group, const char *name)
     check_keys (ctx, kf, group, FALSE);
     reason->name = g_strdup (name);
     reason->file = g_strdup (ctx->file);
-    reason->meaning_en = get_text (kf, group, "meaning");
-    reason->meaning_pl = get_text (kf, group, "meaning[pl]");
-    reason->advice_en = get_text (kf, group, "advice");
-    reason->advice_pl = get_text (kf, group, "advice[pl]");
+    reason->meaning = get_translations (kf, group, "meaning");
+    reason->advice = get_translations (kf, group, "advice");
     reason->who = get_raw (kf, group, "who");
     reason->infer_status = get_infer_status (ctx, kf, group);
     hard = get_raw (kf, group, "hard");
 
-    if (reason->meaning_en == NULL || reason->meaning_en[0] == '\0')
+    /* English and Polish are required; other languages are optional. */
+    if (!has_text (reason->meaning, ""))
         ctx_problem (ctx, "no meaning");
-    if (reason->meaning_pl == NULL || reason->meaning_pl[0] == '\0')
+    if (!has_text (reason->meaning, "pl"))
         ctx_problem (ctx, "no meaning[pl]");
-    if (reason->advice_en == NULL || reason->advice_en[0] == '\0')
+    if (!has_text (reason->advice, ""))
         ctx_problem (ctx, "no advice");
-    if (reason->advice_pl == NULL || reason->advice_pl[0] == '\0')
+    if (!has_text (reason->advice, "pl"))
         ctx_problem (ctx, "no advice[pl]");
     if (reason->who == NULL)
         ctx_problem (ctx, "no who");
@@ -515,11 +746,7 @@ load_reason (Ctx *ctx, GKeyFile *kf, const char *group, const char *name)
                      hard);
 
     reason->pub.name = reason->name;
-    reason->pub.meaning_en = reason->meaning_en;
-    reason->pub.meaning_pl = reason->meaning_pl;
     reason->pub.who = reason->who;
-    reason->pub.advice_en = reason->advice_en;
-    reason->pub.advice_pl = reason->advice_pl;
     return reason;
 }
 
@@ -616,22 +843,108 @@ add_reason (Ctx *ctx, BounceRules *rules, Reason *reason)
     }
 }
 
+/* How continuation lines of @key join its value: one more alternative
+ * of a regular expression, one more item of a list, more words of a
+ * text. */
+static const char *
+continuation_joiner (const char *key)
+{
+    static const char *const regex_keys[] = {
+        "diagnostic", "remote-mta", "reporting-mta", "subject", NULL,
+    };
+    static const char *const list_keys[] = {
+        "status", "smtp-code", "action", "decoder", "kind",
+        "diagnostic-type", "smtp-command", "example", NULL,
+    };
+
+    if (in_list (regex_keys, key))
+        return "|";
+    if (in_list (list_keys, key))
+        return ";";
+    return " ";
+}
+
+/* GKeyFile values are one line.  A line that starts with white space
+ * and follows a key line (or another such line) continues that key's
+ * value: it is appended with continuation_joiner(), and its place
+ * becomes an empty line, so that the file keeps its line numbers.
+ * Comment lines between them are allowed (indented too); an empty
+ * line, a group or another key ends the value; an indented line
+ * anywhere else is a problem named by its line number. */
+static char *
+join_continuations (Ctx *ctx, const char *text)
+{
+    g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+    GString *value = NULL; /* the open key line, or NULL */
+    gboolean value_empty = FALSE;
+    const char *joiner = NULL;
+    guint open = 0;
+
+    for (guint i = 0; lines[i] != NULL; i++) {
+        char *line = lines[i];
+        const char *body = line + strspn (line, " \t");
+        g_autofree char *item = g_strstrip (g_strdup (body));
+
+        if (body != line && item[0] != '\0' && value != NULL) {
+            if (item[0] != '#') {
+                if (!value_empty)
+                    g_string_append (value, joiner);
+                g_string_append (value, item);
+                value_empty = FALSE;
+            }
+            line[0] = '\0';
+            continue;
+        }
+        if (item[0] == '#')
+            continue;
+        if (body != line && item[0] != '\0' && strchr (item, '=') == NULL) {
+            ctx_problem (ctx, "line %u: an indented line continues a value "
+                              "only right after its key or another "
+                              "indented line", i + 1);
+            line[0] = '\0';
+        }
+        if (value != NULL) {
+            g_free (lines[open]);
+            lines[open] = g_string_free (value, FALSE);
+            value = NULL;
+        }
+        if (body == line && item[0] != '[' && strchr (item, '=') != NULL) {
+            g_autofree char *key = g_strndup (item, strcspn (item, "="));
+            const char *rest = strchr (item, '=') + 1;
+
+            g_strstrip (key);
+            value = g_string_new (line);
+            g_strchomp (value->str);
+            g_string_set_size (value, strlen (value->str));
+            value_empty = rest[strspn (rest, " \t")] == '\0';
+            joiner = continuation_joiner (key);
+            open = i;
+        }
+    }
+    if (value != NULL) {
+        g_free (lines[open]);
+        lines[open] = g_string_free (value, FALSE);
+    }
+    return g_strjoinv ("\n", lines);
+}
+
 static void
 load_file (BounceRules *rules, GHashTable *slots, const RulesFile *f,
            GPtrArray *problems)
 {
     g_autoptr (GKeyFile) kf = g_key_file_new ();
     g_autoptr (GError) error = NULL;
+    g_autofree char *raw = NULL;
     g_autofree char *text = NULL;
     g_auto (GStrv) groups = NULL;
-    gsize len = 0;
     Ctx ctx = { problems, f->path, NULL };
 
-    if (!g_file_get_contents (f->path, &text, &len, &error)) {
+    if (!g_file_get_contents (f->path, &raw, NULL, &error)) {
         ctx_problem (&ctx, "%s", error->message);
         return;
     }
-    if (!g_key_file_load_from_data (kf, text, len,
+    text = join_continuations (&ctx, raw);
+    if (!g_key_file_load_from_data (kf, text, (gsize) -1,
                                     G_KEY_FILE_KEEP_TRANSLATIONS, &error)) {
         ctx_problem (&ctx, "%s", error->message);
         return;
@@ -657,6 +970,46 @@ load_file (BounceRules *rules, GHashTable *slots, const RulesFile *f,
                          "unknown group (want [rule ID] or [reason NAME])");
         }
     }
+}
+
+/* diagnostic-of = ID: the words of rule ID (one place for a phrase
+ * family that several contexts share).  ID must have a diagnostic of
+ * its own. */
+static void
+resolve_words_of (BounceRules *rules, GPtrArray *problems)
+{
+    for (guint i = 0; i < rules->rules->len; i++) {
+        Rule *rule = rules->rules->pdata[i];
+
+        if (rule->diagnostic_of == NULL)
+            continue;
+        rule->words_of = g_ptr_array_new ();
+        for (guint j = 0; rule->diagnostic_of[j] != NULL; j++) {
+            const char *id = rule->diagnostic_of[j];
+            Rule *other = NULL;
+
+            for (guint k = 0; k < rules->rules->len && other == NULL; k++)
+                if (strcmp (((Rule *) rules->rules->pdata[k])->id, id) == 0)
+                    other = rules->rules->pdata[k];
+            if (other == NULL || other->diagnostic == NULL)
+                g_ptr_array_add (problems, g_strdup_printf (
+                    "%s: [rule %s]: diagnostic-of '%.40s' is not a rule with "
+                    "a diagnostic", rule->file, rule->id, id));
+            else
+                g_ptr_array_add (rule->words_of, other);
+        }
+    }
+}
+
+static int
+rule_cmp (gconstpointer a, gconstpointer b)
+{
+    const Rule *ra = *(Rule *const *) a;
+    const Rule *rb = *(Rule *const *) b;
+
+    if (ra->tier != rb->tier)
+        return ra->tier < rb->tier ? -1 : 1;
+    return ra->order < rb->order ? -1 : ra->order > rb->order;
 }
 
 /* Loads everything, collecting every problem; never fails otherwise. */
@@ -718,6 +1071,11 @@ load_all (const char *const *dirs, GPtrArray *problems)
         if (rule->disabled)
             g_ptr_array_remove_index (rules->rules, i - 1);
     }
+    resolve_words_of (rules, problems);
+    /* Matching order: by tier, in file order within one. */
+    for (guint i = 0; i < rules->rules->len; i++)
+        ((Rule *) rules->rules->pdata[i])->order = i;
+    g_ptr_array_sort (rules->rules, rule_cmp);
     return rules;
 }
 
@@ -763,6 +1121,58 @@ check_examples (const BounceRules *rules, GPtrArray *problems)
     }
 }
 
+static gboolean match_status (const GPtrArray *specs, gboolean none,
+                              const char *status);
+
+/* Does @rule match on its status alone (no other match key)? */
+static gboolean
+matches_on_status_only (const Rule *rule)
+{
+    return rule->status != NULL && rule->smtp_code == NULL &&
+           rule->action == NULL && rule->decoder == NULL &&
+           rule->kind == NULL && rule->diagnostic_type == NULL &&
+           rule->smtp_command == NULL && rule->diagnostic == NULL &&
+           rule->diagnostic_of == NULL && rule->reporting_mta == NULL &&
+           rule->remote_mta == NULL && rule->subject == NULL;
+}
+
+/* A rule whose every status (a code, no glob) decides alone by another
+ * rule can never decide: name it. */
+static void
+check_unreachable (const BounceRules *rules, GPtrArray *problems)
+{
+    for (guint i = 0; i < rules->rules->len; i++) {
+        const Rule *rule = rules->rules->pdata[i];
+        const Rule *by = NULL;
+        gboolean all = rule->tier != TIER_ALONE && !rule->status_none &&
+                       rule->status_globs != NULL &&
+                       rule->status_globs[0] != NULL;
+
+        for (guint j = 0; all && rule->status_globs[j] != NULL; j++) {
+            const char *code = rule->status_globs[j];
+            const Rule *found = NULL;
+
+            if (strpbrk (code, "*?") != NULL)
+                all = FALSE;
+            for (guint k = 0; all && k < rules->rules->len && found == NULL;
+                 k++) {
+                const Rule *other = rules->rules->pdata[k];
+                if (other->tier == TIER_ALONE &&
+                    matches_on_status_only (other) &&
+                    match_status (other->status, FALSE, code))
+                    found = other;
+            }
+            all = all && found != NULL;
+            by = found;
+        }
+        if (all)
+            g_ptr_array_add (problems, g_strdup_printf (
+                "%s: [rule %s]: never decides: status %s decides alone "
+                "(rule %s)", rule->file, rule->id, rule->status_globs[0],
+                by->id));
+    }
+}
+
 gboolean
 bounce_rules_check (const char *const *dirs, GPtrArray *problems)
 {
@@ -772,8 +1182,10 @@ bounce_rules_check (const char *const *dirs, GPtrArray *problems)
     g_return_val_if_fail (problems != NULL, FALSE);
     before = problems->len;
     rules = load_all (dirs, problems);
-    if (problems->len == before)
+    if (problems->len == before) {
+        check_unreachable (rules, problems);
         check_examples (rules, problems);
+    }
     return problems->len == before;
 }
 
@@ -787,6 +1199,73 @@ bounce_rules_get_reason (const BounceRules *rules, const char *name)
         return NULL;
     reason = g_hash_table_lookup (rules->reasons, name);
     return reason != NULL ? &reason->pub : NULL;
+}
+
+const char *
+bounce_rules_get_meaning (const BounceRules *rules,
+                          const char *reason,
+                          const char *lang)
+{
+    Reason *r;
+
+    g_return_val_if_fail (rules != NULL, NULL);
+    r = reason != NULL ? g_hash_table_lookup (rules->reasons, reason) : NULL;
+    return r != NULL ? translation (r->meaning, lang) : NULL;
+}
+
+const char *
+bounce_rules_get_advice (const BounceRules *rules,
+                         const char *reason,
+                         const char *rule,
+                         const char *lang)
+{
+    const BounceRule *pub;
+    Reason *r;
+
+    g_return_val_if_fail (rules != NULL, NULL);
+    pub = bounce_rules_get_rule (rules, rule);
+    if (pub != NULL && ((const Rule *) pub)->advice != NULL)
+        return translation (((const Rule *) pub)->advice, lang);
+    r = reason != NULL ? g_hash_table_lookup (rules->reasons, reason) : NULL;
+    return r != NULL ? translation (r->advice, lang) : NULL;
+}
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+    return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+GStrv
+bounce_rules_get_languages (const BounceRules *rules)
+{
+    g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+    g_autoptr (GPtrArray) langs = g_ptr_array_new ();
+    g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+    GHashTableIter iter;
+    gpointer value;
+
+    g_return_val_if_fail (rules != NULL, NULL);
+    g_hash_table_iter_init (&iter, rules->reasons);
+    while (g_hash_table_iter_next (&iter, NULL, &value)) {
+        const Reason *r = value;
+        GHashTableIter it;
+        gpointer locale;
+
+        if (r->meaning == NULL)
+            continue;
+        g_hash_table_iter_init (&it, r->meaning);
+        while (g_hash_table_iter_next (&it, &locale, NULL))
+            if (((const char *) locale)[0] != '\0' &&
+                g_hash_table_add (seen, locale))
+                g_ptr_array_add (langs, locale);
+    }
+    g_ptr_array_sort (langs, compare_strings);
+    g_strv_builder_add (b, "en");
+    for (guint i = 0; i < langs->len; i++)
+        if (strcmp (langs->pdata[i], "en") != 0)
+            g_strv_builder_add (b, langs->pdata[i]);
+    return g_strv_builder_end (b);
 }
 
 const BounceRule *
@@ -808,6 +1287,15 @@ bounce_rules_count (const BounceRules *rules)
 {
     g_return_val_if_fail (rules != NULL, 0);
     return rules->rules->len;
+}
+
+const BounceRule *
+bounce_rules_get_nth (const BounceRules *rules, guint index)
+{
+    g_return_val_if_fail (rules != NULL, NULL);
+    if (index >= rules->rules->len)
+        return NULL;
+    return &((const Rule *) rules->rules->pdata[index])->pub;
 }
 
 /* ------------------------------------------------------------------ */
@@ -897,6 +1385,18 @@ match_regex (Pattern *p, const char *text)
     return g_regex_match_full (pattern_regex (p), text, len, 0, 0, NULL, NULL);
 }
 
+/* Does @text hold the words of one of the rules of @words_of? */
+static gboolean
+match_words_of (const GPtrArray *words_of, const char *text)
+{
+    if (words_of == NULL)
+        return TRUE;
+    for (guint i = 0; i < words_of->len; i++)
+        if (match_regex (((Rule *) words_of->pdata[i])->diagnostic, text))
+            return TRUE;
+    return FALSE;
+}
+
 static gboolean
 rule_matches (const Rule *rule, const BounceReport *report,
               const BounceRecipient *r)
@@ -913,7 +1413,8 @@ rule_matches (const Rule *rule, const BounceReport *report,
            match_regex (rule->remote_mta, r->remote_mta) &&
            match_regex (rule->reporting_mta, report->reporting_mta) &&
            match_regex (rule->subject, report->subject) &&
-           match_regex (rule->diagnostic, r->diagnostic);
+           match_regex (rule->diagnostic, r->diagnostic) &&
+           match_words_of (rule->words_of, r->diagnostic);
 }
 
 /* Is the failure temporary: a 4xx code or a delay? */
@@ -990,6 +1491,17 @@ bounce_rules_classify (const BounceRules *rules, BounceReport *report)
 BounceRecipient *
 bounce_rules_explain (const BounceRules *rules, const char *text)
 {
+    return bounce_rules_explain_full (rules, text, NULL, NULL, NULL, NULL);
+}
+
+BounceRecipient *
+bounce_rules_explain_full (const BounceRules *rules,
+                           const char *text,
+                           const char *smtp_command,
+                           const char *action,
+                           const char *status,
+                           const char *diagnostic_type)
+{
     g_autoptr (BounceReport) report = bounce_report_new ("-");
     BounceRecipient *r = bounce_recipient_new ();
     g_autofree char *copy = NULL;
@@ -999,13 +1511,22 @@ bounce_rules_explain (const BounceRules *rules, const char *text)
 
     copy = _bounce_text_normalize (text, strlen (text), BOUNCE_MAX_FIELD_BYTES);
     r->diagnostic = bounce_diagnostic_unfold (copy);
-    r->status = bounce_status_normalize (r->diagnostic);
+    r->status = status != NULL ? bounce_status_normalize (status)
+                               : bounce_status_normalize (r->diagnostic);
     bounce_recipient_resolve_codes (r);
-    if ((r->status != NULL && r->status[0] == '2') ||
-        (r->status == NULL && r->smtp_code >= 200 && r->smtp_code < 300))
+    if (action != NULL)
+        r->action = g_strdup (action);
+    else if ((r->status != NULL && r->status[0] == '2') ||
+             (r->status == NULL && r->smtp_code >= 200 && r->smtp_code < 300))
         r->action = g_strdup ("delivered");
     else
         r->action = g_strdup ("failed");
+    if (smtp_command == NULL)
+        r->smtp_command = g_strdup (bounce_smtp_command_find (r->diagnostic));
+    else if (g_ascii_strcasecmp (smtp_command, "NONE") != 0)
+        r->smtp_command = g_ascii_strup (smtp_command, -1);
+    if (diagnostic_type != NULL)
+        r->diagnostic_type = g_ascii_strdown (diagnostic_type, -1);
     report->kind = BOUNCE_KIND_DSN;
     classify_recipient (rules, report, r);
     return r;

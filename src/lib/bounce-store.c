@@ -49,16 +49,36 @@ struct _BounceStore {
 /* Errors                                                             */
 /* ------------------------------------------------------------------ */
 
+/* The BounceError for the errno of a failed system call. */
+static BounceError
+errno_error_code (int e)
+{
+    switch (e) {
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return BOUNCE_ERROR_STORE_ACCESS;
+    default:
+        /* ENOSPC, EDQUOT, EIO, ...: may pass; the MTA retries. */
+        return BOUNCE_ERROR_STORE_FULL;
+    }
+}
+
 BounceError
-_bounce_sqlite_error_code (int rc)
+_bounce_sqlite_error_code (int rc, int system_errno)
 {
     switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
         return BOUNCE_ERROR_STORE_BUSY;
-    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return BOUNCE_ERROR_STORE_ACCESS;
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
+        return errno_error_code (system_errno);
+    case SQLITE_FULL:
     case SQLITE_NOMEM:
     case SQLITE_PROTOCOL:
         return BOUNCE_ERROR_STORE_FULL;
@@ -67,20 +87,58 @@ _bounce_sqlite_error_code (int rc)
     }
 }
 
+/* What this user may not write, for a BOUNCE_ERROR_STORE_ACCESS about
+ * @path: the file, or its directory (where SQLite also creates the -wal
+ * and -shm files), or a read-only file system (transfer full). */
+static char *
+access_cause (const char *path)
+{
+    g_autofree char *dir = g_path_get_dirname (path);
+    const char *suffixes[] = { "", "-wal", "-shm" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++) {
+        g_autofree char *file = g_strconcat (path, suffixes[i], NULL);
+
+        if (access (file, F_OK) == 0 && access (file, R_OK | W_OK) != 0)
+            return g_strdup_printf ("%s: this user (uid %u) may not write "
+                                    "the file %s",
+                                    g_strerror (errno), (guint) geteuid (),
+                                    file);
+    }
+    if (access (dir, W_OK | X_OK) != 0)
+        return g_strdup_printf ("%s: this user (uid %u) may not write the "
+                                "directory %s, where SQLite keeps the "
+                                "database's -wal and -shm files",
+                                g_strerror (errno), (guint) geteuid (), dir);
+    return g_strdup_printf ("permission denied (uid %u)", (guint) geteuid ());
+}
+
 static gboolean
 set_sqlite_error (GError **error, BounceStore *store, int rc, const char *what)
 {
     const char *msg = store->db != NULL ? sqlite3_errmsg (store->db)
                                         : sqlite3_errstr (rc);
-    BounceError code = _bounce_sqlite_error_code (rc);
+    int sys_errno = store->db != NULL ? sqlite3_system_errno (store->db) : 0;
+    BounceError code = _bounce_sqlite_error_code (rc, sys_errno);
 
-    if (code == BOUNCE_ERROR_STORE_BUSY)
+    if (code == BOUNCE_ERROR_STORE_BUSY) {
         g_set_error (error, BOUNCE_ERROR, code,
                      "database %s: %s: still locked after %u ms (%s)",
                      store->path, what, store->options.busy_timeout_ms, msg);
-    else
+    } else if (code == BOUNCE_ERROR_STORE_ACCESS) {
+        g_autofree char *cause = access_cause (store->path);
+        g_set_error (error, BOUNCE_ERROR, code, "database %s: %s: %s (%s)",
+                     store->path, what, cause, msg);
+    } else if (code == BOUNCE_ERROR_STORE_FULL && sys_errno != 0 &&
+               ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_CANTOPEN ||
+                (rc & 0xff) == SQLITE_FULL)) {
+        /* "disk I/O error" says less than ENOSPC's "No space left". */
+        g_set_error (error, BOUNCE_ERROR, code, "database %s: %s: %s (%s)",
+                     store->path, what, msg, g_strerror (sys_errno));
+    } else {
         g_set_error (error, BOUNCE_ERROR, code, "database %s: %s: %s",
                      store->path, what, msg);
+    }
     return FALSE;
 }
 
@@ -145,6 +203,7 @@ read_version (BounceStore *store, int *out_version, GError **error)
     int rc = sqlite3_prepare_v2 (store->db, "PRAGMA user_version", -1, &stmt,
                                  NULL);
 
+    *out_version = 0;   /* set on every path (gcc -O3 cannot see it) */
     if (rc == SQLITE_OK) {
         rc = sqlite3_step (stmt);
         if (rc == SQLITE_ROW) {
@@ -175,7 +234,7 @@ migrate (BounceStore *store, GError **error)
 {
     g_autoptr (GPtrArray) sections = NULL;
     g_autofree char *set_version = NULL;
-    int version;
+    int version = 0;
 
     if (!read_version (store, &version, error) ||
         !check_not_too_new (store, version, error))
@@ -234,17 +293,21 @@ create_file (const char *path, GError **error)
 
     if (g_mkdir_with_parents (dir, 0700) != 0) {
         int saved = errno;
-        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE_FULL,
-                     "database %s: cannot create the directory %s: %s", path,
-                     dir, g_strerror (saved));
+        g_set_error (error, BOUNCE_ERROR, errno_error_code (saved),
+                     "database %s: cannot create the directory %s: %s "
+                     "(uid %u)",
+                     path, dir, g_strerror (saved), (guint) geteuid ());
         return FALSE;
     }
     fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         int saved = errno;
-        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE_FULL,
-                     "database %s: cannot create it: %s", path,
-                     g_strerror (saved));
+        BounceError code = errno_error_code (saved);
+        g_autofree char *cause = code == BOUNCE_ERROR_STORE_ACCESS
+                                     ? access_cause (path)
+                                     : g_strdup (g_strerror (saved));
+        g_set_error (error, BOUNCE_ERROR, code,
+                     "database %s: cannot create it: %s", path, cause);
         return FALSE;
     }
     close (fd);
@@ -274,9 +337,9 @@ prepare_all (BounceStore *store, GError **error)
                     " bounce_from, bounce_date, orig_message_id, orig_from,"
                     " orig_to, orig_subject, orig_date, verp_address,"
                     " warnings, recipients_dropped, raw, raw_size,"
-                    " raw_truncated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-                    " ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
-                    " ?20, ?21)",
+                    " raw_truncated, classified) VALUES (?1, ?2, ?3, ?4, ?5,"
+                    " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+                    " ?18, ?19, ?20, ?21, ?22)",
                     error) &&
            prepare (store, &store->insert_header,
                     "INSERT OR REPLACE INTO message_headers (message_id, name,"
@@ -288,9 +351,10 @@ prepare_all (BounceStore *store, GError **error)
                     " outcome, status, status_source, smtp_code,"
                     " diagnostic_type, diagnostic, remote_mta, last_attempt,"
                     " reason, hard, permanent, rule, feedback_type,"
-                    " event_time, event_time_source, smtp_command) VALUES"
+                    " event_time, event_time_source, smtp_command,"
+                    " verified) VALUES"
                     " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-                    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+                    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
                     error);
 }
 
@@ -426,13 +490,10 @@ message_core (GBytes *raw, gsize *out_len)
 {
     gsize len;
     const guint8 *p = g_bytes_get_data (raw, &len);
+    gsize skip = _bounce_message_start (p, len);
 
-    if (len >= 5 && memcmp (p, "From ", 5) == 0) {
-        const guint8 *nl = memchr (p, '\n', len);
-        gsize skip = nl != NULL ? (gsize) (nl - p) + 1 : len;
-        p += skip;
-        len -= skip;
-    }
+    p += skip;
+    len -= skip;
     while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
         len--;
     *out_len = len;
@@ -503,7 +564,10 @@ compress (BounceStore *store, const guint8 *data, gsize len, const char *tail,
     return g_byte_array_free_to_bytes (g_steal_pointer (&out));
 }
 
-/* ISO 8601 (any offset) -> "YYYY-MM-DDTHH:MM:SSZ", or NULL. */
+/* ISO 8601 with any offset (as GLib writes it: "2011-04-29T23:34:45+09",
+ * which SQLite's date functions do not read) -> UTC
+ * "YYYY-MM-DDTHH:MM:SSZ", the one form every stored time has; NULL when
+ * it is not a time (or its year has no four digits). */
 static char *
 to_utc (const char *iso)
 {
@@ -518,40 +582,9 @@ to_utc (const char *iso)
     if (dt == NULL)
         return NULL;
     u = g_date_time_to_utc (dt);
+    if (g_date_time_get_year (u) < 1000)
+        return NULL;
     return g_date_time_format (u, "%Y-%m-%dT%H:%M:%SZ");
-}
-
-static const char *
-event_outcome (const BounceReport *report, const BounceRecipient *r)
-{
-    if (report->kind == BOUNCE_KIND_FEEDBACK)
-        return "feedback";
-    if (report->kind == BOUNCE_KIND_AUTOREPLY)
-        return "autoreply";
-    if (r->action != NULL) {
-        if (g_ascii_strcasecmp (r->action, "failed") == 0)
-            return "bounce";
-        if (g_ascii_strcasecmp (r->action, "delayed") == 0)
-            return "delay";
-        if (g_ascii_strcasecmp (r->action, "delivered") == 0 ||
-            g_ascii_strcasecmp (r->action, "relayed") == 0 ||
-            g_ascii_strcasecmp (r->action, "expanded") == 0)
-            return "delivered";
-    }
-    if (r->reason != NULL) {
-        if (strcmp (r->reason, "delivered") == 0)
-            return "delivered";
-        if (strcmp (r->reason, "feedback") == 0)
-            return "feedback";
-        if (strcmp (r->reason, "vacation") == 0)
-            return "autoreply";
-    }
-    if (report->kind == BOUNCE_KIND_DELIVERED ||
-        (r->status != NULL && r->status[0] == '2'))
-        return "delivered";
-    if (report->kind == BOUNCE_KIND_DSN || report->kind == BOUNCE_KIND_BOUNCE)
-        return "bounce";
-    return "unknown";
 }
 
 static void
@@ -600,20 +633,29 @@ insert_message (BounceStore *store, GBytes *raw, const BounceReport *report,
     sqlite3_stmt *s = store->insert_message;
     g_autofree char *warnings = warnings_json (report);
     g_autofree char *note = NULL;
+    g_autofree char *arrival_date = to_utc (report->arrival_date);
+    g_autofree char *bounce_date = to_utc (report->date);
+    g_autofree char *orig_date = to_utc (report->orig_date);
     g_autoptr (GBytes) packed = NULL;
     gsize raw_len;
     const guint8 *raw_data = g_bytes_get_data (raw, &raw_len);
     gsize keep = raw_len;
-    gboolean truncated = FALSE;
+    /* The input may have kept only the first part (report->size). */
+    guint64 size = MAX ((guint64) raw_len, report->size);
+    gboolean truncated = size > raw_len;
 
-    if (store->options.raw_cap > 0 && raw_len > store->options.raw_cap) {
+    /* An unclassified message is kept whole: it is parsed again when it
+     * is classified. */
+    if (store->options.raw_cap > 0 && raw_len > store->options.raw_cap &&
+        !store->options.unclassified) {
         keep = store->options.raw_cap;
         truncated = TRUE;
-        note = g_strdup_printf ("\n\n[bouncestat: message truncated: the "
-                                "first %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT
-                                " bytes are kept]\n",
-                                keep, raw_len);
     }
+    if (truncated)
+        note = g_strdup_printf ("\n\n[bouncestat: message truncated: the "
+                                "first %" G_GSIZE_FORMAT " of %" G_GUINT64_FORMAT
+                                " bytes are kept]\n",
+                                keep, size);
     packed = compress (store, raw_data, keep, note, error);
     if (packed == NULL)
         return FALSE;
@@ -624,22 +666,23 @@ insert_message (BounceStore *store, GBytes *raw, const BounceReport *report,
     bind_text (s, 4, bounce_kind_to_string (report->kind));
     bind_text (s, 5, report->mta);
     bind_text (s, 6, report->reporting_mta);
-    bind_text (s, 7, report->arrival_date);
+    bind_text (s, 7, arrival_date);
     bind_text (s, 8, report->subject);
     bind_text (s, 9, report->from);
-    bind_text (s, 10, report->date);
+    bind_text (s, 10, bounce_date);
     bind_text (s, 11, report->orig_message_id);
     bind_text (s, 12, report->orig_from);
     bind_text (s, 13, report->orig_to);
     bind_text (s, 14, report->orig_subject);
-    bind_text (s, 15, report->orig_date);
+    bind_text (s, 15, orig_date);
     bind_text (s, 16, report->verp_address);
     bind_text (s, 17, warnings);
     sqlite3_bind_int64 (s, 18, report->recipients_dropped);
     sqlite3_bind_blob64 (s, 19, g_bytes_get_data (packed, NULL),
                          g_bytes_get_size (packed), SQLITE_STATIC);
-    sqlite3_bind_int64 (s, 20, (sqlite3_int64) raw_len);
+    sqlite3_bind_int64 (s, 20, (sqlite3_int64) size);
     sqlite3_bind_int (s, 21, truncated);
+    sqlite3_bind_int (s, 22, !store->options.unclassified);
     if (!step_done (store, s, "storing the message", error))
         return FALSE;
     *out_id = sqlite3_last_insert_rowid (store->db);
@@ -680,6 +723,7 @@ insert_event (BounceStore *store, sqlite3_int64 id, guint position,
     g_autofree char *address = NULL;
     g_autofree char *domain = NULL;
     g_autofree char *event_time = NULL;
+    g_autofree char *last_attempt = NULL;
     const char *registrable = NULL;
     const char *time_source;
 
@@ -701,9 +745,11 @@ insert_event (BounceStore *store, sqlite3_int64 id, guint position,
                 registrable = domain;
         }
     }
-    if ((event_time = to_utc (r->last_attempt)) != NULL)
+    last_attempt = to_utc (r->last_attempt);
+    if (last_attempt != NULL) {
+        event_time = g_strdup (last_attempt);
         time_source = "last_attempt";
-    else if ((event_time = to_utc (report->arrival_date)) != NULL)
+    } else if ((event_time = to_utc (report->arrival_date)) != NULL)
         time_source = "arrival_date";
     else if ((event_time = to_utc (report->date)) != NULL)
         time_source = "bounce_date";
@@ -719,7 +765,7 @@ insert_event (BounceStore *store, sqlite3_int64 id, guint position,
     bind_text (s, 5, registrable);
     bind_text (s, 6, r->original_recipient);
     bind_text (s, 7, r->action);
-    bind_text (s, 8, event_outcome (report, r));
+    bind_text (s, 8, bounce_recipient_outcome (report, r));
     bind_text (s, 9, r->status);
     bind_text (s, 10, bounce_status_source_to_string (r->status_source));
     if (r->smtp_code > 0)
@@ -727,7 +773,7 @@ insert_event (BounceStore *store, sqlite3_int64 id, guint position,
     bind_text (s, 12, r->diagnostic_type);
     bind_text (s, 13, r->diagnostic);
     bind_text (s, 14, r->remote_mta);
-    bind_text (s, 15, r->last_attempt);
+    bind_text (s, 15, last_attempt);
     bind_text (s, 16, r->reason);
     if (r->hard >= 0)
         sqlite3_bind_int (s, 17, r->hard > 0);
@@ -737,6 +783,8 @@ insert_event (BounceStore *store, sqlite3_int64 id, guint position,
     bind_text (s, 21, event_time);
     bind_text (s, 22, time_source);
     bind_text (s, 23, r->smtp_command);
+    if (r->verified != BOUNCE_VERIFIED_UNCHECKED)
+        sqlite3_bind_int (s, 24, r->verified == BOUNCE_VERIFIED_YES);
     return step_done (store, s, "storing a recipient", error);
 }
 
@@ -765,6 +813,10 @@ add_locked (BounceStore *store, GBytes *raw, const BounceReport *report,
     if (!insert_message (store, raw, report, hash, received_at, &id, error) ||
         !insert_headers (store, id, report, error))
         return FALSE;
+    /* No events until it is classified: reports and the suppression list
+     * count only classified bounces. */
+    if (store->options.unclassified)
+        return TRUE;
     for (guint i = 0; i < report->recipients->len; i++)
         if (!insert_event (store, id, i, report, report->recipients->pdata[i],
                            received_at, error))

@@ -40,6 +40,9 @@ G_BEGIN_DECLS
  *   retry later.
  * @BOUNCE_ERROR_SCHEMA_TOO_NEW: the database was written by a newer
  *   bouncestat.
+ * @BOUNCE_ERROR_STORE_ACCESS: this user may not write the database file
+ *   or its directory (permissions, a read-only file system); the message
+ *   names which.
  */
 typedef enum {
     BOUNCE_ERROR_FAILED,
@@ -49,6 +52,7 @@ typedef enum {
     BOUNCE_ERROR_STORE_BUSY,
     BOUNCE_ERROR_STORE_FULL,
     BOUNCE_ERROR_SCHEMA_TOO_NEW,
+    BOUNCE_ERROR_STORE_ACCESS,
 } BounceError;
 
 GQuark bounce_error_quark (void);
@@ -71,6 +75,12 @@ GQuark bounce_error_quark (void);
 #define BOUNCE_MAX_BODY_SCAN_BYTES (256u * 1024u)
 /* Warnings kept per report. */
 #define BOUNCE_MAX_WARNINGS 64
+/* Bytes of one message an input keeps (standard input, a message file,
+ * one message of an mbox; bounce_input_set_max_bytes() lowers it): the
+ * rest is read past, so that a writer on a pipe is never cut off, and
+ * only counted.  The message is parsed and stored cut, with a warning,
+ * its whole size and raw_truncated (bounce_input_annotate()). */
+#define BOUNCE_MAX_INPUT_BYTES BOUNCE_MAX_MESSAGE_BYTES
 
 /* ------------------------------------------------------------------ */
 /* Reports                                                            */
@@ -102,6 +112,22 @@ typedef enum {
 const char *bounce_status_source_to_string (BounceStatusSource source);
 
 /**
+ * BounceVerified:
+ * @BOUNCE_VERIFIED_UNCHECKED: nothing to check it with (no VERP secret
+ *   and no sending domains configured).
+ * @BOUNCE_VERIFIED_YES: it came back to the signed VERP return path of
+ *   this very address, and its original's Message-ID is from a sending
+ *   domain (of what is configured).
+ * @BOUNCE_VERIFIED_NO: a check failed (the report's warnings say which):
+ *   it may be forged, and never counts towards suppression.
+ */
+typedef enum {
+    BOUNCE_VERIFIED_UNCHECKED,
+    BOUNCE_VERIFIED_YES,
+    BOUNCE_VERIFIED_NO,
+} BounceVerified;
+
+/**
  * BounceRecipient:
  * One recipient of a report.  Every string is UTF-8 or NULL (unknown).
  * @smtp_code is 0 when unknown; @hard is -1 until classified.
@@ -123,6 +149,9 @@ typedef struct {
     char *rule;          /* id of the rule that decided */
     char *feedback_type; /* ARF only */
     char *smtp_command;  /* the command the reply answered: RCPT, DATA... */
+    BounceVerified verified; /* whether the bounce is authentic (VERP) */
+    char *final_recipient; /* the Final-Recipient when @address is the
+                            * Original-Recipient, else NULL */
 } BounceRecipient;
 
 BounceRecipient *bounce_recipient_new (void);
@@ -154,6 +183,9 @@ typedef struct {
     GPtrArray *warnings;
     GHashTable *extra_headers;
     guint recipients_dropped; /* past BOUNCE_MAX_RECIPIENTS */
+    /* Bytes of the whole message: those parsed, or more when its input
+     * kept only the first part (bounce_input_annotate()). */
+    guint64 size;
 } BounceReport;
 
 BounceReport *bounce_report_new (const char *source);
@@ -164,6 +196,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceReport, bounce_report_free)
 void bounce_report_add_warning (BounceReport *report,
                                 const char *format,
                                 ...) G_GNUC_PRINTF (2, 3);
+
+/* What happened to @recipient of @report: "bounce", "delay",
+ * "delivered", "feedback", "autoreply" or "unknown" (the events' outcome
+ * column and the JSON's "outcome"; read after classifying: the reason
+ * counts) (transfer none: a static string). */
+const char *bounce_recipient_outcome (const BounceReport *report,
+                                      const BounceRecipient *recipient);
 
 /* The report as the JSON object of docs/output-format.md
  * (transfer full). */
@@ -180,7 +219,10 @@ char *bounce_status_normalize (const char *text);
 /* Finds the first enhanced status code in free text (transfer full). */
 char *bounce_status_find (const char *text);
 
-/* Finds the first SMTP reply code (2xx-5xx) in free text; 0 if none. */
+/* Finds the SMTP reply code (2xx-5xx) of the server's reply in free text:
+ * the first refusal (4xx/5xx), past an x.4.7 expiry verdict to the reply
+ * that caused it; a 2xx/3xx only when nothing failed; 0 if none
+ * (docs/output-format.md, "Which status"). */
 int bounce_reply_code_find (const char *text);
 
 /* Unfolds a multi-line SMTP reply ("550-5.1.1 a 550 5.1.1 b") into one
@@ -193,7 +235,9 @@ char *bounce_diagnostic_unfold (const char *text);
 const char *bounce_smtp_command_find (const char *text);
 
 /* Fills status, smtp_code and status_source of @recipient from its
- * Status field and diagnostic: the more specific code wins. */
+ * Status field and diagnostic: the enhanced code next to the server's
+ * reply wins unless it is x.0.0; a code elsewhere only refines a vaguer
+ * Status of the same class (docs/output-format.md, "Which status"). */
 void bounce_recipient_resolve_codes (BounceRecipient *recipient);
 
 /* ------------------------------------------------------------------ */
@@ -204,31 +248,29 @@ typedef struct _BounceRules BounceRules;
 
 /**
  * BounceReason:
- * One entry of the reason table, read from the rules files.
+ * One entry of the reason table, read from the rules files.  Its meaning
+ * and advice, in any language the rules carry, come from
+ * bounce_rules_get_meaning() and bounce_rules_get_advice().
  */
 typedef struct {
     const char *name;
-    const char *meaning_en;
-    const char *meaning_pl;
     gboolean hard;
     const char *who; /* recipient|sender|receiving-admin */
-    const char *advice_en;
-    const char *advice_pl;
     gboolean hard_when_permanent; /* hard only on a permanent failure */
 } BounceReason;
 
 /**
  * BounceRule:
- * One rule, as loaded.  @advice_en and @advice_pl are NULL unless the
- * rule carries its own advice (which then replaces the reason's).
+ * One rule, as loaded.  Its own advice, if any (which then replaces the
+ * reason's), comes from bounce_rules_get_advice().
  */
 typedef struct {
     const char *id;
     const char *reason;
     const char *file;
     const char *description;
-    const char *advice_en;
-    const char *advice_pl;
+    const char *tier; /* "decides-alone", "words", "structure", "fallback",
+                         "catch-all" */
 } BounceRule;
 
 /* Loads the rules of @dirs in order: the first directory holds the
@@ -246,6 +288,29 @@ void bounce_rules_classify (const BounceRules *rules, BounceReport *report);
 const BounceReason *bounce_rules_get_reason (const BounceRules *rules,
                                              const char *name);
 
+/* What the reason @reason means, in @lang (a locale name such as "pl",
+ * "pl_PL.UTF-8" or "de": its first variant the rules translate, as
+ * g_key_file_get_locale_string finds "meaning[pl]"), else in English (the
+ * untranslated text; also for a NULL @lang).  NULL for an unknown reason
+ * (transfer none: owned by @rules). */
+const char *bounce_rules_get_meaning (const BounceRules *rules,
+                                      const char *reason,
+                                      const char *lang);
+
+/* The advice for a recipient classified @reason by the rule @rule (may
+ * be NULL): the rule's own advice if it has one, else the reason's; in
+ * @lang as bounce_rules_get_meaning().  NULL when neither is known
+ * (transfer none). */
+const char *bounce_rules_get_advice (const BounceRules *rules,
+                                     const char *reason,
+                                     const char *rule,
+                                     const char *lang);
+
+/* The languages the reasons' meanings are written in: "en" (the
+ * untranslated text) first, then each LOCALE of a "meaning[LOCALE]", in
+ * byte order (transfer full). */
+GStrv bounce_rules_get_languages (const BounceRules *rules);
+
 /* The rule with @id, or NULL. */
 const BounceRule *bounce_rules_get_rule (const BounceRules *rules,
                                          const char *id);
@@ -253,17 +318,90 @@ const BounceRule *bounce_rules_get_rule (const BounceRules *rules,
 /* How many rules were loaded (after overrides and disabled ones). */
 guint bounce_rules_count (const BounceRules *rules);
 
+/* The @index-th rule in matching order (by tier, then file order), or
+ * NULL past the end. */
+const BounceRule *bounce_rules_get_nth (const BounceRules *rules,
+                                        guint index);
+
 /* Classifies one free-text reply ("550 5.7.26 text", "5.2.2" or "552")
  * as a failed recipient would be: the codes are read from @text, which
  * is also the diagnostic.  Never NULL (transfer full). */
 BounceRecipient *bounce_rules_explain (const BounceRules *rules,
                                        const char *text);
 
+/* As bounce_rules_explain, with what a report would add to the reply:
+ * @smtp_command the command it answered ("RCPT", "DATA", ...; "NONE":
+ * the report does not say; NULL: found in @text as parse does),
+ * @action the recipient's action ("failed", "delayed", ...; NULL:
+ * delivered for a 2xx reply, else failed), @status the report's Status
+ * field (NULL: none; the code in @text is weighed against it as parse
+ * does) and @diagnostic_type the Diagnostic-Code's type ("smtp",
+ * "x-unix", ...; NULL: none).  Never NULL (transfer full). */
+BounceRecipient *bounce_rules_explain_full (const BounceRules *rules,
+                                            const char *text,
+                                            const char *smtp_command,
+                                            const char *action,
+                                            const char *status,
+                                            const char *diagnostic_type);
+
 /* Validates the rules of @dirs, then runs every rule's examples through
  * all the rules (each must end at its own rule); each problem found is
  * appended to @problems as "FILE: [rule ID]: what".  Returns TRUE when
  * none. */
 gboolean bounce_rules_check (const char *const *dirs, GPtrArray *problems);
+
+/* ------------------------------------------------------------------ */
+/* Signed VERP return paths (docs/verp.md)                            */
+/* ------------------------------------------------------------------ */
+
+/* Hex digits of HMAC-SHA-256 kept in a token, and the shortest secret. */
+#define BOUNCE_VERP_TOKEN_LENGTH 16
+#define BOUNCE_VERP_MIN_SECRET_BYTES 16
+
+typedef struct _BounceVerpKey BounceVerpKey;
+
+/* A key from @len bytes of secret (at least BOUNCE_VERP_MIN_SECRET_BYTES,
+ * else BOUNCE_ERROR_INPUT). */
+BounceVerpKey *bounce_verp_key_new (const guint8 *secret,
+                                    gsize len,
+                                    GError **error);
+
+/* A key from the content of the file @path, without the CR and LF bytes
+ * that end it (BOUNCE_ERROR_INPUT when it cannot be read or is too
+ * short). */
+BounceVerpKey *bounce_verp_key_load (const char *path, GError **error);
+void bounce_verp_key_free (BounceVerpKey *key);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceVerpKey, bounce_verp_key_free)
+
+/* The token for @address: the first BOUNCE_VERP_TOKEN_LENGTH lower-case
+ * hex digits of HMAC-SHA-256 (secret, @address with A-Z lowered)
+ * (transfer full). */
+char *bounce_verp_token (const BounceVerpKey *key, const char *address);
+
+/* The signed return path for mail to @address: "LOCAL@DOMAIN" (the
+ * @return_path) becomes "LOCAL+alocal=adomain+TOKEN@DOMAIN", the address
+ * lowered (ASCII).  BOUNCE_ERROR_INPUT for a return path with "+" or "="
+ * in its local part, or an address with spaces, quotes or controls
+ * (transfer full). */
+char *bounce_verp_encode (const BounceVerpKey *key,
+                          const char *return_path,
+                          const char *address,
+                          GError **error);
+
+typedef enum {
+    BOUNCE_VERP_NOT_VERP,    /* not LOCAL+alocal=adomain[+TOKEN]@DOMAIN */
+    BOUNCE_VERP_UNSIGNED,    /* VERP without a token */
+    BOUNCE_VERP_UNCHECKED,   /* a token, and no key to check it */
+    BOUNCE_VERP_WRONG_TOKEN, /* a token that is not the address's */
+    BOUNCE_VERP_VALID,       /* signed with the key */
+} BounceVerpResult;
+
+/* The address a VERP return path @envelope carries (lower-cased), or NULL
+ * when it is not one; *@out_result (may be NULL) says whether its token
+ * is valid for @key (may be NULL) (transfer full). */
+char *bounce_verp_decode (const BounceVerpKey *key,
+                          const char *envelope,
+                          BounceVerpResult *out_result);
 
 /* ------------------------------------------------------------------ */
 /* Parsing                                                            */
@@ -288,7 +426,8 @@ void bounce_parser_set_extra_headers (BounceParser *parser,
 
 /* The VERP pattern: a regular expression over the envelope address with
  * named groups "local" and "domain"
- * (default: ^[^+=@]+[+=](?<local>.+)=(?<domain>[^=@]+)@). */
+ * (default: ^[^+=@]+[+=](?<local>[^@]+)=(?<domain>[^=@+]+)(?:\+[0-9a-f]+)?@,
+ * which also reads a signed return path, docs/verp.md). */
 gboolean bounce_parser_set_verp_pattern (BounceParser *parser,
                                          const char *pattern,
                                          GError **error);
@@ -304,6 +443,19 @@ gboolean bounce_parser_set_verp_pattern (BounceParser *parser,
 gboolean bounce_parser_add_decoders (BounceParser *parser,
                                      const char *path,
                                      GError **error);
+
+/* The VERP secret (borrowed; NULL: none): each recipient of a report
+ * is then BOUNCE_VERIFIED_YES only when the envelope recipient (or an
+ * X-Original-To, Delivered-To, Envelope-To, X-Envelope-To header) is a
+ * return path signed for its address (bounce_verp_encode()). */
+void bounce_parser_set_verp_key (BounceParser *parser,
+                                 const BounceVerpKey *key);
+
+/* The domains the messages are sent from (NULL-terminated, copied; NULL
+ * or empty: not checked): each recipient of a report whose original's
+ * Message-ID is not @ one of them or below is BOUNCE_VERIFIED_NO. */
+void bounce_parser_set_sending_domains (BounceParser *parser,
+                                        const char *const *domains);
 
 /* An envelope recipient given by the caller (e.g. procmail's or
  * Postfix's $ORIGINAL_RECIPIENT), used for VERP; may be NULL. */
@@ -324,7 +476,10 @@ typedef struct _BounceInput BounceInput;
 
 /* Opens @path: a message file, an mbox file (by content), a Maildir
  * (cur/ and new/) or a folder of message files.  "-" reads one message
- * from @stdin_fd. */
+ * from @stdin_fd (read when bounce_input_next() is called).  Files are
+ * read (never mapped) up to the size they have when they are opened: one
+ * that ends before that (truncated while it is read) gives
+ * BOUNCE_ERROR_INPUT for what is left of it. */
 BounceInput *bounce_input_open (const char *path, int stdin_fd,
                                 GError **error);
 void bounce_input_free (BounceInput *input);
@@ -342,6 +497,19 @@ gboolean bounce_input_next (BounceInput *input,
  * when not known yet. */
 gint64 bounce_input_count_hint (BounceInput *input);
 
+/* Keeps at most @max_bytes of each message (0: BOUNCE_MAX_INPUT_BYTES,
+ * the default); the rest is read past and counted. */
+void bounce_input_set_max_bytes (BounceInput *input, gsize max_bytes);
+
+/* The whole size of the message bounce_input_next() returned last: more
+ * than the bytes it holds when the input cut it. */
+guint64 bounce_input_get_message_size (BounceInput *input);
+
+/* For the report parsed from the message bounce_input_next() returned
+ * last: when the input cut it, sets @report->size to its whole size and
+ * adds a warning saying how much was read. */
+void bounce_input_annotate (BounceInput *input, BounceReport *report);
+
 /* ------------------------------------------------------------------ */
 /* Store: the history in SQLite (schema.sql)                          */
 /* ------------------------------------------------------------------ */
@@ -349,7 +517,7 @@ gint64 bounce_input_count_hint (BounceInput *input);
 typedef struct _BounceStore BounceStore;
 
 /* The schema version this library writes (PRAGMA user_version). */
-#define BOUNCE_STORE_SCHEMA_VERSION 4
+#define BOUNCE_STORE_SCHEMA_VERSION 7
 
 /* Default busy timeout and raw message cap. */
 #define BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS 10000
@@ -363,6 +531,10 @@ typedef struct _BounceStore BounceStore;
  *   with a note, and raw_truncated set); 0 for no cap.
  * @must_exist: do not create the database (BOUNCE_ERROR_STORE if it is
  *   missing); for readers.
+ * @unclassified: the reports were parsed without the rules (they could
+ *   not be loaded): each message is stored with classified = 0, its raw
+ *   bytes whole (@raw_cap does not apply) and no events, so that no
+ *   report or suppression counts it until it is classified again.
  *
  * Pass NULL to bounce_store_open() for the defaults
  * (BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS, BOUNCE_STORE_DEFAULT_RAW_CAP).
@@ -371,6 +543,7 @@ typedef struct {
     guint busy_timeout_ms;
     gsize raw_cap;
     gboolean must_exist;
+    gboolean unclassified;
 } BounceStoreOptions;
 
 /* Sets the defaults in @options. */
@@ -379,9 +552,10 @@ void bounce_store_options_init (BounceStoreOptions *options);
 /* Opens (creating it and its directory, mode 0600/0700) the database at
  * @path, in WAL mode, and brings its schema up to date.  A database of a
  * newer schema gives BOUNCE_ERROR_SCHEMA_TOO_NEW.  Lock waits past the
- * timeout give BOUNCE_ERROR_STORE_BUSY; disk full, I/O errors and files
- * that cannot be opened BOUNCE_ERROR_STORE_FULL (both transient); the
- * rest BOUNCE_ERROR_STORE. */
+ * timeout give BOUNCE_ERROR_STORE_BUSY; disk full and I/O errors
+ * BOUNCE_ERROR_STORE_FULL (both transient); a file or directory this
+ * user may not write (EACCES, EPERM, EROFS, SQLITE_READONLY)
+ * BOUNCE_ERROR_STORE_ACCESS; the rest BOUNCE_ERROR_STORE. */
 BounceStore *bounce_store_open (const char *path,
                                 const BounceStoreOptions *options,
                                 GError **error);
@@ -432,7 +606,11 @@ typedef struct _BounceReader BounceReader;
 
 /* Opens the database at @path read-only.  It must exist
  * (BOUNCE_ERROR_INPUT if not) and have schema version 2 or later;
- * databases of a newer schema are read too (versions only add). */
+ * databases of a newer schema are read too (versions only add).  Read
+ * access to the file is enough: where the WAL's -shm file cannot be
+ * created (a directory or mount the caller cannot write) and no
+ * write-ahead log is pending, the file is read without locks
+ * (SQLite's "immutable"). */
 BounceReader *bounce_reader_open (const char *path, GError **error);
 void bounce_reader_free (BounceReader *reader);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceReader, bounce_reader_free)
@@ -550,14 +728,23 @@ BounceTable *bounce_query_report (BounceReader *reader,
  * @reasons: reason, who, bounces, hard, soft; by count.
  * @domains: domain (registrable), bounces, hard, soft; by count, at most
  *   options->top rows (all when 0).
- * @trend: day, bounces, hard, soft: every day from first_day to
- *   last_day, days without bounces included.
+ * @trend: day, bounces, hard, soft, then the bounces by whose side
+ *   the reason is on (who_recipient, who_sender, who_receiving_admin,
+ *   who_other: none or unknown): every day from first_day to last_day,
+ *   days without bounces included.
+ * @outcomes: outcome, messages, recipients: the messages of the window
+ *   by what they are, each counted once, under the first of bounce,
+ *   delay, delivered, feedback, autoreply, unknown that its recipients
+ *   have (recipients: all the recipients of that outcome); then "none"
+ *   (messages without recipients, received in the window; only when
+ *   there are any) and last "all" (the sum of the messages).
  */
 typedef struct {
     BounceTable *totals;
     BounceTable *reasons;
     BounceTable *domains;
     BounceTable *trend;
+    BounceTable *outcomes;
 } BounceOverview;
 
 void bounce_overview_free (BounceOverview *overview);
@@ -573,8 +760,10 @@ BounceOverview *bounce_query_overview (BounceReader *reader,
 
 /* The addresses to stop mailing, by address: a hard bounce of a
  * recipient-side reason, or soft_count soft bounces whose first and last
- * are soft_days or more apart; sender-side reasons never count, and
- * only bounces after the last delivery to the address do (with
+ * are soft_days or more apart; sender-side reasons never count, nor do
+ * unverified events (events.verified = 0, maybe forged: see
+ * bounce_parser_set_verp_key()), and only bounces after the last
+ * delivery to the address do (with
  * options->until: the list as it was then, later deliveries ignored).
  * Columns: address, why (hard|soft), reason, status (of the bounce
  * that decided: the latest hard one, else the latest counted one),
@@ -588,7 +777,8 @@ BounceTable *bounce_query_suppress (BounceReader *reader,
  * address, outcome, action, status, smtp_code, reason, hard, rule,
  * diagnostic, remote_mta, mta, reporting_mta, orig_message_id, subject,
  * source, message_id, smtp_command (the command the reply answered:
- * RCPT, DATA, ...). */
+ * RCPT, DATA, ...), verified (1, 0: maybe forged, never counted for
+ * suppression; no value: not checked). */
 BounceTable *bounce_query_history (BounceReader *reader,
                                    const BounceQueryOptions *options,
                                    GError **error);

@@ -65,6 +65,22 @@ expect "re-ingest with From line" "$?" 0
 expect "re-ingest stores nothing" "$(q "$DB" 'select count(*) from messages')" 1
 expect "re-ingest adds no event" "$(q "$DB" 'select count(*) from events')" 1
 
+# --- Two different messages behind a From line are two, whatever the line
+# ends (LF, CRLF, CR): the store and the parser leave out the same From line.
+for le in lf crlf cr; do
+    case $le in lf) e='\n' ;; crlf) e='\r\n' ;; cr) e='\r' ;; esac
+    for i in 1 2; do
+        # The line ends are in the format on purpose (printf expands them).
+        # shellcheck disable=SC2059
+        printf "From MAILER-DAEMON  Tue Nov  3 10:00:00 2026${e}Subject: %s %s${e}From: a@example.org${e}${e}body %s${e}" "$le" "$i" "$i" |
+            "$BS" ingest --db "$T/le.db"
+        expect "From line, $le, message $i: exit" "$?" 0
+    done
+done
+expect "From line: 6 different messages stored" "$(q "$T/le.db" 'select count(distinct content_hash) from messages')" 6
+expect "From line: subjects" "$(q "$T/le.db" "select group_concat(subject, ',') from (select subject from messages order by id)")" \
+    "lf 1,lf 2,crlf 1,crlf 2,cr 1,cr 2"
+
 # --- Unparsable input is kept raw, exit 0 ----------------------------
 printf '\001\002 this is not mail' | "$BS" ingest
 expect "unparsable exit" "$?" 0
@@ -81,17 +97,22 @@ expect "raw cap" "$(q "$T/h.db" 'select raw_truncated || raw_size from messages'
     "1$(($(wc -c < "$T/verp.eml")))"
 expect "raw cap keeps the events" "$(q "$T/h.db" 'select count(*) from events')" 1
 
-# --- Usage errors -------------------------------------------------------
+# --- Usage errors: 64 with a PATH, 75 from standard input ----------------
+"$BS" ingest --batch 0 --db "$T/u.db" "$MSG" 2>/dev/null
+expect "bad --batch with a PATH" "$?" 64
 "$BS" ingest --batch 0 --db "$T/u.db" < "$MSG" 2>/dev/null
-expect "bad --batch" "$?" 64
+expect "bad --batch from stdin" "$?" 75
 
-# --- A newer schema is refused (EX_CONFIG), the db untouched -------------
+# --- A newer schema is refused (EX_CONFIG with a PATH, 75 from stdin) ---
 "$BS" ingest --db "$T/new.db" < "$MSG"
 python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("pragma user_version = 99")' "$T/new.db"
 "$BS" ingest --db "$T/new.db" < "$T/one/one-000000.eml" 2>"$T/err"
-expect "newer schema exit" "$?" 78
+expect "newer schema exit from stdin" "$?" 75
 grep -q "newer" "$T/err" || fail "newer schema: message: $(cat "$T/err")"
 expect "newer schema: one line" "$(wc -l < "$T/err")" 1
+"$BS" ingest --db "$T/new.db" "$T/one/one-000000.eml" 2>"$T/err"
+expect "newer schema exit with a PATH" "$?" 78
+expect "newer schema: db untouched" "$(q "$T/new.db" 'pragma user_version')" 99
 
 # --- An older schema is migrated ----------------------------------------
 python3 - "$SOURCE_DIR/schema.sql" "$T/old.db" <<'EOF'

@@ -4,19 +4,19 @@
 # with the database locked procmail exits 75 and files nothing in the
 # mailbox, so the MTA retries; the retry stores it.
 #
-# Needs procmail and formail; without them it says so and checks nothing.
+# Needs procmail and formail: without them it is skipped (exit 77; a
+# failure under CI=true).  tools/install-deps --test installs them.
 set -u
 
 BS=${1:?usage: procmail.sh BOUNCESTAT}
 SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$(dirname "$0")/lib/harness.bash"
 if ! command -v procmail >/dev/null || ! command -v formail >/dev/null; then
-    echo "procmail.sh: SKIP: procmail/formail not installed"
-    exit 0
+    skip "procmail.sh: procmail or formail is not installed (tools/install-deps --test installs it)"
 fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 unset BOUNCESTAT_DB ORIGINAL_RECIPIENT RECIPIENT
-. "$(dirname "$0")/lib/harness.bash"
 q() {
     python3 -c 'import sqlite3, sys
 r = sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()

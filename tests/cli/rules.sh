@@ -16,9 +16,9 @@ export LANG=C
 
 # --- rules check -------------------------------------------------------
 expect_rc "rules without subcommand" 64 "$BIN" rules
-expect_err "rules: missing subcommand message" "bouncestat: rules: missing subcommand (check)"
+expect_err "rules: missing subcommand message" "bouncestat: rules: missing subcommand (check, stats)"
 expect_rc "rules unknown subcommand" 64 "$BIN" rules frob
-expect_err "rules: unknown subcommand message" "bouncestat: rules: unknown subcommand 'frob' (check)"
+expect_err "rules: unknown subcommand message" "bouncestat: rules: unknown subcommand 'frob' (check, stats)"
 expect_rc "rules check two dirs" 64 "$BIN" rules check "$RULES" "$RULES"
 expect_err "too many arguments message" "bouncestat: rules check: too many arguments (one DIR at most)"
 expect_rc "rules check unknown option" 64 "$BIN" rules check --frob
@@ -60,13 +60,26 @@ printf '[rule blocked]\nreason = blocked\n' > "$tmp/dup/45-dup.rules"
 expect_rc "duplicate id" 78 "$BIN" rules check "$tmp/dup"
 grep -q "45-dup.rules: \[rule blocked\]: duplicate rule id (also in .*/40-sender.rules)" "$tmp/err"; check "duplicate id message" $?
 
-# An example that another rule decides (a shadowed rule).
+# An example that another rule decides (a shadowed rule): a rule that
+# decides alone, placed before another one for the same code.
 mkdir "$tmp/shadow"
 cp "$RULES"/*.rules "$tmp/shadow/"
-printf '[rule too-wide]\nreason = blocked\nstatus = 5.*\n' > "$tmp/shadow/15-wide.rules"
+printf '[rule too-wide]\nreason = blocked\ndecides-alone = true\nstatus = 5.2.2\n' > "$tmp/shadow/15-wide.rules"
 expect_rc "shadowed examples" 78 "$BIN" rules check "$tmp/shadow"
 grep -q "^bouncestat: $tmp/shadow/20-codes.rules: \[rule status-mailbox-full\]: example '552 5.2.2 Mailbox full' is decided by rule too-wide$" "$tmp/err"
 check "shadowed example named" $?
+
+# A status class placed first never shadows a phrase (words before
+# structure), but a status class that claims to decide alone is refused.
+mkdir "$tmp/class"
+cp "$RULES"/*.rules "$tmp/class/"
+printf '[rule early-class]\nreason = blocked\nstatus = 5.7.*\n' > "$tmp/class/05-early.rules"
+expect_rc "explain with an early status class" 0 "$BIN" explain --rules "$tmp/class" "550 5.7.1 Mailbox full"
+grep -q "^reason: mailboxfull$" "$tmp/out"; check "the words beat an earlier status class" $?
+printf '[rule early-class]\nreason = blocked\nstatus = 5.7.*\ndecides-alone = true\n' > "$tmp/class/05-early.rules"
+expect_rc "rules check of a class that decides alone" 78 "$BIN" rules check "$tmp/class"
+grep -q "^bouncestat: $tmp/class/05-early.rules: \[rule early-class\]: decides-alone with status '5.7.\*': a class would overrule every phrase" "$tmp/err"
+check "a class that decides alone named" $?
 
 # A broken rules file at run time is exit 78, never a silent fallback.
 expect_rc "parse with broken rules" 78 "$BIN" parse --rules "$tmp/broken" "$FIX/postfix-real/postfix-552-mailbox-full.eml"
@@ -76,6 +89,28 @@ check "parse names the broken rule" $?
 expect_rc "parse with broken default rules" 78 env BOUNCESTAT_RULES_DIR="$tmp/broken" "$BIN" parse "$FIX/postfix-real/postfix-552-mailbox-full.eml"
 expect_rc "explain with broken rules" 78 "$BIN" explain --rules "$tmp/broken" 552
 expect_rc "parse --no-rules ignores broken rules" 0 "$BIN" parse --no-rules --rules "$tmp/broken" "$FIX/postfix-real/postfix-552-mailbox-full.eml"
+
+# --- rules stats ---------------------------------------------------------
+# Two messages that one rule decides, one that another decides alone.
+mkdir "$tmp/stats"
+cp "$FIX/postfix-real/postfix-552-mailbox-full.eml" "$tmp/stats/a.eml"
+cp "$FIX/postfix-real/postfix-552-mailbox-full.eml" "$tmp/stats/b.eml"
+cp "$FIX/postfix-real/postfix-535-5.7.8-auth-failed.eml" "$tmp/stats/c.eml"
+expect_rc "rules stats" 0 "$BIN" rules stats --rules "$RULES" "$tmp/stats"
+grep -q "^3 messages, 3 recipients with a rule; 2 of [0-9]* rules decide$" "$tmp/out"; check "stats totals" $?
+grep -Eq "^status-mailbox-full +decides-alone +2 +2  20-codes.rules$" "$tmp/out"; check "stats: a rule for two messages" $?
+grep -Eq "^smtp-535 +decides-alone +1 +1  20-codes.rules$" "$tmp/out"; check "stats: a rule for one message" $?
+sed -n '/^1 rule decides for exactly one message/{n;p}' "$tmp/out" | grep -Eq "^  smtp-535 +$tmp/stats/c.eml$"
+check "stats lists the rule that decides for one message, with the message" $?
+grep -q "^[0-9]* rules never decide:$" "$tmp/out"; check "stats: the rules that never decide" $?
+grep -q "^  .*user-unknown" "$tmp/out"; check "stats: user-unknown never decides here" $?
+# The same message on standard input.
+expect_rc "rules stats from stdin" 0 "$BIN" rules stats --rules "$RULES" < "$tmp/stats/c.eml"
+grep -q "^1 messages, 1 recipients with a rule; 1 of [0-9]* rules decide$" "$tmp/out"; check "stats of stdin" $?
+expect_rc "rules stats --no-rules" 64 "$BIN" rules stats --no-rules "$tmp/stats"
+expect_err "rules stats --no-rules message" "bouncestat: rules stats: --no-rules leaves no rule to count"
+expect_rc "rules stats of a missing path" 66 "$BIN" rules stats --rules "$RULES" "$tmp/nope.eml"
+expect_rc "rules stats with broken rules" 78 "$BIN" rules stats --rules "$tmp/broken" "$tmp/stats"
 
 # --- parse records the rule ----------------------------------------------
 expect_rc "parse json with rules" 0 "$BIN" parse --format=json --rules "$RULES" "$FIX/postfix-real/postfix-multi-recipient-552-554-511.eml"
@@ -93,7 +128,7 @@ expect_err "missing text message" "bouncestat: explain: missing TEXT (see --help
 expect_rc "explain empty text" 64 "$BIN" explain "  "
 expect_err "empty text message" "bouncestat: explain: TEXT is empty"
 expect_rc "explain unknown language" 64 "$BIN" explain --lang de 552
-expect_err "unknown language message" "bouncestat: explain: unknown language 'de' (en or pl)"
+expect_err "unknown language message" "bouncestat: explain: unknown language 'de' (the rules speak en, pl)"
 expect_rc "explain unknown format" 64 "$BIN" explain --format=xml 552
 expect_err "unknown format message" "bouncestat: explain: unknown format 'xml' (json or text)"
 expect_rc "explain --help" 0 "$BIN" explain --help
@@ -105,7 +140,7 @@ reason: authfailure
 meaning: The message failed the receiver's SPF, DKIM or DMARC checks
 hard/soft: soft (the address may work)
 who must act: sender
-advice: The message is unauthenticated: publish an SPF record for the sending domain and enable DKIM signing (and check DMARC), then send again.
+advice: Publish an SPF record that lists every server sending for your domain, enable DKIM signing, and check the DMARC policy; then send again.
 rule: guide-550-5.7.26
 status: 5.7.26
 smtp code: 550
