@@ -491,6 +491,55 @@ test_second_recipients (void)
                               "550 5.1.1 The email account that you tried to reach does not exist."));
 }
 
+/* Postfix's default failure template (src/bounce/bounce_template.c) is
+ * the notice, not the error: with the per-recipient report gone ("---
+ * Delivery report unavailable ---", bounce_notify_util.c), nothing of it
+ * becomes the recipient's diagnostic. */
+#define POSTFIX_NO_REPORT \
+    "From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n" \
+    "To: sender@example.org\n" \
+    "Subject: Undelivered Mail Returned to Sender\n" \
+    "MIME-Version: 1.0\n" \
+    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n" \
+    "--B\n" \
+    "Content-Description: Notification\n" \
+    "Content-Type: text/plain; charset=us-ascii\n\n" \
+    "This is the mail system at host mx.example.org.\n\n" \
+    "I'm sorry to have to inform you that your message could not\n" \
+    "be delivered to one or more recipients. It's attached below.\n\n" \
+    "For further assistance, please send mail to postmaster.\n\n" \
+    "If you do so, please include this problem report. You can\n" \
+    "delete your own text from the attached returned message.\n\n" \
+    "                   The mail system\n\n" \
+    "\t--- Delivery report unavailable ---\n\n" \
+    "--B\n" \
+    "Content-Description: Delivery report\n" \
+    "Content-Type: message/delivery-status\n\n" \
+    "Reporting-MTA: dns; mx.example.org\n" \
+    "X-Postfix-Queue-ID: 4ABC123\n" \
+    "Arrival-Date: Mon, 2 Mar 2026 10:00:00 +0000\n\n" \
+    "--B\n" \
+    "Content-Description: Undelivered Message\n" \
+    "Content-Type: message/rfc822\n\n" \
+    "From: sender@example.org\n" \
+    "To: alice@example.net\n" \
+    "Subject: hi\n\n" \
+    "hi\n" \
+    "--B--\n"
+
+static void
+test_postfix_template (void)
+{
+    g_autoptr (BounceReport) report =
+        parse_text (POSTFIX_NO_REPORT, strlen (POSTFIX_NO_REPORT), NULL);
+    const BounceRecipient *r;
+
+    g_assert_cmpuint (report->recipients->len, ==, 1);
+    r = report->recipients->pdata[0];
+    g_assert_cmpstr (r->address, ==, "alice@example.net");
+    g_assert_true (r->diagnostic == NULL || r->diagnostic[0] == '\0');
+}
+
 /* The line ends of the input do not matter. */
 static void
 test_crlf (void)
@@ -793,6 +842,7 @@ main (int argc, char **argv)
     }
     g_test_add_func ("/decode/second-recipients", test_second_recipients);
     g_test_add_func ("/decode/crlf", test_crlf);
+    g_test_add_func ("/decode/postfix-template", test_postfix_template);
     g_test_add_func ("/decode/add-decoders", test_add_decoders);
     g_test_add_func ("/decode/key-family", test_key_family);
     for (guint i = 0; i < G_N_ELEMENTS (prose); i++) {

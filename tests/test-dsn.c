@@ -232,6 +232,37 @@ test_text_enrichment (void)
     g_assert_cmpint (nth (report, 1)->smtp_code, ==, 552);
 }
 
+/* A notice that quotes the returned message's header fields first
+ * (Oracle/Sun Messaging Server: "This report relates to a message you
+ * sent with the following header fields:") names the recipient in its
+ * To: line; the field after it is no error text, the recipient's own
+ * "Reason:" line is. */
+static void
+test_text_quoted_header (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        "From: postmaster@mx.example.org\nSubject: Delivery Notification: Delivery has failed\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"BB\"\n\n"
+        "--BB\nContent-Type: text/plain\n\n"
+        "This report relates to a message you sent with the following header fields:\n\n"
+        "  Message-id: <1@example.com>\n"
+        "  Date: Mon, 2 Mar 2026 10:00:00 +0000\n"
+        "  From: Sender <sender@example.com>\n"
+        "  To: a@example.net\n"
+        "  Subject: quarterly figures\n\n"
+        "Your message cannot be delivered to the following recipients:\n\n"
+        "  Recipient address: a@example.net\n"
+        "  Reason: Illegal host/domain name found\n\n"
+        "--BB\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example.org\n\n"
+        "Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.4.4\n\n"
+        "--BB--\n");
+
+    g_assert_cmpuint (report->recipients->len, ==, 1);
+    g_assert_cmpstr (nth (report, 0)->diagnostic, ==, "Reason: Illegal host/domain name found");
+}
+
 /* Sendmail's notices (savemail.c: "The following addresses had permanent
  * fatal errors", "(reason: ...)", "Transcript of session follows";
  * usersmtp.c: "... while talking to", ">>> ", "<<< " for each line of the
@@ -602,6 +633,7 @@ main (int argc, char **argv)
     g_test_add_func ("/dsn/not-messages", test_not_messages);
     g_test_add_func ("/dsn/recipient-limit", test_recipient_limit);
     g_test_add_func ("/dsn/text-enrichment", test_text_enrichment);
+    g_test_add_func ("/dsn/text-quoted-header", test_text_quoted_header);
     g_test_add_func ("/dsn/encoded-words", test_encoded_words);
     g_test_add_func ("/dsn/sendmail-transcripts", test_sendmail_transcripts);
     g_test_add_func ("/dsn/text-notations", test_text_notations);

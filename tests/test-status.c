@@ -226,6 +226,9 @@ test_smtp_command (void)
         { "RCPT To: <<< 550 <a@b>... User unknown", "RCPT" },
         { "while talking to mx.example.net.: RCPT To:<a@b> 550 5.1.1 unknown", "RCPT" },
         { "While talking to mx: MAIL From:<s@example.com> 501 no access", "MAIL" },
+        /* qmail-remote-fallback.patch */
+        { "Sorry, no SMTP connection got far enough; most progress was RCPT TO response; "
+          "remote host 192.0.2.1 said: 550 no such user", "RCPT" },
         { "550 5.1.1 user unknown", NULL },
         { "after a while the data was lost", NULL },
         { NULL, NULL },

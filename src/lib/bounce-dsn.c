@@ -407,6 +407,22 @@ text_after_address (const char *body, const char *from, const char *addr,
     return NULL;
 }
 
+/* Does @text start with a header field of the returned message, as a
+ * notice quotes them ("Subject: hello", "Date: ...")?  Then it is no
+ * error text. */
+static gboolean
+quoted_header_field (const char *text)
+{
+    static const char *const quoted[] = {
+        "subject:", "date:", "message-id:", "from:", "to:", "cc:", "sent:",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (quoted); i++)
+        if (g_ascii_strncasecmp (text, quoted[i], strlen (quoted[i])) == 0)
+            return TRUE;
+    return FALSE;
+}
+
 /* Squeezes @text and drops the punctuation that led up to it. */
 static void
 strip_lead (char *text)
@@ -609,15 +625,20 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
         strip_lead (text);
         /* An address alone in a list ("The following addresses had
          * permanent fatal errors") says nothing: a later mention may, as
-         * sendmail's transcript line "<a@b>... Deferred: ...". */
-        for (guint tries = 0; strlen (text) < 12 && next != NULL && tries < 4;
+         * sendmail's transcript line "<a@b>... Deferred: ...".  Nor does
+         * the notice's quote of the returned message's header fields
+         * (Oracle Messaging Server: "This report relates to a message you
+         * sent with the following header fields: ... To: a@b / Subject:
+         * ..."), whose address is followed by the next field. */
+        for (guint tries = 0;
+             (strlen (text) < 12 || quoted_header_field (text)) && next != NULL && tries < 4;
              tries++) {
             g_autofree char *later =
                 text_after_address (body, next, r->address, FALSE, &next);
             if (later == NULL)
                 break;
             strip_lead (later);
-            if (strlen (later) >= 12) {
+            if (strlen (later) >= 12 && !quoted_header_field (later)) {
                 g_free (text);
                 text = g_steal_pointer (&later);
             }
@@ -628,7 +649,8 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
          * address when the report gives nothing else (Gmail's "Your
          * message wasn't delivered to a@b because the address couldn't
          * be found"). */
-        if (status == NULL && code == 0 && strlen (text) < 12)
+        if ((status == NULL && code == 0 && strlen (text) < 12) ||
+            quoted_header_field (text))
             goto transcript;
         r->diagnostic = bounce_diagnostic_unfold (text);
         _bounce_recipient_resolve (r, TRUE);

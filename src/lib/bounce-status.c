@@ -408,7 +408,8 @@ bounce_recipient_resolve_codes (BounceRecipient *r)
     _bounce_recipient_resolve (r, FALSE);
 }
 
-/* The commands, as written after "in reply to", "after" or ">>>", and
+/* The commands, as written after "in reply to", "after", ">>>" or
+ * qmail-remote-fallback.patch's "most progress was RCPT TO response", and
  * the name given back. */
 static const struct {
     const char *word;
@@ -464,6 +465,9 @@ bounce_smtp_command_find (const char *text)
 {
     static const char *const leads[] = {
         "in reply to ", "after ", ">>> ", "smtp command ", "smtp command: ",
+        /* qmail-remote-fallback.patch: "Sorry, no SMTP connection got far
+         * enough; most progress was RCPT TO response" */
+        "most progress was ",
     };
     const char *found = NULL;
 
