@@ -117,13 +117,6 @@ reply_code_at (const char *text, const char *p, const char **after)
                      p[-1] == '-' || p[-1] == '/' || p[-1] == '+' ||
                      p[-1] == '_'))
         return 0;
-    /* "#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##" (Exchange
-     * 2007's NDR): a '#' that opens a word, before a code and a status;
-     * not a number ("ticket #550", "AUP#550"). */
-    if (p > text && p[-1] == '#' &&
-        ((p - 1 > text && !g_ascii_isspace (p[-2])) || p[3] != ' ' ||
-         !g_ascii_isdigit (p[4]) || p[5] != '.'))
-        return 0;
     if (p > text && p[-1] == ':' && !label_colon_before (text, p))
         return 0;
     /* "1,250,000": a number with separators. */
@@ -131,6 +124,15 @@ reply_code_at (const char *text, const char *p, const char **after)
         return 0;
     if (p[0] < '2' || p[0] > '5' || !g_ascii_isdigit (p[1]) ||
         !g_ascii_isdigit (p[2]))
+        return 0;
+    /* "#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##" (Exchange
+     * 2007's NDR): a '#' that opens a word, before a code and a status;
+     * not a number ("ticket #550", "AUP#550").  Only once the three
+     * digits are there: p[3] is then inside the text, and each later
+     * byte is read only when the one before it was not the end. */
+    if (p > text && p[-1] == '#' &&
+        ((p - 1 > text && !g_ascii_isspace (p[-2])) || p[3] != ' ' ||
+         !g_ascii_isdigit (p[4]) || p[5] != '.'))
         return 0;
     if (p[1] > '5')
         return 0;
