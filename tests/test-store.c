@@ -232,7 +232,7 @@ test_add_and_dedup (Fixture *f, gconstpointer data)
     g_assert_cmpint (query_int (store, "SELECT count(*) FROM events"), ==, 1);
 }
 
-/* Inflates messages.raw of the only message. */
+/* Inflates the raw message of the only message (raw_messages). */
 static GBytes *
 stored_raw (BounceStore *store)
 {
@@ -245,7 +245,7 @@ stored_raw (BounceStore *store)
     g_autoptr (GError) error = NULL;
 
     g_assert_cmpint (sqlite3_prepare_v2 (bounce_store_get_db (store),
-                                         "SELECT raw FROM messages", -1, &stmt,
+                                         "SELECT raw FROM raw_messages", -1, &stmt,
                                          NULL), ==, SQLITE_OK);
     g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
     mem = g_memory_input_stream_new_from_data (

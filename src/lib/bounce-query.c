@@ -566,8 +566,8 @@ parse_day (const char *text, GDate *date)
 
 /* A table with the columns of @spec: "name:i" (integer) or "name"
  * (text), separated by commas. */
-static BounceTable *
-table_new_from_spec (const char *spec)
+BounceTable *
+_bounce_table_new_from_spec (const char *spec)
 {
     g_auto (GStrv) names = g_strsplit (spec, ",", -1);
     BounceTable *table = table_new (g_strv_length (names));
@@ -585,8 +585,8 @@ table_new_from_spec (const char *spec)
 }
 
 /* Appends a row; the cells follow as char * (taken, NULL allowed). */
-static void
-table_take_row (BounceTable *table, ...)
+void
+_bounce_table_take_row (BounceTable *table, ...)
 {
     GPtrArray *cells = g_ptr_array_new_full (table->n_columns, g_free);
     va_list args;
@@ -1061,17 +1061,17 @@ bounce_query_report (BounceReader *reader,
                             "soft:i%s",
                             groups_sql[group].column,
                             group == BOUNCE_GROUP_REASON ? ",who" : "");
-    table = table_new_from_spec (spec);
+    table = _bounce_table_new_from_spec (spec);
     for (guint i = first; i < end; i++) {
         const Counts *c = sorted->pdata[i];
 
         if (group == BOUNCE_GROUP_REASON)
-            table_take_row (table, g_strdup (c->key), int_text (c->bounces),
+            _bounce_table_take_row (table, g_strdup (c->key), int_text (c->bounces),
                             int_text (c->recipients), int_text (c->messages),
                             int_text (c->hard), int_text (c->bounces - c->hard),
                             g_strdup (g_hash_table_lookup (who, c->key)));
         else
-            table_take_row (table, g_strdup (c->key), int_text (c->bounces),
+            _bounce_table_take_row (table, g_strdup (c->key), int_text (c->bounces),
                             int_text (c->recipients), int_text (c->messages),
                             int_text (c->hard),
                             int_text (c->bounces - c->hard));
@@ -1238,47 +1238,47 @@ bounce_query_overview (BounceReader *reader,
     query_clear (&q);
 
     overview = g_new0 (BounceOverview, 1);
-    overview->totals = table_new_from_spec (
+    overview->totals = _bounce_table_new_from_spec (
         "bounces:i,recipients:i,messages:i,hard:i,soft:i,first,last");
-    table_take_row (overview->totals, int_text (bounces),
+    _bounce_table_take_row (overview->totals, int_text (bounces),
                     int_text (n_addresses),
                     int_text (n_messages), int_text (hard),
                     int_text (bounces - hard),
                     first[0] != '\0' ? g_strdup (first) : NULL,
                     last[0] != '\0' ? g_strdup (last) : NULL);
 
-    overview->reasons = table_new_from_spec ("reason,who,bounces:i,hard:i,"
+    overview->reasons = _bounce_table_new_from_spec ("reason,who,bounces:i,hard:i,"
                                              "soft:i");
     sorted = items_sorted (reasons.items);
     for (guint i = 0; i < sorted->len; i++) {
         const Counts *c = sorted->pdata[i];
 
-        table_take_row (overview->reasons, g_strdup (c->key),
+        _bounce_table_take_row (overview->reasons, g_strdup (c->key),
                         g_strdup (g_hash_table_lookup (who, c->key)),
                         int_text (c->bounces), int_text (c->hard),
                         int_text (c->bounces - c->hard));
     }
     g_ptr_array_unref (sorted);
 
-    overview->domains = table_new_from_spec ("domain,bounces:i,hard:i,"
+    overview->domains = _bounce_table_new_from_spec ("domain,bounces:i,hard:i,"
                                              "soft:i");
     sorted = items_sorted (domains.items);
     for (guint i = 0; i < sorted->len && (o->top == 0 || i < o->top); i++) {
         const Counts *c = sorted->pdata[i];
 
-        table_take_row (overview->domains, g_strdup (c->key),
+        _bounce_table_take_row (overview->domains, g_strdup (c->key),
                         int_text (c->bounces), int_text (c->hard),
                         int_text (c->bounces - c->hard));
     }
 
-    overview->trend = table_new_from_spec ("day,bounces:i,hard:i,soft:i");
+    overview->trend = _bounce_table_new_from_spec ("day,bounces:i,hard:i,soft:i");
     for (; g_date_compare (&day, &end) <= 0; g_date_add_days (&day, 1)) {
         char key[16];
         const Counts *c;
 
         g_date_strftime (key, sizeof key, "%Y-%m-%d", &day);
         c = g_hash_table_lookup (days, key);
-        table_take_row (overview->trend, g_strdup (key),
+        _bounce_table_take_row (overview->trend, g_strdup (key),
                         int_text (c != NULL ? c->bounces : 0),
                         int_text (c != NULL ? c->hard : 0),
                         int_text (c != NULL ? c->bounces - c->hard : 0));
@@ -1289,92 +1289,6 @@ bounce_query_overview (BounceReader *reader,
 /* ------------------------------------------------------------------ */
 /* suppress                                                           */
 /* ------------------------------------------------------------------ */
-
-/* Seconds since the epoch of an event_time ("YYYY-MM-DDTHH:MM:SSZ"). */
-static gint64
-time_seconds (const char *text)
-{
-    g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
-    g_autoptr (GDateTime) t = g_date_time_new_from_iso8601 (text, utc);
-
-    return t != NULL ? g_date_time_to_unix (t) : 0;
-}
-
-/* What the policy keeps of one address while its history streams by.
- * Times, reasons and statuses are short: fixed buffers ("" for no
- * value) spare a malloc per row. */
-#define FIELD_SIZE 96
-
-typedef struct {
-    char *address;
-    char first_bounce[FIELD_SIZE];
-    char last_bounce[FIELD_SIZE];
-    char reason[FIELD_SIZE];
-    char status[FIELD_SIZE];
-    char hard_reason[FIELD_SIZE];
-    char hard_status[FIELD_SIZE];
-    char last_delivered[FIELD_SIZE];
-    char first_soft[FIELD_SIZE];
-    char last_soft[FIELD_SIZE];
-    gint64 bounces;
-    gint64 hard;
-    gint64 soft;
-} AddressState;
-
-static void
-field_set (char *field, const char *value)
-{
-    g_strlcpy (field, value != NULL ? value : "", FIELD_SIZE);
-}
-
-static char *
-field_dup (const char *field)
-{
-    return field[0] != '\0' ? g_strdup (field) : NULL;
-}
-
-static void
-state_reset (AddressState *s)
-{
-    s->first_bounce[0] = s->last_bounce[0] = s->reason[0] = '\0';
-    s->status[0] = s->first_soft[0] = s->last_soft[0] = '\0';
-    s->hard_reason[0] = s->hard_status[0] = '\0';
-    s->bounces = s->hard = s->soft = 0;
-}
-
-static void
-state_clear (AddressState *s)
-{
-    state_reset (s);
-    g_clear_pointer (&s->address, g_free);
-    s->last_delivered[0] = '\0';
-}
-
-/* Ends the history of s->address: a row in @table if the policy says
- * stop mailing. */
-static void
-state_finish (AddressState *s, BounceTable *table, gint64 n, gint64 days)
-{
-    gboolean soft;
-    const char *at;
-
-    if (s->address == NULL || s->bounces == 0)
-        return;
-    soft = s->soft > 0 && s->soft >= n &&
-           time_seconds (s->last_soft) - time_seconds (s->first_soft) >=
-               days * 86400;
-    if (s->hard == 0 && !soft)
-        return;
-    at = strrchr (s->address, '@');
-    table_take_row (table, g_strdup (s->address),
-                    g_strdup (s->hard > 0 ? "hard" : "soft"),
-                    field_dup (s->hard > 0 ? s->hard_reason : s->reason),
-                    field_dup (s->hard > 0 ? s->hard_status : s->status),
-                    field_dup (s->first_bounce), field_dup (s->last_bounce),
-                    int_text (s->bounces), int_text (s->hard),
-                    int_text (s->soft),
-                    at != NULL ? g_strdup (at + 1) : NULL);
-}
 
 static gint64
 read_setting (BounceReader *reader, const char *name, gint64 fallback)
@@ -1394,52 +1308,17 @@ read_setting (BounceReader *reader, const char *name, gint64 fallback)
     return value;
 }
 
-/* The policy of the suppression_candidates view of schema.sql, with the
- * thresholds as parameters, in one pass over every address's history in
- * time order (the events_suppress_verified index): a delivery resets
- * what came before it, unverified events are skipped.  Keep the two in
- * step (test-query.c compares them). */
-BounceTable *
-bounce_query_suppress (BounceReader *reader,
-                       const BounceQueryOptions *options,
-                       GError **error)
+/* Appends " AND (COLUMN is the address, or in the domain)" for
+ * options->match. */
+static void
+add_address_match (Query *q, const char *column, const char *match)
 {
-    BounceQueryOptions defaults;
-    const BounceQueryOptions *o = options_or_default (options, &defaults);
-    g_autoptr (GHashTable) who = NULL;
-    g_autoptr (BounceTable) table = NULL;
-    AddressState s;
-    sqlite3_stmt *stmt = NULL;
-    gint64 n, days;
-    Query q;
-    int rc;
-
-    who = load_reasons (reader, error);
-    if (who == NULL)
-        return NULL;
-    n = o->soft_count >= 0 ? o->soft_count
-                           : read_setting (reader, "suppress_soft_count", 3);
-    days = o->soft_days >= 0 ? o->soft_days
-                             : read_setting (reader, "suppress_soft_days", 7);
-    memset (&s, 0, sizeof s);
-    table = table_new_from_spec ("address,why,reason,status,first_bounce,"
-                                 "last_bounce,bounces:i,hard_bounces:i,"
-                                 "soft_bounces:i,domain");
-
-    query_init (&q);
-    g_string_append (q.sql, "SELECT e.address, e.event_time, e.outcome,"
-                            " e.hard, e.reason, e.status FROM events e"
-                            " WHERE e.address IS NOT NULL"
-                            " AND e.outcome IN ('bounce', 'delivered')");
-    /* Unverified events (maybe forged) never count, neither bounces nor
-     * deliveries. */
-    if (reader->schema_version >= _BOUNCE_SCHEMA_VERSION_VERIFIED)
-        g_string_append (q.sql, " AND e.verified IS NOT 0");
-    if (o->match != NULL && o->match[0] == '@') {
-        g_autofree char *domain = g_utf8_strdown (o->match + 1, -1);
+    if (match != NULL && match[0] == '@') {
+        g_autofree char *domain = g_utf8_strdown (match + 1, -1);
         g_autoptr (GString) escaped = g_string_new (NULL);
         g_autofree char *exact = NULL;
         g_autofree char *below = NULL;
+        g_autofree char *sql = NULL;
 
         /* LIKE's wildcards in the domain stand for themselves. */
         for (const char *p = domain; *p != '\0'; p++) {
@@ -1450,80 +1329,180 @@ bounce_query_suppress (BounceReader *reader,
         exact = g_strconcat ("%@", escaped->str, NULL);
         below = g_strconcat ("%.", escaped->str, NULL);
         /* The domain or one below it (the registrable domain's). */
-        query_add (&q, " AND (e.address LIKE ? ESCAPE '\\'"
-                       " OR e.address LIKE ? ESCAPE '\\')",
-                   exact, below);
-    } else if (o->match != NULL) {
-        g_autofree char *address = g_utf8_strdown (o->match, -1);
+        sql = g_strdup_printf (" AND (%s LIKE ? ESCAPE '\\'"
+                               " OR %s LIKE ? ESCAPE '\\')", column, column);
+        query_add (q, sql, exact, below);
+    } else if (match != NULL) {
+        g_autofree char *address = g_utf8_strdown (match, -1);
+        g_autofree char *sql = g_strdup_printf (" AND %s = ?", column);
 
-        query_add (&q, " AND e.address = ?", address);
+        query_add (q, sql, address);
     }
-    /* Same time: "bounce" sorts before "delivered", which then clears
-     * it, as the view does (only bounces after a delivery count). */
-    g_string_append (q.sql, " ORDER BY e.address, e.event_time, e.outcome");
+}
+
+typedef struct {
+    BounceTable *table;
+    gint64 n, days;
+} SuppressRows;
+
+/* A row of the list for @st if the policy suppresses it. */
+static void
+suppress_row (const BounceSuppression *st, gpointer user_data)
+{
+    SuppressRows *out = user_data;
+    const char *why = _bounce_suppression_decide (st, out->n, out->days);
+    gboolean hard;
+    const char *at;
+
+    if (why == NULL)
+        return;
+    hard = st->hard > 0;
+    at = strrchr (st->address, '@');
+    _bounce_table_take_row (
+        out->table, g_strdup (st->address), g_strdup (why),
+        g_strdup (hard ? st->hard_reason : st->reason),
+        g_strdup (hard ? st->hard_status : st->status),
+        g_strdup (st->first_bounce), g_strdup (st->last_bounce),
+        int_text (st->bounces), int_text (st->hard), int_text (st->soft),
+        at != NULL ? g_strdup (at + 1) : NULL);
+}
+
+static int
+row_by_address (gconstpointer a, gconstpointer b)
+{
+    GPtrArray *x = *(GPtrArray *const *) a;
+    GPtrArray *y = *(GPtrArray *const *) b;
+
+    return strcmp (x->pdata[0], y->pdata[0]);
+}
+
+#define COL(i) ((char *) sqlite3_column_text (stmt, (i)))
+
+/* The addresses of suppression_state that no write has made stale. */
+static int
+suppress_from_state (BounceReader *reader, const BounceQueryOptions *o,
+                     SuppressRows *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    Query q;
+    int rc;
+
+    query_init (&q);
+    g_string_append (q.sql,
+                     "SELECT s.address, s.bounces, s.hard_bounces,"
+                     " s.soft_bounces, s.first_bounce, s.last_bounce,"
+                     " s.first_soft, s.last_soft, s.last_reason,"
+                     " s.last_status, s.hard_reason, s.hard_status"
+                     " FROM suppression_state s WHERE s.bounces > 0"
+                     " AND NOT EXISTS (SELECT 1 FROM suppression_stale x"
+                     " WHERE x.address = s.address)");
+    add_address_match (&q, "s.address", o->match);
     rc = query_prepare (reader, &q, &stmt);
     query_clear (&q);
     while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        rc = SQLITE_OK;
-        const char *address = (const char *) sqlite3_column_text (stmt, 0);
-        const char *time = (const char *) sqlite3_column_text (stmt, 1);
-        const char *outcome = (const char *) sqlite3_column_text (stmt, 2);
-        int hard = sqlite3_column_type (stmt, 3) == SQLITE_NULL
-                       ? -1
-                       : sqlite3_column_int (stmt, 3);
-        const char *reason = (const char *) sqlite3_column_text (stmt, 4);
-        const char *side;
+        BounceSuppression st;
 
-        if (s.address == NULL || strcmp (address, s.address) != 0) {
-            state_finish (&s, table, n, days);
-            state_clear (&s);
-            s.address = g_strdup (address);
-        }
-        if (strcmp (outcome, "delivered") == 0) {
-            /* As of --until: later deliveries have not happened yet. */
-            if (o->until != NULL && strcmp (time, o->until) >= 0)
-                continue;
-            /* Only bounces after the last delivery count. */
-            state_reset (&s);
-            field_set (s.last_delivered, time);
-            continue;
-        }
-        if (s.last_delivered[0] != '\0' && strcmp (time, s.last_delivered) <= 0)
-            continue;
-        if ((o->since != NULL && strcmp (time, o->since) < 0) ||
-            (o->until != NULL && strcmp (time, o->until) >= 0))
-            continue;
-        side = reason != NULL ? g_hash_table_lookup (who, reason) : NULL;
-        if (g_strcmp0 (side, "sender") == 0)
-            continue;
-        s.bounces++;
-        if (hard == 1 && g_strcmp0 (side, "recipient") == 0) {
-            s.hard++;
-            field_set (s.hard_reason, reason);
-            field_set (s.hard_status,
-                       (const char *) sqlite3_column_text (stmt, 5));
-        }
-        if (hard != 1) {
-            s.soft++;
-            if (s.first_soft[0] == '\0')
-                field_set (s.first_soft, time);
-            field_set (s.last_soft, time);
-        }
-        if (s.first_bounce[0] == '\0')
-            field_set (s.first_bounce, time);
-        field_set (s.last_bounce, time);
-        field_set (s.reason, reason);
-        field_set (s.status, (const char *) sqlite3_column_text (stmt, 5));
-    }
-    if (rc != SQLITE_DONE) {
-        set_db_error (error, reader, rc, "reading the history");
-        sqlite3_finalize (stmt);
-        state_clear (&s);
-        return NULL;
+        memset (&st, 0, sizeof st);
+        st.address = COL (0);
+        st.bounces = sqlite3_column_int64 (stmt, 1);
+        st.hard = sqlite3_column_int64 (stmt, 2);
+        st.soft = sqlite3_column_int64 (stmt, 3);
+        st.first_bounce = COL (4);
+        st.last_bounce = COL (5);
+        st.first_soft = COL (6);
+        st.last_soft = COL (7);
+        st.reason = COL (8);
+        st.status = COL (9);
+        st.hard_reason = COL (10);
+        st.hard_status = COL (11);
+        if (st.address != NULL)
+            suppress_row (&st, out);
+        rc = SQLITE_OK;
     }
     sqlite3_finalize (stmt);
-    state_finish (&s, table, n, days);
-    state_clear (&s);
+    return rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+#undef COL
+
+/* The addresses' histories through the policy: those of @where (" AND
+ * ..." over events e; may be NULL), in the window of @o. */
+static int
+suppress_from_events (BounceReader *reader, const BounceQueryOptions *o,
+                      GHashTable *sides, const char *where,
+                      SuppressRows *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    Query q;
+    int rc;
+
+    query_init (&q);
+    g_string_append (q.sql, _BOUNCE_SUPPRESSION_SELECT_ALL);
+    /* Unverified events (maybe forged) never count, neither bounces nor
+     * deliveries. */
+    if (reader->schema_version >= _BOUNCE_SCHEMA_VERSION_VERIFIED)
+        g_string_append (q.sql, _BOUNCE_SUPPRESSION_VERIFIED);
+    if (where != NULL)
+        g_string_append (q.sql, where);
+    add_address_match (&q, "e.address", o->match);
+    g_string_append (q.sql, _BOUNCE_SUPPRESSION_ORDER);
+    rc = query_prepare (reader, &q, &stmt);
+    query_clear (&q);
+    if (rc == SQLITE_OK)
+        rc = _bounce_suppression_scan (stmt, sides, o->since, o->until,
+                                       suppress_row, out);
+    sqlite3_finalize (stmt);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The policy is bounce-suppress.c's.  Without a window, the state the
+ * store keeps (suppression_state) answers, and only the addresses a
+ * write by other means made stale are read from their events; with
+ * --since or --until (or a database older than the state), every
+ * history in the window is. */
+BounceTable *
+bounce_query_suppress (BounceReader *reader,
+                       const BounceQueryOptions *options,
+                       GError **error)
+{
+    BounceQueryOptions defaults;
+    const BounceQueryOptions *o = options_or_default (options, &defaults);
+    g_autoptr (GHashTable) sides = NULL;
+    g_autoptr (BounceTable) table = NULL;
+    SuppressRows out;
+    int rc;
+
+    sides = _bounce_reason_sides (reader->db, &rc);
+    if (sides == NULL) {
+        set_db_error (error, reader, rc, "reading the reasons");
+        return NULL;
+    }
+    out.n = o->soft_count >= 0 ? o->soft_count
+                               : read_setting (reader, "suppress_soft_count", 3);
+    out.days = o->soft_days >= 0 ? o->soft_days
+                                 : read_setting (reader, "suppress_soft_days",
+                                                 7);
+    table = _bounce_table_new_from_spec ("address,why,reason,status,"
+                                         "first_bounce,last_bounce,bounces:i,"
+                                         "hard_bounces:i,soft_bounces:i,"
+                                         "domain");
+    out.table = table;
+    if (reader->schema_version >= _BOUNCE_SCHEMA_VERSION_STATE &&
+        o->since == NULL && o->until == NULL) {
+        rc = suppress_from_state (reader, o, &out);
+        if (rc == SQLITE_OK || rc == SQLITE_DONE)
+            rc = suppress_from_events (
+                reader, o, sides,
+                " AND e.address IN (SELECT address FROM suppression_stale)",
+                &out);
+        g_ptr_array_sort (table->rows, row_by_address);
+    } else {
+        rc = suppress_from_events (reader, o, sides, NULL, &out);
+    }
+    if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+        set_db_error (error, reader, rc, "reading the history");
+        return NULL;
+    }
     return g_steal_pointer (&table);
 }
 
@@ -1565,6 +1544,53 @@ bounce_query_history (BounceReader *reader,
     table = query_run (reader, &q, error);
     query_clear (&q);
     return table;
+}
+
+/* ------------------------------------------------------------------ */
+/* Which rules classified the history                                 */
+/* ------------------------------------------------------------------ */
+
+gint64
+bounce_query_count_other_rules (BounceReader *reader,
+                                const char *version,
+                                gint64 *out_total,
+                                GError **error)
+{
+    sqlite3_stmt *stmt = NULL;
+    gint64 other = 0, total = 0;
+    int rc;
+
+    g_return_val_if_fail (reader != NULL && version != NULL, -1);
+    if (out_total != NULL)
+        *out_total = 0;
+    if (reader->schema_version < _BOUNCE_SCHEMA_VERSION_STATE)
+        return 0;
+    /* Ranges of the events_rule_set index on each side of the id. */
+    rc = sqlite3_prepare_v2 (
+        reader->db,
+        "WITH me AS (SELECT coalesce ((SELECT id FROM rule_sets"
+        " WHERE hash = ?1), 0) AS id)"
+        " SELECT (SELECT count (*) FROM events, me WHERE rule_set IS NULL"
+        " OR rule_set < me.id OR rule_set > me.id),"
+        " (SELECT count (*) FROM events)",
+        -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text (stmt, 1, version, -1, SQLITE_STATIC);
+        rc = sqlite3_step (stmt);
+        if (rc == SQLITE_ROW) {
+            other = sqlite3_column_int64 (stmt, 0);
+            total = sqlite3_column_int64 (stmt, 1);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize (stmt);
+    if (rc != SQLITE_OK) {
+        set_db_error (error, reader, rc, "reading the rules versions");
+        return -1;
+    }
+    if (out_total != NULL)
+        *out_total = total;
+    return other;
 }
 
 /* ------------------------------------------------------------------ */
