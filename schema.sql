@@ -527,10 +527,10 @@ CREATE TABLE suppression_state (
     last_bounce         TEXT,
     first_soft          TEXT,
     last_soft           TEXT,
-    -- The latest counted bounce...
+    -- The latest counted bounce (last_event: its events.id)...
     last_reason         TEXT,
     last_status         TEXT,
-    last_diagnostic     TEXT,
+    last_event          INTEGER,
     -- ...and the latest hard one.
     hard_reason         TEXT,
     hard_status         TEXT
@@ -555,7 +555,7 @@ BEGIN
     INSERT OR IGNORE INTO suppression_stale (address) VALUES (OLD.address);
 END;
 CREATE TRIGGER events_stale_update AFTER UPDATE OF address, outcome, hard,
-    reason, status, diagnostic, event_time, verified ON events
+    reason, status, event_time, verified ON events
 BEGIN
     INSERT OR IGNORE INTO suppression_stale (address)
         SELECT NEW.address WHERE NEW.address IS NOT NULL
@@ -602,7 +602,9 @@ WITH cfg AS (
 )
 SELECT address, domain, registrable_domain,
        CASE WHEN hard_bounces > 0 THEN 'hard' ELSE 'soft' END AS why,
-       last_reason, last_status, last_diagnostic,
+       last_reason, last_status,
+       (SELECT diagnostic FROM events WHERE id = last_event)
+           AS last_diagnostic,
        first_bounce, last_bounce, bounces, hard_bounces, soft_bounces,
        CASE WHEN hard_bounces > 0 THEN hard_reason ELSE last_reason END
            AS reason,

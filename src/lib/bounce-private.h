@@ -162,8 +162,11 @@ typedef struct {
     char *last_delivered;
     gint64 bounces, hard, soft;
     char *first_bounce, *last_bounce, *first_soft, *last_soft;
-    char *reason, *status, *diagnostic; /* the latest counted bounce */
+    char *reason, *status;              /* the latest counted bounce */
+    gint64 last_event;                  /* its events.id */
     char *hard_reason, *hard_status;    /* the latest counted hard one */
+    /* Seconds from first_soft to last_soft; -1 when not known. */
+    gint64 soft_span;
 } BounceSuppression;
 
 /* The columns and order _bounce_suppression_scan() reads: every event
@@ -171,7 +174,7 @@ typedef struct {
  * the same time: a delivery then clears it). */
 #define _BOUNCE_SUPPRESSION_SELECT_ALL                                       \
     "SELECT e.address, e.event_time, e.outcome, e.hard, e.reason,"           \
-    " e.status, e.diagnostic, e.domain, e.registrable_domain FROM events e"  \
+    " e.status, e.id, e.domain, e.registrable_domain FROM events e"          \
     " WHERE e.address IS NOT NULL AND e.outcome IN ('bounce', 'delivered')"
 /* Unverified events never count (schema version 6 and later). */
 #define _BOUNCE_SUPPRESSION_VERIFIED " AND e.verified IS NOT 0"
@@ -202,13 +205,17 @@ G_GNUC_INTERNAL int _bounce_suppression_scan (struct sqlite3_stmt *stmt,
                                               gpointer user_data);
 
 /* Whether the policy suppresses @state with the thresholds: "hard",
- * "soft" or NULL. */
+ * "soft" or NULL (@state->soft_span decides the days). */
 G_GNUC_INTERNAL const char *_bounce_suppression_decide (
     const BounceSuppression *state, gint64 soft_count, gint64 soft_days);
 
 /* bounce-query.c: tables built in C (shared with the store). */
 G_GNUC_INTERNAL BounceTable *_bounce_table_new_from_spec (const char *spec);
 G_GNUC_INTERNAL void _bounce_table_take_row (BounceTable *table, ...);
+/* Appends a row of copies of @cells (n_columns of them, NULL allowed),
+ * kept with the table: the row's cells must not be freed or replaced. */
+G_GNUC_INTERNAL void _bounce_table_add_row_copy (BounceTable *table,
+                                                 const char *const *cells);
 
 G_END_DECLS
 

@@ -199,10 +199,17 @@ bounce_reader_get_schema_version (BounceReader *reader)
 /* BounceTable                                                        */
 /* ------------------------------------------------------------------ */
 
+/* A table and the strings of its rows added by copy (one allocation per
+ * block of strings rather than one per cell). */
+typedef struct {
+    BounceTable pub;
+    GStringChunk *cells;
+} Table;
+
 static BounceTable *
 table_new (guint n_columns)
 {
-    BounceTable *table = g_new0 (BounceTable, 1);
+    BounceTable *table = (BounceTable *) g_new0 (Table, 1);
 
     table->n_columns = n_columns;
     table->columns = g_new0 (char *, n_columns + 1);
@@ -220,7 +227,24 @@ bounce_table_free (BounceTable *table)
     g_strfreev (table->columns);
     g_free (table->types);
     g_ptr_array_unref (table->rows);
+    if (((Table *) table)->cells != NULL)
+        g_string_chunk_free (((Table *) table)->cells);
     g_free (table);
+}
+
+void
+_bounce_table_add_row_copy (BounceTable *table, const char *const *cells)
+{
+    Table *t = (Table *) table;
+    GPtrArray *row = g_ptr_array_sized_new (table->n_columns);
+
+    if (t->cells == NULL)
+        t->cells = g_string_chunk_new (64 * 1024);
+    for (guint c = 0; c < table->n_columns; c++)
+        g_ptr_array_add (row, cells[c] != NULL
+                                  ? g_string_chunk_insert (t->cells, cells[c])
+                                  : NULL);
+    g_ptr_array_add (table->rows, row);
 }
 
 int
@@ -1341,8 +1365,12 @@ add_address_match (Query *q, const char *column, const char *match)
 }
 
 typedef struct {
-    BounceTable *table;
+    BounceSuppressFunc emit;
+    gpointer data;
     gint64 n, days;
+    /* The stale addresses' rows, to merge in address order. */
+    BounceTable *stale;
+    guint next_stale;
 } SuppressRows;
 
 /* A row of the list for @st if the policy suppresses it. */
@@ -1351,6 +1379,7 @@ suppress_row (const BounceSuppression *st, gpointer user_data)
 {
     SuppressRows *out = user_data;
     const char *why = _bounce_suppression_decide (st, out->n, out->days);
+    char bounces[24], hard_bounces[24], soft_bounces[24];
     gboolean hard;
     const char *at;
 
@@ -1358,13 +1387,21 @@ suppress_row (const BounceSuppression *st, gpointer user_data)
         return;
     hard = st->hard > 0;
     at = strrchr (st->address, '@');
-    _bounce_table_take_row (
-        out->table, g_strdup (st->address), g_strdup (why),
-        g_strdup (hard ? st->hard_reason : st->reason),
-        g_strdup (hard ? st->hard_status : st->status),
-        g_strdup (st->first_bounce), g_strdup (st->last_bounce),
-        int_text (st->bounces), int_text (st->hard), int_text (st->soft),
-        at != NULL ? g_strdup (at + 1) : NULL);
+    g_snprintf (bounces, sizeof bounces, "%" G_GINT64_FORMAT, st->bounces);
+    g_snprintf (hard_bounces, sizeof hard_bounces, "%" G_GINT64_FORMAT,
+                st->hard);
+    g_snprintf (soft_bounces, sizeof soft_bounces, "%" G_GINT64_FORMAT,
+                st->soft);
+    {
+        const char *cells[] = {
+            st->address, why, hard ? st->hard_reason : st->reason,
+            hard ? st->hard_status : st->status, st->first_bounce,
+            st->last_bounce, bounces, hard_bounces, soft_bounces,
+            at != NULL ? at + 1 : NULL,
+        };
+
+        out->emit (cells, out->data);
+    }
 }
 
 static int
@@ -1377,6 +1414,23 @@ row_by_address (gconstpointer a, gconstpointer b)
 }
 
 #define COL(i) ((char *) sqlite3_column_text (stmt, (i)))
+
+/* Whether any address is stale (then the state's rows for them are
+ * skipped: their events answer). */
+static gboolean
+any_stale (BounceReader *reader)
+{
+    sqlite3_stmt *stmt = NULL;
+    gboolean any = TRUE;
+
+    if (sqlite3_prepare_v2 (reader->db, "SELECT EXISTS (SELECT 1 FROM"
+                                        " suppression_stale)",
+                            -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step (stmt) == SQLITE_ROW)
+        any = sqlite3_column_int (stmt, 0) != 0;
+    sqlite3_finalize (stmt);
+    return any;
+}
 
 /* The addresses of suppression_state that no write has made stale. */
 static int
@@ -1392,10 +1446,18 @@ suppress_from_state (BounceReader *reader, const BounceQueryOptions *o,
                      "SELECT s.address, s.bounces, s.hard_bounces,"
                      " s.soft_bounces, s.first_bounce, s.last_bounce,"
                      " s.first_soft, s.last_soft, s.last_reason,"
-                     " s.last_status, s.hard_reason, s.hard_status"
-                     " FROM suppression_state s WHERE s.bounces > 0"
-                     " AND NOT EXISTS (SELECT 1 FROM suppression_stale x"
-                     " WHERE x.address = s.address)");
+                     " s.last_status, s.hard_reason, s.hard_status,"
+                     " CAST (strftime ('%s', s.last_soft) AS INTEGER)"
+                     " - CAST (strftime ('%s', s.first_soft) AS INTEGER)"
+                     " FROM suppression_state s WHERE s.bounces > 0");
+    /* Only those that can be suppressed (_bounce_suppression_decide). */
+    g_string_append_printf (q.sql, " AND (s.hard_bounces > 0"
+                                   " OR s.soft_bounces >= %" G_GINT64_FORMAT
+                                   ")", MAX (out->n, (gint64) 1));
+    if (any_stale (reader))
+        g_string_append (q.sql, " AND NOT EXISTS (SELECT 1 FROM"
+                                " suppression_stale x"
+                                " WHERE x.address = s.address)");
     add_address_match (&q, "s.address", o->match);
     rc = query_prepare (reader, &q, &stmt);
     query_clear (&q);
@@ -1415,6 +1477,9 @@ suppress_from_state (BounceReader *reader, const BounceQueryOptions *o,
         st.status = COL (9);
         st.hard_reason = COL (10);
         st.hard_status = COL (11);
+        st.soft_span = sqlite3_column_type (stmt, 12) == SQLITE_NULL
+                           ? -1
+                           : sqlite3_column_int64 (stmt, 12);
         if (st.address != NULL)
             suppress_row (&st, out);
         rc = SQLITE_OK;
@@ -1460,49 +1525,106 @@ suppress_from_events (BounceReader *reader, const BounceQueryOptions *o,
  * write by other means made stale are read from their events; with
  * --since or --until (or a database older than the state), every
  * history in the window is. */
-BounceTable *
-bounce_query_suppress (BounceReader *reader,
-                       const BounceQueryOptions *options,
-                       GError **error)
+static void
+add_copy (const char *const *cells, gpointer user_data)
+{
+    _bounce_table_add_row_copy (user_data, cells);
+}
+
+/* Emits the stale rows that sort before @address (NULL: all left). */
+static void
+flush_stale (SuppressRows *out, const char *address)
+{
+    while (out->next_stale < out->stale->rows->len) {
+        GPtrArray *row = out->stale->rows->pdata[out->next_stale];
+
+        if (address != NULL && strcmp (row->pdata[0], address) > 0)
+            break;
+        out->emit ((const char *const *) row->pdata, out->data);
+        out->next_stale++;
+    }
+}
+
+static void
+emit_merged (const char *const *cells, gpointer user_data)
+{
+    SuppressRows *out = user_data;
+
+    flush_stale (out, cells[0]);
+    out->emit (cells, out->data);
+}
+
+#define SUPPRESS_COLUMNS                                                     \
+    "address,why,reason,status,first_bounce,last_bounce,bounces:i,"          \
+    "hard_bounces:i,soft_bounces:i,domain"
+
+gboolean
+bounce_query_suppress_foreach (BounceReader *reader,
+                               const BounceQueryOptions *options,
+                               BounceSuppressFunc func,
+                               gpointer user_data,
+                               GError **error)
 {
     BounceQueryOptions defaults;
     const BounceQueryOptions *o = options_or_default (options, &defaults);
     g_autoptr (GHashTable) sides = NULL;
-    g_autoptr (BounceTable) table = NULL;
-    SuppressRows out;
+    g_autoptr (BounceTable) stale = NULL;
+    SuppressRows out = { func, user_data, 0, 0, NULL, 0 };
     int rc;
 
+    g_return_val_if_fail (reader != NULL && func != NULL, FALSE);
     sides = _bounce_reason_sides (reader->db, &rc);
     if (sides == NULL) {
         set_db_error (error, reader, rc, "reading the reasons");
-        return NULL;
+        return FALSE;
     }
     out.n = o->soft_count >= 0 ? o->soft_count
                                : read_setting (reader, "suppress_soft_count", 3);
     out.days = o->soft_days >= 0 ? o->soft_days
                                  : read_setting (reader, "suppress_soft_days",
                                                  7);
-    table = _bounce_table_new_from_spec ("address,why,reason,status,"
-                                         "first_bounce,last_bounce,bounces:i,"
-                                         "hard_bounces:i,soft_bounces:i,"
-                                         "domain");
-    out.table = table;
     if (reader->schema_version >= _BOUNCE_SCHEMA_VERSION_STATE &&
         o->since == NULL && o->until == NULL) {
-        rc = suppress_from_state (reader, o, &out);
+        SuppressRows merged = out;
+
+        /* The stale addresses first (usually none), by address... */
+        stale = _bounce_table_new_from_spec (SUPPRESS_COLUMNS);
+        out.emit = add_copy;
+        out.data = stale;
+        rc = suppress_from_events (
+            reader, o, sides,
+            " AND e.address IN (SELECT address FROM suppression_stale)",
+            &out);
+        g_ptr_array_sort (stale->rows, row_by_address);
+        /* ...then the state (by address: its key), the two merged. */
+        merged.stale = stale;
+        out.emit = emit_merged;
+        out.data = &merged;
         if (rc == SQLITE_OK || rc == SQLITE_DONE)
-            rc = suppress_from_events (
-                reader, o, sides,
-                " AND e.address IN (SELECT address FROM suppression_stale)",
-                &out);
-        g_ptr_array_sort (table->rows, row_by_address);
+            rc = suppress_from_state (reader, o, &out);
+        if (rc == SQLITE_OK || rc == SQLITE_DONE)
+            flush_stale (&merged, NULL);
     } else {
         rc = suppress_from_events (reader, o, sides, NULL, &out);
     }
     if (rc != SQLITE_OK && rc != SQLITE_DONE) {
         set_db_error (error, reader, rc, "reading the history");
-        return NULL;
+        return FALSE;
     }
+    return TRUE;
+}
+
+BounceTable *
+bounce_query_suppress (BounceReader *reader,
+                       const BounceQueryOptions *options,
+                       GError **error)
+{
+    g_autoptr (BounceTable) table =
+        _bounce_table_new_from_spec (SUPPRESS_COLUMNS);
+
+    if (!bounce_query_suppress_foreach (reader, options, add_copy, table,
+                                        error))
+        return NULL;
     return g_steal_pointer (&table);
 }
 

@@ -359,7 +359,7 @@ prepare_all (BounceStore *store, GError **error)
                     " registrable_domain, last_delivered, bounces,"
                     " hard_bounces, soft_bounces, first_bounce, last_bounce,"
                     " first_soft, last_soft, last_reason, last_status,"
-                    " last_diagnostic, hard_reason, hard_status) VALUES (?1,"
+                    " last_event, hard_reason, hard_status) VALUES (?1,"
                     " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
                     " ?15, ?16)", error) &&
            prepare (store, &store->insert_header,
@@ -516,7 +516,8 @@ state_write (const BounceSuppression *st, gpointer user_data)
     bind_or_null (s, 11, st->last_soft);
     bind_or_null (s, 12, st->reason);
     bind_or_null (s, 13, st->status);
-    bind_or_null (s, 14, st->diagnostic);
+    if (st->last_event > 0)
+        sqlite3_bind_int64 (s, 14, st->last_event);
     bind_or_null (s, 15, st->hard_reason);
     bind_or_null (s, 16, st->hard_status);
     rc = sqlite3_step (s);

@@ -62,7 +62,7 @@ state_reset (BounceSuppression *s)
     g_clear_pointer (&s->last_soft, g_free);
     g_clear_pointer (&s->reason, g_free);
     g_clear_pointer (&s->status, g_free);
-    g_clear_pointer (&s->diagnostic, g_free);
+    s->last_event = 0;
     g_clear_pointer (&s->hard_reason, g_free);
     g_clear_pointer (&s->hard_status, g_free);
 }
@@ -77,12 +77,30 @@ state_clear (BounceSuppression *s)
     g_clear_pointer (&s->last_delivered, g_free);
 }
 
+static gint64
+seconds (const char *iso)
+{
+    g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
+    g_autoptr (GDateTime) t = iso != NULL
+                                  ? g_date_time_new_from_iso8601 (iso, utc)
+                                  : NULL;
+
+    return t != NULL ? g_date_time_to_unix (t) : G_MININT64;
+}
+
 static void
 state_finish (BounceSuppression *s, BounceSuppressionFunc func,
               gpointer user_data)
 {
-    if (s->address != NULL && (s->bounces > 0 || s->last_delivered != NULL))
+    if (s->address != NULL && (s->bounces > 0 || s->last_delivered != NULL)) {
+        gint64 first = seconds (s->first_soft);
+        gint64 last = seconds (s->last_soft);
+
+        s->soft_span = first != G_MININT64 && last != G_MININT64
+                           ? last - first
+                           : -1;
         func (s, user_data);
+    }
     state_clear (s);
 }
 
@@ -152,7 +170,7 @@ _bounce_suppression_scan (sqlite3_stmt *stmt,
         set (&s.last_bounce, time);
         set (&s.reason, reason);
         set (&s.status, COL (5));
-        set (&s.diagnostic, COL (6));
+        s.last_event = sqlite3_column_int64 (stmt, 6);
         set (&s.domain, COL (7));
         set (&s.registrable_domain, COL (8));
     }
@@ -167,22 +185,9 @@ _bounce_suppression_decide (const BounceSuppression *s,
                             gint64 soft_count,
                             gint64 soft_days)
 {
-    g_autoptr (GTimeZone) utc = NULL;
-    g_autoptr (GDateTime) first = NULL;
-    g_autoptr (GDateTime) last = NULL;
-
     if (s->hard > 0)
         return "hard";
-    if (s->soft == 0 || s->soft < soft_count || s->first_soft == NULL ||
-        s->last_soft == NULL)
+    if (s->soft == 0 || s->soft < soft_count || s->soft_span < 0)
         return NULL;
-    utc = g_time_zone_new_utc ();
-    first = g_date_time_new_from_iso8601 (s->first_soft, utc);
-    last = g_date_time_new_from_iso8601 (s->last_soft, utc);
-    if (first == NULL || last == NULL)
-        return NULL;
-    return g_date_time_to_unix (last) - g_date_time_to_unix (first) >=
-                   soft_days * 86400
-               ? "soft"
-               : NULL;
+    return s->soft_span >= soft_days * 86400 ? "soft" : NULL;
 }

@@ -749,6 +749,19 @@ BounceTable *bounce_query_suppress (BounceReader *reader,
                                     const BounceQueryOptions *options,
                                     GError **error);
 
+/* Called with the cells of one row of bounce_query_suppress() (in its
+ * column order; borrowed for the call). */
+typedef void (*BounceSuppressFunc) (const char *const *cells,
+                                    gpointer user_data);
+
+/* The rows of bounce_query_suppress() one at a time, in the same order,
+ * without holding the list: for a list of any size. */
+gboolean bounce_query_suppress_foreach (BounceReader *reader,
+                                        const BounceQueryOptions *options,
+                                        BounceSuppressFunc func,
+                                        gpointer user_data,
+                                        GError **error);
+
 /* Every event of options->match (or of everyone), oldest first: time,
  * address, outcome, action, status, smtp_code, reason, hard, rule,
  * diagnostic, remote_mta, mta, reporting_mta, orig_message_id, subject,
