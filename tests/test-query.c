@@ -572,6 +572,80 @@ test_overview (Fixture *f, gconstpointer data)
     }
 }
 
+/* The overview's messages: each once, under its first outcome; those
+ * without recipients by when they came; the days by whose side. */
+static void
+test_overview_outcomes (Fixture *f, gconstpointer data)
+{
+    g_autoptr (BounceReader) reader = NULL;
+    g_autoptr (BounceOverview) ov = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GString) got = g_string_new (NULL);
+    BounceQueryOptions options;
+
+    /* A bounce and a delay in one message: counted as a bounce. */
+    add_event (f->db, 1, "a@x.example", "bounce", "userunknown", 1,
+               "2026-11-02T10:00:00Z");
+    add_event (f->db, 1, "b@x.example", "delay", "mailboxfull", 0,
+               "2026-11-02T10:00:00Z");
+    add_event (f->db, 2, "c@x.example", "delay", "mailboxfull", 0,
+               "2026-11-03T10:00:00Z");
+    add_event (f->db, 3, "d@x.example", "delivered", "delivered", 0,
+               "2026-11-03T11:00:00Z");
+    add_event (f->db, 4, "e@x.example", "feedback", "feedback", 0,
+               "2026-11-03T12:00:00Z");
+    add_event (f->db, 5, "f@x.example", "autoreply", "vacation", 0,
+               "2026-11-04T12:00:00Z");
+    add_event (f->db, 6, "g@x.example", "bounce", "blocked", 0,
+               "2026-11-04T12:00:00Z");
+    add_event (f->db, 7, "h@x.example", "bounce", "networkerror", 0,
+               "2026-11-04T13:00:00Z");
+    add_event (f->db, 8, "i@x.example", "bounce", NULL, -1,
+               "2026-11-04T14:00:00Z");
+    /* Outside the window. */
+    add_event (f->db, 9, "j@x.example", "bounce", "userunknown", 1,
+               "2026-10-04T14:00:00Z");
+    /* Without recipients: one in the window, one before it. */
+    exec_ok (f->db, "INSERT INTO messages (id, content_hash, received_at,"
+                    " kind, raw_size) VALUES (10, 'h10',"
+                    " '2026-11-03T00:00:00Z', 'not-bounce', 1),"
+                    " (11, 'h11', '2026-10-01T00:00:00Z', 'unparsable', 1)");
+    reader = bounce_reader_open (f->path, &error);
+    g_assert_no_error (error);
+    bounce_query_options_init (&options);
+    options.since = "2026-11-01T00:00:00Z";
+    options.until = "2026-11-10T00:00:00Z";
+    ov = bounce_query_overview (reader, &options, "2026-11-02", "2026-11-04",
+                                &error);
+    g_assert_no_error (error);
+
+    for (guint r = 0; r < ov->outcomes->rows->len; r++)
+        g_string_append_printf (
+            got, "%s %s %s;", bounce_table_get (ov->outcomes, r, "outcome"),
+            bounce_table_get (ov->outcomes, r, "messages"),
+            bounce_table_get (ov->outcomes, r, "recipients") != NULL
+                ? bounce_table_get (ov->outcomes, r, "recipients")
+                : "-");
+    g_assert_cmpstr (got->str, ==,
+                     "bounce 4 4;delay 1 2;delivered 1 1;feedback 1 1;"
+                     "autoreply 1 1;none 1 0;all 9 -;");
+    g_assert_cmpstr (bounce_table_get (ov->totals, 0, "messages"), ==, "4");
+
+    g_string_truncate (got, 0);
+    for (guint r = 0; r < ov->trend->rows->len; r++)
+        g_string_append_printf (
+            got, "%s %s: %s %s %s %s;",
+            bounce_table_get (ov->trend, r, "day"),
+            bounce_table_get (ov->trend, r, "bounces"),
+            bounce_table_get (ov->trend, r, "who_recipient"),
+            bounce_table_get (ov->trend, r, "who_sender"),
+            bounce_table_get (ov->trend, r, "who_receiving_admin"),
+            bounce_table_get (ov->trend, r, "who_other"));
+    g_assert_cmpstr (got->str, ==,
+                     "2026-11-02 1: 1 0 0 0;2026-11-03 0: 0 0 0 0;"
+                     "2026-11-04 3: 0 1 1 1;");
+}
+
 static void
 test_reader_errors (Fixture *f, gconstpointer data)
 {
@@ -620,6 +694,8 @@ main (int argc, char **argv)
                 test_report_matches_sql, fixture_tear_down);
     g_test_add ("/query/overview", Fixture, NULL, fixture_set_up,
                 test_overview, fixture_tear_down);
+    g_test_add ("/query/overview-outcomes", Fixture, NULL, fixture_set_up,
+                test_overview_outcomes, fixture_tear_down);
     g_test_add ("/query/reader-errors", Fixture, NULL, fixture_set_up,
                 test_reader_errors, fixture_tear_down);
     return g_test_run ();

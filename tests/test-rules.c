@@ -28,13 +28,11 @@ rules_dir (void)
 static const char *
 advice_for (const BounceRules *rules, const BounceRecipient *r, gboolean pl)
 {
-    const BounceRule *rule = bounce_rules_get_rule (rules, r->rule);
-    const BounceReason *reason = bounce_rules_get_reason (rules, r->reason);
+    const char *advice =
+        bounce_rules_get_advice (rules, r->reason, r->rule, pl ? "pl" : "en");
 
-    if (rule != NULL && rule->advice_en != NULL)
-        return pl ? rule->advice_pl : rule->advice_en;
-    g_assert_nonnull (reason);
-    return pl ? reason->advice_pl : reason->advice_en;
+    g_assert_nonnull (advice);
+    return advice;
 }
 
 typedef struct {
@@ -62,8 +60,8 @@ run_explain_cases (const ExplainCase *cases, guint n)
             g_assert_cmpstr (r->rule, ==, c->rule);
         reason = bounce_rules_get_reason (shipped, r->reason);
         g_assert_nonnull (reason);
-        g_assert_nonnull (reason->meaning_en);
-        g_assert_nonnull (reason->meaning_pl);
+        g_assert_nonnull (bounce_rules_get_meaning (shipped, r->reason, "en"));
+        g_assert_nonnull (bounce_rules_get_meaning (shipped, r->reason, "pl"));
         en = advice_for (shipped, r, FALSE);
         pl = advice_for (shipped, r, TRUE);
         g_assert_nonnull (strstr (en, c->en));
@@ -121,8 +119,8 @@ test_guide_causes (void)
         /* Mailbox full. */
         { "552 5.2.2 Mailbox full", "mailboxfull", FALSE, "status-mailbox-full", "quota", "limit" },
         { "452 4.2.2 The email account that you tried to reach is over quota", "mailboxfull", FALSE, NULL, "quota", "limit" },
-        { "550 Postfach voll", "mailboxfull", FALSE, "mailbox-full", "quota", "limit" },
-        { "550 Skrzynka odbiorcy jest pełna", "mailboxfull", FALSE, "mailbox-full", "another way", "inną drogą" },
+        { "550 Postfach voll", "mailboxfull", FALSE, "mailbox-full-de-nl", "quota", "limit" },
+        { "550 Skrzynka odbiorcy jest pełna", "mailboxfull", FALSE, "mailbox-full-pl-ru", "another way", "inną drogą" },
         /* IP on a blacklist. */
         { "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", "blocked", FALSE, "blocked", "Spamhaus", "Spamhaus" },
         { "550 5.7.1 Rejected: 192.0.2.1 listed at bl.spamcop.net", "blocked", FALSE, "blocked", "MXToolbox", "MXToolbox" },
@@ -298,6 +296,52 @@ test_phrases (void)
     }
 }
 
+/* bounce_rules_explain_full: the context a report adds changes what the
+ * same reply means, and NULL context is what bounce_rules_explain does. */
+static void
+test_explain_context (void)
+{
+    static const struct {
+        const char *text, *command, *action, *status, *type;
+        const char *reason, *smtp_command, *out_action, *out_status;
+    } cases[] = {
+        /* User-unknown words: an RCPT answer, a filter after DATA, x.1.1 wins. */
+        { "550 User unknown", "RCPT", NULL, NULL, NULL, "userunknown", "RCPT", "failed", NULL },
+        { "550 User unknown", "DATA", NULL, NULL, NULL, "filtered", "DATA", "failed", NULL },
+        { "550 5.1.1 User unknown", "DATA", NULL, NULL, NULL, "userunknown", "DATA", "failed", "5.1.1" },
+        /* NONE: the report does not say, even if the text does. */
+        { "550 User unknown (in reply to end of DATA command)", "NONE", NULL, NULL, NULL, NULL, NULL, "failed", NULL },
+        { "550 User unknown (in reply to end of DATA command)", NULL, NULL, NULL, NULL, "filtered", "DATA", "failed", NULL },
+        /* The Status field and the action. */
+        { "Host or domain name not found. Name service error for name=example.org type=MX: Host not found, try again",
+          NULL, "delayed", "4.4.3", NULL, "networkerror", NULL, "delayed", "4.4.3" },
+        { "no words we know", NULL, "delayed", NULL, NULL, "expired", NULL, "delayed", NULL },
+        /* The diagnostic type. */
+        { "temporary failure", NULL, NULL, "4.3.0", "X-Unix", "mailererror", NULL, "failed", "4.3.0" },
+        { "temporary failure", NULL, NULL, "4.3.0", NULL, "systemerror", NULL, "failed", "4.3.0" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceRecipient) r = bounce_rules_explain_full (
+            shipped, cases[i].text, cases[i].command, cases[i].action,
+            cases[i].status, cases[i].type);
+        g_test_message ("case %u: '%s' -> %s [%s]", i, cases[i].text, r->reason, r->rule);
+        if (cases[i].reason != NULL)
+            g_assert_cmpstr (r->reason, ==, cases[i].reason);
+        g_assert_cmpstr (r->smtp_command, ==, cases[i].smtp_command);
+        g_assert_cmpstr (r->action, ==, cases[i].out_action);
+        if (cases[i].out_status != NULL)
+            g_assert_cmpstr (r->status, ==, cases[i].out_status);
+    }
+    {
+        g_autoptr (BounceRecipient) a = bounce_rules_explain (shipped, "550 5.7.1 Relay access denied");
+        g_autoptr (BounceRecipient) b = bounce_rules_explain_full (shipped, "550 5.7.1 Relay access denied",
+                                                                   NULL, NULL, NULL, NULL);
+        g_assert_cmpstr (a->reason, ==, b->reason);
+        g_assert_cmpstr (a->rule, ==, b->rule);
+    }
+}
+
 /* The reason table: Sisimai's whole vocabulary, each entry complete;
  * hard exactly for the reasons that say the address is bad. */
 static void
@@ -321,11 +365,20 @@ test_reason_table (void)
         g_test_message ("reason %s", names[i]);
         g_assert_nonnull (r);
         g_assert_cmpstr (r->name, ==, names[i]);
-        g_assert_cmpuint (strlen (r->meaning_en), >, 10);
-        g_assert_cmpuint (strlen (r->meaning_pl), >, 10);
-        g_assert_cmpuint (strlen (r->advice_en), >, 10);
-        g_assert_cmpuint (strlen (r->advice_pl), >, 10);
-        g_assert_cmpstr (r->meaning_en, !=, r->meaning_pl);
+        const char *meaning_en = bounce_rules_get_meaning (shipped, names[i], "en");
+        const char *meaning_pl = bounce_rules_get_meaning (shipped, names[i],
+                                                           "pl_PL.UTF-8");
+
+        g_assert_cmpuint (strlen (meaning_en), >, 10);
+        g_assert_cmpuint (strlen (meaning_pl), >, 10);
+        g_assert_cmpuint (strlen (bounce_rules_get_advice (shipped, names[i],
+                                                           NULL, NULL)), >, 10);
+        g_assert_cmpuint (strlen (bounce_rules_get_advice (shipped, names[i],
+                                                           NULL, "pl")), >, 10);
+        g_assert_cmpstr (meaning_en, !=, meaning_pl);
+        /* A language the rules do not have: English. */
+        g_assert_cmpstr (bounce_rules_get_meaning (shipped, names[i], "de_DE"),
+                         ==, meaning_en);
         g_assert_true (g_strv_contains ((const char *const[]) {
             "recipient", "sender", "receiving-admin", NULL }, r->who));
         g_assert_cmpint (r->hard, ==, want_hard);
@@ -990,6 +1043,88 @@ test_mailer_exit (void)
     }
 }
 
+/* An auto-reply: the decoder only detects it (no reason without rules);
+ * the rules of 10-outcomes.rules say "suspend" when its text says the
+ * account is closed, else "vacation" (one source for the phrases). */
+static void
+test_autoreply (void)
+{
+    static const struct {
+        const char *message;
+        const char *reason;
+    } cases[] = {
+        { "From: carol@example.com\nTo: s@example.org\n"
+          "Subject: Automatic reply: hello\nX-Autoreply: yes\n\n"
+          "This account has been closed.\n", "suspend" },
+        { "From: dora@example.fr\nTo: s@example.org\n"
+          "Subject: Réponse automatique\nAuto-Submitted: auto-replied\n\n"
+          "Cette adresse n'est plus en service.\n", "suspend" },
+        { "From: bob@example.de\nTo: s@example.org\n"
+          "Subject: Abwesenheitsnotiz: Ihre Anfrage\n\n"
+          "Ich bin bis zum 3. Mai nicht im Büro.\n", "vacation" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autoptr (BounceParser) parser = bounce_parser_new ();
+        g_autoptr (GBytes) bytes =
+            g_bytes_new_static (cases[i].message, strlen (cases[i].message));
+        g_autoptr (BounceReport) raw = bounce_parser_parse (parser, bytes, "t");
+        g_autoptr (BounceReport) report = NULL;
+        const BounceRecipient *r;
+
+        g_assert_cmpint (raw->kind, ==, BOUNCE_KIND_AUTOREPLY);
+        g_assert_cmpuint (raw->recipients->len, ==, 1);
+        g_assert_null (((BounceRecipient *) raw->recipients->pdata[0])->reason);
+        bounce_parser_set_rules (parser, shipped);
+        report = bounce_parser_parse (parser, bytes, "t");
+        r = report->recipients->pdata[0];
+        g_test_message ("case %u -> %s [%s]", i, r->reason, r->rule);
+        g_assert_cmpstr (r->reason, ==, cases[i].reason);
+        g_assert_cmpstr (bounce_recipient_outcome (report, r), ==, "autoreply");
+    }
+}
+
+/* Any language can be added by a file: a reason with meaning[de] and
+ * advice[de] answers in German for "de_DE.UTF-8", in English for a
+ * language it lacks; a rule's own advice in a language wins. */
+static void
+test_languages (void)
+{
+    g_autofree char *dir = make_dir (
+        2, "00-reasons.rules",
+        "[reason blocked]\nmeaning = blocked\nmeaning[pl] = zablokowany\n"
+        "meaning[de] = gesperrt\nhard = false\nwho = sender\nside = sender\n"
+        "advice = check lists\nadvice[pl] = sprawdz listy\n"
+        "advice[de] = Listen pruefen\n",
+        "10-rules.rules",
+        "[rule spam]\nreason = blocked\ndiagnostic = spamhaus\n"
+        "advice = delist\nadvice[pl] = wypisz\nadvice[fr] = retirer\n");
+    const char *dirs[] = { dir, NULL };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (BounceRules) rules = bounce_rules_load (dirs, &error);
+    g_auto (GStrv) langs = NULL;
+
+    g_assert_no_error (error);
+    langs = bounce_rules_get_languages (rules);
+    g_assert_cmpstrv (langs, ((const char *const[]) { "en", "de", "pl", NULL }));
+    g_assert_cmpstr (bounce_rules_get_meaning (rules, "blocked", "de_DE.UTF-8"),
+                     ==, "gesperrt");
+    g_assert_cmpstr (bounce_rules_get_meaning (rules, "blocked", "pl"), ==,
+                     "zablokowany");
+    g_assert_cmpstr (bounce_rules_get_meaning (rules, "blocked", "sv_SE"), ==,
+                     "blocked");
+    g_assert_cmpstr (bounce_rules_get_meaning (rules, "blocked", NULL), ==,
+                     "blocked");
+    g_assert_cmpstr (bounce_rules_get_advice (rules, "blocked", NULL, "de"), ==,
+                     "Listen pruefen");
+    g_assert_cmpstr (bounce_rules_get_advice (rules, "blocked", "spam", "fr_FR"),
+                     ==, "retirer");
+    g_assert_cmpstr (bounce_rules_get_advice (rules, "blocked", "spam", "de"),
+                     ==, "delist");
+    g_assert_null (bounce_rules_get_meaning (rules, "nosuchreason", "en"));
+    remove_dir (dir);
+}
+
 /* A delay with nothing but a bare reply code is expired (Sisimai); the
  * guide's row decides a failure with the same code. */
 static void
@@ -1134,6 +1269,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/guide/causes", test_guide_causes);
     g_test_add_func ("/rules/first-reason", test_first_reason);
     g_test_add_func ("/rules/phrases", test_phrases);
+    g_test_add_func ("/rules/explain-context", test_explain_context);
     g_test_add_func ("/rules/reason-table", test_reason_table);
     g_test_add_func ("/rules/shipped-check", test_shipped_check);
     g_test_add_func ("/rules/load/problems", test_load_problems);
@@ -1151,6 +1287,8 @@ main (int argc, char **argv)
     g_test_add_func ("/rules/command-in-text", test_command_in_text);
     g_test_add_func ("/rules/mailer-exit", test_mailer_exit);
     g_test_add_func ("/rules/delay-before-code", test_delay_before_code);
+    g_test_add_func ("/rules/autoreply", test_autoreply);
+    g_test_add_func ("/rules/languages", test_languages);
     for (guint i = 0; i < G_N_ELEMENTS (postfix_cases); i++) {
         g_autofree char *name = g_strdup_printf ("/rules/fixture/postfix-real/%s",
                                                  postfix_cases[i].file);

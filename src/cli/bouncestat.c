@@ -25,7 +25,11 @@ static const BsCommand commands[] = {
     { "rules", bs_cmd_rules, "Check the classification rules and count how often each decides (rules check, rules stats)" },
     { "verp", bs_cmd_verp,
       "Sign VERP return paths, so that forged bounces do not suppress" },
+    { "config", bs_cmd_config,
+      "Print the effective settings and where each comes from" },
 };
+
+const GError *bs_config_error;
 
 int
 bs_exit_code (const GError *error)
@@ -55,6 +59,8 @@ bs_exit_code (const GError *error)
     }
     if (error->domain == G_FILE_ERROR)
         return EX_NOINPUT;
+    if (error->domain == G_KEY_FILE_ERROR) /* the configuration files */
+        return EX_CONFIG;
     return EX_SOFTWARE;
 }
 
@@ -157,22 +163,50 @@ bs_default_rules_dir (char **out_system, const char **out_origin)
     return g_canonicalize_filename (BOUNCESTAT_REL_RULES_DIR, exe_dir);
 }
 
+char *
+bs_system_rules_dir (void)
+{
+    g_autofree char *installed = NULL;
+    char *system = NULL;
+    const char *origin;
+
+    installed = bs_default_rules_dir (&system, &origin);
+    return system;
+}
+
 GStrv
-bs_rules_dirs (const char *rules_dir)
+bs_rules_dirs (const char *rules_dir, const char **out_source)
 {
     g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
     const char *env = g_getenv ("BOUNCESTAT_RULES_DIR");
+    const char *file = NULL;
+    const char *const *conf = bs_config_get ("rules", &file);
     g_autofree char *system = NULL;
     g_autofree char *installed = NULL;
-    const char *origin;
+    const char *origin, *dummy;
 
+    if (out_source == NULL)
+        out_source = &dummy;
     if (rules_dir != NULL) {
+        *out_source = "--rules";
         g_strv_builder_add (b, rules_dir);
         return g_strv_builder_end (b);
     }
     /* No fallback: a missing directory is an error that names it. */
     installed = bs_default_rules_dir (&system, &origin);
-    g_strv_builder_add (b, env != NULL && env[0] != '\0' ? env : installed);
+    if (env != NULL && env[0] != '\0') {
+        /* $BOUNCESTAT_RULES_DIR replaces the installed rules only. */
+        *out_source = "$BOUNCESTAT_RULES_DIR";
+        g_strv_builder_add (b, env);
+    } else if (conf != NULL && conf[0] != NULL) {
+        /* The file's list replaces both, as --rules does. */
+        *out_source = file;
+        g_strv_builder_addv (b, (const char **) conf);
+        return g_strv_builder_end (b);
+    } else {
+        *out_source = origin;
+        g_strv_builder_add (b, installed);
+    }
     if (g_file_test (system, G_FILE_TEST_IS_DIR))
         g_strv_builder_add (b, system);
     return g_strv_builder_end (b);
@@ -182,24 +216,21 @@ bs_rules_dirs (const char *rules_dir)
 static void
 print_version (void)
 {
-    const char *env = g_getenv ("BOUNCESTAT_RULES_DIR");
-    g_autofree char *system = NULL;
-    const char *origin;
-    g_autofree char *installed = bs_default_rules_dir (&system, &origin);
+    g_autofree char *system = bs_system_rules_dir ();
+    const char *source;
+    g_auto (GStrv) dirs = bs_rules_dirs (NULL, &source);
 
     printf ("bouncestat %s\n", BOUNCESTAT_VERSION);
-    if (env != NULL && env[0] != '\0')
-        printf ("rules: %s ($BOUNCESTAT_RULES_DIR)\n", env);
-    else
-        printf ("rules: %s (%s)\n", installed, origin);
+    printf ("rules: %s (%s)\n", dirs[0], source);
     printf ("system rules: %s (%s)\n", system,
-            g_file_test (system, G_FILE_TEST_IS_DIR) ? "read" : "absent");
+            g_strv_contains ((const char *const *) dirs, system) ? "read"
+                                                                 : "absent");
 }
 
 BounceRules *
 bs_load_rules (const char *rules_dir, int *out_status)
 {
-    g_auto (GStrv) dirs = bs_rules_dirs (rules_dir);
+    g_auto (GStrv) dirs = bs_rules_dirs (rules_dir, NULL);
     g_autoptr (GError) error = NULL;
     BounceRules *rules = bounce_rules_load ((const char *const *) dirs, &error);
 
@@ -225,12 +256,27 @@ usage (FILE *out)
 int
 main (int argc, char **argv)
 {
+    g_autoptr (GError) config_error = NULL;
+    gboolean config_ok;
+
     setlocale (LC_ALL, "");
+    /* Without a locale (C or POSIX: a minimal system, cron) the charset
+     * is ASCII and GLib prints "?" for every other character, e.g. in
+     * the "[OPTION…]" of --help.  What bouncestat prints is UTF-8 (the
+     * reports' bars, the bounces' own text): say so. */
+    if (!g_get_charset (NULL) &&
+        (strcmp (setlocale (LC_CTYPE, NULL), "C") == 0 ||
+         strcmp (setlocale (LC_CTYPE, NULL), "POSIX") == 0))
+        setlocale (LC_CTYPE, "C.UTF-8");
 
     if (argc < 2) {
         usage (stderr);
         return EX_USAGE;
     }
+    /* The settings before any command: a bad file is a configuration
+     * error (78), except for ingest, which decides (from a pipe it must
+     * exit 75 so that the MTA keeps the message). */
+    config_ok = bs_config_load (&config_error);
     if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 ||
         strcmp (argv[1], "help") == 0) {
         usage (stdout);
@@ -240,6 +286,11 @@ main (int argc, char **argv)
         print_version ();
         return EX_OK;
     }
+    if (!config_ok && strcmp (argv[1], "ingest") != 0) {
+        bs_error ("%s", config_error->message);
+        return EX_CONFIG;
+    }
+    bs_config_error = config_error;
     for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
         if (strcmp (argv[1], commands[i].name) == 0) {
             g_autofree char *name = g_strdup_printf ("bouncestat %s",

@@ -2,29 +2,14 @@
  * bs-cmd-explain.c - `bouncestat explain TEXT`: classify one reply
  * ("550 5.7.26 ...", "5.2.2", "552") with the rules and print the
  * reason, its meaning, hard or soft, who must act and the advice, in
- * English or Polish (--lang, else LC_ALL / LC_MESSAGES / LANG).
+ * the language bs_language picks (--lang, the configuration, the
+ * locale), the labels in English or Polish.
  * What a code means is in the rules; this file only presents it.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "bs.h"
-
-/* "pl" when --lang or the locale says Polish, else "en". */
-static const char *
-pick_lang (const char *option)
-{
-    static const char *const vars[] = { "LC_ALL", "LC_MESSAGES", "LANG" };
-
-    if (option != NULL)
-        return option;
-    for (guint i = 0; i < G_N_ELEMENTS (vars); i++) {
-        const char *v = g_getenv (vars[i]);
-        if (v != NULL && v[0] != '\0')
-            return g_str_has_prefix (v, "pl") ? "pl" : "en";
-    }
-    return "en";
-}
 
 typedef struct {
     const char *reason, *meaning, *hardness, *who, *advice, *rule;
@@ -66,7 +51,14 @@ hard_label (gboolean hard, gboolean pl)
 static const char *const format_names[] = { "json", "text", NULL };
 enum { FORMAT_JSON, FORMAT_TEXT };
 
-static const char *const lang_names[] = { "en", "pl", NULL };
+/* --smtp-command and --action: the values of the rules' smtp-command
+ * and action keys (rules/README.md). */
+static const char *const command_names[] = {
+    "CONNECT", "HELO", "MAIL", "RCPT", "DATA", "NONE", NULL
+};
+static const char *const action_names[] = {
+    "failed", "delayed", "delivered", "relayed", "expanded", NULL
+};
 
 int
 bs_cmd_explain (int argc, char **argv)
@@ -74,15 +66,35 @@ bs_cmd_explain (int argc, char **argv)
     g_autofree char *format = NULL;
     g_autofree char *lang_opt = NULL;
     g_autofree char *rules_dir = NULL;
+    g_autofree char *command_opt = NULL;
+    g_autofree char *action_opt = NULL;
+    g_autofree char *status_opt = NULL;
+    g_autofree char *type_opt = NULL;
+    g_autofree char *status_code = NULL;
     g_auto (GStrv) words = NULL;
     GOptionEntry entries[] = {
         { "format", 'f', 0, G_OPTION_ARG_STRING, &format,
           "Output format: text (default) or json", "FORMAT" },
         { "lang", 'l', 0, G_OPTION_ARG_STRING, &lang_opt,
-          "Language of the meaning and advice: en or pl (default: from "
-          "LC_ALL, LC_MESSAGES or LANG)", "LANG" },
+          "Language of the meaning and advice: en, pl or any other the "
+          "rules translate (default: the configuration's language, else "
+          "LANGUAGE, LC_ALL, LC_MESSAGES or LANG)", "LANG" },
         { "rules", 0, 0, G_OPTION_ARG_FILENAME, &rules_dir,
           "Use the rules in DIR instead of the installed ones", "DIR" },
+        { "smtp-command", 0, 0, G_OPTION_ARG_STRING, &command_opt,
+          "The SMTP command the reply answered: CONNECT, HELO, MAIL, RCPT, "
+          "DATA or NONE (the report does not say; default: as found in "
+          "TEXT)", "COMMAND" },
+        { "action", 0, 0, G_OPTION_ARG_STRING, &action_opt,
+          "The recipient's action: failed, delayed, delivered, relayed or "
+          "expanded (default: delivered for a 2xx reply, else failed)",
+          "ACTION" },
+        { "status", 0, 0, G_OPTION_ARG_STRING, &status_opt,
+          "The report's Status field, e.g. 5.0.0 (default: none; the code "
+          "in TEXT is weighed against it as parse does)", "CODE" },
+        { "diagnostic-type", 0, 0, G_OPTION_ARG_STRING, &type_opt,
+          "The type of the report's Diagnostic-Code, e.g. smtp or x-unix "
+          "(a local mailer; default: none)", "TYPE" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &words, NULL,
           NULL },
         { NULL },
@@ -93,23 +105,47 @@ bs_cmd_explain (int argc, char **argv)
     g_autoptr (BounceRecipient) r = NULL;
     g_autofree char *text = NULL;
     const BounceReason *reason;
-    const BounceRule *rule;
     const char *lang, *meaning, *advice;
-    int format_index = FORMAT_TEXT, lang_index = 0;
+    int format_index = FORMAT_TEXT;
+    int command_index = -1, action_index = -1;
     gboolean pl, json;
     int status = EX_OK;
 
     g_option_context_set_summary (
         context, "Prints the reason, its meaning, hard or soft, who must act "
                  "and the advice for\na reply such as \"550 5.7.26 ...\", a "
-                 "status such as 5.2.2 or a code such as 552.");
+                 "status such as 5.2.2 or a code such as 552.\n"
+                 "--smtp-command, --action, --status and --diagnostic-type add "
+                 "what a report would\nsay around the reply: \"--smtp-command DATA\" asks "
+                 "what the reply would mean after DATA.");
     g_option_context_add_main_entries (context, entries, NULL);
     if (!bs_parse_options (context, &argc, &argv, &status))
         return status;
     if (!bs_choose ("explain", "format", format, format_names,
                     &format_index) ||
-        !bs_choose ("explain", "language", lang_opt, lang_names, &lang_index))
+        !bs_choose ("explain", "SMTP command", command_opt, command_names,
+                    &command_index) ||
+        !bs_choose ("explain", "action", action_opt, action_names,
+                    &action_index))
         return EX_USAGE;
+    if (type_opt != NULL &&
+        (type_opt[0] == '\0' ||
+         type_opt[strspn (type_opt, "abcdefghijklmnopqrstuvwxyz"
+                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")] !=
+             '\0')) {
+        bs_error ("explain: --diagnostic-type '%s' is not a type such as "
+                  "smtp or x-unix", type_opt);
+        return EX_USAGE;
+    }
+    if (status_opt != NULL) {
+        status_code = bounce_status_normalize (status_opt);
+        if (status_code == NULL ||
+            status_opt[strspn (status_opt, "0123456789.")] != '\0') {
+            bs_error ("explain: --status '%s' is not a status code such as "
+                      "5.1.1", status_opt);
+            return EX_USAGE;
+        }
+    }
     json = format_index == FORMAT_JSON;
     if (words == NULL || words[0] == NULL) {
         bs_error ("explain: missing TEXT (see --help)");
@@ -120,20 +156,26 @@ bs_cmd_explain (int argc, char **argv)
         bs_error ("explain: TEXT is empty");
         return EX_USAGE;
     }
-    lang = pick_lang (lang_opt);
-    pl = strcmp (lang, "pl") == 0;
-
     rules = bs_load_rules (rules_dir, &status);
     if (rules == NULL)
         return status;
-    r = bounce_rules_explain (rules, text);
+    lang = bs_language (rules, lang_opt, NULL);
+    if (lang == NULL) {
+        g_auto (GStrv) langs = bounce_rules_get_languages (rules);
+        g_autofree char *names = g_strjoinv (", ", langs);
+
+        bs_error ("explain: unknown language '%s' (the rules speak %s)",
+                  lang_opt, names);
+        return EX_USAGE;
+    }
+    pl = strcmp (lang, "pl") == 0;
+    r = bounce_rules_explain_full (
+        rules, text, command_index >= 0 ? command_names[command_index] : NULL,
+        action_index >= 0 ? action_names[action_index] : NULL, status_code,
+        type_opt);
     reason = bounce_rules_get_reason (rules, r->reason);
-    rule = bounce_rules_get_rule (rules, r->rule);
-    meaning = reason == NULL ? NULL : pl ? reason->meaning_pl : reason->meaning_en;
-    if (rule != NULL && rule->advice_en != NULL)
-        advice = pl ? rule->advice_pl : rule->advice_en;
-    else
-        advice = reason == NULL ? NULL : pl ? reason->advice_pl : reason->advice_en;
+    meaning = bounce_rules_get_meaning (rules, r->reason, lang);
+    advice = bounce_rules_get_advice (rules, r->reason, r->rule, lang);
 
     if (json) {
         g_autoptr (JsonBuilder) b = json_builder_new ();
@@ -170,6 +212,12 @@ bs_cmd_explain (int argc, char **argv)
             json_builder_add_int_value (b, r->smtp_code);
         else
             json_builder_add_null_value (b);
+        json_builder_set_member_name (b, "smtp_command");
+        json_builder_add_string_value (b, r->smtp_command);
+        json_builder_set_member_name (b, "action");
+        json_builder_add_string_value (b, r->action);
+        json_builder_set_member_name (b, "diagnostic_type");
+        json_builder_add_string_value (b, r->diagnostic_type);
         json_builder_set_member_name (b, "lang");
         json_builder_add_string_value (b, lang);
         json_builder_end_object (b);

@@ -445,8 +445,8 @@ bs_cmd_ingest (int argc, char **argv)
     gint64 max_input = BOUNCE_MAX_INPUT_BYTES;
     GOptionEntry entries[] = {
         { "db", 0, 0, G_OPTION_ARG_FILENAME, &db,
-          "The database (default: $BOUNCESTAT_DB, else "
-          "$XDG_DATA_HOME/bouncestat/bounces.db)",
+          "The database (default: $BOUNCESTAT_DB, else the configuration's "
+          "database, else $XDG_DATA_HOME/bouncestat/bounces.db)",
           "PATH" },
         { "raw-cap", 0, 0, G_OPTION_ARG_INT64, &raw_cap,
           "Keep at most BYTES of each raw message (0: all; default 1 MiB)",
@@ -509,6 +509,10 @@ bs_cmd_ingest (int argc, char **argv)
         paths[1] == NULL)
         g_clear_pointer (&paths, g_strfreev);
     from_stdin = paths == NULL;
+    if (bs_config_error != NULL) {
+        bs_error ("%s", bs_config_error->message);
+        return from_stdin ? pipe_status (EX_CONFIG) : EX_CONFIG;
+    }
     if (raw_cap < 0 || batch < 1 || busy_timeout < 1 || max_input < 1 ||
         max_input > BOUNCE_MAX_INPUT_BYTES) {
         bs_error ("ingest: --raw-cap must be >= 0, --batch and --busy-timeout "

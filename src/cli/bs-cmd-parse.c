@@ -8,6 +8,28 @@
 
 #include "bs.h"
 
+/* The reason and what it means for the address: hard or soft says
+ * something of failures only; the other notices say what they are. */
+static char *
+what_it_is (const BounceReport *report, const BounceRecipient *r)
+{
+    const char *outcome = bounce_recipient_outcome (report, r);
+    const char *what = NULL;
+
+    if (strcmp (outcome, "delay") == 0)
+        what = "a delay notice, still being tried";
+    else if (strcmp (outcome, "delivered") == 0)
+        what = "a success notice, not a bounce";
+    else if (strcmp (outcome, "feedback") == 0)
+        what = "a complaint report, not a bounce";
+    else if (strcmp (outcome, "autoreply") == 0)
+        what = "an auto-reply, not a bounce";
+    if (what != NULL)
+        return g_strdup_printf ("%s (%s)", r->reason, what);
+    return g_strdup_printf ("%s, %s", r->reason,
+                            r->hard > 0 ? "hard" : "soft");
+}
+
 static void
 print_text (const BounceReport *report)
 {
@@ -20,7 +42,8 @@ print_text (const BounceReport *report)
     if (report->reporting_mta != NULL)
         printf ("  reported by %s\n", report->reporting_mta);
     if (report->orig_message_id != NULL || report->orig_subject != NULL)
-        printf ("  original %s%s%s%s\n",
+        printf ("  original%s%s%s%s%s\n",
+                report->orig_message_id ? " " : "",
                 report->orig_message_id ? report->orig_message_id : "",
                 report->orig_subject ? " \"" : "",
                 report->orig_subject ? report->orig_subject : "",
@@ -33,8 +56,11 @@ print_text (const BounceReport *report)
             printf (" %s", r->status);
         if (r->smtp_code > 0)
             printf (" (%d)", r->smtp_code);
-        if (r->reason != NULL)
-            printf (" %s, %s", r->reason, r->hard > 0 ? "hard" : "soft");
+        if (r->reason != NULL) {
+            g_autofree char *what = what_it_is (report, r);
+
+            printf (" %s", what);
+        }
         if (r->rule != NULL)
             printf (" [%s]", r->rule);
         printf ("\n");

@@ -9,13 +9,51 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bs.h"
+#include "bs-report.h"
 
 /* Days the overview's sparkline covers at most. */
 #define TREND_MAX_DAYS 60
 #define TREND_DEFAULT_DAYS 30
 /* Domains in the overview unless --top says otherwise. */
 #define OVERVIEW_TOP 5
+
+/* The messages that are not bounces, in words: each has a line in the
+ * overview, so that its numbers add up to ingest's. */
+static const struct {
+    const char *outcome;
+    const char *label;
+} outcome_labels[] = {
+    { "bounce", "with bounces" },
+    { "delay", "delay notices" },
+    { "delivered", "delivery notices" },
+    { "feedback", "complaints (ARF)" },
+    { "autoreply", "auto-replies" },
+    { "unknown", "unclear notices" },
+    { "none", "no recipient" },
+};
+
+const char *const bs_report_outcomes[] = { "bounce", "delay", "delivered",
+                                           "feedback", "autoreply", NULL };
+
+const char *
+bs_report_outcome_label (const char *outcome)
+{
+    for (guint i = 0; i < G_N_ELEMENTS (outcome_labels); i++)
+        if (g_strcmp0 (outcome, outcome_labels[i].outcome) == 0)
+            return outcome_labels[i].label;
+    return outcome;
+}
+
+gint64
+bs_report_outcome_messages (const BounceOverview *ov, const char *outcome)
+{
+    for (guint r = 0; r < ov->outcomes->rows->len; r++)
+        if (g_strcmp0 (bounce_table_get (ov->outcomes, r, "outcome"),
+                       outcome) == 0)
+            return g_ascii_strtoll (
+                bounce_table_get (ov->outcomes, r, "messages"), NULL, 10);
+    return 0;
+}
 
 /* Adds an "advice" column to a table with a "reason" column, when the
  * rules have advice for any of them. */
@@ -125,6 +163,26 @@ print_title (const char *title, gboolean color)
         printf ("%s\n", title);
 }
 
+/* Every message of the period, once: the bounces, then the notices that
+ * are not (always listed), then the others when there are any. */
+static void
+print_messages_text (const BounceOverview *ov)
+{
+    printf ("  messages            %" G_GINT64_FORMAT "\n",
+            bs_report_outcome_messages (ov, "all"));
+    for (guint i = 0; bs_report_outcomes[i] != NULL; i++)
+        printf ("    %-16s  %" G_GINT64_FORMAT "\n",
+                bs_report_outcome_label (bs_report_outcomes[i]),
+                bs_report_outcome_messages (ov, bs_report_outcomes[i]));
+    for (guint r = 0; r < ov->outcomes->rows->len; r++) {
+        const char *o = bounce_table_get (ov->outcomes, r, "outcome");
+
+        if (g_strcmp0 (o, "unknown") == 0 || g_strcmp0 (o, "none") == 0)
+            printf ("    %-16s  %s\n", bs_report_outcome_label (o),
+                    bounce_table_get (ov->outcomes, r, "messages"));
+    }
+}
+
 static void
 print_overview_text (const BounceOverview *ov,
                      const BsQueryOptions *opts,
@@ -158,6 +216,7 @@ print_overview_text (const BounceOverview *ov,
             bounce_table_get (t, 0, "recipients"),
             bounce_table_get (t, 0, "messages"),
             bounce_table_get (t, 0, "hard"), bounce_table_get (t, 0, "soft"));
+    print_messages_text (ov);
     if (ov->reasons->rows->len == 0) {
         printf ("\nNo bounces in this period.\n");
         return;
@@ -245,8 +304,41 @@ print_overview_json (const BounceOverview *ov,
     add_rows_json (obj, "reasons", ov->reasons, rules, TRUE);
     add_rows_json (obj, "domains", ov->domains, rules, FALSE);
     add_rows_json (obj, "trend", ov->trend, rules, FALSE);
+    add_rows_json (obj, "outcomes", ov->outcomes, rules, FALSE);
     json_node_set_object (root, obj);
     bs_print_json (root);
+}
+
+/* The page: the overview, the receiving servers and the suppression
+ * list of the same period. */
+static int
+print_overview_html (BounceReader *reader,
+                     const BounceOverview *ov,
+                     const BsQueryOptions *opts,
+                     const BounceQueryOptions *query,
+                     const BounceRules *rules)
+{
+    g_autoptr (BounceTable) providers = NULL;
+    g_autoptr (BounceTable) suppress = NULL;
+    g_autoptr (GDateTime) now = bs_now ();
+    g_autoptr (GError) error = NULL;
+    BounceQueryOptions q = *query;
+    BsHtmlReport report = { ov, NULL, NULL, opts, rules, now };
+
+    providers = bounce_query_report (reader, BOUNCE_GROUP_REMOTE_MTA, &q,
+                                     &error);
+    if (providers != NULL) {
+        q.top = 0;
+        suppress = bounce_query_suppress (reader, &q, &error);
+    }
+    if (providers == NULL || suppress == NULL) {
+        bs_error ("%s", error->message);
+        return bs_exit_code (error);
+    }
+    report.providers = providers;
+    report.suppress = suppress;
+    bs_report_print_html (&report);
+    return EX_OK;
 }
 
 /* CSV has one table: section,name,bounces,hard,soft. */
@@ -309,7 +401,7 @@ bs_cmd_report (int argc, char **argv)
     g_autofree char *by = NULL;
     g_autofree char *format_name = NULL;
     g_autofree char *campaign = NULL;
-    int top = -1;
+    int top = G_MININT; /* not given */
     GOptionEntry entries[] = {
         { "by", 'b', 0, G_OPTION_ARG_STRING, &by,
           "Group by reason, domain, day, week, mta, remote-mta, recipient, "
@@ -319,7 +411,8 @@ bs_cmd_report (int argc, char **argv)
           "the overview, the top N domains, default 5)",
           "N" },
         { "format", 'f', 0, G_OPTION_ARG_STRING, &format_name,
-          "Output format: table (default), csv or json", "FORMAT" },
+          "Output format: table (default), csv, json or html (one page "
+          "with charts; the overview only)", "FORMAT" },
         { "campaign-header", 0, 0, G_OPTION_ARG_STRING, &campaign,
           "The header that names the campaign (default: X-Campaign-Id)",
           "NAME" },
@@ -349,15 +442,21 @@ bs_cmd_report (int argc, char **argv)
     if (!bs_format_parse (format_name,
                           BS_FORMATS (BS_FORMAT_TABLE) |
                               BS_FORMATS (BS_FORMAT_CSV) |
-                              BS_FORMATS (BS_FORMAT_JSON),
+                              BS_FORMATS (BS_FORMAT_JSON) |
+                              BS_FORMATS (BS_FORMAT_HTML),
                           BS_FORMAT_TABLE, &format, "report"))
         return EX_USAGE;
+    if (format == BS_FORMAT_HTML && by != NULL) {
+        bs_error ("report: --format=html is the overview: it cannot be "
+                  "--by '%s' (use --since and --until for the period)", by);
+        return EX_USAGE;
+    }
     if (by != NULL && !bounce_group_from_string (by, &group)) {
         bs_error ("report: cannot group by '%s' (reason, domain, day, week, "
                   "mta, remote-mta, recipient, sender or campaign)", by);
         return EX_USAGE;
     }
-    if (top < -1 || top == 0) {
+    if (top != G_MININT && top < 1) {
         bs_error ("report: --top must be 1 or more");
         return EX_USAGE;
     }
@@ -379,7 +478,11 @@ bs_cmd_report (int argc, char **argv)
             return bs_exit_code (error);
         }
         rules = bs_query_options_rules (&opts);
-        if (format == BS_FORMAT_JSON)
+        if (format == BS_FORMAT_HTML) {
+            status = print_overview_html (reader, ov, &opts, &query, rules);
+            if (status != EX_OK)
+                return status;
+        } else if (format == BS_FORMAT_JSON)
             print_overview_json (ov, &opts, rules);
         else if (format == BS_FORMAT_CSV)
             print_overview_csv (ov);

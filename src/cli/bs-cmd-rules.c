@@ -38,7 +38,7 @@ rules_check (int argc, char **argv)
         bs_error ("rules check: too many arguments (one DIR at most)");
         return EX_USAGE;
     }
-    dirs = bs_rules_dirs (argc == 2 ? argv[1] : NULL);
+    dirs = bs_rules_dirs (argc == 2 ? argv[1] : NULL, NULL);
     where = g_strjoinv (" + ", dirs);
     if (!bounce_rules_check ((const char *const *) dirs, problems)) {
         for (guint i = 0; i < problems->len; i++)

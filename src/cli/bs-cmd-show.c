@@ -178,6 +178,7 @@ bs_cmd_show (int argc, char **argv)
     rules = bs_query_options_rules (&opts);
 
     if (format == BS_FORMAT_JSON) {
+        static const char *const booleans[] = { "hard", "verified" };
         g_autoptr (JsonObject) obj = json_object_new ();
         g_autoptr (JsonNode) root = json_node_new (JSON_NODE_OBJECT);
         JsonNode *events = bounce_table_to_json (history);
@@ -185,6 +186,17 @@ bs_cmd_show (int argc, char **argv)
 
         for (guint i = 0; i < json_array_get_length (array); i++) {
             JsonObject *e = json_array_get_object_element (array, i);
+
+            /* Booleans, as parse --format=json says them (the database
+             * stores 0 and 1). */
+            for (guint k = 0; k < G_N_ELEMENTS (booleans); k++) {
+                JsonNode *v = json_object_get_member (e, booleans[k]);
+
+                if (v != NULL && JSON_NODE_HOLDS_VALUE (v) &&
+                    json_node_get_value_type (v) == G_TYPE_INT64)
+                    json_object_set_boolean_member (
+                        e, booleans[k], json_node_get_int (v) != 0);
+            }
             const char *advice =
                 bs_advice (rules, bounce_table_get (history, i, "reason"));
 

@@ -24,17 +24,18 @@ bs_cmd_suppress (int argc, char **argv)
 {
     g_auto (BsQueryOptions) opts = { NULL };
     g_autofree char *format_name = NULL;
-    int soft_count = -1;
-    int soft_days = -1;
+    int soft_count = G_MININT; /* not given */
+    int soft_days = G_MININT;
     GOptionEntry entries[] = {
         { "format", 'f', 0, G_OPTION_ARG_STRING, &format_name,
           "Output format: plain (one address a line, the default), table, "
           "csv or json", "FORMAT" },
         { "soft-count", 0, 0, G_OPTION_ARG_INT, &soft_count,
-          "Suppress after N soft bounces (default: the database's "
-          "suppress_soft_count setting, 3)", "N" },
+          "Suppress after N soft bounces (default: the configuration's "
+          "soft-count, else the database's suppress_soft_count, 3)", "N" },
         { "soft-days", 0, 0, G_OPTION_ARG_INT, &soft_days,
-          "...spread over at least D days (default: suppress_soft_days, 7)",
+          "...spread over at least D days (default: soft-days, else "
+          "suppress_soft_days, 7)",
           "D" },
         { NULL },
     };
@@ -68,7 +69,8 @@ bs_cmd_suppress (int argc, char **argv)
                               BS_FORMATS (BS_FORMAT_JSON),
                           BS_FORMAT_PLAIN, &format, "suppress"))
         return EX_USAGE;
-    if (soft_count < -1 || soft_count == 0 || soft_days < -1) {
+    if ((soft_count != G_MININT && soft_count < 1) ||
+        (soft_days != G_MININT && soft_days < 0)) {
         bs_error ("suppress: --soft-count must be 1 or more and --soft-days "
                   "0 or more");
         return EX_USAGE;
@@ -76,8 +78,8 @@ bs_cmd_suppress (int argc, char **argv)
     reader = bs_query_options_open (&opts, &query, "suppress", &status);
     if (reader == NULL)
         return status;
-    query.soft_count = soft_count;
-    query.soft_days = soft_days;
+    query.soft_count = bs_config_soft ("soft-count", soft_count);
+    query.soft_days = bs_config_soft ("soft-days", soft_days);
     if (format == BS_FORMAT_PLAIN) {
         if (!bounce_query_suppress_foreach (reader, &query, print_address,
                                             NULL, &error)) {

@@ -2,7 +2,8 @@
  * bs-cmd-verp.c - `bouncestat verp`: the signed VERP return path for
  * each ADDRESS (docs/verp.md), or with --verify the address a return
  * path carries when its token is valid.  The secret comes from
- * --secret-file, else $BOUNCESTAT_VERP_SECRET_FILE; `ingest
+ * --secret-file, else $BOUNCESTAT_VERP_SECRET_FILE, else the
+ * configuration (bs_verp_key); `ingest
  * --verp-secret-file` with the same file verifies the bounces.
  */
 #include <stdio.h>
@@ -14,11 +15,11 @@ bs_cmd_verp (int argc, char **argv)
 {
     g_autofree char *secret_file = NULL;
     g_autofree char *return_path = NULL;
-    g_autofree char *path = NULL;
     gboolean verify = FALSE;
     GOptionEntry entries[] = {
         { "secret-file", 0, 0, G_OPTION_ARG_FILENAME, &secret_file,
-          "The secret (default: $BOUNCESTAT_VERP_SECRET_FILE)", "FILE" },
+          "The secret (default: $BOUNCESTAT_VERP_SECRET_FILE, else the "
+          "configuration's verp-secret-file or verp-secret)", "FILE" },
         { "return-path", 0, 0, G_OPTION_ARG_STRING, &return_path,
           "Your bounce address, e.g. bounces@your.domain", "ADDRESS" },
         { "verify", 0, 0, G_OPTION_ARG_NONE, &verify,
@@ -47,12 +48,6 @@ bs_cmd_verp (int argc, char **argv)
     g_option_context_add_main_entries (context, entries, NULL);
     if (!bs_parse_options (context, &argc, &argv, &status))
         return status;
-    path = bs_verp_secret_path (secret_file);
-    if (path == NULL) {
-        bs_error ("verp: no secret: --secret-file FILE or "
-                  "$BOUNCESTAT_VERP_SECRET_FILE (see --help)");
-        return EX_USAGE;
-    }
     if (!verify && return_path == NULL) {
         bs_error ("verp: --return-path is missing (see --help)");
         return EX_USAGE;
@@ -61,10 +56,14 @@ bs_cmd_verp (int argc, char **argv)
         bs_error ("verp: no ADDRESS (see --help)");
         return EX_USAGE;
     }
-    key = bounce_verp_key_load (path, &error);
+    key = bs_verp_key (secret_file, &status);
+    if (key == NULL && status != EX_OK)
+        return status;
     if (key == NULL) {
-        bs_error ("verp: %s", error->message);
-        return bs_exit_code (error);
+        bs_error ("verp: no secret: --secret-file FILE, "
+                  "$BOUNCESTAT_VERP_SECRET_FILE or verp-secret-file in the "
+                  "configuration (see --help)");
+        return EX_USAGE;
     }
     for (int i = 1; i < argc; i++) {
         if (verify) {

@@ -9,18 +9,18 @@
  * cursor or change the terminal.  CSV and JSON keep the values as they
  * are (quoted).
  */
-#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "bs.h"
+#include "bs-report.h"
 
 static const char *const format_names[] = {
     [BS_FORMAT_TABLE] = "table",
     [BS_FORMAT_PLAIN] = "plain",
     [BS_FORMAT_CSV] = "csv",
     [BS_FORMAT_JSON] = "json",
+    [BS_FORMAT_HTML] = "html",
 };
 
 gboolean
@@ -260,8 +260,8 @@ bs_query_options_add (GOptionContext *context,
 {
     GOptionEntry entries[] = {
         { "db", 0, 0, G_OPTION_ARG_FILENAME, &opts->db,
-          "The database (default: $BOUNCESTAT_DB, else "
-          "$XDG_DATA_HOME/bouncestat/bounces.db)", "PATH" },
+          "The database (default: $BOUNCESTAT_DB, else the configuration's "
+          "database, else $XDG_DATA_HOME/bouncestat/bounces.db)", "PATH" },
         { "since", 0, 0, G_OPTION_ARG_STRING, &opts->since,
           "Only events since WHEN: 30m, 24h, 7d, 2w back from now, a date "
           "(2026-11-01) or an ISO 8601 time", "WHEN" },
@@ -339,6 +339,14 @@ bs_query_options_open (BsQueryOptions *opts,
             return NULL;
         }
     }
+    /* Both are UTC "YYYY-MM-DDTHH:MM:SSZ": they compare as strings. */
+    if (opts->since_utc != NULL && opts->until_utc != NULL &&
+        strcmp (opts->until_utc, opts->since_utc) < 0) {
+        bs_error ("%s: --until %s is before --since %s", command,
+                  opts->until, opts->since);
+        *out_status = EX_USAGE;
+        return NULL;
+    }
     query->since = opts->since_utc;
     query->until = opts->until_utc;
 
@@ -361,7 +369,7 @@ bs_query_options_rules (BsQueryOptions *opts)
 
     if (opts->no_rules)
         return NULL;
-    dirs = bs_rules_dirs (opts->rules_dir);
+    dirs = bs_rules_dirs (opts->rules_dir, NULL);
     rules = bounce_rules_load ((const char *const *) dirs, &error);
 
     /* The advice is a help, not a must: report without it. */
@@ -373,18 +381,19 @@ bs_query_options_rules (BsQueryOptions *opts)
 const char *
 bs_advice (const BounceRules *rules, const char *reason)
 {
-    const BounceReason *r;
-    const char *lang;
-
     if (rules == NULL || reason == NULL)
         return NULL;
-    r = bounce_rules_get_reason (rules, reason);
-    if (r == NULL)
+    return bounce_rules_get_advice (rules, reason, NULL,
+                                    bs_language (rules, NULL, NULL));
+}
+
+const char *
+bs_meaning (const BounceRules *rules, const char *reason)
+{
+    if (rules == NULL || reason == NULL)
         return NULL;
-    lang = setlocale (LC_MESSAGES, NULL);
-    if (lang != NULL && g_str_has_prefix (lang, "pl") && r->advice_pl != NULL)
-        return r->advice_pl;
-    return r->advice_en;
+    return bounce_rules_get_meaning (rules, reason,
+                                     bs_language (rules, NULL, NULL));
 }
 
 void

@@ -44,9 +44,60 @@ gboolean bs_choose (const char *command,
  * FALSE when the command line (after the options) has any argument. */
 gboolean bs_no_arguments (const char *command, int argc, char **argv);
 
-/* The rule directories for --rules DIR (may be NULL): DIR alone, or the
- * installed rules plus the system directory (transfer full). */
-GStrv bs_rules_dirs (const char *rules_dir);
+/* The rule directories for --rules DIR (may be NULL): DIR alone, else
+ * $BOUNCESTAT_RULES_DIR plus the system directory, else the "rules" list
+ * of the configuration, else the installed rules plus the system
+ * directory; *@out_source (may be NULL) says which (transfer full). */
+GStrv bs_rules_dirs (const char *rules_dir, const char **out_source);
+
+/* The system directory of rules (SYSCONFDIR/bouncestat/rules.d, found as
+ * bs_rules_dirs finds it; transfer full). */
+char *bs_system_rules_dir (void);
+
+/* ---- Settings (bs-config.c) ---- */
+
+/* The error of reading the configuration files, or NULL; main stops on
+ * it with EX_CONFIG for every command but ingest, which decides. */
+extern const GError *bs_config_error;
+
+/* The system file (beside the system rules directory:
+ * /etc/bouncestat/bouncestat.conf for the prefixes /usr and /usr/local;
+ * transfer full). */
+char *bs_system_config_path (void);
+
+/* Reads the system file then $XDG_CONFIG_HOME/bouncestat/config (or
+ * $BOUNCESTAT_CONFIG alone); a missing file is none.  An unreadable or
+ * bad file, an unknown group or key, a bad value: G_KEY_FILE_ERROR
+ * (EX_CONFIG), the message naming the file.  Once, in main. */
+gboolean bs_config_load (GError **error);
+
+/* The value of @key in the files (later file wins; lists split at ';',
+ * paths made absolute from the file's directory), or NULL; *@out_file
+ * (may be NULL) names the file (transfer none). */
+const char *const *bs_config_get (const char *key, const char **out_file);
+const char *bs_config_get_one (const char *key, const char **out_file);
+
+/* The effective value of @key: @option if not NULL, else its environment
+ * variable if set and not empty, else the files' value, else NULL;
+ * *@out_source says where it came from (NULL for none) (transfer none). */
+const char *bs_setting (const char *key,
+                        const char *option,
+                        const char **out_source);
+
+/* A suppression threshold ("soft-count", "soft-days"): @option if >= 0,
+ * else the files', else -1 (the database's). */
+int bs_config_soft (const char *key, int option);
+
+/* The one place the language is chosen (explain, report, config): the
+ * @option (--lang), else the "language" setting, else the first of
+ * g_get_language_names () ($LANGUAGE, $LC_ALL, $LC_MESSAGES, $LANG,
+ * installed as a locale or not) that the rules speak, else "en"; the
+ * rules' spelling ("pl" for pl_PL.UTF-8).  NULL when @option names a
+ * language the rules do not speak.  *@out_source (may be NULL) says
+ * which (transfer none). */
+const char *bs_language (const BounceRules *rules,
+                         const char *option,
+                         const char **out_source);
 
 /* Loads the rules; on error prints it and sets *@out_status (EX_CONFIG). */
 BounceRules *bs_load_rules (const char *rules_dir, int *out_status);
@@ -78,9 +129,9 @@ BounceParser *bs_parser_options_build (BsParserOptions *opts,
 void bs_parser_options_clear (BsParserOptions *opts);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (BsParserOptions, bs_parser_options_clear)
 
-/* The database path: @option (--db), else $BOUNCESTAT_DB, else
- * $XDG_DATA_HOME/bouncestat/bounces.db (~/.local/share when unset)
- * (transfer full). */
+/* The database path: @option (--db), else $BOUNCESTAT_DB, else the
+ * configuration's database, else $XDG_DATA_HOME/bouncestat/bounces.db
+ * (~/.local/share when unset) (transfer full). */
 char *bs_db_path (const char *option);
 
 /* Output of the reporting subcommands (bs-output.c). */
@@ -89,6 +140,7 @@ typedef enum {
     BS_FORMAT_PLAIN,
     BS_FORMAT_CSV,
     BS_FORMAT_JSON,
+    BS_FORMAT_HTML,
 } BsFormat;
 
 #define BS_FORMATS(a) (1u << (a))
@@ -171,7 +223,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (BsQueryOptions, bs_query_options_clear)
 /* "Now": $BOUNCESTAT_NOW (ISO 8601) if set, for reproducible output. */
 GDateTime *bs_now (void);
 
-/* The advice for @reason in the user's language (en or pl), or NULL. */
+/* The advice for @reason in the user's language (bs_language), or NULL. */
 const char *bs_advice (const BounceRules *rules, const char *reason);
 
 int bs_cmd_parse (int argc, char **argv);
@@ -183,9 +235,12 @@ int bs_cmd_explain (int argc, char **argv);
 int bs_cmd_rules (int argc, char **argv);
 int bs_cmd_verp (int argc, char **argv);
 int bs_cmd_reclassify (int argc, char **argv);
+int bs_cmd_config (int argc, char **argv);
 
-/* The VERP secret file: @option, else $BOUNCESTAT_VERP_SECRET_FILE, else
- * NULL (none) (transfer full). */
-char *bs_verp_secret_path (const char *option);
+/* The VERP key: from the file @option, else $BOUNCESTAT_VERP_SECRET_FILE,
+ * else the configuration's verp-secret-file or verp-secret.  NULL with
+ * *@out_status EX_OK when there is none; on error prints it and sets
+ * *@out_status (transfer full). */
+BounceVerpKey *bs_verp_key (const char *option, int *out_status);
 
 #endif /* BS_H */

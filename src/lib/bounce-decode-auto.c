@@ -3,9 +3,13 @@
  * auto-replied, X-Autoreply, X-Autorespond, Precedence: auto_reply,
  * iCloud's X-Apple-Action: VACATION and vacation / out-of-office
  * subjects (decoders.conf [autoreply]).  Never applied to a message
- * that looks like a bounce.  The one recipient is the auto-replier
- * (From) with reason "vacation", or "suspend" when the text says the
- * account is closed.
+ * that looks like a bounce, nor when Auto-Submitted is the only sign and
+ * the text states a failure with a code (a rejection).  The one
+ * recipient is the auto-replier (From), its text the diagnostic; it only
+ * detects: the rules classify it (rules/10-outcomes.rules: "suspend"
+ * when the text says the account is closed, else "vacation").
+ * Challenge-response requests ([autoreply] challenge) are neither: not
+ * a bounce.
  */
 #include <string.h>
 
@@ -24,12 +28,69 @@ header_is (BounceDecodeContext *ctx, const char *name, const char *prefix)
     return g_ascii_strncasecmp (v, prefix, strlen (prefix)) == 0;
 }
 
+/* The text of the message, squeezed, at most BOUNCE_MAX_MATCH_BYTES. */
+static char *
+body_text (BounceDecodeContext *ctx)
+{
+    gsize len;
+
+    if (ctx->body == NULL)
+        return NULL;
+    len = MIN (strlen (ctx->body), (gsize) BOUNCE_MAX_MATCH_BYTES);
+    return _bounce_text_squeeze (_bounce_text_normalize (ctx->body, len, len));
+}
+
+/* Does the text say a delivery failed: an error phrase and a 4xx/5xx
+ * reply or status code?  Auto-Submitted is on rejections too. */
+static gboolean
+says_failure (BounceDecodeContext *ctx)
+{
+    g_autofree char *text = body_text (ctx);
+    g_autofree char *status = NULL;
+    int code;
+
+    if (text == NULL || ctx->data->error == NULL ||
+        !g_regex_match (ctx->data->error, text, 0, NULL))
+        return FALSE;
+    status = bounce_status_find (text);
+    code = bounce_reply_code_find (text);
+    return (status != NULL && (status[0] == '4' || status[0] == '5')) ||
+           (code >= 400 && code < 600);
+}
+
+/* @subject without the tags a list server puts in front ("[staff] Out
+ * of Office: ..."): a list relays its members' auto-replies. */
+static const char *
+untagged (const char *subject)
+{
+    const char *p = subject;
+
+    while (p != NULL && *p == '[') {
+        const char *close = strchr (p, ']');
+        if (close == NULL || close - p > 64)
+            break;
+        p = close + 1;
+        p += strspn (p, " \t");
+    }
+    return p;
+}
+
 static gboolean
 is_autoreply (BounceDecodeContext *ctx, BounceReport *report)
 {
     const GRegex *subject = ctx->data->auto_subject;
     const GRegex *weak = ctx->data->auto_subject_weak;
+    const char *core = untagged (report->subject);
 
+    if (core != NULL && subject != NULL &&
+        (g_regex_match (subject, core, 0, NULL) ||
+         /* "[Auto-Reply] ...", "[Out of Office] ...": the tag says it. */
+         (report->subject[0] == '[' &&
+          g_regex_match (subject, report->subject + 1, 0, NULL))))
+        return TRUE;
+    /* A header alone (RFC 3834's Auto-Submitted, the vendors' X-Autoreply
+     * ...): also on a rejection that a filter sends as a reply; what the
+     * text says decides. */
     if (header_is (ctx, "Auto-Submitted", "auto-replied") ||
         header_is (ctx, "X-Autoreply", NULL) ||
         header_is (ctx, "X-Autorespond", NULL) ||
@@ -37,13 +98,11 @@ is_autoreply (BounceDecodeContext *ctx, BounceReport *report)
         header_is (ctx, "X-Mail-Autoreply", NULL) ||
         header_is (ctx, "Precedence", "auto_reply") ||
         header_is (ctx, "X-Apple-Action", "vacation"))
-        return TRUE;
+        return !says_failure (ctx);
     if (report->subject == NULL)
         return FALSE;
-    if (subject != NULL && g_regex_match (subject, report->subject, 0, NULL))
-        return TRUE;
     /* "Vacation", "Away": only with another sign of an automatic reply. */
-    return weak != NULL && g_regex_match (weak, report->subject, 0, NULL) &&
+    return weak != NULL && g_regex_match (weak, core, 0, NULL) &&
            (header_is (ctx, "In-Reply-To", NULL) ||
             header_is (ctx, "X-Auto-Response-Suppress", NULL) ||
             header_is (ctx, "Auto-Submitted", "auto-") ||
@@ -53,11 +112,29 @@ is_autoreply (BounceDecodeContext *ctx, BounceReport *report)
 }
 
 gboolean
+_bounce_decode_challenge (BounceDecodeContext *ctx,
+                          gboolean bounce_like,
+                          BounceReport *report)
+{
+    const GRegex *challenge = ctx->data->challenge;
+    g_autofree char *text = NULL;
+
+    if (bounce_like || challenge == NULL)
+        return FALSE;
+    if (report->subject == NULL || !g_regex_match (challenge, report->subject, 0, NULL)) {
+        text = body_text (ctx);
+        if (text == NULL || !g_regex_match (challenge, text, 0, NULL))
+            return FALSE;
+    }
+    report->kind = BOUNCE_KIND_NOT_BOUNCE;
+    return TRUE;
+}
+
+gboolean
 _bounce_decode_autoreply (BounceDecodeContext *ctx,
                           gboolean bounce_like,
                           BounceReport *report)
 {
-    const GRegex *suspend = ctx->data->auto_suspend;
     BounceRecipient *r;
     g_autofree char *text = NULL;
 
@@ -65,18 +142,7 @@ _bounce_decode_autoreply (BounceDecodeContext *ctx,
         return FALSE;
     r = bounce_recipient_new ();
     r->address = g_strdup (ctx->from_addr);
-    if (ctx->body != NULL) {
-        gsize len = MIN (strlen (ctx->body), (gsize) BOUNCE_MAX_MATCH_BYTES);
-        text = _bounce_text_squeeze (_bounce_text_normalize (ctx->body, len, len));
-    }
-    if (suspend != NULL &&
-        ((text != NULL && g_regex_match (suspend, text, 0, NULL)) ||
-         (report->subject != NULL && g_regex_match (suspend, report->subject, 0, NULL)))) {
-        r->reason = g_strdup ("suspend");
-    } else {
-        r->reason = g_strdup ("vacation");
-        r->hard = 0;
-    }
+    text = body_text (ctx);
     if (text != NULL && text[0] != '\0') {
         if (strlen (text) > 512) {
             const char *end = g_utf8_find_prev_char (text, text + 512);

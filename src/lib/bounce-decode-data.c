@@ -35,8 +35,10 @@ _bounce_decoder_data_free (BounceDecoderData *d)
     GRegex **all[] = { &d->bounce_from, &d->role_from, &d->bounce_subject,
                        &d->end, &d->recipient, &d->skip, &d->delayed,
                        &d->forwarded, &d->error, &d->sender_before,
+                       &d->alias, &d->local_recipient, &d->local_list, &d->trace, &d->wrapper,
                        &d->auto_subject, &d->auto_subject_weak,
-                       &d->auto_suspend, &d->original_headers };
+                       &d->challenge, &d->original_headers,
+                       &d->address };
 
     if (d == NULL)
         return;
@@ -54,14 +56,30 @@ compile (GKeyFile *kf, const char *group, const char *key, gboolean anchor,
          GRegex **out, GError **error)
 {
     g_autofree char *raw = g_key_file_get_value (kf, group, key, NULL);
+    g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
+    g_autofree char *prefix = g_strconcat (key, ".", NULL);
     g_autofree char *pattern = NULL;
-    g_autoptr (GString) s = NULL;
+    g_autoptr (GString) s = g_string_new (NULL);
     g_autoptr (GError) local = NULL;
 
     *out = NULL;
-    if (raw == NULL)
+    /* "KEY" and each "KEY.family" (one phrase family a key, in file
+     * order) are alternatives of one pattern. */
+    if (raw != NULL)
+        g_string_append (s, g_strstrip (raw));
+    for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+        g_autofree char *more = NULL;
+        if (!g_str_has_prefix (keys[i], prefix))
+            continue;
+        more = g_key_file_get_value (kf, group, keys[i], NULL);
+        if (more == NULL || *g_strstrip (more) == '\0')
+            continue;
+        if (s->len > 0)
+            g_string_append_c (s, '|');
+        g_string_append (s, more);
+    }
+    if (s->len == 0)
         return TRUE;
-    s = g_string_new (g_strstrip (raw));
     g_string_replace (s, "{ADDR}", ADDR_RE, 0);
     pattern = anchor ? g_strdup_printf ("^(?:%s)", s->str) : g_strdup (s->str);
     *out = g_regex_new (pattern,
@@ -98,9 +116,14 @@ data_compile (GKeyFile *kf, GError **error)
         { "general", "forwarded", FALSE, G_STRUCT_OFFSET (BounceDecoderData, forwarded) },
         { "general", "error", FALSE, G_STRUCT_OFFSET (BounceDecoderData, error) },
         { "general", "sender-before", FALSE, G_STRUCT_OFFSET (BounceDecoderData, sender_before) },
+        { "general", "alias", FALSE, G_STRUCT_OFFSET (BounceDecoderData, alias) },
+        { "general", "local-recipient", FALSE, G_STRUCT_OFFSET (BounceDecoderData, local_recipient) },
+        { "general", "local-list", FALSE, G_STRUCT_OFFSET (BounceDecoderData, local_list) },
+        { "general", "trace", TRUE, G_STRUCT_OFFSET (BounceDecoderData, trace) },
+        { "general", "wrapper", FALSE, G_STRUCT_OFFSET (BounceDecoderData, wrapper) },
         { "autoreply", "subject", FALSE, G_STRUCT_OFFSET (BounceDecoderData, auto_subject) },
         { "autoreply", "subject-weak", FALSE, G_STRUCT_OFFSET (BounceDecoderData, auto_subject_weak) },
-        { "autoreply", "suspend", FALSE, G_STRUCT_OFFSET (BounceDecoderData, auto_suspend) },
+        { "autoreply", "challenge", FALSE, G_STRUCT_OFFSET (BounceDecoderData, challenge) },
     };
 
     d->keys = kf;
@@ -117,6 +140,8 @@ data_compile (GKeyFile *kf, GError **error)
     d->original_headers = g_regex_new (
         "^(?:Received|Return-Path|DKIM-Signature|Message-I[Dd]|MIME-Version|"
         "X-Received|Authentication-Results|ARC-Seal):", G_REGEX_CASELESS, 0, NULL);
+    d->address = g_regex_new ("(?<![^\\s<>\"'(),;:\\[\\]])(?<addr>" ADDR_RE ")",
+                              G_REGEX_OPTIMIZE, 0, NULL);
 
     groups = g_key_file_get_groups (kf, NULL);
     for (guint i = 0; groups[i] != NULL; i++) {
@@ -133,6 +158,8 @@ data_compile (GKeyFile *kf, GError **error)
             !compile (kf, groups[i], "start", TRUE, &dec->start, error) ||
             !compile (kf, groups[i], "end", TRUE, &dec->end, error))
             goto fail;
+        dec->need_body = g_key_file_get_boolean (kf, groups[i], "need-body", NULL);
+        dec->addressee = g_key_file_get_boolean (kf, groups[i], "addressee", NULL);
     }
     d->decoders = g_steal_pointer (&decoders);
     return d;

@@ -13,14 +13,18 @@ G_BEGIN_DECLS
 typedef struct {
     char *name;
     GRegex *from, *subject, *body, *header, *start, *end;
+    gboolean need_body; /* counts only when its body matches */
+    gboolean addressee; /* the notice's To is the failed one */
 } BounceDecoder;
 
 /* The compiled decoders.conf (keys documented there). */
 struct _BounceDecoderData {
     GRegex *bounce_from, *role_from, *bounce_subject, *end, *recipient, *skip;
     GRegex *delayed, *forwarded, *error, *sender_before;
-    GRegex *auto_subject, *auto_subject_weak, *auto_suspend;
+    GRegex *alias, *local_recipient, *local_list, *trace, *wrapper;
+    GRegex *auto_subject, *auto_subject_weak, *challenge;
     GRegex *original_headers; /* built in: a pasted header block */
+    GRegex *address;          /* built in: {ADDR}, as group "addr" */
     GPtrArray *decoders;      /* BounceDecoder*, in file order */
     GKeyFile *keys;           /* the merged key file, for extending */
 };
@@ -67,6 +71,12 @@ G_GNUC_INTERNAL gboolean _bounce_decode_arf (BounceDecodeContext *ctx,
 /* bounce-decode-auto.c: RFC 3834 auto-replies and vacation notices;
  * @bounce_like says the sender or headers look like a bounce. */
 G_GNUC_INTERNAL gboolean _bounce_decode_autoreply (BounceDecodeContext *ctx,
+                                                   gboolean bounce_like,
+                                                   BounceReport *report);
+
+/* bounce-decode-auto.c: a challenge-response request ("confirm you are
+ * human"): not a bounce; TRUE (kind not-bounce) when it is one. */
+G_GNUC_INTERNAL gboolean _bounce_decode_challenge (BounceDecodeContext *ctx,
                                                    gboolean bounce_like,
                                                    BounceReport *report);
 

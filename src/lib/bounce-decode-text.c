@@ -7,10 +7,15 @@
  * the block out of the first text part, finds the lines that name a
  * failed recipient and gives each recipient the text that follows it
  * (up to the next recipient) as its diagnostic.  Repeated mentions of
- * one address are merged.  When the block names nobody, the
- * X-Failed-Recipients header names them; DSN fields pasted into the
- * text (Amazon WorkMail) are read first.  The patterns come from
- * bounce-decode-data.c.  It never classifies reasons.
+ * one address are merged.  An expanded recipient is reported by the
+ * alias the sender used ([general] alias); a local part alone gets the
+ * domain of the original To/Cc or of the reporting host
+ * ([general] local-recipient); the returned message's trace fields
+ * ("Received: ... for <x>") never name anyone.  When the block names
+ * nobody on a recipient line: a line stating an error, the Subject, the
+ * one To of a pasted copy, then X-Failed-Recipients; DSN fields pasted
+ * into the text (Amazon WorkMail) are read first.  The patterns come
+ * from bounce-decode-data.c.  It never classifies reasons.
  */
 #include <string.h>
 
@@ -36,6 +41,18 @@ re_match (const GRegex *re, const char *text)
     if (re == NULL || text == NULL)
         return FALSE;
     return g_regex_match_full (re, text, (gssize) match_length (text), 0, 0, NULL, NULL);
+}
+
+/* Does header @name of the bounce start with @prefix (case-insensitive)? */
+static gboolean
+header_starts (BounceDecodeContext *ctx, const char *name, const char *prefix)
+{
+    const char *v = _bounce_decode_header (ctx, name);
+
+    if (v == NULL)
+        return FALSE;
+    v += strspn (v, " \t");
+    return g_ascii_strncasecmp (v, prefix, strlen (prefix)) == 0;
 }
 
 gboolean
@@ -131,7 +148,19 @@ choose_decoder (BounceDecodeContext *ctx, const char *subject,
 
             if (cheap[i] != level)
                 continue;
-            if (dec->body != NULL &&
+            if (dec->need_body) {
+                /* Known only by its words (its header is on ordinary
+                 * mail too). */
+                if (dec->body == NULL ||
+                    (score + 2 < best_score ||
+                     (score + 2 == best_score && (int) i > best)))
+                    continue;
+                if (notice == NULL)
+                    notice = notice_text (ctx);
+                if (!re_match (dec->body, notice))
+                    continue;
+                score += 2;
+            } else if (dec->body != NULL &&
                 (score + 2 > best_score ||
                  (score + 2 == best_score && (int) i < best))) {
                 if (notice == NULL)
@@ -270,6 +299,9 @@ typedef struct {
     GHashTable *index; /* lower-case address -> Found* (borrowed) */
     GString *shared;   /* block text before any recipient */
     GString *block;    /* the whole block */
+    gboolean from_named; /* the bounce's own From was named as failed */
+    const char *copy;    /* where the returned message starts in the body,
+                          * or NULL (borrowed) */
 } Extract;
 
 static void
@@ -325,6 +357,183 @@ find_line (const GRegex *re, const char *body, const gsize *offsets,
     return n;
 }
 
+/* Named group @name of @re's first match in @line, or NULL. */
+static char *
+match_named (const GRegex *re, const char *line, const char *name)
+{
+    g_autoptr (GMatchInfo) mi = NULL;
+    char *value;
+
+    if (re == NULL ||
+        !g_regex_match_full (re, line, (gssize) match_length (line), 0, 0, &mi, NULL))
+        return NULL;
+    value = g_match_info_fetch_named (mi, name);
+    if (value != NULL && value[0] == '\0')
+        g_clear_pointer (&value, g_free);
+    return value;
+}
+
+/* @f is known by the address the sender used, @alias: renamed, or merged
+ * (and freed) into the recipient already found for it.  Returns the one
+ * that stays. */
+static Found *
+rename_found (Extract *x, Found *f, const char *alias)
+{
+    Found *other = find_found (x->index, alias);
+
+    if (other == f)
+        return f;
+    if (other != NULL) {
+        /* Later mentions of the expanded address (every key of @f) go to
+         * the alias. */
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init (&iter, x->index);
+        while (g_hash_table_iter_next (&iter, NULL, &value))
+            if (value == f)
+                g_hash_table_iter_replace (&iter, other);
+        if (f->diag->len > 0)
+            append_line (other->diag, f->diag->str);
+        g_ptr_array_remove (x->found, f);
+        return other;
+    }
+    g_hash_table_insert (x->index, g_ascii_strdown (alias, -1), f);
+    g_free (f->address);
+    f->address = g_strdup (alias);
+    return f;
+}
+
+/* The domain part of @addr (borrowed), or NULL. */
+static const char *
+domain_of (const char *addr)
+{
+    const char *at = addr != NULL ? strrchr (addr, '@') : NULL;
+
+    return at != NULL && at[1] != '\0' ? at + 1 : NULL;
+}
+
+/* Does the address list @text name a mailbox with local part @local?
+ * Its address, or NULL. */
+static char *
+list_find_local (const char *text, const char *local)
+{
+    InternetAddressList *list;
+    gsize n = strlen (local);
+    char *result = NULL;
+
+    if (text == NULL)
+        return NULL;
+    list = internet_address_list_parse (NULL, text);
+    for (int i = 0; list != NULL && result == NULL &&
+                    i < internet_address_list_length (list); i++) {
+        InternetAddress *ia = internet_address_list_get_address (list, i);
+        const char *a;
+        if (!INTERNET_ADDRESS_IS_MAILBOX (ia))
+            continue;
+        a = internet_address_mailbox_get_addr (INTERNET_ADDRESS_MAILBOX (ia));
+        if (a != NULL && g_ascii_strncasecmp (a, local, n) == 0 && a[n] == '@')
+            result = g_strdup (a);
+    }
+    g_clear_object (&list);
+    return result;
+}
+
+/* A recipient named by its local part only ("dave... User unknown"):
+ * the original message's To or Cc with that local part (attached, or
+ * pasted in the text), else the local part at the reporting host (the
+ * host the notice names, else the domain of the bounce's sender when
+ * that is a mailer). */
+static char *
+qualify_local (BounceDecodeContext *ctx, BounceReport *report, const char *local)
+{
+    static GRegex *fields, *host;
+    static gsize once = 0;
+    g_autoptr (GMatchInfo) mi = NULL;
+    const char *body = ctx->body;
+    const char *domain;
+    char *found;
+
+    if (g_once_init_enter (&once)) {
+        fields = g_regex_new ("^(?:To|Cc):[ \\t]*(.+)$",
+                              G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL);
+        host = g_regex_new ("^(?:This is the (?:mail system|Postfix program) at host"
+                            "|Hi\\. This is the qmail-send program at"
+                            "|Reporting-MTA:\\s*dns;)\\s*(?<host>[A-Za-z0-9][A-Za-z0-9.-]*)",
+                            G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL);
+        g_once_init_leave (&once, 1);
+    }
+    if ((found = list_find_local (report->orig_to, local)) != NULL)
+        return found;
+    if (body != NULL &&
+        g_regex_match_full (fields, body, (gssize) match_length (body), 0, 0, &mi, NULL)) {
+        while (g_match_info_matches (mi)) {
+            g_autofree char *value = g_match_info_fetch (mi, 1);
+            if ((found = list_find_local (value, local)) != NULL)
+                return found;
+            g_match_info_next (mi, NULL);
+        }
+    }
+    /* The host the notice says it comes from: Postfix's "This is the mail
+     * system at host %s.", qmail's "This is the qmail-send program at
+     * %s.", a pasted "Reporting-MTA: dns; %s". */
+    if (body != NULL) {
+        g_autoptr (GMatchInfo) hm = NULL;
+        if (g_regex_match_full (host, body, (gssize) match_length (body), 0, 0, &hm, NULL)) {
+            g_autofree char *name = g_match_info_fetch_named (hm, "host");
+            gsize len = name != NULL ? strlen (name) : 0;
+            while (len > 0 && name[len - 1] == '.')
+                name[--len] = '\0';
+            if (len > 0 && strchr (name, '.') != NULL)
+                return g_strdup_printf ("%s@%s", local, name);
+        }
+    }
+    domain = domain_of (ctx->from_addr);
+    if (domain != NULL && (re_match (ctx->data->bounce_from, ctx->from_lines) ||
+                           re_match (ctx->data->role_from, ctx->from_addr)))
+        return g_strdup_printf ("%s@%s", local, domain);
+    return NULL;
+}
+
+static void add_addresses (BounceDecodeContext *ctx, BounceReport *report, Extract *x,
+                           const char *text, gboolean only_one, gboolean guess);
+
+/* Is @line two or more different addresses and nothing else
+ * (separators, brackets, quotes)? */
+static gboolean
+is_address_list (const BounceDecoderData *d, const char *line)
+{
+    g_autoptr (GMatchInfo) mi = NULL;
+    g_autofree char *first = NULL;
+    gint last = 0, n = 0;
+
+    if (strlen (line) > 1024 ||
+        !g_regex_match (d->address, line, 0, &mi))
+        return FALSE;
+    while (g_match_info_matches (mi)) {
+        gint s0, e0;
+        g_match_info_fetch_pos (mi, 0, &s0, &e0);
+        for (gint i = last; i < s0; i++)
+            if (strchr (" \t,;<>\"'()", line[i]) == NULL)
+                return FALSE;
+        last = e0;
+        if (first == NULL) {
+            first = g_match_info_fetch (mi, 0);
+            n = 1;
+        } else if (n == 1) {
+            g_autofree char *other = g_match_info_fetch (mi, 0);
+            if (!same_address (first, other))
+                n = 2;
+        }
+        g_match_info_next (mi, NULL);
+    }
+    for (const char *p = line + last; *p != '\0'; p++)
+        if (strchr (" \t,;<>\"'().", *p) == NULL)
+            return FALSE;
+    /* Two different ones: "a@b <a@b>" is one. */
+    return n >= 2;
+}
+
 /* The reply code that starts @text ("554", "550 5.1.1"), or 0. */
 static int
 line_reply_code (const char *text)
@@ -338,6 +547,8 @@ static void
 extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *report,
          Extract *x)
 {
+    static GRegex *bare_local;
+    static gsize once = 0;
     const BounceDecoderData *d = ctx->data;
     g_auto (GStrv) lines = NULL;
     const char *body = ctx->body != NULL ? ctx->body : "";
@@ -352,7 +563,17 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
     gboolean transcript = FALSE;
     g_autoptr (GString) pending = g_string_new (NULL);
     guint start = 0, end, n;
+    gsize current_indent = 0;
+    gboolean entry_since = FALSE;
+    gboolean in_local_list = FALSE;
+    gboolean in_trace = FALSE;
 
+    if (g_once_init_enter (&once)) {
+        /* A line that is one local part ("dave", "<dave>"). */
+        bare_local = g_regex_new ("^\\s*<?(?<local>[A-Za-z0-9][A-Za-z0-9._%+=-]{0,63})>?\\s*$",
+                                  G_REGEX_OPTIMIZE, 0, NULL);
+        g_once_init_leave (&once, 1);
+    }
     x->found = g_ptr_array_new_with_free_func (found_free);
     x->index = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
     x->shared = g_string_new (NULL);
@@ -379,15 +600,40 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
             end = i;
             break;
         }
+    x->copy = end < n ? body + offsets[end] : NULL;
 
     for (guint i = start; i < end; i++) {
         const char *line = lines[i];
         g_autoptr (GMatchInfo) mi = NULL;
+        g_autofree char *addr = NULL;
+        g_autofree char *alias = NULL;
+        g_autofree char *expanded = NULL;
+        gint mstart = 0, mend = 0, astart = 0;
+        gboolean matched = FALSE;
 
         if (strstr (line, "Transcript of session follows") != NULL)
             transcript = TRUE;
-        if (line[0] == '\0' || (d->skip != NULL && re_match (d->skip, line)))
+        if (line[0] == '\0') {
+            in_local_list = FALSE;
             continue;
+        }
+        if (re_match (d->local_list, line)) {
+            /* "----- The following addresses had permanent fatal errors
+             * -----": bare local parts below it are recipients. */
+            in_local_list = TRUE;
+            continue;
+        }
+        if (d->skip != NULL && re_match (d->skip, line))
+            continue;
+        /* "Received: ... for <x>" and its continuation lines: the
+         * returned message's trace, never a failed recipient. */
+        if (re_match (d->trace, line)) {
+            in_trace = TRUE;
+            continue;
+        }
+        if (in_trace && (line[0] == ' ' || line[0] == '\t'))
+            continue;
+        in_trace = FALSE;
         if (previous != NULL && strchr (line, '@') != NULL &&
             re_match (d->sender_before, previous)) {
             /* "A message sent by\n  <sender@...>": not a recipient. */
@@ -398,59 +644,116 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
         previous = line;
         if (strlen (line) < 1024 && x->block->len < BOUNCE_MAX_MATCH_BYTES)
             g_string_append_printf (x->block, "%s\n", line);
+        if (strchr (line, '@') != NULL)
+            alias = match_named (d->alias, line, "addr");
         if (strchr (line, '@') != NULL &&
             g_regex_match_full (d->recipient, line, (gssize) match_length (line),
                                 0, 0, &mi, NULL)) {
-            g_autofree char *addr = g_match_info_fetch_named (mi, "addr");
-            gint mstart = 0, mend = 0, astart = 0;
-
+            addr = g_match_info_fetch_named (mi, "addr");
             g_match_info_fetch_pos (mi, 0, &mstart, &mend);
             if (!g_match_info_fetch_named_pos (mi, "addr", &astart, NULL))
                 astart = mstart;
-            if (addr != NULL && addr[0] != '\0' && !excluded (ctx, report, addr)) {
-                Found *f = find_found (x->index, addr);
-                if (f == NULL) {
-                    if (x->found->len >= BOUNCE_MAX_RECIPIENTS)
-                        continue;
-                    f = g_new0 (Found, 1);
-                    f->address = g_steal_pointer (&addr);
-                    f->diag = g_string_new (NULL);
-                    add_found (x->found, x->index, f);
-                    if (pending->len > 0) {
-                        append_line (f->diag, pending->str);
-                        g_string_truncate (pending, 0);
-                    }
-                    /* What the line says around the address: "Unknown
-                     * user: a@b" (a phrase before it); a reply code before
-                     * it ("554 <a@b>... Remote protocol error", Sendmail's
-                     * status line for the recipient) only when the rest
-                     * of the line quotes no reply of its own ("554
-                     * <a@b>... 550 Host unknown"). */
-                    {
-                        g_autofree char *before = g_strndup (line, (gsize) astart);
-                        g_strdelimit (before, "<(\"", ' ');
-                        g_strstrip (before);
-                        if (strpbrk (before, "0123456789") == NULL ||
-                            (line_reply_code (before) != 0 &&
-                             bounce_reply_code_find (line + mend) == 0))
-                            append_line (f->diag, before);
-                        if (line[mend] != '\0') {
-                            if (f->diag->len > 0)
-                                g_string_append_c (f->diag, ' ');
-                            append_line_same (f->diag, line + mend);
-                        }
+            matched = addr != NULL && addr[0] != '\0';
+        } else if (alias != NULL && current != NULL && !entry_since) {
+            /* Exim: "  real@host\n    (generated from alias@domain)";
+             * Sendmail: "<real@host>\n    (reason: ...)\n    (expanded
+             * from: <alias@domain>)". */
+            current = rename_found (x, current, alias);
+            append_line (current->diag, line);
+            continue;
+        } else if (alias != NULL) {
+            /* The entry has no address of its own (Sendmail's
+             * "\"|program\"", a file): the alias is the failed one. */
+            addr = g_steal_pointer (&alias);
+            matched = TRUE;
+        } else if (strchr (line, '@') == NULL && d->local_recipient != NULL) {
+            /* "550 5.1.1 dave... User unknown": a local part only; or a
+             * bare local part in a list of failed addresses. */
+            g_autofree char *local = match_named (d->local_recipient, line, "local");
+            if (local == NULL && in_local_list)
+                local = match_named (bare_local, line, "local");
+            if (local != NULL)
+                addr = qualify_local (ctx, report, local);
+            matched = addr != NULL;
+            mstart = 0;
+            mend = 0;
+            astart = 0;
+        }
+        if (matched && alias != NULL) {
+            /* Postfix: "<real@host> (expanded from <alias@domain>): ..."
+             * (later mentions of real@host are the alias's). */
+            expanded = g_steal_pointer (&addr);
+            addr = g_steal_pointer (&alias);
+        }
+        if (matched && excluded (ctx, report, addr)) {
+            if (same_address (addr, ctx->from_addr))
+                x->from_named = TRUE;
+            matched = FALSE;
+        }
+        /* "  a@example.com, b@example.com": a line that is a list of
+         * addresses names each. */
+        if (matched && mstart == 0 && is_address_list (d, line)) {
+            add_addresses (ctx, report, x, line, FALSE, FALSE);
+            current = find_found (x->index, addr);
+            if (current != NULL) {
+                current_indent = strspn (line, " \t");
+                entry_since = FALSE;
+            }
+            continue;
+        }
+        if (matched) {
+            Found *f = find_found (x->index, addr);
+            if (f == NULL) {
+                if (x->found->len >= BOUNCE_MAX_RECIPIENTS)
+                    continue;
+                f = g_new0 (Found, 1);
+                f->address = g_steal_pointer (&addr);
+                f->diag = g_string_new (NULL);
+                add_found (x->found, x->index, f);
+                if (pending->len > 0) {
+                    append_line (f->diag, pending->str);
+                    g_string_truncate (pending, 0);
+                }
+                if (expanded != NULL && find_found (x->index, expanded) == NULL)
+                    g_hash_table_insert (x->index, g_ascii_strdown (expanded, -1), f);
+                /* What the line says around the address: "Unknown
+                 * user: a@b" (a phrase before it); a reply code before
+                 * it ("554 <a@b>... Remote protocol error", Sendmail's
+                 * status line for the recipient) only when the rest
+                 * of the line quotes no reply of its own ("554
+                 * <a@b>... 550 Host unknown"). */
+                if (mend > 0) {
+                    g_autofree char *before = g_strndup (line, (gsize) astart);
+                    g_strdelimit (before, "<(\"", ' ');
+                    g_strstrip (before);
+                    if (strpbrk (before, "0123456789") == NULL ||
+                        (line_reply_code (before) != 0 &&
+                         bounce_reply_code_find (line + mend) == 0))
+                        append_line (f->diag, before);
+                    if (line[mend] != '\0') {
+                        if (f->diag->len > 0)
+                            g_string_append_c (f->diag, ' ');
+                        append_line_same (f->diag, line + mend);
                     }
                 } else {
-                    if (pending->len > 0) {
-                        append_line (f->diag, pending->str);
-                        g_string_truncate (pending, 0);
-                    }
                     append_line (f->diag, line);
                 }
-                current = f;
-                continue;
+            } else {
+                if (pending->len > 0) {
+                    append_line (f->diag, pending->str);
+                    g_string_truncate (pending, 0);
+                }
+                append_line (f->diag, line);
             }
+            current = f;
+            current_indent = strspn (line, " \t");
+            entry_since = FALSE;
+            continue;
         }
+        /* A line no more indented than the recipient's starts another
+         * entry (one without an address). */
+        if (current != NULL && strspn (line, " \t") <= current_indent)
+            entry_since = TRUE;
         if (transcript && g_strrstr (line, "hile talking to ") != NULL &&
             pending->len > 0) {
             /* A new session ("... while talking to mx:", usersmtp.c):
@@ -466,6 +769,90 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
     }
     if (pending->len > 0)
         append_line (current != NULL ? current->diag : x->shared, pending->str);
+}
+
+/* The addresses of @text (not the excluded ones) become recipients;
+ * with @only_one, only when it names exactly one.  With @guess (a line
+ * that only states an error), never a mailer's or postmaster's address
+ * ("... rejected; contact postmaster@example.com"). */
+static void
+add_addresses (BounceDecodeContext *ctx, BounceReport *report, Extract *x,
+               const char *text, gboolean only_one, gboolean guess)
+{
+    g_autoptr (GMatchInfo) mi = NULL;
+    g_autoptr (GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
+
+    if (!g_regex_match_full (ctx->data->address, text, (gssize) match_length (text),
+                             0, 0, &mi, NULL))
+        return;
+    while (g_match_info_matches (mi)) {
+        g_autofree char *addr = g_match_info_fetch_named (mi, "addr");
+        gboolean dup = FALSE;
+        for (guint i = 0; i < seen->len; i++)
+            dup = dup || same_address (seen->pdata[i], addr);
+        if (addr != NULL && !dup && !excluded (ctx, report, addr) &&
+            !(guess && re_match (ctx->data->bounce_from, addr)))
+            g_ptr_array_add (seen, g_steal_pointer (&addr));
+        g_match_info_next (mi, NULL);
+    }
+    if (only_one && seen->len != 1)
+        return;
+    for (guint i = 0; i < seen->len && x->found->len < BOUNCE_MAX_RECIPIENTS; i++) {
+        Found *f;
+        if (find_found (x->index, seen->pdata[i]) != NULL)
+            continue;
+        f = g_new0 (Found, 1);
+        f->address = g_strdup (seen->pdata[i]);
+        f->diag = g_string_new (NULL);
+        add_found (x->found, x->index, f);
+    }
+}
+
+/* The To field of the returned message pasted after the notice: the
+ * first "To:" line of its header block (up to the first blank line after
+ * a header field), or NULL; NULL too for mail to a list (List-* fields). */
+static char *
+pasted_to (Extract *x)
+{
+    const char *p = x->copy;
+    gboolean in_header = FALSE;
+    g_autofree char *to = NULL;
+
+    for (guint lines = 0; p != NULL && *p != '\0' && lines < 200; lines++) {
+        const char *eol = strchr (p, '\n');
+        gsize len = eol != NULL ? (gsize) (eol - p) : strlen (p);
+
+        if (to == NULL && len >= 3 && g_ascii_strncasecmp (p, "To:", 3) == 0)
+            to = g_strndup (p + 3, len - 3);
+        /* Mail to a list: its To is the list, not the subscriber. */
+        if (len >= 5 && g_ascii_strncasecmp (p, "List-", 5) == 0)
+            return NULL;
+        if (len == 0 && in_header)
+            break;
+        if (len > 0 && memchr (p, ':', len) != NULL && p[0] != ' ' && p[0] != '\t')
+            in_header = TRUE;
+        p = eol != NULL ? eol + 1 : NULL;
+    }
+    return g_steal_pointer (&to);
+}
+
+/* Does @text quote SMTP replies that all accepted (2xx, 3xx) and none
+ * that refused (4xx, 5xx, or a 4.x.x/5.x.x status)? */
+static gboolean
+only_success (const char *text)
+{
+    static GRegex *reply, *refusal;
+    static gsize once = 0;
+
+    if (g_once_init_enter (&once)) {
+        reply = g_regex_new ("(?<![\\d.])[23]\\d\\d[ -](?:[23]\\.\\d{1,3}\\.\\d{1,3}\\b|[A-Za-z<])",
+                             G_REGEX_OPTIMIZE, 0, NULL);
+        refusal = g_regex_new ("(?<![\\d.])(?:[45]\\d\\d(?![\\d.])|[45]\\.\\d{1,3}\\.\\d{1,3}(?![\\d.]))",
+                               G_REGEX_OPTIMIZE, 0, NULL);
+        g_once_init_leave (&once, 1);
+    }
+    return g_regex_match_full (reply, text, (gssize) match_length (text), 0, 0, NULL, NULL) &&
+           !g_regex_match_full (refusal, text, (gssize) match_length (text), 0, 0, NULL, NULL);
 }
 
 /* Does @text hold an error code: a 4.x.x/5.x.x status or a 4xx/5xx
@@ -506,12 +893,20 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
     const char *failed_header = _bounce_decode_header (ctx, "X-Failed-Recipients");
     Extract x;
     gboolean delayed;
+    gboolean auto_submitted;
     guint before = report->recipients->len;
 
     /* Something in the header must say bounce: the body alone may be a
-     * bounce quoted or forwarded in an ordinary message. */
+     * bounce quoted or forwarded in an ordinary message.  RFC 3834's
+     * Auto-Submitted (or a vendor's X-Autoreply) says the message is
+     * automatic: a notice that states a failure with a code then counts
+     * (checked below). */
+    auto_submitted = header_starts (ctx, "Auto-Submitted", "auto-") ||
+                     _bounce_decode_header (ctx, "X-Autoreply") != NULL ||
+                     _bounce_decode_header (ctx, "X-Autorespond") != NULL ||
+                     header_starts (ctx, "Precedence", "auto_reply");
     if (!dec_by_header && !bounce_from && !bounce_subject && failed_header == NULL &&
-        !(dec != NULL && re_match (d->role_from, ctx->from_addr)))
+        !(dec != NULL && re_match (d->role_from, ctx->from_addr)) && !auto_submitted)
         return FALSE;
     /* A person forwarding a bounce. */
     if (!bounce_from && failed_header == NULL && re_match (d->forwarded, subject))
@@ -554,6 +949,67 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
         extract_clear (&x);
         return FALSE;
     }
+    /* Known by Auto-Submitted alone: a recipient, a code and an error
+     * phrase. */
+    if (!dec_by_header && !bounce_from && !bounce_subject && failed_header == NULL &&
+        !(dec != NULL && re_match (d->role_from, ctx->from_addr)) &&
+        (x.found->len == 0 || !has_code (x.block->str) ||
+         !re_match (d->error, x.block->str))) {
+        extract_clear (&x);
+        return FALSE;
+    }
+
+    /* Nobody on a recipient line: the addresses the block names in a
+     * line that states an error ("user jo@example.com unknown"), else
+     * the one address of the Subject ("DELIVERY FAILURE: User jo
+     * (jo@example.com) not listed", Lotus Domino). */
+    if (x.found->len == 0 && !(dec != NULL && dec->addressee)) {
+        g_auto (GStrv) blines = g_strsplit (x.block->str, "\n", -1);
+        for (guint i = 0; blines[i] != NULL; i++)
+            if (strchr (blines[i], '@') != NULL && re_match (d->error, blines[i]))
+                add_addresses (ctx, report, &x, blines[i], FALSE, TRUE);
+        if (x.found->len == 0 && subject != NULL && strchr (subject, '@') != NULL)
+            add_addresses (ctx, report, &x, subject, TRUE, TRUE);
+        /* Else the one To of the returned message pasted below the
+         * notice (as the caller does with an attached one), unless a
+         * VERP address or an attached original names it. */
+        if (x.found->len == 0 && x.copy != NULL && report->verp_address == NULL &&
+            report->orig_to == NULL) {
+            g_autofree char *to = pasted_to (&x);
+            if (to != NULL)
+                add_addresses (ctx, report, &x, to, TRUE, FALSE);
+        }
+    }
+
+    /* The bounce's sender named as the failed one and nobody else: a
+     * person's own filter refusing the message (TMDA's bounce comes from
+     * the recipient's address), not a mailer's address. */
+    if (x.found->len == 0 && x.from_named && ctx->from_addr != NULL &&
+        !re_match (d->bounce_from, ctx->from_lines) &&
+        !re_match (d->role_from, ctx->from_addr)) {
+        Found *f = g_new0 (Found, 1);
+        f->address = g_strdup (ctx->from_addr);
+        f->diag = g_string_new (NULL);
+        add_found (x.found, x.index, f);
+    }
+    /* A list server refusing a post, or warning a subscriber: the
+     * notice's addressee (the addresses in its text are the list's). */
+    if (dec != NULL && dec->addressee && _bounce_decode_header (ctx, "To") != NULL) {
+        g_ptr_array_set_size (x.found, 0);
+        g_hash_table_remove_all (x.index);
+        InternetAddressList *to = g_mime_message_get_addresses (ctx->message,
+                                                                GMIME_ADDRESS_TYPE_TO);
+        InternetAddress *ia = to != NULL && internet_address_list_length (to) > 0
+                                  ? internet_address_list_get_address (to, 0)
+                                  : NULL;
+        if (ia != NULL && INTERNET_ADDRESS_IS_MAILBOX (ia)) {
+            Found *f = g_new0 (Found, 1);
+            f->address = g_strdup (internet_address_mailbox_get_addr (
+                INTERNET_ADDRESS_MAILBOX (ia)));
+            f->diag = g_string_new (NULL);
+            add_found (x.found, x.index, f);
+        }
+    }
 
     if (x.found->len == 0) {
         /* A known format, or a bounce by sender and subject, with no
@@ -565,11 +1021,20 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
         }
         _bounce_decode_add (report, NULL, x.block->str, delayed);
     } else {
+        guint failed = 0;
+
+        for (guint i = 0; i < x.found->len; i++)
+            failed += !only_success (((Found *) x.found->pdata[i])->diag->str);
         for (guint i = 0; i < x.found->len; i++) {
             Found *f = x.found->pdata[i];
             g_autofree char *both = NULL;
             const char *diag = f->diag->str;
 
+            /* A transcript's accepted recipient ("In: RCPT TO:<a@b>",
+             * "Out: 250 2.1.5 Ok", Postfix's postmaster notice) beside
+             * refused ones did not fail. */
+            if (failed > 0 && only_success (diag))
+                continue;
             /* The reason may come before the list of recipients. */
             if (!has_code (diag) && (f->diag->len == 0 || has_code (x.shared->str)))
                 diag = both = g_strconcat (x.shared->str, "\n", f->diag->str, NULL);

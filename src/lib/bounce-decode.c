@@ -6,8 +6,9 @@
  * attached message: a forwarded bounce is not a bounce) and tries, in
  * order: ARF feedback reports, auto-replies (only when nothing says
  * bounce), Amazon SES JSON, then the plain-text formats of
- * decoders.conf.  It does not classify reasons (the rules do), except
- * "feedback" and "vacation"/"suspend" which the kind decides.
+ * decoders.conf.  It does not classify reasons (the rules do: an
+ * auto-reply's "vacation" or "suspend" too), except "feedback", which
+ * the kind decides.
  */
 #include <string.h>
 
@@ -230,7 +231,9 @@ _bounce_decode_nonstandard (GMimeMessage *message,
         done = TRUE;
     } else {
         bounce_like = _bounce_decode_bounce_like (&ctx, report);
-        if (_bounce_decode_autoreply (&ctx, bounce_like, report))
+        if (_bounce_decode_challenge (&ctx, bounce_like, report))
+            done = TRUE;
+        else if (_bounce_decode_autoreply (&ctx, bounce_like, report))
             done = TRUE;
         else if (_bounce_decode_ses (&ctx, report))
             done = TRUE;
@@ -239,4 +242,29 @@ _bounce_decode_nonstandard (GMimeMessage *message,
     }
     context_clear (&ctx);
     return done;
+}
+
+gboolean
+_bounce_decode_is_wrapper (GMimeMessage *message,
+                           const char *body_text,
+                           const BounceDecoderData *data)
+{
+    const GRegex *re;
+    const char *subject;
+
+    g_return_val_if_fail (message != NULL, FALSE);
+    if (data == NULL)
+        data = _bounce_decoder_data_default ();
+    re = data->wrapper;
+    if (re == NULL)
+        return FALSE;
+    subject = g_mime_message_get_subject (message);
+    if (subject != NULL && g_regex_match (re, subject, 0, NULL))
+        return TRUE;
+    if (body_text == NULL)
+        return FALSE;
+    return g_regex_match_full (re, body_text,
+                               (gssize) MIN (strlen (body_text),
+                                             (gsize) BOUNCE_MAX_MATCH_BYTES),
+                               0, 0, NULL, NULL);
 }

@@ -435,6 +435,89 @@ recover_verp (BounceParser *parser, GPtrArray *candidates,
     }
 }
 
+/* The address of @list (an address list as text) whose local part is
+ * @local, or NULL. */
+static char *
+list_address_with_local (const char *list, const char *local)
+{
+    InternetAddressList *parsed;
+    gsize n = strlen (local);
+    char *found = NULL;
+
+    if (list == NULL)
+        return NULL;
+    parsed = internet_address_list_parse (NULL, list);
+    for (int i = 0; parsed != NULL && found == NULL &&
+                    i < internet_address_list_length (parsed); i++) {
+        InternetAddress *ia = internet_address_list_get_address (parsed, i);
+        const char *a = INTERNET_ADDRESS_IS_MAILBOX (ia)
+                            ? internet_address_mailbox_get_addr (INTERNET_ADDRESS_MAILBOX (ia))
+                            : NULL;
+        if (a != NULL && g_ascii_strncasecmp (a, local, n) == 0 && a[n] == '@')
+            found = g_strdup (a);
+    }
+    g_clear_object (&parsed);
+    return found;
+}
+
+/* A recipient named by its local part alone ("Final-Recipient: LOCAL;
+ * lena"): the original To's address with that local part, else the local
+ * part at the reporting host. */
+static void
+qualify_local_addresses (BounceReport *report)
+{
+    for (guint i = 0; i < report->recipients->len; i++) {
+        BounceRecipient *r = report->recipients->pdata[i];
+        char *full;
+
+        if (r->address == NULL || strchr (r->address, '@') != NULL ||
+            r->address[0] == '\0' || strpbrk (r->address, " \t<>()|/\"") != NULL)
+            continue;
+        full = list_address_with_local (report->orig_to, r->address);
+        if (full == NULL && report->reporting_mta != NULL &&
+            strchr (report->reporting_mta, '.') != NULL &&
+            strpbrk (report->reporting_mta, " \t;[]") == NULL)
+            full = g_strdup_printf ("%s@%s", r->address, report->reporting_mta);
+        if (full != NULL) {
+            bounce_report_add_warning (report, "recipient %u named by its local part %s",
+                                       i + 1, r->address);
+            g_free (r->address);
+            r->address = full;
+        }
+    }
+}
+
+/* Is @text one plain address (local@domain, nothing around it)? */
+static gboolean
+plain_address (const char *text)
+{
+    const char *at = text != NULL ? strchr (text, '@') : NULL;
+
+    return at != NULL && at > text && at[1] != '\0' && strchr (at + 1, '@') == NULL &&
+           strchr (at + 1, '.') != NULL &&
+           strpbrk (text, " \t<>()[],;:\"\\") == NULL;
+}
+
+/* RFC 3464: the Original-Recipient is the address the sender gave
+ * (ORCPT), the Final-Recipient the one the reporting MTA tried, after
+ * expanding aliases and forwards (Postfix's "<final> (expanded from
+ * <alias>)").  The address is the sender's, which is the one its lists
+ * hold; the other is kept as final_recipient. */
+static void
+prefer_original_recipients (BounceReport *report)
+{
+    for (guint i = 0; i < report->recipients->len; i++) {
+        BounceRecipient *r = report->recipients->pdata[i];
+
+        if (r->address == NULL || !plain_address (r->original_recipient) ||
+            g_ascii_strcasecmp (r->address, r->original_recipient) == 0)
+            continue;
+        g_free (r->final_recipient);
+        r->final_recipient = r->address;
+        r->address = g_strdup (r->original_recipient);
+    }
+}
+
 /* A recipient with no address gets the VERP address, else the single
  * address of the original To. */
 static void
@@ -494,8 +577,68 @@ looks_like_message (const guint8 *data, gsize len)
     return FALSE;
 }
 
+static BounceReport *parse_message (BounceParser *parser, GBytes *message,
+                                    const char *source, gboolean outer);
+
+/* A list server's notice that forwards the bounce it received (Mailman's
+ * "Uncaught bounce notification"): the attached message is read as the
+ * bounce, and what it says is taken when it names a failed recipient. */
+static gboolean
+read_wrapped (BounceParser *parser, GMimeObject *attached, BounceReport *report)
+{
+    GMimeMessage *inner;
+    char *text;
+    gsize len;
+    g_autoptr (GBytes) bytes = NULL;
+    g_autoptr (BounceReport) got = NULL;
+
+    if (attached == NULL || !GMIME_IS_MESSAGE_PART (attached))
+        return FALSE;
+    inner = g_mime_message_part_get_message (GMIME_MESSAGE_PART (attached));
+    if (inner == NULL)
+        return FALSE;
+    text = g_mime_object_to_string (GMIME_OBJECT (inner), NULL);
+    if (text == NULL)
+        return FALSE;
+    len = strlen (text);
+    bytes = g_bytes_new_take (text, len);
+    got = parse_message (parser, bytes, report->source, FALSE);
+    if ((got->kind != BOUNCE_KIND_DSN && got->kind != BOUNCE_KIND_BOUNCE) ||
+        got->recipients->len == 0)
+        return FALSE;
+    for (guint i = 0; i < got->recipients->len; i++)
+        if (((BounceRecipient *) got->recipients->pdata[i])->address == NULL)
+            return FALSE;
+    /* Take its recipients and what it says of the original message. */
+    while (got->recipients->len > 0)
+        _bounce_report_take_recipient (report,
+                                       g_ptr_array_steal_index (got->recipients, 0));
+    report->kind = got->kind;
+    g_free (report->mta);
+    report->mta = g_steal_pointer (&got->mta);
+    if (report->reporting_mta == NULL)
+        report->reporting_mta = g_steal_pointer (&got->reporting_mta);
+#define TAKE(field) \
+    if (report->field == NULL) report->field = g_steal_pointer (&got->field)
+    TAKE (orig_message_id);
+    TAKE (orig_from);
+    TAKE (orig_to);
+    TAKE (orig_subject);
+    TAKE (orig_date);
+#undef TAKE
+    return TRUE;
+}
+
 BounceReport *
 bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
+{
+    g_return_val_if_fail (parser != NULL, NULL);
+    g_return_val_if_fail (message != NULL, NULL);
+    return parse_message (parser, message, source, TRUE);
+}
+
+static BounceReport *
+parse_message (BounceParser *parser, GBytes *message, const char *source, gboolean outer)
 {
     g_autoptr (BounceReport) report = bounce_report_new (source);
     g_autoptr (GMimeMessage) msg = NULL;
@@ -602,6 +745,7 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
 
     if (report->recipients->len > 0) {
         _bounce_dsn_enrich (report, body_text);
+        prefer_original_recipients (report);
         report->kind = all_succeeded (report) ? BOUNCE_KIND_DELIVERED
                                               : BOUNCE_KIND_DSN;
         report->mta = g_strdup ("rfc3464");
@@ -610,7 +754,10 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
             bounce_report_add_warning (report,
                                        "delivery-status part names no recipient");
         report->kind = BOUNCE_KIND_NOT_BOUNCE;
-        _bounce_decode_nonstandard (msg, body_text, parser->decoders, report);
+        if (!(outer && w.original != NULL &&
+              _bounce_decode_is_wrapper (msg, body_text, parser->decoders) &&
+              read_wrapped (parser, w.original, report)))
+            _bounce_decode_nonstandard (msg, body_text, parser->decoders, report);
         /* The command a reply answered, when the diagnostic names it
          * ("after RCPT TO:", "in reply to end of DATA command"). */
         for (guint i = 0; i < report->recipients->len; i++) {
@@ -622,11 +769,14 @@ bounce_parser_parse (BounceParser *parser, GBytes *message, const char *source)
     }
     g_ptr_array_unref (w.dsn_parts);
 
+    qualify_local_addresses (report);
     fill_missing_addresses (report);
-    _bounce_verp_check (parser->verp_key,
-                        (const char *const *) parser->sending_domains,
-                        (const char *const *) candidates->pdata, report);
-    if (parser->rules != NULL)
+    /* The envelope and the returned original are the outer message's. */
+    if (outer)
+        _bounce_verp_check (parser->verp_key,
+                            (const char *const *) parser->sending_domains,
+                            (const char *const *) candidates->pdata, report);
+    if (outer && parser->rules != NULL)
         bounce_rules_classify (parser->rules, report);
     return g_steal_pointer (&report);
 }

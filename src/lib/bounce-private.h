@@ -132,6 +132,12 @@ G_GNUC_INTERNAL gboolean _bounce_decode_nonstandard (GMimeMessage *message,
                                                      const BounceDecoderData *data,
                                                      BounceReport *report);
 
+/* Is @message a list server's notice that forwards a bounce it received
+ * (decoders.conf [general] wrapper, on its Subject or @body_text)? */
+G_GNUC_INTERNAL gboolean _bounce_decode_is_wrapper (GMimeMessage *message,
+                                                    const char *body_text,
+                                                    const BounceDecoderData *data);
+
 /* bounce-store.c: the "-- @version N" sections of schema.sql; element N
  * is the SQL of version N, element 0 the preamble (transfer full). */
 G_GNUC_INTERNAL GPtrArray *_bounce_store_schema_sections (void);

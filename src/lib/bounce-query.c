@@ -635,6 +635,7 @@ typedef struct {
     gint64 hard;
     gint64 recipients; /* distinct addresses */
     gint64 messages;   /* distinct messages */
+    gint64 side[4];    /* the overview's days: by SIDE_* of the reason */
 } Counts;
 
 static void
@@ -1164,7 +1165,109 @@ bounce_overview_free (BounceOverview *overview)
     bounce_table_free (overview->reasons);
     bounce_table_free (overview->domains);
     bounce_table_free (overview->trend);
+    bounce_table_free (overview->outcomes);
     g_free (overview);
+}
+
+/* Whose side a reason is on, for the overview's days (the columns
+ * who_recipient, who_sender, who_receiving_admin, who_other). */
+enum { SIDE_RECIPIENT, SIDE_SENDER, SIDE_RECEIVING, SIDE_OTHER };
+
+static int
+side_of (GHashTable *who, const char *reason)
+{
+    const char *w = reason != NULL ? g_hash_table_lookup (who, reason) : NULL;
+
+    if (g_strcmp0 (w, "recipient") == 0)
+        return SIDE_RECIPIENT;
+    if (g_strcmp0 (w, "sender") == 0)
+        return SIDE_SENDER;
+    if (g_strcmp0 (w, "receiving-admin") == 0)
+        return SIDE_RECEIVING;
+    return SIDE_OTHER;
+}
+
+/* The outcomes of the overview's messages, in the order that decides
+ * under which a message with several is counted. */
+static const char *const outcome_order[] = { "delay", "delivered",
+                                             "feedback", "autoreply",
+                                             "unknown" };
+
+/* The messages of the window by what they are: each message once, under
+ * the first outcome of bounce, outcome_order that its recipients have
+ * ("none" for the messages without any, by the time they were
+ * received).  @messages holds the messages with bounces (@n_bounce of
+ * them, @bounces recipients); the others are added to it. */
+static BounceTable *
+query_outcomes (BounceReader *reader,
+                const BounceQueryOptions *o,
+                IdSet *messages,
+                gint64 n_bounce,
+                gint64 bounces,
+                GError **error)
+{
+    g_autoptr (BounceTable) table =
+        _bounce_table_new_from_spec ("outcome,messages:i,recipients:i");
+    gint64 all = n_bounce;
+    sqlite3_stmt *stmt = NULL;
+    Query q;
+    int rc;
+
+    _bounce_table_take_row (table, g_strdup ("bounce"), int_text (n_bounce),
+                    int_text (bounces));
+    /* One outcome at a time (the events_outcome_time index): a message
+     * already seen has an outcome that comes first. */
+    for (guint i = 0; i < G_N_ELEMENTS (outcome_order); i++) {
+        gint64 n = 0, recipients = 0;
+
+        query_init (&q);
+        query_add (&q, "SELECT e.message_id FROM events e WHERE"
+                       " e.outcome = ?", outcome_order[i]);
+        add_filters (&q, o, "e");
+        rc = query_prepare (reader, &q, &stmt);
+        while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+            rc = SQLITE_OK;
+            recipients++;
+            n += id_set_add (messages, sqlite3_column_int64 (stmt, 0));
+        }
+        sqlite3_finalize (stmt);
+        query_clear (&q);
+        if (rc != SQLITE_DONE) {
+            set_db_error (error, reader, rc, "counting the messages");
+            return NULL;
+        }
+        if (recipients > 0)
+            _bounce_table_take_row (table, g_strdup (outcome_order[i]),
+                            int_text (n), int_text (recipients));
+        all += n;
+    }
+    /* Messages with no recipient at all (not bounces, unparsable). */
+    if (o->match == NULL) {
+        g_autoptr (BounceTable) none = NULL;
+
+        query_init (&q);
+        g_string_append (q.sql, "SELECT count (*) FROM messages m WHERE NOT"
+                                " EXISTS (SELECT 1 FROM events e WHERE"
+                                " e.message_id = m.id)");
+        if (o->since != NULL)
+            query_add (&q, " AND m.received_at >= ?", o->since);
+        if (o->until != NULL)
+            query_add (&q, " AND m.received_at < ?", o->until);
+        none = query_run (reader, &q, error);
+        query_clear (&q);
+        if (none == NULL)
+            return NULL;
+        if (g_strcmp0 (bounce_table_get (none, 0, "count (*)"), "0") != 0) {
+            _bounce_table_take_row (table, g_strdup ("none"),
+                            g_strdup (bounce_table_get (none, 0,
+                                                        "count (*)")),
+                            int_text (0));
+            all += g_ascii_strtoll (bounce_table_get (none, 0, "count (*)"),
+                                    NULL, 10);
+        }
+    }
+    _bounce_table_take_row (table, g_strdup ("all"), int_text (all), NULL);
+    return g_steal_pointer (&table);
 }
 
 /* One pass over the bounces of the window (the events_report index
@@ -1244,6 +1347,7 @@ bounce_query_overview (BounceReader *reader,
         }
         day_counts->bounces++;
         day_counts->hard += is_hard;
+        day_counts->side[side_of (who, reason)]++;
         if (address != NULL) {
             gboolean is_new;
 
@@ -1295,7 +1399,16 @@ bounce_query_overview (BounceReader *reader,
                         int_text (c->bounces - c->hard));
     }
 
-    overview->trend = _bounce_table_new_from_spec ("day,bounces:i,hard:i,soft:i");
+    overview->outcomes = query_outcomes (reader, o, &message_set,
+                                         n_messages, bounces, error);
+    if (overview->outcomes == NULL) {
+        bounce_overview_free (overview);
+        return NULL;
+    }
+
+    overview->trend = _bounce_table_new_from_spec (
+        "day,bounces:i,hard:i,soft:i,who_recipient:i,who_sender:i,"
+        "who_receiving_admin:i,who_other:i");
     for (; g_date_compare (&day, &end) <= 0; g_date_add_days (&day, 1)) {
         char key[16];
         const Counts *c;
@@ -1305,7 +1418,11 @@ bounce_query_overview (BounceReader *reader,
         _bounce_table_take_row (overview->trend, g_strdup (key),
                         int_text (c != NULL ? c->bounces : 0),
                         int_text (c != NULL ? c->hard : 0),
-                        int_text (c != NULL ? c->bounces - c->hard : 0));
+                        int_text (c != NULL ? c->bounces - c->hard : 0),
+                        int_text (c != NULL ? c->side[SIDE_RECIPIENT] : 0),
+                        int_text (c != NULL ? c->side[SIDE_SENDER] : 0),
+                        int_text (c != NULL ? c->side[SIDE_RECEIVING] : 0),
+                        int_text (c != NULL ? c->side[SIDE_OTHER] : 0));
     }
     return overview;
 }

@@ -69,6 +69,7 @@ bounce_recipient_free (BounceRecipient *r)
     g_free (r->rule);
     g_free (r->feedback_type);
     g_free (r->smtp_command);
+    g_free (r->final_recipient);
     g_free (r);
 }
 
@@ -180,12 +181,55 @@ add_string (JsonBuilder *b, const char *key, const char *value)
         json_builder_add_null_value (b);
 }
 
+/* The one place that decides what happened to a recipient (the events'
+ * outcome column and the JSON's "outcome" key): what the report is
+ * (feedback, auto-reply), the DSN's Action, then the reason the rules
+ * gave, then the report's kind and the status class. */
+const char *
+bounce_recipient_outcome (const BounceReport *report, const BounceRecipient *r)
+{
+    g_return_val_if_fail (report != NULL && r != NULL, "unknown");
+    if (report->kind == BOUNCE_KIND_FEEDBACK)
+        return "feedback";
+    if (report->kind == BOUNCE_KIND_AUTOREPLY)
+        return "autoreply";
+    if (r->action != NULL) {
+        if (g_ascii_strcasecmp (r->action, "failed") == 0)
+            return "bounce";
+        if (g_ascii_strcasecmp (r->action, "delayed") == 0)
+            return "delay";
+        if (g_ascii_strcasecmp (r->action, "delivered") == 0 ||
+            g_ascii_strcasecmp (r->action, "relayed") == 0 ||
+            g_ascii_strcasecmp (r->action, "expanded") == 0)
+            return "delivered";
+    }
+    if (r->reason != NULL) {
+        if (strcmp (r->reason, "delivered") == 0)
+            return "delivered";
+        if (strcmp (r->reason, "feedback") == 0)
+            return "feedback";
+        if (strcmp (r->reason, "vacation") == 0)
+            return "autoreply";
+    }
+    if (report->kind == BOUNCE_KIND_DELIVERED ||
+        (r->status != NULL && r->status[0] == '2'))
+        return "delivered";
+    if (report->kind == BOUNCE_KIND_DSN || report->kind == BOUNCE_KIND_BOUNCE)
+        return "bounce";
+    return "unknown";
+}
+
 static void
-add_recipient (JsonBuilder *b, const BounceRecipient *r)
+add_recipient (JsonBuilder *b,
+               const BounceReport *report,
+               const BounceRecipient *r)
 {
     json_builder_begin_object (b);
     add_string (b, "address", r->address);
     add_string (b, "original_recipient", r->original_recipient);
+    /* Only when it differs from the address (the sender's, an alias). */
+    if (r->final_recipient != NULL)
+        add_string (b, "final_recipient", r->final_recipient);
     add_string (b, "action", r->action);
     add_string (b, "status", r->status);
     add_string (b, "status_source",
@@ -212,6 +256,8 @@ add_recipient (JsonBuilder *b, const BounceRecipient *r)
         add_string (b, "feedback_type", r->feedback_type);
     /* Added within format_version 1. */
     add_string (b, "smtp_command", r->smtp_command);
+    /* Added within format_version 1: what the database stores too. */
+    add_string (b, "outcome", bounce_recipient_outcome (report, r));
     /* Only when checked (docs/verp.md). */
     if (r->verified != BOUNCE_VERIFIED_UNCHECKED) {
         json_builder_set_member_name (b, "verified");
@@ -250,7 +296,7 @@ bounce_report_to_json (const BounceReport *report)
     json_builder_set_member_name (b, "recipients");
     json_builder_begin_array (b);
     for (guint i = 0; i < report->recipients->len; i++) {
-        add_recipient (b, report->recipients->pdata[i]);
+        add_recipient (b, report, report->recipients->pdata[i]);
     }
     json_builder_end_array (b);
 

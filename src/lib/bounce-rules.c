@@ -61,8 +61,7 @@ typedef struct {
     char *id;
     char *file;      /* path of the file that defined it */
     char *description;
-    char *advice_en;
-    char *advice_pl;
+    GHashTable *advice; /* locale ("" untranslated) -> text; NULL: none */
     guint dir_index; /* which of the directories */
     char *reason;
     int hard;           /* -1: the reason's default */
@@ -94,7 +93,10 @@ typedef struct {
 typedef struct {
     BounceReason pub; /* strings below own the memory */
     char *name;
-    char *meaning_en, *meaning_pl, *who, *side, *advice_en, *advice_pl;
+    GHashTable *meaning; /* locale ("" untranslated) -> text */
+    GHashTable *advice;  /* the same */
+    char *who;
+    char *side;
     char *infer_status;
     char *file;
     guint dir_index;
@@ -114,8 +116,7 @@ rule_free (Rule *rule)
     g_free (rule->id);
     g_free (rule->file);
     g_free (rule->description);
-    g_free (rule->advice_en);
-    g_free (rule->advice_pl);
+    g_clear_pointer (&rule->advice, g_hash_table_unref);
     g_free (rule->reason);
     g_free (rule->infer_status);
     g_strfreev (rule->examples);
@@ -142,12 +143,10 @@ reason_free (Reason *reason)
     if (reason == NULL)
         return;
     g_free (reason->name);
-    g_free (reason->meaning_en);
-    g_free (reason->meaning_pl);
+    g_clear_pointer (&reason->meaning, g_hash_table_unref);
     g_free (reason->who);
     g_free (reason->side);
-    g_free (reason->advice_en);
-    g_free (reason->advice_pl);
+    g_clear_pointer (&reason->advice, g_hash_table_unref);
     g_free (reason->infer_status);
     g_free (reason->file);
     g_free (reason);
@@ -182,8 +181,7 @@ rules_new (void)
 /* The keys a [rule ID] group may hold. */
 static const char *const rule_keys[] = {
     "reason", "hard", "infer-status", "disabled", "decides-alone", "fallback",
-    "description", "advice",
-    "advice[pl]", "example",
+    "description", "advice", "example",
     "status", "smtp-code", "action", "decoder", "kind", "diagnostic-type",
     "smtp-command",
     "diagnostic", "diagnostic-of", "reporting-mta", "remote-mta", "subject",
@@ -191,7 +189,7 @@ static const char *const rule_keys[] = {
 };
 
 /* The keys a [reason NAME] group may hold ("meaning" and "advice" also
- * with a [LOCALE] suffix). */
+ * with a [LOCALE] suffix; a rule's "advice" too). */
 static const char *const reason_keys[] = {
     "meaning", "hard", "who", "side", "advice", "infer-status", NULL,
 };
@@ -299,6 +297,72 @@ get_text (GKeyFile *kf, const char *group, const char *key)
     char *value = g_key_file_get_string (kf, group, key, NULL);
 
     return value != NULL ? g_strstrip (value) : NULL;
+}
+
+/* Every translation of @key in @group: "" -> the untranslated value,
+ * LOCALE -> the value of key[LOCALE] (g_key_file_get_locale_string, the
+ * file being loaded with G_KEY_FILE_KEEP_TRANSLATIONS); NULL when the
+ * key is absent in every language. */
+static GHashTable *
+get_translations (GKeyFile *kf, const char *group, const char *key)
+{
+    g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
+    GHashTable *texts = NULL;
+    gsize n = strlen (key);
+
+    for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+        g_autofree char *locale = NULL;
+        char *text;
+
+        if (strcmp (keys[i], key) == 0)
+            locale = g_strdup ("");
+        else if (is_localized_key (keys[i], key))
+            locale = g_strndup (keys[i] + n + 1, strlen (keys[i]) - n - 2);
+        else
+            continue;
+        text = locale[0] == '\0'
+                   ? g_key_file_get_string (kf, group, key, NULL)
+                   : g_key_file_get_locale_string (kf, group, key, locale,
+                                                   NULL);
+        if (text == NULL)
+            continue;
+        if (texts == NULL)
+            texts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                           g_free);
+        g_hash_table_replace (texts, g_steal_pointer (&locale),
+                              g_strstrip (text));
+    }
+    return texts;
+}
+
+static gboolean
+has_text (GHashTable *texts, const char *locale)
+{
+    const char *text = texts != NULL ? g_hash_table_lookup (texts, locale)
+                                     : NULL;
+
+    return text != NULL && text[0] != '\0';
+}
+
+/* The text of @texts for @lang: its first locale variant that has one
+ * (g_get_locale_variants: "pl_PL.UTF-8", "pl_PL", "pl"...), else the
+ * untranslated text; NULL when @texts is. */
+static const char *
+translation (GHashTable *texts, const char *lang)
+{
+    if (texts == NULL)
+        return NULL;
+    if (lang != NULL && lang[0] != '\0') {
+        g_auto (GStrv) variants = g_get_locale_variants (lang);
+
+        for (guint i = 0; variants[i] != NULL; i++) {
+            const char *text = g_hash_table_lookup (texts, variants[i]);
+
+            if (text != NULL)
+                return text;
+        }
+    }
+    return g_hash_table_lookup (texts, "");
 }
 
 static int
@@ -447,7 +511,8 @@ check_keys (Ctx *ctx, GKeyFile *kf, const char *group, gboolean is_rule)
         if (!g_hash_table_add (seen, (gpointer) key))
             ctx_problem (ctx, "duplicate key '%s'", key);
         if (is_rule)
-            known = in_list (rule_keys, key);
+            known = in_list (rule_keys, key) ||
+                    is_localized_key (key, "advice");
         else
             known = in_list (reason_keys, key) ||
                     is_localized_key (key, "meaning") ||
@@ -597,9 +662,10 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     check_keys (ctx, kf, group, TRUE);
     rule->disabled = get_bool (ctx, kf, group, "disabled") == 1;
     rule->description = get_text (kf, group, "description");
-    rule->advice_en = get_text (kf, group, "advice");
-    rule->advice_pl = get_text (kf, group, "advice[pl]");
-    if ((rule->advice_en == NULL) != (rule->advice_pl == NULL))
+    rule->advice = get_translations (kf, group, "advice");
+    if (rule->advice != NULL &&
+        (!g_hash_table_contains (rule->advice, "") ||
+         !g_hash_table_contains (rule->advice, "pl")))
         ctx_problem (ctx, "advice needs both advice and advice[pl]");
     rule->reason = get_raw (kf, group, "reason");
     if (rule->reason == NULL && !rule->disabled)
@@ -645,8 +711,6 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     rule->pub.reason = rule->reason;
     rule->pub.file = rule->file;
     rule->pub.description = rule->description;
-    rule->pub.advice_en = rule->advice_en;
-    rule->pub.advice_pl = rule->advice_pl;
     rule->pub.tier = tier_names[rule->tier];
     return rule;
 }
@@ -660,22 +724,21 @@ load_reason (Ctx *ctx, GKeyFile *kf, const char *group, const char *name)
     check_keys (ctx, kf, group, FALSE);
     reason->name = g_strdup (name);
     reason->file = g_strdup (ctx->file);
-    reason->meaning_en = get_text (kf, group, "meaning");
-    reason->meaning_pl = get_text (kf, group, "meaning[pl]");
-    reason->advice_en = get_text (kf, group, "advice");
-    reason->advice_pl = get_text (kf, group, "advice[pl]");
+    reason->meaning = get_translations (kf, group, "meaning");
+    reason->advice = get_translations (kf, group, "advice");
     reason->who = get_raw (kf, group, "who");
     reason->side = get_raw (kf, group, "side");
     reason->infer_status = get_infer_status (ctx, kf, group);
     hard = get_raw (kf, group, "hard");
 
-    if (reason->meaning_en == NULL || reason->meaning_en[0] == '\0')
+    /* English and Polish are required; other languages are optional. */
+    if (!has_text (reason->meaning, ""))
         ctx_problem (ctx, "no meaning");
-    if (reason->meaning_pl == NULL || reason->meaning_pl[0] == '\0')
+    if (!has_text (reason->meaning, "pl"))
         ctx_problem (ctx, "no meaning[pl]");
-    if (reason->advice_en == NULL || reason->advice_en[0] == '\0')
+    if (!has_text (reason->advice, ""))
         ctx_problem (ctx, "no advice");
-    if (reason->advice_pl == NULL || reason->advice_pl[0] == '\0')
+    if (!has_text (reason->advice, "pl"))
         ctx_problem (ctx, "no advice[pl]");
     if (reason->who == NULL)
         ctx_problem (ctx, "no who");
@@ -698,12 +761,8 @@ load_reason (Ctx *ctx, GKeyFile *kf, const char *group, const char *name)
                      hard);
 
     reason->pub.name = reason->name;
-    reason->pub.meaning_en = reason->meaning_en;
-    reason->pub.meaning_pl = reason->meaning_pl;
     reason->pub.who = reason->who;
     reason->pub.side = reason->side;
-    reason->pub.advice_en = reason->advice_en;
-    reason->pub.advice_pl = reason->advice_pl;
     return reason;
 }
 
@@ -1175,16 +1234,77 @@ bounce_rules_get_reason (const BounceRules *rules, const char *name)
 }
 
 const char *
+bounce_rules_get_meaning (const BounceRules *rules,
+                          const char *reason,
+                          const char *lang)
+{
+    Reason *r;
+
+    g_return_val_if_fail (rules != NULL, NULL);
+    r = reason != NULL ? g_hash_table_lookup (rules->reasons, reason) : NULL;
+    return r != NULL ? translation (r->meaning, lang) : NULL;
+}
+
+const char *
+bounce_rules_get_advice (const BounceRules *rules,
+                         const char *reason,
+                         const char *rule,
+                         const char *lang)
+{
+    const BounceRule *pub;
+    Reason *r;
+
+    g_return_val_if_fail (rules != NULL, NULL);
+    pub = bounce_rules_get_rule (rules, rule);
+    if (pub != NULL && ((const Rule *) pub)->advice != NULL)
+        return translation (((const Rule *) pub)->advice, lang);
+    r = reason != NULL ? g_hash_table_lookup (rules->reasons, reason) : NULL;
+    return r != NULL ? translation (r->advice, lang) : NULL;
+}
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+    return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+GStrv
+bounce_rules_get_languages (const BounceRules *rules)
+{
+    g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+    g_autoptr (GPtrArray) langs = g_ptr_array_new ();
+    g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+    GHashTableIter iter;
+    gpointer value;
+
+    g_return_val_if_fail (rules != NULL, NULL);
+    g_hash_table_iter_init (&iter, rules->reasons);
+    while (g_hash_table_iter_next (&iter, NULL, &value)) {
+        const Reason *r = value;
+        GHashTableIter it;
+        gpointer locale;
+
+        if (r->meaning == NULL)
+            continue;
+        g_hash_table_iter_init (&it, r->meaning);
+        while (g_hash_table_iter_next (&it, &locale, NULL))
+            if (((const char *) locale)[0] != '\0' &&
+                g_hash_table_add (seen, locale))
+                g_ptr_array_add (langs, locale);
+    }
+    g_ptr_array_sort (langs, compare_strings);
+    g_strv_builder_add (b, "en");
+    for (guint i = 0; i < langs->len; i++)
+        if (strcmp (langs->pdata[i], "en") != 0)
+            g_strv_builder_add (b, langs->pdata[i]);
+    return g_strv_builder_end (b);
+}
+
+const char *
 bounce_rules_get_version (const BounceRules *rules)
 {
     g_return_val_if_fail (rules != NULL, NULL);
     return rules->version;
-}
-
-static int
-compare_names (gconstpointer a, gconstpointer b)
-{
-    return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
 GPtrArray *
@@ -1199,7 +1319,7 @@ bounce_rules_list_reasons (const BounceRules *rules)
     g_hash_table_iter_init (&iter, rules->reasons);
     while (g_hash_table_iter_next (&iter, &key, NULL))
         g_ptr_array_add (names, key);
-    g_ptr_array_sort (names, compare_names);
+    g_ptr_array_sort (names, compare_strings);
     return names;
 }
 
@@ -1426,6 +1546,17 @@ bounce_rules_classify (const BounceRules *rules, BounceReport *report)
 BounceRecipient *
 bounce_rules_explain (const BounceRules *rules, const char *text)
 {
+    return bounce_rules_explain_full (rules, text, NULL, NULL, NULL, NULL);
+}
+
+BounceRecipient *
+bounce_rules_explain_full (const BounceRules *rules,
+                           const char *text,
+                           const char *smtp_command,
+                           const char *action,
+                           const char *status,
+                           const char *diagnostic_type)
+{
     g_autoptr (BounceReport) report = bounce_report_new ("-");
     BounceRecipient *r = bounce_recipient_new ();
     g_autofree char *copy = NULL;
@@ -1435,14 +1566,22 @@ bounce_rules_explain (const BounceRules *rules, const char *text)
 
     copy = _bounce_text_normalize (text, strlen (text), BOUNCE_MAX_FIELD_BYTES);
     r->diagnostic = bounce_diagnostic_unfold (copy);
-    r->status = bounce_status_normalize (r->diagnostic);
-    r->smtp_command = g_strdup (bounce_smtp_command_find (r->diagnostic));
+    r->status = status != NULL ? bounce_status_normalize (status)
+                               : bounce_status_normalize (r->diagnostic);
     bounce_recipient_resolve_codes (r);
-    if ((r->status != NULL && r->status[0] == '2') ||
-        (r->status == NULL && r->smtp_code >= 200 && r->smtp_code < 300))
+    if (action != NULL)
+        r->action = g_strdup (action);
+    else if ((r->status != NULL && r->status[0] == '2') ||
+             (r->status == NULL && r->smtp_code >= 200 && r->smtp_code < 300))
         r->action = g_strdup ("delivered");
     else
         r->action = g_strdup ("failed");
+    if (smtp_command == NULL)
+        r->smtp_command = g_strdup (bounce_smtp_command_find (r->diagnostic));
+    else if (g_ascii_strcasecmp (smtp_command, "NONE") != 0)
+        r->smtp_command = g_ascii_strup (smtp_command, -1);
+    if (diagnostic_type != NULL)
+        r->diagnostic_type = g_ascii_strdown (diagnostic_type, -1);
     report->kind = BOUNCE_KIND_DSN;
     classify_recipient (rules, report, r);
     return r;

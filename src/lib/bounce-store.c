@@ -955,39 +955,6 @@ to_utc (const char *iso)
     return g_date_time_format (u, "%Y-%m-%dT%H:%M:%SZ");
 }
 
-static const char *
-event_outcome (const BounceReport *report, const BounceRecipient *r)
-{
-    if (report->kind == BOUNCE_KIND_FEEDBACK)
-        return "feedback";
-    if (report->kind == BOUNCE_KIND_AUTOREPLY)
-        return "autoreply";
-    if (r->action != NULL) {
-        if (g_ascii_strcasecmp (r->action, "failed") == 0)
-            return "bounce";
-        if (g_ascii_strcasecmp (r->action, "delayed") == 0)
-            return "delay";
-        if (g_ascii_strcasecmp (r->action, "delivered") == 0 ||
-            g_ascii_strcasecmp (r->action, "relayed") == 0 ||
-            g_ascii_strcasecmp (r->action, "expanded") == 0)
-            return "delivered";
-    }
-    if (r->reason != NULL) {
-        if (strcmp (r->reason, "delivered") == 0)
-            return "delivered";
-        if (strcmp (r->reason, "feedback") == 0)
-            return "feedback";
-        if (strcmp (r->reason, "vacation") == 0)
-            return "autoreply";
-    }
-    if (report->kind == BOUNCE_KIND_DELIVERED ||
-        (r->status != NULL && r->status[0] == '2'))
-        return "delivered";
-    if (report->kind == BOUNCE_KIND_DSN || report->kind == BOUNCE_KIND_BOUNCE)
-        return "bounce";
-    return "unknown";
-}
-
 static void
 bind_text (sqlite3_stmt *stmt, int idx, const char *text)
 {
@@ -1171,7 +1138,7 @@ write_event (BounceStore *store, sqlite3_stmt *s, sqlite3_int64 event_id,
     bind_text (s, 5, registrable);
     bind_text (s, 6, r->original_recipient);
     bind_text (s, 7, r->action);
-    bind_text (s, 8, event_outcome (report, r));
+    bind_text (s, 8, bounce_recipient_outcome (report, r));
     bind_text (s, 9, r->status);
     bind_text (s, 10, bounce_status_source_to_string (r->status_source));
     if (r->smtp_code > 0)

@@ -150,6 +150,8 @@ typedef struct {
     char *feedback_type; /* ARF only */
     char *smtp_command;  /* the command the reply answered: RCPT, DATA... */
     BounceVerified verified; /* whether the bounce is authentic (VERP) */
+    char *final_recipient; /* the Final-Recipient when @address is the
+                            * Original-Recipient, else NULL */
 } BounceRecipient;
 
 BounceRecipient *bounce_recipient_new (void);
@@ -195,6 +197,13 @@ void bounce_report_add_warning (BounceReport *report,
                                 const char *format,
                                 ...) G_GNUC_PRINTF (2, 3);
 
+/* What happened to @recipient of @report: "bounce", "delay",
+ * "delivered", "feedback", "autoreply" or "unknown" (the events' outcome
+ * column and the JSON's "outcome"; read after classifying: the reason
+ * counts) (transfer none: a static string). */
+const char *bounce_recipient_outcome (const BounceReport *report,
+                                      const BounceRecipient *recipient);
+
 /* The report as the JSON object of docs/output-format.md
  * (transfer full). */
 JsonNode *bounce_report_to_json (const BounceReport *report);
@@ -239,16 +248,14 @@ typedef struct _BounceRules BounceRules;
 
 /**
  * BounceReason:
- * One entry of the reason table, read from the rules files.
+ * One entry of the reason table, read from the rules files.  Its meaning
+ * and advice, in any language the rules carry, come from
+ * bounce_rules_get_meaning() and bounce_rules_get_advice().
  */
 typedef struct {
     const char *name;
-    const char *meaning_en;
-    const char *meaning_pl;
     gboolean hard;
     const char *who; /* recipient|sender|receiving-admin */
-    const char *advice_en;
-    const char *advice_pl;
     gboolean hard_when_permanent; /* hard only on a permanent failure */
     /* Which side the cause is on, for the suppression policy (the
      * database's reasons.who): recipient (the address, its mailbox or
@@ -261,16 +268,14 @@ typedef struct {
 
 /**
  * BounceRule:
- * One rule, as loaded.  @advice_en and @advice_pl are NULL unless the
- * rule carries its own advice (which then replaces the reason's).
+ * One rule, as loaded.  Its own advice, if any (which then replaces the
+ * reason's), comes from bounce_rules_get_advice().
  */
 typedef struct {
     const char *id;
     const char *reason;
     const char *file;
     const char *description;
-    const char *advice_en;
-    const char *advice_pl;
     const char *tier; /* "decides-alone", "words", "structure", "fallback",
                          "catch-all" */
 } BounceRule;
@@ -299,6 +304,29 @@ GPtrArray *bounce_rules_list_reasons (const BounceRules *rules);
  * records it with every event it classifies (borrowed). */
 const char *bounce_rules_get_version (const BounceRules *rules);
 
+/* What the reason @reason means, in @lang (a locale name such as "pl",
+ * "pl_PL.UTF-8" or "de": its first variant the rules translate, as
+ * g_key_file_get_locale_string finds "meaning[pl]"), else in English (the
+ * untranslated text; also for a NULL @lang).  NULL for an unknown reason
+ * (transfer none: owned by @rules). */
+const char *bounce_rules_get_meaning (const BounceRules *rules,
+                                      const char *reason,
+                                      const char *lang);
+
+/* The advice for a recipient classified @reason by the rule @rule (may
+ * be NULL): the rule's own advice if it has one, else the reason's; in
+ * @lang as bounce_rules_get_meaning().  NULL when neither is known
+ * (transfer none). */
+const char *bounce_rules_get_advice (const BounceRules *rules,
+                                     const char *reason,
+                                     const char *rule,
+                                     const char *lang);
+
+/* The languages the reasons' meanings are written in: "en" (the
+ * untranslated text) first, then each LOCALE of a "meaning[LOCALE]", in
+ * byte order (transfer full). */
+GStrv bounce_rules_get_languages (const BounceRules *rules);
+
 /* The rule with @id, or NULL. */
 const BounceRule *bounce_rules_get_rule (const BounceRules *rules,
                                          const char *id);
@@ -316,6 +344,21 @@ const BounceRule *bounce_rules_get_nth (const BounceRules *rules,
  * is also the diagnostic.  Never NULL (transfer full). */
 BounceRecipient *bounce_rules_explain (const BounceRules *rules,
                                        const char *text);
+
+/* As bounce_rules_explain, with what a report would add to the reply:
+ * @smtp_command the command it answered ("RCPT", "DATA", ...; "NONE":
+ * the report does not say; NULL: found in @text as parse does),
+ * @action the recipient's action ("failed", "delayed", ...; NULL:
+ * delivered for a 2xx reply, else failed), @status the report's Status
+ * field (NULL: none; the code in @text is weighed against it as parse
+ * does) and @diagnostic_type the Diagnostic-Code's type ("smtp",
+ * "x-unix", ...; NULL: none).  Never NULL (transfer full). */
+BounceRecipient *bounce_rules_explain_full (const BounceRules *rules,
+                                            const char *text,
+                                            const char *smtp_command,
+                                            const char *action,
+                                            const char *status,
+                                            const char *diagnostic_type);
 
 /* Validates the rules of @dirs, then runs every rule's examples through
  * all the rules (each must end at its own rule); each problem found is
@@ -713,14 +756,23 @@ BounceTable *bounce_query_report (BounceReader *reader,
  * @reasons: reason, who, bounces, hard, soft; by count.
  * @domains: domain (registrable), bounces, hard, soft; by count, at most
  *   options->top rows (all when 0).
- * @trend: day, bounces, hard, soft: every day from first_day to
- *   last_day, days without bounces included.
+ * @trend: day, bounces, hard, soft, then the bounces by whose side
+ *   the reason is on (who_recipient, who_sender, who_receiving_admin,
+ *   who_other: none or unknown): every day from first_day to last_day,
+ *   days without bounces included.
+ * @outcomes: outcome, messages, recipients: the messages of the window
+ *   by what they are, each counted once, under the first of bounce,
+ *   delay, delivered, feedback, autoreply, unknown that its recipients
+ *   have (recipients: all the recipients of that outcome); then "none"
+ *   (messages without recipients, received in the window; only when
+ *   there are any) and last "all" (the sum of the messages).
  */
 typedef struct {
     BounceTable *totals;
     BounceTable *reasons;
     BounceTable *domains;
     BounceTable *trend;
+    BounceTable *outcomes;
 } BounceOverview;
 
 void bounce_overview_free (BounceOverview *overview);

@@ -33,8 +33,8 @@ LIST
 printf 'From: greg@example.com\nTo: s@example.org\nSubject: Out of Office: hi\nAuto-Submitted: auto-replied\n\nGreg no longer works at Example Corp.\n' > "$tmp/closed.eml"
 printf 'From: ann@example.com\nTo: s@example.org\nSubject: Out of Office: hi\nAuto-Submitted: auto-replied\n\nBack on Monday.\n' > "$tmp/away.eml"
 expect_rc "auto-replies with rules" 0 "$BIN" parse "$tmp/closed.eml" "$tmp/away.eml"
-grep -q "^  greg@example.com - .*suspend, soft \[autoreply-closed\]$" "$tmp/out"; check "closed account: suspend" $?
-grep -q "^  ann@example.com - vacation, soft \[autoreply\]$" "$tmp/out"; check "away: vacation" $?
+grep -q "^  greg@example.com - .*suspend (an auto-reply, not a bounce) \[autoreply-closed\]$" "$tmp/out"; check "closed account: suspend" $?
+grep -q "^  ann@example.com - vacation (an auto-reply, not a bounce) \[autoreply\]$" "$tmp/out"; check "away: vacation" $?
 
 # --decoders: a format of one's own.
 cat > "$tmp/acme.eml" <<'MSG'

@@ -74,6 +74,18 @@ expect "moved: classifies with its rules" \
     "$(explain_rule "$M/bin/bouncestat" "552 5.2.2 Mailbox full")" "mailboxfull status-mailbox-full"
 expect "moved: DIR/etc/bouncestat/rules.d adds rules" \
     "$(explain_rule "$M/bin/bouncestat" "550 frobnicated mailbox")" "suspend local-frobnicated"
+# The system configuration file is beside rules.d: DIR/etc/bouncestat/
+# bouncestat.conf (the user's file, $XDG_CONFIG_HOME/bouncestat/config,
+# comes after it and wins).
+printf '[bouncestat]\ndatabase = system.db\nsoft-days = 9\n' >"$M/etc/bouncestat/bouncestat.conf"
+mkdir -p "$T/xdg/bouncestat"
+printf '[bouncestat]\nsoft-days = 2\n' >"$T/xdg/bouncestat/config"
+(unset BOUNCESTAT_CONFIG BOUNCESTAT_DB; XDG_CONFIG_HOME=$T/xdg "$M/bin/bouncestat" config) >"$T/config" 2>&1
+grep -qxF "database         = $M/etc/bouncestat/system.db  # $M/etc/bouncestat/bouncestat.conf" "$T/config" ||
+    fail "moved: DIR/etc/bouncestat/bouncestat.conf not read: $(cat "$T/config")"
+grep -qxF "soft-days        = 2  # $T/xdg/bouncestat/config" "$T/config" ||
+    fail "moved: the user's file does not win over the system's: $(cat "$T/config")"
+rm "$M/etc/bouncestat/bouncestat.conf"
 # Without its rules it says which directory is missing (exit 78), and it
 # does not use the source tree's.
 mv "$M/share/bouncestat/rules" "$T/moved/rules-away"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# manpage.sh - doc/bouncestat.1 is valid roff (groff -ww warns about
+# manpage.sh - docs/bouncestat.1 is valid roff (groff -ww warns about
 # nothing) and covers every command of `bouncestat --help`, each of
 # which has a --help naming it.
 #
@@ -9,7 +9,7 @@ set -u
 
 BS=${1:?usage: manpage.sh BOUNCESTAT}
 SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-MAN=$SOURCE_DIR/doc/bouncestat.1
+MAN=$SOURCE_DIR/docs/bouncestat.1
 . "$(dirname "$0")/lib/harness.bash"
 command -v groff >/dev/null ||
     skip "manpage.sh: groff is not installed (tools/install-deps --test installs groff-base)"

@@ -99,6 +99,20 @@ check "empty and garbage are unparsable with a warning" $?
 # Text output names the recipient and status.
 expect_rc "text format" 0 "$BIN" parse "$FIX/rfc3464/rfc3464-01.eml"
 grep -q "^  userunknown@bouncehammer.jp failed 5.1.1 (550)" "$tmp/out"; check "text shows the recipient" $?
+grep -q "^  userunknown@bouncehammer.jp failed 5.1.1 (550) userunknown, hard " "$tmp/out"
+check "text: a failure says hard or soft" $?
+# Hard or soft means nothing for a success or a complaint: they say what
+# they are.  Without a Message-ID the original is its subject alone.
+expect_rc "text: a success notice" 0 "$BIN" parse "$FIX/samples/postfix-success-relayed.eml"
+grep -q "^  ok@remote.test relayed 2.0.0 (250) delivered (a success notice, not a bounce) \[" "$tmp/out"
+check "text: delivered is a success, not 'soft'" $?
+expect_rc "text: a delay notice" 0 "$BIN" parse "$FIX/samples/postfix-450-4.2.1-try-later-delayed.eml"
+grep -q "(a delay notice, still being tried)" "$tmp/out"; check "text: a delay says it is still tried" $?
+expect_rc "text: an ARF complaint" 0 "$BIN" parse "$FIX/samples/sisimai-arf-01.eml"
+grep -q "^  redacted@example.net failed feedback (a complaint report, not a bounce) \[" "$tmp/out"
+check "text: ARF is a complaint, not 'soft'" $?
+grep -q '^  original "' "$tmp/out"; check "text: no double space without a Message-ID" $?
+grep -q ', soft\|, hard' "$tmp/out"; [ $? = 1 ]; check "text: ARF says neither hard nor soft" $?
 
 echo "$((n - fails)) passed, $fails failed"
 [ "$fails" = 0 ]

@@ -111,6 +111,10 @@ S suppress --format bogus 2>/dev/null
 expect "suppress: unknown format" "$?" 64
 S suppress --soft-count 0 2>/dev/null
 expect "suppress: --soft-count 0" "$?" 64
+S suppress --soft-count -1 2>/dev/null
+expect "suppress: --soft-count -1 (not the default)" "$?" 64
+S suppress --soft-days -1 2>/dev/null
+expect "suppress: --soft-days -1" "$?" 64
 
 # --- report --by: every grouping ----------------------------------------
 R report --by reason >"$T/out"
@@ -194,6 +198,11 @@ R report --by bogus 2>/dev/null
 expect "report: unknown grouping" "$?" 64
 R report --top 0 2>/dev/null
 expect "report: --top 0" "$?" 64
+R report --top -1 2>"$T/err"
+expect "report: --top -1 (not the default)" "$?" 64
+expect "report: --top -1 message" "$(cat "$T/err")" "bouncestat: report: --top must be 1 or more"
+R report --by domain --top -1 2>/dev/null
+expect "report --by: --top -1" "$?" 64
 
 # --- formats ------------------------------------------------------------
 R report --by sender --format csv >"$T/out"
@@ -224,7 +233,7 @@ print(t["bounces"], t["recipients"], t["messages"], t["hard"], t["soft"],
       d["reasons"][0]["reason"], d["reasons"][0]["who"],
       [x["domain"] for x in d["domains"]], len(d["trend"]),
       d["trend"][-3], d["since"])' "$T/out")" \
-    "17 9 16 6 11 mailboxfull recipient ['b.example', 'a.example', 'c.example'] 30 {'day': '2026-11-28', 'bounces': 2, 'hard': 2, 'soft': 0} None"
+    "17 9 16 6 11 mailboxfull recipient ['b.example', 'a.example', 'c.example'] 30 {'day': '2026-11-28', 'bounces': 2, 'hard': 2, 'soft': 0, 'who_recipient': 2, 'who_sender': 0, 'who_receiving_admin': 0, 'who_other': 0} None"
 R report --format csv >"$T/out"
 expect "overview csv: sections" "$(cut -d, -f1 "$T/out" | uniq -c | tr -s ' ' | tr '\n' ';')" \
     " 1 section; 1 total; 5 reason; 3 domain; 30 day;"
@@ -237,6 +246,12 @@ Bounces from 2026-11-01T08:00:00Z to 2026-11-28T06:00:00Z (UTC)
   bounced recipients  17 (9 addresses, 16 messages)
   hard                6
   soft                11
+  messages            19
+    with bounces      16
+    delay notices     1
+    delivery notices  2
+    complaints (ARF)  0
+    auto-replies      0
 
 Reasons
   reason       bounces  hard  soft  who
@@ -261,6 +276,12 @@ Bounces since 2026-11-23T12:00:00Z (UTC)
   bounced recipients  3 (3 addresses, 2 messages)
   hard                3
   soft                0
+  messages            3
+    with bounces      2
+    delay notices     1
+    delivery notices  0
+    complaints (ARF)  0
+    auto-replies      0
 
 Reasons
   reason       bounces  hard  soft  who
@@ -280,6 +301,12 @@ Bounces since 2026-12-01T00:00:00Z (UTC)
   bounced recipients  0 (0 addresses, 0 messages)
   hard                0
   soft                0
+  messages            0
+    with bounces      0
+    delay notices     0
+    delivery notices  0
+    complaints (ARF)  0
+    auto-replies      0
 
 No bounces in this period.
 OUT
@@ -304,6 +331,16 @@ expect "bad --since" "$?" 64
 grep -q "since" "$T/err" || fail "bad --since: no message"
 R report --until 2026-02-30 2>/dev/null
 expect "bad --until date" "$?" 64
+R report --since 2026-11-20 --until 2026-11-10 2>"$T/err"
+expect "--until before --since" "$?" 64
+expect "--until before --since: message" "$(cat "$T/err")" \
+    "bouncestat: report: --until 2026-11-10 is before --since 2026-11-20"
+R show --since 2026-11-20 --until 2026-11-10 sender@c.example 2>/dev/null
+expect "show: --until before --since" "$?" 64
+S suppress --since 2026-11-20 --until 2026-11-10 2>/dev/null
+expect "suppress: --until before --since" "$?" 64
+R report --since 2026-11-02 --until 2026-11-02 >/dev/null
+expect "--until the day of --since (one day)" "$?" 0
 
 # --- show ---------------------------------------------------------------
 R show soft3under@B.example >"$T/out"
@@ -348,8 +385,8 @@ R show --format json sender@c.example >"$T/out"
 expect "show json" "$(python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
 e = d["events"]
-print(d["match"], len(e), e[0]["reason"], e[0]["hard"], e[0]["smtp_code"], e[0]["rule"], d["suppressed"])' "$T/out")" \
-    "sender@c.example 4 blocked 1 554 test-blocked []"
+print(d["match"], len(e), e[0]["reason"], json.dumps(e[0]["hard"]), e[0]["smtp_code"], e[0]["rule"], d["suppressed"])' "$T/out")" \
+    "sender@c.example 4 blocked true 554 test-blocked []"
 R show 2>/dev/null
 expect "show without an address" "$?" 64
 
@@ -431,6 +468,37 @@ sys.exit(0 if rows["userunknown"]["advice"] == sys.argv[1] else 1)' "$ADVICE" ||
     "$BS" show --db "$DB" --rules "$RULES" hard@a.example | grep -qF "  userunknown: $ADVICE" ||
         fail "show: the advice"
 fi
+
+# --- every message accounted for ------------------------------------------
+# The overview's messages add up: each message of the database once, the
+# bounces as many as the totals say, the delay and delivery notices of
+# make-report-db.py on their own lines.
+R report --format json >"$T/out"
+expect "messages add up" "$(python3 -c 'import json, sqlite3, sys
+d = json.load(open(sys.argv[1]))
+m = {o["outcome"]: o["messages"] for o in d["outcomes"]}
+n = sqlite3.connect(sys.argv[2]).execute("SELECT count (*) FROM messages").fetchone()[0]
+print(m["all"] == n == sum(v for k, v in m.items() if k != "all"),
+      m["bounce"] == d["totals"]["messages"], m.get("delay"), m.get("delivered"))' "$T/out" "$DB")" \
+    "True True 1 2"
+# The days' sides add up to their bounces.
+expect "trend sides add up" "$(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(all(t["bounces"] == t["who_recipient"] + t["who_sender"] + t["who_receiving_admin"] + t["who_other"] for t in d["trend"]),
+      sum(t["who_sender"] for t in d["trend"]))' "$T/out")" "True 4"
+
+# --- help in the C locale -----------------------------------------------
+# Without a locale GLib printed "[OPTION?]" (the ellipsis in ASCII).
+LC_ALL=C "$BS" report --help >"$T/out"
+expect "--help in the C locale" "$(sed -n 2p "$T/out")" \
+    "  bouncestat report [OPTION…] - count what bounced and why"
+env -i "$BS" suppress --help >"$T/out"
+grep -q '?' "$T/out" && fail "--help without any locale variable has a '?': $(grep '?' "$T/out")"
+
+# --- html: the overview only ----------------------------------------------
+R report --format html --by domain >/dev/null 2>"$T/err"
+expect "html --by: usage error" "$?" 64
+grep -q "html is the overview" "$T/err" || fail "html --by: message: $(cat "$T/err")"
 
 # --- errors -------------------------------------------------------------
 "$BS" report --db "$T/missing.db" 2>"$T/err"

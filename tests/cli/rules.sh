@@ -128,7 +128,7 @@ expect_err "missing text message" "bouncestat: explain: missing TEXT (see --help
 expect_rc "explain empty text" 64 "$BIN" explain "  "
 expect_err "empty text message" "bouncestat: explain: TEXT is empty"
 expect_rc "explain unknown language" 64 "$BIN" explain --lang de 552
-expect_err "unknown language message" "bouncestat: explain: unknown language 'de' (en or pl)"
+expect_err "unknown language message" "bouncestat: explain: unknown language 'de' (the rules speak en, pl)"
 expect_rc "explain unknown format" 64 "$BIN" explain --format=xml 552
 expect_err "unknown format message" "bouncestat: explain: unknown format 'xml' (json or text)"
 expect_rc "explain --help" 0 "$BIN" explain --help
@@ -140,7 +140,7 @@ reason: authfailure
 meaning: The message failed the receiver's SPF, DKIM or DMARC checks
 hard/soft: soft (the address may work)
 who must act: sender
-advice: The message is unauthenticated: publish an SPF record for the sending domain and enable DKIM signing (and check DMARC), then send again.
+advice: Publish an SPF record that lists every server sending for your domain, enable DKIM signing, and check the DMARC policy; then send again.
 rule: guide-550-5.7.26
 status: 5.7.26
 smtp code: 550

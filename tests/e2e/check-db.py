@@ -13,7 +13,18 @@ Stage "report" checks the same history through `bouncestat report` and
 `bouncestat show` (JSON and text), run as the owner of each database:
 totals, counts per recipient and per reason, and the events of addresses.
 
+Stage "verp" checks the database of a user whose ingest verifies signed
+VERP return paths (ROUTE forward: --verp-secret-file in ~/.forward; procmail:
+$BOUNCESTAT_VERP_SECRET_FILE in ~/.procmailrc): the real bounce that came back to a
+signed return path is verified (events.verified = 1) and listed by
+`bouncestat suppress`; the forged ones (no VERP address, no token, a wrong
+token, another address's token, the victim's token with a Message-ID that
+is not from the --sending-domain) are stored, unverified (verified = 0, a
+warning "unverified: ..." saying why) and not listed, although with the
+verification undone on a copy `suppress` would list their victim.
+
 Usage: check-db.py STAGE FWD_DB PM_DB SOURCE_DIR CRASH_DB [BOUNCESTAT FWD_USER PM_USER]
+       check-db.py verp ROUTE VERP_DB SOURCE_DIR BOUNCESTAT VERP_USER
 STAGE is phase1, phase2-before-flush, phase2 or report (see postfix-e2e.sh).
 """
 
@@ -61,8 +72,43 @@ PHASE1_FWD = {
     "verp-fwd": [[NOUSER]],
 }
 PHASE1_PM = {"procmail-full": [[FULL]], "verp-pm": [[BLOCKED]]}
+# Stage "verp": the real bounce of mail sent with a signed return path, and
+# forged "user unknown" DSNs for ok@remote.test (a subscriber whose mail is
+# delivered), sent to the bounce address by hand.
+FORGED = rcpt("ok@remote.test", "failed", "5.1.1", 550, ("userunknown",))
+VICTIM = FORGED[0]
+VERP_CASES = {
+    "forward": {
+        "verp-signed": [[NOUSER]],
+        "forged-plain": [[FORGED]],
+        "forged-unsigned": [[FORGED]],
+        "forged-wrongtoken": [[FORGED]],
+        "forged-othertoken": [[FORGED]],
+        "forged-foreignid": [[FORGED]],
+    },
+    "procmail": {
+        "verp-signed-pm": [[NOUSER]],
+        "forged-pm-wrongtoken": [[FORGED]],
+    },
+}
+# Case -> (events.verified, words of the "unverified: ..." warning).
+VERIFIED = {
+    "verp-signed": (1, None),
+    "verp-signed-pm": (1, None),
+    "forged-pm-wrongtoken": (0, "token of the envelope recipient is wrong"),
+    "forged-plain": (0, "no signed VERP envelope recipient"),
+    "forged-unsigned": (0, "has no token"),
+    "forged-wrongtoken": (0, "token of the envelope recipient is wrong"),
+    "forged-othertoken": (0, "is not the signed VERP address"),
+    "forged-foreignid": (0, "Message-ID is not from a sending domain"),
+}
+
 # The address recovered from a VERP envelope (NULL for every other case).
-VERP = {"verp-fwd": "nouser@remote.test", "verp-pm": "blocked@remote.test"}
+VERP = {"verp-fwd": "nouser@remote.test", "verp-pm": "blocked@remote.test",
+        "verp-signed": "nouser@remote.test", "forged-unsigned": VICTIM,
+        "forged-wrongtoken": VICTIM, "forged-othertoken": "full@remote.test",
+        "forged-foreignid": VICTIM,
+        "verp-signed-pm": "nouser@remote.test", "forged-pm-wrongtoken": VICTIM}
 # The message kind: a DSN, except the success notice.
 KIND = {"success": "delivered"}
 
@@ -248,7 +294,75 @@ def check_report(label, bouncestat, user, db, expected, check_reason):
     print(f"check-db: {label}: report and show agree with {len(bounced)} bounces")
 
 
+def run_root(argv):
+    """Runs ARGV as root (on a private copy); returns its stdout."""
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    if proc.returncode != 0:
+        fail(f"{' '.join(argv[1:])}: exit {proc.returncode}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def case_of(orig_message_id):
+    found = re.search(r"e2e\.([a-z0-9-]+)\.\d+@", orig_message_id or "")
+    return found.group(1) if found else None
+
+
+def check_verp(route, path, bouncestat, user, check_reason, tmpdir):
+    label = f"verp/{route}"
+    cases = VERP_CASES[route]
+    check_db(label, path, cases, check_reason, tmpdir)
+    conn = open_copy(path, tmpdir)
+    if conn is None:
+        fail(f"{label}: no database at {path}")
+        return
+    for m in conn.execute("SELECT * FROM messages ORDER BY id"):
+        case = case_of(m["orig_message_id"])
+        if case not in cases:
+            continue    # check_db named it
+        want, why = VERIFIED[case]
+        verified = [e["verified"] for e in
+                    conn.execute("SELECT verified FROM events WHERE message_id = ?", (m["id"],))]
+        if not verified or any(v != want for v in verified):
+            fail(f"{label}: case {case}: events.verified {verified}, expected {want}")
+        unverified = [w for w in json.loads(m["warnings"]) if w.startswith("unverified:")]
+        if why is None and unverified:
+            fail(f"{label}: case {case}: warnings {unverified}, expected none 'unverified:'")
+        # One cause each: the others of these checks pass.
+        if why is not None and (len(unverified) != 1 or why not in unverified[0]):
+            fail(f"{label}: case {case}: warnings {unverified}, expected just "
+                 f"'unverified: ...{why}...'")
+    # The same history with the verification undone (verified NULL: not
+    # checked), for the last check below.
+    undone = os.path.join(tmpdir, "undone.db")
+    copy = sqlite3.connect(undone)
+    conn.backup(copy)
+    with copy:
+        copy.execute("UPDATE events SET verified = NULL")
+    copy.close()
+    conn.close()
+
+    # Only the verified bounce suppresses, as the user sees it.
+    listed = run_as(user, [bouncestat, "suppress", "--db", path]).split()
+    if listed != [NOUSER[0]]:
+        fail(f"{label}: bouncestat suppress lists {listed}, expected [{NOUSER[0]!r}]")
+    # The forged DSNs are bounces that would suppress their victim but for
+    # the verification: with it undone, suppress lists the victim.
+    listed = run_root([bouncestat, "suppress", "--db", undone]).split()
+    if sorted(listed) != sorted([NOUSER[0], VICTIM]):
+        fail(f"{label}: with the verification undone, suppress lists {listed}, "
+             f"expected {NOUSER[0]} and {VICTIM}: the forged DSNs prove nothing")
+    if not FAILURES:
+        print(f"check-db: {label}: 1 verified bounce suppresses, "
+              f"{len(cases) - 1} forged one(s) unverified and do not")
+
+
 def main():
+    if sys.argv[1] == "verp":
+        route, path, source_dir, bouncestat, user = sys.argv[2:7]
+        check_reason = bool(glob.glob(os.path.join(source_dir, "rules", "*.rules")))
+        with tempfile.TemporaryDirectory() as tmpdir:
+            check_verp(route, path, bouncestat, user, check_reason, tmpdir)
+        return 1 if FAILURES else 0
     stage, fwd, pm, source_dir = sys.argv[1:5]
     crash = sys.argv[5] if len(sys.argv) > 5 else None
     rules = glob.glob(os.path.join(source_dir, "rules", "*.rules"))

@@ -12,7 +12,10 @@
 # contract: a locked database or a crashed ingest never makes Postfix bounce
 # or drop a bounce, and procmail never files it in the mailbox instead; nor
 # do broken rules in the rules.d the pipe reads or a database written by a
-# newer bouncestat (phase 3).
+# newer bouncestat (phase 3).  And it carries a signed VERP return path end
+# to end: a user whose ingest checks the tokens (--verp-secret-file) gets a
+# real bounce of mail sent with one and forged bounces without a valid one;
+# only the real one counts for `bouncestat suppress` (issue 12, item 8).
 #
 # It does not touch the system Postfix instance (/etc/postfix, port 25), and
 # it stops what it started by process id at exit, pass or fail.
@@ -157,7 +160,9 @@ U_FWD=bse2efwd      # ~/.forward pipe into ingest
 U_PM=bse2epm        # no .forward: Postfix runs procmail with tools/procmailrc
 U_CRASH=bse2ecrash  # ~/.forward pipe into a wrapper that crashes
 U_FAULT=bse2efault  # ~/.forward pipe into ingest; phase 3: broken rules, newer schema
-USERS="$U_FWD $U_PM $U_CRASH $U_FAULT"
+U_VERP=bse2everp    # ~/.forward pipe into ingest --verp-secret-file: signed VERP
+U_VPM=bse2evpm      # procmail, $BOUNCESTAT_VERP_SECRET_FILE: signed VERP
+USERS="$U_FWD $U_PM $U_CRASH $U_FAULT $U_VERP $U_VPM"
 CREATED_USERS=""
 FAKE_PID=""
 LOCK_PIDS=""
@@ -260,6 +265,31 @@ shipped dot-forward "$(home_of $U_FWD)/.forward"
 shipped dot-forward "$(home_of $U_FAULT)/.forward"
 shipped procmailrc "$(home_of $U_PM)/.procmailrc"
 
+# Signed VERP (issue 12, item 8; docs/verp.md): a secret in the test's own
+# directory, readable by the bounce user only, and for $U_VERP a ~/.forward
+# that is the shipped line plus --verp-secret-file (as the README shows it)
+# and --sending-domain.  $U_VPM's copy of the same secret is named by
+# $BOUNCESTAT_VERP_SECRET_FILE, set in the shipped ~/.procmailrc (procmail
+# exports its variables to the pipe).  Every return path in this test is
+# signed with the secret (verp_sender below); only these two users' ingest
+# checks the tokens.
+VERP_SECRET=$WORK/verp.secret
+VPM_SECRET=$WORK/verp-pm.secret
+head -c 32 /dev/urandom | base64 > "$VERP_SECRET"
+cp "$VERP_SECRET" "$VPM_SECRET"
+chown "$U_VERP:" "$VERP_SECRET"
+chown "$U_VPM:" "$VPM_SECRET"
+chmod 600 "$VERP_SECRET" "$VPM_SECRET"
+shipped dot-forward "$(home_of $U_VERP)/.forward"
+sed -i "s#$BOUNCESTAT ingest#& --verp-secret-file $VERP_SECRET --sending-domain $HOST#" \
+    "$(home_of $U_VERP)/.forward"
+grep -qF -- "ingest --verp-secret-file $VERP_SECRET" "$(home_of $U_VERP)/.forward" \
+    || die "could not add --verp-secret-file to $U_VERP's .forward"
+shipped procmailrc "$(home_of $U_VPM)/.procmailrc"
+sed -i "s#^PATH=.*#&\nBOUNCESTAT_VERP_SECRET_FILE=$VPM_SECRET#" "$(home_of $U_VPM)/.procmailrc"
+grep -qx "BOUNCESTAT_VERP_SECRET_FILE=$VPM_SECRET" "$(home_of $U_VPM)/.procmailrc" \
+    || die "could not set BOUNCESTAT_VERP_SECRET_FILE in $U_VPM's .procmailrc"
+
 # A stand-in for an ingest that crashes (SIGSEGV): once before storing
 # anything, or once after the message is committed, as ~/crash-mode says.
 cat > "$BIN/crash-ingest" <<EOF
@@ -327,11 +357,17 @@ pc -e "compatibility_level = 3.6" \
     'mailbox_command = /usr/bin/procmail -a "$EXTENSION"' \
     "allow_mail_to_commands = alias, forward" "biff = no" "recipient_delimiter = +" \
     "notify_classes =" "in_flow_delay = 0" \
-    "queue_run_delay = 1s" "minimal_backoff_time = 1s" "maximal_backoff_time = 2s" \
+    "queue_run_delay = 1s" "minimal_backoff_time = 3s" "maximal_backoff_time = 3s" \
     "delay_warning_time = 3s" "maximal_queue_lifetime = 8s" "bounce_queue_lifetime = 8s" \
     "maillog_file_prefixes = $WORK" "maillog_file = $MAILLOG" \
     "import_environment = $(postconf -d -h import_environment) $SANITIZER_ENV" \
     "export_environment = $(postconf -d -h export_environment) $SANITIZER_ENV"
+# The backoff is 3 s, not 1 s: qmgr takes a deferred file whose time stamp
+# is at most 1 s ahead (whole seconds), and the delivery agent still holds
+# the file's lock for a moment after it reported the deferral.  A queue
+# scan in that moment finds it locked ("skipped, still being delivered")
+# and puts it back for 60 s, past the waits below.  With 3 s, the next
+# attempt comes at least 1 s after the last one.
 # No inet listener at all: mail is submitted with sendmail.  No chroot (it
 # would need /etc files copied into the spool).  postlogd writes the log.
 pc -MX smtp/inet
@@ -374,20 +410,69 @@ Test message for case $id of the bouncestat end-to-end test.
 EOF
     /usr/sbin/sendmail -C "$ETC" "${opts[@]}" -- "$@" < "$msg"
 }
-# verp_sender USER ADDRESS: the local part of the VERP return path of a
-# message to ADDRESS whose bounce goes to USER: USER+local=domain.
-#
-# HOOK(verp): signed VERP (issue 12, item 8).  Once `bouncestat verp`
-# exists, make this return the signed path, e.g.
-#   "$BOUNCESTAT" verp --secret-file "$WORK/verp.secret" \
-#       --return-path "$1@$HOST" "$2" | sed 's/@.*//'
-# (USER+local=domain+TOKEN), with the secret written above (readable by
-# the users) and given to the pipe's ingest the way the README documents
-# (the configuration file, or --secret-file in the shipped dot-forward and
-# procmailrc); then add a case sent with a forged or missing token and
-# check in check-db.py that it is stored unverified and that only the
-# genuine one counts for `bouncestat suppress`.
-verp_sender() { echo "$1+${2%@*}=${2#*@}"; }
+# verp_sender USER ADDRESS: the local part of the signed VERP return path
+# of a message to ADDRESS whose bounce goes to USER, USER+local=domain+TOKEN
+# (`bouncestat verp` with the test's secret; docs/verp.md).
+verp_sender() {
+    local rp
+    rp=$("$BOUNCESTAT" verp --secret-file "$VERP_SECRET" --return-path "$1@$HOST" "$2") \
+        || return 1
+    echo "${rp%@"$HOST"}"
+}
+# send_forged CASE RCPT VICTIM [DOMAIN]: a hand-made DSN (RFC 3464) saying
+# that VICTIM is unknown, submitted with the null sender straight to RCPT
+# (the bounce address, with or without a VERP token), as anyone can.  Its
+# returned headers are those of a message of this test (CASE's Message-ID,
+# from $HOST unless DOMAIN is given), so only the token tells it from a
+# real one.
+send_forged() {
+    local id=$1 to=$2 victim=$3 domain=${4:-$HOST}
+    local msg=$WORK/msgs/$id.eml user=${2%%[+@]*}
+    cat > "$msg" <<EOF
+From: Mail Delivery System <MAILER-DAEMON@mx.remote.test>
+To: $to
+Subject: Undelivered Mail Returned to Sender
+Date: $(date -R)
+Message-ID: <forged.$id.$RUN_ID@mx.remote.test>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status;
+    boundary="forged-$id"
+
+--forged-$id
+Content-Type: text/plain; charset=us-ascii
+
+Your message could not be delivered to one or more recipients.
+
+<$victim>: host mx.remote.test[192.0.2.25] said: 550 5.1.1 <$victim>:
+    Recipient address rejected: User unknown in virtual mailbox table
+
+--forged-$id
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.remote.test
+Arrival-Date: $(date -R)
+
+Final-Recipient: rfc822; $victim
+Original-Recipient: rfc822;$victim
+Action: failed
+Status: 5.1.1
+Remote-MTA: dns; mx.remote.test
+Diagnostic-Code: smtp; 550 5.1.1 <$victim>: Recipient address rejected: User
+    unknown in virtual mailbox table
+
+--forged-$id
+Content-Type: text/rfc822-headers
+
+From: bouncestat e2e <$user@$HOST>
+To: $victim
+Subject: [e2e] $id
+Message-ID: <e2e.$id.$RUN_ID@$domain>
+
+--forged-$id--
+EOF
+    /usr/sbin/sendmail -C "$ETC" -i -f '' -- "$to" < "$msg"
+}
 # Log lines about deliveries to local test user U with status S, counted.
 n_log() {
     local n
@@ -472,19 +557,49 @@ send success         $U_FWD success       never ok@remote.test
 send procmail-full   $U_PM  failure,delay never full@remote.test
 # VERP: the failed address is in the envelope sender; ingest recovers it from
 # ORIGINAL_RECIPIENT (Postfix) or X-Original-To (the procmail recipe).
-send verp-fwd "$(verp_sender $U_FWD nouser@remote.test)" failure never nouser@remote.test
-send verp-pm  "$(verp_sender $U_PM blocked@remote.test)" failure never blocked@remote.test
+# The return paths are signed, as $U_VERP's are; these users do not check
+# the token.
+RP_FWD=$(verp_sender $U_FWD nouser@remote.test) || die "bouncestat verp failed"
+RP_PM=$(verp_sender $U_PM blocked@remote.test) || die "bouncestat verp failed"
+send verp-fwd "$RP_FWD" failure never nouser@remote.test
+send verp-pm  "$RP_PM"  failure never blocked@remote.test
+# Signed VERP, checked by $U_VERP's ingest: a real bounce of a message sent
+# with the signed return path, and forged ones for ok@remote.test (a
+# subscriber whose mail is delivered) sent to the bounce address with no
+# VERP address, without a token, with a wrong token, with the valid token
+# of another address (full@remote.test's, which that subscriber got), and
+# with ok@remote.test's own valid token (a leaked return path) but the
+# Message-ID of a message that is not ours (--sending-domain).
+RP_VERP=$(verp_sender $U_VERP nouser@remote.test) || die "bouncestat verp failed"
+check "VERP: bouncestat verp signs nouser@remote.test ($RP_VERP@$HOST)" \
+    grep -qxE "$U_VERP\+nouser=remote\.test\+[0-9a-f]{16}" <<<"$RP_VERP"
+RP_OTHER=$(verp_sender $U_VERP full@remote.test) || die "bouncestat verp failed"
+RP_LEAKED=$(verp_sender $U_VERP ok@remote.test) || die "bouncestat verp failed"
+send verp-signed "$RP_VERP" failure never nouser@remote.test
+send_forged forged-plain      "$U_VERP@$HOST"                                 ok@remote.test
+send_forged forged-unsigned   "$U_VERP+ok=remote.test@$HOST"                  ok@remote.test
+send_forged forged-wrongtoken "$U_VERP+ok=remote.test+0123456789abcdef@$HOST" ok@remote.test
+send_forged forged-othertoken "$RP_OTHER@$HOST"                               ok@remote.test
+send_forged forged-foreignid  "$RP_LEAKED@$HOST" ok@remote.test elsewhere.test
+# The same through procmail: the envelope recipient comes from the
+# X-Original-To header Postfix writes, the secret from the environment.
+RP_VPM=$(verp_sender $U_VPM nouser@remote.test) || die "bouncestat verp failed"
+send verp-signed-pm "$RP_VPM" failure never nouser@remote.test
+send_forged forged-pm-wrongtoken "$U_VPM+ok=remote.test+0123456789abcdef@$HOST" ok@remote.test
 # 10 DSNs to the .forward user (the 421 gives two), 2 through procmail.
 # Stop waiting at the first delivery that went wrong (checked just below).
 wait_for "10 DSNs delivered to $U_FWD" done_or_wrong $U_FWD 10
 wait_for "2 DSNs delivered to $U_PM" done_or_wrong $U_PM 2
-check "phase 1: no delivery to $U_FWD or $U_PM was deferred" \
-    test "$(n_log $U_FWD deferred)$(n_log $U_PM deferred)" = 00
+wait_for "6 DSNs delivered to $U_VERP" done_or_wrong $U_VERP 6
+wait_for "2 DSNs delivered to $U_VPM" done_or_wrong $U_VPM 2
+check "phase 1: no delivery to $U_FWD, $U_PM, $U_VERP or $U_VPM was deferred" \
+    test "$(n_log $U_FWD deferred)$(n_log $U_PM deferred)$(n_log $U_VERP deferred)$(n_log $U_VPM deferred)" = 0000
 wait_for "an empty queue" queue_empty
 log "phase 1: all DSNs delivered"
 check "phase 1: no bounce of a bounce" \
     test "$(grep -cE "to=<bse2e[^@>]*@$HOST>.*status=bounced" "$MAILLOG")" = 0
 check "phase 1: procmail filed nothing in $U_PM's mailbox" mailbox_untouched $U_PM
+check "phase 1: procmail filed nothing in $U_VPM's mailbox" mailbox_untouched $U_VPM
 for u in $U_FWD $U_PM; do
     check "phase 1: $u's default database was created by the pipe, owned by $u, mode 600" \
         test "$(stat -c %U:%a "$(db_of "$u")" 2>&1)" = "$u:600"
@@ -492,6 +607,10 @@ done
 check "phase 1: the databases hold every bounce once, as expected" \
     python3 "$HERE/check-db.py" phase1 "$(db_of $U_FWD)" "$(db_of $U_PM)" \
     "$SOURCE_DIR" "$(db_of $U_CRASH)"
+check "VERP (.forward): the signed bounce is verified and suppresses; the forged ones are unverified and do not" \
+    python3 "$HERE/check-db.py" verp forward "$(db_of $U_VERP)" "$SOURCE_DIR" "$BOUNCESTAT" $U_VERP
+check "VERP (procmail): the signed bounce is verified and suppresses; the forged one is unverified and does not" \
+    python3 "$HERE/check-db.py" verp procmail "$(db_of $U_VPM)" "$SOURCE_DIR" "$BOUNCESTAT" $U_VPM
 
 # ------------------------------------------------------------------ phase 2
 # The retry contract.  Long timers now, so that nothing is retried until the
@@ -568,13 +687,14 @@ check "phase 2: every retried bounce stored exactly once" \
 
 # ------------------------------------------------------------------ phase 3
 # Faults of the pipe's own setup (issue 12, item 1): a typo'd file in the
-# rules.d the pipe reads, and a database written by a newer bouncestat
+# rules.d the pipe reads, one it may not read, a bad option in ~/.forward,
+# and a database written by a newer bouncestat
 # (PRAGMA user_version above this program's).  Postfix bounces a bounce for
 # every exit status but 0 and 75 (and a signal), and a bounce of a bounce
 # has a null sender and is dropped.  So each fault must leave the bounce
 # stored (exit 0, e.g. kept raw and unclassified) or deferred (exit 75) and
 # then stored once the fault is fixed and the queue is run.  Never bounced.
-log "phase 3: broken rules, a newer database"
+log "phase 3: broken or unreadable rules, a bad option, a newer database"
 stored_count() {   # stored_count DB CASE: stored messages holding CASE's Message-ID
     python3 - "$1" "e2e.$2.$RUN_ID@$HOST" <<'PY'
 import os, sqlite3, sys, zlib
@@ -586,15 +706,29 @@ print(sum(1 for (raw,) in db.execute("SELECT raw FROM messages")
           if raw is not None and sys.argv[2].encode() in zlib.decompress(raw)))
 PY
 }
+# stored_state DB CASE: "CLASSIFIED EVENTS" of each stored message that
+# holds CASE's Message-ID (messages.classified, its events rows).
+stored_state() {
+    python3 - "$1" "e2e.$2.$RUN_ID@$HOST" <<'PY'
+import sqlite3, sys, zlib
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+print(" ".join(
+    f"{classified} {db.execute('SELECT count(*) FROM events WHERE message_id = ?', (i,)).fetchone()[0]}"
+    for (i, classified, raw) in db.execute("SELECT id, classified, raw FROM messages")
+    if raw is not None and sys.argv[2].encode() in zlib.decompress(raw)))
+PY
+}
 fault_attempted() {   # fault_attempted N_SENT N_DEFERRED N_BOUNCED: one more of any
     [ "$(n_log $U_FAULT sent)" -gt "$1" ] || [ "$(n_log $U_FAULT deferred)" -gt "$2" ] \
         || [ "$(n_log $U_FAULT bounced)" -gt "$3" ]
 }
 # fault_case CASE FIX...: one bounce to $U_FAULT while the fault is in
 # place: stored, or deferred and, after FIX and a queue run, stored.
+FAULT_TOOK=0   # fault_case: 1 when ingest stored the bounce while the fault was there
 fault_case() {
     local case=$1 sent0 deferred0 bounced0 line
     shift
+    FAULT_TOOK=0
     sent0=$(n_log $U_FAULT sent)
     deferred0=$(n_log $U_FAULT deferred)
     bounced0=$(n_log $U_FAULT bounced)
@@ -616,6 +750,7 @@ fault_case() {
         wait_for "the redelivery to $U_FAULT ($case)" log_at_least $U_FAULT sent $((sent0 + 1))
     else
         ok "$case: ingest took the bounce (status=sent)"
+        FAULT_TOOK=1
         "$@"
     fi
     check "$case: the bounce is stored, once" \
@@ -631,6 +766,8 @@ print(db.execute("PRAGMA user_version").fetchone()[0])' "$(db_of $U_FAULT)" "$@"
 
 # A first bounce creates the database.
 fault_case fault-baseline true
+check "fault-baseline: stored classified, with its 1 event" \
+    test "$(stored_state "$(db_of $U_FAULT)" fault-baseline)" = "1 1"
 check "phase 3: the pipe reads $SYSTEM_RULES" \
     grep -qxF "system rules: $SYSTEM_RULES (read)" <(as_user $U_FAULT "$BOUNCESTAT" --version)
 
@@ -645,6 +782,41 @@ chmod 644 "$SYSTEM_RULES/35-local.rules"
 check "phase 3: the typo'd rules file is broken (rules check exits 78)" \
     test "$(as_user $U_FAULT "$BOUNCESTAT" rules check >/dev/null 2>&1; echo $?)" = 78
 fault_case fault-rules rm -f "$SYSTEM_RULES/35-local.rules"
+# Stored while the rules were broken: kept raw and unclassified, with no
+# events, so that nothing counts it until it is classified again.
+if [ "$FAULT_TOOK" = 1 ]; then
+    check "fault-rules: stored unclassified (classified 0), with no events" \
+        test "$(stored_state "$(db_of $U_FAULT)" fault-rules)" = "0 0"
+else
+    check "fault-rules: stored classified after the fix, with its 1 event" \
+        test "$(stored_state "$(db_of $U_FAULT)" fault-rules)" = "1 1"
+fi
+
+# A rules file the pipe's user may not read (root's, mode 0600), as with a
+# checkout under /root: the same as broken rules.
+printf '# A local rules file only root may read (bouncestat e2e test, phase 3).\n' \
+    > "$SYSTEM_RULES/36-private.rules"
+chmod 600 "$SYSTEM_RULES/36-private.rules"
+check "phase 3: the unreadable rules file breaks the rules (rules check exits 78)" \
+    test "$(as_user $U_FAULT "$BOUNCESTAT" rules check >/dev/null 2>&1; echo $?)" = 78
+fault_case fault-rules-unreadable rm -f "$SYSTEM_RULES/36-private.rules"
+if [ "$FAULT_TOOK" = 1 ]; then
+    check "fault-rules-unreadable: stored unclassified (classified 0), with no events" \
+        test "$(stored_state "$(db_of $U_FAULT)" fault-rules-unreadable)" = "0 0"
+else
+    check "fault-rules-unreadable: stored classified after the fix, with its 1 event" \
+        test "$(stored_state "$(db_of $U_FAULT)" fault-rules-unreadable)" = "1 1"
+fi
+
+# A bad option in ~/.forward (a typo, or an option of a newer bouncestat).
+cp "$(home_of $U_FAULT)/.forward" "$WORK/fault-forward"
+sed -i 's# ingest# ingest --no-such-option#' "$(home_of $U_FAULT)/.forward"
+check "phase 3: $U_FAULT's .forward now has a bad option" \
+    grep -qF "ingest --no-such-option" "$(home_of $U_FAULT)/.forward"
+restore_forward() { cp "$WORK/fault-forward" "$(home_of $U_FAULT)/.forward"; }
+fault_case fault-bad-option restore_forward
+check "fault-bad-option: stored classified, with its 1 event" \
+    test "$(stored_state "$(db_of $U_FAULT)" fault-bad-option)" = "1 1"
 
 # A database written by a newer bouncestat.
 V=$(user_version)
@@ -652,6 +824,8 @@ set_user_version() { user_version "$1" >/dev/null; }
 set_user_version $((V + 1))
 check "phase 3: the database now says schema version $((V + 1))" test "$(user_version)" = $((V + 1))
 fault_case fault-newer-db set_user_version "$V"
+check "fault-newer-db: stored classified, with its 1 event" \
+    test "$(stored_state "$(db_of $U_FAULT)" fault-newer-db)" = "1 1"
 check "phase 3: the database is back at version $V" test "$(user_version)" = "$V"
 wait_for "an empty queue" queue_empty
 check "phase 3: no bounce was bounced or dropped" \
