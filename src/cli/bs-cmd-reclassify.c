@@ -84,6 +84,10 @@ print_text (const BounceReclassifySummary *s, gboolean dry_run)
         else
             printf ("  ~ %s (%s, was %s)\n", address, after, before);
     }
+    if (s->cut > 0)
+        printf ("%" G_GUINT64_FORMAT " message%s kept cut at the raw cap "
+                "(ingest --raw-cap) not read again: %s events stay.\n",
+                s->cut, s->cut == 1 ? "" : "s", s->cut == 1 ? "its" : "their");
     if (dry_run)
         printf ("Dry run: nothing was written.\n");
 }
@@ -105,6 +109,8 @@ print_json (const BounceReclassifySummary *s, gboolean dry_run)
     json_builder_add_int_value (b, (gint64) s->events);
     json_builder_set_member_name (b, "changed");
     json_builder_add_int_value (b, (gint64) s->changed);
+    json_builder_set_member_name (b, "cut");
+    json_builder_add_int_value (b, (gint64) s->cut);
     json_builder_set_member_name (b, "reasons");
     json_builder_add_value (b, bounce_table_to_json (s->reasons));
     json_builder_set_member_name (b, "suppression");

@@ -1587,14 +1587,19 @@ bounce_store_reclassify (BounceStore *store,
 #define PREP(stmt, sql)                                                      \
     (rc = sqlite3_prepare_v2 (store->db, (sql), -1, &(stmt), NULL)) ==       \
         SQLITE_OK
-    if (!(PREP (count, "SELECT count (*) FROM messages m JOIN raw_messages r"
-                       " ON r.message_id = m.id"
+    /* A message whose raw bytes were cut at the cap is not parsed again:
+     * its cut copy may say less than the message did (a recipient past
+     * the cut).  One stored unclassified is kept whole. */
+#define RECLASSIFIABLE " AND (m.raw_truncated = 0 OR m.classified = 0)"
+    if (!(PREP (count, "SELECT count (*), sum (m.raw_truncated = 1"
+                       " AND m.classified = 1) FROM messages m"
+                       " JOIN raw_messages r ON r.message_id = m.id"
                        " WHERE ?1 IS NULL OR m.received_at >= ?1") &&
           PREP (select_batch,
                 "SELECT m.id, m.source, m.received_at, m.classified, r.raw"
                 " FROM messages m JOIN raw_messages r ON r.message_id = m.id"
                 " WHERE m.id > ?1 AND (?2 IS NULL OR m.received_at >= ?2)"
-                " ORDER BY m.id LIMIT ?3") &&
+                RECLASSIFIABLE " ORDER BY m.id LIMIT ?3") &&
           PREP (select_old, "SELECT id, reason FROM events"
                             " WHERE message_id = ?1 ORDER BY position, id") &&
           PREP (update, UPDATE_EVENT_SQL) &&
@@ -1608,12 +1613,14 @@ bounce_store_reclassify (BounceStore *store,
         goto out;
     }
 #undef PREP
+#undef RECLASSIFIABLE
     bind_text (count, 1, o->since);
     if ((rc = sqlite3_step (count)) != SQLITE_ROW) {
         set_sqlite_error (error, store, rc, "counting the messages");
         goto out;
     }
-    total = (guint64) sqlite3_column_int64 (count, 0);
+    summary->cut = (guint64) sqlite3_column_int64 (count, 1);
+    total = (guint64) sqlite3_column_int64 (count, 0) - summary->cut;
 
     if (!bounce_store_begin (store, error))
         goto out;

@@ -878,6 +878,8 @@ void bounce_reclassify_options_init (BounceReclassifyOptions *options);
  * @unclassified: of them, stored unclassified until now.
  * @events: their events now.
  * @changed: events added, removed or classified differently.
+ * @cut: messages not parsed again because their raw bytes were kept cut
+ *   (the raw cap: ingest --raw-cap); their events stay as they are.
  * @reasons: old_reason, new_reason (no value: the event was added or
  *   removed), events: the changed events, by count.
  * @suppression: address, before, after ("hard", "soft" or no value: not
@@ -890,6 +892,7 @@ typedef struct {
     guint64 unclassified;
     guint64 events;
     guint64 changed;
+    guint64 cut;
     BounceTable *reasons;
     BounceTable *suppression;
 } BounceReclassifySummary;
@@ -898,7 +901,8 @@ void bounce_reclassify_summary_free (BounceReclassifySummary *summary);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceReclassifySummary,
                                bounce_reclassify_summary_free)
 
-/* Parses every stored raw message (of the window of @options) again
+/* Parses every stored raw message (of the window of @options; not those
+ * kept cut, which may say less than the message did) again
  * with @parser and updates its events in place: the classification
  * columns of each recipient (the address stays when the parse finds
  * none, verified stays as stored), recipients added or removed, the

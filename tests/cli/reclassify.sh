@@ -8,7 +8,8 @@
 # rules' (the new reason reaches it, and `report --by reason` says the
 # same who as `explain`'s side for it and for every other reason);
 # `report` says when the history was classified by other rules; a
-# message stored unclassified gets its events.
+# message stored unclassified gets its events, one kept cut at the raw
+# cap is left as it is.
 #
 # Usage: bash reclassify.sh /path/to/bouncestat   (SOURCE_DIR set by CTest)
 set -u
@@ -180,6 +181,18 @@ expect_rc "reclassify the unclassified" 0 "$B" reclassify --db "$U"
 grep -q "^Reclassified 1 message (1 stored unclassified): 1 events, 1 changed\.$" "$T/out"
 check "reclassify says it classified it" $?
 expect "its events" "$(q "select m.classified, e.reason from messages m join events e on e.message_id = m.id")" "1|localgone"
+
+# --- A message kept cut at the raw cap is not parsed again ---------------
+C=$T/cut.db
+"$B" ingest --db "$C" --raw-cap 300 "$FIX/postfix-real/postfix-550-5.1.1-remote-unknown-user.eml" 2>/dev/null
+DB=$C
+CUT_BEFORE=$(q "select id, reason, rule from events")
+expect_rc "reclassify: a message kept cut" 0 "$B" reclassify --db "$C" --format=json
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["cut"] == 1 and d["messages"] == 0 and d["changed"] == 0, d' "$T/out"
+check "reclassify: the cut message counted, not read" $?
+expect "reclassify: the cut message's events stay" "$(q "select id, reason, rule from events")" "$CUT_BEFORE"
 
 expect_rc "reclassify: a missing database" 66 "$B" reclassify --db "$T/none.db"
 expect_rc "reclassify: --no-rules" 64 "$B" reclassify --db "$DB" --no-rules
