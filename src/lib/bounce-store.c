@@ -10,6 +10,16 @@
  * timeout, so that many ingest processes can run at once.  Every value is
  * a bound parameter.
  *
+ * It also keeps what follows from the events in the same transactions:
+ * the suppression state of each address (suppression_state: the
+ * triggers of schema.sql mark what any write touches, and before each
+ * commit the addresses marked are computed again with the one policy of
+ * bounce-suppress.c), the reasons table (the loaded rules' reason table,
+ * written when other rules are given: bounce_store_set_rules) and the
+ * version of the rules each event was classified by (rule_sets).
+ * bounce_store_reclassify() parses the raw messages (raw_messages) again
+ * and updates their events in place.
+ *
  * This file does not read messages or classify them (bounce-parse.c and
  * bounce-rules.c do), and it does not report: readers query the views.
  */
