@@ -479,8 +479,8 @@ INSERT INTO raw_messages (message_id, raw)
 UPDATE messages SET raw = NULL WHERE raw IS NOT NULL;
 
 -- Which rules classified each event: a SHA-256 of the loaded rule files
--- (their names and contents, in loading order; `bouncestat rules`
--- prints the hash of the rules it loads).  `bouncestat reclassify` runs
+-- (their names and contents, in loading order; `bouncestat rules
+-- check` prints the version of the rules it loads).  `bouncestat reclassify` runs
 -- the current rules over the raw messages again.
 CREATE TABLE rule_sets (
     id          INTEGER PRIMARY KEY,

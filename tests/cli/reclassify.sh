@@ -42,6 +42,7 @@ for d in "$FIX"/*/; do
         fail "ingest $d: $(cat "$T/ingest.err")"
 done
 UU=$(q "select count(*) from events where rule = 'user-unknown'")
+OLD_VERSION=$("$B" rules check | grep '^version: ')
 [ "$UU" -gt 2 ] || fail "fixtures: $UU events of rule user-unknown, want several"
 BEFORE=$(q "select id, reason, hard, rule, status from events order by id")
 SUPPRESS_BEFORE=$("$B" suppress --db "$DB")
@@ -82,6 +83,10 @@ advice[pl] = Sprawdź adres u odbiorcy.
 """ + group)
 EOF
 "$B" rules check >"$T/check" 2>&1 || fail "rules check with rules.d: $(head -5 "$T/check")"
+expect "rules check: the version of the rules the history was classified by" \
+    "$(q "select 'version: ' || hash from rule_sets")" "$OLD_VERSION"
+NEW_VERSION=$(sed -n 's/^version: //p' "$T/check")
+[ ${#NEW_VERSION} = 64 ] || fail "rules check: no version: $(cat "$T/check")"
 expect "explain: the override decides" \
     "$("$B" explain --format=json "550 5.1.1 User unknown" | python3 -c 'import json, sys
 d = json.load(sys.stdin); print(d["reason"], d["rule"], d["side"], d["who"])')" \
@@ -133,6 +138,9 @@ expect "the view and suppress give the same list after" \
     "$(q "select address from suppression_candidates order by address")" "$LEFT"
 expect "the state is what a recount gives" "$(q "select count(*) from suppression_stale")" 0
 expect "no note after reclassify" "$("$B" report --db "$DB" 2>&1 >/dev/null)" ""
+expect "every event records the new rules' version" \
+    "$(q "select count(*) from events e join rule_sets r on r.id = e.rule_set where r.hash = '$NEW_VERSION'")" \
+    "$(q "select count(*) from events")"
 
 AFTER=$(q "select id, reason, hard, rule, status from events order by id")
 expect_rc "second run" 0 "$B" reclassify --db "$DB" --format=json
