@@ -215,6 +215,11 @@ G_GNUC_INTERNAL int _bounce_suppression_scan (struct sqlite3_stmt *stmt,
 G_GNUC_INTERNAL const char *_bounce_suppression_decide (
     const BounceSuppression *state, gint64 soft_count, gint64 soft_days);
 
+/* bounce-store.c: past how many stale addresses the store computes the
+ * whole suppression state in one pass (negative: always; for tests). */
+G_GNUC_INTERNAL void _bounce_store_set_heal_full (BounceStore *store,
+                                                  gint64 threshold);
+
 /* bounce-query.c: tables built in C (shared with the store). */
 G_GNUC_INTERNAL BounceTable *_bounce_table_new_from_spec (const char *spec);
 G_GNUC_INTERNAL void _bounce_table_take_row (BounceTable *table, ...);

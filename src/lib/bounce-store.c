@@ -41,6 +41,15 @@
 /* zlib level for the raw messages: fast, and text compresses well. */
 #define RAW_COMPRESSION_LEVEL 1
 
+/* Heal: any write to events (the store's own, or by hand) marks its
+ * address in suppression_stale (the triggers of schema.sql); before a
+ * commit, the store computes those addresses again from their events
+ * with the one policy (bounce-suppress.c), so that suppression_state is
+ * right in every committed state.  Past this many stale addresses, and a
+ * quarter of those the state holds, one pass over every event is cheaper
+ * than a look-up per address. */
+#define HEAL_FULL_THRESHOLD 20000
+
 struct _BounceStore {
     sqlite3 *db;
     char *path;
@@ -56,6 +65,9 @@ struct _BounceStore {
     sqlite3_stmt *state_insert;
     /* The rule_sets row of the rules given (0: none given). */
     sqlite3_int64 rule_set;
+    /* Stale addresses past which the state is computed in one pass;
+     * negative: always (tests). */
+    gint64 heal_full;
     GZlibCompressor *compressor;
     const psl_ctx_t *psl;
 };
@@ -403,6 +415,7 @@ bounce_store_open (const char *path,
 
     store = g_new0 (BounceStore, 1);
     store->path = g_strdup (path);
+    store->heal_full = HEAL_FULL_THRESHOLD;
     if (options != NULL)
         store->options = *options;
     else
@@ -482,13 +495,6 @@ bounce_store_get_db (BounceStore *store)
 /* The suppression state                                              */
 /* ------------------------------------------------------------------ */
 
-/* Heal: any write to events (the store's own, or by hand) marks its
- * address in suppression_stale (the triggers of schema.sql); before a
- * commit, the store computes those addresses again from their events
- * with the one policy (bounce-suppress.c), so that suppression_state is
- * right in every committed state.  Past this many stale addresses one
- * pass over every event is cheaper than a look-up per address. */
-#define HEAL_FULL_THRESHOLD 20000
 
 typedef struct {
     BounceStore *store;
@@ -571,7 +577,10 @@ heal_suppression (BounceStore *store, GError **error)
     sides = _bounce_reason_sides (store->db, &rc);
     if (sides == NULL)
         return set_sqlite_error (error, store, rc, "reading the reasons");
-    if (stale > HEAL_FULL_THRESHOLD) {
+    if (store->heal_full < 0 ||
+        (stale > store->heal_full &&
+         stale > query_count (store, "SELECT count (*) / 4 FROM"
+                                     " suppression_state", &rc))) {
         if (!exec (store, "DELETE FROM suppression_state",
                    "clearing the suppression state", error))
             return FALSE;
@@ -1735,4 +1744,10 @@ out:
     sqlite3_finalize (delete_event);
     sqlite3_finalize (update_message);
     return ok ? g_steal_pointer (&summary) : NULL;
+}
+
+void
+_bounce_store_set_heal_full (BounceStore *store, gint64 threshold)
+{
+    store->heal_full = threshold;
 }
