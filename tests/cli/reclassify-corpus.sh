@@ -40,7 +40,7 @@ for row in db.execute(sys.argv[2]):
     fail "ingest: $(tail -3 "$T/ingest.err")"
 N=$(q "select count(*) from events")
 UU=$(q "select count(*) from events where rule = 'user-unknown'")
-[ "$N" -gt 500 ] && [ "$UU" -gt 20 ] || fail "corpus: $N events, $UU of rule user-unknown"
+if [ "$N" -le 500 ] || [ "$UU" -le 20 ]; then fail "corpus: $N events, $UU of rule user-unknown"; fi
 BEFORE=$(q "select id, reason, hard, rule, status from events order by id")
 SUPPRESS_BEFORE=$("$B" suppress --db "$DB")
 
