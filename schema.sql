@@ -28,7 +28,8 @@
 -- * Addresses in events are lower-cased; domains are lower-case A-labels
 --   or UTF-8 as found.
 -- * Reasons use Sisimai's vocabulary (userunknown, mailboxfull, blocked,
---   ...); the `reasons` table says which side each one is on.
+--   ...); the `reasons` table says which side each one is on (a copy of
+--   the loaded rules' reason table: the rules are its source).
 
 -- @version 1
 
@@ -42,7 +43,8 @@ CREATE TABLE messages (
     content_hash    TEXT NOT NULL UNIQUE,
     -- When bouncestat stored it (UTC).
     received_at     TEXT NOT NULL,
-    -- Where it was read from: a file path, "mbox:N" path, or "-" (stdin).
+    -- Where it was read from: a file path, "PATH#N" (the Nth message of
+    -- the mbox or folder PATH, from 1), or "-" (standard input).
     source          TEXT,
     -- unparsable | not-bounce | dsn | bounce | feedback | autoreply | delivered
     kind            TEXT NOT NULL,
@@ -71,7 +73,8 @@ CREATE TABLE messages (
     -- The raw message, zlib-compressed (RFC 1950; Python:
     -- zlib.decompress(raw)).  When raw_truncated is 1, only the first part
     -- was kept (the cap is an ingest option) and a note saying so is
-    -- appended after it.
+    -- appended after it.  (Since version 8 it is in raw_messages, and
+    -- this column is NULL.)
     raw             BLOB,
     -- Size in bytes of the whole raw message, before compression.
     raw_size        INTEGER NOT NULL,
@@ -455,3 +458,160 @@ SELECT address, domain, registrable_domain,
 ALTER TABLE messages ADD COLUMN classified INTEGER NOT NULL DEFAULT 1
     CHECK (classified IN (0, 1));
 CREATE INDEX messages_unclassified ON messages (id) WHERE classified = 0;
+
+-- @version 8
+
+-- A bouncestat database says so in its header (`file` and other tools
+-- read it): "BncS".
+PRAGMA application_id = 1114530643;
+
+-- The raw message in a table of its own, so that reading the messages
+-- never reads it: the bytes of messages.raw, which is NULL from now on
+-- (VACUUM gives the space back).
+CREATE TABLE raw_messages (
+    message_id  INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    -- zlib-compressed, as messages.raw was (raw_size and raw_truncated
+    -- stay in messages).
+    raw         BLOB NOT NULL
+) STRICT;
+INSERT INTO raw_messages (message_id, raw)
+    SELECT id, raw FROM messages WHERE raw IS NOT NULL;
+UPDATE messages SET raw = NULL WHERE raw IS NOT NULL;
+
+-- Which rules classified each event: a SHA-256 of the loaded rule files
+-- (their names and contents, in loading order; `bouncestat rules
+-- check` prints the version of the rules it loads).  `bouncestat reclassify` runs
+-- the current rules over the raw messages again.
+CREATE TABLE rule_sets (
+    id          INTEGER PRIMARY KEY,
+    hash        TEXT NOT NULL UNIQUE,
+    -- When a store first used them (UTC).
+    first_used  TEXT NOT NULL
+) STRICT;
+-- NULL: stored before version 8 (or by a writer that gave no rules).
+ALTER TABLE events ADD COLUMN rule_set INTEGER REFERENCES rule_sets (id);
+-- `report` counts the events of other rules than those it loads.
+CREATE INDEX events_rule_set ON events (rule_set);
+
+-- The reasons table is the loaded rules' reason table from now on: the
+-- store writes it (each reason's `side` key as who, its hard) whenever
+-- it is opened with rules other than those that wrote it last
+-- (settings.reasons_from holds their hash).  Editing it by hand still
+-- works until then; to change the policy for good, override the reason
+-- in a rules.d file (rules/README.md).
+
+-- These two were prefixes of other indexes (events_suppress_verified,
+-- events_report), which serve every query they did.
+DROP INDEX events_address_time;
+DROP INDEX events_outcome_time;
+
+-- The suppression state of every address, kept by the store in the same
+-- transaction as the events it writes (bounce-suppress.c has the one
+-- policy): what counts of the address's history, after its last
+-- delivery.  A bounce counts unless it is unverified (verified = 0) or
+-- its reason is sender-side (reasons.who); hard_bounces are the hard
+-- ones of a recipient-side reason, soft_bounces those not hard; a
+-- delivery (verified or not checked) clears what came before it.
+-- Whether to suppress is decided when it is read, with the thresholds
+-- (suppression_candidates below, `bouncestat suppress`).
+CREATE TABLE suppression_state (
+    address             TEXT PRIMARY KEY,
+    domain              TEXT,
+    registrable_domain  TEXT,
+    -- The last counted delivery (NULL: none).
+    last_delivered      TEXT,
+    bounces             INTEGER NOT NULL,
+    hard_bounces        INTEGER NOT NULL,
+    soft_bounces        INTEGER NOT NULL,
+    first_bounce        TEXT,
+    last_bounce         TEXT,
+    first_soft          TEXT,
+    last_soft           TEXT,
+    -- The latest counted bounce (last_event: its events.id)...
+    last_reason         TEXT,
+    last_status         TEXT,
+    last_event          INTEGER,
+    -- ...and the latest hard one.
+    hard_reason         TEXT,
+    hard_status         TEXT
+) STRICT, WITHOUT ROWID;
+
+-- The addresses whose events (or whose reasons' side) changed by other
+-- means than the store (an UPDATE by hand, another program): the store
+-- computes their state again at its next write; until then readers
+-- compute it from the events.
+CREATE TABLE suppression_stale (
+    address TEXT PRIMARY KEY
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER events_stale_insert AFTER INSERT ON events
+ WHEN NEW.address IS NOT NULL
+BEGIN
+    INSERT OR IGNORE INTO suppression_stale (address) VALUES (NEW.address);
+END;
+CREATE TRIGGER events_stale_delete AFTER DELETE ON events
+ WHEN OLD.address IS NOT NULL
+BEGIN
+    INSERT OR IGNORE INTO suppression_stale (address) VALUES (OLD.address);
+END;
+CREATE TRIGGER events_stale_update AFTER UPDATE OF address, outcome, hard,
+    reason, status, event_time, verified ON events
+BEGIN
+    INSERT OR IGNORE INTO suppression_stale (address)
+        SELECT NEW.address WHERE NEW.address IS NOT NULL
+        UNION SELECT OLD.address WHERE OLD.address IS NOT NULL;
+END;
+CREATE TRIGGER reasons_stale_update AFTER UPDATE ON reasons
+ WHEN NEW.who IS NOT OLD.who OR NEW.name IS NOT OLD.name
+BEGIN
+    INSERT OR IGNORE INTO suppression_stale (address)
+        SELECT DISTINCT address FROM events
+         WHERE reason IN (NEW.name, OLD.name) AND address IS NOT NULL;
+END;
+CREATE TRIGGER reasons_stale_insert AFTER INSERT ON reasons
+BEGIN
+    INSERT OR IGNORE INTO suppression_stale (address)
+        SELECT DISTINCT address FROM events
+         WHERE reason = NEW.name AND address IS NOT NULL;
+END;
+CREATE TRIGGER reasons_stale_delete AFTER DELETE ON reasons
+BEGIN
+    INSERT OR IGNORE INTO suppression_stale (address)
+        SELECT DISTINCT address FROM events
+         WHERE reason = OLD.name AND address IS NOT NULL;
+END;
+
+-- Every address of the history is stale until the store computes it.
+INSERT OR IGNORE INTO suppression_stale (address)
+    SELECT DISTINCT address FROM events WHERE address IS NOT NULL;
+
+DROP VIEW suppression_candidates;
+-- The addresses to stop mailing now, by the default policy (the same
+-- list as `bouncestat suppress`): any hard bounce of a recipient-side
+-- reason (why = 'hard'), or at least suppress_soft_count soft bounces
+-- whose first and last are at least suppress_soft_days days apart
+-- (why = 'soft'); see suppression_state for what counts.  reason and
+-- status are those of the bounce that decided (the latest hard one, else
+-- the latest counted one), last_reason, last_status and last_diagnostic
+-- those of the latest counted bounce.  Addresses in suppression_stale
+-- are as of the store's last write.
+CREATE VIEW suppression_candidates AS
+WITH cfg AS (
+    SELECT (SELECT value FROM settings WHERE name = 'suppress_soft_count') AS n,
+           (SELECT value FROM settings WHERE name = 'suppress_soft_days') AS d
+)
+SELECT address, domain, registrable_domain,
+       CASE WHEN hard_bounces > 0 THEN 'hard' ELSE 'soft' END AS why,
+       last_reason, last_status,
+       (SELECT diagnostic FROM events WHERE id = last_event)
+           AS last_diagnostic,
+       first_bounce, last_bounce, bounces, hard_bounces, soft_bounces,
+       CASE WHEN hard_bounces > 0 THEN hard_reason ELSE last_reason END
+           AS reason,
+       CASE WHEN hard_bounces > 0 THEN hard_status ELSE last_status END
+           AS status
+  FROM suppression_state, cfg
+ WHERE hard_bounces > 0
+    OR (soft_bounces > 0 AND soft_bounces >= cfg.n
+        AND CAST (strftime ('%s', last_soft) AS INTEGER)
+            - CAST (strftime ('%s', first_soft) AS INTEGER) >= cfg.d * 86400);

@@ -409,11 +409,11 @@ test_shipped_check (void)
 
 static const char reason_file[] =
     "[reason userunknown]\nmeaning = gone\nmeaning[pl] = nie ma\nhard = true\n"
-    "who = sender\nadvice = remove it\nadvice[pl] = usun\n"
+    "who = sender\nside = sender\nadvice = remove it\nadvice[pl] = usun\n"
     "[reason blocked]\nmeaning = blocked\nmeaning[pl] = zablokowany\nhard = false\n"
-    "who = sender\nadvice = check lists\nadvice[pl] = sprawdz listy\n"
+    "who = sender\nside = sender\nadvice = check lists\nadvice[pl] = sprawdz listy\n"
     "[reason undefined]\nmeaning = unknown\nmeaning[pl] = nieznany\nhard = false\n"
-    "who = sender\nadvice = read it\nadvice[pl] = przeczytaj\n";
+    "who = sender\nside = sender\nadvice = read it\nadvice[pl] = przeczytaj\n";
 
 /* A fresh directory holding @n files given as name, content pairs. */
 static char *
@@ -499,9 +499,9 @@ test_load_problems (void)
     expect_problem ("[rule a]\nreason = userunknown\nadvice = only English\n",
                     "[rule a]: advice needs both");
     expect_problem ("[reason blocked]\nmeaning = x\nmeaning[pl] = y\nhard = false\n"
-                    "who = sender\nadvice = a\nadvice[pl] = b\n",
+                    "who = sender\nside = sender\nadvice = a\nadvice[pl] = b\n",
                     "[reason blocked]: duplicate reason");
-    expect_problem ("[reason spam]\nmeaning = x\nhard = false\nwho = sender\n"
+    expect_problem ("[reason spam]\nmeaning = x\nhard = false\nwho = sender\nside = sender\n"
                     "advice = a\nadvice[pl] = b\n", "[reason spam]: no meaning[pl]");
     expect_problem ("[rule a]\nreason = userunknown\ninfer-status = 5.1\n",
                     "[rule a]: infer-status '5.1'");
@@ -1093,7 +1093,7 @@ test_languages (void)
     g_autofree char *dir = make_dir (
         2, "00-reasons.rules",
         "[reason blocked]\nmeaning = blocked\nmeaning[pl] = zablokowany\n"
-        "meaning[de] = gesperrt\nhard = false\nwho = sender\n"
+        "meaning[de] = gesperrt\nhard = false\nwho = sender\nside = sender\n"
         "advice = check lists\nadvice[pl] = sprawdz listy\n"
         "advice[de] = Listen pruefen\n",
         "10-rules.rules",

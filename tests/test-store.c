@@ -232,7 +232,7 @@ test_add_and_dedup (Fixture *f, gconstpointer data)
     g_assert_cmpint (query_int (store, "SELECT count(*) FROM events"), ==, 1);
 }
 
-/* Inflates messages.raw of the only message. */
+/* Inflates the raw message of the only message (raw_messages). */
 static GBytes *
 stored_raw (BounceStore *store)
 {
@@ -245,7 +245,7 @@ stored_raw (BounceStore *store)
     g_autoptr (GError) error = NULL;
 
     g_assert_cmpint (sqlite3_prepare_v2 (bounce_store_get_db (store),
-                                         "SELECT raw FROM messages", -1, &stmt,
+                                         "SELECT raw FROM raw_messages", -1, &stmt,
                                          NULL), ==, SQLITE_OK);
     g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
     mem = g_memory_input_stream_new_from_data (
@@ -977,6 +977,103 @@ test_forged_bounces (Fixture *f, gconstpointer data)
     g_assert_cmpstr (list, ==, "alice@example.com carol@example.com");
 }
 
+
+/* The reasons table is the loaded rules' reason table: every reason with
+ * its side as who, one added in a second directory (rules.d) included,
+ * written again when other rules are given and not when the same are;
+ * each event records the rules' version. */
+static void
+test_rules_reasons (Fixture *f, gconstpointer data)
+{
+    const char *base = g_getenv ("BOUNCESTAT_RULES_DIR");
+    g_autoptr (GError) error = NULL;
+    g_autofree char *local = g_dir_make_tmp ("bouncestat-rules.d-XXXXXX",
+                                             &error);
+    g_autofree char *file = g_build_filename (local, "50-local.rules", NULL);
+    const char *with_local[] = { base, local, NULL };
+    const char *alone[] = { base, NULL };
+    g_autoptr (BounceRules) rules = NULL;
+    g_autoptr (BounceRules) again = NULL;
+    g_autoptr (BounceRules) plain = NULL;
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    g_autoptr (GPtrArray) names = NULL;
+    g_autoptr (BounceParser) parser = bounce_parser_new ();
+    g_autoptr (GBytes) raw = make_dsn ("a@example.com", "1", NULL);
+    g_autoptr (BounceReport) report = NULL;
+    g_autofree char *sql = NULL;
+    g_autofree char *from = NULL;
+
+    g_assert_nonnull (base);
+    g_assert_no_error (error);
+    g_file_set_contents (file,
+                         "[reason localgone]\nmeaning = gone here\n"
+                         "meaning[pl] = nie ma\nhard = true\nwho = sender\n"
+                         "side = recipient\nadvice = check it\n"
+                         "advice[pl] = sprawdz\n",
+                         -1, &error);
+    g_assert_no_error (error);
+    rules = bounce_rules_load (with_local, &error);
+    g_assert_no_error (error);
+    again = bounce_rules_load (with_local, &error);
+    g_assert_no_error (error);
+    plain = bounce_rules_load (alone, &error);
+    g_assert_no_error (error);
+    /* The version: the same files the same, another file another. */
+    g_assert_cmpuint (strlen (bounce_rules_get_version (rules)), ==, 64);
+    g_assert_cmpstr (bounce_rules_get_version (rules), ==,
+                     bounce_rules_get_version (again));
+    g_assert_cmpstr (bounce_rules_get_version (rules), !=,
+                     bounce_rules_get_version (plain));
+
+    g_assert_true (bounce_store_set_rules (store, rules, &error));
+    g_assert_no_error (error);
+    names = bounce_rules_list_reasons (rules);
+    g_assert_cmpint (query_int (store, "SELECT count (*) FROM reasons"), ==,
+                     names->len);
+    for (guint i = 0; i < names->len; i++) {
+        const BounceReason *r = bounce_rules_get_reason (rules,
+                                                         names->pdata[i]);
+        g_autofree char *q = g_strdup_printf (
+            "SELECT who FROM reasons WHERE name = '%s'", r->name);
+        g_autofree char *who = query_text (store, q);
+
+        g_assert_cmpstr (who, ==, r->side);
+    }
+    g_assert_cmpint (query_int (store, "SELECT count (*) FROM reasons WHERE"
+                                       " name = 'localgone' AND who ="
+                                       " 'recipient' AND hard = 1"), ==, 1);
+    /* userunknown: who must act is the sender, the cause the recipient's. */
+    g_assert_cmpstr (bounce_rules_get_reason (rules, "userunknown")->who, ==,
+                     "sender");
+    from = query_text (store, "SELECT who FROM reasons"
+                              " WHERE name = 'userunknown'");
+    g_assert_cmpstr (from, ==, "recipient");
+
+    /* Each event records the rules that classified it. */
+    bounce_parser_set_rules (parser, rules);
+    report = bounce_parser_parse (parser, raw, "test");
+    g_assert_true (bounce_store_add (store, raw, report, NULL, &error));
+    g_assert_no_error (error);
+    sql = g_strdup_printf ("SELECT count (*) FROM events e JOIN rule_sets r"
+                           " ON r.id = e.rule_set WHERE r.hash = '%s'",
+                           bounce_rules_get_version (rules));
+    g_assert_cmpint (query_int (store, sql), ==, 1);
+
+    /* The same rules again: nothing written; other rules: rewritten. */
+    g_assert_true (bounce_store_set_rules (store, again, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (query_int (store, "SELECT count (*) FROM rule_sets"), ==,
+                     1);
+    g_assert_true (bounce_store_set_rules (store, plain, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (query_int (store, "SELECT count (*) FROM reasons"
+                                       " WHERE name = 'localgone'"), ==, 0);
+    g_assert_cmpint (query_int (store, "SELECT count (*) FROM rule_sets"), ==,
+                     2);
+    g_remove (file);
+    g_rmdir (local);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -991,6 +1088,7 @@ main (int argc, char **argv)
     ADD ("raw", test_raw);
     ADD ("unparsable", test_unparsable);
     ADD ("migrate", test_migrate);
+    ADD ("rules-reasons", test_rules_reasons);
     ADD ("too-new", test_too_new);
     ADD ("times-utc", test_times_utc);
     ADD ("migrate-times", test_migrate_times);

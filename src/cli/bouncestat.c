@@ -17,6 +17,8 @@ static const BsCommand commands[] = {
       "Parse bounce messages and store them in the database" },
     { "report", bs_cmd_report, "Count what bounced and why, with advice" },
     { "suppress", bs_cmd_suppress, "List the addresses to stop mailing" },
+    { "reclassify", bs_cmd_reclassify,
+      "Classify the stored messages again with the current rules" },
     { "show", bs_cmd_show, "Show the history of an address or @domain" },
     { "explain", bs_cmd_explain,
       "Explain an SMTP reply or status code: reason, who acts, advice" },

@@ -194,6 +194,10 @@ bs_cmd_explain (int argc, char **argv)
         json_builder_add_boolean_value (b, r->permanent);
         json_builder_set_member_name (b, "who");
         json_builder_add_string_value (b, reason != NULL ? reason->who : NULL);
+        /* Which side the cause is on: the database's reasons.who, which
+         * `report --by reason` prints as who. */
+        json_builder_set_member_name (b, "side");
+        json_builder_add_string_value (b, reason != NULL ? reason->side : NULL);
         json_builder_set_member_name (b, "advice");
         json_builder_add_string_value (b, advice);
         json_builder_set_member_name (b, "rule");

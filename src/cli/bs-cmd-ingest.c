@@ -540,6 +540,11 @@ bs_cmd_ingest (int argc, char **argv)
     if (db == NULL)
         db = bs_db_path (NULL);
     store = bounce_store_open (db, &options, &error);
+    /* The rules' version with each event, and their reasons in the
+     * database. */
+    if (store != NULL && !unclassified &&
+        !bounce_store_set_rules (store, popts.rules, &error))
+        g_clear_pointer (&store, bounce_store_close);
     if (store == NULL) {
         bs_error ("ingest: %s", error->message);
         return from_stdin ? pipe_status (bs_exit_code (error))

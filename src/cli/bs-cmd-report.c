@@ -374,6 +374,26 @@ print_overview_csv (const BounceOverview *ov)
         }
 }
 
+/* Says on stderr when part of the history was classified by other rules
+ * than the loaded ones. */
+static void
+note_other_rules (BounceReader *reader, const BounceRules *rules)
+{
+    g_autoptr (GError) error = NULL;
+    gint64 total = 0;
+    gint64 other;
+
+    if (rules == NULL)
+        return;
+    other = bounce_query_count_other_rules (
+        reader, bounce_rules_get_version (rules), &total, &error);
+    if (other > 0)
+        bs_error ("report: %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
+                  " events were classified by other rules than the loaded "
+                  "ones ('bouncestat reclassify' classifies them again)",
+                  other, total);
+}
+
 int
 bs_cmd_report (int argc, char **argv)
 {
@@ -500,5 +520,6 @@ bs_cmd_report (int argc, char **argv)
             bs_print_table (table, NULL, NULL, bs_use_color ());
         }
     }
+    note_other_rules (reader, rules);
     return fflush (stdout) == 0 ? EX_OK : EX_IOERR;
 }

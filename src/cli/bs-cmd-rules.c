@@ -53,6 +53,8 @@ rules_check (int argc, char **argv)
         return bs_exit_code (error);
     }
     printf ("%s: %u rules, OK\n", where, bounce_rules_count (rules));
+    /* What the database records with each event it classifies. */
+    printf ("version: %s\n", bounce_rules_get_version (rules));
     return EX_OK;
 }
 

@@ -9,6 +9,16 @@
 
 #include "bs.h"
 
+/* Plain output: one address a line, as the list streams by. */
+static void
+print_address (const char *const *cells, gpointer user_data)
+{
+    g_autofree char *address = bs_sanitize (cells[0]);
+
+    (void) user_data;
+    printf ("%s\n", address);
+}
+
 int
 bs_cmd_suppress (int argc, char **argv)
 {
@@ -70,6 +80,14 @@ bs_cmd_suppress (int argc, char **argv)
         return status;
     query.soft_count = bs_config_soft ("soft-count", soft_count);
     query.soft_days = bs_config_soft ("soft-days", soft_days);
+    if (format == BS_FORMAT_PLAIN) {
+        if (!bounce_query_suppress_foreach (reader, &query, print_address,
+                                            NULL, &error)) {
+            bs_error ("%s", error->message);
+            return bs_exit_code (error);
+        }
+        return fflush (stdout) == 0 ? EX_OK : EX_IOERR;
+    }
     table = bounce_query_suppress (reader, &query, &error);
     if (table == NULL) {
         bs_error ("%s", error->message);
@@ -91,12 +109,6 @@ bs_cmd_suppress (int argc, char **argv)
         break;
     case BS_FORMAT_PLAIN:
     default:
-        for (guint r = 0; r < table->rows->len; r++) {
-            g_autofree char *address =
-                bs_sanitize (bounce_table_get (table, r, "address"));
-
-            printf ("%s\n", address);
-        }
         break;
     }
     return fflush (stdout) == 0 ? EX_OK : EX_IOERR;

@@ -234,6 +234,7 @@ int bs_cmd_show (int argc, char **argv);
 int bs_cmd_explain (int argc, char **argv);
 int bs_cmd_rules (int argc, char **argv);
 int bs_cmd_verp (int argc, char **argv);
+int bs_cmd_reclassify (int argc, char **argv);
 int bs_cmd_config (int argc, char **argv);
 
 /* The VERP key: from the file @option, else $BOUNCESTAT_VERP_SECRET_FILE,

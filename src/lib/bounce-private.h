@@ -10,6 +10,9 @@
 
 #include "bounce.h"
 
+struct sqlite3;
+struct sqlite3_stmt;
+
 G_BEGIN_DECLS
 
 /* GMime 3.2 declares no autoptr cleanups (checked against 3.2.13). */
@@ -147,6 +150,83 @@ G_GNUC_INTERNAL GPtrArray *_bounce_store_schema_sections (void);
  * the store and the read-only queries. */
 G_GNUC_INTERNAL BounceError _bounce_sqlite_error_code (int rc,
                                                        int system_errno);
+
+/* bounce-suppress.c: the suppression policy, once.  The store keeps
+ * suppression_state with it; readers use it for the addresses whose
+ * state is stale and for a --since/--until window. */
+
+/* The schema version that added suppression_state, raw_messages and
+ * rule_sets. */
+#define _BOUNCE_SCHEMA_VERSION_STATE 8
+
+/* What the policy keeps of one address while its history streams by
+ * in time order. */
+typedef struct {
+    char *address;
+    char *domain;
+    char *registrable_domain;
+    char *last_delivered;
+    gint64 bounces, hard, soft;
+    char *first_bounce, *last_bounce, *first_soft, *last_soft;
+    char *reason, *status;              /* the latest counted bounce */
+    gint64 last_event;                  /* its events.id */
+    char *hard_reason, *hard_status;    /* the latest counted hard one */
+    /* Seconds from first_soft to last_soft; -1 when not known. */
+    gint64 soft_span;
+} BounceSuppression;
+
+/* The columns and order _bounce_suppression_scan() reads: every event
+ * that may count, by address and time ("bounce" before "delivered" at
+ * the same time: a delivery then clears it). */
+#define _BOUNCE_SUPPRESSION_SELECT_ALL                                       \
+    "SELECT e.address, e.event_time, e.outcome, e.hard, e.reason,"           \
+    " e.status, e.id, e.domain, e.registrable_domain FROM events e"          \
+    " WHERE e.address IS NOT NULL AND e.outcome IN ('bounce', 'delivered')"
+/* Unverified events never count (schema version 6 and later). */
+#define _BOUNCE_SUPPRESSION_VERIFIED " AND e.verified IS NOT 0"
+#define _BOUNCE_SUPPRESSION_SELECT \
+    _BOUNCE_SUPPRESSION_SELECT_ALL _BOUNCE_SUPPRESSION_VERIFIED
+#define _BOUNCE_SUPPRESSION_ORDER \
+    " ORDER BY e.address, e.event_time, e.outcome, e.id"
+
+typedef void (*BounceSuppressionFunc) (const BounceSuppression *state,
+                                       gpointer user_data);
+
+/* The reasons table: name -> who (transfer full). */
+G_GNUC_INTERNAL GHashTable *_bounce_reason_sides (struct sqlite3 *db,
+                                                  int *out_rc);
+
+/* Steps @stmt (prepared from _BOUNCE_SUPPRESSION_SELECT, any filters,
+ * _BOUNCE_SUPPRESSION_ORDER) to its end, calling @func with the state
+ * of each address (one with neither a counted bounce nor a delivery is
+ * skipped).  @sides from _bounce_reason_sides().  Only bounces from
+ * @since and before @until count, and deliveries before @until (both
+ * may be NULL).  Returns the last sqlite3_step() code (SQLITE_DONE when
+ * it went well). */
+G_GNUC_INTERNAL int _bounce_suppression_scan (struct sqlite3_stmt *stmt,
+                                              GHashTable *sides,
+                                              const char *since,
+                                              const char *until,
+                                              BounceSuppressionFunc func,
+                                              gpointer user_data);
+
+/* Whether the policy suppresses @state with the thresholds: "hard",
+ * "soft" or NULL (@state->soft_span decides the days). */
+G_GNUC_INTERNAL const char *_bounce_suppression_decide (
+    const BounceSuppression *state, gint64 soft_count, gint64 soft_days);
+
+/* bounce-store.c: past how many stale addresses the store computes the
+ * whole suppression state in one pass (negative: always; for tests). */
+G_GNUC_INTERNAL void _bounce_store_set_heal_full (BounceStore *store,
+                                                  gint64 threshold);
+
+/* bounce-query.c: tables built in C (shared with the store). */
+G_GNUC_INTERNAL BounceTable *_bounce_table_new_from_spec (const char *spec);
+G_GNUC_INTERNAL void _bounce_table_take_row (BounceTable *table, ...);
+/* Appends a row of copies of @cells (n_columns of them, NULL allowed),
+ * kept with the table: the row's cells must not be freed or replaced. */
+G_GNUC_INTERNAL void _bounce_table_add_row_copy (BounceTable *table,
+                                                 const char *const *cells);
 
 G_END_DECLS
 

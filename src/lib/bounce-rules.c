@@ -96,6 +96,7 @@ typedef struct {
     GHashTable *meaning; /* locale ("" untranslated) -> text */
     GHashTable *advice;  /* the same */
     char *who;
+    char *side;
     char *infer_status;
     char *file;
     guint dir_index;
@@ -104,6 +105,7 @@ typedef struct {
 struct _BounceRules {
     GPtrArray *rules;     /* Rule*, in matching order: by tier, then file */
     GHashTable *reasons;  /* name -> Reason* */
+    char *version;        /* SHA-256 of the files loaded, lower-case hex */
 };
 
 static void
@@ -143,6 +145,7 @@ reason_free (Reason *reason)
     g_free (reason->name);
     g_clear_pointer (&reason->meaning, g_hash_table_unref);
     g_free (reason->who);
+    g_free (reason->side);
     g_clear_pointer (&reason->advice, g_hash_table_unref);
     g_free (reason->infer_status);
     g_free (reason->file);
@@ -156,6 +159,7 @@ bounce_rules_free (BounceRules *rules)
         return;
     g_clear_pointer (&rules->rules, g_ptr_array_unref);
     g_clear_pointer (&rules->reasons, g_hash_table_unref);
+    g_free (rules->version);
     g_free (rules);
 }
 
@@ -187,7 +191,7 @@ static const char *const rule_keys[] = {
 /* The keys a [reason NAME] group may hold ("meaning" and "advice" also
  * with a [LOCALE] suffix; a rule's "advice" too). */
 static const char *const reason_keys[] = {
-    "meaning", "hard", "who", "advice", "infer-status", NULL,
+    "meaning", "hard", "who", "side", "advice", "infer-status", NULL,
 };
 
 static const char *const actions[] = {
@@ -200,6 +204,11 @@ static const char *const smtp_command_names[] = {
 
 static const char *const whos[] = {
     "recipient", "sender", "receiving-admin", NULL,
+};
+
+/* The side of a reason's cause, for the suppression policy. */
+static const char *const sides[] = {
+    "recipient", "sender", "receiving-admin", "none", NULL,
 };
 
 /* Collects problems as "FILE: [GROUP]: what". */
@@ -718,6 +727,7 @@ load_reason (Ctx *ctx, GKeyFile *kf, const char *group, const char *name)
     reason->meaning = get_translations (kf, group, "meaning");
     reason->advice = get_translations (kf, group, "advice");
     reason->who = get_raw (kf, group, "who");
+    reason->side = get_raw (kf, group, "side");
     reason->infer_status = get_infer_status (ctx, kf, group);
     hard = get_raw (kf, group, "hard");
 
@@ -735,6 +745,11 @@ load_reason (Ctx *ctx, GKeyFile *kf, const char *group, const char *name)
     else if (!in_list (whos, reason->who))
         ctx_problem (ctx, "who must be recipient, sender or receiving-admin, "
                           "not '%.40s'", reason->who);
+    if (reason->side == NULL)
+        ctx_problem (ctx, "no side");
+    else if (!in_list (sides, reason->side))
+        ctx_problem (ctx, "side must be recipient, sender, receiving-admin "
+                          "or none, not '%.40s'", reason->side);
     if (hard == NULL)
         ctx_problem (ctx, "no hard");
     else if (strcmp (hard, "true") == 0)
@@ -747,6 +762,7 @@ load_reason (Ctx *ctx, GKeyFile *kf, const char *group, const char *name)
 
     reason->pub.name = reason->name;
     reason->pub.who = reason->who;
+    reason->pub.side = reason->side;
     return reason;
 }
 
@@ -930,7 +946,7 @@ join_continuations (Ctx *ctx, const char *text)
 
 static void
 load_file (BounceRules *rules, GHashTable *slots, const RulesFile *f,
-           GPtrArray *problems)
+           GChecksum *sum, GPtrArray *problems)
 {
     g_autoptr (GKeyFile) kf = g_key_file_new ();
     g_autoptr (GError) error = NULL;
@@ -939,9 +955,20 @@ load_file (BounceRules *rules, GHashTable *slots, const RulesFile *f,
     g_auto (GStrv) groups = NULL;
     Ctx ctx = { problems, f->path, NULL };
 
-    if (!g_file_get_contents (f->path, &raw, NULL, &error)) {
+    gsize raw_len = 0;
+
+    if (!g_file_get_contents (f->path, &raw, &raw_len, &error)) {
         ctx_problem (&ctx, "%s", error->message);
         return;
+    }
+    /* The version: each file's directory rank, name and contents. */
+    {
+        g_autofree char *head = g_strdup_printf ("%u\n%s\n%" G_GSIZE_FORMAT
+                                                 "\n", f->dir_index, f->base,
+                                                 raw_len);
+
+        g_checksum_update (sum, (const guchar *) head, -1);
+        g_checksum_update (sum, (const guchar *) raw, (gssize) raw_len);
     }
     text = join_continuations (&ctx, raw);
     if (!g_key_file_load_from_data (kf, text, (gsize) -1,
@@ -1045,8 +1072,13 @@ load_all (const char *const *dirs, GPtrArray *problems)
     if (dirs == NULL || dirs[0] == NULL)
         g_ptr_array_add (problems, g_strdup ("no rules directory given"));
     g_ptr_array_sort (files, rules_file_cmp);
-    for (guint i = 0; i < files->len; i++)
-        load_file (rules, slots, files->pdata[i], problems);
+    {
+        g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+
+        for (guint i = 0; i < files->len; i++)
+            load_file (rules, slots, files->pdata[i], sum, problems);
+        rules->version = g_strdup (g_checksum_get_string (sum));
+    }
 
     /* Every rule's reason must be in the reason table. */
     for (guint i = 0; i < rules->rules->len; i++) {
@@ -1266,6 +1298,29 @@ bounce_rules_get_languages (const BounceRules *rules)
         if (strcmp (langs->pdata[i], "en") != 0)
             g_strv_builder_add (b, langs->pdata[i]);
     return g_strv_builder_end (b);
+}
+
+const char *
+bounce_rules_get_version (const BounceRules *rules)
+{
+    g_return_val_if_fail (rules != NULL, NULL);
+    return rules->version;
+}
+
+GPtrArray *
+bounce_rules_list_reasons (const BounceRules *rules)
+{
+    GPtrArray *names;
+    GHashTableIter iter;
+    gpointer key;
+
+    g_return_val_if_fail (rules != NULL, NULL);
+    names = g_ptr_array_sized_new (g_hash_table_size (rules->reasons));
+    g_hash_table_iter_init (&iter, rules->reasons);
+    while (g_hash_table_iter_next (&iter, &key, NULL))
+        g_ptr_array_add (names, key);
+    g_ptr_array_sort (names, compare_strings);
+    return names;
 }
 
 const BounceRule *

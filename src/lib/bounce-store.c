@@ -10,6 +10,16 @@
  * timeout, so that many ingest processes can run at once.  Every value is
  * a bound parameter.
  *
+ * It also keeps what follows from the events in the same transactions:
+ * the suppression state of each address (suppression_state: the
+ * triggers of schema.sql mark what any write touches, and before each
+ * commit the addresses marked are computed again with the one policy of
+ * bounce-suppress.c), the reasons table (the loaded rules' reason table,
+ * written when other rules are given: bounce_store_set_rules) and the
+ * version of the rules each event was classified by (rule_sets).
+ * bounce_store_reclassify() parses the raw messages (raw_messages) again
+ * and updates their events in place.
+ *
  * This file does not read messages or classify them (bounce-parse.c and
  * bounce-rules.c do), and it does not report: readers query the views.
  */
@@ -31,6 +41,15 @@
 /* zlib level for the raw messages: fast, and text compresses well. */
 #define RAW_COMPRESSION_LEVEL 1
 
+/* Heal: any write to events (the store's own, or by hand) marks its
+ * address in suppression_stale (the triggers of schema.sql); before a
+ * commit, the store computes those addresses again from their events
+ * with the one policy (bounce-suppress.c), so that suppression_state is
+ * right in every committed state.  Past this many stale addresses, and a
+ * quarter of those the state holds, one pass over every event is cheaper
+ * than a look-up per address. */
+#define HEAL_FULL_THRESHOLD 20000
+
 struct _BounceStore {
     sqlite3 *db;
     char *path;
@@ -41,9 +60,19 @@ struct _BounceStore {
     sqlite3_stmt *insert_message;
     sqlite3_stmt *insert_header;
     sqlite3_stmt *insert_event;
+    sqlite3_stmt *insert_raw;
+    sqlite3_stmt *state_events;   /* the events of one address */
+    sqlite3_stmt *state_insert;
+    /* The rule_sets row of the rules given (0: none given). */
+    sqlite3_int64 rule_set;
+    /* Stale addresses past which the state is computed in one pass;
+     * negative: always (tests). */
+    gint64 heal_full;
     GZlibCompressor *compressor;
     const psl_ctx_t *psl;
 };
+
+static gboolean heal_at_open (BounceStore *store, GError **error);
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                             */
@@ -339,8 +368,22 @@ prepare_all (BounceStore *store, GError **error)
                     " warnings, recipients_dropped, raw, raw_size,"
                     " raw_truncated, classified) VALUES (?1, ?2, ?3, ?4, ?5,"
                     " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-                    " ?18, ?19, ?20, ?21, ?22)",
+                    " ?18, NULL, ?20, ?21, ?22)",
                     error) &&
+           prepare (store, &store->insert_raw,
+                    "INSERT INTO raw_messages (message_id, raw) VALUES (?1, ?2)",
+                    error) &&
+           prepare (store, &store->state_events,
+                    _BOUNCE_SUPPRESSION_SELECT " AND e.address = ?1"
+                    _BOUNCE_SUPPRESSION_ORDER, error) &&
+           prepare (store, &store->state_insert,
+                    "INSERT OR REPLACE INTO suppression_state (address, domain,"
+                    " registrable_domain, last_delivered, bounces,"
+                    " hard_bounces, soft_bounces, first_bounce, last_bounce,"
+                    " first_soft, last_soft, last_reason, last_status,"
+                    " last_event, hard_reason, hard_status) VALUES (?1,"
+                    " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+                    " ?15, ?16)", error) &&
            prepare (store, &store->insert_header,
                     "INSERT OR REPLACE INTO message_headers (message_id, name,"
                     " value) VALUES (?1, ?2, ?3)",
@@ -352,9 +395,10 @@ prepare_all (BounceStore *store, GError **error)
                     " diagnostic_type, diagnostic, remote_mta, last_attempt,"
                     " reason, hard, permanent, rule, feedback_type,"
                     " event_time, event_time_source, smtp_command,"
-                    " verified) VALUES"
+                    " verified, rule_set) VALUES"
                     " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-                    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+                    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24,"
+                    " ?25)",
                     error);
 }
 
@@ -371,6 +415,7 @@ bounce_store_open (const char *path,
 
     store = g_new0 (BounceStore, 1);
     store->path = g_strdup (path);
+    store->heal_full = HEAL_FULL_THRESHOLD;
     if (options != NULL)
         store->options = *options;
     else
@@ -402,7 +447,8 @@ bounce_store_open (const char *path,
     if (!exec (store, "PRAGMA journal_mode = WAL", "switching to WAL", error) ||
         !exec (store, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON",
                "setting it up", error) ||
-        !migrate (store, error) || !prepare_all (store, error))
+        !migrate (store, error) || !prepare_all (store, error) ||
+        !heal_at_open (store, error))
         return NULL;
     store->compressor = g_zlib_compressor_new (G_ZLIB_COMPRESSOR_FORMAT_ZLIB,
                                                RAW_COMPRESSION_LEVEL);
@@ -421,6 +467,9 @@ bounce_store_close (BounceStore *store)
     sqlite3_finalize (store->insert_message);
     sqlite3_finalize (store->insert_header);
     sqlite3_finalize (store->insert_event);
+    sqlite3_finalize (store->insert_raw);
+    sqlite3_finalize (store->state_events);
+    sqlite3_finalize (store->state_insert);
     if (store->db != NULL)
         sqlite3_close_v2 (store->db);
     g_clear_object (&store->compressor);
@@ -443,6 +492,180 @@ bounce_store_get_db (BounceStore *store)
 }
 
 /* ------------------------------------------------------------------ */
+/* The suppression state                                              */
+/* ------------------------------------------------------------------ */
+
+
+typedef struct {
+    BounceStore *store;
+    int rc;
+} StateWrite;
+
+static void
+bind_or_null (sqlite3_stmt *stmt, int idx, const char *text)
+{
+    if (text != NULL)
+        sqlite3_bind_text (stmt, idx, text, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null (stmt, idx);
+}
+
+static void
+state_write (const BounceSuppression *st, gpointer user_data)
+{
+    StateWrite *w = user_data;
+    sqlite3_stmt *s = w->store->state_insert;
+    int rc;
+
+    if (w->rc != SQLITE_DONE)
+        return;
+    bind_or_null (s, 1, st->address);
+    bind_or_null (s, 2, st->domain);
+    bind_or_null (s, 3, st->registrable_domain);
+    bind_or_null (s, 4, st->last_delivered);
+    sqlite3_bind_int64 (s, 5, st->bounces);
+    sqlite3_bind_int64 (s, 6, st->hard);
+    sqlite3_bind_int64 (s, 7, st->soft);
+    bind_or_null (s, 8, st->first_bounce);
+    bind_or_null (s, 9, st->last_bounce);
+    bind_or_null (s, 10, st->first_soft);
+    bind_or_null (s, 11, st->last_soft);
+    bind_or_null (s, 12, st->reason);
+    bind_or_null (s, 13, st->status);
+    if (st->last_event > 0)
+        sqlite3_bind_int64 (s, 14, st->last_event);
+    bind_or_null (s, 15, st->hard_reason);
+    bind_or_null (s, 16, st->hard_status);
+    rc = sqlite3_step (s);
+    sqlite3_reset (s);
+    sqlite3_clear_bindings (s);
+    w->rc = rc;
+}
+
+static gint64
+query_count (BounceStore *store, const char *sql, int *out_rc)
+{
+    sqlite3_stmt *stmt = NULL;
+    gint64 n = 0;
+    int rc = sqlite3_prepare_v2 (store->db, sql, -1, &stmt, NULL);
+
+    if (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        n = sqlite3_column_int64 (stmt, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize (stmt);
+    *out_rc = rc;
+    return n;
+}
+
+static gboolean
+heal_suppression (BounceStore *store, GError **error)
+{
+    g_autoptr (GHashTable) sides = NULL;
+    sqlite3_stmt *stmt = NULL;
+    StateWrite w = { store, SQLITE_DONE };
+    gint64 stale;
+    int rc;
+
+    stale = query_count (store, "SELECT count (*) FROM suppression_stale",
+                         &rc);
+    if (rc != SQLITE_OK)
+        return set_sqlite_error (error, store, rc, "reading the stale "
+                                 "suppression state");
+    if (stale == 0)
+        return TRUE;
+    sides = _bounce_reason_sides (store->db, &rc);
+    if (sides == NULL)
+        return set_sqlite_error (error, store, rc, "reading the reasons");
+    if (store->heal_full < 0 ||
+        (stale > store->heal_full &&
+         stale > query_count (store, "SELECT count (*) / 4 FROM"
+                                     " suppression_state", &rc))) {
+        if (!exec (store, "DELETE FROM suppression_state",
+                   "clearing the suppression state", error))
+            return FALSE;
+        rc = sqlite3_prepare_v2 (store->db,
+                                 _BOUNCE_SUPPRESSION_SELECT
+                                 _BOUNCE_SUPPRESSION_ORDER,
+                                 -1, &stmt, NULL);
+        if (rc == SQLITE_OK)
+            rc = _bounce_suppression_scan (stmt, sides, NULL, NULL,
+                                           state_write, &w);
+        sqlite3_finalize (stmt);
+    } else {
+        g_autoptr (GPtrArray) addresses =
+            g_ptr_array_new_with_free_func (g_free);
+
+        rc = sqlite3_prepare_v2 (store->db,
+                                 "SELECT address FROM suppression_stale", -1,
+                                 &stmt, NULL);
+        while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+            g_ptr_array_add (addresses,
+                             g_strdup ((const char *)
+                                           sqlite3_column_text (stmt, 0)));
+            rc = SQLITE_OK;
+        }
+        sqlite3_finalize (stmt);
+        stmt = NULL;
+        if (rc == SQLITE_DONE)
+            rc = sqlite3_prepare_v2 (store->db,
+                                     "DELETE FROM suppression_state"
+                                     " WHERE address = ?1",
+                                     -1, &stmt, NULL);
+        for (guint i = 0; i < addresses->len && rc == SQLITE_OK; i++) {
+            const char *address = addresses->pdata[i];
+
+            sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
+            rc = sqlite3_step (stmt);
+            sqlite3_reset (stmt);
+            if (rc != SQLITE_DONE)
+                break;
+            sqlite3_bind_text (store->state_events, 1, address, -1,
+                               SQLITE_STATIC);
+            rc = _bounce_suppression_scan (store->state_events, sides, NULL,
+                                           NULL, state_write, &w);
+            sqlite3_reset (store->state_events);
+            sqlite3_clear_bindings (store->state_events);
+            if (rc == SQLITE_DONE)
+                rc = SQLITE_OK;
+        }
+        sqlite3_finalize (stmt);
+        if (rc == SQLITE_OK || rc == SQLITE_DONE)
+            rc = SQLITE_DONE;
+    }
+    if (rc != SQLITE_DONE || w.rc != SQLITE_DONE)
+        return set_sqlite_error (error, store, rc != SQLITE_DONE ? rc : w.rc,
+                                 "updating the suppression state");
+    return exec (store, "DELETE FROM suppression_stale",
+                 "updating the suppression state", error);
+}
+
+/* A database just migrated (every address is stale) or written by
+ * other means since: its suppression state brought up to date now, so
+ * that the view is right before the next write. */
+static gboolean
+heal_at_open (BounceStore *store, GError **error)
+{
+    int rc;
+    gint64 stale = query_count (store, "SELECT EXISTS (SELECT 1 FROM"
+                                       " suppression_stale)", &rc);
+
+    if (rc != SQLITE_OK)
+        return set_sqlite_error (error, store, rc, "reading the stale "
+                                 "suppression state");
+    if (stale == 0)
+        return TRUE;
+    if (!exec (store, "BEGIN IMMEDIATE", "starting a transaction", error))
+        return FALSE;
+    if (!heal_suppression (store, error) ||
+        !exec (store, "COMMIT", "committing", error)) {
+        sqlite3_exec (store->db, "ROLLBACK", NULL, NULL, NULL);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
 /* Batches                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -462,7 +685,8 @@ bounce_store_commit (BounceStore *store, GError **error)
 {
     g_return_val_if_fail (store != NULL, FALSE);
     g_return_val_if_fail (store->in_batch, FALSE);
-    if (!exec (store, "COMMIT", "committing", error)) {
+    if (!heal_suppression (store, error) ||
+        !exec (store, "COMMIT", "committing", error)) {
         bounce_store_rollback (store);
         return FALSE;
     }
@@ -477,6 +701,169 @@ bounce_store_rollback (BounceStore *store)
     if (!sqlite3_get_autocommit (store->db))
         sqlite3_exec (store->db, "ROLLBACK", NULL, NULL, NULL);
     store->in_batch = FALSE;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* The rules                                                          */
+/* ------------------------------------------------------------------ */
+
+static gboolean
+run_text (BounceStore *store, const char *sql, const char *a, const char *b,
+          const char *c, const char *what, GError **error)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2 (store->db, sql, -1, &stmt, NULL);
+
+    if (rc == SQLITE_OK) {
+        bind_or_null (stmt, 1, a);
+        if (sqlite3_bind_parameter_count (stmt) >= 2)
+            bind_or_null (stmt, 2, b);
+        if (sqlite3_bind_parameter_count (stmt) >= 3)
+            bind_or_null (stmt, 3, c);
+        rc = sqlite3_step (stmt);
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    sqlite3_finalize (stmt);
+    if (rc != SQLITE_OK)
+        return set_sqlite_error (error, store, rc, what);
+    return TRUE;
+}
+
+/* The first column of the first row of @sql with ?1 = @arg, or NULL. */
+static char *
+query_text (BounceStore *store, const char *sql, const char *arg, int *out_rc)
+{
+    sqlite3_stmt *stmt = NULL;
+    char *value = NULL;
+    int rc = sqlite3_prepare_v2 (store->db, sql, -1, &stmt, NULL);
+
+    if (rc == SQLITE_OK) {
+        bind_or_null (stmt, 1, arg);
+        rc = sqlite3_step (stmt);
+        if (rc == SQLITE_ROW) {
+            value = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize (stmt);
+    *out_rc = rc;
+    return value;
+}
+
+/* Inside a transaction: the rule_sets row, and the reasons table
+ * rewritten from the rules when other rules wrote it. */
+static gboolean
+set_rules_locked (BounceStore *store, const BounceRules *rules,
+                  GError **error)
+{
+    const char *version = bounce_rules_get_version (rules);
+    g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+    g_autofree char *first_used = g_date_time_format (now, "%Y-%m-%dT%H:%M:%SZ");
+    g_autofree char *id = NULL;
+    g_autofree char *from = NULL;
+    g_autoptr (GPtrArray) names = NULL;
+    g_autoptr (GString) keep = NULL;
+    int rc;
+
+    if (!run_text (store, "INSERT OR IGNORE INTO rule_sets (hash, first_used)"
+                          " VALUES (?1, ?2)", version, first_used, NULL,
+                   "recording the rules version", error))
+        return FALSE;
+    id = query_text (store, "SELECT id FROM rule_sets WHERE hash = ?1",
+                     version, &rc);
+    if (rc != SQLITE_OK || id == NULL)
+        return set_sqlite_error (error, store, rc != SQLITE_OK ? rc
+                                                               : SQLITE_ERROR,
+                                 "reading the rules version");
+    store->rule_set = g_ascii_strtoll (id, NULL, 10);
+    from = query_text (store, "SELECT value FROM settings"
+                              " WHERE name = 'reasons_from'", NULL, &rc);
+    if (rc != SQLITE_OK)
+        return set_sqlite_error (error, store, rc, "reading the settings");
+    if (g_strcmp0 (from, version) == 0)
+        return TRUE;
+    /* Only the rows that differ are written: the triggers mark the
+     * addresses of those reasons' events for the suppression state. */
+    names = bounce_rules_list_reasons (rules);
+    keep = g_string_new ("[");
+    for (guint i = 0; i < names->len; i++) {
+        const BounceReason *r = bounce_rules_get_reason (rules,
+                                                         names->pdata[i]);
+        const char *hard = r->hard || r->hard_when_permanent ? "1" : "0";
+
+        if (!run_text (store, "INSERT INTO reasons (name, who, hard)"
+                              " VALUES (?1, ?2, ?3) ON CONFLICT (name) DO"
+                              " UPDATE SET who = excluded.who,"
+                              " hard = excluded.hard"
+                              " WHERE who IS NOT excluded.who"
+                              " OR hard IS NOT excluded.hard",
+                       r->name, r->side, hard, "writing the reasons", error))
+            return FALSE;
+    }
+    {
+        /* The names as a JSON array, for one DELETE of the others. */
+        g_autoptr (JsonBuilder) b = json_builder_new ();
+        g_autoptr (JsonGenerator) gen = json_generator_new ();
+        g_autoptr (JsonNode) root = NULL;
+        g_autofree char *json = NULL;
+
+        json_builder_begin_array (b);
+        for (guint i = 0; i < names->len; i++)
+            json_builder_add_string_value (b, names->pdata[i]);
+        json_builder_end_array (b);
+        root = json_builder_get_root (b);
+        json_generator_set_root (gen, root);
+        json = json_generator_to_data (gen, NULL);
+        if (!run_text (store, "DELETE FROM reasons WHERE name NOT IN"
+                              " (SELECT value FROM json_each (?1))",
+                       json, NULL, NULL, "writing the reasons", error))
+            return FALSE;
+    }
+    return run_text (store, "INSERT OR REPLACE INTO settings (name, value)"
+                            " VALUES ('reasons_from', ?1)", version, NULL,
+                     NULL, "writing the settings", error);
+}
+
+gboolean
+bounce_store_set_rules (BounceStore *store,
+                        const BounceRules *rules,
+                        GError **error)
+{
+    gboolean own = FALSE;
+
+    g_return_val_if_fail (store != NULL, FALSE);
+    if (rules == NULL) {
+        store->rule_set = 0;
+        return TRUE;
+    }
+    /* Known rules that wrote the reasons: nothing to write. */
+    if (!store->in_batch) {
+        int rc;
+        g_autofree char *id = query_text (
+            store, "SELECT r.id FROM rule_sets r, settings s"
+                   " WHERE r.hash = ?1 AND s.name = 'reasons_from'"
+                   " AND s.value = r.hash",
+            bounce_rules_get_version (rules), &rc);
+
+        if (rc == SQLITE_OK && id != NULL) {
+            store->rule_set = g_ascii_strtoll (id, NULL, 10);
+            return TRUE;
+        }
+    }
+    if (!store->in_batch) {
+        if (!bounce_store_begin (store, error))
+            return FALSE;
+        own = TRUE;
+    }
+    if (!set_rules_locked (store, rules, error)) {
+        bounce_store_rollback (store);
+        return FALSE;
+    }
+    return !own || bounce_store_commit (store, error);
 }
 
 /* ------------------------------------------------------------------ */
@@ -678,15 +1065,17 @@ insert_message (BounceStore *store, GBytes *raw, const BounceReport *report,
     bind_text (s, 16, report->verp_address);
     bind_text (s, 17, warnings);
     sqlite3_bind_int64 (s, 18, report->recipients_dropped);
-    sqlite3_bind_blob64 (s, 19, g_bytes_get_data (packed, NULL),
-                         g_bytes_get_size (packed), SQLITE_STATIC);
     sqlite3_bind_int64 (s, 20, (sqlite3_int64) size);
     sqlite3_bind_int (s, 21, truncated);
     sqlite3_bind_int (s, 22, !store->options.unclassified);
     if (!step_done (store, s, "storing the message", error))
         return FALSE;
     *out_id = sqlite3_last_insert_rowid (store->db);
-    return TRUE;
+    sqlite3_bind_int64 (store->insert_raw, 1, *out_id);
+    sqlite3_bind_blob64 (store->insert_raw, 2, g_bytes_get_data (packed, NULL),
+                         g_bytes_get_size (packed), SQLITE_STATIC);
+    return step_done (store, store->insert_raw, "storing the raw message",
+                      error);
 }
 
 static gboolean
@@ -714,12 +1103,15 @@ insert_headers (BounceStore *store, sqlite3_int64 id,
     return TRUE;
 }
 
+/* Binds the values of recipient @r to @s (insert_event, or
+ * update_event with @event_id as ?26) and runs it; *@out_changed (may be
+ * NULL): whether a row changed. */
 static gboolean
-insert_event (BounceStore *store, sqlite3_int64 id, guint position,
-              const BounceReport *report, const BounceRecipient *r,
-              const char *received_at, GError **error)
+write_event (BounceStore *store, sqlite3_stmt *s, sqlite3_int64 event_id,
+             sqlite3_int64 id, guint position, const BounceReport *report,
+             const BounceRecipient *r, const char *received_at,
+             gboolean *out_changed, GError **error)
 {
-    sqlite3_stmt *s = store->insert_event;
     g_autofree char *address = NULL;
     g_autofree char *domain = NULL;
     g_autofree char *event_time = NULL;
@@ -785,7 +1177,24 @@ insert_event (BounceStore *store, sqlite3_int64 id, guint position,
     bind_text (s, 23, r->smtp_command);
     if (r->verified != BOUNCE_VERIFIED_UNCHECKED)
         sqlite3_bind_int (s, 24, r->verified == BOUNCE_VERIFIED_YES);
-    return step_done (store, s, "storing a recipient", error);
+    if (store->rule_set > 0)
+        sqlite3_bind_int64 (s, 25, store->rule_set);
+    if (event_id > 0)
+        sqlite3_bind_int64 (s, 26, event_id);
+    if (!step_done (store, s, "storing a recipient", error))
+        return FALSE;
+    if (out_changed != NULL)
+        *out_changed = sqlite3_changes (store->db) > 0;
+    return TRUE;
+}
+
+static gboolean
+insert_event (BounceStore *store, sqlite3_int64 id, guint position,
+              const BounceReport *report, const BounceRecipient *r,
+              const char *received_at, GError **error)
+{
+    return write_event (store, store->insert_event, 0, id, position, report,
+                        r, received_at, NULL, error);
 }
 
 /* Inside a transaction: stores the message unless its hash is known. */
@@ -853,4 +1262,492 @@ bounce_store_add (BounceStore *store,
     if (out_duplicate != NULL)
         *out_duplicate = duplicate;
     return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reclassifying the history                                          */
+/* ------------------------------------------------------------------ */
+
+#define RECLASSIFY_BATCH 500
+
+/* The classification of an event again: only the columns the parse and
+ * the rules decide, and only when one differs (the change is then
+ * counted).  The address stays when the parse finds none (a VERP
+ * envelope recipient is not stored), and verified stays: it was checked
+ * with the envelope of the delivery (or set by hand). */
+#define UPDATE_EVENT_SQL                                                     \
+    "UPDATE events SET position = ?2,"                                       \
+    " address = coalesce (?3, address),"                                     \
+    " domain = CASE WHEN ?3 IS NULL THEN domain ELSE ?4 END,"                \
+    " registrable_domain = CASE WHEN ?3 IS NULL THEN registrable_domain"     \
+    " ELSE ?5 END, original_recipient = ?6, action = ?7, outcome = ?8,"      \
+    " status = ?9, status_source = ?10, smtp_code = ?11,"                    \
+    " diagnostic_type = ?12, diagnostic = ?13, remote_mta = ?14,"            \
+    " last_attempt = ?15, reason = ?16, hard = ?17, permanent = ?18,"        \
+    " rule = ?19, feedback_type = ?20, event_time = ?21,"                    \
+    " event_time_source = ?22, smtp_command = ?23, rule_set = ?25"           \
+    " WHERE id = ?26 AND (position IS NOT ?2"                                \
+    " OR (?3 IS NOT NULL AND address IS NOT ?3) OR action IS NOT ?7"         \
+    " OR outcome IS NOT ?8 OR status IS NOT ?9 OR smtp_code IS NOT ?11"      \
+    " OR diagnostic IS NOT ?13 OR reason IS NOT ?16 OR hard IS NOT ?17"      \
+    " OR permanent IS NOT ?18 OR rule IS NOT ?19 OR event_time IS NOT ?21"   \
+    " OR smtp_command IS NOT ?23)"
+
+typedef struct {
+    sqlite3_int64 id;
+    char *reason;
+} OldEvent;
+
+static void
+old_event_free (gpointer data)
+{
+    OldEvent *e = data;
+
+    g_free (e->reason);
+    g_free (e);
+}
+
+typedef struct {
+    sqlite3_int64 id;
+    char *source;
+    char *received_at;
+    gboolean classified;
+    GBytes *raw;
+} Pending;
+
+static void
+pending_free (gpointer data)
+{
+    Pending *p = data;
+
+    g_free (p->source);
+    g_free (p->received_at);
+    g_clear_pointer (&p->raw, g_bytes_unref);
+    g_free (p);
+}
+
+void
+bounce_reclassify_summary_free (BounceReclassifySummary *summary)
+{
+    if (summary == NULL)
+        return;
+    g_clear_pointer (&summary->reasons, bounce_table_free);
+    g_clear_pointer (&summary->suppression, bounce_table_free);
+    g_free (summary);
+}
+
+static GBytes *
+inflate (const void *data, gsize len, GError **error)
+{
+    g_autoptr (GZlibDecompressor) z =
+        g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_ZLIB);
+    g_autoptr (GInputStream) mem =
+        g_memory_input_stream_new_from_data (data, (gssize) len, NULL);
+    g_autoptr (GInputStream) in =
+        g_converter_input_stream_new (mem, G_CONVERTER (z));
+    g_autoptr (GOutputStream) out = g_memory_output_stream_new_resizable ();
+
+    if (g_output_stream_splice (out, in,
+                                G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE |
+                                    G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
+                                NULL, error) < 0)
+        return NULL;
+    return g_memory_output_stream_steal_as_bytes (
+        G_MEMORY_OUTPUT_STREAM (out));
+}
+
+/* address -> "hard" or "soft" (static strings) for every address the
+ * state suppresses with the settings' thresholds. */
+static GHashTable *
+suppressed_now (BounceStore *store, int *out_rc)
+{
+    GHashTable *map = g_hash_table_new_full (g_str_hash, g_str_equal,
+                                             g_free, NULL);
+    sqlite3_stmt *stmt = NULL;
+    gint64 n = 3, days = 7;
+    int rc;
+
+    rc = sqlite3_prepare_v2 (store->db,
+                             "SELECT (SELECT value FROM settings WHERE name ="
+                             " 'suppress_soft_count'), (SELECT value FROM"
+                             " settings WHERE name = 'suppress_soft_days')",
+                             -1, &stmt, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        if (sqlite3_column_type (stmt, 0) != SQLITE_NULL)
+            n = sqlite3_column_int64 (stmt, 0);
+        if (sqlite3_column_type (stmt, 1) != SQLITE_NULL)
+            days = sqlite3_column_int64 (stmt, 1);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize (stmt);
+    stmt = NULL;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2 (store->db,
+                                 "SELECT address, hard_bounces, soft_bounces,"
+                                 " first_soft, last_soft FROM"
+                                 " suppression_state WHERE bounces > 0",
+                                 -1, &stmt, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        BounceSuppression st;
+        const char *why;
+
+        memset (&st, 0, sizeof st);
+        st.hard = sqlite3_column_int64 (stmt, 1);
+        st.soft = sqlite3_column_int64 (stmt, 2);
+        st.first_soft = (char *) sqlite3_column_text (stmt, 3);
+        st.last_soft = (char *) sqlite3_column_text (stmt, 4);
+        why = _bounce_suppression_decide (&st, n, days);
+        if (why != NULL)
+            g_hash_table_insert (
+                map, g_strdup ((const char *) sqlite3_column_text (stmt, 0)),
+                (gpointer) why);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize (stmt);
+    *out_rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    if (*out_rc != SQLITE_OK)
+        g_clear_pointer (&map, g_hash_table_unref);
+    return map;
+}
+
+static void
+count_change (GHashTable *changes, const char *old_reason,
+              const char *new_reason)
+{
+    g_autofree char *key = g_strdup_printf ("%s\x1f%s",
+                                            old_reason != NULL ? old_reason
+                                                               : "",
+                                            new_reason != NULL ? new_reason
+                                                               : "");
+    gpointer n = g_hash_table_lookup (changes, key);
+
+    g_hash_table_replace (changes, g_steal_pointer (&key),
+                          GSIZE_TO_POINTER (GPOINTER_TO_SIZE (n) + 1));
+}
+
+/* Inside a transaction: the events of message @p from @report. */
+static gboolean
+reclassify_message (BounceStore *store, const Pending *p,
+                    const BounceReport *report, sqlite3_stmt *select_old,
+                    sqlite3_stmt *update, sqlite3_stmt *update_set,
+                    sqlite3_stmt *delete_event, sqlite3_stmt *update_message,
+                    GHashTable *changes, BounceReclassifySummary *summary,
+                    GError **error)
+{
+    g_autoptr (GPtrArray) old = g_ptr_array_new_with_free_func (old_event_free);
+    guint n_new = report->recipients->len;
+    int rc;
+
+    sqlite3_bind_int64 (select_old, 1, p->id);
+    while ((rc = sqlite3_step (select_old)) == SQLITE_ROW) {
+        OldEvent *e = g_new0 (OldEvent, 1);
+
+        e->id = sqlite3_column_int64 (select_old, 0);
+        e->reason = g_strdup ((const char *) sqlite3_column_text (select_old,
+                                                                  1));
+        g_ptr_array_add (old, e);
+    }
+    sqlite3_reset (select_old);
+    if (rc != SQLITE_DONE)
+        return set_sqlite_error (error, store, rc, "reading the events");
+
+    for (guint i = 0; i < n_new; i++) {
+        const BounceRecipient *r = report->recipients->pdata[i];
+        gboolean changed = TRUE;
+
+        if (i < old->len) {
+            OldEvent *e = old->pdata[i];
+
+            if (!write_event (store, update, e->id, p->id, i, report, r,
+                              p->received_at, &changed, error))
+                return FALSE;
+            if (store->rule_set > 0) {
+                sqlite3_bind_int64 (update_set, 1, store->rule_set);
+                sqlite3_bind_int64 (update_set, 2, e->id);
+                if (!step_done (store, update_set, "storing a recipient",
+                                error))
+                    return FALSE;
+            }
+            if (changed)
+                count_change (changes, e->reason, r->reason);
+        } else {
+            if (!insert_event (store, p->id, i, report, r, p->received_at,
+                               error))
+                return FALSE;
+            count_change (changes, NULL, r->reason);
+        }
+        if (changed)
+            summary->changed++;
+    }
+    for (guint i = n_new; i < old->len; i++) {
+        OldEvent *e = old->pdata[i];
+
+        sqlite3_bind_int64 (delete_event, 1, e->id);
+        if (!step_done (store, delete_event, "removing a recipient", error))
+            return FALSE;
+        count_change (changes, e->reason, NULL);
+        summary->changed++;
+    }
+    summary->events += n_new;
+    if (!p->classified)
+        summary->unclassified++;
+    sqlite3_bind_int64 (update_message, 1, p->id);
+    bind_text (update_message, 2, bounce_kind_to_string (report->kind));
+    bind_text (update_message, 3, report->mta);
+    bind_text (update_message, 4, report->reporting_mta);
+    return step_done (store, update_message, "updating the message", error);
+}
+
+static int
+change_by_count (gconstpointer a, gconstpointer b)
+{
+    GPtrArray *x = *(GPtrArray *const *) a;
+    GPtrArray *y = *(GPtrArray *const *) b;
+    gint64 nx = g_ascii_strtoll (x->pdata[2], NULL, 10);
+    gint64 ny = g_ascii_strtoll (y->pdata[2], NULL, 10);
+
+    if (nx != ny)
+        return nx > ny ? -1 : 1;
+    return g_strcmp0 (x->pdata[0], y->pdata[0]) != 0
+               ? g_strcmp0 (x->pdata[0], y->pdata[0])
+               : g_strcmp0 (x->pdata[1], y->pdata[1]);
+}
+
+static int
+row_by_first (gconstpointer a, gconstpointer b)
+{
+    GPtrArray *x = *(GPtrArray *const *) a;
+    GPtrArray *y = *(GPtrArray *const *) b;
+
+    return g_strcmp0 (x->pdata[0], y->pdata[0]);
+}
+
+static void
+fill_summary (BounceReclassifySummary *summary, GHashTable *changes,
+              GHashTable *before, GHashTable *after)
+{
+    GHashTableIter iter;
+    gpointer key, value;
+
+    summary->reasons =
+        _bounce_table_new_from_spec ("old_reason,new_reason,events:i");
+    g_hash_table_iter_init (&iter, changes);
+    while (g_hash_table_iter_next (&iter, &key, &value)) {
+        const char *sep = strchr (key, '\x1f');
+        g_autofree char *old_reason = g_strndup (key, (gsize) (sep - (char *) key));
+
+        _bounce_table_take_row (
+            summary->reasons,
+            old_reason[0] != '\0' ? g_steal_pointer (&old_reason) : NULL,
+            sep[1] != '\0' ? g_strdup (sep + 1) : NULL,
+            g_strdup_printf ("%" G_GSIZE_FORMAT, GPOINTER_TO_SIZE (value)));
+    }
+    g_ptr_array_sort (summary->reasons->rows, change_by_count);
+
+    summary->suppression =
+        _bounce_table_new_from_spec ("address,before,after");
+    g_hash_table_iter_init (&iter, before);
+    while (g_hash_table_iter_next (&iter, &key, &value)) {
+        const char *now = g_hash_table_lookup (after, key);
+
+        if (g_strcmp0 (now, value) != 0)
+            _bounce_table_take_row (summary->suppression, g_strdup (key),
+                                    g_strdup (value), g_strdup (now));
+    }
+    g_hash_table_iter_init (&iter, after);
+    while (g_hash_table_iter_next (&iter, &key, &value))
+        if (!g_hash_table_contains (before, key))
+            _bounce_table_take_row (summary->suppression, g_strdup (key),
+                                    NULL, g_strdup (value));
+    g_ptr_array_sort (summary->suppression->rows, row_by_first);
+}
+
+void
+bounce_reclassify_options_init (BounceReclassifyOptions *options)
+{
+    g_return_if_fail (options != NULL);
+    memset (options, 0, sizeof *options);
+}
+
+BounceReclassifySummary *
+bounce_store_reclassify (BounceStore *store,
+                         BounceParser *parser,
+                         const BounceRules *rules,
+                         const BounceReclassifyOptions *options,
+                         GError **error)
+{
+    BounceReclassifyOptions defaults;
+    const BounceReclassifyOptions *o = options;
+    g_autoptr (BounceReclassifySummary) summary =
+        g_new0 (BounceReclassifySummary, 1);
+    g_autoptr (GHashTable) changes =
+        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr (GHashTable) before = NULL;
+    g_autoptr (GHashTable) after = NULL;
+    sqlite3_stmt *select_batch = NULL, *select_old = NULL, *update = NULL;
+    sqlite3_stmt *update_set = NULL, *delete_event = NULL;
+    sqlite3_stmt *update_message = NULL, *count = NULL;
+    sqlite3_int64 last_id = 0;
+    sqlite3_int64 rule_set = store->rule_set;
+    guint64 total = 0, done = 0;
+    guint batch;
+    gboolean ok = FALSE;
+    int rc;
+
+    g_return_val_if_fail (store != NULL, NULL);
+    g_return_val_if_fail (parser != NULL, NULL);
+    g_return_val_if_fail (!store->in_batch, NULL);
+    if (o == NULL) {
+        bounce_reclassify_options_init (&defaults);
+        o = &defaults;
+    }
+    batch = o->batch_size > 0 ? o->batch_size : RECLASSIFY_BATCH;
+
+#define PREP(stmt, sql)                                                      \
+    (rc = sqlite3_prepare_v2 (store->db, (sql), -1, &(stmt), NULL)) ==       \
+        SQLITE_OK
+    /* A message whose raw bytes were cut at the cap is not parsed again:
+     * its cut copy may say less than the message did (a recipient past
+     * the cut).  One stored unclassified is kept whole. */
+#define RECLASSIFIABLE " AND (m.raw_truncated = 0 OR m.classified = 0)"
+    if (!(PREP (count, "SELECT count (*), sum (m.raw_truncated = 1"
+                       " AND m.classified = 1) FROM messages m"
+                       " JOIN raw_messages r ON r.message_id = m.id"
+                       " WHERE ?1 IS NULL OR m.received_at >= ?1") &&
+          PREP (select_batch,
+                "SELECT m.id, m.source, m.received_at, m.classified, r.raw"
+                " FROM messages m JOIN raw_messages r ON r.message_id = m.id"
+                " WHERE m.id > ?1 AND (?2 IS NULL OR m.received_at >= ?2)"
+                RECLASSIFIABLE " ORDER BY m.id LIMIT ?3") &&
+          PREP (select_old, "SELECT id, reason FROM events"
+                            " WHERE message_id = ?1 ORDER BY position, id") &&
+          PREP (update, UPDATE_EVENT_SQL) &&
+          PREP (update_set, "UPDATE events SET rule_set = ?1"
+                            " WHERE id = ?2 AND rule_set IS NOT ?1") &&
+          PREP (delete_event, "DELETE FROM events WHERE id = ?1") &&
+          PREP (update_message, "UPDATE messages SET kind = ?2, mta = ?3,"
+                                " reporting_mta = ?4, classified = 1"
+                                " WHERE id = ?1"))) {
+        set_sqlite_error (error, store, rc, "preparing a statement");
+        goto out;
+    }
+#undef PREP
+#undef RECLASSIFIABLE
+    bind_text (count, 1, o->since);
+    if ((rc = sqlite3_step (count)) != SQLITE_ROW) {
+        set_sqlite_error (error, store, rc, "counting the messages");
+        goto out;
+    }
+    summary->cut = (guint64) sqlite3_column_int64 (count, 1);
+    total = (guint64) sqlite3_column_int64 (count, 0) - summary->cut;
+
+    if (!bounce_store_begin (store, error))
+        goto out;
+    /* The list before, from a state that is up to date. */
+    if (!heal_suppression (store, error))
+        goto fail;
+    before = suppressed_now (store, &rc);
+    if (before == NULL) {
+        set_sqlite_error (error, store, rc, "reading the suppression state");
+        goto fail;
+    }
+    if (rules != NULL && !set_rules_locked (store, rules, error))
+        goto fail;
+    if (o->progress != NULL)
+        o->progress (0, total, o->progress_data);
+    for (;;) {
+        g_autoptr (GPtrArray) pending =
+            g_ptr_array_new_with_free_func (pending_free);
+
+        sqlite3_bind_int64 (select_batch, 1, last_id);
+        bind_text (select_batch, 2, o->since);
+        sqlite3_bind_int (select_batch, 3, (int) batch);
+        while ((rc = sqlite3_step (select_batch)) == SQLITE_ROW) {
+            Pending *p = g_new0 (Pending, 1);
+            g_autoptr (GError) local = NULL;
+
+            p->id = sqlite3_column_int64 (select_batch, 0);
+            p->source = g_strdup (
+                (const char *) sqlite3_column_text (select_batch, 1));
+            p->received_at = g_strdup (
+                (const char *) sqlite3_column_text (select_batch, 2));
+            p->classified = sqlite3_column_int (select_batch, 3);
+            p->raw = inflate (sqlite3_column_blob (select_batch, 4),
+                              (gsize) sqlite3_column_bytes (select_batch, 4),
+                              &local);
+            last_id = p->id;
+            if (p->raw == NULL) {
+                g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE,
+                             "database %s: message %" G_GINT64_FORMAT
+                             ": cannot read its raw bytes: %s",
+                             store->path, (gint64) p->id, local->message);
+                pending_free (p);
+                sqlite3_reset (select_batch);
+                goto fail;
+            }
+            g_ptr_array_add (pending, p);
+        }
+        sqlite3_reset (select_batch);
+        if (rc != SQLITE_DONE) {
+            set_sqlite_error (error, store, rc, "reading the messages");
+            goto fail;
+        }
+        if (pending->len == 0)
+            break;
+        for (guint i = 0; i < pending->len; i++) {
+            const Pending *p = pending->pdata[i];
+            g_autoptr (BounceReport) report =
+                bounce_parser_parse (parser, p->raw, p->source);
+
+            if (!reclassify_message (store, p, report, select_old, update,
+                                     update_set, delete_event,
+                                     update_message, changes, summary,
+                                     error))
+                goto fail;
+            summary->messages++;
+        }
+        done += pending->len;
+        /* Each batch its own transaction, unless nothing is written. */
+        if (!o->dry_run) {
+            if (!bounce_store_commit (store, error) ||
+                !bounce_store_begin (store, error))
+                goto out;
+        }
+        if (o->progress != NULL)
+            o->progress (done, total, o->progress_data);
+    }
+    if (!heal_suppression (store, error))
+        goto fail;
+    after = suppressed_now (store, &rc);
+    if (after == NULL) {
+        set_sqlite_error (error, store, rc, "reading the suppression state");
+        goto fail;
+    }
+    if (o->dry_run) {
+        bounce_store_rollback (store);
+        store->rule_set = rule_set;
+    } else if (!bounce_store_commit (store, error))
+        goto out;
+    fill_summary (summary, changes, before, after);
+    ok = TRUE;
+    goto out;
+
+fail:
+    bounce_store_rollback (store);
+    store->rule_set = rule_set;
+out:
+    sqlite3_finalize (count);
+    sqlite3_finalize (select_batch);
+    sqlite3_finalize (select_old);
+    sqlite3_finalize (update);
+    sqlite3_finalize (update_set);
+    sqlite3_finalize (delete_event);
+    sqlite3_finalize (update_message);
+    return ok ? g_steal_pointer (&summary) : NULL;
+}
+
+void
+_bounce_store_set_heal_full (BounceStore *store, gint64 threshold)
+{
+    store->heal_full = threshold;
 }

@@ -257,6 +257,13 @@ typedef struct {
     gboolean hard;
     const char *who; /* recipient|sender|receiving-admin */
     gboolean hard_when_permanent; /* hard only on a permanent failure */
+    /* Which side the cause is on, for the suppression policy (the
+     * database's reasons.who): recipient (the address, its mailbox or
+     * domain), sender (the sending side's setup, reputation or content:
+     * suppressing would not help), receiving-admin (the receiving
+     * system), none (not a failure).  Not @who, which says who must act
+     * (for an unknown user, the sender: stop mailing it). */
+    const char *side;
 } BounceReason;
 
 /**
@@ -287,6 +294,15 @@ void bounce_rules_classify (const BounceRules *rules, BounceReport *report);
 /* The reason table entry for @name, or NULL. */
 const BounceReason *bounce_rules_get_reason (const BounceRules *rules,
                                              const char *name);
+
+/* The names of the reasons of the reason table, sorted (transfer
+ * container: the names are borrowed). */
+GPtrArray *bounce_rules_list_reasons (const BounceRules *rules);
+
+/* The version of the loaded rules: the SHA-256 (lower-case hex) of the
+ * rule files read, their names and contents in loading order.  The store
+ * records it with every event it classifies (borrowed). */
+const char *bounce_rules_get_version (const BounceRules *rules);
 
 /* What the reason @reason means, in @lang (a locale name such as "pl",
  * "pl_PL.UTF-8" or "de": its first variant the rules translate, as
@@ -517,7 +533,7 @@ void bounce_input_annotate (BounceInput *input, BounceReport *report);
 typedef struct _BounceStore BounceStore;
 
 /* The schema version this library writes (PRAGMA user_version). */
-#define BOUNCE_STORE_SCHEMA_VERSION 7
+#define BOUNCE_STORE_SCHEMA_VERSION 8
 
 /* Default busy timeout and raw message cap. */
 #define BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS 10000
@@ -593,6 +609,18 @@ gboolean bounce_store_add (BounceStore *store,
 /* The content hash of @raw as stored in messages.content_hash
  * (transfer full). */
 char *bounce_store_content_hash (GBytes *raw);
+
+/* The rules the reports given to bounce_store_add() were classified
+ * with (borrowed for the call; NULL: not said).  Every event stored
+ * after it records their version (bounce_rules_get_version(), in
+ * rule_sets), and when other rules wrote the database's reasons table it
+ * is written again from theirs: each reason's side as reasons.who, and
+ * the suppression state of the addresses it changes computed again, in
+ * one transaction (that of the open batch, if any). */
+gboolean bounce_store_set_rules (BounceStore *store,
+                                 const BounceRules *rules,
+                                 GError **error);
+
 
 /* ------------------------------------------------------------------ */
 /* Queries: reports over the history (read-only)                      */
@@ -773,6 +801,19 @@ BounceTable *bounce_query_suppress (BounceReader *reader,
                                     const BounceQueryOptions *options,
                                     GError **error);
 
+/* Called with the cells of one row of bounce_query_suppress() (in its
+ * column order; borrowed for the call). */
+typedef void (*BounceSuppressFunc) (const char *const *cells,
+                                    gpointer user_data);
+
+/* The rows of bounce_query_suppress() one at a time, in the same order,
+ * without holding the list: for a list of any size. */
+gboolean bounce_query_suppress_foreach (BounceReader *reader,
+                                        const BounceQueryOptions *options,
+                                        BounceSuppressFunc func,
+                                        gpointer user_data,
+                                        GError **error);
+
 /* Every event of options->match (or of everyone), oldest first: time,
  * address, outcome, action, status, smtp_code, reason, hard, rule,
  * diagnostic, remote_mta, mta, reporting_mta, orig_message_id, subject,
@@ -783,6 +824,16 @@ BounceTable *bounce_query_history (BounceReader *reader,
                                    const BounceQueryOptions *options,
                                    GError **error);
 
+/* How many events of the whole history were classified by other rules
+ * than those of @version (bounce_rules_get_version()), or before the
+ * database recorded it; *@out_total (may be NULL) all events.  0 for a
+ * database older than the record (schema version 8); -1 with @error set
+ * on failure. */
+gint64 bounce_query_count_other_rules (BounceReader *reader,
+                                       const char *version,
+                                       gint64 *out_total,
+                                       GError **error);
+
 /* Turns a --since/--until value into an ISO 8601 UTC time
  * ("2026-11-01T00:00:00Z"): a duration back from @now ("30m", "24h",
  * "7d", "2w"), a date ("2026-11-01": its start, or with @end_of_day the
@@ -792,6 +843,80 @@ char *bounce_time_parse (const char *text,
                          GDateTime *now,
                          gboolean end_of_day,
                          GError **error);
+
+/* ------------------------------------------------------------------ */
+/* Reclassifying the history (bouncestat reclassify)                  */
+/* ------------------------------------------------------------------ */
+
+/* Called with how many messages of @total are done. */
+typedef void (*BounceProgressFunc) (guint64 done,
+                                    guint64 total,
+                                    gpointer user_data);
+
+/**
+ * BounceReclassifyOptions:
+ * @since: only the messages received at or after this time (ISO 8601
+ *   UTC, as from bounce_time_parse()), or NULL for all.
+ * @dry_run: change nothing: everything happens in one transaction that
+ *   is rolled back, and the summary says what would have changed.
+ * @batch_size: messages per transaction; 0 for the default (500).
+ * @progress: called after each batch (may be NULL), with @progress_data.
+ */
+typedef struct {
+    const char *since;
+    gboolean dry_run;
+    guint batch_size;
+    BounceProgressFunc progress;
+    gpointer progress_data;
+} BounceReclassifyOptions;
+
+void bounce_reclassify_options_init (BounceReclassifyOptions *options);
+
+/**
+ * BounceReclassifySummary:
+ * @messages: raw messages parsed again.
+ * @unclassified: of them, stored unclassified until now.
+ * @events: their events now.
+ * @changed: events added, removed or classified differently.
+ * @cut: messages not parsed again because their raw bytes were kept cut
+ *   (the raw cap: ingest --raw-cap); their events stay as they are.
+ * @reasons: old_reason, new_reason (no value: the event was added or
+ *   removed), events: the changed events, by count.
+ * @suppression: address, before, after ("hard", "soft" or no value: not
+ *   suppressed): the addresses the suppression list gains, loses or
+ *   suppresses for another cause (by the settings' thresholds), by
+ *   address.
+ */
+typedef struct {
+    guint64 messages;
+    guint64 unclassified;
+    guint64 events;
+    guint64 changed;
+    guint64 cut;
+    BounceTable *reasons;
+    BounceTable *suppression;
+} BounceReclassifySummary;
+
+void bounce_reclassify_summary_free (BounceReclassifySummary *summary);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceReclassifySummary,
+                               bounce_reclassify_summary_free)
+
+/* Parses every stored raw message (of the window of @options; not those
+ * kept cut, which may say less than the message did) again
+ * with @parser and updates its events in place: the classification
+ * columns of each recipient (the address stays when the parse finds
+ * none, verified stays as stored), recipients added or removed, the
+ * message's kind, mta and classified = 1; the suppression state
+ * follows.  @rules (those of @parser; may be NULL) are recorded as by
+ * bounce_store_set_rules().  In batches of transactions; no batch may be
+ * open.  NULL with @error set on failure (the batches before it stay
+ * committed). */
+BounceReclassifySummary *bounce_store_reclassify (
+    BounceStore *store,
+    BounceParser *parser,
+    const BounceRules *rules,
+    const BounceReclassifyOptions *options,
+    GError **error);
 
 G_END_DECLS
 

@@ -111,8 +111,9 @@ for line in open(indir + "/expected.tsv"):
     name, code, kind = line.split("\t")[:3]
     data = open(os.path.join(indir, name), "rb").read()
     con = sqlite3.connect(os.path.join(dbdir, name + ".db"))
-    rows = con.execute("SELECT kind, raw_size, raw, raw_truncated"
-                       " FROM messages").fetchall()
+    rows = con.execute("SELECT m.kind, m.raw_size, r.raw, m.raw_truncated"
+                       " FROM messages m LEFT JOIN raw_messages r"
+                       " ON r.message_id = m.id").fetchall()
     con.close()
     problem = None
     if len(rows) != 1:

@@ -1,0 +1,514 @@
+/*
+ * bounce-suppress.c - the suppression policy, in one place: which events
+ * of an address's history count, streamed in time order.
+ *
+ * A bounce counts unless it is unverified (events.verified = 0: maybe
+ * forged) or its reason is sender-side (reasons.who = 'sender': stopping
+ * mail to the address would not help).  A counted bounce is hard when
+ * the event is hard and its reason recipient-side, soft when the event
+ * is not hard.  A delivery (not unverified) clears everything before it.
+ * The store keeps the result per address in suppression_state
+ * (bounce-store.c); `suppress` and the suppression_candidates view read
+ * it, and decide with the thresholds (_bounce_suppression_decide and the
+ * view's WHERE, which tests/test-query.c holds to the same list).
+ * The second half of the file is the list `suppress` prints
+ * (bounce_query_suppress): from the state, or from the events for a
+ * window and for the addresses a write by hand made stale.
+ */
+#include <string.h>
+
+#include "bounce-query-private.h"
+
+GHashTable *
+_bounce_reason_sides (sqlite3 *db, int *out_rc)
+{
+    GHashTable *sides =
+        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2 (db, "SELECT name, who FROM reasons", -1,
+                                 &stmt, NULL);
+
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        const char *name = (const char *) sqlite3_column_text (stmt, 0);
+        const char *who = (const char *) sqlite3_column_text (stmt, 1);
+
+        rc = SQLITE_OK;
+        if (name != NULL && who != NULL)
+            g_hash_table_insert (sides, g_strdup (name), g_strdup (who));
+    }
+    sqlite3_finalize (stmt);
+    *out_rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    if (*out_rc != SQLITE_OK)
+        g_clear_pointer (&sides, g_hash_table_unref);
+    return sides;
+}
+
+static void
+set (char **field, const char *value)
+{
+    if (g_strcmp0 (*field, value) == 0)
+        return;
+    g_free (*field);
+    *field = g_strdup (value);
+}
+
+/* Forgets the bounces (a delivery came after them). */
+static void
+state_reset (BounceSuppression *s)
+{
+    s->bounces = s->hard = s->soft = 0;
+    g_clear_pointer (&s->first_bounce, g_free);
+    g_clear_pointer (&s->last_bounce, g_free);
+    g_clear_pointer (&s->first_soft, g_free);
+    g_clear_pointer (&s->last_soft, g_free);
+    g_clear_pointer (&s->reason, g_free);
+    g_clear_pointer (&s->status, g_free);
+    s->last_event = 0;
+    g_clear_pointer (&s->hard_reason, g_free);
+    g_clear_pointer (&s->hard_status, g_free);
+}
+
+static void
+state_clear (BounceSuppression *s)
+{
+    state_reset (s);
+    g_clear_pointer (&s->address, g_free);
+    g_clear_pointer (&s->domain, g_free);
+    g_clear_pointer (&s->registrable_domain, g_free);
+    g_clear_pointer (&s->last_delivered, g_free);
+}
+
+static gint64
+seconds (const char *iso)
+{
+    g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
+    g_autoptr (GDateTime) t = iso != NULL
+                                  ? g_date_time_new_from_iso8601 (iso, utc)
+                                  : NULL;
+
+    return t != NULL ? g_date_time_to_unix (t) : G_MININT64;
+}
+
+static void
+state_finish (BounceSuppression *s, BounceSuppressionFunc func,
+              gpointer user_data)
+{
+    if (s->address != NULL && (s->bounces > 0 || s->last_delivered != NULL)) {
+        gint64 first = seconds (s->first_soft);
+        gint64 last = seconds (s->last_soft);
+
+        s->soft_span = first != G_MININT64 && last != G_MININT64
+                           ? last - first
+                           : -1;
+        func (s, user_data);
+    }
+    state_clear (s);
+}
+
+#define COL(i) ((const char *) sqlite3_column_text (stmt, (i)))
+
+int
+_bounce_suppression_scan (sqlite3_stmt *stmt,
+                          GHashTable *sides,
+                          const char *since,
+                          const char *until,
+                          BounceSuppressionFunc func,
+                          gpointer user_data)
+{
+    BounceSuppression s;
+    int rc;
+
+    memset (&s, 0, sizeof s);
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        const char *address = COL (0);
+        const char *time = COL (1);
+        const char *outcome = COL (2);
+        int hard = sqlite3_column_type (stmt, 3) == SQLITE_NULL
+                       ? -1
+                       : sqlite3_column_int (stmt, 3);
+        const char *reason = COL (4);
+        const char *side;
+
+        if (address == NULL || time == NULL || outcome == NULL)
+            continue;
+        if (s.address == NULL || strcmp (address, s.address) != 0) {
+            state_finish (&s, func, user_data);
+            s.address = g_strdup (address);
+        }
+        if (strcmp (outcome, "delivered") == 0) {
+            /* As of @until: later deliveries have not happened yet. */
+            if (until != NULL && strcmp (time, until) >= 0)
+                continue;
+            /* Only bounces after the last delivery count. */
+            state_reset (&s);
+            set (&s.last_delivered, time);
+            set (&s.domain, COL (7));
+            set (&s.registrable_domain, COL (8));
+            continue;
+        }
+        if (s.last_delivered != NULL && strcmp (time, s.last_delivered) <= 0)
+            continue;
+        if ((since != NULL && strcmp (time, since) < 0) ||
+            (until != NULL && strcmp (time, until) >= 0))
+            continue;
+        side = reason != NULL ? g_hash_table_lookup (sides, reason) : NULL;
+        if (g_strcmp0 (side, "sender") == 0)
+            continue;
+        s.bounces++;
+        if (hard == 1 && g_strcmp0 (side, "recipient") == 0) {
+            s.hard++;
+            set (&s.hard_reason, reason);
+            set (&s.hard_status, COL (5));
+        }
+        if (hard != 1) {
+            s.soft++;
+            if (s.first_soft == NULL)
+                set (&s.first_soft, time);
+            set (&s.last_soft, time);
+        }
+        if (s.first_bounce == NULL)
+            set (&s.first_bounce, time);
+        set (&s.last_bounce, time);
+        set (&s.reason, reason);
+        set (&s.status, COL (5));
+        s.last_event = sqlite3_column_int64 (stmt, 6);
+        set (&s.domain, COL (7));
+        set (&s.registrable_domain, COL (8));
+    }
+    if (rc == SQLITE_DONE)
+        state_finish (&s, func, user_data);
+    state_clear (&s);
+    return rc;
+}
+
+#undef COL
+
+const char *
+_bounce_suppression_decide (const BounceSuppression *s,
+                            gint64 soft_count,
+                            gint64 soft_days)
+{
+    if (s->hard > 0)
+        return "hard";
+    if (s->soft == 0 || s->soft < soft_count || s->soft_span < 0)
+        return NULL;
+    return s->soft_span >= soft_days * 86400 ? "soft" : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* suppress                                                           */
+/* ------------------------------------------------------------------ */
+
+static gint64
+read_setting (BounceReader *reader, const char *name, gint64 fallback)
+{
+    sqlite3_stmt *stmt = NULL;
+    gint64 value = fallback;
+
+    if (sqlite3_prepare_v2 (reader->db,
+                            "SELECT value FROM settings WHERE name = ?1", -1,
+                            &stmt, NULL) == SQLITE_OK) {
+        sqlite3_bind_text (stmt, 1, name, -1, SQLITE_STATIC);
+        if (sqlite3_step (stmt) == SQLITE_ROW &&
+            sqlite3_column_type (stmt, 0) != SQLITE_NULL)
+            value = sqlite3_column_int64 (stmt, 0);
+    }
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+/* Appends " AND (COLUMN is the address, or in the domain)" for
+ * options->match. */
+static void
+add_address_match (Query *q, const char *column, const char *match)
+{
+    if (match != NULL && match[0] == '@') {
+        g_autofree char *domain = g_utf8_strdown (match + 1, -1);
+        g_autoptr (GString) escaped = g_string_new (NULL);
+        g_autofree char *exact = NULL;
+        g_autofree char *below = NULL;
+        g_autofree char *sql = NULL;
+
+        /* LIKE's wildcards in the domain stand for themselves. */
+        for (const char *p = domain; *p != '\0'; p++) {
+            if (*p == '%' || *p == '_' || *p == '\\')
+                g_string_append_c (escaped, '\\');
+            g_string_append_c (escaped, *p);
+        }
+        exact = g_strconcat ("%@", escaped->str, NULL);
+        below = g_strconcat ("%.", escaped->str, NULL);
+        /* The domain or one below it (the registrable domain's). */
+        sql = g_strdup_printf (" AND (%s LIKE ? ESCAPE '\\'"
+                               " OR %s LIKE ? ESCAPE '\\')", column, column);
+        _bounce_query_add (q, sql, exact, below);
+    } else if (match != NULL) {
+        g_autofree char *address = g_utf8_strdown (match, -1);
+        g_autofree char *sql = g_strdup_printf (" AND %s = ?", column);
+
+        _bounce_query_add (q, sql, address);
+    }
+}
+
+typedef struct {
+    BounceSuppressFunc emit;
+    gpointer data;
+    gint64 n, days;
+    /* The stale addresses' rows, to merge in address order. */
+    BounceTable *stale;
+    guint next_stale;
+} SuppressRows;
+
+/* A row of the list for @st if the policy suppresses it. */
+static void
+suppress_row (const BounceSuppression *st, gpointer user_data)
+{
+    SuppressRows *out = user_data;
+    const char *why = _bounce_suppression_decide (st, out->n, out->days);
+    char bounces[24], hard_bounces[24], soft_bounces[24];
+    gboolean hard;
+    const char *at;
+
+    if (why == NULL)
+        return;
+    hard = st->hard > 0;
+    at = strrchr (st->address, '@');
+    g_snprintf (bounces, sizeof bounces, "%" G_GINT64_FORMAT, st->bounces);
+    g_snprintf (hard_bounces, sizeof hard_bounces, "%" G_GINT64_FORMAT,
+                st->hard);
+    g_snprintf (soft_bounces, sizeof soft_bounces, "%" G_GINT64_FORMAT,
+                st->soft);
+    {
+        const char *cells[] = {
+            st->address, why, hard ? st->hard_reason : st->reason,
+            hard ? st->hard_status : st->status, st->first_bounce,
+            st->last_bounce, bounces, hard_bounces, soft_bounces,
+            at != NULL ? at + 1 : NULL,
+        };
+
+        out->emit (cells, out->data);
+    }
+}
+
+static int
+row_by_address (gconstpointer a, gconstpointer b)
+{
+    GPtrArray *x = *(GPtrArray *const *) a;
+    GPtrArray *y = *(GPtrArray *const *) b;
+
+    return strcmp (x->pdata[0], y->pdata[0]);
+}
+
+#define COL(i) ((char *) sqlite3_column_text (stmt, (i)))
+
+/* Whether any address is stale (then the state's rows for them are
+ * skipped: their events answer). */
+static gboolean
+any_stale (BounceReader *reader)
+{
+    sqlite3_stmt *stmt = NULL;
+    gboolean any = TRUE;
+
+    if (sqlite3_prepare_v2 (reader->db, "SELECT EXISTS (SELECT 1 FROM"
+                                        " suppression_stale)",
+                            -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step (stmt) == SQLITE_ROW)
+        any = sqlite3_column_int (stmt, 0) != 0;
+    sqlite3_finalize (stmt);
+    return any;
+}
+
+/* The addresses of suppression_state that no write has made stale. */
+static int
+suppress_from_state (BounceReader *reader, const BounceQueryOptions *o,
+                     SuppressRows *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    Query q;
+    int rc;
+
+    _bounce_query_init (&q);
+    g_string_append (q.sql,
+                     "SELECT s.address, s.bounces, s.hard_bounces,"
+                     " s.soft_bounces, s.first_bounce, s.last_bounce,"
+                     " s.first_soft, s.last_soft, s.last_reason,"
+                     " s.last_status, s.hard_reason, s.hard_status,"
+                     " CAST (strftime ('%s', s.last_soft) AS INTEGER)"
+                     " - CAST (strftime ('%s', s.first_soft) AS INTEGER)"
+                     " FROM suppression_state s WHERE s.bounces > 0");
+    /* Only those that can be suppressed (_bounce_suppression_decide). */
+    g_string_append_printf (q.sql, " AND (s.hard_bounces > 0"
+                                   " OR s.soft_bounces >= %" G_GINT64_FORMAT
+                                   ")", MAX (out->n, (gint64) 1));
+    if (any_stale (reader))
+        g_string_append (q.sql, " AND NOT EXISTS (SELECT 1 FROM"
+                                " suppression_stale x"
+                                " WHERE x.address = s.address)");
+    add_address_match (&q, "s.address", o->match);
+    rc = _bounce_query_prepare (reader, &q, &stmt);
+    _bounce_query_clear (&q);
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        BounceSuppression st;
+
+        memset (&st, 0, sizeof st);
+        st.address = COL (0);
+        st.bounces = sqlite3_column_int64 (stmt, 1);
+        st.hard = sqlite3_column_int64 (stmt, 2);
+        st.soft = sqlite3_column_int64 (stmt, 3);
+        st.first_bounce = COL (4);
+        st.last_bounce = COL (5);
+        st.first_soft = COL (6);
+        st.last_soft = COL (7);
+        st.reason = COL (8);
+        st.status = COL (9);
+        st.hard_reason = COL (10);
+        st.hard_status = COL (11);
+        st.soft_span = sqlite3_column_type (stmt, 12) == SQLITE_NULL
+                           ? -1
+                           : sqlite3_column_int64 (stmt, 12);
+        if (st.address != NULL)
+            suppress_row (&st, out);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize (stmt);
+    return rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+#undef COL
+
+/* The addresses' histories through the policy: those of @where (" AND
+ * ..." over events e; may be NULL), in the window of @o. */
+static int
+suppress_from_events (BounceReader *reader, const BounceQueryOptions *o,
+                      GHashTable *sides, const char *where,
+                      SuppressRows *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    Query q;
+    int rc;
+
+    _bounce_query_init (&q);
+    g_string_append (q.sql, _BOUNCE_SUPPRESSION_SELECT_ALL);
+    /* Unverified events (maybe forged) never count, neither bounces nor
+     * deliveries. */
+    if (reader->schema_version >= _BOUNCE_SCHEMA_VERSION_VERIFIED)
+        g_string_append (q.sql, _BOUNCE_SUPPRESSION_VERIFIED);
+    if (where != NULL)
+        g_string_append (q.sql, where);
+    add_address_match (&q, "e.address", o->match);
+    g_string_append (q.sql, _BOUNCE_SUPPRESSION_ORDER);
+    rc = _bounce_query_prepare (reader, &q, &stmt);
+    _bounce_query_clear (&q);
+    if (rc == SQLITE_OK)
+        rc = _bounce_suppression_scan (stmt, sides, o->since, o->until,
+                                       suppress_row, out);
+    sqlite3_finalize (stmt);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The policy is bounce-suppress.c's.  Without a window, the state the
+ * store keeps (suppression_state) answers, and only the addresses a
+ * write by other means made stale are read from their events; with
+ * --since or --until (or a database older than the state), every
+ * history in the window is. */
+static void
+add_copy (const char *const *cells, gpointer user_data)
+{
+    _bounce_table_add_row_copy (user_data, cells);
+}
+
+/* Emits the stale rows that sort before @address (NULL: all left). */
+static void
+flush_stale (SuppressRows *out, const char *address)
+{
+    while (out->next_stale < out->stale->rows->len) {
+        GPtrArray *row = out->stale->rows->pdata[out->next_stale];
+
+        if (address != NULL && strcmp (row->pdata[0], address) > 0)
+            break;
+        out->emit ((const char *const *) row->pdata, out->data);
+        out->next_stale++;
+    }
+}
+
+static void
+emit_merged (const char *const *cells, gpointer user_data)
+{
+    SuppressRows *out = user_data;
+
+    flush_stale (out, cells[0]);
+    out->emit (cells, out->data);
+}
+
+#define SUPPRESS_COLUMNS                                                     \
+    "address,why,reason,status,first_bounce,last_bounce,bounces:i,"          \
+    "hard_bounces:i,soft_bounces:i,domain"
+
+gboolean
+bounce_query_suppress_foreach (BounceReader *reader,
+                               const BounceQueryOptions *options,
+                               BounceSuppressFunc func,
+                               gpointer user_data,
+                               GError **error)
+{
+    BounceQueryOptions defaults;
+    const BounceQueryOptions *o = _bounce_query_options_or_default (options, &defaults);
+    g_autoptr (GHashTable) sides = NULL;
+    g_autoptr (BounceTable) stale = NULL;
+    SuppressRows out = { func, user_data, 0, 0, NULL, 0 };
+    int rc;
+
+    g_return_val_if_fail (reader != NULL && func != NULL, FALSE);
+    sides = _bounce_reason_sides (reader->db, &rc);
+    if (sides == NULL) {
+        _bounce_reader_error (error, reader, rc, "reading the reasons");
+        return FALSE;
+    }
+    out.n = o->soft_count >= 0 ? o->soft_count
+                               : read_setting (reader, "suppress_soft_count", 3);
+    out.days = o->soft_days >= 0 ? o->soft_days
+                                 : read_setting (reader, "suppress_soft_days",
+                                                 7);
+    if (reader->schema_version >= _BOUNCE_SCHEMA_VERSION_STATE &&
+        o->since == NULL && o->until == NULL) {
+        SuppressRows merged = out;
+
+        /* The stale addresses first (usually none), by address... */
+        stale = _bounce_table_new_from_spec (SUPPRESS_COLUMNS);
+        out.emit = add_copy;
+        out.data = stale;
+        rc = suppress_from_events (
+            reader, o, sides,
+            " AND e.address IN (SELECT address FROM suppression_stale)",
+            &out);
+        g_ptr_array_sort (stale->rows, row_by_address);
+        /* ...then the state (by address: its key), the two merged. */
+        merged.stale = stale;
+        out.emit = emit_merged;
+        out.data = &merged;
+        if (rc == SQLITE_OK || rc == SQLITE_DONE)
+            rc = suppress_from_state (reader, o, &out);
+        if (rc == SQLITE_OK || rc == SQLITE_DONE)
+            flush_stale (&merged, NULL);
+    } else {
+        rc = suppress_from_events (reader, o, sides, NULL, &out);
+    }
+    if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+        _bounce_reader_error (error, reader, rc, "reading the history");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+BounceTable *
+bounce_query_suppress (BounceReader *reader,
+                       const BounceQueryOptions *options,
+                       GError **error)
+{
+    g_autoptr (BounceTable) table =
+        _bounce_table_new_from_spec (SUPPRESS_COLUMNS);
+
+    if (!bounce_query_suppress_foreach (reader, options, add_copy, table,
+                                        error))
+        return NULL;
+    return g_steal_pointer (&table);
+}
