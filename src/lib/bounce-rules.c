@@ -15,6 +15,7 @@
  * codes, status globs) are tried before any regular expression.  This file does not parse messages and
  * never prints.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "bounce-private.h"
@@ -745,9 +746,9 @@ load_reason (Ctx *ctx, GKeyFile *kf, const char *group, const char *name)
     else if (!in_list (whos, reason->who))
         ctx_problem (ctx, "who must be recipient, sender or receiving-admin, "
                           "not '%.40s'", reason->who);
-    if (reason->side == NULL)
-        ctx_problem (ctx, "no side");
-    else if (!in_list (sides, reason->side))
+    /* No side: it keeps the side of the reason it replaces (a rules.d
+     * group that only rewords the advice); checked once all are read. */
+    if (reason->side != NULL && !in_list (sides, reason->side))
         ctx_problem (ctx, "side must be recipient, sender, receiving-admin "
                           "or none, not '%.40s'", reason->side);
     if (hard == NULL)
@@ -844,6 +845,13 @@ add_rule (Ctx *ctx, BounceRules *rules, GHashTable *slots, Rule *rule)
     g_ptr_array_add (rules->rules, rule);
 }
 
+/* qsort over an array of strings, for problems in a stable order. */
+static int
+compare_names (const void *a, const void *b)
+{
+    return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
 static void
 add_reason (Ctx *ctx, BounceRules *rules, Reason *reason)
 {
@@ -853,8 +861,14 @@ add_reason (Ctx *ctx, BounceRules *rules, Reason *reason)
         ctx_problem (ctx, "duplicate reason (also in %s)", old->file);
         reason_free (reason);
     } else if (old != NULL && old->dir_index > reason->dir_index) {
+        /* The later directory's group replaces this one, but for the
+         * side when it names none. */
+        if (old->side == NULL && reason->side != NULL)
+            old->pub.side = old->side = g_steal_pointer (&reason->side);
         reason_free (reason);
     } else {
+        if (old != NULL && reason->side == NULL && old->side != NULL)
+            reason->pub.side = reason->side = g_strdup (old->side);
         g_hash_table_replace (rules->reasons, reason->name, reason);
     }
 }
@@ -1078,6 +1092,22 @@ load_all (const char *const *dirs, GPtrArray *problems)
         for (guint i = 0; i < files->len; i++)
             load_file (rules, slots, files->pdata[i], sum, problems);
         rules->version = g_strdup (g_checksum_get_string (sum));
+    }
+
+    /* Every reason has a side, its own or the one of the reason it
+     * replaces. */
+    {
+        guint n;
+        g_autofree gpointer *names =
+            g_hash_table_get_keys_as_array (rules->reasons, &n);
+
+        qsort (names, n, sizeof *names, compare_names);
+        for (guint i = 0; i < n; i++) {
+            const Reason *reason = g_hash_table_lookup (rules->reasons, names[i]);
+            if (reason->side == NULL)
+                g_ptr_array_add (problems, g_strdup_printf (
+                    "%s: [reason %s]: no side", reason->file, reason->name));
+        }
     }
 
     /* Every rule's reason must be in the reason table. */

@@ -90,6 +90,20 @@ expect_rc "parse with broken default rules" 78 env BOUNCESTAT_RULES_DIR="$tmp/br
 expect_rc "explain with broken rules" 78 "$BIN" explain --rules "$tmp/broken" 552
 expect_rc "parse --no-rules ignores broken rules" 0 "$BIN" parse --no-rules --rules "$tmp/broken" "$FIX/postfix-real/postfix-552-mailbox-full.eml"
 
+# A [reason] in a later directory that names no side keeps the side of
+# the reason it replaces; a new reason must name one.
+mkdir "$tmp/reword" "$tmp/newreason"
+printf '[reason mailboxfull]\nmeaning = Full\nmeaning[pl] = Pelna\nhard = false\nwho = recipient\nadvice = Wait.\nadvice[pl] = Czekaj.\n' >"$tmp/reword/00-reasons.rules"
+printf '[reason localgone]\nmeaning = Gone\nmeaning[pl] = Nie ma\nhard = true\nwho = sender\nadvice = Drop.\nadvice[pl] = Usun.\n' >"$tmp/newreason/00-local.rules"
+printf '[bouncestat]\nrules = %s;%s\n' "$RULES" "$tmp/reword" >"$tmp/reword.conf"
+printf '[bouncestat]\nrules = %s;%s\n' "$RULES" "$tmp/newreason" >"$tmp/newreason.conf"
+expect_rc "a reworded reason without side" 0 env -u BOUNCESTAT_RULES_DIR BOUNCESTAT_CONFIG="$tmp/reword.conf" "$BIN" explain --format=json "552 5.2.2 Mailbox full"
+grep -q '"advice":"Wait.".*' "$tmp/out" && grep -q '"side":"recipient"' "$tmp/out"
+check "the reworded reason keeps the side it replaces" $?
+expect_rc "a new reason without side" 78 env -u BOUNCESTAT_RULES_DIR BOUNCESTAT_CONFIG="$tmp/newreason.conf" "$BIN" explain 552
+grep -q "^bouncestat: bad rules: $tmp/newreason/00-local.rules: \[reason localgone\]: no side$" "$tmp/err"
+check "a new reason without side named" $?
+
 # --- rules stats ---------------------------------------------------------
 # Two messages that one rule decides, one that another decides alone.
 mkdir "$tmp/stats"
