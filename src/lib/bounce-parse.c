@@ -87,15 +87,19 @@ bounce_parser_set_verp_pattern (BounceParser *parser,
                                 GError **error)
 {
     GRegex *re;
+    g_autoptr (GError) regex_error = NULL;
 
     g_return_val_if_fail (parser != NULL, FALSE);
     if (pattern == NULL || pattern[0] == '\0') {
         g_clear_pointer (&parser->verp, g_regex_unref);
         return TRUE;
     }
-    re = g_regex_new (pattern, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, error);
+    /* GRegex's error in the one BOUNCE_ERROR domain, its text kept. */
+    re = g_regex_new (pattern, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0,
+                      &regex_error);
     if (re == NULL) {
-        g_prefix_error (error, "bad VERP pattern: ");
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_FAILED,
+                     "bad VERP pattern: %s", regex_error->message);
         return FALSE;
     }
     if (g_regex_get_string_number (re, "local") < 0 ||

@@ -74,6 +74,12 @@ G_GNUC_INTERNAL void _bounce_verp_check (const BounceVerpKey *key,
  * knows it: the parser skips it, the store's content hash leaves it out. */
 G_GNUC_INTERNAL gsize _bounce_message_start (const guint8 *data, gsize len);
 
+/* bounce-store.c: the SQLite handle (borrowed), for the library's own
+ * queries and its tests; not in the public header (the handle stays
+ * opaque: people who query the database use sqlite3 on the file). */
+struct sqlite3;
+G_GNUC_INTERNAL struct sqlite3 *bounce_store_get_db (BounceStore *store);
+
 /* bounce-dsn.c: RFC 3464 field blocks */
 
 /* Parses the body of a message/delivery-status part into @report's

@@ -444,6 +444,8 @@ void bounce_parser_set_extra_headers (BounceParser *parser,
  * named groups "local" and "domain"
  * (default: ^[^+=@]+[+=](?<local>[^@]+)=(?<domain>[^=@+]+)(?:\+[0-9a-f]+)?@,
  * which also reads a signed return path, docs/verp.md). */
+/* Fails with BOUNCE_ERROR_FAILED (GRegex's text in the message) when
+ * @pattern is not a valid expression or lacks one of the groups. */
 gboolean bounce_parser_set_verp_pattern (BounceParser *parser,
                                          const char *pattern,
                                          GError **error);
@@ -582,11 +584,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceStore, bounce_store_close)
 
 /* The schema version of the open database. */
 int bounce_store_get_schema_version (BounceStore *store);
-
-/* The SQLite handle (a `sqlite3 *`), for readers that query the views
- * and tables themselves (borrowed). */
-struct sqlite3;
-struct sqlite3 *bounce_store_get_db (BounceStore *store);
 
 /* A batch is one write transaction (BEGIN IMMEDIATE ... COMMIT): what
  * bounce_store_add() does between them is committed together.  Without
