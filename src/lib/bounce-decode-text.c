@@ -574,6 +574,7 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
                                   G_REGEX_OPTIMIZE, 0, NULL);
         g_once_init_leave (&once, 1);
     }
+    *x = (Extract) { 0 };
     x->found = g_ptr_array_new_with_free_func (found_free);
     x->index = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
     x->shared = g_string_new (NULL);
