@@ -20,19 +20,19 @@ decoder_free (gpointer p)
     BounceDecoder *dec = p;
 
     g_free (dec->name);
-    g_clear_pointer (&dec->from, g_regex_unref);
-    g_clear_pointer (&dec->subject, g_regex_unref);
-    g_clear_pointer (&dec->body, g_regex_unref);
-    g_clear_pointer (&dec->header, g_regex_unref);
-    g_clear_pointer (&dec->start, g_regex_unref);
-    g_clear_pointer (&dec->end, g_regex_unref);
+    g_clear_pointer (&dec->from, _bounce_regex_free);
+    g_clear_pointer (&dec->subject, _bounce_regex_free);
+    g_clear_pointer (&dec->body, _bounce_regex_free);
+    g_clear_pointer (&dec->header, _bounce_regex_free);
+    g_clear_pointer (&dec->start, _bounce_regex_free);
+    g_clear_pointer (&dec->end, _bounce_regex_free);
     g_free (dec);
 }
 
 void
 _bounce_decoder_data_free (BounceDecoderData *d)
 {
-    GRegex **all[] = { &d->bounce_from, &d->role_from, &d->bounce_subject,
+    BounceRegex **all[] = { &d->bounce_from, &d->role_from, &d->bounce_subject,
                        &d->end, &d->recipient, &d->skip, &d->delayed,
                        &d->forwarded, &d->error, &d->sender_before,
                        &d->alias, &d->local_recipient, &d->local_list, &d->trace, &d->wrapper,
@@ -43,7 +43,7 @@ _bounce_decoder_data_free (BounceDecoderData *d)
     if (d == NULL)
         return;
     for (guint i = 0; i < G_N_ELEMENTS (all); i++)
-        g_clear_pointer (all[i], g_regex_unref);
+        g_clear_pointer (all[i], _bounce_regex_free);
     g_clear_pointer (&d->decoders, g_ptr_array_unref);
     g_clear_pointer (&d->keys, g_key_file_unref);
     g_free (d);
@@ -53,7 +53,7 @@ _bounce_decoder_data_free (BounceDecoderData *d)
  * when the pattern is invalid. */
 static gboolean
 compile (GKeyFile *kf, const char *group, const char *key, gboolean anchor,
-         GRegex **out, GError **error)
+         BounceRegex **out, GError **error)
 {
     g_autofree char *raw = g_key_file_get_value (kf, group, key, NULL);
     g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
@@ -82,10 +82,10 @@ compile (GKeyFile *kf, const char *group, const char *key, gboolean anchor,
         return TRUE;
     g_string_replace (s, "{ADDR}", ADDR_RE, 0);
     pattern = anchor ? g_strdup_printf ("^(?:%s)", s->str) : g_strdup (s->str);
-    *out = g_regex_new (pattern,
-                        G_REGEX_CASELESS | G_REGEX_MULTILINE | G_REGEX_OPTIMIZE |
-                            G_REGEX_DUPNAMES,
-                        0, &local);
+    *out = _bounce_regex_new (pattern,
+                              G_REGEX_CASELESS | G_REGEX_MULTILINE | G_REGEX_OPTIMIZE |
+                                  G_REGEX_DUPNAMES,
+                              &local);
     if (*out == NULL) {
         g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_RULES, "[%s] %s: %s",
                      group, key, local->message);
@@ -129,7 +129,7 @@ data_compile (GKeyFile *kf, GError **error)
 
     d->keys = kf;
     for (guint i = 0; i < G_N_ELEMENTS (fields); i++) {
-        GRegex **slot = G_STRUCT_MEMBER_P (d, fields[i].offset);
+        BounceRegex **slot = G_STRUCT_MEMBER_P (d, fields[i].offset);
         if (!compile (kf, fields[i].group, fields[i].key, fields[i].anchor, slot, error))
             goto fail;
     }
@@ -138,11 +138,11 @@ data_compile (GKeyFile *kf, GError **error)
                      "[general] recipient: missing");
         goto fail;
     }
-    d->original_headers = g_regex_new (
+    d->original_headers = _bounce_regex_new (
         "^(?:Received|Return-Path|DKIM-Signature|Message-I[Dd]|MIME-Version|"
-        "X-Received|Authentication-Results|ARC-Seal):", G_REGEX_CASELESS, 0, NULL);
-    d->address = g_regex_new ("(?<![^\\s<>\"'(),;:\\[\\]])(?<addr>" ADDR_RE ")",
-                              G_REGEX_OPTIMIZE, 0, NULL);
+        "X-Received|Authentication-Results|ARC-Seal):", G_REGEX_CASELESS, NULL);
+    d->address = _bounce_regex_new ("(?<![^\\s<>\"'(),;:\\[\\]])(?<addr>" ADDR_RE ")",
+                                    G_REGEX_OPTIMIZE, NULL);
 
     groups = g_key_file_get_groups (kf, NULL);
     for (guint i = 0; groups[i] != NULL; i++) {

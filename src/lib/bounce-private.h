@@ -148,6 +148,22 @@ G_GNUC_INTERNAL GPtrArray *_bounce_store_schema_sections (void);
 G_GNUC_INTERNAL BounceError _bounce_sqlite_error_code (int rc,
                                                        int system_errno);
 
+/* bounce-regex.c: a regex checked and compiled for the interpreter at
+ * load, and compiled with the JIT once it has been used a few times (so
+ * that a one-message process never pays for the JIT).  Thread-safe. */
+typedef struct _BounceRegex BounceRegex;
+
+/* NULL with @error set when @pattern is invalid (G_REGEX_OPTIMIZE in
+ * @flags is ignored: the JIT form is made on use). */
+G_GNUC_INTERNAL BounceRegex *_bounce_regex_new (const char *pattern,
+                                                GRegexCompileFlags flags,
+                                                GError **error);
+G_GNUC_INTERNAL void _bounce_regex_free (BounceRegex *r);
+/* The GRegex to match with now (NULL for NULL); counts a use. */
+G_GNUC_INTERNAL GRegex *_bounce_regex_get (BounceRegex *r);
+/* The interpreter form (NULL for NULL); does not count a use. */
+G_GNUC_INTERNAL GRegex *_bounce_regex_plain (BounceRegex *r);
+
 G_END_DECLS
 
 #endif /* BOUNCE_PRIVATE_H */

@@ -23,13 +23,12 @@
 /* Records                                                            */
 /* ------------------------------------------------------------------ */
 
-/* A regular expression, checked at load and compiled with the JIT on
- * first use: loading stays cheap for a single message, and the rules a
- * long run reaches match fast. */
+/* A regular expression, checked at load and compiled with the JIT once it
+ * is used often (bounce-regex.c): loading stays cheap for a single
+ * message, and the rules a long run reaches match fast. */
 typedef struct {
     char *source;
-    GRegex *plain; /* compiled at load: proves the pattern is valid */
-    GRegex *jit;   /* set once, atomically, on first use */
+    BounceRegex *re;
 } Pattern;
 
 static void
@@ -38,8 +37,7 @@ pattern_free (Pattern *p)
     if (p == NULL)
         return;
     g_free (p->source);
-    g_clear_pointer (&p->plain, g_regex_unref);
-    g_clear_pointer (&p->jit, g_regex_unref);
+    g_clear_pointer (&p->re, _bounce_regex_free);
     g_free (p);
 }
 
@@ -314,7 +312,7 @@ get_regex (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
     g_autofree char *raw = get_raw (kf, group, key);
     g_autoptr (GError) error = NULL;
     Pattern *p;
-    GRegex *re;
+    BounceRegex *re;
 
     if (raw == NULL)
         return NULL;
@@ -322,7 +320,7 @@ get_regex (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
         ctx_problem (ctx, "%s is empty", key);
         return NULL;
     }
-    re = g_regex_new (raw, G_REGEX_CASELESS, 0, &error);
+    re = _bounce_regex_new (raw, G_REGEX_CASELESS, &error);
     if (re == NULL) {
         ctx_problem (ctx, "bad regular expression in %s: %s", key,
                      error->message);
@@ -330,7 +328,7 @@ get_regex (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
     }
     p = g_new0 (Pattern, 1);
     p->source = g_steal_pointer (&raw);
-    p->plain = re;
+    p->re = re;
     return p;
 }
 
@@ -560,7 +558,7 @@ check_words (Ctx *ctx, const Rule *rule)
         return;
     for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
         if (texts[i].p != NULL && rule->diagnostic_of == NULL &&
-            g_regex_match (texts[i].p->plain, "", 0, NULL))
+            g_regex_match (_bounce_regex_plain (texts[i].p->re), "", 0, NULL))
             ctx_problem (ctx, "%s matches an empty text, so the rule needs "
                               "no words: use status or smtp-code, or name "
                               "the words", texts[i].key);
@@ -1223,24 +1221,6 @@ match_status (const GPtrArray *specs, gboolean none, const char *status)
     return FALSE;
 }
 
-/* The JIT-compiled form of @p, made on first use (thread-safe). */
-static GRegex *
-pattern_regex (Pattern *p)
-{
-    GRegex *re = g_atomic_pointer_get (&p->jit);
-
-    if (re != NULL)
-        return re;
-    re = g_regex_new (p->source, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
-    if (re == NULL)
-        re = g_regex_ref (p->plain);
-    if (!g_atomic_pointer_compare_and_exchange (&p->jit, NULL, re)) {
-        g_regex_unref (re);
-        re = g_atomic_pointer_get (&p->jit);
-    }
-    return re;
-}
-
 static gboolean
 match_regex (Pattern *p, const char *text)
 {
@@ -1257,7 +1237,7 @@ match_regex (Pattern *p, const char *text)
             g_utf8_find_prev_char (text, text + BOUNCE_MAX_MATCH_BYTES + 1);
         len = cut != NULL ? cut - text : BOUNCE_MAX_MATCH_BYTES;
     }
-    return g_regex_match_full (pattern_regex (p), text, len, 0, 0, NULL, NULL);
+    return g_regex_match_full (_bounce_regex_get (p->re), text, len, 0, 0, NULL, NULL);
 }
 
 /* Does @text hold the words of one of the rules of @words_of? */
