@@ -1,8 +1,9 @@
 /*
  * bounce-decode-data.c - the data of the non-standard decoders: the
  * built-in data/decoders.conf (a GResource, read once) and the files a
- * caller adds with bounce_parser_add_decoders.  Compiles every pattern;
- * does not decode anything.
+ * caller adds with bounce_parser_add_decoders.  Compiles the patterns
+ * (the built-in ones on first use, a caller's at once); does not decode
+ * anything.
  */
 #include <string.h>
 
@@ -53,9 +54,12 @@ _bounce_decoder_data_free (BounceDecoderData *d)
  * when the pattern is invalid. */
 static gboolean
 compile (GKeyFile *kf, const char *group, const char *key, gboolean anchor,
-         BounceRegex **out, GError **error)
+         gboolean lazy, BounceRegex **out, GError **error)
 {
-    g_autofree char *raw = g_key_file_get_value (kf, group, key, NULL);
+    /* has_key first: looking up a missing key formats an error message. */
+    g_autofree char *raw = g_key_file_has_key (kf, group, key, NULL)
+                               ? g_key_file_get_value (kf, group, key, NULL)
+                               : NULL;
     g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
     g_autofree char *prefix = g_strconcat (key, ".", NULL);
     g_autofree char *pattern = NULL;
@@ -82,6 +86,11 @@ compile (GKeyFile *kf, const char *group, const char *key, gboolean anchor,
         return TRUE;
     g_string_replace (s, "{ADDR}", ADDR_RE, 0);
     pattern = anchor ? g_strdup_printf ("^(?:%s)", s->str) : g_strdup (s->str);
+    if (lazy) {
+        *out = _bounce_regex_new_lazy (pattern, G_REGEX_CASELESS | G_REGEX_MULTILINE |
+                                                    G_REGEX_DUPNAMES);
+        return TRUE;
+    }
     *out = _bounce_regex_new (pattern,
                               G_REGEX_CASELESS | G_REGEX_MULTILINE | G_REGEX_OPTIMIZE |
                                   G_REGEX_DUPNAMES,
@@ -94,9 +103,11 @@ compile (GKeyFile *kf, const char *group, const char *key, gboolean anchor,
     return TRUE;
 }
 
-/* Compiles the merged key file @kf (taken). */
+/* Compiles the merged key file @kf (taken); @lazy: each pattern on first
+ * use (the built-in data, whose patterns the tests prove valid), else
+ * all now, so that a bad pattern in a caller's file is an error. */
 static BounceDecoderData *
-data_compile (GKeyFile *kf, GError **error)
+data_compile (GKeyFile *kf, gboolean lazy, GError **error)
 {
     g_autoptr (GPtrArray) decoders = g_ptr_array_new_with_free_func (decoder_free);
     BounceDecoderData *d = g_new0 (BounceDecoderData, 1);
@@ -130,7 +141,7 @@ data_compile (GKeyFile *kf, GError **error)
     d->keys = kf;
     for (guint i = 0; i < G_N_ELEMENTS (fields); i++) {
         BounceRegex **slot = G_STRUCT_MEMBER_P (d, fields[i].offset);
-        if (!compile (kf, fields[i].group, fields[i].key, fields[i].anchor, slot, error))
+        if (!compile (kf, fields[i].group, fields[i].key, fields[i].anchor, lazy, slot, error))
             goto fail;
     }
     if (d->recipient == NULL) {
@@ -152,15 +163,17 @@ data_compile (GKeyFile *kf, GError **error)
         dec = g_new0 (BounceDecoder, 1);
         dec->name = g_strstrip (g_strdup (groups[i] + strlen ("decoder ")));
         g_ptr_array_add (decoders, dec);
-        if (!compile (kf, groups[i], "from", FALSE, &dec->from, error) ||
-            !compile (kf, groups[i], "subject", FALSE, &dec->subject, error) ||
-            !compile (kf, groups[i], "body", FALSE, &dec->body, error) ||
-            !compile (kf, groups[i], "header", TRUE, &dec->header, error) ||
-            !compile (kf, groups[i], "start", TRUE, &dec->start, error) ||
-            !compile (kf, groups[i], "end", TRUE, &dec->end, error))
+        if (!compile (kf, groups[i], "from", FALSE, lazy, &dec->from, error) ||
+            !compile (kf, groups[i], "subject", FALSE, lazy, &dec->subject, error) ||
+            !compile (kf, groups[i], "body", FALSE, lazy, &dec->body, error) ||
+            !compile (kf, groups[i], "header", TRUE, lazy, &dec->header, error) ||
+            !compile (kf, groups[i], "start", TRUE, lazy, &dec->start, error) ||
+            !compile (kf, groups[i], "end", TRUE, lazy, &dec->end, error))
             goto fail;
-        dec->need_body = g_key_file_get_boolean (kf, groups[i], "need-body", NULL);
-        dec->addressee = g_key_file_get_boolean (kf, groups[i], "addressee", NULL);
+        dec->need_body = g_key_file_has_key (kf, groups[i], "need-body", NULL) &&
+                         g_key_file_get_boolean (kf, groups[i], "need-body", NULL);
+        dec->addressee = g_key_file_has_key (kf, groups[i], "addressee", NULL) &&
+                         g_key_file_get_boolean (kf, groups[i], "addressee", NULL);
     }
     d->decoders = g_steal_pointer (&decoders);
     return d;
@@ -189,7 +202,7 @@ data_builtin (void)
     text = g_bytes_get_data (bytes, &len);
     if (!g_key_file_load_from_data (kf, text, len, G_KEY_FILE_NONE, &error))
         g_error ("decoders.conf: %s", error->message);
-    d = data_compile (kf, &error);
+    d = data_compile (kf, TRUE, &error);
     if (d == NULL)
         g_error ("decoders.conf: %s", error->message);
     return d;
@@ -243,7 +256,7 @@ _bounce_decoder_data_extend (const BounceDecoderData *base,
             g_key_file_set_value (merged, groups[i], keys[k], value);
         }
     }
-    d = data_compile (merged, &local);
+    d = data_compile (merged, FALSE, &local);
     if (d == NULL)
         g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_RULES, "%s: %s", path,
                      local->message);

@@ -158,6 +158,10 @@ typedef struct _BounceRegex BounceRegex;
 G_GNUC_INTERNAL BounceRegex *_bounce_regex_new (const char *pattern,
                                                 GRegexCompileFlags flags,
                                                 GError **error);
+/* The same for a pattern known to be valid (built in and covered by the
+ * tests): compiled on first use. */
+G_GNUC_INTERNAL BounceRegex *_bounce_regex_new_lazy (const char *pattern,
+                                                     GRegexCompileFlags flags);
 G_GNUC_INTERNAL void _bounce_regex_free (BounceRegex *r);
 /* The GRegex to match with now (NULL for NULL); counts a use. */
 G_GNUC_INTERNAL GRegex *_bounce_regex_get (BounceRegex *r);

@@ -15,7 +15,7 @@
 struct _BounceRegex {
     char *pattern;
     GRegexCompileFlags flags;
-    GRegex *plain; /* compiled at load */
+    GRegex *plain; /* compiled at load, or on first use when lazy */
     GRegex *jit;   /* set once, atomically */
     gint uses;
 };
@@ -35,6 +35,16 @@ _bounce_regex_new (const char *pattern, GRegexCompileFlags flags, GError **error
     return r;
 }
 
+BounceRegex *
+_bounce_regex_new_lazy (const char *pattern, GRegexCompileFlags flags)
+{
+    BounceRegex *r = g_new0 (BounceRegex, 1);
+
+    r->pattern = g_strdup (pattern);
+    r->flags = flags | G_REGEX_OPTIMIZE;
+    return r;
+}
+
 void
 _bounce_regex_free (BounceRegex *r)
 {
@@ -49,7 +59,21 @@ _bounce_regex_free (BounceRegex *r)
 GRegex *
 _bounce_regex_plain (BounceRegex *r)
 {
-    return r != NULL ? r->plain : NULL;
+    GRegex *re;
+
+    if (r == NULL)
+        return NULL;
+    re = g_atomic_pointer_get (&r->plain);
+    if (re != NULL)
+        return re;
+    /* Lazy: the pattern is known good (built in and tested). */
+    re = g_regex_new (r->pattern, r->flags & ~G_REGEX_OPTIMIZE, 0, NULL);
+    g_assert (re != NULL);
+    if (!g_atomic_pointer_compare_and_exchange (&r->plain, NULL, re)) {
+        g_regex_unref (re);
+        re = g_atomic_pointer_get (&r->plain);
+    }
+    return re;
 }
 
 GRegex *
@@ -63,10 +87,10 @@ _bounce_regex_get (BounceRegex *r)
     if (re != NULL)
         return re;
     if (g_atomic_int_add (&r->uses, 1) < JIT_AFTER_USES)
-        return r->plain;
+        return _bounce_regex_plain (r);
     re = g_regex_new (r->pattern, r->flags, 0, NULL);
     if (re == NULL)
-        re = g_regex_ref (r->plain);
+        re = g_regex_ref (_bounce_regex_plain (r));
     if (!g_atomic_pointer_compare_and_exchange (&r->jit, NULL, re)) {
         g_regex_unref (re);
         re = g_atomic_pointer_get (&r->jit);

@@ -257,8 +257,13 @@ is_localized_key (const char *key, const char *base)
 static char *
 get_raw (GKeyFile *kf, const char *group, const char *key)
 {
-    char *value = g_key_file_get_value (kf, group, key, NULL);
+    char *value;
 
+    /* has_key first: a lookup of a missing key builds (and translates)
+     * an error message even when the error is not wanted. */
+    if (!g_key_file_has_key (kf, group, key, NULL))
+        return NULL;
+    value = g_key_file_get_value (kf, group, key, NULL);
     return value != NULL ? g_strstrip (value) : NULL;
 }
 
@@ -286,8 +291,11 @@ get_list (GKeyFile *kf, const char *group, const char *key)
 static char *
 get_text (GKeyFile *kf, const char *group, const char *key)
 {
-    char *value = g_key_file_get_string (kf, group, key, NULL);
+    char *value;
 
+    if (!g_key_file_has_key (kf, group, key, NULL))
+        return NULL;
+    value = g_key_file_get_string (kf, group, key, NULL);
     return value != NULL ? g_strstrip (value) : NULL;
 }
 
@@ -614,8 +622,9 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     rule->remote_mta = get_regex (ctx, kf, group, "remote-mta");
     rule->subject = get_regex (ctx, kf, group, "subject");
     /* A list with GKeyFile's escapes: "\;" for a ';' inside a text. */
-    rule->examples = g_key_file_get_string_list (kf, group, "example", NULL,
-                                                 NULL);
+    if (g_key_file_has_key (kf, group, "example", NULL))
+        rule->examples = g_key_file_get_string_list (kf, group, "example", NULL,
+                                                     NULL);
     if (rule->examples != NULL &&
         (rule->kind != NULL || rule->decoder != NULL ||
          rule->diagnostic_type != NULL ||
