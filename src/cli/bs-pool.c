@@ -1,0 +1,151 @@
+/*
+ * bs-pool.c - parse messages on every core, results in input order: the
+ * reader pushes each message, a worker per core parses it (and renders
+ * it, when the caller asks), and the caller takes the results back in the
+ * order it pushed them.  With one job everything happens in the calling
+ * thread, as a plain loop would.
+ *
+ * The parser is shared: parsing only reads it (its regexes are matched
+ * with per-call match data; GMime objects are per message).
+ */
+#include "bs.h"
+
+/* Messages pushed and not yet taken back, per worker: enough to keep the
+ * workers busy while the reader waits for the oldest; bounded, so memory
+ * stays flat whatever the number of files. */
+#define IN_FLIGHT_PER_JOB 16
+
+typedef struct {
+    GBytes *message;
+    char *source;
+    BounceReport *report;
+    char *text;
+    gboolean done; /* under the pool's lock */
+} Job;
+
+struct _BsPool {
+    BounceParser *parser;
+    BsPoolRender render;
+    GThreadPool *threads; /* NULL: one job, in the calling thread */
+    GQueue order;         /* Job*, in input order */
+    guint limit;
+    GMutex lock;
+    GCond cond;
+};
+
+static void
+job_run (BsPool *pool, Job *job)
+{
+    job->report = bounce_parser_parse (pool->parser, job->message, job->source);
+    if (pool->render != NULL)
+        job->text = pool->render (job->report);
+}
+
+static void
+worker (gpointer data, gpointer user_data)
+{
+    BsPool *pool = user_data;
+    Job *job = data;
+
+    job_run (pool, job);
+    g_mutex_lock (&pool->lock);
+    job->done = TRUE;
+    g_cond_broadcast (&pool->cond);
+    g_mutex_unlock (&pool->lock);
+}
+
+guint
+bs_pool_default_jobs (void)
+{
+    return MAX (1u, g_get_num_processors ());
+}
+
+BsPool *
+bs_pool_new (BounceParser *parser, guint jobs, BsPoolRender render)
+{
+    BsPool *pool = g_new0 (BsPool, 1);
+
+    pool->parser = parser;
+    pool->render = render;
+    g_queue_init (&pool->order);
+    g_mutex_init (&pool->lock);
+    g_cond_init (&pool->cond);
+    if (jobs > 1) {
+        /* Exclusive: the threads are made now and kept. */
+        pool->threads = g_thread_pool_new (worker, pool, (gint) jobs, TRUE, NULL);
+        pool->limit = jobs * IN_FLIGHT_PER_JOB;
+    }
+    if (pool->threads == NULL)
+        pool->limit = 1;
+    return pool;
+}
+
+void
+bs_pool_push (BsPool *pool, BounceInput *input, GBytes *message, char *source)
+{
+    Job *job = g_new0 (Job, 1);
+
+    job->message = message;
+    job->source = source;
+    g_queue_push_tail (&pool->order, job);
+    /* A message cut at --max-input is annotated from the input's state,
+     * which the next read changes: parse it here, now. */
+    if (pool->threads == NULL ||
+        bounce_input_get_message_size (input) > g_bytes_get_size (message)) {
+        job_run (pool, job);
+        bounce_input_annotate (input, job->report);
+        if (pool->threads != NULL) {
+            g_mutex_lock (&pool->lock);
+            job->done = TRUE;
+            g_mutex_unlock (&pool->lock);
+        } else {
+            job->done = TRUE;
+        }
+        return;
+    }
+    g_thread_pool_push (pool->threads, job, NULL);
+}
+
+gboolean
+bs_pool_next (BsPool *pool, gboolean all, GBytes **message, char **source,
+              BounceReport **report, char **text)
+{
+    Job *job = g_queue_peek_head (&pool->order);
+
+    if (job == NULL || (!all && g_queue_get_length (&pool->order) < pool->limit))
+        return FALSE;
+    if (pool->threads != NULL) {
+        g_mutex_lock (&pool->lock);
+        while (!job->done)
+            g_cond_wait (&pool->cond, &pool->lock);
+        g_mutex_unlock (&pool->lock);
+    }
+    g_queue_pop_head (&pool->order);
+    *message = job->message;
+    *source = job->source;
+    *report = job->report;
+    *text = job->text;
+    g_free (job);
+    return TRUE;
+}
+
+void
+bs_pool_free (BsPool *pool)
+{
+    Job *job;
+
+    if (pool == NULL)
+        return;
+    if (pool->threads != NULL)
+        g_thread_pool_free (pool->threads, FALSE, TRUE);
+    while ((job = g_queue_pop_head (&pool->order)) != NULL) {
+        g_bytes_unref (job->message);
+        g_free (job->source);
+        g_clear_pointer (&job->report, bounce_report_free);
+        g_free (job->text);
+        g_free (job);
+    }
+    g_mutex_clear (&pool->lock);
+    g_cond_clear (&pool->cond);
+    g_free (pool);
+}
