@@ -15,8 +15,10 @@
 struct _BounceRegex {
     char *pattern;
     GRegexCompileFlags flags;
-    GRegex *plain; /* compiled at load, or on first use when lazy */
-    GRegex *jit;   /* set once, atomically */
+    /* GRegex *, set once (g_once: a thread that needs it while another
+     * compiles it waits rather than compiling it too). */
+    gsize plain; /* compiled at load, or on first use when lazy */
+    gsize jit;
     gint uses;
 };
 
@@ -31,7 +33,7 @@ _bounce_regex_new (const char *pattern, GRegexCompileFlags flags, GError **error
     r = g_new0 (BounceRegex, 1);
     r->pattern = g_strdup (pattern);
     r->flags = flags | G_REGEX_OPTIMIZE;
-    r->plain = plain;
+    r->plain = (gsize) plain;
     return r;
 }
 
@@ -51,49 +53,42 @@ _bounce_regex_free (BounceRegex *r)
     if (r == NULL)
         return;
     g_free (r->pattern);
-    g_clear_pointer (&r->plain, g_regex_unref);
-    g_clear_pointer (&r->jit, g_regex_unref);
+    if (r->plain != 0)
+        g_regex_unref ((GRegex *) r->plain);
+    if (r->jit != 0)
+        g_regex_unref ((GRegex *) r->jit);
     g_free (r);
 }
 
 GRegex *
 _bounce_regex_plain (BounceRegex *r)
 {
-    GRegex *re;
-
     if (r == NULL)
         return NULL;
-    re = g_atomic_pointer_get (&r->plain);
-    if (re != NULL)
-        return re;
-    /* Lazy: the pattern is known good (built in and tested). */
-    re = g_regex_new (r->pattern, r->flags & ~G_REGEX_OPTIMIZE, 0, NULL);
-    g_assert (re != NULL);
-    if (!g_atomic_pointer_compare_and_exchange (&r->plain, NULL, re)) {
-        g_regex_unref (re);
-        re = g_atomic_pointer_get (&r->plain);
+    if (g_once_init_enter (&r->plain)) {
+        /* Lazy: the pattern is known good (built in and tested). */
+        GRegex *re = g_regex_new (r->pattern, r->flags & ~G_REGEX_OPTIMIZE, 0, NULL);
+
+        g_assert (re != NULL);
+        g_once_init_leave (&r->plain, (gsize) re);
     }
-    return re;
+    return (GRegex *) r->plain;
 }
 
 GRegex *
 _bounce_regex_get (BounceRegex *r)
 {
-    GRegex *re;
-
     if (r == NULL)
         return NULL;
-    re = g_atomic_pointer_get (&r->jit);
-    if (re != NULL)
-        return re;
-    if (g_atomic_int_add (&r->uses, 1) < JIT_AFTER_USES)
+    if (g_atomic_pointer_get (&r->jit) == 0 &&
+        g_atomic_int_add (&r->uses, 1) < JIT_AFTER_USES)
         return _bounce_regex_plain (r);
-    re = g_regex_new (r->pattern, r->flags, 0, NULL);
-    if (re == NULL)
-        re = g_regex_ref (_bounce_regex_plain (r));
-    if (!g_atomic_pointer_compare_and_exchange (&r->jit, NULL, re)) {
-        g_regex_unref (re);
-        re = g_atomic_pointer_get (&r->jit);
+    if (g_once_init_enter (&r->jit)) {
+        GRegex *re = g_regex_new (r->pattern, r->flags, 0, NULL);
+
+        if (re == NULL)
+            re = g_regex_ref (_bounce_regex_plain (r));
+        g_once_init_leave (&r->jit, (gsize) re);
     }
-    return re;
+    return (GRegex *) r->jit;
 }
