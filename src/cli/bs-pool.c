@@ -31,6 +31,7 @@ struct _BsPool {
     guint limit;
     GMutex lock;
     GCond cond;
+    Job *awaited; /* the job the reader waits for (under the lock) */
 };
 
 static void
@@ -50,7 +51,9 @@ worker (gpointer data, gpointer user_data)
     job_run (pool, job);
     g_mutex_lock (&pool->lock);
     job->done = TRUE;
-    g_cond_broadcast (&pool->cond);
+    /* A signal is a system call: only when the reader waits for it. */
+    if (pool->awaited == job)
+        g_cond_signal (&pool->cond);
     g_mutex_unlock (&pool->lock);
 }
 
@@ -116,8 +119,10 @@ bs_pool_next (BsPool *pool, gboolean all, GBytes **message, char **source,
         return FALSE;
     if (pool->threads != NULL) {
         g_mutex_lock (&pool->lock);
+        pool->awaited = job;
         while (!job->done)
             g_cond_wait (&pool->cond, &pool->lock);
+        pool->awaited = NULL;
         g_mutex_unlock (&pool->lock);
     }
     g_queue_pop_head (&pool->order);
