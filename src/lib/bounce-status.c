@@ -113,6 +113,10 @@ reply_code_at (const char *text, const char *p, const char **after)
 {
     char next;
 
+    /* The three digits first: the checks below read past them. */
+    if (p[0] < '2' || p[0] > '5' || !g_ascii_isdigit (p[1]) ||
+        !g_ascii_isdigit (p[2]))
+        return 0;
     if (p > text && (g_ascii_isalnum (p[-1]) || p[-1] == '.' ||
                      p[-1] == '-' || p[-1] == '/' || p[-1] == '+' ||
                      p[-1] == '_'))
@@ -128,9 +132,6 @@ reply_code_at (const char *text, const char *p, const char **after)
         return 0;
     /* "1,250,000": a number with separators. */
     if (p > text + 1 && p[-1] == ',' && g_ascii_isdigit (p[-2]))
-        return 0;
-    if (p[0] < '2' || p[0] > '5' || !g_ascii_isdigit (p[1]) ||
-        !g_ascii_isdigit (p[2]))
         return 0;
     if (p[1] > '5')
         return 0;
