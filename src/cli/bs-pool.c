@@ -34,10 +34,14 @@ struct _BsPool {
     Job *awaited; /* the job the reader waits for (under the lock) */
 };
 
+/* Parses @job; @input (the reader's thread only): annotates the report
+ * from it before it is rendered. */
 static void
-job_run (BsPool *pool, Job *job)
+job_run (BsPool *pool, Job *job, BounceInput *input)
 {
     job->report = bounce_parser_parse (pool->parser, job->message, job->source);
+    if (input != NULL)
+        bounce_input_annotate (input, job->report);
     if (pool->render != NULL)
         job->text = pool->render (job->report);
 }
@@ -48,7 +52,7 @@ worker (gpointer data, gpointer user_data)
     BsPool *pool = user_data;
     Job *job = data;
 
-    job_run (pool, job);
+    job_run (pool, job, NULL);
     g_mutex_lock (&pool->lock);
     job->done = TRUE;
     /* A signal is a system call: only when the reader waits for it. */
@@ -95,8 +99,7 @@ bs_pool_push (BsPool *pool, BounceInput *input, GBytes *message, char *source)
      * which the next read changes: parse it here, now. */
     if (pool->threads == NULL ||
         bounce_input_get_message_size (input) > g_bytes_get_size (message)) {
-        job_run (pool, job);
-        bounce_input_annotate (input, job->report);
+        job_run (pool, job, input);
         if (pool->threads != NULL) {
             g_mutex_lock (&pool->lock);
             job->done = TRUE;
