@@ -97,7 +97,7 @@ print_due (BsPool *pool, gboolean all)
         }
         g_bytes_unref (message);
         g_free (source);
-        bounce_report_free (report);
+        g_clear_pointer (&report, bounce_report_free);
         g_free (text);
     }
 }

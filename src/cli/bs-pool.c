@@ -13,7 +13,10 @@
 /* Messages pushed and not yet taken back, per worker: enough to keep the
  * workers busy while the reader waits for the oldest; bounded, so memory
  * stays flat whatever the number of files. */
-#define IN_FLIGHT_PER_JOB 16
+#define IN_FLIGHT_PER_JOB 32
+/* Messages handed to a worker at once: each hand-over wakes a thread (a
+ * system call and a context switch), so not one by one. */
+#define CHUNK 8
 
 typedef struct {
     GBytes *message;
@@ -31,7 +34,8 @@ struct _BsPool {
     guint limit;
     GMutex lock;
     GCond cond;
-    Job *awaited; /* the job the reader waits for (under the lock) */
+    Job *awaited;     /* the job the reader waits for (under the lock) */
+    GPtrArray *chunk; /* Job*: pushed, not yet handed to a worker */
 };
 
 /* Parses @job; @input (the reader's thread only): annotates the report
@@ -42,23 +46,41 @@ job_run (BsPool *pool, Job *job, BounceInput *input)
     job->report = bounce_parser_parse (pool->parser, job->message, job->source);
     if (input != NULL)
         bounce_input_annotate (input, job->report);
-    if (pool->render != NULL)
+    if (pool->render != NULL) {
         job->text = pool->render (job->report);
+        /* Freed where it was made: freeing a thread's many small blocks
+         * in another thread costs its allocator's locks. */
+        g_clear_pointer (&job->report, bounce_report_free);
+    }
 }
 
 static void
 worker (gpointer data, gpointer user_data)
 {
     BsPool *pool = user_data;
-    Job *job = data;
+    g_autoptr (GPtrArray) chunk = data;
 
-    job_run (pool, job, NULL);
-    g_mutex_lock (&pool->lock);
-    job->done = TRUE;
-    /* A signal is a system call: only when the reader waits for it. */
-    if (pool->awaited == job)
-        g_cond_signal (&pool->cond);
-    g_mutex_unlock (&pool->lock);
+    for (guint i = 0; i < chunk->len; i++) {
+        Job *job = chunk->pdata[i];
+
+        job_run (pool, job, NULL);
+        g_mutex_lock (&pool->lock);
+        job->done = TRUE;
+        /* A signal is a system call: only when the reader waits for it. */
+        if (pool->awaited == job)
+            g_cond_signal (&pool->cond);
+        g_mutex_unlock (&pool->lock);
+    }
+}
+
+/* Hands the messages pushed since the last time to a worker. */
+static void
+hand_over (BsPool *pool)
+{
+    if (pool->chunk == NULL || pool->chunk->len == 0)
+        return;
+    g_thread_pool_push (pool->threads, g_steal_pointer (&pool->chunk), NULL);
+    pool->chunk = g_ptr_array_sized_new (CHUNK);
 }
 
 guint
@@ -81,6 +103,7 @@ bs_pool_new (BounceParser *parser, guint jobs, BsPoolRender render)
         /* Exclusive: the threads are made now and kept. */
         pool->threads = g_thread_pool_new (worker, pool, (gint) jobs, TRUE, NULL);
         pool->limit = jobs * IN_FLIGHT_PER_JOB;
+        pool->chunk = g_ptr_array_sized_new (CHUNK);
     }
     if (pool->threads == NULL)
         pool->limit = 1;
@@ -109,7 +132,9 @@ bs_pool_push (BsPool *pool, BounceInput *input, GBytes *message, char *source)
         }
         return;
     }
-    g_thread_pool_push (pool->threads, job, NULL);
+    g_ptr_array_add (pool->chunk, job);
+    if (pool->chunk->len >= CHUNK)
+        hand_over (pool);
 }
 
 gboolean
@@ -121,6 +146,7 @@ bs_pool_next (BsPool *pool, gboolean all, GBytes **message, char **source,
     if (job == NULL || (!all && g_queue_get_length (&pool->order) < pool->limit))
         return FALSE;
     if (pool->threads != NULL) {
+        hand_over (pool);
         g_mutex_lock (&pool->lock);
         pool->awaited = job;
         while (!job->done)
@@ -144,8 +170,11 @@ bs_pool_free (BsPool *pool)
 
     if (pool == NULL)
         return;
-    if (pool->threads != NULL)
+    if (pool->threads != NULL) {
+        hand_over (pool);
         g_thread_pool_free (pool->threads, FALSE, TRUE);
+        g_ptr_array_unref (pool->chunk);
+    }
     while ((job = g_queue_pop_head (&pool->order)) != NULL) {
         g_bytes_unref (job->message);
         g_free (job->source);

@@ -206,8 +206,8 @@ BsPool *bs_pool_new (BounceParser *parser, guint jobs, BsPoolRender render);
  * bounce_input_annotate); takes @message and @source. */
 void bs_pool_push (BsPool *pool, BounceInput *input, GBytes *message, char *source);
 
-/* The oldest result (all transfer full; @text NULL without a render
- * function), waiting for it when needed; FALSE when none is due: fewer
+/* The oldest result (all transfer full; with a render function @text is
+ * set and @report NULL, else @text is NULL), waiting for it when needed; FALSE when none is due: fewer
  * in flight than keep the workers busy, unless @all; or none left. */
 gboolean bs_pool_next (BsPool *pool, gboolean all, GBytes **message, char **source,
                        BounceReport **report, char **text);
