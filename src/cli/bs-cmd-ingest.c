@@ -342,9 +342,39 @@ names_a_path (int argc, char **argv)
     return FALSE;
 }
 
-static int
-ingest_paths (Ingest *in, char **paths)
+/* Takes the parsed messages due from @pool (all with @all) into the
+ * pending batch, in input order; FALSE once the writer has failed (the
+ * rest are counted lost). */
+static gboolean
+take_due (Ingest *in, BsPool *pool, gboolean all, gboolean ok)
 {
+    Pending p;
+    char *source, *text;
+
+    while (bs_pool_next (pool, all || !ok, &p.message, &source, &p.report, &text)) {
+        g_free (source);
+        g_free (text);
+        if (!ok) {
+            pending_clear (&p);
+            g_mutex_lock (&in->lock);
+            in->lost++;
+            g_mutex_unlock (&in->lock);
+            continue;
+        }
+        in->seen++;
+        in->kinds[p.report->kind]++;
+        g_array_append_val (in->pending, p);
+        if (in->pending->len >= in->batch_size)
+            ok = flush (in);
+        draw_progress (in, FALSE);
+    }
+    return ok;
+}
+
+static int
+ingest_paths (Ingest *in, char **paths, guint jobs)
+{
+    g_autoptr (BsPool) pool = NULL;
     g_autoptr (GPtrArray) inputs =
         g_ptr_array_new_with_free_func ((GDestroyNotify) bounce_input_free);
     int status = EX_OK;
@@ -372,32 +402,30 @@ ingest_paths (Ingest *in, char **paths)
     }
 
     in->writer = g_thread_pool_new (writer_run, in, 1, TRUE, NULL);
+    pool = bs_pool_new (in->parser, jobs, NULL);
     for (guint i = 0; ok && i < inputs->len; i++) {
         BounceInput *input = inputs->pdata[i];
 
         while (ok) {
             g_autoptr (GError) local = NULL;
-            Pending p = { NULL, NULL };
-            g_autofree char *source = NULL;
+            GBytes *message = NULL;
+            char *source = NULL;
 
-            if (!bounce_input_next (input, &p.message, &source, &local)) {
+            if (!bounce_input_next (input, &message, &source, &local)) {
                 if (local == NULL)
                     break;
+                /* What came before first, as without threads. */
+                ok = take_due (in, pool, TRUE, ok);
                 clear_progress (in);
                 bs_error ("ingest: %s", local->message);
                 status = bs_exit_code (local);
                 continue;
             }
-            p.report = bounce_parser_parse (in->parser, p.message, source);
-            bounce_input_annotate (input, p.report);
-            in->seen++;
-            in->kinds[p.report->kind]++;
-            g_array_append_val (in->pending, p);
-            if (in->pending->len >= in->batch_size)
-                ok = flush (in);
-            draw_progress (in, FALSE);
+            bs_pool_push (pool, input, message, source);
+            ok = take_due (in, pool, FALSE, ok);
         }
     }
+    ok = take_due (in, pool, TRUE, ok);
     if (ok)
         ok = flush (in);
     ok = drain (in) && ok;
@@ -443,6 +471,7 @@ bs_cmd_ingest (int argc, char **argv)
     int batch = DEFAULT_BATCH;
     int busy_timeout = BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS;
     gint64 max_input = BOUNCE_MAX_INPUT_BYTES;
+    int jobs = 0;
     GOptionEntry entries[] = {
         { "db", 0, 0, G_OPTION_ARG_FILENAME, &db,
           "The database (default: $BOUNCESTAT_DB, else the configuration's "
@@ -462,6 +491,8 @@ bs_cmd_ingest (int argc, char **argv)
           "the rest is read past and dropped, the message stored cut "
           "(raw_truncated)",
           "BYTES" },
+        { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs,
+          "Parse PATHs on N threads (default: one per core; 1: no threads)", "N" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &paths, NULL,
           NULL },
         { NULL },
@@ -514,9 +545,9 @@ bs_cmd_ingest (int argc, char **argv)
         return from_stdin ? pipe_status (EX_CONFIG) : EX_CONFIG;
     }
     if (raw_cap < 0 || batch < 1 || busy_timeout < 1 || max_input < 1 ||
-        max_input > BOUNCE_MAX_INPUT_BYTES) {
-        bs_error ("ingest: --raw-cap must be >= 0, --batch and --busy-timeout "
-                  ">= 1, --max-input from 1 to %u (see --help)",
+        max_input > BOUNCE_MAX_INPUT_BYTES || jobs < 0) {
+        bs_error ("ingest: --raw-cap must be >= 0, --batch, --busy-timeout "
+                  "and --jobs >= 1, --max-input from 1 to %u (see --help)",
                   (guint) BOUNCE_MAX_INPUT_BYTES);
         return from_stdin ? pipe_status (EX_USAGE) : EX_USAGE;
     }
@@ -563,7 +594,7 @@ bs_cmd_ingest (int argc, char **argv)
     in.pending = pending_new ();
     g_mutex_init (&in.lock);
     g_cond_init (&in.done);
-    status = ingest_paths (&in, paths);
+    status = ingest_paths (&in, paths, jobs > 0 ? (guint) jobs : bs_pool_default_jobs ());
     g_array_unref (in.pending);
     g_clear_error (&in.error);
     g_mutex_clear (&in.lock);

@@ -71,16 +71,35 @@ print_text (const BounceReport *report)
         printf ("  warning: %s\n", (const char *) report->warnings->pdata[i]);
 }
 
-static void
-print_json (const BounceReport *report, JsonGenerator *gen)
+/* The JSON line of @report (made by the workers: bs-pool.c). */
+static char *
+render_json (const BounceReport *report)
 {
     g_autoptr (JsonNode) node = bounce_report_to_json (report);
-    g_autofree char *text = NULL;
 
-    json_generator_set_root (gen, node);
-    text = json_generator_to_data (gen, NULL);
-    fputs (text, stdout);
-    fputc ('\n', stdout);
+    return json_to_string (node, FALSE);
+}
+
+/* Prints the results due (all of them with @all), in input order. */
+static void
+print_due (BsPool *pool, gboolean all)
+{
+    GBytes *message;
+    char *source, *text;
+    BounceReport *report;
+
+    while (bs_pool_next (pool, all, &message, &source, &report, &text)) {
+        if (text != NULL) {
+            fputs (text, stdout);
+            fputc ('\n', stdout);
+        } else {
+            print_text (report);
+        }
+        g_bytes_unref (message);
+        g_free (source);
+        g_clear_pointer (&report, bounce_report_free);
+        g_free (text);
+    }
 }
 
 /* --format: json, or text (the default). */
@@ -92,11 +111,14 @@ bs_cmd_parse (int argc, char **argv)
 {
     g_autofree char *format = NULL;
     g_auto (GStrv) paths = NULL;
+    int jobs = 0;
     /* Before the parser: freed after it (the parser borrows its rules). */
     g_auto (BsParserOptions) popts = { 0 };
     GOptionEntry entries[] = {
         { "format", 'f', 0, G_OPTION_ARG_STRING, &format,
           "Output format: text (default) or json (JSON Lines)", "FORMAT" },
+        { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs,
+          "Parse on N threads (default: one per core; 1: no threads)", "N" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &paths, NULL,
           NULL },
         G_OPTION_ENTRY_NULL,
@@ -104,7 +126,7 @@ bs_cmd_parse (int argc, char **argv)
     g_autoptr (GOptionContext) context =
         g_option_context_new ("[PATH...] - parse bounce messages");
     g_autoptr (BounceParser) parser = NULL;
-    g_autoptr (JsonGenerator) gen = json_generator_new ();
+    g_autoptr (BsPool) pool = NULL;
     const char *stdin_paths[] = { "-", NULL };
     const char *const *inputs;
     int format_index = FORMAT_TEXT;
@@ -122,43 +144,50 @@ bs_cmd_parse (int argc, char **argv)
     if (!bs_choose ("parse", "format", format, format_names, &format_index))
         return EX_USAGE;
     json = format_index == FORMAT_JSON;
+    if (jobs < 0) {
+        bs_error ("parse: --jobs must be >= 1");
+        return EX_USAGE;
+    }
 
     parser = bs_parser_options_build (&popts, &status);
     if (parser == NULL)
         return status;
 
     inputs = paths != NULL ? (const char *const *) paths : stdin_paths;
+    /* Standard input is one message: no threads for it. */
+    pool = bs_pool_new (parser, paths == NULL ? 1 : jobs > 0 ? (guint) jobs
+                                                             : bs_pool_default_jobs (),
+                        json ? render_json : NULL);
     for (guint i = 0; inputs[i] != NULL; i++) {
         g_autoptr (GError) error = NULL;
         g_autoptr (BounceInput) input =
             bounce_input_open (inputs[i], STDIN_FILENO, &error);
 
         if (input == NULL) {
+            print_due (pool, TRUE);
             bs_error ("%s", error->message);
             status = bs_exit_code (error);
             continue;
         }
         for (;;) {
-            g_autoptr (GBytes) message = NULL;
-            g_autofree char *source = NULL;
-            g_autoptr (BounceReport) report = NULL;
+            GBytes *message = NULL;
+            char *source = NULL;
 
             if (!bounce_input_next (input, &message, &source, &error)) {
                 if (error == NULL)
                     break;
+                /* What came before first, as without threads. */
+                print_due (pool, TRUE);
                 bs_error ("%s", error->message);
                 status = bs_exit_code (error);
                 g_clear_error (&error);
                 continue;
             }
-            report = bounce_parser_parse (parser, message, source);
-            bounce_input_annotate (input, report);
-            if (json)
-                print_json (report, gen);
-            else
-                print_text (report);
+            bs_pool_push (pool, input, message, source);
+            print_due (pool, FALSE);
         }
     }
+    print_due (pool, TRUE);
     if (fflush (stdout) != 0) {
         bs_error ("parse: cannot write the output");
         return EX_IOERR;

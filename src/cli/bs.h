@@ -243,4 +243,32 @@ int bs_cmd_config (int argc, char **argv);
  * *@out_status (transfer full). */
 BounceVerpKey *bs_verp_key (const char *option, int *out_status);
 
+/* Parsing on every core, results in input order (bs-pool.c). */
+typedef struct _BsPool BsPool;
+
+/* What a worker makes of a report besides parsing it (the line to print),
+ * or NULL. */
+typedef char *(*BsPoolRender) (const BounceReport *report);
+
+/* --jobs default: the number of cores. */
+guint bs_pool_default_jobs (void);
+
+/* @jobs workers sharing @parser (borrowed); 1: no thread, each message
+ * parsed when pushed. */
+BsPool *bs_pool_new (BounceParser *parser, guint jobs, BsPoolRender render);
+
+/* Queues @message read from @input (annotated from it:
+ * bounce_input_annotate); takes @message and @source. */
+void bs_pool_push (BsPool *pool, BounceInput *input, GBytes *message, char *source);
+
+/* The oldest result (all transfer full; with a render function @text is
+ * set and @report NULL, else @text is NULL), waiting for it when needed; FALSE when none is due: fewer
+ * in flight than keep the workers busy, unless @all; or none left. */
+gboolean bs_pool_next (BsPool *pool, gboolean all, GBytes **message, char **source,
+                       BounceReport **report, char **text);
+
+/* Waits for the workers; drops what was not taken back. */
+void bs_pool_free (BsPool *pool);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BsPool, bs_pool_free)
+
 #endif /* BS_H */

@@ -50,7 +50,7 @@ says_failure (BounceDecodeContext *ctx)
     int code;
 
     if (text == NULL || ctx->data->error == NULL ||
-        !g_regex_match (ctx->data->error, text, 0, NULL))
+        !g_regex_match (_bounce_regex_get (ctx->data->error), text, 0, NULL))
         return FALSE;
     status = bounce_status_find (text);
     code = bounce_reply_code_find (text);
@@ -78,15 +78,15 @@ untagged (const char *subject)
 static gboolean
 is_autoreply (BounceDecodeContext *ctx, BounceReport *report)
 {
-    const GRegex *subject = ctx->data->auto_subject;
-    const GRegex *weak = ctx->data->auto_subject_weak;
+    BounceRegex *subject = ctx->data->auto_subject;
+    BounceRegex *weak = ctx->data->auto_subject_weak;
     const char *core = untagged (report->subject);
 
     if (core != NULL && subject != NULL &&
-        (g_regex_match (subject, core, 0, NULL) ||
+        (g_regex_match (_bounce_regex_get (subject), core, 0, NULL) ||
          /* "[Auto-Reply] ...", "[Out of Office] ...": the tag says it. */
          (report->subject[0] == '[' &&
-          g_regex_match (subject, report->subject + 1, 0, NULL))))
+          g_regex_match (_bounce_regex_get (subject), report->subject + 1, 0, NULL))))
         return TRUE;
     /* A header alone (RFC 3834's Auto-Submitted, the vendors' X-Autoreply
      * ...): also on a rejection that a filter sends as a reply; what the
@@ -102,7 +102,7 @@ is_autoreply (BounceDecodeContext *ctx, BounceReport *report)
     if (report->subject == NULL)
         return FALSE;
     /* "Vacation", "Away": only with another sign of an automatic reply. */
-    return weak != NULL && g_regex_match (weak, core, 0, NULL) &&
+    return weak != NULL && g_regex_match (_bounce_regex_get (weak), core, 0, NULL) &&
            (header_is (ctx, "In-Reply-To", NULL) ||
             header_is (ctx, "X-Auto-Response-Suppress", NULL) ||
             header_is (ctx, "Auto-Submitted", "auto-") ||
@@ -116,14 +116,14 @@ _bounce_decode_challenge (BounceDecodeContext *ctx,
                           gboolean bounce_like,
                           BounceReport *report)
 {
-    const GRegex *challenge = ctx->data->challenge;
+    BounceRegex *challenge = ctx->data->challenge;
     g_autofree char *text = NULL;
 
     if (bounce_like || challenge == NULL)
         return FALSE;
-    if (report->subject == NULL || !g_regex_match (challenge, report->subject, 0, NULL)) {
+    if (report->subject == NULL || !g_regex_match (_bounce_regex_get (challenge), report->subject, 0, NULL)) {
         text = body_text (ctx);
-        if (text == NULL || !g_regex_match (challenge, text, 0, NULL))
+        if (text == NULL || !g_regex_match (_bounce_regex_get (challenge), text, 0, NULL))
             return FALSE;
     }
     report->kind = BOUNCE_KIND_NOT_BOUNCE;

@@ -1,8 +1,9 @@
 /*
  * bounce-decode-data.c - the data of the non-standard decoders: the
  * built-in data/decoders.conf (a GResource, read once) and the files a
- * caller adds with bounce_parser_add_decoders.  Compiles every pattern;
- * does not decode anything.
+ * caller adds with bounce_parser_add_decoders.  Compiles the patterns
+ * (the built-in ones on first use, a caller's at once); does not decode
+ * anything.
  */
 #include <string.h>
 
@@ -20,19 +21,19 @@ decoder_free (gpointer p)
     BounceDecoder *dec = p;
 
     g_free (dec->name);
-    g_clear_pointer (&dec->from, g_regex_unref);
-    g_clear_pointer (&dec->subject, g_regex_unref);
-    g_clear_pointer (&dec->body, g_regex_unref);
-    g_clear_pointer (&dec->header, g_regex_unref);
-    g_clear_pointer (&dec->start, g_regex_unref);
-    g_clear_pointer (&dec->end, g_regex_unref);
+    g_clear_pointer (&dec->from, _bounce_regex_free);
+    g_clear_pointer (&dec->subject, _bounce_regex_free);
+    g_clear_pointer (&dec->body, _bounce_regex_free);
+    g_clear_pointer (&dec->header, _bounce_regex_free);
+    g_clear_pointer (&dec->start, _bounce_regex_free);
+    g_clear_pointer (&dec->end, _bounce_regex_free);
     g_free (dec);
 }
 
 void
 _bounce_decoder_data_free (BounceDecoderData *d)
 {
-    GRegex **all[] = { &d->bounce_from, &d->role_from, &d->bounce_subject,
+    BounceRegex **all[] = { &d->bounce_from, &d->role_from, &d->bounce_subject,
                        &d->end, &d->recipient, &d->skip, &d->delayed,
                        &d->forwarded, &d->error, &d->sender_before,
                        &d->alias, &d->local_recipient, &d->local_list, &d->trace, &d->wrapper,
@@ -43,7 +44,7 @@ _bounce_decoder_data_free (BounceDecoderData *d)
     if (d == NULL)
         return;
     for (guint i = 0; i < G_N_ELEMENTS (all); i++)
-        g_clear_pointer (all[i], g_regex_unref);
+        g_clear_pointer (all[i], _bounce_regex_free);
     g_clear_pointer (&d->decoders, g_ptr_array_unref);
     g_clear_pointer (&d->keys, g_key_file_unref);
     g_free (d);
@@ -53,9 +54,12 @@ _bounce_decoder_data_free (BounceDecoderData *d)
  * when the pattern is invalid. */
 static gboolean
 compile (GKeyFile *kf, const char *group, const char *key, gboolean anchor,
-         GRegex **out, GError **error)
+         gboolean lazy, BounceRegex **out, GError **error)
 {
-    g_autofree char *raw = g_key_file_get_value (kf, group, key, NULL);
+    /* has_key first: looking up a missing key formats an error message. */
+    g_autofree char *raw = g_key_file_has_key (kf, group, key, NULL)
+                               ? g_key_file_get_value (kf, group, key, NULL)
+                               : NULL;
     g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
     g_autofree char *prefix = g_strconcat (key, ".", NULL);
     g_autofree char *pattern = NULL;
@@ -82,10 +86,15 @@ compile (GKeyFile *kf, const char *group, const char *key, gboolean anchor,
         return TRUE;
     g_string_replace (s, "{ADDR}", ADDR_RE, 0);
     pattern = anchor ? g_strdup_printf ("^(?:%s)", s->str) : g_strdup (s->str);
-    *out = g_regex_new (pattern,
-                        G_REGEX_CASELESS | G_REGEX_MULTILINE | G_REGEX_OPTIMIZE |
-                            G_REGEX_DUPNAMES,
-                        0, &local);
+    if (lazy) {
+        *out = _bounce_regex_new_lazy (pattern, G_REGEX_CASELESS | G_REGEX_MULTILINE |
+                                                    G_REGEX_DUPNAMES);
+        return TRUE;
+    }
+    *out = _bounce_regex_new (pattern,
+                              G_REGEX_CASELESS | G_REGEX_MULTILINE | G_REGEX_OPTIMIZE |
+                                  G_REGEX_DUPNAMES,
+                              &local);
     if (*out == NULL) {
         g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_RULES, "[%s] %s: %s",
                      group, key, local->message);
@@ -94,9 +103,11 @@ compile (GKeyFile *kf, const char *group, const char *key, gboolean anchor,
     return TRUE;
 }
 
-/* Compiles the merged key file @kf (taken). */
+/* Compiles the merged key file @kf (taken); @lazy: each pattern on first
+ * use (the built-in data, whose patterns the tests prove valid), else
+ * all now, so that a bad pattern in a caller's file is an error. */
 static BounceDecoderData *
-data_compile (GKeyFile *kf, GError **error)
+data_compile (GKeyFile *kf, gboolean lazy, GError **error)
 {
     g_autoptr (GPtrArray) decoders = g_ptr_array_new_with_free_func (decoder_free);
     BounceDecoderData *d = g_new0 (BounceDecoderData, 1);
@@ -128,8 +139,8 @@ data_compile (GKeyFile *kf, GError **error)
 
     d->keys = kf;
     for (guint i = 0; i < G_N_ELEMENTS (fields); i++) {
-        GRegex **slot = G_STRUCT_MEMBER_P (d, fields[i].offset);
-        if (!compile (kf, fields[i].group, fields[i].key, fields[i].anchor, slot, error))
+        BounceRegex **slot = G_STRUCT_MEMBER_P (d, fields[i].offset);
+        if (!compile (kf, fields[i].group, fields[i].key, fields[i].anchor, lazy, slot, error))
             goto fail;
     }
     if (d->recipient == NULL) {
@@ -137,11 +148,11 @@ data_compile (GKeyFile *kf, GError **error)
                      "[general] recipient: missing");
         goto fail;
     }
-    d->original_headers = g_regex_new (
+    d->original_headers = _bounce_regex_new (
         "^(?:Received|Return-Path|DKIM-Signature|Message-I[Dd]|MIME-Version|"
-        "X-Received|Authentication-Results|ARC-Seal):", G_REGEX_CASELESS, 0, NULL);
-    d->address = g_regex_new ("(?<![^\\s<>\"'(),;:\\[\\]])(?<addr>" ADDR_RE ")",
-                              G_REGEX_OPTIMIZE, 0, NULL);
+        "X-Received|Authentication-Results|ARC-Seal):", G_REGEX_CASELESS, NULL);
+    d->address = _bounce_regex_new ("(?<![^\\s<>\"'(),;:\\[\\]])(?<addr>" ADDR_RE ")",
+                                    G_REGEX_OPTIMIZE, NULL);
 
     groups = g_key_file_get_groups (kf, NULL);
     for (guint i = 0; groups[i] != NULL; i++) {
@@ -151,15 +162,17 @@ data_compile (GKeyFile *kf, GError **error)
         dec = g_new0 (BounceDecoder, 1);
         dec->name = g_strstrip (g_strdup (groups[i] + strlen ("decoder ")));
         g_ptr_array_add (decoders, dec);
-        if (!compile (kf, groups[i], "from", FALSE, &dec->from, error) ||
-            !compile (kf, groups[i], "subject", FALSE, &dec->subject, error) ||
-            !compile (kf, groups[i], "body", FALSE, &dec->body, error) ||
-            !compile (kf, groups[i], "header", TRUE, &dec->header, error) ||
-            !compile (kf, groups[i], "start", TRUE, &dec->start, error) ||
-            !compile (kf, groups[i], "end", TRUE, &dec->end, error))
+        if (!compile (kf, groups[i], "from", FALSE, lazy, &dec->from, error) ||
+            !compile (kf, groups[i], "subject", FALSE, lazy, &dec->subject, error) ||
+            !compile (kf, groups[i], "body", FALSE, lazy, &dec->body, error) ||
+            !compile (kf, groups[i], "header", TRUE, lazy, &dec->header, error) ||
+            !compile (kf, groups[i], "start", TRUE, lazy, &dec->start, error) ||
+            !compile (kf, groups[i], "end", TRUE, lazy, &dec->end, error))
             goto fail;
-        dec->need_body = g_key_file_get_boolean (kf, groups[i], "need-body", NULL);
-        dec->addressee = g_key_file_get_boolean (kf, groups[i], "addressee", NULL);
+        dec->need_body = g_key_file_has_key (kf, groups[i], "need-body", NULL) &&
+                         g_key_file_get_boolean (kf, groups[i], "need-body", NULL);
+        dec->addressee = g_key_file_has_key (kf, groups[i], "addressee", NULL) &&
+                         g_key_file_get_boolean (kf, groups[i], "addressee", NULL);
     }
     d->decoders = g_steal_pointer (&decoders);
     return d;
@@ -188,7 +201,7 @@ data_builtin (void)
     text = g_bytes_get_data (bytes, &len);
     if (!g_key_file_load_from_data (kf, text, len, G_KEY_FILE_NONE, &error))
         g_error ("decoders.conf: %s", error->message);
-    d = data_compile (kf, &error);
+    d = data_compile (kf, TRUE, &error);
     if (d == NULL)
         g_error ("decoders.conf: %s", error->message);
     return d;
@@ -242,7 +255,7 @@ _bounce_decoder_data_extend (const BounceDecoderData *base,
             g_key_file_set_value (merged, groups[i], keys[k], value);
         }
     }
-    d = data_compile (merged, &local);
+    d = data_compile (merged, FALSE, &local);
     if (d == NULL)
         g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_RULES, "%s: %s", path,
                      local->message);

@@ -12,19 +12,19 @@ G_BEGIN_DECLS
 /* One format of decoders.conf ([decoder NAME]). */
 typedef struct {
     char *name;
-    GRegex *from, *subject, *body, *header, *start, *end;
+    BounceRegex *from, *subject, *body, *header, *start, *end;
     gboolean need_body; /* counts only when its body matches */
     gboolean addressee; /* the notice's To is the failed one */
 } BounceDecoder;
 
 /* The compiled decoders.conf (keys documented there). */
 struct _BounceDecoderData {
-    GRegex *bounce_from, *role_from, *bounce_subject, *end, *recipient, *skip;
-    GRegex *delayed, *forwarded, *error, *sender_before;
-    GRegex *alias, *local_recipient, *local_list, *trace, *wrapper;
-    GRegex *auto_subject, *auto_subject_weak, *challenge;
-    GRegex *original_headers; /* built in: a pasted header block */
-    GRegex *address;          /* built in: {ADDR}, as group "addr" */
+    BounceRegex *bounce_from, *role_from, *bounce_subject, *end, *recipient, *skip;
+    BounceRegex *delayed, *forwarded, *error, *sender_before;
+    BounceRegex *alias, *local_recipient, *local_list, *trace, *wrapper;
+    BounceRegex *auto_subject, *auto_subject_weak, *challenge;
+    BounceRegex *original_headers; /* built in: a pasted header block */
+    BounceRegex *address;          /* built in: {ADDR}, as group "addr" */
     GPtrArray *decoders;      /* BounceDecoder*, in file order */
     GKeyFile *keys;           /* the merged key file, for extending */
 };

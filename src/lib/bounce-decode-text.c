@@ -36,11 +36,12 @@ match_length (const char *text)
 }
 
 static gboolean
-re_match (const GRegex *re, const char *text)
+re_match (BounceRegex *re, const char *text)
 {
     if (re == NULL || text == NULL)
         return FALSE;
-    return g_regex_match_full (re, text, (gssize) match_length (text), 0, 0, NULL, NULL);
+    return g_regex_match_full (_bounce_regex_get (re), text, (gssize) match_length (text), 0, 0,
+                               NULL, NULL);
 }
 
 /* Does header @name of the bounce start with @prefix (case-insensitive)? */
@@ -108,7 +109,7 @@ notice_text (BounceDecodeContext *ctx)
 
     if (body == NULL)
         return NULL;
-    if (!g_regex_match_full (ctx->data->end, body, (gssize) match_length (body), 0, 0,
+    if (!g_regex_match_full (_bounce_regex_get (ctx->data->end), body, (gssize) match_length (body), 0, 0,
                              &mi, NULL) ||
         !g_match_info_fetch_pos (mi, 0, NULL, &pos))
         return g_strndup (body, match_length (body));
@@ -273,7 +274,7 @@ append_line (GString *diag, const char *text)
 static gboolean
 embedded_dsn (const char *body, BounceReport *report)
 {
-    static GRegex *first, *final;
+    static BounceRegex *first, *final;
     static gsize once = 0;
     g_autoptr (GMatchInfo) mi = NULL;
     gint start = 0;
@@ -281,13 +282,13 @@ embedded_dsn (const char *body, BounceReport *report)
     if (body == NULL)
         return FALSE;
     if (g_once_init_enter (&once)) {
-        first = g_regex_new ("^(?:Reporting-MTA|Final-Recipient|Original-Recipient):",
-                             G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL);
-        final = g_regex_new ("^Final-Recipient:\\s*\\S",
-                             G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL);
+        first = _bounce_regex_new ("^(?:Reporting-MTA|Final-Recipient|Original-Recipient):",
+                             G_REGEX_CASELESS | G_REGEX_MULTILINE, NULL);
+        final = _bounce_regex_new ("^Final-Recipient:\\s*\\S",
+                             G_REGEX_CASELESS | G_REGEX_MULTILINE, NULL);
         g_once_init_leave (&once, 1);
     }
-    if (!re_match (final, body) || !g_regex_match (first, body, 0, &mi))
+    if (!re_match (final, body) || !g_regex_match (_bounce_regex_get (first), body, 0, &mi))
         return FALSE;
     g_match_info_fetch_pos (mi, 0, &start, NULL);
     return _bounce_dsn_parse (body + start, FALSE, report) > 0;
@@ -331,7 +332,7 @@ is_separator (const char *line)
  * @re matches at its start, or @n.  Searched in windows of whole lines of
  * at most BOUNCE_MAX_MATCH_BYTES. */
 static guint
-find_line (const GRegex *re, const char *body, const gsize *offsets,
+find_line (BounceRegex *re, const char *body, const gsize *offsets,
            guint n, guint from)
 {
     guint i = from;
@@ -345,7 +346,7 @@ find_line (const GRegex *re, const char *body, const gsize *offsets,
         while (j < n && offsets[j + 1] - offsets[i] <= BOUNCE_MAX_MATCH_BYTES)
             j++;
         stop = MIN (offsets[j] - 1, offsets[i] + BOUNCE_MAX_MATCH_BYTES);
-        if (g_regex_match_full (re, body, (gssize) stop, (gint) offsets[i], 0, &mi, NULL) &&
+        if (g_regex_match_full (_bounce_regex_get (re), body, (gssize) stop, (gint) offsets[i], 0, &mi, NULL) &&
             g_match_info_fetch_pos (mi, 0, &pos, NULL)) {
             guint k = i;
             while (k + 1 < j && offsets[k + 1] <= (gsize) pos)
@@ -359,13 +360,14 @@ find_line (const GRegex *re, const char *body, const gsize *offsets,
 
 /* Named group @name of @re's first match in @line, or NULL. */
 static char *
-match_named (const GRegex *re, const char *line, const char *name)
+match_named (BounceRegex *re, const char *line, const char *name)
 {
     g_autoptr (GMatchInfo) mi = NULL;
     char *value;
 
     if (re == NULL ||
-        !g_regex_match_full (re, line, (gssize) match_length (line), 0, 0, &mi, NULL))
+        !g_regex_match_full (_bounce_regex_get (re), line, (gssize) match_length (line), 0, 0, &mi,
+                             NULL))
         return NULL;
     value = g_match_info_fetch_named (mi, name);
     if (value != NULL && value[0] == '\0')
@@ -447,7 +449,7 @@ list_find_local (const char *text, const char *local)
 static char *
 qualify_local (BounceDecodeContext *ctx, BounceReport *report, const char *local)
 {
-    static GRegex *fields, *host;
+    static BounceRegex *fields, *host;
     static gsize once = 0;
     g_autoptr (GMatchInfo) mi = NULL;
     const char *body = ctx->body;
@@ -455,18 +457,18 @@ qualify_local (BounceDecodeContext *ctx, BounceReport *report, const char *local
     char *found;
 
     if (g_once_init_enter (&once)) {
-        fields = g_regex_new ("^(?:To|Cc):[ \\t]*(.+)$",
-                              G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL);
-        host = g_regex_new ("^(?:This is the (?:mail system|Postfix program) at host"
+        fields = _bounce_regex_new ("^(?:To|Cc):[ \\t]*(.+)$",
+                              G_REGEX_CASELESS | G_REGEX_MULTILINE, NULL);
+        host = _bounce_regex_new ("^(?:This is the (?:mail system|Postfix program) at host"
                             "|Hi\\. This is the qmail-send program at"
                             "|Reporting-MTA:\\s*dns;)\\s*(?<host>[A-Za-z0-9][A-Za-z0-9.-]*)",
-                            G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL);
+                            G_REGEX_CASELESS | G_REGEX_MULTILINE, NULL);
         g_once_init_leave (&once, 1);
     }
     if ((found = list_find_local (report->orig_to, local)) != NULL)
         return found;
     if (body != NULL &&
-        g_regex_match_full (fields, body, (gssize) match_length (body), 0, 0, &mi, NULL)) {
+        g_regex_match_full (_bounce_regex_get (fields), body, (gssize) match_length (body), 0, 0, &mi, NULL)) {
         while (g_match_info_matches (mi)) {
             g_autofree char *value = g_match_info_fetch (mi, 1);
             if ((found = list_find_local (value, local)) != NULL)
@@ -479,7 +481,7 @@ qualify_local (BounceDecodeContext *ctx, BounceReport *report, const char *local
      * %s.", a pasted "Reporting-MTA: dns; %s". */
     if (body != NULL) {
         g_autoptr (GMatchInfo) hm = NULL;
-        if (g_regex_match_full (host, body, (gssize) match_length (body), 0, 0, &hm, NULL)) {
+        if (g_regex_match_full (_bounce_regex_get (host), body, (gssize) match_length (body), 0, 0, &hm, NULL)) {
             g_autofree char *name = g_match_info_fetch_named (hm, "host");
             gsize len = name != NULL ? strlen (name) : 0;
             while (len > 0 && name[len - 1] == '.')
@@ -508,7 +510,7 @@ is_address_list (const BounceDecoderData *d, const char *line)
     gint last = 0, n = 0;
 
     if (strlen (line) > 1024 ||
-        !g_regex_match (d->address, line, 0, &mi))
+        !g_regex_match (_bounce_regex_get (d->address), line, 0, &mi))
         return FALSE;
     while (g_match_info_matches (mi)) {
         gint s0, e0;
@@ -547,7 +549,7 @@ static void
 extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *report,
          Extract *x)
 {
-    static GRegex *bare_local;
+    static BounceRegex *bare_local;
     static gsize once = 0;
     const BounceDecoderData *d = ctx->data;
     g_auto (GStrv) lines = NULL;
@@ -570,8 +572,8 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
 
     if (g_once_init_enter (&once)) {
         /* A line that is one local part ("dave", "<dave>"). */
-        bare_local = g_regex_new ("^\\s*<?(?<local>[A-Za-z0-9][A-Za-z0-9._%+=-]{0,63})>?\\s*$",
-                                  G_REGEX_OPTIMIZE, 0, NULL);
+        bare_local = _bounce_regex_new ("^\\s*<?(?<local>[A-Za-z0-9][A-Za-z0-9._%+=-]{0,63})>?\\s*$",
+                                  G_REGEX_OPTIMIZE, NULL);
         g_once_init_leave (&once, 1);
     }
     *x = (Extract) { 0 };
@@ -648,7 +650,7 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
         if (strchr (line, '@') != NULL)
             alias = match_named (d->alias, line, "addr");
         if (strchr (line, '@') != NULL &&
-            g_regex_match_full (d->recipient, line, (gssize) match_length (line),
+            g_regex_match_full (_bounce_regex_get (d->recipient), line, (gssize) match_length (line),
                                 0, 0, &mi, NULL)) {
             addr = g_match_info_fetch_named (mi, "addr");
             g_match_info_fetch_pos (mi, 0, &mstart, &mend);
@@ -783,7 +785,7 @@ add_addresses (BounceDecodeContext *ctx, BounceReport *report, Extract *x,
     g_autoptr (GMatchInfo) mi = NULL;
     g_autoptr (GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
 
-    if (!g_regex_match_full (ctx->data->address, text, (gssize) match_length (text),
+    if (!g_regex_match_full (_bounce_regex_get (ctx->data->address), text, (gssize) match_length (text),
                              0, 0, &mi, NULL))
         return;
     while (g_match_info_matches (mi)) {
@@ -842,18 +844,18 @@ pasted_to (Extract *x)
 static gboolean
 only_success (const char *text)
 {
-    static GRegex *reply, *refusal;
+    static BounceRegex *reply, *refusal;
     static gsize once = 0;
 
     if (g_once_init_enter (&once)) {
-        reply = g_regex_new ("(?<![\\d.])[23]\\d\\d[ -](?:[23]\\.\\d{1,3}\\.\\d{1,3}\\b|[A-Za-z<])",
-                             G_REGEX_OPTIMIZE, 0, NULL);
-        refusal = g_regex_new ("(?<![\\d.])(?:[45]\\d\\d(?![\\d.])|[45]\\.\\d{1,3}\\.\\d{1,3}(?![\\d.]))",
-                               G_REGEX_OPTIMIZE, 0, NULL);
+        reply = _bounce_regex_new ("(?<![\\d.])[23]\\d\\d[ -](?:[23]\\.\\d{1,3}\\.\\d{1,3}\\b|[A-Za-z<])",
+                             G_REGEX_OPTIMIZE, NULL);
+        refusal = _bounce_regex_new ("(?<![\\d.])(?:[45]\\d\\d(?![\\d.])|[45]\\.\\d{1,3}\\.\\d{1,3}(?![\\d.]))",
+                               G_REGEX_OPTIMIZE, NULL);
         g_once_init_leave (&once, 1);
     }
-    return g_regex_match_full (reply, text, (gssize) match_length (text), 0, 0, NULL, NULL) &&
-           !g_regex_match_full (refusal, text, (gssize) match_length (text), 0, 0, NULL, NULL);
+    return g_regex_match_full (_bounce_regex_get (reply), text, (gssize) match_length (text), 0, 0, NULL, NULL) &&
+           !g_regex_match_full (_bounce_regex_get (refusal), text, (gssize) match_length (text), 0, 0, NULL, NULL);
 }
 
 /* Does @text hold an error code: a 4.x.x/5.x.x status or a 4xx/5xx

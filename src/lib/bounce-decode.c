@@ -249,13 +249,13 @@ _bounce_decode_is_wrapper (GMimeMessage *message,
                            const char *body_text,
                            const BounceDecoderData *data)
 {
-    const GRegex *re;
+    GRegex *re;
     const char *subject;
 
     g_return_val_if_fail (message != NULL, FALSE);
     if (data == NULL)
         data = _bounce_decoder_data_default ();
-    re = data->wrapper;
+    re = _bounce_regex_get (data->wrapper);
     if (re == NULL)
         return FALSE;
     subject = g_mime_message_get_subject (message);

@@ -234,6 +234,26 @@ G_GNUC_INTERNAL void _bounce_table_take_row (BounceTable *table, ...);
 G_GNUC_INTERNAL void _bounce_table_add_row_copy (BounceTable *table,
                                                  const char *const *cells);
 
+/* bounce-regex.c: a regex checked and compiled for the interpreter at
+ * load, and compiled with the JIT once it has been used a few times (so
+ * that a one-message process never pays for the JIT).  Thread-safe. */
+typedef struct _BounceRegex BounceRegex;
+
+/* NULL with @error set when @pattern is invalid (G_REGEX_OPTIMIZE in
+ * @flags is ignored: the JIT form is made on use). */
+G_GNUC_INTERNAL BounceRegex *_bounce_regex_new (const char *pattern,
+                                                GRegexCompileFlags flags,
+                                                GError **error);
+/* The same for a pattern known to be valid (built in and covered by the
+ * tests): compiled on first use. */
+G_GNUC_INTERNAL BounceRegex *_bounce_regex_new_lazy (const char *pattern,
+                                                     GRegexCompileFlags flags);
+G_GNUC_INTERNAL void _bounce_regex_free (BounceRegex *r);
+/* The GRegex to match with now (NULL for NULL); counts a use. */
+G_GNUC_INTERNAL GRegex *_bounce_regex_get (BounceRegex *r);
+/* The interpreter form (NULL for NULL); does not count a use. */
+G_GNUC_INTERNAL GRegex *_bounce_regex_plain (BounceRegex *r);
+
 G_END_DECLS
 
 #endif /* BOUNCE_PRIVATE_H */

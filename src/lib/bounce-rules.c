@@ -24,13 +24,12 @@
 /* Records                                                            */
 /* ------------------------------------------------------------------ */
 
-/* A regular expression, checked at load and compiled with the JIT on
- * first use: loading stays cheap for a single message, and the rules a
- * long run reaches match fast. */
+/* A regular expression, checked at load and compiled with the JIT once it
+ * is used often (bounce-regex.c): loading stays cheap for a single
+ * message, and the rules a long run reaches match fast. */
 typedef struct {
     char *source;
-    GRegex *plain; /* compiled at load: proves the pattern is valid */
-    GRegex *jit;   /* set once, atomically, on first use */
+    BounceRegex *re;
 } Pattern;
 
 static void
@@ -39,8 +38,7 @@ pattern_free (Pattern *p)
     if (p == NULL)
         return;
     g_free (p->source);
-    g_clear_pointer (&p->plain, g_regex_unref);
-    g_clear_pointer (&p->jit, g_regex_unref);
+    g_clear_pointer (&p->re, _bounce_regex_free);
     g_free (p);
 }
 
@@ -266,8 +264,13 @@ is_localized_key (const char *key, const char *base)
 static char *
 get_raw (GKeyFile *kf, const char *group, const char *key)
 {
-    char *value = g_key_file_get_value (kf, group, key, NULL);
+    char *value;
 
+    /* has_key first: a lookup of a missing key builds (and translates)
+     * an error message even when the error is not wanted. */
+    if (!g_key_file_has_key (kf, group, key, NULL))
+        return NULL;
+    value = g_key_file_get_value (kf, group, key, NULL);
     return value != NULL ? g_strstrip (value) : NULL;
 }
 
@@ -295,8 +298,11 @@ get_list (GKeyFile *kf, const char *group, const char *key)
 static char *
 get_text (GKeyFile *kf, const char *group, const char *key)
 {
-    char *value = g_key_file_get_string (kf, group, key, NULL);
+    char *value;
 
+    if (!g_key_file_has_key (kf, group, key, NULL))
+        return NULL;
+    value = g_key_file_get_string (kf, group, key, NULL);
     return value != NULL ? g_strstrip (value) : NULL;
 }
 
@@ -387,7 +393,7 @@ get_regex (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
     g_autofree char *raw = get_raw (kf, group, key);
     g_autoptr (GError) error = NULL;
     Pattern *p;
-    GRegex *re;
+    BounceRegex *re;
 
     if (raw == NULL)
         return NULL;
@@ -395,7 +401,7 @@ get_regex (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
         ctx_problem (ctx, "%s is empty", key);
         return NULL;
     }
-    re = g_regex_new (raw, G_REGEX_CASELESS, 0, &error);
+    re = _bounce_regex_new (raw, G_REGEX_CASELESS, &error);
     if (re == NULL) {
         ctx_problem (ctx, "bad regular expression in %s: %s", key,
                      error->message);
@@ -403,7 +409,7 @@ get_regex (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
     }
     p = g_new0 (Pattern, 1);
     p->source = g_steal_pointer (&raw);
-    p->plain = re;
+    p->re = re;
     return p;
 }
 
@@ -634,7 +640,7 @@ check_words (Ctx *ctx, const Rule *rule)
         return;
     for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
         if (texts[i].p != NULL && rule->diagnostic_of == NULL &&
-            g_regex_match (texts[i].p->plain, "", 0, NULL))
+            g_regex_match (_bounce_regex_plain (texts[i].p->re), "", 0, NULL))
             ctx_problem (ctx, "%s matches an empty text, so the rule needs "
                               "no words: use status or smtp-code, or name "
                               "the words", texts[i].key);
@@ -691,8 +697,9 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     rule->remote_mta = get_regex (ctx, kf, group, "remote-mta");
     rule->subject = get_regex (ctx, kf, group, "subject");
     /* A list with GKeyFile's escapes: "\;" for a ';' inside a text. */
-    rule->examples = g_key_file_get_string_list (kf, group, "example", NULL,
-                                                 NULL);
+    if (g_key_file_has_key (kf, group, "example", NULL))
+        rule->examples = g_key_file_get_string_list (kf, group, "example", NULL,
+                                                     NULL);
     if (rule->examples != NULL &&
         (rule->kind != NULL || rule->decoder != NULL ||
          rule->diagnostic_type != NULL ||
@@ -1433,24 +1440,6 @@ match_status (const GPtrArray *specs, gboolean none, const char *status)
     return FALSE;
 }
 
-/* The JIT-compiled form of @p, made on first use (thread-safe). */
-static GRegex *
-pattern_regex (Pattern *p)
-{
-    GRegex *re = g_atomic_pointer_get (&p->jit);
-
-    if (re != NULL)
-        return re;
-    re = g_regex_new (p->source, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
-    if (re == NULL)
-        re = g_regex_ref (p->plain);
-    if (!g_atomic_pointer_compare_and_exchange (&p->jit, NULL, re)) {
-        g_regex_unref (re);
-        re = g_atomic_pointer_get (&p->jit);
-    }
-    return re;
-}
-
 static gboolean
 match_regex (Pattern *p, const char *text)
 {
@@ -1467,7 +1456,7 @@ match_regex (Pattern *p, const char *text)
             g_utf8_find_prev_char (text, text + BOUNCE_MAX_MATCH_BYTES + 1);
         len = cut != NULL ? cut - text : BOUNCE_MAX_MATCH_BYTES;
     }
-    return g_regex_match_full (pattern_regex (p), text, len, 0, 0, NULL, NULL);
+    return g_regex_match_full (_bounce_regex_get (p->re), text, len, 0, 0, NULL, NULL);
 }
 
 /* Does @text hold the words of one of the rules of @words_of? */

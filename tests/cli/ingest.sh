@@ -234,6 +234,24 @@ wait "$locker"
 "$BS" ingest --db "$T/bulk2.db" "$T/bulk.mbox" 2>/dev/null
 expect "locked bulk: rerun" "$(q "$T/bulk2.db" 'select count(*) from messages')" 120
 
+# --- --jobs: workers store the same rows in the same order --------------
+$GEN --count 300 --prefix jobs --dir "$T/jobs"
+for j in 1 3; do
+    "$BS" ingest --jobs $j --db "$T/jobs$j.db" "$T/jobs" "$SOURCE_DIR/tests/fixtures/samples" 2>"$T/err"
+    expect "ingest --jobs $j" "$?" 0
+done
+rows() {
+    python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+for r in db.execute("select m.id, m.source, m.kind, m.content_hash, e.address, e.reason, e.status "
+                    "from messages m left join events e on e.message_id = m.id order by m.id, e.id"):
+    print(r)' "$1"
+}
+rows "$T/jobs1.db" > "$T/jobs1.rows"
+rows "$T/jobs3.db" > "$T/jobs3.rows"
+expect "ingest --jobs 1 stored" "$(q "$T/jobs1.db" 'select count(*) > 300 from messages')" 1
+cmp -s "$T/jobs1.rows" "$T/jobs3.rows" || fail "ingest --jobs 3: rows differ from --jobs 1"
+
 if [ "$failures" -ne 0 ]; then
     echo "ingest.sh: $failures failure(s)" >&2
     exit 1

@@ -114,5 +114,20 @@ check "text: ARF is a complaint, not 'soft'" $?
 grep -q '^  original "' "$tmp/out"; check "text: no double space without a Message-ID" $?
 grep -q ', soft\|, hard' "$tmp/out"; [ $? = 1 ]; check "text: ARF says neither hard nor soft" $?
 
+# --jobs: workers change nothing in the output, its order included, and a
+# missing file's error still comes after what was read before it.
+expect_rc "parse --jobs 1 of the fixtures" 66 "$BIN" parse --format=json --jobs 1 "$FIX"/*/ "$tmp/nope" "$FIX/samples"
+mv "$tmp/out" "$tmp/jobs1.out"; mv "$tmp/err" "$tmp/jobs1.err"
+[ "$(wc -l < "$tmp/jobs1.out")" -gt 40 ]; check "--jobs 1: many results" $?
+for j in 2 3; do
+    expect_rc "parse --jobs $j of the fixtures" 66 "$BIN" parse --format=json --jobs $j "$FIX"/*/ "$tmp/nope" "$FIX/samples"
+    cmp -s "$tmp/out" "$tmp/jobs1.out"; check "--jobs $j: the same output as --jobs 1" $?
+    cmp -s "$tmp/err" "$tmp/jobs1.err"; check "--jobs $j: the same errors" $?
+done
+expect_rc "parse --jobs text" 0 "$BIN" parse --jobs 2 "$FIX/samples"
+"$BIN" parse --jobs 1 "$FIX/samples" > "$tmp/text1" 2>/dev/null
+cmp -s "$tmp/out" "$tmp/text1"; check "--jobs 2: the same text output" $?
+expect_rc "negative --jobs is a usage error" 64 "$BIN" parse --jobs -1 "$FIX/samples"
+
 echo "$((n - fails)) passed, $fails failed"
 [ "$fails" = 0 ]
