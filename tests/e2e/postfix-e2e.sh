@@ -702,7 +702,8 @@ if not os.path.exists(sys.argv[1]):
     print(0)
     sys.exit(0)
 db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
-print(sum(1 for (raw,) in db.execute("SELECT raw FROM messages")
+# The raw bytes live in raw_messages (schema version 8).
+print(sum(1 for (raw,) in db.execute("SELECT raw FROM raw_messages")
           if raw is not None and sys.argv[2].encode() in zlib.decompress(raw)))
 PY
 }
@@ -714,7 +715,9 @@ import sqlite3, sys, zlib
 db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
 print(" ".join(
     f"{classified} {db.execute('SELECT count(*) FROM events WHERE message_id = ?', (i,)).fetchone()[0]}"
-    for (i, classified, raw) in db.execute("SELECT id, classified, raw FROM messages")
+    for (i, classified, raw) in db.execute(
+        "SELECT m.id, m.classified, r.raw FROM messages m"
+        " JOIN raw_messages r ON r.message_id = m.id")
     if raw is not None and sys.argv[2].encode() in zlib.decompress(raw)))
 PY
 }
