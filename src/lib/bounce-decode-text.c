@@ -415,32 +415,6 @@ domain_of (const char *addr)
     return at != NULL && at[1] != '\0' ? at + 1 : NULL;
 }
 
-/* Does the address list @text name a mailbox with local part @local?
- * Its address, or NULL. */
-static char *
-list_find_local (const char *text, const char *local)
-{
-    InternetAddressList *list;
-    gsize n = strlen (local);
-    char *result = NULL;
-
-    if (text == NULL)
-        return NULL;
-    list = internet_address_list_parse (NULL, text);
-    for (int i = 0; list != NULL && result == NULL &&
-                    i < internet_address_list_length (list); i++) {
-        InternetAddress *ia = internet_address_list_get_address (list, i);
-        const char *a;
-        if (!INTERNET_ADDRESS_IS_MAILBOX (ia))
-            continue;
-        a = internet_address_mailbox_get_addr (INTERNET_ADDRESS_MAILBOX (ia));
-        if (a != NULL && g_ascii_strncasecmp (a, local, n) == 0 && a[n] == '@')
-            result = g_strdup (a);
-    }
-    g_clear_object (&list);
-    return result;
-}
-
 /* A recipient named by its local part only ("dave... User unknown"):
  * the original message's To or Cc with that local part (attached, or
  * pasted in the text), else the local part at the reporting host (the
@@ -465,13 +439,13 @@ qualify_local (BounceDecodeContext *ctx, BounceReport *report, const char *local
                             G_REGEX_CASELESS | G_REGEX_MULTILINE, NULL);
         g_once_init_leave (&once, 1);
     }
-    if ((found = list_find_local (report->orig_to, local)) != NULL)
+    if ((found = _bounce_address_list_find_local (report->orig_to, local)) != NULL)
         return found;
     if (body != NULL &&
         g_regex_match_full (_bounce_regex_get (fields), body, (gssize) match_length (body), 0, 0, &mi, NULL)) {
         while (g_match_info_matches (mi)) {
             g_autofree char *value = g_match_info_fetch (mi, 1);
-            if ((found = list_find_local (value, local)) != NULL)
+            if ((found = _bounce_address_list_find_local (value, local)) != NULL)
                 return found;
             g_match_info_next (mi, NULL);
         }

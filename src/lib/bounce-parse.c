@@ -439,31 +439,6 @@ recover_verp (BounceParser *parser, GPtrArray *candidates,
     }
 }
 
-/* The address of @list (an address list as text) whose local part is
- * @local, or NULL. */
-static char *
-list_address_with_local (const char *list, const char *local)
-{
-    InternetAddressList *parsed;
-    gsize n = strlen (local);
-    char *found = NULL;
-
-    if (list == NULL)
-        return NULL;
-    parsed = internet_address_list_parse (NULL, list);
-    for (int i = 0; parsed != NULL && found == NULL &&
-                    i < internet_address_list_length (parsed); i++) {
-        InternetAddress *ia = internet_address_list_get_address (parsed, i);
-        const char *a = INTERNET_ADDRESS_IS_MAILBOX (ia)
-                            ? internet_address_mailbox_get_addr (INTERNET_ADDRESS_MAILBOX (ia))
-                            : NULL;
-        if (a != NULL && g_ascii_strncasecmp (a, local, n) == 0 && a[n] == '@')
-            found = g_strdup (a);
-    }
-    g_clear_object (&parsed);
-    return found;
-}
-
 /* A recipient named by its local part alone ("Final-Recipient: LOCAL;
  * lena"): the original To's address with that local part, else the local
  * part at the reporting host. */
@@ -477,7 +452,7 @@ qualify_local_addresses (BounceReport *report)
         if (r->address == NULL || strchr (r->address, '@') != NULL ||
             r->address[0] == '\0' || strpbrk (r->address, " \t<>()|/\"") != NULL)
             continue;
-        full = list_address_with_local (report->orig_to, r->address);
+        full = _bounce_address_list_find_local (report->orig_to, r->address);
         if (full == NULL && report->reporting_mta != NULL &&
             strchr (report->reporting_mta, '.') != NULL &&
             strpbrk (report->reporting_mta, " \t;[]") == NULL)

@@ -52,6 +52,12 @@ G_GNUC_INTERNAL char *_bounce_date_to_iso8601 (const char *rfc5322_date);
  * nothing; NULL when no address is found (transfer full). */
 G_GNUC_INTERNAL char *_bounce_address_clean (const char *text);
 
+/* The address in the address list @text (a To or Cc as text) whose
+ * local part is @local, or NULL (transfer full): a recipient that a
+ * notice names by its local part alone. */
+G_GNUC_INTERNAL char *_bounce_address_list_find_local (const char *text,
+                                                       const char *local);
+
 /* The schema version that added events.verified (schema.sql): readers
  * of older databases do without it. */
 #define _BOUNCE_SCHEMA_VERSION_VERIFIED 6

@@ -212,3 +212,29 @@ _bounce_header_decode (const char *raw)
     g_string_free (group, TRUE);
     return _bounce_text_squeeze (g_string_free (out, FALSE));
 }
+
+char *
+_bounce_address_list_find_local (const char *text, const char *local)
+{
+    InternetAddressList *list;
+    gsize n;
+    char *result = NULL;
+
+    if (text == NULL || local == NULL)
+        return NULL;
+    n = strlen (local);
+    list = internet_address_list_parse (NULL, text);
+    for (int i = 0; list != NULL && result == NULL &&
+                    i < internet_address_list_length (list); i++) {
+        InternetAddress *ia = internet_address_list_get_address (list, i);
+        const char *a;
+
+        if (!INTERNET_ADDRESS_IS_MAILBOX (ia))
+            continue;
+        a = internet_address_mailbox_get_addr (INTERNET_ADDRESS_MAILBOX (ia));
+        if (a != NULL && g_ascii_strncasecmp (a, local, n) == 0 && a[n] == '@')
+            result = g_strdup (a);
+    }
+    g_clear_object (&list);
+    return result;
+}
