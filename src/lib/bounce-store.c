@@ -501,11 +501,13 @@ typedef struct {
     int rc;
 } StateWrite;
 
+/* @text, or NULL as SQL NULL; the text must live until the statement
+ * is stepped (every caller steps it before its strings go). */
 static void
-bind_or_null (sqlite3_stmt *stmt, int idx, const char *text)
+bind_text (sqlite3_stmt *stmt, int idx, const char *text)
 {
     if (text != NULL)
-        sqlite3_bind_text (stmt, idx, text, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text (stmt, idx, text, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null (stmt, idx);
 }
@@ -519,23 +521,23 @@ state_write (const BounceSuppression *st, gpointer user_data)
 
     if (w->rc != SQLITE_DONE)
         return;
-    bind_or_null (s, 1, st->address);
-    bind_or_null (s, 2, st->domain);
-    bind_or_null (s, 3, st->registrable_domain);
-    bind_or_null (s, 4, st->last_delivered);
+    bind_text (s, 1, st->address);
+    bind_text (s, 2, st->domain);
+    bind_text (s, 3, st->registrable_domain);
+    bind_text (s, 4, st->last_delivered);
     sqlite3_bind_int64 (s, 5, st->bounces);
     sqlite3_bind_int64 (s, 6, st->hard);
     sqlite3_bind_int64 (s, 7, st->soft);
-    bind_or_null (s, 8, st->first_bounce);
-    bind_or_null (s, 9, st->last_bounce);
-    bind_or_null (s, 10, st->first_soft);
-    bind_or_null (s, 11, st->last_soft);
-    bind_or_null (s, 12, st->reason);
-    bind_or_null (s, 13, st->status);
+    bind_text (s, 8, st->first_bounce);
+    bind_text (s, 9, st->last_bounce);
+    bind_text (s, 10, st->first_soft);
+    bind_text (s, 11, st->last_soft);
+    bind_text (s, 12, st->reason);
+    bind_text (s, 13, st->status);
     if (st->last_event > 0)
         sqlite3_bind_int64 (s, 14, st->last_event);
-    bind_or_null (s, 15, st->hard_reason);
-    bind_or_null (s, 16, st->hard_status);
+    bind_text (s, 15, st->hard_reason);
+    bind_text (s, 16, st->hard_status);
     rc = sqlite3_step (s);
     sqlite3_reset (s);
     sqlite3_clear_bindings (s);
@@ -716,11 +718,11 @@ run_text (BounceStore *store, const char *sql, const char *a, const char *b,
     int rc = sqlite3_prepare_v2 (store->db, sql, -1, &stmt, NULL);
 
     if (rc == SQLITE_OK) {
-        bind_or_null (stmt, 1, a);
+        bind_text (stmt, 1, a);
         if (sqlite3_bind_parameter_count (stmt) >= 2)
-            bind_or_null (stmt, 2, b);
+            bind_text (stmt, 2, b);
         if (sqlite3_bind_parameter_count (stmt) >= 3)
-            bind_or_null (stmt, 3, c);
+            bind_text (stmt, 3, c);
         rc = sqlite3_step (stmt);
         if (rc == SQLITE_ROW || rc == SQLITE_DONE)
             rc = SQLITE_OK;
@@ -740,7 +742,7 @@ query_text (BounceStore *store, const char *sql, const char *arg, int *out_rc)
     int rc = sqlite3_prepare_v2 (store->db, sql, -1, &stmt, NULL);
 
     if (rc == SQLITE_OK) {
-        bind_or_null (stmt, 1, arg);
+        bind_text (stmt, 1, arg);
         rc = sqlite3_step (stmt);
         if (rc == SQLITE_ROW) {
             value = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
@@ -972,15 +974,6 @@ to_utc (const char *iso)
     if (g_date_time_get_year (u) < 1000)
         return NULL;
     return g_date_time_format (u, "%Y-%m-%dT%H:%M:%SZ");
-}
-
-static void
-bind_text (sqlite3_stmt *stmt, int idx, const char *text)
-{
-    if (text != NULL)
-        sqlite3_bind_text (stmt, idx, text, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null (stmt, idx);
 }
 
 static gboolean

@@ -29,12 +29,6 @@ trap 'rm -rf "$T"' EXIT
 unset BOUNCESTAT_DB ORIGINAL_RECIPIENT RECIPIENT
 export XDG_DATA_HOME=$T/xdg
 
-# q DB SQL: the first column of the first row.
-q() {
-    python3 -c 'import sqlite3, sys
-r = sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()
-print("" if r is None or r[0] is None else r[0])' "$1" "$2"
-}
 
 $GEN --count 4 --prefix f --dir "$T/m"
 M0=$T/m/f-000000.eml
@@ -151,17 +145,8 @@ check "unreadable rules: stored unclassified" $?
 $GEN --count 4000 --prefix big --mbox "$T/big.mbox"
 size=$(stat -c %s "$T/big.mbox")
 "$BS" ingest --db "$T/t.db" < "$M0"
-python3 - "$T/t.db" "$T/locked" "$T/release" <<'EOF' &
-import os, sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("begin immediate")
-open(sys.argv[2], "w").close()
-while not os.path.exists(sys.argv[3]):
-    time.sleep(0.01)
-db.execute("rollback")
-EOF
+hold_db_lock "$T/t.db" "$T/locked" "$T/release"
 locker=$!
-while [ ! -e "$T/locked" ]; do sleep 0.01; done
 "$BS" ingest --db "$T/t.db" --batch 10 --busy-timeout 60000 "$T/big.mbox" "$M2" \
     >"$T/out" 2>"$T/err" &
 pid=$!

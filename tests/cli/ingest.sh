@@ -13,23 +13,8 @@ GEN="python3 $SOURCE_DIR/tests/cli/gen-dsns.py"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 unset BOUNCESTAT_DB ORIGINAL_RECIPIENT RECIPIENT
-failures=0
+. "$(dirname "$0")/lib/harness.bash"
 
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-
-# q DB SQL: the first column of the first row.
-q() {
-    python3 -c 'import sqlite3, sys
-r = sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()
-print("" if r is None or r[0] is None else r[0])' "$1" "$2"
-}
-
-expect() { # expect WHAT ACTUAL EXPECTED
-    if [ "$2" != "$3" ]; then fail "$1: got '$2', expected '$3'"; fi
-}
 
 $GEN --count 1 --prefix one --dir "$T/one"
 MSG=$T/one/one-000000.eml
@@ -193,17 +178,8 @@ expect "kill: all stored once" "$(q "$T/kill.db" 'select count(*) || count(disti
 
 # --- Done when 3: locked past the timeout -> 75, stored on the next try -
 "$BS" ingest --db "$T/lock.db" < "$T/conc/0/p0-000000.eml"
-python3 - "$T/lock.db" "$T/locked" "$T/release" <<'EOF' &
-import os, sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("begin immediate")
-open(sys.argv[2], "w").close()
-while not os.path.exists(sys.argv[3]):
-    time.sleep(0.01)
-db.execute("rollback")
-EOF
+hold_db_lock "$T/lock.db" "$T/locked" "$T/release"
 locker=$!
-while [ ! -e "$T/locked" ]; do sleep 0.01; done
 "$BS" ingest --db "$T/lock.db" --busy-timeout 300 < "$MSG" 2>"$T/err"
 expect "locked: exit" "$?" 75
 expect "locked: one line on stderr" "$(wc -l < "$T/err")" 1

@@ -17,11 +17,6 @@ fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 unset BOUNCESTAT_DB ORIGINAL_RECIPIENT RECIPIENT
-q() {
-    python3 -c 'import sqlite3, sys
-r = sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()
-print("" if r is None or r[0] is None else r[0])' "$1" "$2"
-}
 
 python3 "$SOURCE_DIR/tests/cli/gen-dsns.py" --count 1 --prefix pm --dir "$T/m"
 {
@@ -36,17 +31,8 @@ pm() { HOME=$T procmail DEFAULT="$T/mbox" ORGMAIL="$T/mbox" "$T/rc" < "$T/msg" 2
 
 # Locked: 75, nothing in the mailbox, nothing stored.
 "$BS" ingest --db "$T/pm.db" < /dev/null
-python3 - "$T/pm.db" "$T/locked" "$T/release" <<'PY' &
-import os, sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("begin immediate")
-open(sys.argv[2], "w").close()
-while not os.path.exists(sys.argv[3]):
-    time.sleep(0.01)
-db.execute("rollback")
-PY
+hold_db_lock "$T/pm.db" "$T/locked" "$T/release"
 locker=$!
-while [ ! -e "$T/locked" ]; do sleep 0.01; done
 pm
 expect "locked: procmail exit" "$?" 75
 [ -s "$T/mbox" ] && fail "locked: the bounce was filed in the mailbox"

@@ -20,12 +20,6 @@ unset BOUNCESTAT_DB BOUNCESTAT_VERP_SECRET_FILE ORIGINAL_RECIPIENT RECIPIENT
 . "$(dirname "$0")/lib/harness.bash"
 tmp=$T
 
-# q DB SQL: the first column of the first row.
-q() {
-    python3 -c 'import sqlite3, sys
-r = sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()
-print("" if r is None or r[0] is None else r[0])' "$1" "$2"
-}
 
 printf '0123456789abcdef0123456789abcdef\n' >"$T/secret"
 chmod 600 "$T/secret"

@@ -48,3 +48,26 @@ skip () {
     echo "SKIP: $*"
     exit 77
 }
+
+# q DB SQL: the first column of the first row ("" for none or NULL).
+q() {
+    python3 -c 'import sqlite3, sys
+r = sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()
+print("" if r is None or r[0] is None else r[0])' "$1" "$2"
+}
+
+# hold_db_lock DB READY RELEASE: hold DB's write lock (BEGIN IMMEDIATE) in
+# the background until the file RELEASE exists; returns once the lock is
+# held (READY exists).  $! is the holder's PID, for wait.
+hold_db_lock () {
+    python3 - "$1" "$2" "$3" <<'PY' &
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("begin immediate")
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.01)
+db.execute("rollback")
+PY
+    while [ ! -e "$2" ]; do sleep 0.01; done
+}
