@@ -748,6 +748,14 @@ static const Prose prose[] = {
     { "exchange2000-could-not-be-reached.eml", "bounce", "ivy@example.com" },
     { "exchange2000-de-unreached.eml", "bounce", "hans@example.de" },
     { "address-list-line.eml", "bounce", "ada@example.com,bea@example.com,cy@example.com" },
+    /* Exchange 2010: a display name in the first section, the address
+     * in "Diagnostic information for administrators". */
+    { "exchange2010-display-name.eml", "bounce", "lena.berg@example.com" },
+    /* Exchange 5.5: the X.400 O/R address's "dda:SMTP=" attribute. */
+    { "exchange55-x400.eml", "bounce", "pete@example.net" },
+    /* Messaging Server: "Recipient address:", its "Original address:". */
+    { "messaging-server-recipient-address.eml", "bounce", "otto@example.net" },
+    { "messaging-server-original-address.eml", "bounce", "sales@example.net" },
     /* Nobody on a recipient line: a line stating the error, the Subject. */
     { "error-line.eml", "bounce", "quinn@example.com" },
     { "error-line-postmaster.eml", "bounce", "rex@example.com" },
