@@ -756,6 +756,11 @@ static const Prose prose[] = {
     /* Messaging Server: "Recipient address:", its "Original address:". */
     { "messaging-server-recipient-address.eml", "bounce", "otto@example.net" },
     { "messaging-server-original-address.eml", "bounce", "sales@example.net" },
+    /* Gmail: "Your message wasn't delivered to %s because ...". */
+    { "gmail-wasnt-delivered.eml", "bounce", "bob.ng@example.com" },
+    /* Full-width punctuation around an address in CJK text. */
+    { "cjk-fullwidth-parens.eml", "bounce", "kei.sato@example.jp" },
+    { "cjk-fullwidth-colon.eml", "bounce", "wei.li@example.cn" },
     /* Nobody on a recipient line: a line stating the error, the Subject. */
     { "error-line.eml", "bounce", "quinn@example.com" },
     { "error-line-postmaster.eml", "bounce", "rex@example.com" },
@@ -780,6 +785,8 @@ static const Prose prose[] = {
     /* A rejection is one, Auto-Submitted or not. */
     { "autosubmitted-rejection.eml", "bounce", "uma@example.com" },
     { "x-autoreply-rejection.eml", "bounce", "uma@example.com" },
+    /* Dovecot LDA/LMTP's Sieve rejection (Auto-Submitted: auto-replied). */
+    { "dovecot-lda-rejection.eml", "bounce", "amy@example.net" },
     { "tmda-bounce.eml", "bounce", "kim@example.net" },
     /* Auto-replies known by their subject alone. */
     { "oof-en.eml", "autoreply", "mia@example.net" },
