@@ -773,6 +773,10 @@ static const Prose prose[] = {
     { "mailman-uncaught-bounce.eml", "bounce", "gina@example.net" },
     { "mailman-bounce-action.eml", "bounce", "hank@example.net" },
     { "mailman-bounce-action-only.eml", "bounce", "hank@example.net" },
+    /* The same in Mailman 2.1's translations (.po, templates/LANG). */
+    { "mailman-bounce-action-de.eml", "bounce", "jonas@example.de" },
+    { "mailman-bounce-action-zh.eml", "bounce", "ming@example.cn" },
+    { "mailman-uncaught-bounce-fr.eml", "bounce", "claire@example.fr" },
     { "ezmlm-warning.eml", "bounce", "nora@example.net" },
     { "listserv-error-report.eml", "bounce", "xena@example.net" },
     { "listserv-error-report-post.eml", "not-bounce", "" },
