@@ -807,6 +807,8 @@ static const Prose prose[] = {
     { "oof-pl-odp.eml", "autoreply", "jan@example.pl" },
     { "oof-ja.eml", "autoreply", "taro@example.jp" },
     { "oof-ja-fuzai.eml", "autoreply", "taro@example.jp" },
+    { "oof-zh-dafu.eml", "autoreply", "fang@example.cn" },
+    { "oof-ko.eml", "autoreply", "minji@example.kr" },
     { "oof-notes.eml", "autoreply", "ken@example.com" },
     { "oof-list-tag.eml", "autoreply", "mia@example.net" },
     { "oof-bracket-tag.eml", "autoreply", "ole@example.dk" },
