@@ -777,6 +777,12 @@ static const Prose prose[] = {
     { "mailman-bounce-action-de.eml", "bounce", "jonas@example.de" },
     { "mailman-bounce-action-zh.eml", "bounce", "ming@example.cn" },
     { "mailman-uncaught-bounce-fr.eml", "bounce", "claire@example.fr" },
+    /* Mailman 3's owner notices; Mailman's notice to the member. */
+    { "mailman3-disabled-owner.eml", "bounce", "paula@example.net" },
+    { "mailman3-removal-owner.eml", "bounce", "paula@example.net" },
+    { "mailman-member-disabled.eml", "bounce", "quincy@example.net" },
+    { "mailman-welcome-request.eml", "not-bounce", "" },
+    { "list-post-quotes-disabled.eml", "not-bounce", "" },
     { "ezmlm-warning.eml", "bounce", "nora@example.net" },
     { "listserv-error-report.eml", "bounce", "xena@example.net" },
     { "listserv-error-report-post.eml", "not-bounce", "" },
