@@ -822,6 +822,7 @@ static const Prose prose[] = {
     { "tmda-challenge.eml", "not-bounce", "" },
     { "challenge-human.eml", "not-bounce", "" },
     { "challenge-approved-senders.eml", "not-bounce", "" },
+    { "ask-confirm.eml", "not-bounce", "" },
     /* Ordinary list mail that quotes the words stays ordinary. */
     { "list-post-not-member.eml", "not-bounce", "" },
     { "list-post-mentions-ooo.eml", "not-bounce", "" },
