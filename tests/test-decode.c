@@ -767,6 +767,11 @@ static const Prose prose[] = {
     { "domino-subject.eml", "bounce", "jo.ota@example.com" },
     /* The returned message's "Received: ... for <x>" names nobody. */
     { "received-for.eml", "bounce", "sam@example.com" },
+    /* The pasted copy's addresses name nobody: GroupWise's and Smail's
+     * lines before the copy; a pasted header block from "From:" on. */
+    { "groupwise-truncated-original.eml", "bounce", "hal@example.com" },
+    { "smail-message-text-follows.eml", "bounce", "walt@example.net" },
+    { "pasted-copy-from-field.eml", "bounce", "hal@example.com" },
     /* Nobody named: the one To of the returned message pasted below. */
     { "received-for-folded.eml", "bounce", "ted@example.com" },
     /* List-server and postmaster notices that report a failure. */

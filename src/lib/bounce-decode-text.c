@@ -523,7 +523,7 @@ static void
 extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *report,
          Extract *x)
 {
-    static BounceRegex *bare_local;
+    static BounceRegex *bare_local, *pasted_field, *header_field;
     static gsize once = 0;
     const BounceDecoderData *d = ctx->data;
     g_auto (GStrv) lines = NULL;
@@ -548,6 +548,11 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
         /* A line that is one local part ("dave", "<dave>"). */
         bare_local = _bounce_regex_new ("^\\s*<?(?<local>[A-Za-z0-9][A-Za-z0-9._%+=-]{0,63})>?\\s*$",
                                   G_REGEX_OPTIMIZE, NULL);
+        /* A copy's header block starts with its originator field,
+         * unindented (a notice's own summary of the message is indented,
+         * or starts with its Subject). */
+        pasted_field = _bounce_regex_new ("^From:[ \\t]*\\S", G_REGEX_CASELESS, NULL);
+        header_field = _bounce_regex_new ("^[A-Za-z][A-Za-z0-9-]*:[ \\t]*\\S", 0, NULL);
         g_once_init_leave (&once, 1);
     }
     *x = (Extract) { 0 };
@@ -570,10 +575,14 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
     if (dec != NULL && dec->end != NULL)
         end = MIN (end, find_line (dec->end, body, offsets, n, start + 1));
     /* A pasted header block after a blank or separator line ends it
-     * too. */
+     * too: a trace or identification field, or "From:" followed by
+     * another field ("From: a@b" then "To: c@d": the copy's addresses
+     * are not the notice's). */
     for (guint i = start + 1; i < end; i++)
         if ((lines[i - 1][0] == '\0' || is_separator (lines[i - 1])) &&
-            re_match (d->original_headers, lines[i])) {
+            (re_match (d->original_headers, lines[i]) ||
+             (i + 1 < end && re_match (pasted_field, lines[i]) &&
+              re_match (header_field, lines[i + 1])))) {
             end = i;
             break;
         }
