@@ -818,6 +818,7 @@ static const Prose prose[] = {
     { "oof-pl-odp.eml", "autoreply", "jan@example.pl" },
     { "oof-ja.eml", "autoreply", "taro@example.jp" },
     { "oof-ja-fuzai.eml", "autoreply", "taro@example.jp" },
+    { "oof-cyrus-automated-reply.eml", "autoreply", "lars@example.dk" },
     { "oof-zh-dafu.eml", "autoreply", "fang@example.cn" },
     { "oof-ko.eml", "autoreply", "minji@example.kr" },
     { "oof-notes.eml", "autoreply", "ken@example.com" },
