@@ -629,7 +629,9 @@ test_key_family (void)
         "From: MAILER-DAEMON@mx.example.org\n"
         "To: sender@example.org\n"
         "Subject: Undeliverable mail\n\n"
-        "Sorry. RCPT-NAK:alice@example.com (550 5.1.1)\n";
+        /* Two addresses: the built-in data names neither ("the one
+         * address the notice names" does not apply). */
+        "Sorry. RCPT-NAK:alice@example.com (550 5.1.1), copy to helpdesk@example.net\n";
     g_autoptr (BounceParser) parser = bounce_parser_new ();
     g_autoptr (GBytes) bytes = g_bytes_new_static (notice, sizeof notice - 1);
     g_autoptr (GError) error = NULL;
@@ -765,6 +767,11 @@ static const Prose prose[] = {
     { "error-line.eml", "bounce", "quinn@example.com" },
     { "error-line-postmaster.eml", "bounce", "rex@example.com" },
     { "domino-subject.eml", "bounce", "jo.ota@example.com" },
+    /* Else the one address the notice names, in any language; two
+     * name nobody. */
+    { "one-address-de.eml", "bounce", "udo.lang@example.de" },
+    { "one-address-ru.eml", "bounce", "oleg@example.ru" },
+    { "two-addresses-no-guess.eml", "bounce", "(none)" },
     /* The returned message's "Received: ... for <x>" names nobody. */
     { "received-for.eml", "bounce", "sam@example.com" },
     /* The pasted copy's addresses name nobody: GroupWise's and Smail's

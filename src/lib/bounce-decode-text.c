@@ -13,7 +13,8 @@
  * ([general] local-recipient); the returned message's trace fields
  * ("Received: ... for <x>") never name anyone.  When the block names
  * nobody on a recipient line: a line stating an error, the Subject, the
- * one To of a pasted copy, then X-Failed-Recipients; DSN fields pasted
+ * one address the notice names, the one To of a pasted copy, then
+ * X-Failed-Recipients; DSN fields pasted
  * into the text (Amazon WorkMail) are read first.  The patterns come
  * from bounce-decode-data.c.  It never classifies reasons.
  */
@@ -956,6 +957,15 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
                 add_addresses (ctx, report, &x, blines[i], FALSE, TRUE);
         if (x.found->len == 0 && subject != NULL && strchr (subject, '@') != NULL)
             add_addresses (ctx, report, &x, subject, TRUE, TRUE);
+        /* Else the one address the notice names, in whatever sentence
+         * or language ("Mail to a@b bounced.", "Die Nachricht konnte
+         * nicht an a@b zugestellt werden."): not the sender's, nor a
+         * mailer's or postmaster's; only where the notice would count
+         * with no address at all (a known format, or a bounce by sender
+         * and subject). */
+        if (x.found->len == 0 && ((dec != NULL && (bounce_from || bounce_subject)) ||
+                                  (bounce_from && bounce_subject)))
+            add_addresses (ctx, report, &x, x.block->str, TRUE, TRUE);
         /* Else the one To of the returned message pasted below the
          * notice (as the caller does with an attached one), unless a
          * VERP address or an attached original names it. */
