@@ -750,6 +750,8 @@ static const Prose prose[] = {
     { "exchange2000-could-not-be-reached.eml", "bounce", "ivy@example.com" },
     { "exchange2000-de-unreached.eml", "bounce", "hans@example.de" },
     { "address-list-line.eml", "bounce", "ada@example.com,bea@example.com,cy@example.com" },
+    /* A list line in name-addr form; "please contact <x>" is no name. */
+    { "name-addr-lines.eml", "bounce", "ivo.r@example.com,lena.b@example.com" },
     /* Exchange 2010: a display name in the first section, the address
      * in "Diagnostic information for administrators". */
     { "exchange2010-display-name.eml", "bounce", "lena.berg@example.com" },
