@@ -728,6 +728,8 @@ static const Prose prose[] = {
     { "imail-unknown-user-local.eml", "bounce", "walt@example.com" },
     { "sendmail-bare-local.eml", "bounce", "greta@mail.example.com" },
     { "qmail-local-host.eml", "bounce", "pat@mx2.example.net" },
+    /* AOL's screen names under its heading, at the notice's domain. */
+    { "aol-screen-names.eml", "bounce", "blue.heron@aol.com,surfkid42@aol.com" },
     { "dsn-local-final-recipient.eml", "dsn", "kurt@mail.example.com,lena@mail.example.com" },
     /* Addresses named in sentences and lists, localised. */
     { "qmail-sentence.eml", "bounce", "frank@example.net" },
