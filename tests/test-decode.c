@@ -808,6 +808,9 @@ static const Prose prose[] = {
     { "postfix-postmaster-notify-two.eml", "bounce", "liam@example.org" },
     { "postfix-old-postmaster-copy.eml", "bounce", "yuri@example.net" },
     { "sendmail-postmaster-notify.eml", "bounce", "zara@example.net" },
+    /* Sendmail's "%s... Deferred: %s" transcript line; not the copy's
+     * "for <x>" nor its To. */
+    { "sendmail-deferred-transcript.eml", "bounce", "frank.m@example.net" },
     /* A rejection is one, Auto-Submitted or not. */
     { "autosubmitted-rejection.eml", "bounce", "uma@example.com" },
     { "x-autoreply-rejection.eml", "bounce", "uma@example.com" },
