@@ -962,9 +962,10 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
          * nicht an a@b zugestellt werden."): not the sender's, nor a
          * mailer's or postmaster's; only where the notice would count
          * with no address at all (a known format, or a bounce by sender
-         * and subject). */
-        if (x.found->len == 0 && ((dec != NULL && (bounce_from || bounce_subject)) ||
-                                  (bounce_from && bounce_subject)))
+         * and subject), and not when a VERP address names it exactly. */
+        if (x.found->len == 0 && report->verp_address == NULL &&
+            ((dec != NULL && (bounce_from || bounce_subject)) ||
+             (bounce_from && bounce_subject)))
             add_addresses (ctx, report, &x, x.block->str, TRUE, TRUE);
         /* Else the one To of the returned message pasted below the
          * notice (as the caller does with an attached one), unless a
