@@ -757,6 +757,8 @@ static const Prose prose[] = {
     /* Exchange 2010: a display name in the first section, the address
      * in "Diagnostic information for administrators". */
     { "exchange2010-display-name.eml", "bounce", "lena.berg@example.com" },
+    /* Exchange's IMCEASMTP- encapsulation holds the SMTP address. */
+    { "exchange-imceasmtp.eml", "bounce", "ruth.k@example.net" },
     /* Exchange 5.5: the X.400 O/R address's "dda:SMTP=" attribute. */
     { "exchange55-x400.eml", "bounce", "pete@example.net" },
     /* Messaging Server: "Recipient address:", its "Original address:". */
