@@ -778,6 +778,9 @@ static const Prose prose[] = {
     { "one-address-de.eml", "bounce", "udo.lang@example.de" },
     { "one-address-ru.eml", "bounce", "oleg@example.ru" },
     { "two-addresses-no-guess.eml", "bounce", "(none)" },
+    /* A phrase, a colon, a list of addresses (any language). */
+    { "phrase-colon-list-de.eml", "bounce", "eva@example.de,timo@example.de" },
+    { "phrase-colon-list-ja.eml", "bounce", "aoi@example.jp,ren@example.jp" },
     /* The returned message's "Received: ... for <x>" names nobody. */
     { "received-for.eml", "bounce", "sam@example.com" },
     /* The pasted copy's addresses name nobody: GroupWise's and Smail's

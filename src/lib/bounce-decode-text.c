@@ -475,6 +475,19 @@ qualify_local (BounceDecodeContext *ctx, BounceReport *report, const char *local
 static void add_addresses (BounceDecodeContext *ctx, BounceReport *report, Extract *x,
                            const char *text, gboolean only_one, gboolean guess);
 
+/* The length of the full-width separator at @p (CJK text lists with
+ * "、", "，", "；" and the ideographic space), or 0. */
+static gsize
+list_separator (const char *p)
+{
+    static const char *const wide[] = { "\u3001", "\uFF0C", "\uFF1B", "\u3000" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (wide); i++)
+        if (strncmp (p, wide[i], strlen (wide[i])) == 0)
+            return strlen (wide[i]);
+    return 0;
+}
+
 /* Is @line two or more different addresses and nothing else
  * (separators, brackets, quotes)? */
 static gboolean
@@ -490,9 +503,13 @@ is_address_list (const BounceDecoderData *d, const char *line)
     while (g_match_info_matches (mi)) {
         gint s0, e0;
         g_match_info_fetch_pos (mi, 0, &s0, &e0);
-        for (gint i = last; i < s0; i++)
-            if (strchr (" \t,;<>\"'()", line[i]) == NULL)
+        for (gint i = last; i < s0; i++) {
+            gsize wide = list_separator (line + i);
+            if (wide > 0)
+                i += (gint) wide - 1;
+            else if (strchr (" \t,;<>\"'()", line[i]) == NULL)
                 return FALSE;
+        }
         last = e0;
         if (first == NULL) {
             first = g_match_info_fetch (mi, 0);
@@ -509,6 +526,31 @@ is_address_list (const BounceDecoderData *d, const char *line)
             return FALSE;
     /* Two different ones: "a@b <a@b>" is one. */
     return n >= 2;
+}
+
+/* The list of addresses after a phrase and a colon on @line ("Die
+ * folgenden Empfänger sind unbekannt: a@b, c@d", "以下の宛先：a@b, c@d"),
+ * or NULL; the phrase is not a header field's name ("Cc:"). */
+static const char *
+listed_after_phrase (const BounceDecoderData *d, const char *line)
+{
+    const char *colon = strchr (line, ':');
+    const char *wide = strstr (line, "\uFF1A");
+    const char *rest;
+    g_autofree char *label = NULL;
+
+    if (wide != NULL && (colon == NULL || wide < colon))
+        colon = wide;
+    if (colon == NULL || colon - line > 120)
+        return NULL;
+    label = g_strstrip (g_strndup (line, (gsize) (colon - line)));
+    /* Not a header field's name ("Cc", "X-Original-To"). */
+    if (strchr (label, '@') != NULL || label[strspn (label, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                          "abcdefghijklmnopqrstuvwxyz"
+                                                          "0123456789-")] == '\0')
+        return NULL;
+    rest = colon + (*colon == ':' ? 1 : strlen ("\uFF1A"));
+    return is_address_list (d, rest) ? rest : NULL;
 }
 
 /* The reply code that starts @text ("554", "550 5.1.1"), or 0. */
@@ -952,9 +994,20 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
      * (jo@example.com) not listed", Lotus Domino). */
     if (x.found->len == 0 && !(dec != NULL && dec->addressee)) {
         g_auto (GStrv) blines = g_strsplit (x.block->str, "\n", -1);
-        for (guint i = 0; blines[i] != NULL; i++)
-            if (strchr (blines[i], '@') != NULL && re_match (d->error, blines[i]))
+        gboolean counts = report->verp_address == NULL &&
+                          ((dec != NULL && (bounce_from || bounce_subject)) ||
+                           (bounce_from && bounce_subject));
+        for (guint i = 0; blines[i] != NULL; i++) {
+            const char *listed;
+            if (strchr (blines[i], '@') == NULL)
+                continue;
+            if (re_match (d->error, blines[i]))
                 add_addresses (ctx, report, &x, blines[i], FALSE, TRUE);
+            else if (counts && (listed = listed_after_phrase (d, blines[i])) != NULL)
+                /* A phrase, a colon, the addresses: each, in any
+                 * language. */
+                add_addresses (ctx, report, &x, listed, FALSE, TRUE);
+        }
         if (x.found->len == 0 && subject != NULL && strchr (subject, '@') != NULL)
             add_addresses (ctx, report, &x, subject, TRUE, TRUE);
         /* Else the one address the notice names, in whatever sentence
@@ -963,9 +1016,7 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
          * mailer's or postmaster's; only where the notice would count
          * with no address at all (a known format, or a bounce by sender
          * and subject), and not when a VERP address names it exactly. */
-        if (x.found->len == 0 && report->verp_address == NULL &&
-            ((dec != NULL && (bounce_from || bounce_subject)) ||
-             (bounce_from && bounce_subject)))
+        if (x.found->len == 0 && counts)
             add_addresses (ctx, report, &x, x.block->str, TRUE, TRUE);
         /* Else the one To of the returned message pasted below the
          * notice (as the caller does with an attached one), unless a
