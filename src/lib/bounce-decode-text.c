@@ -12,8 +12,9 @@
  * domain of the original To/Cc or of the reporting host
  * ([general] local-recipient); the returned message's trace fields
  * ("Received: ... for <x>") never name anyone.  When the block names
- * nobody on a recipient line: a line stating an error, the Subject, the
- * one address the notice names, the one To of a pasted copy, then
+ * nobody on a recipient line: a line stating an error or a phrase and a
+ * colon before a list of addresses, the Subject, the one address the
+ * notice names, the one To of a pasted copy, then
  * X-Failed-Recipients; DSN fields pasted
  * into the text (Amazon WorkMail) are read first.  The patterns come
  * from bounce-decode-data.c.  It never classifies reasons.
