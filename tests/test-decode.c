@@ -802,6 +802,10 @@ static const Prose prose[] = {
     { "mailman3-disabled-owner.eml", "bounce", "paula@example.net" },
     { "mailman3-removal-owner.eml", "bounce", "paula@example.net" },
     { "mailman-member-disabled.eml", "bounce", "quincy@example.net" },
+    /* Sympa's bounce management and automatic removal notices. */
+    { "sympa-bounce-management.eml", "bounce", "abel@example.net,bodil@example.com" },
+    { "sympa-bounce-management-de.eml", "bounce", "dora@example.de" },
+    { "sympa-automatic-removal.eml", "bounce", "carl@example.net" },
     { "mailman-welcome-request.eml", "not-bounce", "" },
     { "list-post-quotes-disabled.eml", "not-bounce", "" },
     { "ezmlm-warning.eml", "bounce", "nora@example.net" },
