@@ -809,6 +809,7 @@ static const Prose prose[] = {
     { "mailman-welcome-request.eml", "not-bounce", "" },
     { "list-post-quotes-disabled.eml", "not-bounce", "" },
     { "ezmlm-warning.eml", "bounce", "nora@example.net" },
+    { "ezmlm-idx-warning-de.eml", "bounce", "nele@example.de" },
     { "listserv-error-report.eml", "bounce", "xena@example.net" },
     { "listserv-error-report-post.eml", "not-bounce", "" },
     { "fml-not-member.eml", "bounce", "ivan@example.net" },
