@@ -802,6 +802,7 @@ static const Prose prose[] = {
     { "mailman3-disabled-owner.eml", "bounce", "paula@example.net" },
     { "mailman3-removal-owner.eml", "bounce", "paula@example.net" },
     { "mailman-member-disabled.eml", "bounce", "quincy@example.net" },
+    { "mailman-member-disabled-fr.eml", "bounce", "odile@example.fr" },
     /* Sympa's bounce management and automatic removal notices. */
     { "sympa-bounce-management.eml", "bounce", "abel@example.net,bodil@example.com" },
     { "sympa-bounce-management-de.eml", "bounce", "dora@example.de" },
