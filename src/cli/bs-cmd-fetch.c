@@ -713,8 +713,8 @@ bs_cmd_fetch (int argc, char **argv)
     Fetch f = { 0 };
     GOptionEntry entries[] = {
         { "folder", 0, 0, G_OPTION_ARG_STRING_ARRAY, &folders,
-          "Also fetch IMAP FOLDER (repeatable; default: the URL's, else "
-          "INBOX)", "FOLDER" },
+          "Also fetch IMAP FOLDER (repeatable; after the URL's folder; "
+          "without either, INBOX)", "FOLDER" },
         { "seen", 0, 0, G_OPTION_ARG_NONE, &f.seen,
           "IMAP: flag each message \\Seen once it is stored", NULL },
         { "move-to", 0, 0, G_OPTION_ARG_STRING, &f.move_to,
@@ -769,14 +769,14 @@ bs_cmd_fetch (int argc, char **argv)
     g_option_context_set_description (
         context,
         "Examples:\n"
-        "  bouncestat fetch imaps://bounces@example.org@ssl0.ovh.net/INBOX\n"
+        "  bouncestat fetch imaps://bounces%40example.org@ssl0.ovh.net/INBOX\n"
         "  bouncestat fetch --move-to Bounces/Done "
         "imaps://user@imap.example.org/INBOX\n"
         "  bouncestat fetch --folder INBOX --folder Junk "
         "imaps://user@imap.example.org\n"
         "  bouncestat fetch --delete --password-file ~/.bounces.pass "
         "pop3s://user@pop.example.org\n"
-        "In ~/.netrc (mode 600):\n"
+        "In ~/.netrc (mode 600; an @ in the user is %40 in the URL):\n"
         "  machine ssl0.ovh.net login bounces@example.org password ...\n");
     bs_store_args_add (context, &sargs);
     g_option_context_add_main_entries (context, entries, NULL);
