@@ -612,11 +612,11 @@ read_password_file (const char *path, GError **error)
     return g_steal_pointer (&text);
 }
 
-/* Splits @url with libcurl's URL parser into the base, account, user
- * and mailbox; refuses a password in it. */
+/* Splits @url with libcurl's URL parser into the base (with the user,
+ * which libcurl looks up in ~/.netrc), the account and the mailbox;
+ * refuses a password in it. */
 static gboolean
-parse_url (Fetch *f, const char *url, char **out_user, char **out_mailbox,
-           GError **error)
+parse_url (Fetch *f, const char *url, char **out_mailbox, GError **error)
 {
     CURLU *u = curl_url ();
     char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
@@ -671,7 +671,6 @@ parse_url (Fetch *f, const char *url, char **out_user, char **out_mailbox,
         f->base = g_strdup_printf ("%s://%s@%s", lscheme, euser, hostport);
         f->account = g_strdup_printf ("%s@%s", user, lhost);
     }
-    *out_user = g_strdup (user);
     *out_mailbox = path != NULL && path[0] == '/' && path[1] != '\0'
                        ? g_strdup (path + 1)
                        : NULL;
@@ -740,7 +739,6 @@ bs_cmd_fetch (int argc, char **argv)
     g_autoptr (BounceParser) parser = NULL;
     g_autoptr (BounceStore) store = NULL;
     g_autoptr (GError) error = NULL;
-    g_autofree char *user = NULL;
     g_autofree char *mailbox = NULL;
     g_autofree char *password = NULL;
     g_autoptr (GPtrArray) mailboxes = g_ptr_array_new ();
@@ -813,7 +811,7 @@ bs_cmd_fetch (int argc, char **argv)
         status = EX_OSERR;
         goto out;
     }
-    if (!parse_url (&f, args[0], &user, &mailbox, &error))
+    if (!parse_url (&f, args[0], &mailbox, &error))
         goto fail;
     if (f.proto == PROTO_POP3 && (folders != NULL || f.seen ||
                                   f.move_to != NULL)) {
@@ -847,7 +845,6 @@ bs_cmd_fetch (int argc, char **argv)
     curl_easy_setopt (f.curl, CURLOPT_VERBOSE, 1L);
     curl_easy_setopt (f.curl, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt (f.curl, CURLOPT_WRITEDATA, &f);
-    /* The user is in the base URL (libcurl looks it up in ~/.netrc). */
     if (password != NULL)
         curl_easy_setopt (f.curl, CURLOPT_PASSWORD, password);
     else

@@ -13,7 +13,7 @@
 #     is refused (76) and nothing is stored;
 #   - the password from ~/.netrc and from the configuration file (with
 #     the warning when others can read it); none in the URL;
-#   - Dovecot killed mid-fetch (IMAPS and POP3S): the run exits 75 (or
+#   - Dovecot killed mid-fetch (each protocol): the run exits 75 (or
 #     69), every message stored is whole and remembered, and the next run
 #     completes with every message once.
 #
@@ -25,7 +25,9 @@ SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 FIXTURES=${FIXTURES:-$SOURCE_DIR/tests/fixtures}
 T=$(mktemp -d); [ -n "${KEEP:-}" ] && echo "# T=$T"
 tmp=$T
+# shellcheck source=lib/harness.bash
 . "$(dirname "$0")/lib/harness.bash"
+# shellcheck source=lib/dovecot.bash
 . "$(dirname "$0")/lib/dovecot.bash"
 trap 'dovecot_stop; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
 unset BOUNCESTAT_DB
@@ -33,7 +35,9 @@ export HOME=$T/home XDG_DATA_HOME=$T/xdg
 mkdir -p "$HOME"
 
 protos=(imaps imap pop3s pop3)
-dovecot_setup "${protos[@]}" netrc conf
+# "bounces@example.org": a hosted mailbox's user, written %40 in the URL.
+NETRC_USER=bounces@example.org
+dovecot_setup "${protos[@]}" "$NETRC_USER" conf
 dovecot_start
 CA=$T/dovecot/cert.pem
 
@@ -93,8 +97,7 @@ for p in "${protos[@]}"; do
 
     # --- Moved or deleted only after the commit --------------------------
     case $p in imap*) act=(--move-to Done) ;; *) act=(--delete) ;; esac
-    case $p in imap*) mkdir -p "$T/dovecot/mail/$u/Maildir/.Done/"{cur,new,tmp}
-                      chown -R "$dovecot_uid:$dovecot_gid" "$T/dovecot/mail/$u/Maildir/.Done" ;; esac
+    case $p in imap*) dovecot_folder "$u" Done ;; esac
     dovecot_deliver "$u" "$FIXTURES/gmail/lhost-gmail-04.eml"
     hold_db_lock "$D" "$T/locked" "$T/release"
     holder=$!
@@ -147,11 +150,12 @@ check "imaps: the state per mailbox" \
     "$([ "$(q "$D" "select group_concat(mailbox, ',') from (select mailbox from fetch_imap where account = 'imaps@localhost' order by mailbox)")" = INBOX,Junk ]; echo $?)"
 
 # --- The password from ~/.netrc, the configuration; never in the URL ----
-fill netrc
-printf 'machine localhost login netrc password netrc-secret\n' >"$HOME/.netrc"
+fill "$NETRC_USER"
+printf 'machine localhost login %s password %s-secret\n' "$NETRC_USER" "$NETRC_USER" >"$HOME/.netrc"
 chmod 600 "$HOME/.netrc"
-expect_rc "~/.netrc" 0 "$BS" fetch --db "$T/netrc.db" --cacert "$CA" "$(url imaps netrc)"
-check "~/.netrc: 5 stored" "$([ "$(db_count "$T/netrc.db")" = 5 ]; echo $?)"
+expect_rc "the password from \$HOME/.netrc, user bounces%40example.org" 0 \
+    "$BS" fetch --db "$T/netrc.db" --cacert "$CA" "$(url imaps bounces%40example.org)"
+check "\$HOME/.netrc: 5 stored" "$([ "$(db_count "$T/netrc.db")" = 5 ]; echo $?)"
 rm "$HOME/.netrc"
 fill conf
 printf '[bouncestat]\nfetch-password = conf-secret\n' >"$T/conf.conf"
@@ -169,7 +173,7 @@ expect_rc "no server" 69 "$BS" fetch --db "$T/none.db" --cacert "$CA" \
 
 # --- Dovecot killed mid-fetch: nothing lost, nothing half-stored --------
 python3 "$SOURCE_DIR/tests/cli/gen-dsns.py" --count 400 --prefix cut --dir "$T/cut"
-for p in imaps pop3s; do
+for p in "${protos[@]}"; do
     u=$p D=$T/cut-$p.db U=$(url "$p" "$p")
     for f in "$T"/cut/*.eml; do dovecot_deliver "$u" "$f"; done
     # A new database: all the mailbox is new to it.

@@ -20,9 +20,10 @@ IMAP_PORT=10110 IMAPS_PORT=10111 POP3_PORT=10112 POP3S_PORT=10113
 dovecot_pid=
 
 dovecot_setup () {
-    command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/imap ] &&
-        [ -x /usr/lib/dovecot/pop3 ] ||
+    if ! command -v dovecot >/dev/null || [ ! -x /usr/lib/dovecot/imap ] ||
+        [ ! -x /usr/lib/dovecot/pop3 ]; then
         skip "Dovecot is not installed (tools/install-deps --test: dovecot-imapd, dovecot-pop3d)"
+    fi
     command -v openssl >/dev/null || skip "openssl is not installed (tools/install-deps --test)"
     local dc=$T/dovecot
     mkdir -p "$dc/run" "$dc/mail" "$dc/state"
@@ -118,11 +119,11 @@ CONF
 }
 
 dovecot_start () {
-    local dc=$T/dovecot i
+    local dc=$T/dovecot
     dovecot -F -c "$dc/dovecot.conf" >>"$dc/stdout.log" 2>&1 &
     dovecot_pid=$!
     # Ready when the listeners answer.
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         if python3 - "$IMAPS_PORT" "$POP3S_PORT" <<'PY' 2>/dev/null
 import socket, sys
 for p in sys.argv[1:]:
@@ -151,9 +152,15 @@ dovecot_stop () {
 }
 
 dovecot_kill () {
-    local pids
+    local pids st line rest
     [ -n "$dovecot_pid" ] || return 0
-    pids=$(ps -o pid= --ppid "$dovecot_pid")
+    # Its children, from /proc (no procps on a minimal Debian).
+    pids=$(for st in /proc/[0-9]*/stat; do
+        read -r line 2>/dev/null <"$st" || continue
+        # After "(comm) ": the state, then the parent's PID.
+        read -r -a rest <<<"${line##*) }"
+        [ "${rest[1]}" = "$dovecot_pid" ] && echo "${st//[^0-9]/}"
+    done)
     # shellcheck disable=SC2086
     kill -KILL $pids "$dovecot_pid" 2>/dev/null
     wait "$dovecot_pid" 2>/dev/null
@@ -164,10 +171,16 @@ dovecot_kill () {
 # (the INBOX, or FOLDER: Dovecot's Maildir++ ".FOLDER").
 dovecot_deliver () {
     local dir=$T/dovecot/mail/$1/Maildir name
-    [ -n "${3:-}" ] && dir=$dir/.$3
-    mkdir -p "$dir/cur" "$dir/new" "$dir/tmp"
+    [ -n "${3:-}" ] && dovecot_folder "$1" "$3" && dir=$dir/.$3
     name=$(date +%s).$RANDOM$RANDOM.test
-    cp "$2" "$dir/tmp/$name" && mv "$dir/tmp/$name" "$dir/new/$name"
+    cp "$2" "$dir/tmp/$name" && chown "$dovecot_uid:$dovecot_gid" "$dir/tmp/$name" &&
+        mv "$dir/tmp/$name" "$dir/new/$name"
+}
+
+# dovecot_folder USER FOLDER: an empty folder (Maildir++ ".FOLDER").
+dovecot_folder () {
+    local dir=$T/dovecot/mail/$1/Maildir/.$2
+    mkdir -p "$dir/cur" "$dir/new" "$dir/tmp"
     chown -R "$dovecot_uid:$dovecot_gid" "$dir"
 }
 
