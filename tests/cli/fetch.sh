@@ -15,7 +15,9 @@
 #     the warning when others can read it); none in the URL;
 #   - Dovecot killed mid-fetch (each protocol): the run exits 75 (or
 #     69), every message stored is whole and remembered, and the next run
-#     completes with every message once.
+#     completes with every message once;
+#   - a folder rebuilt with a new UIDVALIDITY is read again: all
+#     duplicates, nothing stored twice.
 #
 # Usage: bash fetch.sh /path/to/bouncestat   (SOURCE_DIR set by CTest)
 set -u
@@ -172,7 +174,7 @@ expect_rc "no server" 69 "$BS" fetch --db "$T/none.db" --cacert "$CA" \
     --password-file "$T/imaps.pass" "imaps://imaps@localhost:$((IMAPS_PORT + 8))/INBOX"
 
 # --- Dovecot killed mid-fetch: nothing lost, nothing half-stored --------
-python3 "$SOURCE_DIR/tests/cli/gen-dsns.py" --count 400 --prefix cut --dir "$T/cut"
+python3 "$SOURCE_DIR/tests/cli/gen-dsns.py" --count 200 --prefix cut --dir "$T/cut"
 for p in "${protos[@]}"; do
     u=$p D=$T/cut-$p.db U=$(url "$p" "$p")
     for f in "$T"/cut/*.eml; do dovecot_deliver "$u" "$f"; done
@@ -207,6 +209,22 @@ for p in "${protos[@]}"; do
         "$([ "$(db_count "$D")" = "$total" ] && grep -q "^fetch: $((total - got)) messages in .* $((total - got)) stored, 0 duplicates" "$T/err"; echo $?)"
     check "$p: and the server still has them all" "$([ "$(dovecot_count "$u")" = "$total" ]; echo $?)"
 done
+
+# --- A rebuilt folder (a new UIDVALIDITY): read again, nothing doubled ---
+D=$T/cut-imaps.db
+before=$(q "$D" "select uidvalidity from fetch_imap where mailbox = 'INBOX'")
+total=$(dovecot_count imaps)
+dovecot_stop
+sleep 1 # UIDVALIDITY is a time in seconds: make the new one another
+rm -f "$T/dovecot/mail/imaps/Maildir/dovecot-uidlist" "$T/dovecot/mail/imaps/Maildir/dovecot-uidvalidity"* \
+    "$T/dovecot/mail/imaps/Maildir/dovecot.index"*
+dovecot_start
+expect_rc "imaps: after a new UIDVALIDITY" 0 "$BS" fetch --db "$D" --cacert "$CA" \
+    --password-file "$T/imaps.pass" "$(url imaps imaps)"
+check "imaps: a new UIDVALIDITY reads all again, all duplicates" \
+    "$(grep -q "^fetch: $total messages in .* 0 stored, $total duplicates" "$T/err"; echo $?)"
+check "imaps: the new UIDVALIDITY is remembered" \
+    "$([ "$(q "$D" "select uidvalidity from fetch_imap where mailbox = 'INBOX'")" != "$before" ]; echo $?)"
 
 echo "1..$n"
 [ "$fails" = 0 ] && [ "$failures" = 0 ]
