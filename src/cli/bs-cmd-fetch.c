@@ -279,7 +279,8 @@ compare_uid (const void *a, const void *b)
 static gboolean
 contains (GArray *sorted, guint32 uid)
 {
-    return bsearch (&uid, sorted->data, sorted->len, sizeof (guint32),
+    return sorted->len > 0 &&
+           bsearch (&uid, sorted->data, sorted->len, sizeof (guint32),
                     compare_uid) != NULL;
 }
 
@@ -329,8 +330,11 @@ store_fetched (Fetch *f, const char *source, Remember remember,
     g_autoptr (BounceReport) report = NULL;
     gboolean duplicate = FALSE;
 
-    if (lseek (f->body_fd, 0, SEEK_SET) < 0)
+    if (lseek (f->body_fd, 0, SEEK_SET) < 0) {
+        g_set_error (error, FETCH_ERROR, EX_OSERR, "%s: %s", source,
+                     g_strerror (errno));
         return FALSE;
+    }
     report = bs_ingest_read (f->parser, f->body_fd, f->max_input, source,
                              label, &message, error);
     if (lseek (f->body_fd, 0, SEEK_SET) < 0 || ftruncate (f->body_fd, 0) < 0) {
@@ -592,7 +596,7 @@ pop3_fetch (Fetch *f, GError **error)
             f->deleted++;
         }
     }
-    return f->delete || pop3_forget (f, stored, listed, error);
+    return pop3_forget (f, stored, listed, error);
 }
 
 /* ---- Setting up ---- */
