@@ -87,6 +87,13 @@ G_GNUC_INTERNAL gsize _bounce_message_start (const guint8 *data, gsize len);
 struct sqlite3;
 G_GNUC_INTERNAL struct sqlite3 *bounce_store_get_db (BounceStore *store);
 
+/* bounce-store.c: sets @error for the SQLite result @rc of @what as the
+ * store's own errors are (busy, full, access: their BounceError codes)
+ * and returns FALSE; for the library's other writers (bounce-fetch.c). */
+G_GNUC_INTERNAL gboolean _bounce_store_set_error (BounceStore *store, int rc,
+                                                  const char *what,
+                                                  GError **error);
+
 /* bounce-dsn.c: RFC 3464 field blocks */
 
 /* Parses the body of a message/delivery-status part into @report's
