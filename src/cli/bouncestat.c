@@ -15,6 +15,8 @@ static const BsCommand commands[] = {
     { "parse", bs_cmd_parse, "Parse bounce messages and print what they say" },
     { "ingest", bs_cmd_ingest,
       "Parse bounce messages and store them in the database" },
+    { "import-log", bs_cmd_import_log,
+      "Store the delivery failures of an MTA's log (Postfix, Exim, Sendmail)" },
     { "report", bs_cmd_report, "Count what bounced and why, with advice" },
     { "suppress", bs_cmd_suppress, "List the addresses to stop mailing" },
     { "reclassify", bs_cmd_reclassify,
