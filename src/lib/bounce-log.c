@@ -113,10 +113,9 @@ bounce_log_reader_new (BounceLogMta mta)
         "(?<fields>(?: [A-Za-z]+=[^\\s:]+| (?:routing )?defer \\(-?[0-9]+\\)"
         "| \\[[^\\]]*\\])*)(?:: (?<text>.*))?$");
     /* Sendmail deliver.c logdelivery(): "QID: to=<a>,<b>, ..., relay=...,
-     * dsn=X.Y.Z, stat=text". */
+     * dsn=X.Y.Z, reply=REPLY, stat=text" (relay= and reply= when known). */
     reader->sendmail_status = regex (
         "^(?<qid>[0-9A-Za-z]+): to=(?<to>.*?), (?:.*?, )?"
-        "(?:relay=(?<relay>[^,]*), )?(?:.*?, )?"
         "dsn=(?<dsn>[0-9]\\.[0-9]{1,3}\\.[0-9]{1,3}),"
         "(?: reply=(?<reply>.*),)? stat=(?<text>.*)$");
     return reader;
@@ -726,7 +725,10 @@ sendmail_line (BounceLogReader *reader, LineInfo *li, const char *text,
     {
         g_autofree char *qid = g_match_info_fetch_named (m, "qid");
         g_autofree char *to = g_match_info_fetch_named (m, "to");
-        g_autofree char *relay = g_match_info_fetch_named (m, "relay");
+        const char *relay_at = strstr (text, ", relay=");
+        g_autofree char *relay = relay_at != NULL
+            ? g_strndup (relay_at + 8, strcspn (relay_at + 8, ","))
+            : NULL;
         g_autofree char *dsn = g_match_info_fetch_named (m, "dsn");
         g_autofree char *stat = g_match_info_fetch_named (m, "text");
         g_autofree char *sreply = g_match_info_fetch_named (m, "reply");
@@ -747,8 +749,9 @@ sendmail_line (BounceLogReader *reader, LineInfo *li, const char *text,
         /* "reply=" (the remote's words) when the MTA got one. */
         f.reply = sreply != NULL && sreply[0] != '\0' ? sreply : reply;
         if (relay != NULL && relay[0] != '\0') {
-            /* "remote.test. [127.0.0.1]" -> "remote.test" */
-            gsize n = strcspn (relay, " [");
+            /* "remote.test. [127.0.0.1]" -> "remote.test",
+             * "[127.0.0.1] [127.0.0.1]" -> "[127.0.0.1]" */
+            gsize n = strcspn (relay, " ");
 
             relay[n] = '\0';
             if (n > 0 && relay[n - 1] == '.')
