@@ -256,9 +256,14 @@ follow (Import *im, LogFile *f, guint poll_ms, GError **error)
             continue; /* between the rename and the new file */
         if (st.st_ino != f->ino || st.st_dev != f->dev ||
             (guint64) st.st_size < f->offset) {
+            gboolean rotated = st.st_ino != f->ino || st.st_dev != f->dev;
+
             /* What the old file still had, then the new one. */
-            if (!read_available (im, f, TRUE, error))
+            if (rotated && !read_available (im, f, TRUE, error))
                 return FALSE;
+            g_string_truncate (f->partial, 0);
+            fprintf (stderr, "import-log: %s: %s, reading it from its start\n",
+                     f->path, rotated ? "replaced (rotated)" : "truncated");
             log_file_close (f);
             if (!log_file_open (im, f, error))
                 return FALSE;
