@@ -764,7 +764,9 @@ JsonNode *bounce_table_to_json (const BounceTable *table);
  * starts it, YYYY-MM-DD) rows come in time order; the others by count.
  * MTA is the decoder that read the bounce (postfix, exim, ...),
  * REMOTE_MTA the server that refused; SENDER the From of the original
- * message; CAMPAIGN the value of the campaign header stored with it.
+ * message; CAMPAIGN the value of the campaign header stored with it;
+ * ORIGIN where the event comes from: message (a bounce) or log (the
+ * MTA's log, bouncestat import-log).
  */
 typedef enum {
     BOUNCE_GROUP_REASON,
@@ -776,6 +778,7 @@ typedef enum {
     BOUNCE_GROUP_RECIPIENT,
     BOUNCE_GROUP_SENDER,
     BOUNCE_GROUP_CAMPAIGN,
+    BOUNCE_GROUP_ORIGIN,
 } BounceGroup;
 
 const char *bounce_group_to_string (BounceGroup group);
@@ -892,7 +895,9 @@ gboolean bounce_query_suppress_foreach (BounceReader *reader,
  * diagnostic, remote_mta, mta, reporting_mta, orig_message_id, subject,
  * source, message_id, smtp_command (the command the reply answered:
  * RCPT, DATA, ...), verified (1, 0: maybe forged, never counted for
- * suppression; no value: not checked). */
+ * suppression; no value: not checked), origin (message, or log: a line
+ * of the MTA's log), linked (how many other reports of the same failure
+ * are linked to it: the log line of a bounce). */
 BounceTable *bounce_query_history (BounceReader *reader,
                                    const BounceQueryOptions *options,
                                    GError **error);

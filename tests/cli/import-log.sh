@@ -162,6 +162,21 @@ first=$(grep -nE "${FAILURE_RE[postfix]}" "$log" | head -n 1 | cut -d: -f1)
 [ "$(q "$T/stdin.db" "select source from messages order by id limit 1")" = "-:$first" ]
 check "standard input's sources are -:LINE" $?
 
+# --- report and show tell the log's events from the bounces' ---------------
+n_log_bounces=$(q "$T/stdin.db" "select count(*) from events where outcome = 'bounce'")
+"$BS" report --db "$T/stdin.db" --by origin --format csv > "$T/origin.csv"
+grep -qx "log,$n_log_bounces,.*" "$T/origin.csv"
+check "report --by origin: the log's $n_log_bounces bounces" $?
+"$BS" report --db "$T/postfix-log-first.db" --by origin --format csv > "$T/origin.csv"
+grep -qx "message,.*" "$T/origin.csv" && ! grep -q "^log," "$T/origin.csv"
+check "report --by origin: bounces linked to their log lines count as the bounces'" $?
+"$BS" show --db "$T/stdin.db" later@remote.test > "$T/show"
+grep -q "from: the MTA's log" "$T/show"
+check "show: an event of the log says so" $?
+"$BS" show --db "$T/postfix-log-first.db" full@remote.test > "$T/show"
+grep -q "from: a bounce, and the MTA's log" "$T/show"
+check "show: a bounce linked to its log line says so" $?
+
 expect_rc "a missing PATH exits 66" 66 "$BS" import-log --db "$T/x.db" "$T/nope"
 expect_rc "an unknown --mta exits 64" 64 "$BS" import-log --mta qmail "$log"
 expect_rc "--follow without PATH exits 64" 64 "$BS" import-log --follow
