@@ -329,28 +329,40 @@ exec_ok (sqlite3 *db, const char *sql)
         g_error ("%s: %s", sql, msg);
 }
 
-/* A database of schema version 1 with one hard bounce, upgraded. */
+/* Makes f->path a database of schema version @version (its sections
+ * of schema.sql) holding what @sql writes. */
 static void
-test_migrate (Fixture *f, gconstpointer data)
+old_database (Fixture *f, guint version, const char *sql)
 {
     g_autoptr (GPtrArray) sections = _bounce_store_schema_sections ();
     g_autofree char *dir = g_path_get_dirname (f->path);
-    g_autofree char *why = NULL;
+    g_autofree char *set_version =
+        g_strdup_printf ("PRAGMA user_version = %u;", version);
     sqlite3 *db = NULL;
 
     g_assert_cmpuint (sections->len, ==, BOUNCE_STORE_SCHEMA_VERSION + 1);
     g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
     g_assert_cmpint (sqlite3_open (f->path, &db), ==, SQLITE_OK);
-    exec_ok (db, sections->pdata[1]);
-    exec_ok (db, "INSERT INTO messages (id, content_hash, received_at, kind, "
-                 "raw_size) VALUES (1, 'h', '2026-01-01T00:00:00Z', 'dsn', 1);"
-                 "INSERT INTO events (message_id, position, address, outcome, "
-                 "reason, hard, event_time, event_time_source) VALUES (1, 0, "
-                 "'old@example.com', 'bounce', 'userunknown', 1, "
-                 "'2026-01-01T00:00:00Z', 'received_at');"
-                 "PRAGMA user_version = 1;");
+    for (guint v = 1; v <= version; v++)
+        exec_ok (db, sections->pdata[v]);
+    exec_ok (db, sql);
+    exec_ok (db, set_version);
     sqlite3_close (db);
+}
 
+/* A database of schema version 1 with one hard bounce, upgraded. */
+static void
+test_migrate (Fixture *f, gconstpointer data)
+{
+    g_autofree char *why = NULL;
+
+    old_database (f, 1,
+                  "INSERT INTO messages (id, content_hash, received_at, kind, "
+                  "raw_size) VALUES (1, 'h', '2026-01-01T00:00:00Z', 'dsn', 1);"
+                  "INSERT INTO events (message_id, position, address, outcome, "
+                  "reason, hard, event_time, event_time_source) VALUES (1, 0, "
+                  "'old@example.com', 'bounce', 'userunknown', 1, "
+                  "'2026-01-01T00:00:00Z', 'received_at');");
     {
         g_autoptr (BounceStore) store = open_store (f, 0);
         g_assert_cmpint (query_int (store, "PRAGMA user_version"), ==,
@@ -367,19 +379,11 @@ test_migrate (Fixture *f, gconstpointer data)
 static void
 test_migrate_origin (Fixture *f, gconstpointer data)
 {
-    g_autoptr (GPtrArray) sections = _bounce_store_schema_sections ();
-    g_autofree char *dir = g_path_get_dirname (f->path);
     g_autofree char *origin = NULL;
-    sqlite3 *db = NULL;
 
-    g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
-    g_assert_cmpint (sqlite3_open (f->path, &db), ==, SQLITE_OK);
-    for (guint v = 1; v <= 8; v++)
-        exec_ok (db, sections->pdata[v]);
-    exec_ok (db, "INSERT INTO messages (id, content_hash, received_at, kind, "
-                 "raw_size) VALUES (1, 'h', '2026-01-01T00:00:00Z', 'dsn', 1);"
-                 "PRAGMA user_version = 8;");
-    sqlite3_close (db);
+    old_database (f, 8,
+                  "INSERT INTO messages (id, content_hash, received_at, kind, "
+                  "raw_size) VALUES (1, 'h', '2026-01-01T00:00:00Z', 'dsn', 1);");
     {
         g_autoptr (BounceStore) store = open_store (f, 0);
 

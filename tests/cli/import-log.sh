@@ -13,6 +13,7 @@ SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 FIXTURES=${FIXTURES:-$SOURCE_DIR/tests/fixtures}
 L=$FIXTURES/logs
 T=$(mktemp -d)
+# shellcheck disable=SC2034  # expect_rc (harness.bash) writes in $tmp
 tmp=$T
 FOLLOW_PID=
 cleanup() {
@@ -218,7 +219,7 @@ check "--follow: reopens a rotated file ($want2)" $?
 # Truncation (copytruncate): the same file, shorter, then the rest.
 : > "$T/follow.log"
 tail -n "+$((2 * third + 1))" "$log" > "$T/rest"
-for i in $(seq 300); do
+for _ in $(seq 300); do
     grep -q "follow.log: truncated" "$T/follow.err" && break
     sleep 0.1
 done
