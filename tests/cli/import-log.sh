@@ -189,8 +189,7 @@ check "--help has examples" $?
 # wait_for WHAT SQL WANT: until the database says WANT (bounded: 30 s);
 # a condition, not a duration.
 wait_for() {
-    local i
-    for i in $(seq 300); do
+    for _ in $(seq 300); do
         [ "$(q "$T/follow.db" "$2" 2>/dev/null)" = "$3" ] && return 0
         kill -0 "$FOLLOW_PID" 2>/dev/null || break
         sleep 0.1
