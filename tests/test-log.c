@@ -82,6 +82,7 @@ test_time_zones (void)
     g_autoptr (BounceReport) a = NULL;
     g_autoptr (BounceReport) b = NULL;
     g_autoptr (BounceReport) c = NULL;
+    g_autoptr (BounceReport) j = NULL;
 
     bounce_log_reader_set_time_zone (reader, plus1);
     a = bounce_log_reader_feed (reader,
@@ -99,6 +100,14 @@ test_time_zones (void)
         "5.1.1 user unknown, stat=User unknown", "t:2");
     g_assert_cmpstr (only_recipient (b)->last_attempt, ==,
                      "2026-12-06T21:12:47.189441Z");
+    /* journalctl -o short-iso writes the offset without a colon. */
+    j = bounce_log_reader_feed (reader,
+        "2026-12-06T21:10:26+0000 bouncelab postfix/local[393]: 823A4A943F9: "
+        "to=<nosuchuser@bouncelab.test>, relay=local, delay=0.03, "
+        "delays=0.02/0.01/0/0.01, dsn=5.1.1, status=bounced (unknown "
+        "user: \"nosuchuser\")", "t:4");
+    g_assert_cmpstr (only_recipient (j)->last_attempt, ==,
+                     "2026-12-06T21:10:26Z");
     c = bounce_log_reader_feed (reader,
         "2026-12-06 21:10:40 1xaJVI-000057-0e ** full@remote.test "
         "P=<bouncetest@bouncelab.test> R=lab_remote T=remote_smtp "

@@ -247,8 +247,12 @@ static gboolean
 follow (Import *im, LogFile *f, guint poll_ms, GError **error)
 {
     while (!stop_requested) {
+        g_autoptr (GDateTime) now = g_date_time_new_now_local ();
         struct stat st;
 
+        /* The lines being written are from now: the year rule's
+         * reference, also past a New Year's Eve. */
+        bounce_log_reader_set_reference (im->reader, now);
         if (!read_available (im, f, FALSE, error) || !commit (im, error))
             return FALSE;
         g_usleep ((gulong) poll_ms * 1000);
@@ -356,7 +360,8 @@ bs_cmd_import_log (int argc, char **argv)
         "Give rotated files oldest\nfirst.\n\n"
         "Time stamps: syslog's have no year: each gets the year that puts it "
         "at or\nbefore the file's modification time (now for standard "
-        "input).  Stamps without\na zone are the machine's local time.\n\n"
+        "input and --follow).\nStamps without a zone are the machine's "
+        "local time.\n\n"
         "Examples:\n"
         "  bouncestat import-log /var/log/mail.log.2.gz /var/log/mail.log.1 "
         "/var/log/mail.log\n"

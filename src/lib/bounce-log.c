@@ -110,7 +110,7 @@ bounce_log_reader_new (BounceLogMta mta)
     reader->exim_delivery = regex (
         "^(?<qid>[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}) "
         "(?<flag>\\*\\*|==) (?<to>[^\\s:]+?)(?: <(?<orig>[^>]*)>)?"
-        "(?<fields>(?: [A-Za-z]+=[^\\s:]+| (?:routing )?defer \\(-?[0-9]+\\)"
+        "(?<fields>(?: [A-Za-z]+=\\S+| (?:routing )?defer \\(-?[0-9]+\\)"
         "| \\[[^\\]]*\\])*)(?:: (?<text>.*))?$");
     /* Sendmail deliver.c logdelivery(): "QID: to=<a>,<b>, ..., relay=...,
      * dsn=X.Y.Z, reply=REPLY, stat=text" (relay= and reply= when known). */

@@ -1572,8 +1572,10 @@ reclassify_message (BounceStore *store, const Pending *p,
             if (changed)
                 count_change (changes, e->reason, r->reason);
         } else {
-            if (!insert_event (store, p->id, i, report, r, p->received_at,
-                               error))
+            /* A message stored unclassified may have had its log line
+             * stored since: one event, not two. */
+            if (!place_event (store, p->id, i, report, r, p->received_at,
+                              error))
                 return FALSE;
             count_change (changes, NULL, r->reason);
         }
