@@ -137,6 +137,19 @@ print(sum(len(json.loads(l)["recipients"]) for l in open(sys.argv[1])))' "$T/$mt
     check "$mta: every log message has its queue id" $?
 done
 
+# A bounce stored unclassified (the rules could not be loaded) gets its
+# event from reclassify, after its log line was stored: still one event.
+db=$T/unclassified.db
+BOUNCESTAT_RULES_DIR=$T/no-rules "$BS" ingest --db "$db" \
+    < "$L/postfix/bounces/postfix-552-mailbox-full.eml" 2>/dev/null
+check "a bounce stored unclassified" $?
+"$BS" import-log --db "$db" "$L/postfix/maillog" 2>/dev/null
+before=$(events "$db")
+"$BS" reclassify --db "$db" >/dev/null 2>&1
+check "reclassify exits 0" $?
+[ "$(events "$db")" = "$before" ] && [ "$(q "$db" 'select count(*) from event_reports')" = 1 ]
+check "reclassify: the bounce's event takes its log line's place ($before events)" $?
+
 # Postfix's bounces carry the original's queue id (X-Postfix-Queue-ID).
 "$BS" ingest --db "$T/qid.db" "$L/postfix/bounces/postfix-552-mailbox-full.eml" 2>/dev/null
 qid=$(q "$T/qid.db" "select queue_id from messages")
