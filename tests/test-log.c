@@ -163,6 +163,12 @@ test_postfix (void)
         "to=<ok@remote.test>, relay=127.0.0.1[127.0.0.1]:2525, delay=0.01, "
         "delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued)",
         "t:3"));
+    /* A line cut before its text in parentheses (a log cut short). */
+    g_autoptr (BounceReport) bare = bounce_log_reader_feed (reader,
+        "Dec 06 21:10:27 bouncelab postfix/smtp[533]: 6A3B1A94431: "
+        "to=<x@remote.test>, relay=none, delay=0, delays=0/0/0/0, "
+        "dsn=4.4.1, status=deferred", "t:3b");
+    g_assert_cmpstr (only_recipient (bare)->action, ==, "delayed");
     /* Nor are other programs' lines, with --mta postfix or not. */
     g_assert_null (bounce_log_reader_feed (reader,
         "Dec 06 21:10:27 bouncelab CRON[1]: (root) CMD (true)", "t:4"));

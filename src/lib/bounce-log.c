@@ -549,6 +549,8 @@ postfix_line (BounceLogReader *reader, LineInfo *li, const char *text,
             f.action = "delayed";
         else
             return NULL; /* sent, deliverable, undeliverable (verify) */
+        if (ptext == NULL)
+            ptext = g_strdup ("");
         postfix_text (ptext, &f, &host);
         f.remote_mta = host;
         report = report_new (reader, li, source);
