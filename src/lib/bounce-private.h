@@ -51,6 +51,7 @@ G_GNUC_INTERNAL char *_bounce_date_to_iso8601 (const char *rfc5322_date);
 /* Bare address from "Name <a@b>", "rfc822; a@b" or "<a@b>"; lower-cases
  * nothing; NULL when no address is found (transfer full). */
 G_GNUC_INTERNAL char *_bounce_address_clean (const char *text);
+G_GNUC_INTERNAL char *_bounce_address_unwrap (const char *addr);
 
 /* The address in the address list @text (a To or Cc as text) whose
  * local part is @local, or NULL (transfer full): a recipient that a
