@@ -620,6 +620,7 @@ read_wrapped (BounceParser *parser, GMimeObject *attached, BounceReport *report)
     TAKE (orig_to);
     TAKE (orig_subject);
     TAKE (orig_date);
+    TAKE (queue_id);
 #undef TAKE
     return TRUE;
 }

@@ -62,6 +62,19 @@ G_GNUC_INTERNAL char *_bounce_address_list_find_local (const char *text,
 /* The schema version that added events.verified (schema.sql): readers
  * of older databases do without it. */
 #define _BOUNCE_SCHEMA_VERSION_VERIFIED 6
+/* ...and the one that added messages.origin, queue_id and event_reports
+ * (the events of the MTA's log). */
+#define _BOUNCE_SCHEMA_VERSION_ORIGIN 10
+
+/* bounce-log.c: the year rule of bounce_log_reader_set_reference() for
+ * a syslog time stamp ("Dec", 6, "21:06:10") read in @zone, before
+ * @reference (NULL: now): ISO 8601 with offset, or NULL when it is no
+ * time (transfer full). */
+G_GNUC_INTERNAL char *_bounce_log_syslog_time (const char *mon,
+                                               int day,
+                                               const char *hms,
+                                               GDateTime *reference,
+                                               GTimeZone *zone);
 
 /* bounce-verp.c: authenticity */
 
