@@ -528,6 +528,96 @@ transcript_code (const char *transcript)
     return 0;
 }
 
+/* Does the reply on a transcript line (@line, past "<<< ") begin as
+ * @diagnostic does: the same code, then the same first words once a
+ * continuation hyphen and a status are skipped on both ("550-5.1.1 The
+ * email ..." in the transcript, "550 5.1.1 The email ..." unfolded)? */
+static gboolean
+same_reply (const char *line, gsize len, const char *diagnostic)
+{
+    const char *a = line, *b = diagnostic;
+    gsize n = 0;
+
+    if (len < 4 || strncmp (a, b, 3) != 0 || strlen (b) < 4)
+        return FALSE;
+    a += 4;
+    b += 4;
+    len -= 4;
+    {
+        g_autofree char *sa = bounce_status_normalize (a);
+        g_autofree char *sb = bounce_status_normalize (b);
+
+        if (sa != NULL && sb != NULL && strcmp (sa, sb) == 0) {
+            while (len > 0 && *a != ' ') {
+                a++;
+                len--;
+            }
+            while (*b != '\0' && *b != ' ')
+                b++;
+        }
+    }
+    while (len > 0 && *a == ' ') {
+        a++;
+        len--;
+    }
+    while (*b == ' ')
+        b++;
+    for (; n < len && n < 24 && a[n] != '\0' && b[n] != '\0'; n++)
+        if (g_ascii_tolower (a[n]) != g_ascii_tolower (b[n]))
+            return FALSE;
+    return n == len || n == 24 || b[n] == '\0';
+}
+
+/* The command that @diagnostic answered, from Sendmail's transcript: it
+ * writes each command it sends as ">>> CMD" and each line it reads as
+ * "<<< NNN..." (usersmtp.c, smtpmessage() and reply()).  Replies come in
+ * the order of the commands (RFC 2920 section 3.1), also when a
+ * pipelined group ">>> MAIL", ">>> RCPT", ">>> DATA" is sent before the
+ * first reply: each complete reply ("NNN " or a lone "NNN", not the
+ * "NNN-" of a line that goes on) answers the oldest command not yet
+ * answered.  NULL when the transcript does not hold the reply. */
+static const char *
+transcript_command (const char *transcript, const char *diagnostic)
+{
+    g_autoptr (GPtrArray) pending = g_ptr_array_new ();
+
+    if (transcript == NULL || diagnostic == NULL)
+        return NULL;
+    for (const char *line = transcript; line != NULL && *line != '\0';) {
+        const char *eol = strchr (line, '\n');
+        const char *q = line;
+        gsize len;
+
+        while (*q == ' ' || *q == '\t')
+            q++;
+        len = eol != NULL ? (gsize) (eol - q) : strlen (q);
+        while (len > 0 && (q[len - 1] == '\r' || q[len - 1] == ' '))
+            len--;
+        if (len > 4 && strncmp (q, ">>> ", 4) == 0) {
+            g_autofree char *cmd = g_strndup (q, len);
+            /* ">>> ." ends the message text: its reply answers DATA. */
+            const char *name = strcmp (cmd, ">>> .") == 0
+                                   ? "DATA"
+                                   : bounce_smtp_command_find (cmd);
+
+            g_ptr_array_add (pending, (gpointer) (name != NULL ? name : ""));
+        } else if (len > 6 && strncmp (q, "<<< ", 4) == 0 &&
+                   g_ascii_isdigit (q[4])) {
+            const char *reply = q + 4;
+            gboolean last = len == 7 || reply[3] == ' ';
+
+            if (pending->len > 0 && same_reply (reply, len - 4, diagnostic)) {
+                const char *name = pending->pdata[0];
+                return name[0] != '\0' ? name : NULL;
+            }
+            if (last && pending->len > 0)
+                g_ptr_array_remove_index (pending, 0);
+        }
+        line = eol != NULL ? eol + 1 : NULL;
+    }
+    return NULL;
+}
+
 /* Sendmail keeps only the first line of a multi-line reply for the
  * Diagnostic-Code (usersmtp.c, reply(): "first line of real reply --
  * ignore rest"), but its transcript has every line after "<<< " (as has
@@ -607,8 +697,11 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
         text = text_after_address (body, body, r->address, FALSE, &next);
         if (r->smtp_command == NULL) {
             const char *cmd = bounce_smtp_command_find (r->diagnostic);
-            /* Not from a whole transcript: with PIPELINING, the replies
-             * to RCPT come after ">>> DATA". */
+            /* The command its reply answers in Sendmail's transcript;
+             * not the last command of the text: with PIPELINING, the
+             * replies to RCPT come after ">>> DATA". */
+            if (cmd == NULL)
+                cmd = transcript_command (transcript_of (body), r->diagnostic);
             if (cmd == NULL)
                 cmd = bounce_smtp_command_find (text);
             r->smtp_command = g_strdup (cmd);
