@@ -595,6 +595,71 @@ test_transcript_sessions (void)
     g_assert_null (strstr (b->diagnostic, "spam"));
 }
 
+/* The command a DSN's reply answered, from the Sendmail transcript of
+ * the notice (usersmtp.c: ">>> " before each command sent, "<<< " before
+ * each reply line read): replies come in the order of the commands
+ * (RFC 2920), so with PIPELINING the reply after ">>> DATA" can answer
+ * the RCPT sent before it; ">>> ." ends the message text (DATA). */
+static void
+test_transcript_command (void)
+{
+    static const struct {
+        const char *transcript;
+        const char *diagnostic;
+        const char *want;
+    } cases[] = {
+        { ">>> MAIL From:<sender@example.com> SIZE=1200\n"
+          ">>> RCPT To:<bob@example.net>\n"
+          ">>> DATA\n"
+          "<<< 250 2.1.0 <sender@example.com>... Sender ok\n"
+          "<<< 550 5.1.1 <bob@example.net>... User unknown\n"
+          "<<< 503 5.0.0 Need RCPT (recipient)\n",
+          "550 5.1.1 <bob@example.net>... User unknown", "RCPT" },
+        { ">>> RCPT To:<bob@example.net>\n"
+          "<<< 250 2.1.5 <bob@example.net>... Recipient ok\n"
+          ">>> DATA\n"
+          "<<< 554 Unknown user bob@example.net\n",
+          "554 Unknown user bob@example.net", "DATA" },
+        /* A multi-line reply is one reply; its first line is in the
+         * Diagnostic-Code, the hyphen of the transcript apart. */
+        { ">>> DATA\n"
+          "<<< 354 Enter mail, end with \".\" on a line by itself\n"
+          ">>> .\n"
+          "<<< 550-5.7.1 Message refused by the\n"
+          "<<< 550 5.7.1 recipient's filter\n",
+          "550 5.7.1 Message refused by the recipient's filter", "DATA" },
+        /* A reply the transcript does not hold says nothing. */
+        { ">>> RCPT To:<bob@example.net>\n"
+          "<<< 250 2.1.5 ok\n",
+          "550 5.1.1 <bob@example.net>... User unknown", NULL },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autofree char *text = g_strdup_printf (
+            "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
+            "To: sender@example.com\n"
+            "Subject: Returned mail: see transcript for details\n"
+            "MIME-Version: 1.0\n"
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=\"BB\"\n\n"
+            "--BB\nContent-Type: text/plain\n\n"
+            "   ----- The following addresses had permanent fatal errors -----\n"
+            "<bob@example.net>\n\n"
+            "   ----- Transcript of session follows -----\n"
+            "... while talking to mx.example.net.:\n%s\n"
+            "--BB\nContent-Type: message/delivery-status\n\n"
+            "Reporting-MTA: dns; mx.example.org\n\n"
+            "Final-Recipient: RFC822; bob@example.net\n"
+            "Action: failed\nStatus: 5.0.0\n"
+            "Remote-MTA: DNS; mx.example.net\n"
+            "Diagnostic-Code: SMTP; %s\n\n"
+            "--BB--\n", cases[i].transcript, cases[i].diagnostic);
+        g_autoptr (BounceReport) report = parse_text (text);
+
+        g_test_message ("case %u", i);
+        g_assert_cmpstr (nth (report, 0)->smtp_command, ==, cases[i].want);
+    }
+}
+
 /* Adjacent encoded words, the first with base64 padding, and a
  * character split across two words: both decode whole. */
 static void
@@ -638,5 +703,6 @@ main (int argc, char **argv)
     g_test_add_func ("/dsn/sendmail-transcripts", test_sendmail_transcripts);
     g_test_add_func ("/dsn/text-notations", test_text_notations);
     g_test_add_func ("/dsn/transcript-sessions", test_transcript_sessions);
+    g_test_add_func ("/dsn/transcript-command", test_transcript_command);
     return g_test_run ();
 }
