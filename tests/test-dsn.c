@@ -660,6 +660,47 @@ test_transcript_command (void)
     }
 }
 
+/* An empty "Diagnostic-Code: smtp;" (and a vague Status): the reply is
+ * the transcript's line that names the recipient, from its code on
+ * (Sendmail writes "<<< " before each line the server sent, usersmtp.c),
+ * with the server's own status and the command it answered. */
+static void
+test_empty_diagnostic_transcript (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
+        "To: sender@example.com\n"
+        "Subject: Returned mail: see transcript for details\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"BB\"\n\n"
+        "--BB\nContent-Type: text/plain\n\n"
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "<bob@example.net>\n<carol@example.net>\n\n"
+        "   ----- Transcript of session follows -----\n"
+        "... while talking to mx.example.net.:\n"
+        ">>> RCPT To:<bob@example.net>\n"
+        "<<< 550 5.1.1 <bob@example.net>... User unknown\n"
+        ">>> RCPT To:<carol@example.net>\n"
+        "<<< 452 4.2.2 <carol@example.net>... Mailbox full\n\n"
+        "--BB\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example.org\n\n"
+        "Final-Recipient: RFC822; bob@example.net\n"
+        "Action: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp;\n\n"
+        "Final-Recipient: RFC822; carol@example.net\n"
+        "Action: delayed\nStatus: 4.0.0\nDiagnostic-Code: smtp;\n\n"
+        "--BB--\n");
+    BounceRecipient *bob = nth (report, 0), *carol = nth (report, 1);
+
+    g_assert_cmpstr (bob->diagnostic, ==, "550 5.1.1 <bob@example.net>... User unknown");
+    g_assert_cmpint (bob->smtp_code, ==, 550);
+    g_assert_cmpstr (bob->status, ==, "5.1.1");
+    g_assert_cmpstr (bob->smtp_command, ==, "RCPT");
+    g_assert_cmpstr (carol->diagnostic, ==, "452 4.2.2 <carol@example.net>... Mailbox full");
+    g_assert_cmpint (carol->smtp_code, ==, 452);
+    g_assert_cmpstr (carol->status, ==, "4.2.2");
+    g_assert_cmpstr (carol->smtp_command, ==, "RCPT");
+}
+
 /* Adjacent encoded words, the first with base64 padding, and a
  * character split across two words: both decode whole. */
 static void
@@ -704,5 +745,6 @@ main (int argc, char **argv)
     g_test_add_func ("/dsn/text-notations", test_text_notations);
     g_test_add_func ("/dsn/transcript-sessions", test_transcript_sessions);
     g_test_add_func ("/dsn/transcript-command", test_transcript_command);
+    g_test_add_func ("/dsn/empty-diagnostic-transcript", test_empty_diagnostic_transcript);
     return g_test_run ();
 }

@@ -325,7 +325,7 @@ address_at (const char *text, const char *p, gsize alen)
 /* The reply that starts the line before @p in @body, as Sendmail writes
  * a recipient's status ("550 5.1.1 <a@b>... User unknown", deliver.c) or
  * a transcript line ("<<< 550 5.1.1 <a@b>... unknown"): the length of
- * that part of the line, or 0. */
+ * that part of the line from the reply code (past the "<<< "), or 0. */
 static gsize
 reply_before (const char *body, const char *p)
 {
@@ -348,7 +348,7 @@ reply_before (const char *body, const char *p)
     if (_bounce_reply_pick (part, NULL) < 400 ||
         (guint64) _bounce_reply_pick (part, NULL) != g_ascii_strtoull (q, NULL, 10))
         return 0;
-    return (gsize) (p - line);
+    return (gsize) (p - q);
 }
 
 /* The text that follows @addr in @body (its first mention at or after
@@ -379,10 +379,9 @@ text_after_address (const char *body, const char *from, const char *addr,
             gboolean alone = strspn (q, " \t:>.,;") >= len;
             guint lines = 0;
 
-            if (before > 0) {
+            /* The line from its reply on, as written. */
+            if (before > 0)
                 g_string_append_len (out, p - before, (gssize) (before + alen));
-                g_string_append_c (out, ' ');
-            }
             g_string_append_len (out, q, (gssize) len);
             /* More lines belong to it when they are indented, or, for an
              * address alone on its line, up to a blank line.  A line that
@@ -726,8 +725,12 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
         for (guint tries = 0;
              (strlen (text) < 12 || quoted_header_field (text)) && next != NULL && tries < 4;
              tries++) {
+            /* A transcript line or Sendmail's status line that names
+             * the address holds the reply from its code on ("<<< 550
+             * 5.1.1 <a@b>... User unknown", after an empty
+             * "Diagnostic-Code: smtp;"). */
             g_autofree char *later =
-                text_after_address (body, next, r->address, FALSE, &next);
+                text_after_address (body, next, r->address, TRUE, &next);
             if (later == NULL)
                 break;
             strip_lead (later);
@@ -750,6 +753,9 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
         if (r->smtp_code == 0)
             r->smtp_code = notice_code_for (body, r->address);
     transcript:
+        if (r->smtp_command == NULL && r->diagnostic != NULL)
+            r->smtp_command = g_strdup (
+                transcript_command (transcript_of (body), r->diagnostic));
         /* The only recipient, not named in the notice (an alias, a
          * program): the first refusal of the transcript. */
         if (r->smtp_code == 0 && report->recipients->len == 1 &&
