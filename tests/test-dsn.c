@@ -701,6 +701,45 @@ test_empty_diagnostic_transcript (void)
     g_assert_cmpstr (carol->smtp_command, ==, "RCPT");
 }
 
+/* A Sendmail notice without a delivery-status part: "(reason: ...)"
+ * holds the first line of a multi-line reply (usersmtp.c, reply()), the
+ * transcript every line; the recipient's reply is read whole and the
+ * transcript gives the command it answered. */
+static void
+test_sendmail_notice_transcript (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
+        "To: sender@example.com\n"
+        "Subject: Returned mail: see transcript for details\n\n"
+        "The original message was received at Wed, 16 Oct 2013 14:15:35 +0900\n\n"
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "<bob@example.net>\n"
+        "    (reason: 550-5.7.1 Message rejected because it is listed)\n\n"
+        "   ----- Transcript of session follows -----\n"
+        "... while talking to mx.example.net.:\n"
+        ">>> MAIL From:<sender@example.com> SIZE=120\n"
+        "<<< 250 2.1.0 Ok\n"
+        ">>> RCPT To:<bob@example.net>\n"
+        "<<< 250 2.1.5 Ok\n"
+        ">>> DATA\n"
+        "<<< 354 Go ahead\n"
+        ">>> .\n"
+        "<<< 550-5.7.1 Message rejected because it is listed\n"
+        "<<< 550 5.7.1 in our block list of spam sources\n"
+        "554 5.0.0 Service unavailable\n\n"
+        "   ----- Original message follows -----\n"
+        "From: sender@example.com\nTo: bob@example.net\nSubject: x\n\nx\n");
+    BounceRecipient *r = nth (report, 0);
+
+    g_assert_cmpint (report->kind, ==, BOUNCE_KIND_BOUNCE);
+    g_assert_cmpstr (r->address, ==, "bob@example.net");
+    g_assert_cmpint (r->smtp_code, ==, 550);
+    g_assert_cmpstr (r->status, ==, "5.7.1");
+    g_assert_cmpstr (r->smtp_command, ==, "DATA");
+    g_assert_nonnull (strstr (r->diagnostic, "in our block list of spam sources"));
+}
+
 /* Adjacent encoded words, the first with base64 padding, and a
  * character split across two words: both decode whole. */
 static void
@@ -746,5 +785,6 @@ main (int argc, char **argv)
     g_test_add_func ("/dsn/transcript-sessions", test_transcript_sessions);
     g_test_add_func ("/dsn/transcript-command", test_transcript_command);
     g_test_add_func ("/dsn/empty-diagnostic-transcript", test_empty_diagnostic_transcript);
+    g_test_add_func ("/dsn/sendmail-notice-transcript", test_sendmail_notice_transcript);
     return g_test_run ();
 }

@@ -527,60 +527,61 @@ transcript_code (const char *transcript)
     return 0;
 }
 
-/* Does the reply on a transcript line (@line, past "<<< ") begin as
- * @diagnostic does: the same code, then the same first words once a
- * continuation hyphen and a status are skipped on both ("550-5.1.1 The
- * email ..." in the transcript, "550 5.1.1 The email ..." unfolded)? */
+/* Is the reply on a transcript line (@line, @len bytes past "<<< ") the
+ * one @diagnostic holds: the reply code @diagnostic gives, and the first
+ * words after the code and a status ("550-5.1.1 The email ..." on the
+ * line, "550 5.1.1 The email ..." unfolded, or inside a decoder's text
+ * "(reason: 550 5.1.1 The email ...)") found in @diagnostic? */
 static gboolean
-same_reply (const char *line, gsize len, const char *diagnostic)
+same_reply (const char *line, gsize len, const char *diagnostic, int code)
 {
-    const char *a = line, *b = diagnostic;
-    gsize n = 0;
+    const char *a = line + 4;
+    g_autofree char *words = NULL;
+    g_autofree char *lower = NULL;
+    gsize n;
 
-    if (len < 4 || strncmp (a, b, 3) != 0 || strlen (b) < 4)
+    if (len < 5 || (guint64) code != g_ascii_strtoull (line, NULL, 10))
         return FALSE;
-    a += 4;
-    b += 4;
     len -= 4;
     {
-        g_autofree char *sa = bounce_status_normalize (a);
-        g_autofree char *sb = bounce_status_normalize (b);
+        g_autofree char *status = bounce_status_normalize (a);
 
-        if (sa != NULL && sb != NULL && strcmp (sa, sb) == 0) {
+        if (status != NULL)
             while (len > 0 && *a != ' ') {
                 a++;
                 len--;
             }
-            while (*b != '\0' && *b != ' ')
-                b++;
-        }
     }
     while (len > 0 && *a == ' ') {
         a++;
         len--;
     }
-    while (*b == ' ')
-        b++;
-    for (; n < len && n < 24 && a[n] != '\0' && b[n] != '\0'; n++)
-        if (g_ascii_tolower (a[n]) != g_ascii_tolower (b[n]))
-            return FALSE;
-    return n == len || n == 24 || b[n] == '\0';
+    n = MIN (len, 24);
+    if (n < 4)
+        return FALSE;
+    words = g_ascii_strdown (a, (gssize) n);
+    lower = g_ascii_strdown (diagnostic, -1);
+    return strstr (lower, words) != NULL;
 }
 
-/* The command that @diagnostic answered, from Sendmail's transcript: it
+/* The command that @diagnostic answered, from Sendmail's transcript in
+ * @body: it
  * writes each command it sends as ">>> CMD" and each line it reads as
  * "<<< NNN..." (usersmtp.c, smtpmessage() and reply()).  Replies come in
  * the order of the commands (RFC 2920 section 3.1), also when a
  * pipelined group ">>> MAIL", ">>> RCPT", ">>> DATA" is sent before the
  * first reply: each complete reply ("NNN " or a lone "NNN", not the
  * "NNN-" of a line that goes on) answers the oldest command not yet
- * answered.  NULL when the transcript does not hold the reply. */
-static const char *
-transcript_command (const char *transcript, const char *diagnostic)
+ * answered.  NULL when @body has no transcript or it does not hold the
+ * reply. */
+const char *
+_bounce_transcript_command (const char *body, const char *diagnostic)
 {
     g_autoptr (GPtrArray) pending = g_ptr_array_new ();
+    const char *transcript = body != NULL ? transcript_of (body) : NULL;
+    int code = diagnostic != NULL ? bounce_reply_code_find (diagnostic) : 0;
 
-    if (transcript == NULL || diagnostic == NULL)
+    if (transcript == NULL || code == 0)
         return NULL;
     for (const char *line = transcript; line != NULL && *line != '\0';) {
         const char *eol = strchr (line, '\n');
@@ -605,7 +606,7 @@ transcript_command (const char *transcript, const char *diagnostic)
             const char *reply = q + 4;
             gboolean last = len == 7 || reply[3] == ' ';
 
-            if (pending->len > 0 && same_reply (reply, len - 4, diagnostic)) {
+            if (pending->len > 0 && same_reply (reply, len - 4, diagnostic, code)) {
                 const char *name = pending->pdata[0];
                 return name[0] != '\0' ? name : NULL;
             }
@@ -700,7 +701,7 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
              * not the last command of the text: with PIPELINING, the
              * replies to RCPT come after ">>> DATA". */
             if (cmd == NULL)
-                cmd = transcript_command (transcript_of (body), r->diagnostic);
+                cmd = _bounce_transcript_command (body, r->diagnostic);
             if (cmd == NULL)
                 cmd = bounce_smtp_command_find (text);
             r->smtp_command = g_strdup (cmd);
@@ -755,7 +756,7 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
     transcript:
         if (r->smtp_command == NULL && r->diagnostic != NULL)
             r->smtp_command = g_strdup (
-                transcript_command (transcript_of (body), r->diagnostic));
+                _bounce_transcript_command (body, r->diagnostic));
         /* The only recipient, not named in the notice (an alias, a
          * program): the first refusal of the transcript. */
         if (r->smtp_code == 0 && report->recipients->len == 1 &&
