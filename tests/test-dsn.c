@@ -740,6 +740,39 @@ test_sendmail_notice_transcript (void)
     g_assert_nonnull (strstr (r->diagnostic, "in our block list of spam sources"));
 }
 
+/* Sendmail's DSN for a local program that failed: "Diagnostic-Code:
+ * X-Unix; 255" is the program's exit status (deliver.c), not a reply
+ * code, and Sendmail's own "554 5.3.0 unknown mailer error 255" in the
+ * transcript names no recipient: no reply code at all. */
+static void
+test_mailer_exit_status (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
+        "To: sender@example.com\n"
+        "Subject: Returned mail: see transcript for details\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"BB\"\n\n"
+        "--BB\nContent-Type: text/plain\n\n"
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "\"|/usr/local/bin/filter\"\n"
+        "    (reason: 255)\n"
+        "    (expanded from: <bob@example.org>)\n\n"
+        "   ----- Transcript of session follows -----\n"
+        "554 5.3.0 unknown mailer error 255\n\n"
+        "--BB\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example.org\n\n"
+        "Final-Recipient: RFC822; bob@example.org\n"
+        "X-Actual-Recipient: X-Unix; |/usr/local/bin/filter\n"
+        "Action: failed\nStatus: 5.3.0\nDiagnostic-Code: X-Unix; 255\n\n"
+        "--BB--\n");
+    BounceRecipient *r = nth (report, 0);
+
+    g_assert_cmpstr (r->diagnostic_type, ==, "x-unix");
+    g_assert_cmpint (r->smtp_code, ==, 0);
+    g_assert_cmpstr (r->status, ==, "5.3.0");
+}
+
 /* Adjacent encoded words, the first with base64 padding, and a
  * character split across two words: both decode whole. */
 static void
@@ -786,5 +819,6 @@ main (int argc, char **argv)
     g_test_add_func ("/dsn/transcript-command", test_transcript_command);
     g_test_add_func ("/dsn/empty-diagnostic-transcript", test_empty_diagnostic_transcript);
     g_test_add_func ("/dsn/sendmail-notice-transcript", test_sendmail_notice_transcript);
+    g_test_add_func ("/dsn/mailer-exit-status", test_mailer_exit_status);
     return g_test_run ();
 }
