@@ -700,9 +700,11 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     if (g_key_file_has_key (kf, group, "example", NULL))
         rule->examples = g_key_file_get_string_list (kf, group, "example", NULL,
                                                      NULL);
+    /* explain gives no diagnostic type: "none" may stay. */
     if (rule->examples != NULL &&
         (rule->kind != NULL || rule->decoder != NULL ||
-         rule->diagnostic_type != NULL ||
+         (rule->diagnostic_type != NULL &&
+          !in_list ((const char *const *) rule->diagnostic_type, "none")) ||
          rule->reporting_mta != NULL ||
          rule->remote_mta != NULL || rule->subject != NULL))
         ctx_problem (ctx, "example needs a rule that matches on codes, "
@@ -1479,7 +1481,8 @@ rule_matches (const Rule *rule, const BounceReport *report,
     return match_word (rule->kind, bounce_kind_to_string (report->kind)) &&
            match_word (rule->action, r->action) &&
            match_word (rule->decoder, report->mta) &&
-           match_word (rule->diagnostic_type, r->diagnostic_type) &&
+           match_word (rule->diagnostic_type,
+                      r->diagnostic_type != NULL ? r->diagnostic_type : "none") &&
            match_word (rule->smtp_command,
                       r->smtp_command != NULL ? r->smtp_command : "NONE") &&
            match_code (rule->smtp_code, r->smtp_code) &&
