@@ -550,6 +550,12 @@ test_load_problems (void)
                     "[rule a]: subject matches an empty text");
     expect_problem ("[rule a]\nreason = blocked\nremote-mta = example\\.net$\n",
                     "[rule a]: remote-mta or reporting-mta needs a status");
+    /* A provider's host with a class and no words would come before
+     * every phrase. */
+    expect_problem ("[rule a]\nreason = blocked\nremote-mta = example\\.net$\nstatus = 5.7.*\n",
+                    "[rule a]: remote-mta or reporting-mta with status '5.7.*' and no words");
+    expect_problem ("[rule a]\nreason = blocked\nreporting-mta = example\\.net$\nsmtp-code = 55x\n",
+                    "[rule a]: remote-mta or reporting-mta with smtp-code '55x' and no words");
 }
 
 

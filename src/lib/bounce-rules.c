@@ -650,6 +650,21 @@ check_words (Ctx *ctx, const Rule *rule)
         ctx_problem (ctx, "remote-mta or reporting-mta needs a status, an "
                           "smtp-code or words too: a provider alone says no "
                           "cause");
+    /* A provider's host with a code and no words is tried before every
+     * phrase: the code must be the provider's own, not a class. */
+    if (rule->diagnostic == NULL && rule->diagnostic_of == NULL &&
+        rule->subject == NULL) {
+        for (guint i = 0; rule->status_globs != NULL && rule->status_globs[i]; i++)
+            if (!status_glob_names_cause (rule->status_globs[i]))
+                ctx_problem (ctx, "remote-mta or reporting-mta with status "
+                                  "'%.20s' and no words: a class would "
+                                  "overrule every phrase", rule->status_globs[i]);
+        for (guint i = 0; rule->smtp_code != NULL && rule->smtp_code[i]; i++)
+            if (strchr (rule->smtp_code[i], 'x') != NULL)
+                ctx_problem (ctx, "remote-mta or reporting-mta with smtp-code "
+                                  "'%.20s' and no words: a class would "
+                                  "overrule every phrase", rule->smtp_code[i]);
+    }
 }
 
 static Rule *
