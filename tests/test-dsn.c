@@ -26,6 +26,16 @@
     "Date: Tue, 15 Oct 2013 10:00:00 +0000\n\n"                            \
     "--BB--\n"
 
+/* The head of a Sendmail DSN (savemail.c) up to its text part. */
+#define SENDMAIL_HEAD                                                     \
+    "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"     \
+    "To: sender@example.com\n"                                           \
+    "Subject: Returned mail: see transcript for details\n"               \
+    "MIME-Version: 1.0\n"                                                \
+    "Content-Type: multipart/report; report-type=delivery-status; "       \
+    "boundary=\"BB\"\n\n"                                                \
+    "--BB\nContent-Type: text/plain\n\n"
+
 static BounceReport *
 parse_text (const char *text)
 {
@@ -636,12 +646,7 @@ test_transcript_command (void)
 
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
         g_autofree char *text = g_strdup_printf (
-            "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
-            "To: sender@example.com\n"
-            "Subject: Returned mail: see transcript for details\n"
-            "MIME-Version: 1.0\n"
-            "Content-Type: multipart/report; report-type=delivery-status; boundary=\"BB\"\n\n"
-            "--BB\nContent-Type: text/plain\n\n"
+            SENDMAIL_HEAD
             "   ----- The following addresses had permanent fatal errors -----\n"
             "<bob@example.net>\n\n"
             "   ----- Transcript of session follows -----\n"
@@ -668,12 +673,7 @@ static void
 test_empty_diagnostic_transcript (void)
 {
     g_autoptr (BounceReport) report = parse_text (
-        "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
-        "To: sender@example.com\n"
-        "Subject: Returned mail: see transcript for details\n"
-        "MIME-Version: 1.0\n"
-        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"BB\"\n\n"
-        "--BB\nContent-Type: text/plain\n\n"
+        SENDMAIL_HEAD
         "   ----- The following addresses had permanent fatal errors -----\n"
         "<bob@example.net>\n<carol@example.net>\n\n"
         "   ----- Transcript of session follows -----\n"
@@ -748,12 +748,7 @@ static void
 test_mailer_exit_status (void)
 {
     g_autoptr (BounceReport) report = parse_text (
-        "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
-        "To: sender@example.com\n"
-        "Subject: Returned mail: see transcript for details\n"
-        "MIME-Version: 1.0\n"
-        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"BB\"\n\n"
-        "--BB\nContent-Type: text/plain\n\n"
+        SENDMAIL_HEAD
         "   ----- The following addresses had permanent fatal errors -----\n"
         "\"|/usr/local/bin/filter\"\n"
         "    (reason: 255)\n"
