@@ -768,6 +768,42 @@ test_mailer_exit_status (void)
     g_assert_cmpstr (r->status, ==, "5.3.0");
 }
 
+/* A quoted-printable "=00" (a NUL once decoded) inside a text part
+ * does not end the text: what follows it is still read (a NUL reads as
+ * a space). */
+static void
+test_nul_in_text_part (void)
+{
+    static const char *const charsets[] = { "us-ascii", "utf-8" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (charsets); i++) {
+        g_autofree char *text = g_strdup_printf (
+            "From: MAILER-DAEMON@mx.example.org\n"
+            "To: sender@example.com\n"
+            "Subject: failure notice\n"
+            "MIME-Version: 1.0\n"
+            "Content-Type: text/plain; charset=%s\n"
+            "Content-Transfer-Encoding: quoted-printable\n\n"
+            "Hi. This is the qmail-send program at mx.example.org.\n"
+            "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+            "This is a permanent error; I've given up. Sorry it didn't work out.\n"
+            "See <https://example.org/help?id=3D00=00> for help.\n\n"
+            "<bob@example.net>:\n"
+            "192.0.2.1 does not like recipient.\n"
+            "Remote host said: 550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown\n",
+            charsets[i]);
+        g_autoptr (BounceReport) report = parse_text (text);
+        BounceRecipient *r;
+
+        g_test_message ("charset %s", charsets[i]);
+        g_assert_cmpint (report->kind, ==, BOUNCE_KIND_BOUNCE);
+        r = nth (report, 0);
+        g_assert_cmpstr (r->address, ==, "bob@example.net");
+        g_assert_cmpint (r->smtp_code, ==, 550);
+        g_assert_cmpstr (r->status, ==, "5.1.1");
+    }
+}
+
 /* Adjacent encoded words, the first with base64 padding, and a
  * character split across two words: both decode whole. */
 static void
@@ -815,5 +851,6 @@ main (int argc, char **argv)
     g_test_add_func ("/dsn/empty-diagnostic-transcript", test_empty_diagnostic_transcript);
     g_test_add_func ("/dsn/sendmail-notice-transcript", test_sendmail_notice_transcript);
     g_test_add_func ("/dsn/mailer-exit-status", test_mailer_exit_status);
+    g_test_add_func ("/dsn/nul-in-text-part", test_nul_in_text_part);
     return g_test_run ();
 }
