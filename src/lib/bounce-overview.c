@@ -86,20 +86,6 @@ counts_free (gpointer data)
     g_free (counts);
 }
 
-static void
-counts_add (GHashTable *by_key, const char *key, gboolean hard)
-{
-    Counts *counts = g_hash_table_lookup (by_key, key);
-
-    if (counts == NULL) {
-        counts = g_new0 (Counts, 1);
-        counts->key = g_strdup (key);
-        g_hash_table_insert (by_key, counts->key, counts);
-    }
-    counts->bounces++;
-    counts->hard += hard;
-}
-
 static int
 counts_by_count (gconstpointer a, gconstpointer b)
 {
@@ -111,122 +97,38 @@ counts_by_count (gconstpointer a, gconstpointer b)
     return strcmp (x->key, y->key);
 }
 
-/* Groups keyed by a 64-bit hash of their name, in an open-addressing
- * table: the overview looks one up for every row, and comparing the
- * hash alone (FNV-1a, then mixed) is what makes a million rows fast.
- * Two names with one 64-bit hash would be counted together; with the
- * numbers of addresses a database holds that is far below one chance
- * in a million. */
+/* Groups by their name (a GHashTable: each name its own group). */
 typedef struct {
-    guint64 *keys; /* 0: empty */
-    guint32 *values; /* index + 1 in items */
-    gsize size; /* a power of two */
-    gsize used;
-    GPtrArray *items; /* Counts; NULL for a set */
+    GHashTable *by_key; /* key (borrowed from the Counts) -> Counts */
+    GPtrArray *items;   /* the Counts, owned */
 } Groups;
 
-/* splitmix64's finaliser; never 0 (the mark of an empty slot). */
-static guint64
-mix64 (guint64 h)
-{
-    h ^= h >> 30;
-    h *= G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
-    h ^= h >> 27;
-    h *= G_GUINT64_CONSTANT (0x94d049bb133111eb);
-    h ^= h >> 31;
-    return h != 0 ? h : 1;
-}
-
-static guint64
-hash64 (const char *text)
-{
-    guint64 h = G_GUINT64_CONSTANT (14695981039346656037);
-
-    for (const guchar *p = (const guchar *) text; *p != '\0'; p++) {
-        h ^= *p;
-        h *= G_GUINT64_CONSTANT (1099511628211);
-    }
-    /* splitmix64's finaliser spreads FNV's low bits. */
-    return mix64 (h);
-}
-
-static gsize
-groups_probe (const Groups *g, guint64 h)
-{
-    gsize i = (gsize) h & (g->size - 1);
-
-    while (g->keys[i] != 0 && g->keys[i] != h)
-        i = (i + 1) & (g->size - 1);
-    return i;
-}
-
 static void
-groups_grow (Groups *g)
+groups_init (Groups *g)
 {
-    guint64 *old_keys = g->keys;
-    guint32 *old_values = g->values;
-    gsize old_size = g->size;
-
-    g->size = old_size != 0 ? old_size * 2 : 256;
-    g->keys = g_new0 (guint64, g->size);
-    g->values = g_new0 (guint32, g->size);
-    for (gsize i = 0; i < old_size; i++)
-        if (old_keys[i] != 0) {
-            gsize j = groups_probe (g, old_keys[i]);
-
-            g->keys[j] = old_keys[i];
-            g->values[j] = old_values[i];
-        }
-    g_free (old_keys);
-    g_free (old_values);
+    g->by_key = g_hash_table_new (g_str_hash, g_str_equal);
+    g->items = g_ptr_array_new_with_free_func (counts_free);
 }
 
-/* Finds the group @key, adding it when new (*@out_new set); returns its
- * Counts, or NULL for a set. */
+/* The group @key, added when new. */
 static Counts *
-groups_get_hashed (Groups *g, guint64 h, const char *key, gboolean *out_new)
+groups_get (Groups *g, const char *key)
 {
-    Counts *counts;
-    gsize i;
+    Counts *counts = g_hash_table_lookup (g->by_key, key);
 
-    if ((g->used + 1) * 2 > g->size)
-        groups_grow (g);
-    i = groups_probe (g, h);
-    if (g->keys[i] != 0) {
-        *out_new = FALSE;
-        return g->items != NULL ? g->items->pdata[g->values[i] - 1] : NULL;
+    if (counts == NULL) {
+        counts = g_new0 (Counts, 1);
+        counts->key = g_strdup (key);
+        g_hash_table_insert (g->by_key, counts->key, counts);
+        g_ptr_array_add (g->items, counts);
     }
-    g->keys[i] = h;
-    g->used++;
-    *out_new = TRUE;
-    if (g->items == NULL)
-        return NULL;
-    counts = g_new0 (Counts, 1);
-    counts->key = g_strdup (key);
-    g_ptr_array_add (g->items, counts);
-    g->values[i] = g->items->len;
     return counts;
-}
-
-static Counts *
-groups_get (Groups *g, const char *key, gboolean *out_new)
-{
-    return groups_get_hashed (g, hash64 (key), key, out_new);
-}
-
-/* Mixes @value into @h (splitmix64's finaliser): the key of a pair. */
-static guint64
-hash_pair (guint64 h, guint64 value)
-{
-    h ^= (value + 1) * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15);
-    return mix64 (h);
 }
 
 static void
 groups_add (Groups *g, const char *key, gboolean hard)
 {
-    gboolean is_new;
-    Counts *counts = groups_get (g, key, &is_new);
+    Counts *counts = groups_get (g, key);
 
     counts->bounces++;
     counts->hard += hard;
@@ -235,12 +137,100 @@ groups_add (Groups *g, const char *key, gboolean hard)
 static void
 groups_clear (Groups *g)
 {
-    g_clear_pointer (&g->keys, g_free);
-    g_clear_pointer (&g->values, g_free);
+    g_clear_pointer (&g->by_key, g_hash_table_unref);
     g_clear_pointer (&g->items, g_ptr_array_unref);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Groups, groups_clear)
+
+/* A set of (group, value) pairs, for the distinct counts of each group:
+ * the value is a message id or an address of @names (one copy of each
+ * address, so that its pointer stands for it).  The pairs are kept in
+ * blocks rather than allocated one by one. */
+typedef struct {
+    gconstpointer group;
+    gint64 value;
+} Pair;
+
+#define PAIR_BLOCK 4096
+
+static guint
+pair_hash (gconstpointer p)
+{
+    const Pair *pair = p;
+    guint64 h = (guint64) GPOINTER_TO_SIZE (pair->group) ^
+                ((guint64) pair->value * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15));
+
+    return (guint) (h ^ (h >> 29) ^ (h >> 47));
+}
+
+static gboolean
+pair_equal (gconstpointer a, gconstpointer b)
+{
+    const Pair *x = a, *y = b;
+
+    return x->group == y->group && x->value == y->value;
+}
+
+typedef struct {
+    GHashTable *pairs; /* Pair (in blocks) */
+    GHashTable *names; /* the addresses (owned) */
+    GPtrArray *blocks; /* of PAIR_BLOCK Pairs */
+    guint used;        /* of the last block */
+} PairSet;
+
+static void
+pair_set_init (PairSet *set)
+{
+    set->pairs = g_hash_table_new (pair_hash, pair_equal);
+    set->names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    set->blocks = g_ptr_array_new_with_free_func (g_free);
+    set->used = PAIR_BLOCK;
+}
+
+/* Adds (@group, @value); 1 if it was not in the set yet, else 0. */
+static int
+pair_set_add (PairSet *set, gconstpointer group, gint64 value)
+{
+    Pair *pair;
+
+    if (set->used == PAIR_BLOCK) {
+        g_ptr_array_add (set->blocks, g_new (Pair, PAIR_BLOCK));
+        set->used = 0;
+    }
+    pair = (Pair *) g_ptr_array_index (set->blocks, set->blocks->len - 1) +
+           set->used;
+    pair->group = group;
+    pair->value = value;
+    /* The slot is kept only when the pair is new. */
+    if (!g_hash_table_insert (set->pairs, pair, NULL))
+        return 0;
+    set->used++;
+    return 1;
+}
+
+/* Adds (@group, @name). */
+static int
+pair_set_add_name (PairSet *set, gconstpointer group, const char *name)
+{
+    char *copy = g_hash_table_lookup (set->names, name);
+
+    if (copy == NULL) {
+        copy = g_strdup (name);
+        g_hash_table_add (set->names, copy);
+    }
+    return pair_set_add (set, group, (gint64) GPOINTER_TO_SIZE (copy));
+}
+
+static void
+pair_set_clear (PairSet *set)
+{
+    g_clear_pointer (&set->pairs, g_hash_table_unref);
+    g_clear_pointer (&set->names, g_hash_table_unref);
+    g_clear_pointer (&set->blocks, g_ptr_array_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PairSet, pair_set_clear)
 
 /* The Counts of @items that counted a bounce, by count (a new array;
  * the Counts borrowed). */
@@ -356,11 +346,10 @@ message_groups (BounceReader *reader,
     while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         gint64 id = sqlite3_column_int64 (stmt, 0);
         const char *key = (const char *) sqlite3_column_text (stmt, 1);
-        gboolean is_new;
 
         rc = SQLITE_OK;
         if (id >= 0 && id <= max_id && key != NULL)
-            map->pdata[id] = groups_get (groups, key, &is_new);
+            map->pdata[id] = groups_get (groups, key);
     }
     sqlite3_finalize (stmt);
     if (rc != SQLITE_DONE) {
@@ -388,14 +377,12 @@ bounce_query_report (BounceReader *reader,
     g_autoptr (GHashTable) who = NULL;
     g_autoptr (GPtrArray) sorted = NULL;
     g_auto (Groups) groups = { NULL };
-    g_auto (Groups) address_pairs = { NULL };
-    g_auto (Groups) message_pairs = { NULL };
+    g_auto (PairSet) pairs = { NULL };
     g_autofree char *spec = NULL;
     g_autofree char *last_key = NULL;
     g_autoptr (GPtrArray) by_message = NULL;
     char week_day[16] = "", week_key[16] = "";
     Counts *no_group = NULL;
-    gboolean no_group_new;
     Counts *last = NULL;
     BounceTable *table;
     sqlite3_stmt *stmt = NULL;
@@ -410,15 +397,15 @@ bounce_query_report (BounceReader *reader,
         if (who == NULL)
             return NULL;
     }
-    groups.items = g_ptr_array_new_with_free_func (counts_free);
+    groups_init (&groups);
+    pair_set_init (&pairs);
     by_message = message_groups (reader, group, o, &groups, error);
     if (by_message == NULL && error != NULL && *error != NULL)
         return NULL;
     if (by_message != NULL)
-        no_group = groups_get (&groups,
-                               group == BOUNCE_GROUP_CAMPAIGN ? "(none)"
-                                                              : "(unknown)",
-                               &no_group_new);
+        no_group = groups_get (&groups, group == BOUNCE_GROUP_CAMPAIGN
+                                            ? "(none)"
+                                            : "(unknown)");
 
     _bounce_query_init (&q);
     if (by_message != NULL)
@@ -448,8 +435,6 @@ bounce_query_report (BounceReader *reader,
         gboolean is_hard = sqlite3_column_int (stmt, 1) == 1;
         const char *address = (const char *) sqlite3_column_text (stmt, 2);
         gint64 message = sqlite3_column_int64 (stmt, 3);
-        guint64 group_hash;
-        gboolean is_new;
         Counts *c;
 
         rc = SQLITE_OK;
@@ -482,7 +467,7 @@ bounce_query_report (BounceReader *reader,
             /* Rows often come in runs of one key (days, in time order). */
             c = last;
         } else {
-            c = groups_get (&groups, key, &is_new);
+            c = groups_get (&groups, key);
             last = c;
             g_free (last_key);
             last_key = g_strdup (key);
@@ -490,17 +475,9 @@ bounce_query_report (BounceReader *reader,
         c->bounces++;
         c->hard += is_hard;
         /* The group's Counts pointer identifies it within this pass. */
-        group_hash = hash_pair (GPOINTER_TO_SIZE (c), 0);
-        if (address != NULL) {
-            groups_get_hashed (&address_pairs,
-                               hash_pair (group_hash, hash64 (address)), NULL,
-                               &is_new);
-            c->recipients += is_new;
-        }
-        groups_get_hashed (&message_pairs,
-                           hash_pair (group_hash, (guint64) message), NULL,
-                           &is_new);
-        c->messages += is_new;
+        if (address != NULL)
+            c->recipients += pair_set_add_name (&pairs, c, address);
+        c->messages += pair_set_add (&pairs, c, message);
     }
     if (rc != SQLITE_DONE) {
         _bounce_reader_error (error, reader, rc, "reading the bounces");
@@ -725,8 +702,8 @@ bounce_query_overview (BounceReader *reader,
     g_autoptr (GHashTable) who = NULL;
     g_auto (Groups) reasons = { NULL };
     g_auto (Groups) domains = { NULL };
-    g_auto (Groups) addresses = { NULL };
-    g_autoptr (GHashTable) days = NULL;
+    g_auto (Groups) days = { NULL };
+    g_autoptr (GHashTable) addresses = NULL;
     gint64 n_addresses = 0;
     g_auto (IdSet) message_set = { NULL, NULL };
     g_autoptr (GPtrArray) sorted = NULL;
@@ -748,9 +725,10 @@ bounce_query_overview (BounceReader *reader,
     who = load_reasons (reader, error);
     if (who == NULL)
         return NULL;
-    reasons.items = g_ptr_array_new_with_free_func (counts_free);
-    domains.items = g_ptr_array_new_with_free_func (counts_free);
-    days = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, counts_free);
+    groups_init (&reasons);
+    groups_init (&domains);
+    groups_init (&days);
+    addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
     _bounce_query_init (&q);
     g_string_append (q.sql, "SELECT e.event_time, e.reason, e.hard,"
@@ -780,18 +758,14 @@ bounce_query_overview (BounceReader *reader,
             char key[11];
 
             g_strlcpy (key, time, sizeof key);
-            counts_add (days, key, FALSE);
-            day_counts = g_hash_table_lookup (days, key);
-            day_counts->bounces--;
+            day_counts = groups_get (&days, key);
         }
         day_counts->bounces++;
         day_counts->hard += is_hard;
         day_counts->side[side_of (who, reason)]++;
-        if (address != NULL) {
-            gboolean is_new;
-
-            groups_get (&addresses, address, &is_new);
-            n_addresses += is_new;
+        if (address != NULL && !g_hash_table_contains (addresses, address)) {
+            g_hash_table_add (addresses, g_strdup (address));
+            n_addresses++;
         }
         n_messages += id_set_add (&message_set, message);
     }
@@ -853,7 +827,7 @@ bounce_query_overview (BounceReader *reader,
         const Counts *c;
 
         g_date_strftime (key, sizeof key, "%Y-%m-%d", &day);
-        c = g_hash_table_lookup (days, key);
+        c = g_hash_table_lookup (days.by_key, key);
         _bounce_table_take_row (overview->trend, g_strdup (key),
                         _bounce_int_text (c != NULL ? c->bounces : 0),
                         _bounce_int_text (c != NULL ? c->hard : 0),
