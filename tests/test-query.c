@@ -650,6 +650,112 @@ test_overview_outcomes (Fixture *f, gconstpointer data)
                      "2026-11-04 3: 0 1 1 1;");
 }
 
+/* The overview's tables as one text. */
+static char *
+overview_text (const BounceOverview *ov)
+{
+    const BounceTable *tables[] = { ov->totals, ov->reasons, ov->domains,
+                                    ov->trend, ov->outcomes };
+    g_autoptr (JsonGenerator) gen = json_generator_new ();
+    GString *out = g_string_new (NULL);
+
+    for (guint i = 0; i < G_N_ELEMENTS (tables); i++) {
+        g_autoptr (JsonNode) json = bounce_table_to_json (tables[i]);
+        g_autofree char *text = NULL;
+
+        json_generator_set_root (gen, json);
+        text = json_generator_to_data (gen, NULL);
+        g_string_append_printf (out, "%s\n", text);
+    }
+    return g_string_free (out, FALSE);
+}
+
+/* The overview of the whole history from the sums (schema version 11)
+ * and from the events (a window that holds everything). */
+static void
+check_sums (Fixture *f)
+{
+    g_autoptr (BounceReader) reader = NULL;
+    g_autoptr (BounceOverview) sums = NULL;
+    g_autoptr (BounceOverview) events = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autofree char *from_sums = NULL;
+    g_autofree char *from_events = NULL;
+    BounceQueryOptions options;
+
+    reader = bounce_reader_open (f->path, &error);
+    g_assert_no_error (error);
+    bounce_query_options_init (&options);
+    options.top = 3;
+    sums = bounce_query_overview (reader, &options, "2026-10-25",
+                                  "2026-11-20", &error);
+    g_assert_no_error (error);
+    options.since = "1970-01-01T00:00:00Z";
+    options.until = "2100-01-01T00:00:00Z";
+    events = bounce_query_overview (reader, &options, "2026-10-25",
+                                    "2026-11-20", &error);
+    g_assert_no_error (error);
+    from_sums = overview_text (sums);
+    from_events = overview_text (events);
+    g_assert_cmpstr (from_sums, ==, from_events);
+    /* Not an empty comparison. */
+    g_assert_nonnull (strstr (from_sums, "\"outcome\":\"delay\""));
+}
+
+/* The sums the triggers keep (report_days and the others) give the
+ * overview the events give: on random histories (NULL reasons,
+ * addresses and hardness, several outcomes in a message, messages
+ * without events), then after UPDATEs and DELETEs by hand. */
+static void
+test_overview_sums (Fixture *f, gconstpointer data)
+{
+    static const char *const outcomes[] = { "bounce", "bounce", "bounce",
+                                            "delay", "delivered",
+                                            "feedback", "autoreply",
+                                            "unknown" };
+    static const char *const reasons[] = { "userunknown", "mailboxfull",
+                                           "blocked", "expired", NULL,
+                                           "nosuchreason" };
+    g_autoptr (GRand) rand = g_rand_new_with_seed (13);
+
+    exec_ok (f->db, "BEGIN");
+    for (int i = 0; i < 3000; i++) {
+        int message = 1 + g_rand_int_range (rand, 0, 900);
+        g_autofree char *address =
+            g_rand_int_range (rand, 0, 20) == 0
+                ? NULL
+                : g_strdup_printf ("u%d@d%d.example",
+                                   g_rand_int_range (rand, 0, 300),
+                                   g_rand_int_range (rand, 0, 12));
+        g_autofree char *time = g_strdup_printf (
+            "2026-11-%02dT%02d:00:00Z", g_rand_int_range (rand, 1, 31),
+            g_rand_int_range (rand, 0, 24));
+
+        add_event (f->db, message, address,
+                   outcomes[g_rand_int_range (rand, 0,
+                                              G_N_ELEMENTS (outcomes))],
+                   reasons[g_rand_int_range (rand, 0, G_N_ELEMENTS (reasons))],
+                   g_rand_int_range (rand, -1, 2), time);
+    }
+    exec_ok (f->db, "INSERT INTO messages (id, content_hash, received_at,"
+                    " kind, raw_size) VALUES (5000, 'h5000',"
+                    " '2026-11-03T00:00:00Z', 'not-bounce', 1)");
+    exec_ok (f->db, "COMMIT");
+    check_sums (f);
+
+    exec_ok (f->db, "UPDATE events SET outcome = 'delay' WHERE id % 5 = 0");
+    exec_ok (f->db, "UPDATE events SET reason = NULL, hard = 1"
+                    " WHERE id % 7 = 0");
+    exec_ok (f->db, "UPDATE events SET registrable_domain = NULL,"
+                    " address = upper (address) WHERE id % 11 = 0");
+    exec_ok (f->db, "UPDATE events SET message_id = (SELECT min (id) FROM"
+                    " messages),"
+                    " event_time = '2026-10-30T00:00:00Z' WHERE id % 13 = 0");
+    exec_ok (f->db, "DELETE FROM events WHERE id % 17 = 0");
+    exec_ok (f->db, "DELETE FROM messages WHERE id % 19 = 0");
+    check_sums (f);
+}
+
 static void
 test_reader_errors (Fixture *f, gconstpointer data)
 {
@@ -700,6 +806,8 @@ main (int argc, char **argv)
                 test_overview, fixture_tear_down);
     g_test_add ("/query/overview-outcomes", Fixture, NULL, fixture_set_up,
                 test_overview_outcomes, fixture_tear_down);
+    g_test_add ("/query/overview-sums", Fixture, NULL, fixture_set_up,
+                test_overview_sums, fixture_tear_down);
     g_test_add ("/query/reader-errors", Fixture, NULL, fixture_set_up,
                 test_reader_errors, fixture_tear_down);
     return g_test_run ();

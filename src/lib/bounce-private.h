@@ -171,6 +171,11 @@ G_GNUC_INTERNAL BounceError _bounce_sqlite_error_code (int rc,
  * rule_sets. */
 #define _BOUNCE_SCHEMA_VERSION_STATE 8
 
+/* The schema version that added the sums of the default report
+ * (report_days, report_domains, report_addresses, report_outcomes,
+ * report_messages), kept by triggers on events. */
+#define _BOUNCE_SCHEMA_VERSION_SUMS 11
+
 /* What the policy keeps of one address while its history streams by
  * in time order. */
 typedef struct {
