@@ -786,3 +786,47 @@ UPDATE report_outcomes
                              FROM report_messages
                             GROUP BY message_id) m
                     WHERE m.first = report_outcomes.rank);
+
+-- `suppress @example.com` (and `show`) reads the addresses of a domain
+-- through this index: their domain, or their registrable domain, is the
+-- one asked for.
+CREATE INDEX suppression_state_registrable_domain
+    ON suppression_state (registrable_domain, domain);
+
+DROP VIEW suppression_candidates;
+-- The addresses to stop mailing now, by the default policy (the same
+-- list as `bouncestat suppress`), with the same columns as before.
+-- The comparison with the thresholds is written once, between the
+-- "@policy" lines below: `bouncestat suppress` runs that very text
+-- (compiled in from this file) with the thresholds it was given in
+-- place of the settings' (t.soft_count, t.soft_days), and the store
+-- with the settings'.  It gives 'hard' for any hard bounce of a
+-- recipient-side reason, 'soft' for at least soft_count soft bounces
+-- whose first and last are at least soft_days days apart, else NULL
+-- (see suppression_state for what counts).
+CREATE VIEW suppression_candidates AS
+SELECT address, domain, registrable_domain, why, last_reason, last_status,
+       (SELECT diagnostic FROM events WHERE id = last_event)
+           AS last_diagnostic,
+       first_bounce, last_bounce, bounces, hard_bounces, soft_bounces,
+       CASE WHEN hard_bounces > 0 THEN hard_reason ELSE last_reason END
+           AS reason,
+       CASE WHEN hard_bounces > 0 THEN hard_status ELSE last_status END
+           AS status
+  FROM (SELECT s.*,
+-- @policy begin
+               CASE WHEN s.hard_bounces > 0 THEN 'hard'
+                    WHEN s.soft_bounces > 0
+                         AND s.soft_bounces >= t.soft_count
+                         AND CAST (strftime ('%s', s.last_soft) AS INTEGER)
+                             - CAST (strftime ('%s', s.first_soft) AS INTEGER)
+                             >= t.soft_days * 86400
+                    THEN 'soft' END
+-- @policy end
+                   AS why
+          FROM suppression_state s,
+               (SELECT (SELECT value FROM settings
+                         WHERE name = 'suppress_soft_count') AS soft_count,
+                       (SELECT value FROM settings
+                         WHERE name = 'suppress_soft_days') AS soft_days) t)
+ WHERE why IS NOT NULL;

@@ -756,6 +756,31 @@ test_overview_sums (Fixture *f, gconstpointer data)
     check_sums (f);
 }
 
+/* The thresholds are compared by one text: the view's, which the
+ * reader and the store run too. */
+static void
+test_policy_once (Fixture *f, gconstpointer data)
+{
+    const char *policy = _bounce_suppression_policy ();
+    sqlite3_stmt *stmt;
+    const char *view;
+
+    g_assert_nonnull (strstr (policy, "t.soft_count"));
+    g_assert_nonnull (strstr (policy, "t.soft_days"));
+    g_assert_cmpint (sqlite3_prepare_v2 (f->db,
+                                         "SELECT sql FROM sqlite_schema"
+                                         " WHERE name ="
+                                         " 'suppression_candidates'",
+                                         -1, &stmt, NULL),
+                     ==, SQLITE_OK);
+    g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+    view = (const char *) sqlite3_column_text (stmt, 0);
+    g_assert_nonnull (strstr (view, policy));
+    /* Once in the view, too. */
+    g_assert_null (strstr (strstr (view, policy) + 1, policy));
+    sqlite3_finalize (stmt);
+}
+
 static void
 test_reader_errors (Fixture *f, gconstpointer data)
 {
@@ -808,6 +833,8 @@ main (int argc, char **argv)
                 test_overview_outcomes, fixture_tear_down);
     g_test_add ("/query/overview-sums", Fixture, NULL, fixture_set_up,
                 test_overview_sums, fixture_tear_down);
+    g_test_add ("/query/policy-once", Fixture, NULL, fixture_set_up,
+                test_policy_once, fixture_tear_down);
     g_test_add ("/query/reader-errors", Fixture, NULL, fixture_set_up,
                 test_reader_errors, fixture_tear_down);
     return g_test_run ();
