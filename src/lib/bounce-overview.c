@@ -73,6 +73,7 @@ bounce_group_from_string (const char *name, BounceGroup *out_group)
 /* Counts of one group of the overview. */
 typedef struct {
     char *key;
+    guint index; /* in its Groups' items */
     gint64 bounces;
     gint64 hard;
     gint64 recipients; /* distinct addresses */
@@ -122,6 +123,7 @@ groups_get (Groups *g, const char *key)
     if (counts == NULL) {
         counts = g_new0 (Counts, 1);
         counts->key = g_strdup (key);
+        counts->index = g->items->len;
         g_hash_table_insert (g->by_key, counts->key, counts);
         g_ptr_array_add (g->items, counts);
     }
@@ -148,24 +150,51 @@ groups_clear (Groups *g)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Groups, groups_clear)
 
 /* A set of (group, value) pairs, for the distinct counts of each group:
- * the value is a message id or an address of @names (one copy of each
- * address, so that its pointer stands for it).  The pairs are kept in
- * blocks rather than allocated one by one. */
+ * the group is its index, the value a message id or the number of an
+ * address in @names (the kind tells which).  Where a pointer holds 64
+ * bits and the three fit, the
+ * pair is the key itself (no memory of its own to reach); else it is a
+ * Pair, kept in blocks rather than allocated one by one. */
 typedef struct {
-    gconstpointer group;
+    guint group;
+    guint kind; /* PAIR_MESSAGE or PAIR_NAME */
     gint64 value;
 } Pair;
 
+enum { PAIR_MESSAGE, PAIR_NAME };
+
 #define PAIR_BLOCK 4096
+/* Packed: (group + 1) << (PAIR_VALUE_BITS + 1) | kind << PAIR_VALUE_BITS
+ * | value. */
+#define PAIR_VALUE_BITS 40
+#define PAIR_GROUPS_MAX \
+    ((G_GUINT64_CONSTANT (1) << (63 - PAIR_VALUE_BITS)) - 1)
+
+static guint
+mix_hash (guint64 h)
+{
+    /* splitmix64's finaliser */
+    h ^= h >> 30;
+    h *= G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
+    h ^= h >> 27;
+    h *= G_GUINT64_CONSTANT (0x94d049bb133111eb);
+    return (guint) (h ^ (h >> 31));
+}
+
+static guint
+packed_hash (gconstpointer p)
+{
+    return mix_hash ((guint64) GPOINTER_TO_SIZE (p));
+}
 
 static guint
 pair_hash (gconstpointer p)
 {
     const Pair *pair = p;
-    guint64 h = (guint64) GPOINTER_TO_SIZE (pair->group) ^
-                ((guint64) pair->value * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15));
 
-    return (guint) (h ^ (h >> 29) ^ (h >> 47));
+    return mix_hash ((guint64) pair->value ^
+                     ((guint64) pair->group << 32 | pair->group) ^
+                     ((guint64) pair->kind << 63));
 }
 
 static gboolean
@@ -173,38 +202,51 @@ pair_equal (gconstpointer a, gconstpointer b)
 {
     const Pair *x = a, *y = b;
 
-    return x->group == y->group && x->value == y->value;
+    return x->group == y->group && x->kind == y->kind &&
+           x->value == y->value;
 }
 
 typedef struct {
-    GHashTable *pairs; /* Pair (in blocks) */
-    GHashTable *names; /* the addresses (owned) */
-    GPtrArray *blocks; /* of PAIR_BLOCK Pairs */
-    guint used;        /* of the last block */
+    GHashTable *packed; /* packed pairs */
+    GHashTable *pairs;  /* Pair (in blocks): those that do not pack */
+    GHashTable *names;  /* the addresses (owned) -> their number + 1 */
+    GPtrArray *blocks;  /* of PAIR_BLOCK Pairs */
+    guint used;         /* of the last block */
 } PairSet;
 
 static void
 pair_set_init (PairSet *set)
 {
+    set->packed = g_hash_table_new (packed_hash, g_direct_equal);
     set->pairs = g_hash_table_new (pair_hash, pair_equal);
     set->names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
     set->blocks = g_ptr_array_new_with_free_func (g_free);
     set->used = PAIR_BLOCK;
 }
 
-/* Adds (@group, @value); 1 if it was not in the set yet, else 0. */
+/* Adds (@group, @kind, @value); 1 if it was not in the set yet, else
+ * 0. */
 static int
-pair_set_add (PairSet *set, gconstpointer group, gint64 value)
+pair_set_add (PairSet *set, const Counts *group, guint kind, gint64 value)
 {
     Pair *pair;
 
+    if (sizeof (gpointer) >= sizeof (guint64) && value >= 0 &&
+        value < (G_GINT64_CONSTANT (1) << PAIR_VALUE_BITS) &&
+        group->index < PAIR_GROUPS_MAX) {
+        guint64 key = ((guint64) group->index + 1) << (PAIR_VALUE_BITS + 1) |
+                      (guint64) kind << PAIR_VALUE_BITS | (guint64) value;
+
+        return g_hash_table_add (set->packed, GSIZE_TO_POINTER ((gsize) key));
+    }
     if (set->used == PAIR_BLOCK) {
         g_ptr_array_add (set->blocks, g_new (Pair, PAIR_BLOCK));
         set->used = 0;
     }
     pair = (Pair *) g_ptr_array_index (set->blocks, set->blocks->len - 1) +
            set->used;
-    pair->group = group;
+    pair->group = group->index;
+    pair->kind = kind;
     pair->value = value;
     /* The slot is kept only when the pair is new. */
     if (!g_hash_table_insert (set->pairs, pair, NULL))
@@ -215,20 +257,22 @@ pair_set_add (PairSet *set, gconstpointer group, gint64 value)
 
 /* Adds (@group, @name). */
 static int
-pair_set_add_name (PairSet *set, gconstpointer group, const char *name)
+pair_set_add_name (PairSet *set, const Counts *group, const char *name)
 {
-    char *copy = g_hash_table_lookup (set->names, name);
+    gpointer number = g_hash_table_lookup (set->names, name);
 
-    if (copy == NULL) {
-        copy = g_strdup (name);
-        g_hash_table_add (set->names, copy);
+    if (number == NULL) {
+        number = GUINT_TO_POINTER (g_hash_table_size (set->names) + 1);
+        g_hash_table_insert (set->names, g_strdup (name), number);
     }
-    return pair_set_add (set, group, (gint64) GPOINTER_TO_SIZE (copy));
+    return pair_set_add (set, group, PAIR_NAME,
+                         GPOINTER_TO_UINT (number) - 1);
 }
 
 static void
 pair_set_clear (PairSet *set)
 {
+    g_clear_pointer (&set->packed, g_hash_table_unref);
     g_clear_pointer (&set->pairs, g_hash_table_unref);
     g_clear_pointer (&set->names, g_hash_table_unref);
     g_clear_pointer (&set->blocks, g_ptr_array_unref);
@@ -478,10 +522,9 @@ bounce_query_report (BounceReader *reader,
         }
         c->bounces++;
         c->hard += is_hard;
-        /* The group's Counts pointer identifies it within this pass. */
         if (address != NULL)
             c->recipients += pair_set_add_name (&pairs, c, address);
-        c->messages += pair_set_add (&pairs, c, message);
+        c->messages += pair_set_add (&pairs, c, PAIR_MESSAGE, message);
     }
     if (rc != SQLITE_DONE) {
         _bounce_reader_error (error, reader, rc, "reading the bounces");
