@@ -224,6 +224,18 @@ query_count (sqlite3 *db, const char *sql)
     return n;
 }
 
+/* One of @users addresses at @domains domains, or (one time in 20)
+ * NULL. */
+static char *
+random_address (GRand *rand, int users, int domains)
+{
+    if (g_rand_int_range (rand, 0, 20) == 0)
+        return NULL;
+    return g_strdup_printf ("u%d@d%d.example",
+                            g_rand_int_range (rand, 0, users),
+                            g_rand_int_range (rand, 0, domains));
+}
+
 /* The store's suppression state brought up to date (the addresses the
  * SQL above made stale computed again): what a commit does. */
 static void
@@ -413,12 +425,7 @@ test_report_matches_sql (Fixture *f, gconstpointer data)
         int n = g_rand_int_range (rand, 1, 4);
 
         for (int i = 0; i < n; i++) {
-            g_autofree char *address =
-                g_rand_int_range (rand, 0, 20) == 0
-                    ? NULL
-                    : g_strdup_printf ("u%d@d%d.example",
-                                       g_rand_int_range (rand, 0, 60),
-                                       g_rand_int_range (rand, 0, 5));
+            g_autofree char *address = random_address (rand, 60, 5);
             g_autofree char *time = g_strdup_printf (
                 "2026-%02d-%02dT10:00:00Z", g_rand_int_range (rand, 9, 12),
                 g_rand_int_range (rand, 1, 29));
@@ -721,12 +728,7 @@ test_overview_sums (Fixture *f, gconstpointer data)
     exec_ok (f->db, "BEGIN");
     for (int i = 0; i < 3000; i++) {
         int message = 1 + g_rand_int_range (rand, 0, 900);
-        g_autofree char *address =
-            g_rand_int_range (rand, 0, 20) == 0
-                ? NULL
-                : g_strdup_printf ("u%d@d%d.example",
-                                   g_rand_int_range (rand, 0, 300),
-                                   g_rand_int_range (rand, 0, 12));
+        g_autofree char *address = random_address (rand, 300, 12);
         g_autofree char *time = g_strdup_printf (
             "2026-11-%02dT%02d:00:00Z", g_rand_int_range (rand, 1, 31),
             g_rand_int_range (rand, 0, 24));
