@@ -194,6 +194,11 @@ G_GNUC_INTERNAL BounceError _bounce_sqlite_error_code (int rc,
  * rule_sets. */
 #define _BOUNCE_SCHEMA_VERSION_STATE 8
 
+/* The schema version that added the sums of the default report
+ * (report_days, report_domains, report_addresses, report_outcomes,
+ * report_messages), kept by triggers on events. */
+#define _BOUNCE_SCHEMA_VERSION_SUMS 11
+
 /* What the policy keeps of one address while its history streams by
  * in time order. */
 typedef struct {
@@ -206,8 +211,6 @@ typedef struct {
     char *reason, *status;              /* the latest counted bounce */
     gint64 last_event;                  /* its events.id */
     char *hard_reason, *hard_status;    /* the latest counted hard one */
-    /* Seconds from first_soft to last_soft; -1 when not known. */
-    gint64 soft_span;
 } BounceSuppression;
 
 /* The columns and order _bounce_suppression_scan() reads: every event
@@ -245,10 +248,26 @@ G_GNUC_INTERNAL int _bounce_suppression_scan (struct sqlite3_stmt *stmt,
                                               BounceSuppressionFunc func,
                                               gpointer user_data);
 
-/* Whether the policy suppresses @state with the thresholds: "hard",
- * "soft" or NULL (@state->soft_span decides the days). */
+/* The policy's comparison with the thresholds, written once in
+ * schema.sql (between its "-- @policy" lines, in the
+ * suppression_candidates view): an SQL expression over a suppression
+ * state's columns as s (hard_bounces, soft_bounces, first_soft,
+ * last_soft) and the thresholds as t (soft_count, soft_days) that
+ * gives 'hard', 'soft' or NULL. */
+G_GNUC_INTERNAL const char *_bounce_suppression_policy (void);
+
+/* Prepares that expression over one BounceSuppression's numbers with
+ * the thresholds, for _bounce_suppression_decide(). */
+G_GNUC_INTERNAL int _bounce_suppression_prepare_decide (
+    struct sqlite3 *db, gint64 soft_count, gint64 soft_days,
+    struct sqlite3_stmt **out_stmt);
+
+/* The policy's answer @why as a static string: "hard", "soft" or NULL. */
+G_GNUC_INTERNAL const char *_bounce_suppression_why (const char *why);
+
+/* Whether the policy suppresses @state: "hard", "soft" or NULL. */
 G_GNUC_INTERNAL const char *_bounce_suppression_decide (
-    const BounceSuppression *state, gint64 soft_count, gint64 soft_days);
+    struct sqlite3_stmt *decide, const BounceSuppression *state);
 
 /* bounce-store.c: past how many stale addresses the store computes the
  * whole suppression state in one pass (negative: always; for tests). */

@@ -1489,22 +1489,22 @@ suppressed_now (BounceStore *store, int *out_rc)
     }
     sqlite3_finalize (stmt);
     stmt = NULL;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2 (store->db,
-                                 "SELECT address, hard_bounces, soft_bounces,"
-                                 " first_soft, last_soft FROM"
-                                 " suppression_state WHERE bounces > 0",
-                                 -1, &stmt, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        BounceSuppression st;
-        const char *why;
+    if (rc == SQLITE_OK) {
+        g_autofree char *sql = g_strdup_printf (
+            "SELECT s.address, %s FROM suppression_state s,"
+            " (SELECT ?1 AS soft_count, ?2 AS soft_days) t"
+            " WHERE s.bounces > 0", _bounce_suppression_policy ());
 
-        memset (&st, 0, sizeof st);
-        st.hard = sqlite3_column_int64 (stmt, 1);
-        st.soft = sqlite3_column_int64 (stmt, 2);
-        st.first_soft = (char *) sqlite3_column_text (stmt, 3);
-        st.last_soft = (char *) sqlite3_column_text (stmt, 4);
-        why = _bounce_suppression_decide (&st, n, days);
+        rc = sqlite3_prepare_v2 (store->db, sql, -1, &stmt, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64 (stmt, 1, n);
+        sqlite3_bind_int64 (stmt, 2, days);
+    }
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        const char *why = _bounce_suppression_why (
+            (const char *) sqlite3_column_text (stmt, 1));
+
         if (why != NULL)
             g_hash_table_insert (
                 map, g_strdup ((const char *) sqlite3_column_text (stmt, 0)),

@@ -611,7 +611,7 @@ void bounce_input_annotate (BounceInput *input, BounceReport *report);
 typedef struct _BounceStore BounceStore;
 
 /* The schema version this library writes (PRAGMA user_version). */
-#define BOUNCE_STORE_SCHEMA_VERSION 10
+#define BOUNCE_STORE_SCHEMA_VERSION 11
 
 /* Default busy timeout and raw message cap. */
 #define BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS 10000
