@@ -260,6 +260,30 @@ G_GNUC_INTERNAL GRegex *_bounce_regex_get (BounceRegex *r);
 /* The interpreter form (NULL for NULL); does not count a use. */
 G_GNUC_INTERNAL GRegex *_bounce_regex_plain (BounceRegex *r);
 
+/* bounce-prefilter.c: one pass over a text tells which of many caseless
+ * regexes cannot match it (none of the literals one of which each match
+ * holds occurs in the text).  Built once, then read-only (thread-safe). */
+typedef struct _BouncePrefilter BouncePrefilter;
+
+G_GNUC_INTERNAL BouncePrefilter *_bounce_prefilter_new (void);
+G_GNUC_INTERNAL void _bounce_prefilter_free (BouncePrefilter *pf);
+/* The number of @pattern (compiled with G_REGEX_CASELESS) in the filter,
+ * or -1 when no literal is found that every match holds: always run it. */
+G_GNUC_INTERNAL int _bounce_prefilter_add (BouncePrefilter *pf,
+                                          const char *pattern);
+/* After the last _bounce_prefilter_add(). */
+G_GNUC_INTERNAL void _bounce_prefilter_build (BouncePrefilter *pf);
+/* The size of the bit set _bounce_prefilter_scan() fills, in guint64s. */
+G_GNUC_INTERNAL guint _bounce_prefilter_n_words (const BouncePrefilter *pf);
+/* Sets in @hits the bit of every pattern that may match @text (@len
+ * bytes); a clear bit: that pattern does not match. */
+/* TRUE: every regex the prefilter rules out is run anyway, and a match
+ * is a fatal error (set by the fuzz harness; FALSE by default). */
+G_GNUC_INTERNAL extern gboolean _bounce_prefilter_verify;
+G_GNUC_INTERNAL void _bounce_prefilter_scan (const BouncePrefilter *pf,
+                                            const char *text, gsize len,
+                                            guint64 *hits);
+
 G_END_DECLS
 
 #endif /* BOUNCE_PRIVATE_H */
