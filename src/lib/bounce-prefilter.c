@@ -2,14 +2,16 @@
  * bounce-prefilter.c - which of many case-insensitive regular expressions
  * can match a text, told by one pass over the text.
  *
- * Each pattern added gives, when it can, a set of literal strings one of
- * which every match must contain (for "a(?:b|c)d|efg": "efg" and one of
- * the branches' literals).  All the literals go into one Aho-Corasick
- * automaton; a scan of a text sets the bit of every pattern whose literal
- * occurs in it.  A pattern whose bit stays clear cannot match, and its
- * regex need not run; a set bit says only "maybe": the regex decides.  A
- * pattern for which no such set is found (too short literals, a construct
- * not understood here) is always run.
+ * Each pattern added is read into a condition on the literal strings a
+ * match must contain: one of several clauses, each a set of literals that
+ * all occur ("user(?:name)? (?:is )?unknown|no such user" needs "user"
+ * and " " and "unknown" (too short ones are left out), or "no such
+ * user").  All the literals go into one Aho-Corasick automaton; a scan of
+ * a text notes which literals occur in it, and a pattern whose condition
+ * fails cannot match: its regex need not run.  A condition that holds says
+ * only "maybe": the regex decides.  A pattern for which no condition is
+ * found (a branch without a literal long enough, a construct not
+ * understood here) is always run.
  *
  * Soundness rests on reading less, never more: a character counts as
  * literal only when it surely is one (a letter, digit, space or escaped
@@ -20,42 +22,57 @@
  * caseless (UTF mode), so literals keep only ASCII letters (folded to
  * lower case) and caseless CJK characters; the scan folds the text's ASCII
  * and the two non-ASCII characters whose case folds into ASCII (KELVIN
- * SIGN to k, LONG S to s).
+ * SIGN to k, LONG S to s).  Any other character with case, required by a
+ * branch, requires a non-ASCII text.
  */
 #include <string.h>
 
 #include "bounce-private.h"
 
-gboolean _bounce_prefilter_verify = FALSE;
+/* -DBOUNCE_PREFILTER_VERIFY=1: a build that checks every ruling out. */
+#ifndef BOUNCE_PREFILTER_VERIFY
+#define BOUNCE_PREFILTER_VERIFY FALSE
+#endif
+gboolean _bounce_prefilter_verify = BOUNCE_PREFILTER_VERIFY;
 
 /* The shortest literal (in bytes) worth a filter: shorter ones occur in
  * almost every text. */
 #define MIN_LITERAL 3
 
+/* Clauses at most in one branch's condition (a product of groups' that
+ * would make more keeps fewer literals instead). */
+#define MAX_CLAUSES 64
+
 /* The "literal" of a branch that needs a non-ASCII character with case
  * (Cyrillic, accented Latin, ...): such a character matches only
  * non-ASCII text, so a text all ASCII rules the branch out.  (KELVIN
- * SIGN and LONG S, which match k and s, are not counted.) */
+ * SIGN and LONG S, which match k and s, are not counted.)  It is literal
+ * number 0: set for any text with a byte >= 0x80. */
 #define NON_ASCII "\x80"
 
 typedef struct {
-    char *text; /* lower case */
-    guint pattern;
-} Literal;
+    guint32 child;   /* first child (0: none) */
+    guint32 sibling; /* next child of the same parent (0: none) */
+    guint32 fail;    /* longest proper suffix that is a state */
+    guint32 dict;    /* nearest state along fail links where a literal ends */
+    gint32 term;     /* the literal that ends here, or -1 */
+    guchar label;    /* the byte that leads here */
+} State;
 
 struct _BouncePrefilter {
-    GArray *literals; /* Literal */
-    GArray *non_ascii; /* guint: patterns with a NON_ASCII branch */
-    guint n_patterns;
-    /* The automaton, made by _bounce_prefilter_build(). */
-    guint8 class_of[256]; /* byte -> column; 0: in no literal */
-    guint n_classes;
+    GHashTable *ids;    /* literal (lower case) -> its number + 1 */
+    GPtrArray *texts;   /* the literals by number (borrowed from ids) */
+    /* The conditions: pattern n's clauses are clauses[first[n] ..
+     * first[n + 1]), clause c's literals lits[clauses[c] .. clauses[c + 1]). */
+    GArray *first;      /* guint, n_patterns + 1 */
+    GArray *clauses;    /* guint, n_clauses + 1 */
+    GArray *lits;       /* guint */
+    /* The automaton, made by _bounce_prefilter_build(): a trie of the
+     * literals with failure links; state 0 is the root. */
+    guint32 root[256]; /* the root's children by byte (0: none) */
+    State *states;
     guint n_states;
-    guint32 *next;  /* n_states x n_classes */
-    guint64 *out;   /* n_states x n_words: patterns whose literal ends here */
-    guint8 *has_out;
-    guint n_words;
-    guint64 *non_ascii_mask; /* n_words: set for any text with a byte >= 0x80 */
+    guint n_words;  /* of a scan's bit set: one bit per literal */
 };
 
 /* ------------------------------------------------------------------ */
@@ -67,8 +84,7 @@ typedef struct {
     gboolean give_up; /* a construct that makes the pattern unfit */
 } Reader;
 
-/* Each set is a GPtrArray of char * (lower-case literals): one of them is
- * in every match. */
+/* A condition is a GPtrArray of clauses (see below); NULL: none. */
 static GPtrArray *read_alternation (Reader *rd, const char *end);
 
 static gboolean
@@ -174,73 +190,185 @@ read_quantifier (Reader *rd, const char *end)
     return min;
 }
 
-static void
-set_free (gpointer set)
+
+/* A condition (DNF) is a GPtrArray of clauses, each a GPtrArray of
+ * literals (char *) that must all occur.  TRUE (no condition) is one
+ * empty clause. */
+static GPtrArray *
+clause_new (void)
 {
-    g_ptr_array_unref (set);
+    return g_ptr_array_new_with_free_func (g_free);
 }
 
-/* How well a set filters: the length of its shortest literal, 0 for one
- * too short to be worth it, 1 for NON_ASCII (weaker than any literal). */
-static guint
-set_strength (const GPtrArray *set)
+static GPtrArray *
+dnf_true (void)
 {
-    guint m = G_MAXUINT;
+    GPtrArray *dnf = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
 
-    for (guint i = 0; i < set->len; i++) {
-        guint len = (guint) strlen (set->pdata[i]);
-
-        if (strcmp (set->pdata[i], NON_ASCII) == 0)
-            len = 1;
-        else if (len < MIN_LITERAL)
-            len = 0;
-        m = MIN (m, len);
-    }
-    return m;
+    g_ptr_array_add (dnf, clause_new ());
+    return dnf;
 }
 
-/* Is @a a better set to require than @b (NULL: none yet)? */
 static gboolean
-set_better (const GPtrArray *a, const GPtrArray *b)
+dnf_is_true (const GPtrArray *dnf)
 {
-    guint sa = set_strength (a), sb;
+    for (guint i = 0; i < dnf->len; i++)
+        if (((GPtrArray *) dnf->pdata[i])->len == 0)
+            return TRUE;
+    return FALSE;
+}
 
-    if (sa == 0)
-        return FALSE;
-    if (b == NULL)
-        return TRUE;
-    sb = set_strength (b);
-    return sa > sb || (sa == sb && a->len < b->len);
+/* Every clause also needs @lit. */
+static void
+and_literal (GPtrArray *dnf, const char *lit)
+{
+    for (guint i = 0; i < dnf->len; i++)
+        g_ptr_array_add (dnf->pdata[i], g_strdup (lit));
+}
+
+/* @dnf and @group (consumed): their product, unless it grows too big. */
+static void
+and_dnf (GPtrArray *dnf, GPtrArray *group)
+{
+    g_autoptr (GPtrArray) old = NULL;
+
+    if ((gsize) dnf->len * group->len > MAX_CLAUSES) {
+        g_ptr_array_unref (group);
+        return;
+    }
+    old = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+    while (dnf->len > 0)
+        g_ptr_array_add (old, g_ptr_array_steal_index (dnf, 0));
+    for (guint i = 0; i < old->len; i++)
+        for (guint j = 0; j < group->len; j++) {
+            GPtrArray *a = old->pdata[i], *b = group->pdata[j];
+            GPtrArray *c = clause_new ();
+
+            for (guint k = 0; k < a->len; k++)
+                g_ptr_array_add (c, g_strdup (a->pdata[k]));
+            for (guint k = 0; k < b->len; k++)
+                g_ptr_array_add (c, g_strdup (b->pdata[k]));
+            g_ptr_array_add (dnf, c);
+        }
+    g_ptr_array_unref (group);
+}
+
+/* The literal run being read is a set of strings, one of which the text
+ * holds there ("(?:BL|ES)0" is "bl0" or "es0"); at most this many. */
+#define MAX_RUNS 16
+
+static void
+string_free (gpointer s)
+{
+    g_string_free (s, TRUE);
+}
+
+/* A set of GStrings, holding one empty string. */
+static GPtrArray *
+runs_new (void)
+{
+    GPtrArray *runs = g_ptr_array_new_with_free_func (string_free);
+
+    g_ptr_array_add (runs, g_string_new (NULL));
+    return runs;
 }
 
 static void
-offer (GPtrArray **best, GPtrArray *set)
+runs_append (GPtrArray *runs, const char *lit, gsize len)
 {
-    if (set != NULL && set_better (set, *best)) {
-        g_clear_pointer (best, set_free);
-        *best = set;
-    } else if (set != NULL)
-        g_ptr_array_unref (set);
+    for (guint i = 0; i < runs->len; i++)
+        g_string_append_len (runs->pdata[i], lit, (gssize) len);
 }
 
+/* The run ends: every match holds one of its strings. */
 static void
-end_run (GPtrArray **best, GString *run)
+end_run (GPtrArray *dnf, GPtrArray *runs)
 {
-    if (run->len > 0) {
-        GPtrArray *set = g_ptr_array_new_with_free_func (g_free);
-        g_ptr_array_add (set, g_strndup (run->str, run->len));
-        offer (best, set);
-        g_string_truncate (run, 0);
+    guint shortest = G_MAXUINT;
+
+    for (guint i = 0; i < runs->len; i++)
+        shortest = MIN (shortest, (guint) ((GString *) runs->pdata[i])->len);
+    if (shortest >= MIN_LITERAL && runs->len == 1)
+        and_literal (dnf, ((GString *) runs->pdata[0])->str);
+    else if (shortest >= MIN_LITERAL) {
+        GPtrArray *group = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+
+        for (guint i = 0; i < runs->len; i++) {
+            GPtrArray *clause = clause_new ();
+            g_ptr_array_add (clause, g_strdup (((GString *) runs->pdata[i])->str));
+            g_ptr_array_add (group, clause);
+        }
+        and_dnf (dnf, group);
+    }
+    if (runs->len == 1)
+        g_string_truncate (runs->pdata[0], 0);
+    else {
+        g_ptr_array_set_size (runs, 0);
+        g_ptr_array_add (runs, g_string_new (NULL));
     }
 }
 
-/* One branch: a sequence of items up to @end.  Returns the best set of
- * literals every match of it holds one of, or NULL. */
+/* The branches of a group from @p to @end if each is a plain literal
+ * ("BL|ES"), lower case; else NULL. */
+static GPtrArray *
+pure_literals (const char *p, const char *end)
+{
+    g_autoptr (GPtrArray) lits = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr (GString) cur = g_string_new (NULL);
+
+    for (;;) {
+        if (p >= end || *p == '|') {
+            if (cur->len == 0)
+                return NULL;
+            g_ptr_array_add (lits, g_strdup (cur->str));
+            g_string_truncate (cur, 0);
+            if (p >= end)
+                break;
+            p++;
+            continue;
+        }
+        if (*p == '\\' && p + 1 < end && (guchar) p[1] < 0x80 &&
+            !g_ascii_isalnum (p[1]) && p[1] != '\0')
+            g_string_append_c (cur, p[1]), p += 2;
+        else if ((guchar) *p < 0x80 && strchr ("\\^$.[]|()?*+{}", *p) == NULL)
+            g_string_append_c (cur, g_ascii_tolower (*p)), p++;
+        else if (is_cjk ((const guchar *) p, (const guchar *) end))
+            g_string_append_len (cur, p, 3), p += 3;
+        else
+            return NULL;
+        if (p < end && strchr ("?*+{", *p) != NULL)
+            return NULL; /* a quantified character */
+    }
+    return g_steal_pointer (&lits);
+}
+
+/* The run goes on with one of @lits. */
+static void
+runs_cross (GPtrArray *dnf, GPtrArray *runs, const GPtrArray *lits)
+{
+    g_autoptr (GPtrArray) old = NULL;
+
+    if (runs->len * lits->len > MAX_RUNS)
+        end_run (dnf, runs);
+    if (runs->len * lits->len > MAX_RUNS)
+        return; /* too many branches: the run ends here */
+    old = g_ptr_array_new_with_free_func (string_free);
+    while (runs->len > 0)
+        g_ptr_array_add (old, g_ptr_array_steal_index (runs, 0));
+    for (guint i = 0; i < old->len; i++)
+        for (guint j = 0; j < lits->len; j++) {
+            GString *r = g_string_new (((GString *) old->pdata[i])->str);
+            g_ptr_array_add (runs, g_string_append (r, lits->pdata[j]));
+        }
+}
+
+/* One branch: a sequence of items up to @end.  Returns the condition
+ * every match of it meets, or NULL for none. */
 static GPtrArray *
 read_sequence (Reader *rd, const char *end)
 {
-    GPtrArray *best = NULL;
-    g_autoptr (GString) run = g_string_new (NULL);
+    GPtrArray *dnf = dnf_true ();
+    g_autoptr (GPtrArray) run = runs_new ();
 
     while (rd->p < end && !rd->give_up) {
         const char *p = rd->p;
@@ -271,7 +399,7 @@ read_sequence (Reader *rd, const char *end)
                         break;
                     }
                     rd->p = close + 1;
-                    end_run (&best, run);
+                    end_run (dnf, run);
                     read_quantifier (rd, end);
                     continue;
                 }
@@ -282,7 +410,7 @@ read_sequence (Reader *rd, const char *end)
                     lit[0] = g_ascii_tolower ((char) v);
                     lit_len = 1;
                 } else {
-                    end_run (&best, run);
+                    end_run (dnf, run);
                     read_quantifier (rd, end);
                     continue;
                 }
@@ -308,14 +436,14 @@ read_sequence (Reader *rd, const char *end)
                     while (q < end && (g_ascii_isdigit (*q) || *q == '-' || *q == '+'))
                         q++;
                 rd->p = q;
-                end_run (&best, run);
+                end_run (dnf, run);
                 read_quantifier (rd, end);
                 continue;
             }
         } else if (c == '(') {
             const char *close = group_end (rd, p, end);
             const char *inner = p + 1;
-            gboolean plain = TRUE;
+            gboolean plain = TRUE, consuming = TRUE;
             int q;
 
             if (rd->give_up)
@@ -332,9 +460,9 @@ read_sequence (Reader *rd, const char *end)
                 if (f < close && *f == ':')
                     inner = f + 1;
                 else if (f < close && *f == '=')
-                    inner = f + 1; /* a look-ahead must match too */
+                    inner = f + 1, consuming = FALSE; /* a look-ahead must match too */
                 else if (f + 1 < close && f[0] == '<' && f[1] == '=')
-                    inner = f + 2; /* and a look-behind */
+                    inner = f + 2, consuming = FALSE; /* and a look-behind */
                 else if (f < close && *f == '<' && f + 1 < close &&
                          (g_ascii_isalpha (f[1]) || f[1] == '_')) {
                     const char *gt = memchr (f, '>', close - f);
@@ -356,29 +484,38 @@ read_sequence (Reader *rd, const char *end)
                     plain = FALSE;
                 }
             }
-            end_run (&best, run);
             if (rd->give_up)
                 break;
             rd->p = close + 1;
             q = read_quantifier (rd, end);
+            if (plain && consuming && q == -1) {
+                g_autoptr (GPtrArray) lits = pure_literals (inner, close);
+
+                if (lits != NULL) {
+                    runs_cross (dnf, run, lits);
+                    continue;
+                }
+            }
+            end_run (dnf, run);
             if (plain && q != 0) {
                 Reader sub = { inner, close, FALSE };
-                GPtrArray *set = read_alternation (&sub, close);
+                GPtrArray *group = read_alternation (&sub, close);
                 if (sub.give_up) {
-                    g_clear_pointer (&set, set_free);
+                    g_clear_pointer (&group, g_ptr_array_unref);
                     rd->give_up = TRUE;
                     break;
                 }
-                offer (&best, set);
+                if (group != NULL)
+                    and_dnf (dnf, group);
             }
             continue;
         } else if (c == '[') {
-            end_run (&best, run);
+            end_run (dnf, run);
             skip_class (rd, end);
             read_quantifier (rd, end);
             continue;
         } else if (c == '.' || c == '^' || c == '$') {
-            end_run (&best, run);
+            end_run (dnf, run);
             rd->p = p + 1;
             read_quantifier (rd, end);
             continue;
@@ -402,13 +539,11 @@ read_sequence (Reader *rd, const char *end)
             const char *next = g_utf8_find_next_char (p, end);
             gunichar u = g_utf8_get_char_validated (p, end - p);
 
-            end_run (&best, run);
+            end_run (dnf, run);
             rd->p = next != NULL ? next : end;
             if (read_quantifier (rd, end) != 0 && u != 0x212A && u != 0x017F &&
                 u != (gunichar) -1 && u != (gunichar) -2) {
-                GPtrArray *set = g_ptr_array_new_with_free_func (g_free);
-                g_ptr_array_add (set, g_strdup (NON_ASCII));
-                offer (&best, set);
+                and_literal (dnf, NON_ASCII);
             }
             continue;
         }
@@ -417,33 +552,33 @@ read_sequence (Reader *rd, const char *end)
          * repeat it. */
         switch (read_quantifier (rd, end)) {
         case -1:
-            g_string_append_len (run, lit, (gssize) lit_len);
+            runs_append (run, lit, lit_len);
             break;
         case 0:
-            end_run (&best, run);
+            end_run (dnf, run);
             break;
         default:
-            g_string_append_len (run, lit, (gssize) lit_len);
-            end_run (&best, run);
+            runs_append (run, lit, lit_len);
+            end_run (dnf, run);
             break;
         }
     }
-    end_run (&best, run);
-    if (rd->give_up)
-        g_clear_pointer (&best, set_free);
-    return best;
+    end_run (dnf, run);
+    if (rd->give_up || dnf_is_true (dnf))
+        g_clear_pointer (&dnf, g_ptr_array_unref);
+    return dnf;
 }
 
-/* Branches split on '|' up to @end: the union of their sets, or NULL if
- * one branch has none. */
+/* Branches split on '|' up to @end: the union of their conditions, or
+ * NULL if one branch has none. */
 static GPtrArray *
 read_alternation (Reader *rd, const char *end)
 {
-    GPtrArray *all = g_ptr_array_new_with_free_func (g_free);
+    GPtrArray *all = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
 
     for (;;) {
         const char *p = rd->p, *stop = p;
-        GPtrArray *set;
+        GPtrArray *dnf;
 
         /* The end of this branch: a '|' outside groups and classes. */
         while (stop < end && *stop != '|') {
@@ -464,12 +599,12 @@ read_alternation (Reader *rd, const char *end)
         }
         if (rd->give_up || stop > end)
             break;
-        set = read_sequence (rd, stop);
-        if (set == NULL)
+        dnf = read_sequence (rd, stop);
+        if (dnf == NULL)
             break;
-        for (guint i = 0; i < set->len; i++)
-            g_ptr_array_add (all, g_strdup (set->pdata[i]));
-        g_ptr_array_unref (set);
+        while (dnf->len > 0)
+            g_ptr_array_add (all, g_ptr_array_steal_index (dnf, 0));
+        g_ptr_array_unref (dnf);
         if (stop >= end) {
             rd->p = end;
             return all;
@@ -488,9 +623,18 @@ BouncePrefilter *
 _bounce_prefilter_new (void)
 {
     BouncePrefilter *pf = g_new0 (BouncePrefilter, 1);
+    guint zero = 0;
 
-    pf->literals = g_array_new (FALSE, FALSE, sizeof (Literal));
-    pf->non_ascii = g_array_new (FALSE, FALSE, sizeof (guint));
+    pf->ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    pf->texts = g_ptr_array_new ();
+    pf->first = g_array_new (FALSE, FALSE, sizeof (guint));
+    pf->clauses = g_array_new (FALSE, FALSE, sizeof (guint));
+    pf->lits = g_array_new (FALSE, FALSE, sizeof (guint));
+    g_array_append_val (pf->first, zero);
+    g_array_append_val (pf->clauses, zero);
+    /* Literal 0: NON_ASCII. */
+    g_hash_table_insert (pf->ids, g_strdup (NON_ASCII), GUINT_TO_POINTER (1));
+    g_ptr_array_add (pf->texts, (gpointer) NON_ASCII);
     return pf;
 }
 
@@ -499,37 +643,51 @@ _bounce_prefilter_free (BouncePrefilter *pf)
 {
     if (pf == NULL)
         return;
-    for (guint i = 0; i < pf->literals->len; i++)
-        g_free (g_array_index (pf->literals, Literal, i).text);
-    g_array_unref (pf->literals);
-    g_array_unref (pf->non_ascii);
-    g_free (pf->non_ascii_mask);
-    g_free (pf->next);
-    g_free (pf->out);
-    g_free (pf->has_out);
+    g_ptr_array_unref (pf->texts);
+    g_hash_table_unref (pf->ids);
+    g_array_unref (pf->first);
+    g_array_unref (pf->clauses);
+    g_array_unref (pf->lits);
+    g_free (pf->states);
     g_free (pf);
+}
+
+static guint
+literal_id (BouncePrefilter *pf, const char *text)
+{
+    gpointer key, value;
+
+    if (g_hash_table_lookup_extended (pf->ids, text, &key, &value))
+        return GPOINTER_TO_UINT (value) - 1;
+    key = g_strdup (text);
+    g_hash_table_insert (pf->ids, key, GUINT_TO_POINTER (pf->texts->len + 1));
+    g_ptr_array_add (pf->texts, key);
+    return pf->texts->len - 1;
 }
 
 int
 _bounce_prefilter_add (BouncePrefilter *pf, const char *pattern)
 {
     Reader rd = { pattern, pattern + strlen (pattern), FALSE };
-    g_autoptr (GPtrArray) set = NULL;
+    g_autoptr (GPtrArray) dnf = NULL;
+    guint n;
 
-    g_return_val_if_fail (pf->next == NULL, -1);
-    set = read_alternation (&rd, rd.end);
-    if (set == NULL || rd.give_up || set->len == 0)
+    g_return_val_if_fail (pf->states == NULL, -1);
+    dnf = read_alternation (&rd, rd.end);
+    if (dnf == NULL || rd.give_up || dnf->len == 0 || dnf_is_true (dnf))
         return -1;
-    for (guint i = 0; i < set->len; i++) {
-        Literal l = { g_strdup (set->pdata[i]), pf->n_patterns };
+    for (guint i = 0; i < dnf->len; i++) {
+        GPtrArray *clause = dnf->pdata[i];
 
-        if (strcmp (l.text, NON_ASCII) == 0) {
-            g_array_append_val (pf->non_ascii, pf->n_patterns);
-            g_free (l.text);
-        } else
-            g_array_append_val (pf->literals, l);
+        for (guint k = 0; k < clause->len; k++) {
+            guint id = literal_id (pf, clause->pdata[k]);
+            g_array_append_val (pf->lits, id);
+        }
+        g_array_append_val (pf->clauses, pf->lits->len);
     }
-    return (int) pf->n_patterns++;
+    n = pf->clauses->len - 1;
+    g_array_append_val (pf->first, n);
+    return (int) pf->first->len - 2;
 }
 
 guint
@@ -538,82 +696,76 @@ _bounce_prefilter_n_words (const BouncePrefilter *pf)
     return pf->n_words;
 }
 
+static guint32
+child_of (const BouncePrefilter *pf, guint32 s, guchar c)
+{
+    if (s == 0)
+        return pf->root[c];
+    for (guint32 t = pf->states[s].child; t != 0; t = pf->states[t].sibling)
+        if (pf->states[t].label == c)
+            return t;
+    return 0;
+}
+
 void
 _bounce_prefilter_build (BouncePrefilter *pf)
 {
-    guint max_states = 1, n_classes = 1;
-    guint32 *fail, *queue;
+    guint max_states = 1;
+    guint32 *queue;
     guint head = 0, tail = 0;
 
-    g_return_if_fail (pf->next == NULL);
-    memset (pf->class_of, 0, sizeof pf->class_of);
-    for (guint i = 0; i < pf->literals->len; i++) {
-        const guchar *s = (const guchar *) g_array_index (pf->literals, Literal, i).text;
-        for (; *s != '\0'; s++, max_states++)
-            if (pf->class_of[*s] == 0)
-                pf->class_of[*s] = (guint8) n_classes++;
-    }
-    g_assert (n_classes <= 256);
-    pf->n_classes = n_classes;
-    pf->n_words = MAX (1, (pf->n_patterns + 63) / 64);
-    pf->next = g_new0 (guint32, (gsize) max_states * n_classes);
-    pf->out = g_new0 (guint64, (gsize) max_states * pf->n_words);
-    pf->has_out = g_new0 (guint8, max_states);
+    g_return_if_fail (pf->states == NULL);
+    for (guint i = 1; i < pf->texts->len; i++)
+        max_states += (guint) strlen (pf->texts->pdata[i]);
+    pf->n_words = (pf->texts->len + 63) / 64;
+    pf->states = g_new0 (State, max_states);
+    pf->states[0].term = -1;
     pf->n_states = 1;
-    pf->non_ascii_mask = g_new0 (guint64, pf->n_words);
-    for (guint i = 0; i < pf->non_ascii->len; i++) {
-        guint n = g_array_index (pf->non_ascii, guint, i);
-        pf->non_ascii_mask[n / 64] |= G_GUINT64_CONSTANT (1) << (n % 64);
-    }
 
-    /* The trie (0 in next[]: no edge yet; state 0 is the root, never a
-     * target of an edge). */
-    for (guint i = 0; i < pf->literals->len; i++) {
-        const Literal *l = &g_array_index (pf->literals, Literal, i);
+    for (guint i = 1; i < pf->texts->len; i++) {
         guint32 s = 0;
 
-        for (const guchar *c = (const guchar *) l->text; *c != '\0'; c++) {
-            guint32 *edge = &pf->next[(gsize) s * n_classes + pf->class_of[*c]];
-            if (*edge == 0)
-                *edge = pf->n_states++;
-            s = *edge;
+        for (const guchar *c = pf->texts->pdata[i]; *c != '\0'; c++) {
+            guint32 t = child_of (pf, s, *c);
+
+            if (t == 0) {
+                t = pf->n_states++;
+                pf->states[t].label = *c;
+                pf->states[t].term = -1;
+                if (s == 0)
+                    pf->root[*c] = t;
+                else {
+                    pf->states[t].sibling = pf->states[s].child;
+                    pf->states[s].child = t;
+                }
+            }
+            s = t;
         }
-        pf->out[(gsize) s * pf->n_words + l->pattern / 64] |= G_GUINT64_CONSTANT (1) << (l->pattern % 64);
-        pf->has_out[s] = 1;
+        pf->states[s].term = (gint32) i;
     }
 
-    /* Failure links, breadth first, folded into a complete transition
-     * table; outputs inherited along them. */
-    fail = g_new0 (guint32, pf->n_states);
+    /* Failure and dictionary links, breadth first. */
     queue = g_new (guint32, pf->n_states);
-    for (guint c = 0; c < n_classes; c++) {
-        guint32 t = pf->next[c];
-        if (t != 0) {
-            fail[t] = 0;
-            queue[tail++] = t;
-        }
-    }
+    for (guint c = 0; c < 256; c++)
+        if (pf->root[c] != 0)
+            queue[tail++] = pf->root[c];
     while (head < tail) {
         guint32 s = queue[head++];
 
-        for (guint w = 0; w < pf->n_words; w++)
-            pf->out[(gsize) s * pf->n_words + w] |= pf->out[(gsize) fail[s] * pf->n_words + w];
-        pf->has_out[s] |= pf->has_out[fail[s]];
-        for (guint c = 0; c < n_classes; c++) {
-            guint32 *edge = &pf->next[(gsize) s * n_classes + c];
-            guint32 via_fail = pf->next[(gsize) fail[s] * n_classes + c];
+        for (guint32 t = pf->states[s].child; t != 0; t = pf->states[t].sibling) {
+            guint32 f = pf->states[s].fail, to;
 
-            if (*edge != 0) {
-                fail[*edge] = via_fail;
-                queue[tail++] = *edge;
-            } else
-                *edge = via_fail;
+            while (f != 0 && child_of (pf, f, pf->states[t].label) == 0)
+                f = pf->states[f].fail;
+            to = child_of (pf, f, pf->states[t].label);
+            pf->states[t].fail = to != t ? to : 0;
+            queue[tail++] = t;
+        }
+        {
+            guint32 f = pf->states[s].fail;
+            pf->states[s].dict = pf->states[f].term >= 0 ? f : pf->states[f].dict;
         }
     }
-    /* Class 0 (a byte in no literal) always goes back to the root. */
-    for (guint s = 0; s < pf->n_states; s++)
-        pf->next[(gsize) s * n_classes] = 0;
-    g_free (fail);
     g_free (queue);
 }
 
@@ -623,14 +775,14 @@ _bounce_prefilter_scan (const BouncePrefilter *pf, const char *text, gsize len,
 {
     const guchar *p = (const guchar *) text, *end = p + len;
     guint32 s = 0;
-    const guint nc = pf->n_classes, nw = pf->n_words;
     guchar high = 0;
 
-    memset (hits, 0, nw * sizeof *hits);
-    if (pf->next == NULL)
+    memset (hits, 0, pf->n_words * sizeof *hits);
+    if (pf->states == NULL)
         return;
     while (p < end) {
         guchar c = *p++;
+        guint32 t;
 
         high |= c;
         if (c >= 'A' && c <= 'Z')
@@ -639,12 +791,34 @@ _bounce_prefilter_scan (const BouncePrefilter *pf, const char *text, gsize len,
             c = 'k', p += 2; /* U+212A KELVIN SIGN */
         else if (c == 0xC5 && p < end && p[0] == 0xBF)
             c = 's', p += 1; /* U+017F LATIN SMALL LETTER LONG S */
-        s = pf->next[(gsize) s * nc + pf->class_of[c]];
-        if (pf->has_out[s])
-            for (guint w = 0; w < nw; w++)
-                hits[w] |= pf->out[(gsize) s * nw + w];
+        while (s != 0 && (t = child_of (pf, s, c)) == 0)
+            s = pf->states[s].fail;
+        s = s == 0 ? pf->root[c] : t;
+        for (guint32 o = pf->states[s].term >= 0 ? s : pf->states[s].dict; o != 0;
+             o = pf->states[o].dict)
+            hits[pf->states[o].term / 64] |= G_GUINT64_CONSTANT (1) << (pf->states[o].term % 64);
     }
     if (high & 0x80)
-        for (guint w = 0; w < nw; w++)
-            hits[w] |= pf->non_ascii_mask[w];
+        hits[0] |= 1; /* NON_ASCII */
+}
+
+gboolean
+_bounce_prefilter_may_match (const BouncePrefilter *pf, const guint64 *hits,
+                             int pattern)
+{
+    const guint *first = (const guint *) (gpointer) pf->first->data;
+    const guint *clauses = (const guint *) (gpointer) pf->clauses->data;
+    const guint *lits = (const guint *) (gpointer) pf->lits->data;
+
+    if (pattern < 0)
+        return TRUE;
+    for (guint c = first[pattern]; c < first[pattern + 1]; c++) {
+        guint k = clauses[c];
+
+        while (k < clauses[c + 1] && ((hits[lits[k] / 64] >> (lits[k] % 64)) & 1))
+            k++;
+        if (k == clauses[c + 1])
+            return TRUE;
+    }
+    return FALSE;
 }

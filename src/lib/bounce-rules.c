@@ -107,9 +107,16 @@ struct _BounceRules {
     GHashTable *reasons;  /* name -> Reason* */
     char *version;        /* SHA-256 of the files loaded, lower-case hex */
     /* The literals of every pattern: one pass over a text tells which
-     * regexes cannot match it (bounce-prefilter.c). */
-    BouncePrefilter *prefilter;
+     * regexes cannot match it (bounce-prefilter.c).  Made once the rules
+     * have classified PREFILTER_AFTER recipients (a process that
+     * classifies one message never pays for it); a BouncePrefilter *. */
+    gsize prefilter;
+    gint classified;
 };
+
+/* Classifications before the prefilter is made: reading the patterns
+ * costs about what the prefilter saves on a few dozen recipients. */
+#define PREFILTER_AFTER 8
 
 static void
 rule_free (Rule *rule)
@@ -163,7 +170,7 @@ bounce_rules_free (BounceRules *rules)
     g_clear_pointer (&rules->rules, g_ptr_array_unref);
     g_clear_pointer (&rules->reasons, g_hash_table_unref);
     g_free (rules->version);
-    g_clear_pointer (&rules->prefilter, _bounce_prefilter_free);
+    _bounce_prefilter_free ((BouncePrefilter *) rules->prefilter);
     g_free (rules);
 }
 
@@ -1067,30 +1074,6 @@ rule_cmp (gconstpointer a, gconstpointer b)
 }
 
 /* Loads everything, collecting every problem; never fails otherwise. */
-static void
-prefilter_add (BounceRules *rules, Pattern *p)
-{
-    if (p != NULL)
-        p->filter = _bounce_prefilter_add (rules->prefilter, p->source);
-
-}
-
-/* The prefilter of the rules' regexes, once the rule set is final. */
-static void
-build_prefilter (BounceRules *rules)
-{
-    rules->prefilter = _bounce_prefilter_new ();
-    for (guint i = 0; i < rules->rules->len; i++) {
-        Rule *rule = rules->rules->pdata[i];
-
-        prefilter_add (rules, rule->diagnostic);
-        prefilter_add (rules, rule->reporting_mta);
-        prefilter_add (rules, rule->remote_mta);
-        prefilter_add (rules, rule->subject);
-    }
-    _bounce_prefilter_build (rules->prefilter);
-}
-
 static BounceRules *
 load_all (const char *const *dirs, GPtrArray *problems)
 {
@@ -1175,7 +1158,6 @@ load_all (const char *const *dirs, GPtrArray *problems)
     for (guint i = 0; i < rules->rules->len; i++)
         ((Rule *) rules->rules->pdata[i])->order = i;
     g_ptr_array_sort (rules->rules, rule_cmp);
-    build_prefilter (rules);
     return rules;
 }
 
@@ -1471,6 +1453,41 @@ match_status (const GPtrArray *specs, gboolean none, const char *status)
     return FALSE;
 }
 
+static void
+prefilter_add (BouncePrefilter *pf, Pattern *p)
+{
+    if (p != NULL)
+        p->filter = _bounce_prefilter_add (pf, p->source);
+}
+
+/* The prefilter of the rules' regexes, or NULL before PREFILTER_AFTER
+ * classifications.  Made once, also when threads race for it (g_once:
+ * the patterns' numbers are written before any thread sees it). */
+static const BouncePrefilter *
+get_prefilter (const BounceRules *rules)
+{
+    BounceRules *mut = (BounceRules *) rules; /* a cache, not the rules */
+
+    if (g_atomic_pointer_get (&mut->prefilter) == 0 &&
+        g_atomic_int_add (&mut->classified, 1) < PREFILTER_AFTER)
+        return NULL;
+    if (g_once_init_enter (&mut->prefilter)) {
+        BouncePrefilter *pf = _bounce_prefilter_new ();
+
+        for (guint i = 0; i < rules->rules->len; i++) {
+            Rule *rule = rules->rules->pdata[i];
+
+            prefilter_add (pf, rule->diagnostic);
+            prefilter_add (pf, rule->reporting_mta);
+            prefilter_add (pf, rule->remote_mta);
+            prefilter_add (pf, rule->subject);
+        }
+        _bounce_prefilter_build (pf);
+        g_once_init_leave (&mut->prefilter, (gsize) pf);
+    }
+    return (const BouncePrefilter *) mut->prefilter;
+}
+
 /* A text the rules' regexes look at, measured and run through the
  * prefilter on first use (most recipients need a few of the four). */
 typedef struct {
@@ -1510,12 +1527,12 @@ match_regex (const BouncePrefilter *pf, Pattern *p, MatchText *t)
             t->len = cut != NULL ? cut - t->text : BOUNCE_MAX_MATCH_BYTES;
         }
     }
-    if (p->filter >= 0 && pf != NULL) {
+    if (pf != NULL && p->filter >= 0) {
         if (t->hits == NULL) {
             _bounce_prefilter_scan (pf, t->text, (gsize) t->len, t->store);
             t->hits = t->store;
         }
-        if ((t->hits[p->filter / 64] & (G_GUINT64_CONSTANT (1) << (p->filter % 64))) == 0) {
+        if (!_bounce_prefilter_may_match (pf, t->hits, p->filter)) {
             /* Checking (the fuzzer): the regex must agree. */
             if (G_UNLIKELY (_bounce_prefilter_verify) &&
                 g_regex_match_full (_bounce_regex_get (p->re), t->text, t->len,
@@ -1524,8 +1541,12 @@ match_regex (const BouncePrefilter *pf, Pattern *p, MatchText *t)
             return FALSE;
         }
     }
-    return g_regex_match_full (_bounce_regex_get (p->re), t->text, t->len, 0, 0,
-                               NULL, NULL);
+    /* Without the prefilter (the first few recipients) every pattern
+     * runs: in the interpreter, so that only the ones the prefilter lets
+     * through are made JIT forms (bounce-regex.c). */
+    return g_regex_match_full (pf != NULL ? _bounce_regex_get (p->re)
+                                          : _bounce_regex_plain (p->re),
+                               t->text, t->len, 0, 0, NULL, NULL);
 }
 
 /* Does the diagnostic hold the words of one of the rules of @words_of? */
@@ -1579,10 +1600,10 @@ classify_recipient (const BounceRules *rules, const BounceReport *report,
     const Rule *rule = NULL;
     const Reason *reason;
     const char *infer;
-    guint n_words = rules->prefilter != NULL
-                    ? _bounce_prefilter_n_words (rules->prefilter) : 1;
+    const BouncePrefilter *pf = get_prefilter (rules);
+    guint n_words = pf != NULL ? _bounce_prefilter_n_words (pf) : 1;
     guint64 *bits = g_newa (guint64, 4 * (gsize) n_words);
-    MatchTexts m = { rules->prefilter, { 0 }, { 0 }, { 0 }, { 0 } };
+    MatchTexts m = { pf, { 0 }, { 0 }, { 0 }, { 0 } };
 
     match_text_init (&m.diagnostic, r->diagnostic, bits);
     match_text_init (&m.subject, report->subject, bits + n_words);
