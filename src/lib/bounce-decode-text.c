@@ -131,32 +131,30 @@ prefilter_add (BouncePrefilter *pf, BounceRegex *re)
     return _bounce_prefilter_add (pf, _bounce_regex_get_pattern (re));
 }
 
+static void
+prefilter_fill (BouncePrefilter *pf, gpointer data)
+{
+    BounceDecoderData *d = data;
+
+    for (guint i = 0; i < d->decoders->len; i++) {
+        BounceDecoder *dec = d->decoders->pdata[i];
+
+        dec->filter[0] = prefilter_add (pf, dec->from);
+        dec->filter[1] = prefilter_add (pf, dec->header);
+        dec->filter[2] = prefilter_add (pf, dec->subject);
+        dec->filter[3] = prefilter_add (pf, dec->body);
+    }
+}
+
 /* The prefilter of the decoders' from, header, subject and body patterns,
- * or NULL for the first few messages.  Made once (g_once: the decoders'
- * numbers are written before any thread sees it). */
+ * or NULL for the first few messages. */
 static const BouncePrefilter *
 decoders_prefilter (const BounceDecoderData *data)
 {
     BounceDecoderData *d = (BounceDecoderData *) data; /* a cache */
 
-    if (g_atomic_pointer_get (&d->prefilter) == 0 &&
-        g_atomic_int_add (&d->chosen, 1) < DECODERS_PREFILTER_AFTER)
-        return NULL;
-    if (g_once_init_enter (&d->prefilter)) {
-        BouncePrefilter *pf = _bounce_prefilter_new ();
-
-        for (guint i = 0; i < d->decoders->len; i++) {
-            BounceDecoder *dec = d->decoders->pdata[i];
-
-            dec->filter[0] = prefilter_add (pf, dec->from);
-            dec->filter[1] = prefilter_add (pf, dec->header);
-            dec->filter[2] = prefilter_add (pf, dec->subject);
-            dec->filter[3] = prefilter_add (pf, dec->body);
-        }
-        _bounce_prefilter_build (pf);
-        g_once_init_leave (&d->prefilter, (gsize) pf);
-    }
-    return (const BouncePrefilter *) d->prefilter;
+    return _bounce_prefilter_get_lazy (&d->prefilter, &d->chosen,
+                                       DECODERS_PREFILTER_AFTER, prefilter_fill, d);
 }
 
 /* A text the decoders' patterns look at, scanned by the prefilter on

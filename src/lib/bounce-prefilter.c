@@ -802,6 +802,22 @@ _bounce_prefilter_scan (const BouncePrefilter *pf, const char *text, gsize len,
         hits[0] |= 1; /* NON_ASCII */
 }
 
+const BouncePrefilter *
+_bounce_prefilter_get_lazy (gsize *slot, gint *calls, gint after,
+                            BouncePrefilterFill fill, gpointer data)
+{
+    if (g_atomic_pointer_get (slot) == 0 && g_atomic_int_add (calls, 1) < after)
+        return NULL;
+    if (g_once_init_enter (slot)) {
+        BouncePrefilter *pf = _bounce_prefilter_new ();
+
+        fill (pf, data);
+        _bounce_prefilter_build (pf);
+        g_once_init_leave (slot, (gsize) pf);
+    }
+    return (const BouncePrefilter *) *slot;
+}
+
 gboolean
 _bounce_prefilter_may_match (const BouncePrefilter *pf, const guint64 *hits,
                              int pattern)

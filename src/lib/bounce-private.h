@@ -286,6 +286,13 @@ G_GNUC_INTERNAL void _bounce_prefilter_scan (const BouncePrefilter *pf,
 G_GNUC_INTERNAL gboolean _bounce_prefilter_may_match (const BouncePrefilter *pf,
                                                      const guint64 *hits,
                                                      int pattern);
+/* The prefilter in *@slot (a BouncePrefilter *, 0 at first), made by
+ * @fill (adding the patterns) and built on the @after-th call, NULL before
+ * (*@calls counts them).  Made once, also when threads race for it
+ * (g_once: what @fill writes is seen by every thread that gets it). */
+typedef void (*BouncePrefilterFill) (BouncePrefilter *pf, gpointer data);
+G_GNUC_INTERNAL const BouncePrefilter *_bounce_prefilter_get_lazy (
+    gsize *slot, gint *calls, gint after, BouncePrefilterFill fill, gpointer data);
 /* TRUE: every regex the prefilter rules out is run anyway, and a match
  * is a fatal error (set by the fuzz harness; FALSE by default). */
 G_GNUC_INTERNAL extern gboolean _bounce_prefilter_verify;

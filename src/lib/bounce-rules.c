@@ -11,8 +11,10 @@
  * never beats a matched phrase whatever the files' order.
  * No reason, pattern or code table lives here:
  * every one comes from the files.  Regular expressions are checked at
- * load and JIT-compiled once, on first use; cheap keys (kind, action,
- * codes, status globs) are tried before any regular expression.  This file does not parse messages and
+ * load and JIT-compiled once, on second use; cheap keys (kind, action,
+ * codes, status globs) are tried before any regular expression, and
+ * after a few recipients a prefilter (bounce-prefilter.c) rules out the
+ * regexes whose literals are not in the text.  This file does not parse messages and
  * never prints.
  */
 #include <stdlib.h>
@@ -1460,32 +1462,30 @@ prefilter_add (BouncePrefilter *pf, Pattern *p)
         p->filter = _bounce_prefilter_add (pf, p->source);
 }
 
+static void
+prefilter_fill (BouncePrefilter *pf, gpointer data)
+{
+    const BounceRules *rules = data;
+
+    for (guint i = 0; i < rules->rules->len; i++) {
+        Rule *rule = rules->rules->pdata[i];
+
+        prefilter_add (pf, rule->diagnostic);
+        prefilter_add (pf, rule->reporting_mta);
+        prefilter_add (pf, rule->remote_mta);
+        prefilter_add (pf, rule->subject);
+    }
+}
+
 /* The prefilter of the rules' regexes, or NULL before PREFILTER_AFTER
- * classifications.  Made once, also when threads race for it (g_once:
- * the patterns' numbers are written before any thread sees it). */
+ * classifications. */
 static const BouncePrefilter *
 get_prefilter (const BounceRules *rules)
 {
     BounceRules *mut = (BounceRules *) rules; /* a cache, not the rules */
 
-    if (g_atomic_pointer_get (&mut->prefilter) == 0 &&
-        g_atomic_int_add (&mut->classified, 1) < PREFILTER_AFTER)
-        return NULL;
-    if (g_once_init_enter (&mut->prefilter)) {
-        BouncePrefilter *pf = _bounce_prefilter_new ();
-
-        for (guint i = 0; i < rules->rules->len; i++) {
-            Rule *rule = rules->rules->pdata[i];
-
-            prefilter_add (pf, rule->diagnostic);
-            prefilter_add (pf, rule->reporting_mta);
-            prefilter_add (pf, rule->remote_mta);
-            prefilter_add (pf, rule->subject);
-        }
-        _bounce_prefilter_build (pf);
-        g_once_init_leave (&mut->prefilter, (gsize) pf);
-    }
-    return (const BouncePrefilter *) mut->prefilter;
+    return _bounce_prefilter_get_lazy (&mut->prefilter, &mut->classified,
+                                       PREFILTER_AFTER, prefilter_fill, mut);
 }
 
 /* A text the rules' regexes look at, measured and run through the
