@@ -615,3 +615,75 @@ SELECT address, domain, registrable_domain,
     OR (soft_bounces > 0 AND soft_bounces >= cfg.n
         AND CAST (strftime ('%s', last_soft) AS INTEGER)
             - CAST (strftime ('%s', first_soft) AS INTEGER) >= cfg.d * 86400);
+
+-- @version 9
+
+-- What `bouncestat fetch` took from remote mailboxes, so that the next
+-- run fetches only what came since.  The store writes a mailbox's row in
+-- the transaction that stores the message (never before): a run cut
+-- short starts again after the last message it committed.
+--
+-- IMAP: per account ("user@host", the host lower-case: imap:// and
+-- imaps:// of a server are one account) and mailbox (its name as given, e.g.
+-- "INBOX" or "Bounces/Done"), the server's UIDVALIDITY and the highest
+-- UID stored.  When the server's UIDVALIDITY is another (the mailbox was
+-- rebuilt: its UIDs mean other messages), fetch starts again from UID 1
+-- (what was stored already is a duplicate: the content hash).
+CREATE TABLE fetch_imap (
+    account      TEXT NOT NULL,
+    mailbox      TEXT NOT NULL,
+    uidvalidity  INTEGER NOT NULL CHECK (uidvalidity > 0),
+    last_uid     INTEGER NOT NULL CHECK (last_uid >= 0),
+    -- When a run last stored a message of it.
+    updated      TEXT NOT NULL,
+    PRIMARY KEY (account, mailbox)
+) STRICT;
+
+-- POP3 (no folders, no flags): per account, the unique id (UIDL) of each
+-- message stored, while it is on the server (a run forgets the ids the
+-- server no longer lists).  Not used with --delete (the message is gone).
+CREATE TABLE fetch_pop3 (
+    account  TEXT NOT NULL,
+    uidl     TEXT NOT NULL,
+    -- When it was stored.
+    fetched  TEXT NOT NULL,
+    PRIMARY KEY (account, uidl)
+) STRICT;
+
+-- @version 10
+
+-- Events from the MTA's own log (bouncestat import-log): a delivery log
+-- line that says a recipient failed or was deferred is stored as a
+-- message of its own (origin 'log': raw holds the line, source is
+-- "PATH:LINE"), with one event.
+--   origin     message (a bounce, DSN or notice received) | log (a line
+--              of the MTA's log)
+--   queue_id   the original message's queue id at the MTA that reports
+--              on it: a log line's queue id, a Postfix bounce's
+--              X-Postfix-Queue-ID; NULL when not known.
+ALTER TABLE messages ADD COLUMN origin TEXT NOT NULL DEFAULT 'message'
+    CHECK (origin IN ('message', 'log'));
+ALTER TABLE messages ADD COLUMN queue_id TEXT;
+CREATE INDEX messages_queue_id ON messages (queue_id) WHERE queue_id IS NOT NULL;
+
+-- One event, not two: a bounce message and the log line of the same
+-- failure are the same event.  They are the same failure when the
+-- recipient (address) and the outcome (bounce or delay) are the same
+-- and the original message is: the same queue id, or else the same
+-- original Message-ID (Postfix logs it on the cleanup line; a bounce
+-- returns the original's headers).  Whichever arrives first, the event
+-- belongs to the bounce message when there is one (it says more: the
+-- DSN's fields, the original's headers); the log line's message is kept
+-- without an event of its own, and this table says which event it
+-- reported.  A delay matches the latest delay of the other origin not
+-- yet matched (an MTA logs a deferral at every attempt, and sends one
+-- delay notice).
+CREATE TABLE event_reports (
+    -- The message (a log line, or a bounce) that reported the event too,
+    -- and the place of the recipient in it.
+    message_id  INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    event_id    INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    PRIMARY KEY (message_id, position)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX event_reports_event ON event_reports (event_id);

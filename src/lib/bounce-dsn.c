@@ -15,6 +15,7 @@
 typedef enum {
     FIELD_OTHER,
     FIELD_REPORTING_MTA,
+    FIELD_QUEUE_ID,
     FIELD_ARRIVAL_DATE,
     FIELD_FINAL_RECIPIENT,
     FIELD_ORIGINAL_RECIPIENT,
@@ -30,6 +31,9 @@ static const struct {
     FieldId id;
 } fields[] = {
     { "reporting-mta", FIELD_REPORTING_MTA },
+    /* Postfix's per-message field: the queue id of the original message
+     * (src/bounce/bounce_notify_util.c, bounce_header_dsn). */
+    { "x-postfix-queue-id", FIELD_QUEUE_ID },
     { "arrival-date", FIELD_ARRIVAL_DATE },
     { "final-recipient", FIELD_FINAL_RECIPIENT },
     { "original-recipient", FIELD_ORIGINAL_RECIPIENT },
@@ -189,6 +193,10 @@ handle_field (DsnState *st, FieldId id, const char *value)
     case FIELD_REPORTING_MTA:
         if (report->reporting_mta == NULL)
             report->reporting_mta = split_typed (value, NULL);
+        return;
+    case FIELD_QUEUE_ID:
+        if (report->queue_id == NULL)
+            report->queue_id = g_strstrip (g_strdup (value));
         return;
     case FIELD_ARRIVAL_DATE:
         if (report->arrival_date == NULL)

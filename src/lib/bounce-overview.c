@@ -45,6 +45,9 @@ static const struct {
                               " JOIN messages m ON m.id = e.message_id" },
     [BOUNCE_GROUP_CAMPAIGN] = { "campaign", "campaign",
                                 "coalesce (h.value, '(none)')", NULL },
+    /* Schema version 10 (before it, every event is a message's). */
+    [BOUNCE_GROUP_ORIGIN] = { "origin", "origin", "m.origin",
+                              " JOIN messages m ON m.id = e.message_id" },
 };
 
 const char *
@@ -427,7 +430,11 @@ bounce_query_report (BounceReader *reader,
     else
         g_string_append_printf (q.sql, "SELECT %s, e.hard, e.address,"
                                        " e.message_id FROM events e",
-                                groups_sql[group].key);
+                                group == BOUNCE_GROUP_ORIGIN &&
+                                        reader->schema_version <
+                                            _BOUNCE_SCHEMA_VERSION_ORIGIN
+                                    ? "'message'"
+                                    : groups_sql[group].key);
     if (by_message == NULL && groups_sql[group].join != NULL)
         g_string_append (q.sql, groups_sql[group].join);
     if (by_message == NULL && group == BOUNCE_GROUP_CAMPAIGN) {

@@ -51,6 +51,7 @@ G_GNUC_INTERNAL char *_bounce_date_to_iso8601 (const char *rfc5322_date);
 /* Bare address from "Name <a@b>", "rfc822; a@b" or "<a@b>"; lower-cases
  * nothing; NULL when no address is found (transfer full). */
 G_GNUC_INTERNAL char *_bounce_address_clean (const char *text);
+G_GNUC_INTERNAL char *_bounce_address_unwrap (const char *addr);
 
 /* The address in the address list @text (a To or Cc as text) whose
  * local part is @local, or NULL (transfer full): a recipient that a
@@ -61,6 +62,19 @@ G_GNUC_INTERNAL char *_bounce_address_list_find_local (const char *text,
 /* The schema version that added events.verified (schema.sql): readers
  * of older databases do without it. */
 #define _BOUNCE_SCHEMA_VERSION_VERIFIED 6
+/* ...and the one that added messages.origin, queue_id and event_reports
+ * (the events of the MTA's log). */
+#define _BOUNCE_SCHEMA_VERSION_ORIGIN 10
+
+/* bounce-log.c: the year rule of bounce_log_reader_set_reference() for
+ * a syslog time stamp ("Dec", 6, "21:06:10") read in @zone, before
+ * @reference (NULL: now): ISO 8601 with offset, or NULL when it is no
+ * time (transfer full). */
+G_GNUC_INTERNAL char *_bounce_log_syslog_time (const char *mon,
+                                               int day,
+                                               const char *hms,
+                                               GDateTime *reference,
+                                               GTimeZone *zone);
 
 /* bounce-verp.c: authenticity */
 
@@ -85,6 +99,13 @@ G_GNUC_INTERNAL gsize _bounce_message_start (const guint8 *data, gsize len);
  * opaque: people who query the database use sqlite3 on the file). */
 struct sqlite3;
 G_GNUC_INTERNAL struct sqlite3 *bounce_store_get_db (BounceStore *store);
+
+/* bounce-store.c: sets @error for the SQLite result @rc of @what as the
+ * store's own errors are (busy, full, access: their BounceError codes)
+ * and returns FALSE; for the library's other writers (bounce-fetch.c). */
+G_GNUC_INTERNAL gboolean _bounce_store_set_error (BounceStore *store, int rc,
+                                                  const char *what,
+                                                  GError **error);
 
 /* bounce-dsn.c: RFC 3464 field blocks */
 

@@ -575,6 +575,15 @@ bounce_query_history (BounceReader *reader,
                                     _BOUNCE_SCHEMA_VERSION_VERIFIED
                                 ? ", e.verified"
                                 : ", NULL AS verified");
+    /* Schema version 10: where it comes from (a message or the MTA's
+     * log), and how many other reports of the same failure were linked
+     * to it (a bounce's log line). */
+    g_string_append (q.sql, reader->schema_version >=
+                                    _BOUNCE_SCHEMA_VERSION_ORIGIN
+                                ? ", m.origin, (SELECT count (*) FROM"
+                                  " event_reports r WHERE r.event_id = e.id)"
+                                  " AS linked"
+                                : ", 'message' AS origin, 0 AS linked");
     g_string_append (q.sql,
         " FROM events e JOIN messages m ON m.id = e.message_id"
         " WHERE 1");
