@@ -119,6 +119,8 @@ G_GNUC_INTERNAL guint _bounce_dsn_parse (const char *body,
 /* Gives each recipient without a diagnostic the text that follows its
  * address in the human-readable part @body, and each one the SMTP
  * command its reply answered, where the texts say. */
+G_GNUC_INTERNAL const char *_bounce_transcript_command (const char *body,
+                                                       const char *diagnostic);
 G_GNUC_INTERNAL void _bounce_dsn_enrich (BounceReport *report,
                                          const char *body);
 

@@ -665,6 +665,21 @@ check_words (Ctx *ctx, const Rule *rule)
         ctx_problem (ctx, "remote-mta or reporting-mta needs a status, an "
                           "smtp-code or words too: a provider alone says no "
                           "cause");
+    /* A provider's host with a code and no words is tried before every
+     * phrase: the code must be the provider's own, not a class. */
+    if (rule->diagnostic == NULL && rule->diagnostic_of == NULL &&
+        rule->subject == NULL) {
+        for (guint i = 0; rule->status_globs != NULL && rule->status_globs[i]; i++)
+            if (!status_glob_names_cause (rule->status_globs[i]))
+                ctx_problem (ctx, "remote-mta or reporting-mta with status "
+                                  "'%.20s' and no words: a class would "
+                                  "overrule every phrase", rule->status_globs[i]);
+        for (guint i = 0; rule->smtp_code != NULL && rule->smtp_code[i]; i++)
+            if (strchr (rule->smtp_code[i], 'x') != NULL)
+                ctx_problem (ctx, "remote-mta or reporting-mta with smtp-code "
+                                  "'%.20s' and no words: a class would "
+                                  "overrule every phrase", rule->smtp_code[i]);
+    }
 }
 
 static Rule *
@@ -715,9 +730,11 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     if (g_key_file_has_key (kf, group, "example", NULL))
         rule->examples = g_key_file_get_string_list (kf, group, "example", NULL,
                                                      NULL);
+    /* explain gives no diagnostic type: "none" may stay. */
     if (rule->examples != NULL &&
         (rule->kind != NULL || rule->decoder != NULL ||
-         rule->diagnostic_type != NULL ||
+         (rule->diagnostic_type != NULL &&
+          !in_list ((const char *const *) rule->diagnostic_type, "none")) ||
          rule->reporting_mta != NULL ||
          rule->remote_mta != NULL || rule->subject != NULL))
         ctx_problem (ctx, "example needs a rule that matches on codes, "
@@ -1570,7 +1587,8 @@ rule_matches (const Rule *rule, const BounceReport *report,
     return match_word (rule->kind, bounce_kind_to_string (report->kind)) &&
            match_word (rule->action, r->action) &&
            match_word (rule->decoder, report->mta) &&
-           match_word (rule->diagnostic_type, r->diagnostic_type) &&
+           match_word (rule->diagnostic_type,
+                      r->diagnostic_type != NULL ? r->diagnostic_type : "none") &&
            match_word (rule->smtp_command,
                       r->smtp_command != NULL ? r->smtp_command : "NONE") &&
            match_code (rule->smtp_code, r->smtp_code) &&
