@@ -297,10 +297,47 @@ G_GNUC_INTERNAL BounceRegex *_bounce_regex_new (const char *pattern,
 G_GNUC_INTERNAL BounceRegex *_bounce_regex_new_lazy (const char *pattern,
                                                      GRegexCompileFlags flags);
 G_GNUC_INTERNAL void _bounce_regex_free (BounceRegex *r);
+G_GNUC_INTERNAL const char *_bounce_regex_get_pattern (const BounceRegex *r);
+G_GNUC_INTERNAL GRegexCompileFlags _bounce_regex_get_flags (const BounceRegex *r);
 /* The GRegex to match with now (NULL for NULL); counts a use. */
 G_GNUC_INTERNAL GRegex *_bounce_regex_get (BounceRegex *r);
 /* The interpreter form (NULL for NULL); does not count a use. */
 G_GNUC_INTERNAL GRegex *_bounce_regex_plain (BounceRegex *r);
+
+/* bounce-prefilter.c: one pass over a text tells which of many caseless
+ * regexes cannot match it (the literals that each match holds are not all
+ * in the text).  Built once, then read-only (thread-safe). */
+typedef struct _BouncePrefilter BouncePrefilter;
+
+G_GNUC_INTERNAL BouncePrefilter *_bounce_prefilter_new (void);
+G_GNUC_INTERNAL void _bounce_prefilter_free (BouncePrefilter *pf);
+/* The number of @pattern (compiled with G_REGEX_CASELESS) in the filter,
+ * or -1 when no condition on literals is found: always run it. */
+G_GNUC_INTERNAL int _bounce_prefilter_add (BouncePrefilter *pf,
+                                          const char *pattern);
+/* After the last _bounce_prefilter_add(). */
+G_GNUC_INTERNAL void _bounce_prefilter_build (BouncePrefilter *pf);
+/* The size of the bit set _bounce_prefilter_scan() fills, in guint64s. */
+G_GNUC_INTERNAL guint _bounce_prefilter_n_words (const BouncePrefilter *pf);
+/* Notes in @hits which literals occur in @text (@len bytes). */
+G_GNUC_INTERNAL void _bounce_prefilter_scan (const BouncePrefilter *pf,
+                                            const char *text, gsize len,
+                                            guint64 *hits);
+/* FALSE: pattern number @pattern cannot match the text @hits was scanned
+ * from; TRUE: it may (and always for -1). */
+G_GNUC_INTERNAL gboolean _bounce_prefilter_may_match (const BouncePrefilter *pf,
+                                                     const guint64 *hits,
+                                                     int pattern);
+/* The prefilter in *@slot (a BouncePrefilter *, 0 at first), made by
+ * @fill (adding the patterns) and built on the @after-th call, NULL before
+ * (*@calls counts them).  Made once, also when threads race for it
+ * (g_once: what @fill writes is seen by every thread that gets it). */
+typedef void (*BouncePrefilterFill) (BouncePrefilter *pf, gpointer data);
+G_GNUC_INTERNAL const BouncePrefilter *_bounce_prefilter_get_lazy (
+    gsize *slot, gint *calls, gint after, BouncePrefilterFill fill, gpointer data);
+/* TRUE: every regex the prefilter rules out is run anyway, and a match
+ * is a fatal error (set by the fuzz harness; FALSE by default). */
+G_GNUC_INTERNAL extern gboolean _bounce_prefilter_verify;
 
 G_END_DECLS
 
