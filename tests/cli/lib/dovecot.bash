@@ -120,7 +120,9 @@ CONF
 
 dovecot_start () {
     local dc=$T/dovecot
-    dovecot -F -c "$dc/dovecot.conf" >>"$dc/stdout.log" 2>&1 &
+    # In a process group of its own (setsid does not fork: a background
+    # job is no group leader), so that dovecot_kill reaches every child.
+    setsid dovecot -F -c "$dc/dovecot.conf" >>"$dc/stdout.log" 2>&1 &
     dovecot_pid=$!
     # Ready when the listeners answer.
     for _ in $(seq 100); do
@@ -147,7 +149,9 @@ dovecot_stop () {
     if [ -n "$dovecot_pid" ]; then
         kill "$dovecot_pid" 2>/dev/null
         wait "$dovecot_pid" 2>/dev/null
+        kill -KILL -- "-$dovecot_pid" 2>/dev/null
         dovecot_pid=
+        dovecot_ports_free
     fi
 }
 
@@ -162,9 +166,29 @@ dovecot_kill () {
         [ "${rest[1]}" = "$dovecot_pid" ] && echo "${st//[^0-9]/}"
     done)
     # shellcheck disable=SC2086
-    kill -KILL $pids "$dovecot_pid" 2>/dev/null
+    kill -KILL -- "-$dovecot_pid" $pids "$dovecot_pid" 2>/dev/null
     wait "$dovecot_pid" 2>/dev/null
     dovecot_pid=
+    dovecot_ports_free
+}
+
+# dovecot_ports_free: wait (bounded) until nothing listens on our ports any
+# more: a login process that outlived its master still holds the listener.
+dovecot_ports_free () {
+    for _ in $(seq 100); do
+        python3 - "$IMAPS_PORT" "$POP3S_PORT" "$IMAP_PORT" "$POP3_PORT" <<'PY' 2>/dev/null && return 0
+import socket, sys
+for p in sys.argv[1:]:
+    try:
+        socket.create_connection(("127.0.0.1", int(p)), 1).close()
+    except OSError:
+        continue
+    sys.exit(1)
+PY
+        sleep 0.1
+    done
+    fail "Dovecot's ports are still taken"
+    return 1
 }
 
 # dovecot_deliver USER FILE [FOLDER]: a message into the user's Maildir
