@@ -31,8 +31,10 @@
 --   partitioning: events_YYYY_MM holds ['YYYY-MM-01', next month)), so
 --   that `bouncestat prune --before DATE` drops whole old partitions.
 --   Its primary key is therefore (id, event_time); id alone is still
---   unique (one identity).  Partitions are created by the writer when a
---   month first occurs (bouncestat_event_partition()).
+--   unique (one identity).  Writers create the partitions of this month
+--   and the next when they connect (bouncestat_event_partition());
+--   events of other months (old bounces, a copied history) go to
+--   events_default, and `bouncestat copy` makes their partitions.
 -- * The suppression-state triggers are PL/pgSQL functions; they mark the
 --   same addresses in suppression_stale as schema.sql's triggers.
 -- * settings.value is text (SQLite: ANY).
@@ -140,25 +142,39 @@ CREATE INDEX events_suppress_verified ON events (address, event_time,
                                                  status, verified);
 CREATE INDEX events_rule_set ON events (rule_set);
 
+-- Months without a partition of their own go to events_default.
+CREATE TABLE events_default PARTITION OF events DEFAULT;
+
 -- The partition of the month of @event_time ("YYYY-MM..."), created
--- unless it exists; its name.  Two writers creating it at once: the
--- second finds it made.
+-- unless it exists or events_default already holds rows of that month
+-- (they stay there); its name.  Writers call it when they connect, for
+-- this month and the next, outside any transaction (creating a
+-- partition locks events and messages: inside a writer's transaction it
+-- would deadlock with the others).  Two at once: the second finds it
+-- made.
 CREATE FUNCTION bouncestat_event_partition (event_time text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     first date := to_date (substr (event_time, 1, 7) || '-01', 'YYYY-MM-DD');
     name text := 'events_' || to_char (first, 'YYYY_MM');
+    low text := to_char (first, 'YYYY-MM-DD');
+    high text := to_char (first + interval '1 month', 'YYYY-MM-DD');
 BEGIN
-    IF to_regclass (name) IS NULL THEN
-        BEGIN
-            EXECUTE format ('CREATE TABLE %I PARTITION OF events'
-                            ' FOR VALUES FROM (%L) TO (%L)', name,
-                            to_char (first, 'YYYY-MM-DD'),
-                            to_char (first + interval '1 month', 'YYYY-MM-DD'));
-        EXCEPTION WHEN duplicate_table OR unique_violation THEN
-            NULL;
-        END;
+    IF to_regclass (name) IS NOT NULL THEN
+        RETURN name;
     END IF;
+    IF EXISTS (SELECT 1 FROM events_default
+                WHERE events_default.event_time >= low
+                  AND events_default.event_time < high) THEN
+        RETURN 'events_default';
+    END IF;
+    BEGIN
+        EXECUTE format ('CREATE TABLE %I PARTITION OF events'
+                        ' FOR VALUES FROM (%L) TO (%L)', name, low, high);
+    EXCEPTION WHEN duplicate_table OR unique_violation OR check_violation
+                   OR invalid_object_definition THEN
+        NULL;
+    END;
     RETURN name;
 END
 $$;

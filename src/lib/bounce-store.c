@@ -58,8 +58,6 @@ struct _BounceStore {
     sqlite3 *db;
     /* A PostgreSQL store (db is then NULL; bounce-db-pg.c). */
     BouncePg *pg;
-    /* PostgreSQL: the months of events whose partition exists. */
-    GHashTable *partitions;
     char *path;
     BounceStoreOptions options;
     int version;
@@ -496,17 +494,31 @@ fail:
     return FALSE;
 }
 
+static gboolean
+pg_exec_checked (BounceStore *store, const char *sql, const char *what,
+                 GError **error)
+{
+    gpointer res = _bounce_pg_query (store->pg, sql, NULL, NULL, what, error);
+
+    _bounce_pg_result_free (res);
+    return res != NULL;
+}
+
 static BounceStore *
 pg_open (BounceStore *store, GError **error)
 {
     store->pg = _bounce_pg_connect (store->path, error);
     if (store->pg == NULL || !pg_migrate (store, error) ||
+        !pg_exec_checked (store, "SELECT bouncestat_event_partition (to_char"
+                                 " (now () AT TIME ZONE 'UTC', 'YYYY-MM-DD')),"
+                                 " bouncestat_event_partition (to_char"
+                                 " (now () AT TIME ZONE 'UTC' + interval"
+                                 " '1 month', 'YYYY-MM-DD'))",
+                          "creating the partitions of this month", error) ||
         !heal_at_open (store, error)) {
         bounce_store_close (store);
         return NULL;
     }
-    store->partitions = g_hash_table_new_full (g_str_hash, g_str_equal,
-                                               g_free, NULL);
     store->compressor = g_zlib_compressor_new (G_ZLIB_COMPRESSOR_FORMAT_ZLIB,
                                                RAW_COMPRESSION_LEVEL);
     store->psl = psl_builtin ();
@@ -594,6 +606,12 @@ bounce_store_open (const char *path,
     return g_steal_pointer (&store);
 }
 
+gboolean
+bounce_store_is_connection_string (const char *db)
+{
+    return _bounce_db_is_postgres (db);
+}
+
 void
 bounce_store_close (BounceStore *store)
 {
@@ -611,7 +629,6 @@ bounce_store_close (BounceStore *store)
     if (store->db != NULL)
         sqlite3_close_v2 (store->db);
     _bounce_pg_free (store->pg);
-    g_clear_pointer (&store->partitions, g_hash_table_unref);
     g_clear_object (&store->compressor);
     g_free (store->path);
     g_free (store);
@@ -1431,29 +1448,6 @@ insert_headers (BounceStore *store, sqlite3_int64 id,
     return TRUE;
 }
 
-/* PostgreSQL: the partition of events for the month of @event_time
- * exists (created by the first writer of that month). */
-static gboolean
-pg_partition (BounceStore *store, const char *event_time, GError **error)
-{
-    g_autofree char *month = g_strndup (event_time, 7);
-    BounceDbArgs a;
-    gpointer res;
-
-    if (g_hash_table_contains (store->partitions, month))
-        return TRUE;
-    _bounce_db_args_init (&a);
-    _bounce_db_args_text (&a, 1, event_time);
-    res = _bounce_pg_query (store->pg, "SELECT bouncestat_event_partition"
-                            " (?1)", &a, NULL, "creating a partition of "
-                            "events", error);
-    if (res == NULL)
-        return FALSE;
-    _bounce_pg_result_free (res);
-    g_hash_table_add (store->partitions, g_steal_pointer (&month));
-    return TRUE;
-}
-
 /* Binds the values of recipient @r to @s (insert_event, or
  * update_event with @event_id as ?26) and runs it; *@out_changed (may be
  * NULL): whether a row changed. */
@@ -1537,8 +1531,6 @@ write_event (BounceStore *store, sqlite3_stmt *s, sqlite3_int64 event_id,
         _bounce_db_args_text (&a, 25, NULL);
     if (event_id > 0)
         _bounce_db_args_int (&a, 26, event_id);
-    if (store->pg != NULL && !pg_partition (store, event_time, error))
-        return FALSE;
     if (!run_args (store, s, _BOUNCE_SQL_INSERT_EVENT, &a,
                    "storing a recipient", error))
         return FALSE;
