@@ -128,6 +128,27 @@ for what in messages events suppression reasons raw; do
         diff "$T/$what.sqlite" "$T/$what.pg" | head -5 | sed 's/^/# /'
 done
 
+# The readers on both: the same output byte for byte (on PostgreSQL they
+# read a snapshot of the history into memory, bounce-query-pg.c).
+addr=$("$BS" suppress --db "$T/same.db" | awk 'NR == 1 { print $1 }')
+[ -n "$addr" ]; check "an address to show" $?
+for cmd in "report --format=json" "report" "report --format=csv --by=domain" \
+    "suppress" "suppress --format=json" "show $addr"; do
+    # shellcheck disable=SC2086 # the words of $cmd
+    "$BS" $cmd --db "$T/same.db" >"$T/out.sqlite" 2>&1
+    rc1=$?
+    # shellcheck disable=SC2086
+    "$BS" $cmd --db "$SAME" >"$T/out.pg" 2>&1
+    rc2=$?
+    [ "$rc1" = 0 ] && [ "$rc2" = 0 ] && [ -s "$T/out.sqlite" ] &&
+        cmp -s "$T/out.sqlite" "$T/out.pg"
+    check "$cmd: the same on both ($(wc -c <"$T/out.sqlite") bytes)" $?
+done
+expect_rc "report on a database without a history: 66" 66 \
+    "$BS" report --db "postgresql://bs@127.0.0.1:$PORT/postgres"
+expect_err "report without a history: says so" \
+    "bouncestat: PostgreSQL database postgres on 127.0.0.1:$PORT has no bouncestat history (run 'bouncestat ingest' first)"
+
 # --- Concurrency: 8 writers x N pipe ingests ------------------------------
 psql_q "CREATE DATABASE conc OWNER bs" >/dev/null
 CONC="postgresql://bs@127.0.0.1:$PORT/conc"
