@@ -58,8 +58,12 @@ pg_launch () {
     {
         set -- "$PG_BIN/postgres" -D "$pg_dir/data" -p "$pg_port" \
             -c listen_addresses=127.0.0.1 -c unix_socket_directories="$pg_dir" \
-            -c max_connections=40 -c fsync=off -c synchronous_commit=off \
-            -c full_page_writes=off -c logging_collector=off
+            -c max_connections=40 -c logging_collector=off
+        # Tests need no durability; benchmarks (PG_DURABLE=1) do.
+        if [ "${PG_DURABLE:-0}" != 1 ]; then
+            set -- "$@" -c fsync=off -c synchronous_commit=off \
+                -c full_page_writes=off
+        fi
         if [ "$(id -u)" = 0 ]; then
             exec setpriv --reuid=postgres --regid=postgres --init-groups \
                 --reset-env -- "$@"
