@@ -31,8 +31,9 @@ as_pg () {
 
 pg_start () {
     pg_port=$1
-    [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/postgres" ] ||
+    if [ ! -x "$PG_BIN/initdb" ] || [ ! -x "$PG_BIN/postgres" ]; then
         skip "PostgreSQL 15 is not installed ($PG_BIN; tools/install-deps --test)"
+    fi
     if [ "$(id -u)" = 0 ]; then
         id postgres >/dev/null 2>&1 || skip "no user postgres to run the server as"
         command -v setpriv >/dev/null || skip "setpriv (util-linux) is missing"
@@ -71,8 +72,9 @@ pg_launch () {
         exec "$@"
     } >>"$pg_dir/server.log" 2>&1 &
     pg_pid=$!
-    local i
-    for i in $(seq 1 200); do
+    local tries
+    for tries in $(seq 1 200); do
+        : "$tries"
         if "$PG_BIN/pg_isready" -q -h "$pg_dir" -p "$pg_port"; then
             return 0
         fi
