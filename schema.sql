@@ -621,3 +621,37 @@ SELECT address, domain, registrable_domain,
     OR (soft_bounces > 0 AND soft_bounces >= cfg.n
         AND CAST (strftime ('%s', last_soft) AS INTEGER)
             - CAST (strftime ('%s', first_soft) AS INTEGER) >= cfg.d * 86400);
+
+-- @version 9
+
+-- What `bouncestat fetch` took from remote mailboxes, so that the next
+-- run fetches only what came since.  The store writes a mailbox's row in
+-- the transaction that stores the message (never before): a run cut
+-- short starts again after the last message it committed.
+--
+-- IMAP: per account ("user@host", the host lower-case: imap:// and
+-- imaps:// of a server are one account) and mailbox (its name as given, e.g.
+-- "INBOX" or "Bounces/Done"), the server's UIDVALIDITY and the highest
+-- UID stored.  When the server's UIDVALIDITY is another (the mailbox was
+-- rebuilt: its UIDs mean other messages), fetch starts again from UID 1
+-- (what was stored already is a duplicate: the content hash).
+CREATE TABLE fetch_imap (
+    account      TEXT NOT NULL,
+    mailbox      TEXT NOT NULL,
+    uidvalidity  INTEGER NOT NULL CHECK (uidvalidity > 0),
+    last_uid     INTEGER NOT NULL CHECK (last_uid >= 0),
+    -- When a run last stored a message of it.
+    updated      TEXT NOT NULL,
+    PRIMARY KEY (account, mailbox)
+) STRICT;
+
+-- POP3 (no folders, no flags): per account, the unique id (UIDL) of each
+-- message stored, while it is on the server (a run forgets the ids the
+-- server no longer lists).  Not used with --delete (the message is gone).
+CREATE TABLE fetch_pop3 (
+    account  TEXT NOT NULL,
+    uidl     TEXT NOT NULL,
+    -- When it was stored.
+    fetched  TEXT NOT NULL,
+    PRIMARY KEY (account, uidl)
+) STRICT;

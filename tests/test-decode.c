@@ -629,7 +629,9 @@ test_key_family (void)
         "From: MAILER-DAEMON@mx.example.org\n"
         "To: sender@example.org\n"
         "Subject: Undeliverable mail\n\n"
-        "Sorry. RCPT-NAK:alice@example.com (550 5.1.1)\n";
+        /* Two addresses: the built-in data names neither ("the one
+         * address the notice names" does not apply). */
+        "Sorry. RCPT-NAK:alice@example.com (550 5.1.1), copy to helpdesk@example.net\n";
     g_autoptr (BounceParser) parser = bounce_parser_new ();
     g_autoptr (GBytes) bytes = g_bytes_new_static (notice, sizeof notice - 1);
     g_autoptr (GError) error = NULL;
@@ -726,6 +728,8 @@ static const Prose prose[] = {
     { "imail-unknown-user-local.eml", "bounce", "walt@example.com" },
     { "sendmail-bare-local.eml", "bounce", "greta@mail.example.com" },
     { "qmail-local-host.eml", "bounce", "pat@mx2.example.net" },
+    /* AOL's screen names under its heading, at the notice's domain. */
+    { "aol-screen-names.eml", "bounce", "blue.heron@aol.com,surfkid42@aol.com" },
     { "dsn-local-final-recipient.eml", "dsn", "kurt@mail.example.com,lena@mail.example.com" },
     /* Addresses named in sentences and lists, localised. */
     { "qmail-sentence.eml", "bounce", "frank@example.net" },
@@ -748,19 +752,65 @@ static const Prose prose[] = {
     { "exchange2000-could-not-be-reached.eml", "bounce", "ivy@example.com" },
     { "exchange2000-de-unreached.eml", "bounce", "hans@example.de" },
     { "address-list-line.eml", "bounce", "ada@example.com,bea@example.com,cy@example.com" },
+    /* A list line in name-addr form; "please contact <x>" is no name. */
+    { "name-addr-lines.eml", "bounce", "ivo.r@example.com,lena.b@example.com" },
+    /* Exchange 2010: a display name in the first section, the address
+     * in "Diagnostic information for administrators". */
+    { "exchange2010-display-name.eml", "bounce", "lena.berg@example.com" },
+    /* Exchange's IMCEASMTP- encapsulation holds the SMTP address. */
+    { "exchange-imceasmtp.eml", "bounce", "ruth.k@example.net" },
+    /* Exchange 5.5: the X.400 O/R address's "dda:SMTP=" attribute. */
+    { "exchange55-x400.eml", "bounce", "pete@example.net" },
+    /* Messaging Server: "Recipient address:", its "Original address:". */
+    { "messaging-server-recipient-address.eml", "bounce", "otto@example.net" },
+    { "messaging-server-original-address.eml", "bounce", "sales@example.net" },
+    /* Gmail: "Your message wasn't delivered to %s because ...". */
+    { "gmail-wasnt-delivered.eml", "bounce", "bob.ng@example.com" },
+    /* Full-width punctuation around an address in CJK text. */
+    { "cjk-fullwidth-parens.eml", "bounce", "kei.sato@example.jp" },
+    { "cjk-fullwidth-colon.eml", "bounce", "wei.li@example.cn" },
     /* Nobody on a recipient line: a line stating the error, the Subject. */
     { "error-line.eml", "bounce", "quinn@example.com" },
     { "error-line-postmaster.eml", "bounce", "rex@example.com" },
     { "domino-subject.eml", "bounce", "jo.ota@example.com" },
+    /* Else the one address the notice names, in any language; two
+     * name nobody. */
+    { "one-address-de.eml", "bounce", "udo.lang@example.de" },
+    { "one-address-ru.eml", "bounce", "oleg@example.ru" },
+    { "two-addresses-no-guess.eml", "bounce", "(none)" },
+    /* A phrase, a colon, a list of addresses (any language). */
+    { "phrase-colon-list-de.eml", "bounce", "eva@example.de,timo@example.de" },
+    { "phrase-colon-list-ja.eml", "bounce", "aoi@example.jp,ren@example.jp" },
     /* The returned message's "Received: ... for <x>" names nobody. */
     { "received-for.eml", "bounce", "sam@example.com" },
+    /* The pasted copy's addresses name nobody: GroupWise's and Smail's
+     * lines before the copy; a pasted header block from "From:" on. */
+    { "groupwise-truncated-original.eml", "bounce", "hal@example.com" },
+    { "smail-message-text-follows.eml", "bounce", "walt@example.net" },
+    { "pasted-copy-from-field.eml", "bounce", "hal@example.com" },
     /* Nobody named: the one To of the returned message pasted below. */
     { "received-for-folded.eml", "bounce", "ted@example.com" },
     /* List-server and postmaster notices that report a failure. */
     { "mailman-uncaught-bounce.eml", "bounce", "gina@example.net" },
     { "mailman-bounce-action.eml", "bounce", "hank@example.net" },
     { "mailman-bounce-action-only.eml", "bounce", "hank@example.net" },
+    /* The same in Mailman 2.1's translations (.po, templates/LANG). */
+    { "mailman-bounce-action-de.eml", "bounce", "jonas@example.de" },
+    { "mailman-bounce-action-zh.eml", "bounce", "ming@example.cn" },
+    { "mailman-uncaught-bounce-fr.eml", "bounce", "claire@example.fr" },
+    /* Mailman 3's owner notices; Mailman's notice to the member. */
+    { "mailman3-disabled-owner.eml", "bounce", "paula@example.net" },
+    { "mailman3-removal-owner.eml", "bounce", "paula@example.net" },
+    { "mailman-member-disabled.eml", "bounce", "quincy@example.net" },
+    { "mailman-member-disabled-fr.eml", "bounce", "odile@example.fr" },
+    /* Sympa's bounce management and automatic removal notices. */
+    { "sympa-bounce-management.eml", "bounce", "abel@example.net,bodil@example.com" },
+    { "sympa-bounce-management-de.eml", "bounce", "dora@example.de" },
+    { "sympa-automatic-removal.eml", "bounce", "carl@example.net" },
+    { "mailman-welcome-request.eml", "not-bounce", "" },
+    { "list-post-quotes-disabled.eml", "not-bounce", "" },
     { "ezmlm-warning.eml", "bounce", "nora@example.net" },
+    { "ezmlm-idx-warning-de.eml", "bounce", "nele@example.de" },
     { "listserv-error-report.eml", "bounce", "xena@example.net" },
     { "listserv-error-report-post.eml", "not-bounce", "" },
     { "fml-not-member.eml", "bounce", "ivan@example.net" },
@@ -769,9 +819,14 @@ static const Prose prose[] = {
     { "postfix-postmaster-notify-two.eml", "bounce", "liam@example.org" },
     { "postfix-old-postmaster-copy.eml", "bounce", "yuri@example.net" },
     { "sendmail-postmaster-notify.eml", "bounce", "zara@example.net" },
+    /* Sendmail's "%s... Deferred: %s" transcript line; not the copy's
+     * "for <x>" nor its To. */
+    { "sendmail-deferred-transcript.eml", "bounce", "frank.m@example.net" },
     /* A rejection is one, Auto-Submitted or not. */
     { "autosubmitted-rejection.eml", "bounce", "uma@example.com" },
     { "x-autoreply-rejection.eml", "bounce", "uma@example.com" },
+    /* Dovecot LDA/LMTP's Sieve rejection (Auto-Submitted: auto-replied). */
+    { "dovecot-lda-rejection.eml", "bounce", "amy@example.net" },
     { "tmda-bounce.eml", "bounce", "kim@example.net" },
     /* Auto-replies known by their subject alone. */
     { "oof-en.eml", "autoreply", "mia@example.net" },
@@ -788,6 +843,9 @@ static const Prose prose[] = {
     { "oof-pl-odp.eml", "autoreply", "jan@example.pl" },
     { "oof-ja.eml", "autoreply", "taro@example.jp" },
     { "oof-ja-fuzai.eml", "autoreply", "taro@example.jp" },
+    { "oof-cyrus-automated-reply.eml", "autoreply", "lars@example.dk" },
+    { "oof-zh-dafu.eml", "autoreply", "fang@example.cn" },
+    { "oof-ko.eml", "autoreply", "minji@example.kr" },
     { "oof-notes.eml", "autoreply", "ken@example.com" },
     { "oof-list-tag.eml", "autoreply", "mia@example.net" },
     { "oof-bracket-tag.eml", "autoreply", "ole@example.dk" },
@@ -795,6 +853,7 @@ static const Prose prose[] = {
     { "tmda-challenge.eml", "not-bounce", "" },
     { "challenge-human.eml", "not-bounce", "" },
     { "challenge-approved-senders.eml", "not-bounce", "" },
+    { "ask-confirm.eml", "not-bounce", "" },
     /* Ordinary list mail that quotes the words stays ordinary. */
     { "list-post-not-member.eml", "not-bounce", "" },
     { "list-post-mentions-ooo.eml", "not-bounce", "" },

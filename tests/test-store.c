@@ -156,6 +156,60 @@ open_store (Fixture *f, gsize raw_cap)
     return store;
 }
 
+/* The fetch state: IMAP per account and mailbox, replaced on update;
+ * POP3 ids added and forgotten; a rolled-back batch keeps none. */
+static void
+test_fetch_state (Fixture *f, gconstpointer data)
+{
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GHashTable) uidls = NULL;
+    guint32 validity = 99, last = 99;
+
+    g_assert_true (bounce_store_get_imap_state (store, "u@h", "INBOX",
+                                                &validity, &last, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (validity, ==, 0);
+    g_assert_cmpuint (last, ==, 0);
+    g_assert_true (bounce_store_set_imap_state (store, "u@h", "INBOX", 7, 3,
+                                                &error));
+    g_assert_true (bounce_store_set_imap_state (store, "u@h", "INBOX", 7, 5,
+                                                &error));
+    g_assert_true (bounce_store_set_imap_state (store, "u@h", "Junk", 8, 1,
+                                                &error));
+    g_assert_no_error (error);
+    g_assert_true (bounce_store_get_imap_state (store, "u@h", "INBOX",
+                                                &validity, &last, &error));
+    g_assert_cmpuint (validity, ==, 7);
+    g_assert_cmpuint (last, ==, 5);
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM fetch_imap"), ==,
+                     2);
+    /* In a batch rolled back: not kept. */
+    g_assert_true (bounce_store_begin (store, &error));
+    g_assert_true (bounce_store_set_imap_state (store, "u@h", "INBOX", 7, 9,
+                                                &error));
+    bounce_store_rollback (store);
+    g_assert_true (bounce_store_get_imap_state (store, "u@h", "INBOX",
+                                                &validity, &last, &error));
+    g_assert_cmpuint (last, ==, 5);
+
+    g_assert_true (bounce_store_set_pop3_uidl (store, "u@h", "a1", TRUE,
+                                               &error));
+    g_assert_true (bounce_store_set_pop3_uidl (store, "u@h", "a1", TRUE,
+                                               &error));
+    g_assert_true (bounce_store_set_pop3_uidl (store, "u@h", "b2", TRUE,
+                                               &error));
+    g_assert_true (bounce_store_set_pop3_uidl (store, "v@h", "c3", TRUE,
+                                               &error));
+    g_assert_true (bounce_store_set_pop3_uidl (store, "u@h", "b2", FALSE,
+                                               &error));
+    g_assert_no_error (error);
+    uidls = bounce_store_get_pop3_uidls (store, "u@h", &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_hash_table_size (uidls), ==, 1);
+    g_assert_true (g_hash_table_contains (uidls, "a1"));
+}
+
 static void
 test_create (Fixture *f, gconstpointer data)
 {
@@ -1084,6 +1138,7 @@ main (int argc, char **argv)
     g_test_add ("/store/" name, Fixture, NULL, fixture_set_up, fn,             \
                 fixture_tear_down)
     ADD ("create", test_create);
+    ADD ("fetch-state", test_fetch_state);
     ADD ("add-and-dedup", test_add_and_dedup);
     ADD ("raw", test_raw);
     ADD ("unparsable", test_unparsable);

@@ -15,6 +15,8 @@ static const BsCommand commands[] = {
     { "parse", bs_cmd_parse, "Parse bounce messages and print what they say" },
     { "ingest", bs_cmd_ingest,
       "Parse bounce messages and store them in the database" },
+    { "fetch", bs_cmd_fetch,
+      "Store the bounces of an IMAP or POP3 mailbox (imaps://, pop3s://)" },
     { "report", bs_cmd_report, "Count what bounced and why, with advice" },
     { "suppress", bs_cmd_suppress, "List the addresses to stop mailing" },
     { "reclassify", bs_cmd_reclassify,

@@ -23,8 +23,6 @@
 
 #define DEFAULT_BATCH 500
 #define MAX_IN_FLIGHT 2
-/* Progress is redrawn at most this often (microseconds). */
-#define PROGRESS_INTERVAL_US 100000
 
 typedef struct {
     GBytes *message;
@@ -44,16 +42,9 @@ typedef struct {
     guint in_flight;
     GError *error; /* the writer's first error; it stores nothing after */
     guint64 lost;  /* messages of batches not stored because of it */
-    /* Counts (stored and duplicates: by the writer, under the lock). */
-    guint64 seen;
-    guint64 stored;
-    guint64 duplicates;
-    guint64 kinds[BOUNCE_KIND_DELIVERED + 1];
-    /* Progress. */
-    gboolean progress;
-    gint64 total; /* -1 when unknown */
-    gint64 started_us;
-    gint64 drawn_us;
+    /* Counts and progress (stored and duplicates: by the writer, under
+     * the lock). */
+    BsTally tally;
     /* Standard input, the rules could not be loaded: store unclassified. */
     gboolean unclassified;
     gsize max_input; /* bytes kept of one message (--max-input) */
@@ -66,60 +57,6 @@ pending_clear (gpointer data)
 
     g_clear_pointer (&p->message, g_bytes_unref);
     g_clear_pointer (&p->report, bounce_report_free);
-}
-
-static void
-format_duration (char *buf, gsize size, double seconds)
-{
-    guint64 s = (guint64) (seconds + 0.5);
-
-    if (s >= 3600)
-        g_snprintf (buf, size, "%" G_GUINT64_FORMAT ":%02u:%02u", s / 3600,
-                    (guint) (s / 60 % 60), (guint) (s % 60));
-    else
-        g_snprintf (buf, size, "%u:%02u", (guint) (s / 60), (guint) (s % 60));
-}
-
-static void
-draw_progress (Ingest *in, gboolean force)
-{
-    gint64 now = g_get_monotonic_time ();
-    double elapsed, rate;
-
-    if (!in->progress ||
-        (!force && now - in->drawn_us < PROGRESS_INTERVAL_US))
-        return;
-    in->drawn_us = now;
-    elapsed = (now - in->started_us) / 1e6;
-    rate = elapsed > 0 ? in->seen / elapsed : 0;
-    if (in->total > 0) {
-        const int width = 30;
-        double frac = MIN (1.0, (double) in->seen / (double) in->total);
-        int fill = (int) (frac * width);
-        char bar[64];
-        char eta[32] = "--:--";
-
-        memset (bar, '#', fill);
-        memset (bar + fill, '-', width - fill);
-        bar[width] = '\0';
-        if (rate > 0)
-            format_duration (eta, sizeof eta,
-                             (double) (in->total - (gint64) in->seen) / rate);
-        fprintf (stderr,
-                 "\r[%s] %3d%% %" G_GUINT64_FORMAT "/%" G_GINT64_FORMAT
-                 "  %.0f msg/s  ETA %s\033[K",
-                 bar, (int) (frac * 100), in->seen, in->total, rate, eta);
-    } else {
-        fprintf (stderr, "\r%" G_GUINT64_FORMAT " messages  %.0f msg/s\033[K",
-                 in->seen, rate);
-    }
-}
-
-static void
-clear_progress (Ingest *in)
-{
-    if (in->progress)
-        fprintf (stderr, "\r\033[K");
 }
 
 static GArray *
@@ -176,8 +113,8 @@ writer_run (gpointer data, gpointer user_data)
         in->error = error;
     if (in->error != NULL)
         in->lost += batch->len;
-    in->stored += stored;
-    in->duplicates += dups;
+    in->tally.stored += stored;
+    in->tally.duplicates += dups;
     in->in_flight--;
     g_cond_signal (&in->done);
     g_mutex_unlock (&in->lock);
@@ -219,27 +156,6 @@ drain (Ingest *in)
     return ok;
 }
 
-static void
-print_summary (Ingest *in)
-{
-    g_autoptr (GString) s = g_string_new (NULL);
-    double elapsed = (g_get_monotonic_time () - in->started_us) / 1e6;
-
-    g_string_append_printf (
-        s, "ingest: %" G_GUINT64_FORMAT " messages in %.1f s (%.0f/s): %"
-           G_GUINT64_FORMAT " stored, %" G_GUINT64_FORMAT " duplicates, %"
-           G_GUINT64_FORMAT " unparsable",
-        in->seen, elapsed, elapsed > 0 ? in->seen / elapsed : 0.0, in->stored,
-        in->duplicates, in->kinds[BOUNCE_KIND_UNPARSABLE]);
-    for (int k = 0; k <= BOUNCE_KIND_DELIVERED; k++) {
-        if (k == BOUNCE_KIND_UNPARSABLE || in->kinds[k] == 0)
-            continue;
-        g_string_append_printf (s, ", %s %" G_GUINT64_FORMAT,
-                                bounce_kind_to_string (k), in->kinds[k]);
-    }
-    fprintf (stderr, "%s\n", s->str);
-}
-
 /* The envelope recipient of a piped message: the option, else what
  * Postfix (ORIGINAL_RECIPIENT, RECIPIENT) or a procmail recipe that sets
  * one of them exported. */
@@ -260,31 +176,16 @@ static int
 ingest_stdin (Ingest *in)
 {
     g_autoptr (GError) error = NULL;
-    g_autoptr (BounceInput) input = bounce_input_open ("-", STDIN_FILENO,
-                                                       &error);
     g_autoptr (GBytes) message = NULL;
-    gboolean ok;
-    g_autofree char *source = NULL;
     g_autoptr (BounceReport) report = NULL;
     gboolean duplicate = FALSE;
 
-    if (input != NULL)
-        bounce_input_set_max_bytes (input, in->max_input);
-    ok = input != NULL && bounce_input_next (input, &message, &source, &error);
-    if (!ok) {
-        bs_error ("ingest: standard input: %s",
-                  error != NULL ? error->message : "no message");
-        return error != NULL ? bs_exit_code (error) : EX_NOINPUT;
+    report = bs_ingest_read (in->parser, STDIN_FILENO, in->max_input, NULL,
+                             "ingest: standard input", &message, &error);
+    if (report == NULL) {
+        bs_error ("ingest: standard input: %s", error->message);
+        return bs_exit_code (error);
     }
-    report = bounce_parser_parse (in->parser, message, source);
-    bounce_input_annotate (input, report);
-    if (bounce_input_get_message_size (input) > g_bytes_get_size (message))
-        bs_error ("ingest: standard input: message of %" G_GUINT64_FORMAT
-                  " bytes: the first %" G_GSIZE_FORMAT " were kept and "
-                  "classified, the rest read and dropped; stored cut "
-                  "(raw_truncated)",
-                  bounce_input_get_message_size (input),
-                  g_bytes_get_size (message));
     if (in->unclassified)
         bounce_report_add_warning (report, "not classified: the rules could "
                                            "not be loaded when it was stored");
@@ -361,12 +262,12 @@ take_due (Ingest *in, BsPool *pool, gboolean all, gboolean ok)
             g_mutex_unlock (&in->lock);
             continue;
         }
-        in->seen++;
-        in->kinds[p.report->kind]++;
+        in->tally.seen++;
+        in->tally.kinds[p.report->kind]++;
         g_array_append_val (in->pending, p);
         if (in->pending->len >= in->batch_size)
             ok = flush (in);
-        draw_progress (in, FALSE);
+        bs_tally_draw (&in->tally, FALSE);
     }
     return ok;
 }
@@ -381,7 +282,7 @@ ingest_paths (Ingest *in, char **paths, guint jobs)
     gboolean ok = TRUE;
 
     /* Open everything first, for the total the progress bar shows. */
-    in->total = 0;
+    in->tally.total = 0;
     for (guint i = 0; paths[i] != NULL; i++) {
         g_autoptr (GError) local = NULL;
         BounceInput *input = bounce_input_open (paths[i], STDIN_FILENO, &local);
@@ -395,10 +296,10 @@ ingest_paths (Ingest *in, char **paths, guint jobs)
         bounce_input_set_max_bytes (input, in->max_input);
         g_ptr_array_add (inputs, input);
         hint = bounce_input_count_hint (input);
-        if (hint < 0 || in->total < 0)
-            in->total = -1;
+        if (hint < 0 || in->tally.total < 0)
+            in->tally.total = -1;
         else
-            in->total += hint;
+            in->tally.total += hint;
     }
 
     in->writer = g_thread_pool_new (writer_run, in, 1, TRUE, NULL);
@@ -416,7 +317,7 @@ ingest_paths (Ingest *in, char **paths, guint jobs)
                     break;
                 /* What came before first, as without threads. */
                 ok = take_due (in, pool, TRUE, ok);
-                clear_progress (in);
+                bs_tally_clear_line (&in->tally);
                 bs_error ("ingest: %s", local->message);
                 status = bs_exit_code (local);
                 continue;
@@ -432,18 +333,18 @@ ingest_paths (Ingest *in, char **paths, guint jobs)
     g_thread_pool_free (in->writer, FALSE, TRUE);
     in->writer = NULL;
     if (ok) {
-        draw_progress (in, TRUE);
-        clear_progress (in);
-        print_summary (in);
+        bs_tally_draw (&in->tally, TRUE);
+        bs_tally_clear_line (&in->tally);
+        bs_tally_summary (&in->tally, NULL);
         return status;
     }
 
-    clear_progress (in);
+    bs_tally_clear_line (&in->tally);
     bs_error ("ingest: %s", in->error->message);
     bs_error ("ingest: stopped; %" G_GUINT64_FORMAT " messages read were not "
               "stored; run it again to store the rest",
               in->lost + in->pending->len);
-    print_summary (in);
+    bs_tally_summary (&in->tally, NULL);
     return bs_exit_code (in->error);
 }
 
@@ -465,32 +366,13 @@ int
 bs_cmd_ingest (int argc, char **argv)
 {
     g_auto (BsParserOptions) popts = { 0 };
-    g_autofree char *db = NULL;
+    g_auto (BsStoreArgs) sargs = { 0 };
     g_auto (GStrv) paths = NULL;
-    gint64 raw_cap = BOUNCE_STORE_DEFAULT_RAW_CAP;
     int batch = DEFAULT_BATCH;
-    int busy_timeout = BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS;
-    gint64 max_input = BOUNCE_MAX_INPUT_BYTES;
     int jobs = 0;
     GOptionEntry entries[] = {
-        { "db", 0, 0, G_OPTION_ARG_FILENAME, &db,
-          "The database (default: $BOUNCESTAT_DB, else the configuration's "
-          "database, else $XDG_DATA_HOME/bouncestat/bounces.db)",
-          "PATH" },
-        { "raw-cap", 0, 0, G_OPTION_ARG_INT64, &raw_cap,
-          "Keep at most BYTES of each raw message (0: all; default 1 MiB)",
-          "BYTES" },
         { "batch", 0, 0, G_OPTION_ARG_INT, &batch,
           "Commit every N messages (default 500)", "N" },
-        { "busy-timeout", 0, 0, G_OPTION_ARG_INT, &busy_timeout,
-          "Wait up to MS milliseconds for a locked database, then exit 75 "
-          "(default 10000)",
-          "MS" },
-        { "max-input", 0, 0, G_OPTION_ARG_INT64, &max_input,
-          "Read at most BYTES of one message (1 to the default, 64 MiB); "
-          "the rest is read past and dropped, the message stored cut "
-          "(raw_truncated)",
-          "BYTES" },
         { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs,
           "Parse PATHs on N threads (default: one per core; 1: no threads)", "N" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &paths, NULL,
@@ -502,7 +384,6 @@ bs_cmd_ingest (int argc, char **argv)
     g_autoptr (BounceParser) parser = NULL;
     g_autoptr (BounceStore) store = NULL;
     g_autoptr (GError) error = NULL;
-    BounceStoreOptions options;
     Ingest in = { 0 };
     int status = EX_OK;
     gboolean from_stdin;
@@ -522,6 +403,7 @@ bs_cmd_ingest (int argc, char **argv)
         "failure is 75, so that the MTA\nkeeps the bounce, and when the "
         "rules cannot be loaded the message is stored\nunclassified (exit "
         "0); see the README for the codes with PATHs.");
+    bs_store_args_add (context, &sargs);
     g_option_context_add_main_entries (context, entries, NULL);
     bs_parser_options_add (context, &popts);
     if (!bs_parse_options (context, &argc, &argv, &status)) {
@@ -544,11 +426,10 @@ bs_cmd_ingest (int argc, char **argv)
         bs_error ("%s", bs_config_error->message);
         return from_stdin ? pipe_status (EX_CONFIG) : EX_CONFIG;
     }
-    if (raw_cap < 0 || batch < 1 || busy_timeout < 1 || max_input < 1 ||
-        max_input > BOUNCE_MAX_INPUT_BYTES || jobs < 0) {
-        bs_error ("ingest: --raw-cap must be >= 0, --batch, --busy-timeout "
-                  "and --jobs >= 1, --max-input from 1 to %u (see --help)",
-                  (guint) BOUNCE_MAX_INPUT_BYTES);
+    if (!bs_store_args_check (&sargs, "ingest"))
+        return from_stdin ? pipe_status (EX_USAGE) : EX_USAGE;
+    if (batch < 1 || jobs < 0) {
+        bs_error ("ingest: --batch must be >= 1, --jobs >= 0 (see --help)");
         return from_stdin ? pipe_status (EX_USAGE) : EX_USAGE;
     }
     if (from_stdin && popts.envelope == NULL) {
@@ -564,18 +445,7 @@ bs_cmd_ingest (int argc, char **argv)
     if (parser == NULL)
         return from_stdin ? pipe_status (status) : status;
 
-    bounce_store_options_init (&options);
-    options.raw_cap = (gsize) raw_cap;
-    options.busy_timeout_ms = (guint) busy_timeout;
-    options.unclassified = unclassified;
-    if (db == NULL)
-        db = bs_db_path (NULL);
-    store = bounce_store_open (db, &options, &error);
-    /* The rules' version with each event, and their reasons in the
-     * database. */
-    if (store != NULL && !unclassified &&
-        !bounce_store_set_rules (store, popts.rules, &error))
-        g_clear_pointer (&store, bounce_store_close);
+    store = bs_store_args_open (&sargs, popts.rules, unclassified, &error);
     if (store == NULL) {
         bs_error ("ingest: %s", error->message);
         return from_stdin ? pipe_status (bs_exit_code (error))
@@ -585,12 +455,11 @@ bs_cmd_ingest (int argc, char **argv)
     in.store = store;
     in.parser = parser;
     in.batch_size = (guint) batch;
-    in.started_us = g_get_monotonic_time ();
+    bs_tally_init (&in.tally, "ingest");
     in.unclassified = unclassified;
-    in.max_input = (gsize) max_input;
+    in.max_input = (gsize) sargs.max_input;
     if (from_stdin)
         return pipe_status (ingest_stdin (&in));
-    in.progress = isatty (STDERR_FILENO);
     in.pending = pending_new ();
     g_mutex_init (&in.lock);
     g_cond_init (&in.done);

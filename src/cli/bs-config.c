@@ -40,7 +40,12 @@ static const Key keys[] = {
     { "soft-count", NULL, "--soft-count", FALSE, FALSE },
     { "soft-days", NULL, "--soft-days", FALSE, FALSE },
     { "language", NULL, "--lang", FALSE, FALSE },
+    { "fetch-password", NULL, "--password-file", FALSE, FALSE },
 };
+
+/* The keys that hold a secret: a file that has one must not be readable
+ * by others. */
+static const char *const secret_keys[] = { "verp-secret", "fetch-password" };
 
 typedef struct {
     char *path;
@@ -228,11 +233,13 @@ read_file (const char *path, GError **error)
         }
     }
     /* A secret others can read is no secret. */
-    if (g_key_file_has_key (kf, GROUP, "verp-secret", NULL) &&
-        stat (path, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
-        bs_error ("warning: %s holds verp-secret and others can read it: "
-                  "'chmod 600 %s', or name a file readable only by you with "
-                  "verp-secret-file", path, path);
+    for (guint i = 0; i < G_N_ELEMENTS (secret_keys); i++)
+        if (g_key_file_has_key (kf, GROUP, secret_keys[i], NULL) &&
+            stat (path, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+            bs_error ("warning: %s holds %s and others can read it: "
+                      "'chmod 600 %s', or name a file readable only by you "
+                      "with %s", path, secret_keys[i], path,
+                      i == 0 ? "verp-secret-file" : "fetch --password-file");
     return TRUE;
 }
 
@@ -470,6 +477,9 @@ bs_cmd_config (int argc, char **argv)
         add_row (rows, "verp-secret",
                  value != NULL ? g_strdup ("(set, not shown)") : NULL, file);
     }
+    value = bs_config_get_one ("fetch-password", &file);
+    add_row (rows, "fetch-password",
+             value != NULL ? g_strdup ("(set, not shown)") : NULL, file);
     add_row (rows, "sending-domains",
              join (bs_config_get ("sending-domains", &file)), file);
     value = bs_config_get_one ("soft-count", &file);

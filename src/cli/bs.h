@@ -134,6 +134,67 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (BsParserOptions, bs_parser_options_clear)
  * (~/.local/share when unset) (transfer full). */
 char *bs_db_path (const char *option);
 
+/* ---- Storing messages: what ingest and fetch share (bs-ingest.c) ---- */
+
+/* The options of the database written. */
+typedef struct {
+    char *db;
+    gint64 raw_cap;
+    int busy_timeout;
+    gint64 max_input;
+} BsStoreArgs;
+
+/* Adds --db, --raw-cap, --busy-timeout and --max-input, stored into
+ * @args (set to their defaults here; @args must outlive the parse). */
+void bs_store_args_add (GOptionContext *context, BsStoreArgs *args);
+
+/* FALSE, with the message printed for @command, when a value is out of
+ * range. */
+gboolean bs_store_args_check (const BsStoreArgs *args, const char *command);
+
+/* Opens the database (@args->db, else bs_db_path ()) for writing, and
+ * gives it @rules (bounce_store_set_rules) unless @unclassified. */
+BounceStore *bs_store_args_open (BsStoreArgs *args,
+                                 const BounceRules *rules,
+                                 gboolean unclassified,
+                                 GError **error);
+
+void bs_store_args_clear (BsStoreArgs *args);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (BsStoreArgs, bs_store_args_clear)
+
+/* Reads one message from @fd (not closed) as ingest reads standard
+ * input, keeping at most @max_input bytes, and parses it as @source
+ * (NULL: "-"); a cut message is annotated and said on stderr after
+ * @label.  *@out_message: the bytes read (transfer full).  NULL with
+ * @error set when it cannot be read. */
+BounceReport *bs_ingest_read (BounceParser *parser,
+                              int fd,
+                              gsize max_input,
+                              const char *source,
+                              const char *label,
+                              GBytes **out_message,
+                              GError **error);
+
+/* The counts of a run, its progress bar (on a terminal) and summary. */
+typedef struct {
+    const char *command; /* the summary's first word */
+    guint64 seen;
+    guint64 stored;
+    guint64 duplicates;
+    guint64 kinds[BOUNCE_KIND_DELIVERED + 1];
+    gboolean progress; /* stderr is a terminal */
+    gint64 total;      /* -1 when unknown */
+    gint64 started_us;
+    gint64 drawn_us;
+} BsTally;
+
+void bs_tally_init (BsTally *tally, const char *command);
+/* Redraws the bar (at most every 0.1 s unless @force). */
+void bs_tally_draw (BsTally *tally, gboolean force);
+void bs_tally_clear_line (BsTally *tally);
+/* "COMMAND: N messages in S s (R/s): N stored, ...[; EXTRA]" on stderr. */
+void bs_tally_summary (BsTally *tally, const char *extra);
+
 /* Output of the reporting subcommands (bs-output.c). */
 typedef enum {
     BS_FORMAT_TABLE,
@@ -236,6 +297,7 @@ int bs_cmd_rules (int argc, char **argv);
 int bs_cmd_verp (int argc, char **argv);
 int bs_cmd_reclassify (int argc, char **argv);
 int bs_cmd_config (int argc, char **argv);
+int bs_cmd_fetch (int argc, char **argv);
 
 /* The VERP key: from the file @option, else $BOUNCESTAT_VERP_SECRET_FILE,
  * else the configuration's verp-secret-file or verp-secret.  NULL with

@@ -12,8 +12,10 @@
  * domain of the original To/Cc or of the reporting host
  * ([general] local-recipient); the returned message's trace fields
  * ("Received: ... for <x>") never name anyone.  When the block names
- * nobody on a recipient line: a line stating an error, the Subject, the
- * one To of a pasted copy, then X-Failed-Recipients; DSN fields pasted
+ * nobody on a recipient line: a line stating an error or a phrase and a
+ * colon before a list of addresses, the Subject, the one address the
+ * notice names, the one To of a pasted copy, then
+ * X-Failed-Recipients; DSN fields pasted
  * into the text (Amazon WorkMail) are read first.  The patterns come
  * from bounce-decode-data.c.  It never classifies reasons.
  */
@@ -474,6 +476,19 @@ qualify_local (BounceDecodeContext *ctx, BounceReport *report, const char *local
 static void add_addresses (BounceDecodeContext *ctx, BounceReport *report, Extract *x,
                            const char *text, gboolean only_one, gboolean guess);
 
+/* The length of the full-width separator at @p (CJK text lists with
+ * "、", "，", "；" and the ideographic space), or 0. */
+static gsize
+list_separator (const char *p)
+{
+    static const char *const wide[] = { "\u3001", "\uFF0C", "\uFF1B", "\u3000" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (wide); i++)
+        if (strncmp (p, wide[i], strlen (wide[i])) == 0)
+            return strlen (wide[i]);
+    return 0;
+}
+
 /* Is @line two or more different addresses and nothing else
  * (separators, brackets, quotes)? */
 static gboolean
@@ -489,9 +504,13 @@ is_address_list (const BounceDecoderData *d, const char *line)
     while (g_match_info_matches (mi)) {
         gint s0, e0;
         g_match_info_fetch_pos (mi, 0, &s0, &e0);
-        for (gint i = last; i < s0; i++)
-            if (strchr (" \t,;<>\"'()", line[i]) == NULL)
+        for (gint i = last; i < s0; i++) {
+            gsize wide = list_separator (line + i);
+            if (wide > 0)
+                i += (gint) wide - 1;
+            else if (strchr (" \t,;<>\"'()", line[i]) == NULL)
                 return FALSE;
+        }
         last = e0;
         if (first == NULL) {
             first = g_match_info_fetch (mi, 0);
@@ -510,6 +529,31 @@ is_address_list (const BounceDecoderData *d, const char *line)
     return n >= 2;
 }
 
+/* The list of addresses after a phrase and a colon on @line ("Die
+ * folgenden Empfänger sind unbekannt: a@b, c@d", "以下の宛先：a@b, c@d"),
+ * or NULL; the phrase is not a header field's name ("Cc:"). */
+static const char *
+listed_after_phrase (const BounceDecoderData *d, const char *line)
+{
+    const char *colon = strchr (line, ':');
+    const char *wide = strstr (line, "\uFF1A");
+    const char *rest;
+    g_autofree char *label = NULL;
+
+    if (wide != NULL && (colon == NULL || wide < colon))
+        colon = wide;
+    if (colon == NULL || colon - line > 120)
+        return NULL;
+    label = g_strstrip (g_strndup (line, (gsize) (colon - line)));
+    /* Not a header field's name ("Cc", "X-Original-To"). */
+    if (strchr (label, '@') != NULL || label[strspn (label, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                          "abcdefghijklmnopqrstuvwxyz"
+                                                          "0123456789-")] == '\0')
+        return NULL;
+    rest = colon + (*colon == ':' ? 1 : strlen ("\uFF1A"));
+    return is_address_list (d, rest) ? rest : NULL;
+}
+
 /* The reply code that starts @text ("554", "550 5.1.1"), or 0. */
 static int
 line_reply_code (const char *text)
@@ -523,7 +567,7 @@ static void
 extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *report,
          Extract *x)
 {
-    static BounceRegex *bare_local;
+    static BounceRegex *bare_local, *pasted_field, *header_field;
     static gsize once = 0;
     const BounceDecoderData *d = ctx->data;
     g_auto (GStrv) lines = NULL;
@@ -548,6 +592,11 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
         /* A line that is one local part ("dave", "<dave>"). */
         bare_local = _bounce_regex_new ("^\\s*<?(?<local>[A-Za-z0-9][A-Za-z0-9._%+=-]{0,63})>?\\s*$",
                                   G_REGEX_OPTIMIZE, NULL);
+        /* A copy's header block starts with its originator field,
+         * unindented (a notice's own summary of the message is indented,
+         * or starts with its Subject). */
+        pasted_field = _bounce_regex_new ("^From:[ \\t]*\\S", G_REGEX_CASELESS, NULL);
+        header_field = _bounce_regex_new ("^[A-Za-z][A-Za-z0-9-]*:[ \\t]*\\S", 0, NULL);
         g_once_init_leave (&once, 1);
     }
     *x = (Extract) { 0 };
@@ -570,10 +619,14 @@ extract (BounceDecodeContext *ctx, const BounceDecoder *dec, BounceReport *repor
     if (dec != NULL && dec->end != NULL)
         end = MIN (end, find_line (dec->end, body, offsets, n, start + 1));
     /* A pasted header block after a blank or separator line ends it
-     * too. */
+     * too: a trace or identification field, or "From:" followed by
+     * another field ("From: a@b" then "To: c@d": the copy's addresses
+     * are not the notice's). */
     for (guint i = start + 1; i < end; i++)
         if ((lines[i - 1][0] == '\0' || is_separator (lines[i - 1])) &&
-            re_match (d->original_headers, lines[i])) {
+            (re_match (d->original_headers, lines[i]) ||
+             (i + 1 < end && re_match (pasted_field, lines[i]) &&
+              re_match (header_field, lines[i + 1])))) {
             end = i;
             break;
         }
@@ -942,11 +995,30 @@ _bounce_decode_text (BounceDecodeContext *ctx, BounceReport *report)
      * (jo@example.com) not listed", Lotus Domino). */
     if (x.found->len == 0 && !(dec != NULL && dec->addressee)) {
         g_auto (GStrv) blines = g_strsplit (x.block->str, "\n", -1);
-        for (guint i = 0; blines[i] != NULL; i++)
-            if (strchr (blines[i], '@') != NULL && re_match (d->error, blines[i]))
+        gboolean counts = report->verp_address == NULL &&
+                          ((dec != NULL && (bounce_from || bounce_subject)) ||
+                           (bounce_from && bounce_subject));
+        for (guint i = 0; blines[i] != NULL; i++) {
+            const char *listed;
+            if (strchr (blines[i], '@') == NULL)
+                continue;
+            if (re_match (d->error, blines[i]))
                 add_addresses (ctx, report, &x, blines[i], FALSE, TRUE);
+            else if (counts && (listed = listed_after_phrase (d, blines[i])) != NULL)
+                /* A phrase, a colon, the addresses: each, in any
+                 * language. */
+                add_addresses (ctx, report, &x, listed, FALSE, TRUE);
+        }
         if (x.found->len == 0 && subject != NULL && strchr (subject, '@') != NULL)
             add_addresses (ctx, report, &x, subject, TRUE, TRUE);
+        /* Else the one address the notice names, in whatever sentence
+         * or language ("Mail to a@b bounced.", "Die Nachricht konnte
+         * nicht an a@b zugestellt werden."): not the sender's, nor a
+         * mailer's or postmaster's; only where the notice would count
+         * with no address at all (a known format, or a bounce by sender
+         * and subject), and not when a VERP address names it exactly. */
+        if (x.found->len == 0 && counts)
+            add_addresses (ctx, report, &x, x.block->str, TRUE, TRUE);
         /* Else the one To of the returned message pasted below the
          * notice (as the caller does with an attached one), unless a
          * VERP address or an attached original names it. */

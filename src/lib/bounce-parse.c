@@ -439,6 +439,22 @@ recover_verp (BounceParser *parser, GPtrArray *candidates,
     }
 }
 
+/* An address Exchange encapsulated (IMCEASMTP-): the SMTP address it
+ * holds. */
+static void
+unwrap_addresses (BounceReport *report)
+{
+    for (guint i = 0; i < report->recipients->len; i++) {
+        BounceRecipient *r = report->recipients->pdata[i];
+        char *inner = _bounce_address_unwrap (r->address);
+
+        if (inner != NULL) {
+            g_free (r->address);
+            r->address = inner;
+        }
+    }
+}
+
 /* A recipient named by its local part alone ("Final-Recipient: LOCAL;
  * lena"): the original To's address with that local part, else the local
  * part at the reporting host. */
@@ -748,6 +764,8 @@ parse_message (BounceParser *parser, GBytes *message, const char *source, gboole
     }
     g_ptr_array_unref (w.dsn_parts);
 
+    /* Exchange's IMCEASMTP-a+40b@host is a@b. */
+    unwrap_addresses (report);
     qualify_local_addresses (report);
     fill_missing_addresses (report);
     /* The envelope and the returned original are the outer message's. */

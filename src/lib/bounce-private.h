@@ -51,6 +51,7 @@ G_GNUC_INTERNAL char *_bounce_date_to_iso8601 (const char *rfc5322_date);
 /* Bare address from "Name <a@b>", "rfc822; a@b" or "<a@b>"; lower-cases
  * nothing; NULL when no address is found (transfer full). */
 G_GNUC_INTERNAL char *_bounce_address_clean (const char *text);
+G_GNUC_INTERNAL char *_bounce_address_unwrap (const char *addr);
 
 /* The address in the address list @text (a To or Cc as text) whose
  * local part is @local, or NULL (transfer full): a recipient that a
@@ -85,6 +86,13 @@ G_GNUC_INTERNAL gsize _bounce_message_start (const guint8 *data, gsize len);
  * opaque: people who query the database use sqlite3 on the file). */
 struct sqlite3;
 G_GNUC_INTERNAL struct sqlite3 *bounce_store_get_db (BounceStore *store);
+
+/* bounce-store.c: sets @error for the SQLite result @rc of @what as the
+ * store's own errors are (busy, full, access: their BounceError codes)
+ * and returns FALSE; for the library's other writers (bounce-fetch.c). */
+G_GNUC_INTERNAL gboolean _bounce_store_set_error (BounceStore *store, int rc,
+                                                  const char *what,
+                                                  GError **error);
 
 /* bounce-dsn.c: RFC 3464 field blocks */
 

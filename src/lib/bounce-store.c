@@ -641,6 +641,13 @@ bounce_store_get_schema_version (BounceStore *store)
     return store->version;
 }
 
+gboolean
+_bounce_store_set_error (BounceStore *store, int rc, const char *what,
+                         GError **error)
+{
+    return set_sqlite_error (error, store, rc, what);
+}
+
 struct sqlite3 *
 bounce_store_get_db (BounceStore *store)
 {

@@ -144,6 +144,44 @@ _bounce_address_clean (const char *text)
     return addr;
 }
 
+/* The SMTP address that Exchange encapsulated as IMCEASMTP-local+40domain
+ * @host ("IMCEA" encapsulation: the address after "IMCEA<type>-", its
+ * characters outside [A-Za-z0-9] other than "-._" written as "+" and two
+ * hex digits), or NULL when @addr is no such address.  Other types
+ * (IMCEAEX- for an X.500 name) hold no SMTP address. */
+char *
+_bounce_address_unwrap (const char *addr)
+{
+    const char *p, *at;
+    GString *out;
+
+    if (addr == NULL || g_ascii_strncasecmp (addr, "IMCEASMTP-", 10) != 0)
+        return NULL;
+    p = addr + 10;
+    at = strrchr (p, '@');
+    if (at == NULL)
+        return NULL;
+    out = g_string_new (NULL);
+    for (; p < at; p++) {
+        if (*p == '+' && p + 2 < at && g_ascii_isxdigit (p[1]) && g_ascii_isxdigit (p[2])) {
+            g_string_append_c (out, (char) (g_ascii_xdigit_value (p[1]) * 16 +
+                                            g_ascii_xdigit_value (p[2])));
+            p += 2;
+        } else {
+            g_string_append_c (out, *p);
+        }
+    }
+    {
+        const char *oat = strrchr (out->str, '@');
+        if (oat == NULL || oat == out->str || oat[1] == '\0' ||
+            strchr (oat, '.') == NULL || strpbrk (out->str, " \t<>\"") != NULL) {
+            g_string_free (out, TRUE);
+            return NULL;
+        }
+    }
+    return g_string_free (out, FALSE);
+}
+
 /* Is [p, p+len) one RFC 2047 encoded word "=?cs?e?text?="? */
 static gboolean
 is_encoded_word (const char *p, gsize len)

@@ -535,7 +535,7 @@ void bounce_input_annotate (BounceInput *input, BounceReport *report);
 typedef struct _BounceStore BounceStore;
 
 /* The schema version this library writes (PRAGMA user_version). */
-#define BOUNCE_STORE_SCHEMA_VERSION 8
+#define BOUNCE_STORE_SCHEMA_VERSION 9
 
 /* Default busy timeout and raw message cap. */
 #define BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS 10000
@@ -629,6 +629,44 @@ char *bounce_store_content_hash (GBytes *raw);
 gboolean bounce_store_set_rules (BounceStore *store,
                                  const BounceRules *rules,
                                  GError **error);
+
+/* What `bouncestat fetch` took from remote mailboxes (schema.sql,
+ * fetch_imap and fetch_pop3; bounce-fetch.c).  @account names the
+ * mailbox's user and server ("user@host"); the writers belong in
+ * the batch that stores the message, so that they are committed with it
+ * (without a batch each is its own transaction). */
+
+/* The UIDVALIDITY and the highest UID stored of IMAP @mailbox of
+ * @account: FALSE on error; both 0 when none was stored. */
+gboolean bounce_store_get_imap_state (BounceStore *store,
+                                      const char *account,
+                                      const char *mailbox,
+                                      guint32 *out_uidvalidity,
+                                      guint32 *out_last_uid,
+                                      GError **error);
+
+/* Records that the messages of @mailbox up to UID @last_uid (of
+ * UIDVALIDITY @uidvalidity, not 0) are stored. */
+gboolean bounce_store_set_imap_state (BounceStore *store,
+                                      const char *account,
+                                      const char *mailbox,
+                                      guint32 uidvalidity,
+                                      guint32 last_uid,
+                                      GError **error);
+
+/* The POP3 unique ids (UIDL) of @account's messages stored, as a set
+ * (transfer full; keys are the ids), or NULL on error. */
+GHashTable *bounce_store_get_pop3_uidls (BounceStore *store,
+                                         const char *account,
+                                         GError **error);
+
+/* Records (@stored TRUE) or forgets that the message of POP3 unique id
+ * @uidl of @account is stored. */
+gboolean bounce_store_set_pop3_uidl (BounceStore *store,
+                                     const char *account,
+                                     const char *uidl,
+                                     gboolean stored,
+                                     GError **error);
 
 
 /* ------------------------------------------------------------------ */
