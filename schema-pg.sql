@@ -72,7 +72,11 @@ CREATE TABLE messages (
     recipients_dropped bigint NOT NULL DEFAULT 0,
     raw_size        bigint NOT NULL,
     raw_truncated   smallint NOT NULL DEFAULT 0 CHECK (raw_truncated IN (0, 1)),
-    classified      smallint NOT NULL DEFAULT 1 CHECK (classified IN (0, 1))
+    classified      smallint NOT NULL DEFAULT 1 CHECK (classified IN (0, 1)),
+    -- schema.sql version 10 (import-log writes SQLite only for now).
+    origin          text NOT NULL DEFAULT 'message'
+                        CHECK (origin IN ('message', 'log')),
+    queue_id        text
 );
 CREATE INDEX messages_received_at ON messages (received_at);
 CREATE INDEX messages_orig_message_id ON messages (orig_message_id);

@@ -655,3 +655,247 @@ CREATE TABLE fetch_pop3 (
     fetched  TEXT NOT NULL,
     PRIMARY KEY (account, uidl)
 ) STRICT;
+
+-- @version 10
+
+-- Events from the MTA's own log (bouncestat import-log): a delivery log
+-- line that says a recipient failed or was deferred is stored as a
+-- message of its own (origin 'log': raw holds the line, source is
+-- "PATH:LINE"), with one event.
+--   origin     message (a bounce, DSN or notice received) | log (a line
+--              of the MTA's log)
+--   queue_id   the original message's queue id at the MTA that reports
+--              on it: a log line's queue id, a Postfix bounce's
+--              X-Postfix-Queue-ID; NULL when not known.
+ALTER TABLE messages ADD COLUMN origin TEXT NOT NULL DEFAULT 'message'
+    CHECK (origin IN ('message', 'log'));
+ALTER TABLE messages ADD COLUMN queue_id TEXT;
+CREATE INDEX messages_queue_id ON messages (queue_id) WHERE queue_id IS NOT NULL;
+
+-- One event, not two: a bounce message and the log line of the same
+-- failure are the same event.  They are the same failure when the
+-- recipient (address) and the outcome (bounce or delay) are the same
+-- and the original message is: the same queue id, or else the same
+-- original Message-ID (Postfix logs it on the cleanup line; a bounce
+-- returns the original's headers).  Whichever arrives first, the event
+-- belongs to the bounce message when there is one (it says more: the
+-- DSN's fields, the original's headers); the log line's message is kept
+-- without an event of its own, and this table says which event it
+-- reported.  A delay matches the latest delay of the other origin not
+-- yet matched (an MTA logs a deferral at every attempt, and sends one
+-- delay notice).
+CREATE TABLE event_reports (
+    -- The message (a log line, or a bounce) that reported the event too,
+    -- and the place of the recipient in it.
+    message_id  INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    event_id    INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    PRIMARY KEY (message_id, position)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX event_reports_event ON event_reports (event_id);
+
+-- @version 11
+
+-- The sums the default `bouncestat report` reads, so that it reads a few
+-- thousand rows rather than every event.  They are kept by the triggers
+-- below, in the same transaction as every change to events, whoever
+-- makes it (the store, reclassify, an UPDATE by hand): the events stay
+-- the one source of these facts, and nothing else writes these tables.
+-- A report with a window (--since, --until) or for an address or
+-- domain counts the events themselves.  '' stands for NULL in the key
+-- columns (a key cannot be NULL); rows whose count falls to 0 are
+-- deleted.
+--
+-- The events of each day (UTC), outcome, reason and hardness (hard is
+-- events.hard IS 1): the totals, the reasons and the daily trend.
+CREATE TABLE report_days (
+    day         TEXT NOT NULL,      -- substr (event_time, 1, 10)
+    outcome     TEXT NOT NULL,
+    reason      TEXT NOT NULL,      -- '' for NULL
+    hard        INTEGER NOT NULL CHECK (hard IN (0, 1)),
+    events      INTEGER NOT NULL,
+    PRIMARY KEY (day, outcome, reason, hard)
+) STRICT, WITHOUT ROWID;
+
+-- The bounces (outcome 'bounce') of each registrable domain.
+CREATE TABLE report_domains (
+    registrable_domain  TEXT NOT NULL,  -- '' for NULL
+    hard                INTEGER NOT NULL CHECK (hard IN (0, 1)),
+    bounces             INTEGER NOT NULL,
+    PRIMARY KEY (registrable_domain, hard)
+) STRICT, WITHOUT ROWID;
+
+-- The bounces of each address: its rows are the distinct addresses
+-- that bounced.
+CREATE TABLE report_addresses (
+    address     TEXT PRIMARY KEY,
+    bounces     INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- The outcomes in the order that decides under which one a message with
+-- several is counted (a message with a bounce is a message with
+-- bounces, whatever else it says), and how many messages are counted
+-- under each: those whose first outcome (lowest rank) it is.
+CREATE TABLE report_outcomes (
+    outcome     TEXT PRIMARY KEY,
+    rank        INTEGER NOT NULL UNIQUE,
+    messages    INTEGER NOT NULL DEFAULT 0
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO report_outcomes (outcome, rank) VALUES
+    ('bounce', 0), ('delay', 1), ('delivered', 2), ('feedback', 3),
+    ('autoreply', 4), ('unknown', 5);
+
+-- The events of each message by the rank of their outcome.
+CREATE TABLE report_messages (
+    message_id  INTEGER NOT NULL,
+    rank        INTEGER NOT NULL,
+    events      INTEGER NOT NULL,
+    PRIMARY KEY (message_id, rank)
+) STRICT, WITHOUT ROWID;
+
+-- An event counted in (sign 1) or out of (sign -1) the sums: the
+-- triggers on events write here, and this view's trigger does the
+-- counting once for all three.
+CREATE VIEW report_changes (sign, message_id, address, outcome, reason,
+                            hard, registrable_domain, event_time) AS
+SELECT 0, 0, NULL, NULL, NULL, 0, NULL, NULL WHERE 0;
+
+CREATE TRIGGER report_changes_insert INSTEAD OF INSERT ON report_changes
+BEGIN
+    INSERT INTO report_days (day, outcome, reason, hard, events)
+    VALUES (substr (NEW.event_time, 1, 10), NEW.outcome,
+            coalesce (NEW.reason, ''), NEW.hard IS 1, NEW.sign)
+    ON CONFLICT (day, outcome, reason, hard)
+    DO UPDATE SET events = events + excluded.events;
+    DELETE FROM report_days
+     WHERE day = substr (NEW.event_time, 1, 10) AND outcome = NEW.outcome
+       AND reason = coalesce (NEW.reason, '') AND hard = (NEW.hard IS 1)
+       AND events = 0;
+
+    INSERT INTO report_domains (registrable_domain, hard, bounces)
+    SELECT coalesce (NEW.registrable_domain, ''), NEW.hard IS 1, NEW.sign
+     WHERE NEW.outcome = 'bounce'
+    ON CONFLICT (registrable_domain, hard)
+    DO UPDATE SET bounces = bounces + excluded.bounces;
+    DELETE FROM report_domains
+     WHERE registrable_domain = coalesce (NEW.registrable_domain, '')
+       AND hard = (NEW.hard IS 1) AND bounces = 0;
+
+    INSERT INTO report_addresses (address, bounces)
+    SELECT NEW.address, NEW.sign
+     WHERE NEW.outcome = 'bounce' AND NEW.address IS NOT NULL
+    ON CONFLICT (address) DO UPDATE SET bounces = bounces + excluded.bounces;
+    DELETE FROM report_addresses WHERE address = NEW.address AND bounces = 0;
+
+    -- The message leaves the outcome it was counted under...
+    UPDATE report_outcomes SET messages = messages - 1
+     WHERE rank = (SELECT min (rank) FROM report_messages
+                    WHERE message_id = NEW.message_id);
+    INSERT INTO report_messages (message_id, rank, events)
+    SELECT NEW.message_id, rank, NEW.sign FROM report_outcomes
+     WHERE outcome = NEW.outcome
+    ON CONFLICT (message_id, rank)
+    DO UPDATE SET events = events + excluded.events;
+    DELETE FROM report_messages
+     WHERE message_id = NEW.message_id AND events = 0;
+    -- ...and is counted under its first outcome now.
+    UPDATE report_outcomes SET messages = messages + 1
+     WHERE rank = (SELECT min (rank) FROM report_messages
+                    WHERE message_id = NEW.message_id);
+END;
+
+CREATE TRIGGER events_report_insert AFTER INSERT ON events
+BEGIN
+    INSERT INTO report_changes
+    VALUES (1, NEW.message_id, NEW.address, NEW.outcome, NEW.reason,
+            NEW.hard, NEW.registrable_domain, NEW.event_time);
+END;
+CREATE TRIGGER events_report_delete AFTER DELETE ON events
+BEGIN
+    INSERT INTO report_changes
+    VALUES (-1, OLD.message_id, OLD.address, OLD.outcome, OLD.reason,
+            OLD.hard, OLD.registrable_domain, OLD.event_time);
+END;
+CREATE TRIGGER events_report_update AFTER UPDATE OF message_id, address,
+    outcome, reason, hard, registrable_domain, event_time ON events
+BEGIN
+    INSERT INTO report_changes
+    VALUES (-1, OLD.message_id, OLD.address, OLD.outcome, OLD.reason,
+            OLD.hard, OLD.registrable_domain, OLD.event_time);
+    INSERT INTO report_changes
+    VALUES (1, NEW.message_id, NEW.address, NEW.outcome, NEW.reason,
+            NEW.hard, NEW.registrable_domain, NEW.event_time);
+END;
+
+-- The sums of the events already stored.
+INSERT INTO report_days (day, outcome, reason, hard, events)
+SELECT substr (event_time, 1, 10), outcome, coalesce (reason, ''),
+       hard IS 1, count (*)
+  FROM events
+ GROUP BY substr (event_time, 1, 10), outcome, coalesce (reason, ''),
+          hard IS 1;
+INSERT INTO report_domains (registrable_domain, hard, bounces)
+SELECT coalesce (registrable_domain, ''), hard IS 1, count (*)
+  FROM events
+ WHERE outcome = 'bounce'
+ GROUP BY coalesce (registrable_domain, ''), hard IS 1;
+INSERT INTO report_addresses (address, bounces)
+SELECT address, count (*)
+  FROM events
+ WHERE outcome = 'bounce' AND address IS NOT NULL
+ GROUP BY address;
+INSERT INTO report_messages (message_id, rank, events)
+SELECT e.message_id, o.rank, count (*)
+  FROM events e JOIN report_outcomes o ON o.outcome = e.outcome
+ GROUP BY e.message_id, o.rank;
+UPDATE report_outcomes
+   SET messages = (SELECT count (*)
+                     FROM (SELECT min (rank) AS first
+                             FROM report_messages
+                            GROUP BY message_id) m
+                    WHERE m.first = report_outcomes.rank);
+
+-- `suppress @example.com` (and `show`) reads the addresses of a domain
+-- through this index: their domain, or their registrable domain, is the
+-- one asked for.
+CREATE INDEX suppression_state_registrable_domain
+    ON suppression_state (registrable_domain, domain);
+
+DROP VIEW suppression_candidates;
+-- The addresses to stop mailing now, by the default policy (the same
+-- list as `bouncestat suppress`), with the same columns as before.
+-- The comparison with the thresholds is written once, between the
+-- "@policy" lines below: `bouncestat suppress` runs that very text
+-- (compiled in from this file) with the thresholds it was given in
+-- place of the settings' (t.soft_count, t.soft_days), and the store
+-- with the settings'.  It gives 'hard' for any hard bounce of a
+-- recipient-side reason, 'soft' for at least soft_count soft bounces
+-- whose first and last are at least soft_days days apart, else NULL
+-- (see suppression_state for what counts).
+CREATE VIEW suppression_candidates AS
+SELECT address, domain, registrable_domain, why, last_reason, last_status,
+       (SELECT diagnostic FROM events WHERE id = last_event)
+           AS last_diagnostic,
+       first_bounce, last_bounce, bounces, hard_bounces, soft_bounces,
+       CASE WHEN hard_bounces > 0 THEN hard_reason ELSE last_reason END
+           AS reason,
+       CASE WHEN hard_bounces > 0 THEN hard_status ELSE last_status END
+           AS status
+  FROM (SELECT s.*,
+-- @policy begin
+               CASE WHEN s.hard_bounces > 0 THEN 'hard'
+                    WHEN s.soft_bounces > 0
+                         AND s.soft_bounces >= t.soft_count
+                         AND CAST (strftime ('%s', s.last_soft) AS INTEGER)
+                             - CAST (strftime ('%s', s.first_soft) AS INTEGER)
+                             >= t.soft_days * 86400
+                    THEN 'soft' END
+-- @policy end
+                   AS why
+          FROM suppression_state s,
+               (SELECT (SELECT value FROM settings
+                         WHERE name = 'suppress_soft_count') AS soft_count,
+                       (SELECT value FROM settings
+                         WHERE name = 'suppress_soft_days') AS soft_days) t)
+ WHERE why IS NOT NULL;

@@ -26,6 +26,16 @@
     "Date: Tue, 15 Oct 2013 10:00:00 +0000\n\n"                            \
     "--BB--\n"
 
+/* The head of a Sendmail DSN (savemail.c) up to its text part. */
+#define SENDMAIL_HEAD                                                     \
+    "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"     \
+    "To: sender@example.com\n"                                           \
+    "Subject: Returned mail: see transcript for details\n"               \
+    "MIME-Version: 1.0\n"                                                \
+    "Content-Type: multipart/report; report-type=delivery-status; "       \
+    "boundary=\"BB\"\n\n"                                                \
+    "--BB\nContent-Type: text/plain\n\n"
+
 static BounceReport *
 parse_text (const char *text)
 {
@@ -595,6 +605,205 @@ test_transcript_sessions (void)
     g_assert_null (strstr (b->diagnostic, "spam"));
 }
 
+/* The command a DSN's reply answered, from the Sendmail transcript of
+ * the notice (usersmtp.c: ">>> " before each command sent, "<<< " before
+ * each reply line read): replies come in the order of the commands
+ * (RFC 2920), so with PIPELINING the reply after ">>> DATA" can answer
+ * the RCPT sent before it; ">>> ." ends the message text (DATA). */
+static void
+test_transcript_command (void)
+{
+    static const struct {
+        const char *transcript;
+        const char *diagnostic;
+        const char *want;
+    } cases[] = {
+        { ">>> MAIL From:<sender@example.com> SIZE=1200\n"
+          ">>> RCPT To:<bob@example.net>\n"
+          ">>> DATA\n"
+          "<<< 250 2.1.0 <sender@example.com>... Sender ok\n"
+          "<<< 550 5.1.1 <bob@example.net>... User unknown\n"
+          "<<< 503 5.0.0 Need RCPT (recipient)\n",
+          "550 5.1.1 <bob@example.net>... User unknown", "RCPT" },
+        { ">>> RCPT To:<bob@example.net>\n"
+          "<<< 250 2.1.5 <bob@example.net>... Recipient ok\n"
+          ">>> DATA\n"
+          "<<< 554 Unknown user bob@example.net\n",
+          "554 Unknown user bob@example.net", "DATA" },
+        /* A multi-line reply is one reply; its first line is in the
+         * Diagnostic-Code, the hyphen of the transcript apart. */
+        { ">>> DATA\n"
+          "<<< 354 Enter mail, end with \".\" on a line by itself\n"
+          ">>> .\n"
+          "<<< 550-5.7.1 Message refused by the\n"
+          "<<< 550 5.7.1 recipient's filter\n",
+          "550 5.7.1 Message refused by the recipient's filter", "DATA" },
+        /* A reply the transcript does not hold says nothing. */
+        { ">>> RCPT To:<bob@example.net>\n"
+          "<<< 250 2.1.5 ok\n",
+          "550 5.1.1 <bob@example.net>... User unknown", NULL },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autofree char *text = g_strdup_printf (
+            SENDMAIL_HEAD
+            "   ----- The following addresses had permanent fatal errors -----\n"
+            "<bob@example.net>\n\n"
+            "   ----- Transcript of session follows -----\n"
+            "... while talking to mx.example.net.:\n%s\n"
+            "--BB\nContent-Type: message/delivery-status\n\n"
+            "Reporting-MTA: dns; mx.example.org\n\n"
+            "Final-Recipient: RFC822; bob@example.net\n"
+            "Action: failed\nStatus: 5.0.0\n"
+            "Remote-MTA: DNS; mx.example.net\n"
+            "Diagnostic-Code: SMTP; %s\n\n"
+            "--BB--\n", cases[i].transcript, cases[i].diagnostic);
+        g_autoptr (BounceReport) report = parse_text (text);
+
+        g_test_message ("case %u", i);
+        g_assert_cmpstr (nth (report, 0)->smtp_command, ==, cases[i].want);
+    }
+}
+
+/* An empty "Diagnostic-Code: smtp;" (and a vague Status): the reply is
+ * the transcript's line that names the recipient, from its code on
+ * (Sendmail writes "<<< " before each line the server sent, usersmtp.c),
+ * with the server's own status and the command it answered. */
+static void
+test_empty_diagnostic_transcript (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        SENDMAIL_HEAD
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "<bob@example.net>\n<carol@example.net>\n\n"
+        "   ----- Transcript of session follows -----\n"
+        "... while talking to mx.example.net.:\n"
+        ">>> RCPT To:<bob@example.net>\n"
+        "<<< 550 5.1.1 <bob@example.net>... User unknown\n"
+        ">>> RCPT To:<carol@example.net>\n"
+        "<<< 452 4.2.2 <carol@example.net>... Mailbox full\n\n"
+        "--BB\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example.org\n\n"
+        "Final-Recipient: RFC822; bob@example.net\n"
+        "Action: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp;\n\n"
+        "Final-Recipient: RFC822; carol@example.net\n"
+        "Action: delayed\nStatus: 4.0.0\nDiagnostic-Code: smtp;\n\n"
+        "--BB--\n");
+    BounceRecipient *bob = nth (report, 0), *carol = nth (report, 1);
+
+    g_assert_cmpstr (bob->diagnostic, ==, "550 5.1.1 <bob@example.net>... User unknown");
+    g_assert_cmpint (bob->smtp_code, ==, 550);
+    g_assert_cmpstr (bob->status, ==, "5.1.1");
+    g_assert_cmpstr (bob->smtp_command, ==, "RCPT");
+    g_assert_cmpstr (carol->diagnostic, ==, "452 4.2.2 <carol@example.net>... Mailbox full");
+    g_assert_cmpint (carol->smtp_code, ==, 452);
+    g_assert_cmpstr (carol->status, ==, "4.2.2");
+    g_assert_cmpstr (carol->smtp_command, ==, "RCPT");
+}
+
+/* A Sendmail notice without a delivery-status part: "(reason: ...)"
+ * holds the first line of a multi-line reply (usersmtp.c, reply()), the
+ * transcript every line; the recipient's reply is read whole and the
+ * transcript gives the command it answered. */
+static void
+test_sendmail_notice_transcript (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\n"
+        "To: sender@example.com\n"
+        "Subject: Returned mail: see transcript for details\n\n"
+        "The original message was received at Wed, 16 Oct 2013 14:15:35 +0900\n\n"
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "<bob@example.net>\n"
+        "    (reason: 550-5.7.1 Message rejected because it is listed)\n\n"
+        "   ----- Transcript of session follows -----\n"
+        "... while talking to mx.example.net.:\n"
+        ">>> MAIL From:<sender@example.com> SIZE=120\n"
+        "<<< 250 2.1.0 Ok\n"
+        ">>> RCPT To:<bob@example.net>\n"
+        "<<< 250 2.1.5 Ok\n"
+        ">>> DATA\n"
+        "<<< 354 Go ahead\n"
+        ">>> .\n"
+        "<<< 550-5.7.1 Message rejected because it is listed\n"
+        "<<< 550 5.7.1 in our block list of spam sources\n"
+        "554 5.0.0 Service unavailable\n\n"
+        "   ----- Original message follows -----\n"
+        "From: sender@example.com\nTo: bob@example.net\nSubject: x\n\nx\n");
+    BounceRecipient *r = nth (report, 0);
+
+    g_assert_cmpint (report->kind, ==, BOUNCE_KIND_BOUNCE);
+    g_assert_cmpstr (r->address, ==, "bob@example.net");
+    g_assert_cmpint (r->smtp_code, ==, 550);
+    g_assert_cmpstr (r->status, ==, "5.7.1");
+    g_assert_cmpstr (r->smtp_command, ==, "DATA");
+    g_assert_nonnull (strstr (r->diagnostic, "in our block list of spam sources"));
+}
+
+/* Sendmail's DSN for a local program that failed: "Diagnostic-Code:
+ * X-Unix; 255" is the program's exit status (deliver.c), not a reply
+ * code, and Sendmail's own "554 5.3.0 unknown mailer error 255" in the
+ * transcript names no recipient: no reply code at all. */
+static void
+test_mailer_exit_status (void)
+{
+    g_autoptr (BounceReport) report = parse_text (
+        SENDMAIL_HEAD
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "\"|/usr/local/bin/filter\"\n"
+        "    (reason: 255)\n"
+        "    (expanded from: <bob@example.org>)\n\n"
+        "   ----- Transcript of session follows -----\n"
+        "554 5.3.0 unknown mailer error 255\n\n"
+        "--BB\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example.org\n\n"
+        "Final-Recipient: RFC822; bob@example.org\n"
+        "X-Actual-Recipient: X-Unix; |/usr/local/bin/filter\n"
+        "Action: failed\nStatus: 5.3.0\nDiagnostic-Code: X-Unix; 255\n\n"
+        "--BB--\n");
+    BounceRecipient *r = nth (report, 0);
+
+    g_assert_cmpstr (r->diagnostic_type, ==, "x-unix");
+    g_assert_cmpint (r->smtp_code, ==, 0);
+    g_assert_cmpstr (r->status, ==, "5.3.0");
+}
+
+/* A quoted-printable "=00" (a NUL once decoded) inside a text part
+ * does not end the text: what follows it is still read (a NUL reads as
+ * a space). */
+static void
+test_nul_in_text_part (void)
+{
+    static const char *const charsets[] = { "us-ascii", "utf-8" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (charsets); i++) {
+        g_autofree char *text = g_strdup_printf (
+            "From: MAILER-DAEMON@mx.example.org\n"
+            "To: sender@example.com\n"
+            "Subject: failure notice\n"
+            "MIME-Version: 1.0\n"
+            "Content-Type: text/plain; charset=%s\n"
+            "Content-Transfer-Encoding: quoted-printable\n\n"
+            "Hi. This is the qmail-send program at mx.example.org.\n"
+            "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+            "This is a permanent error; I've given up. Sorry it didn't work out.\n"
+            "See <https://example.org/help?id=3D00=00> for help.\n\n"
+            "<bob@example.net>:\n"
+            "192.0.2.1 does not like recipient.\n"
+            "Remote host said: 550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown\n",
+            charsets[i]);
+        g_autoptr (BounceReport) report = parse_text (text);
+        BounceRecipient *r;
+
+        g_test_message ("charset %s", charsets[i]);
+        g_assert_cmpint (report->kind, ==, BOUNCE_KIND_BOUNCE);
+        r = nth (report, 0);
+        g_assert_cmpstr (r->address, ==, "bob@example.net");
+        g_assert_cmpint (r->smtp_code, ==, 550);
+        g_assert_cmpstr (r->status, ==, "5.1.1");
+    }
+}
+
 /* Adjacent encoded words, the first with base64 padding, and a
  * character split across two words: both decode whole. */
 static void
@@ -638,5 +847,10 @@ main (int argc, char **argv)
     g_test_add_func ("/dsn/sendmail-transcripts", test_sendmail_transcripts);
     g_test_add_func ("/dsn/text-notations", test_text_notations);
     g_test_add_func ("/dsn/transcript-sessions", test_transcript_sessions);
+    g_test_add_func ("/dsn/transcript-command", test_transcript_command);
+    g_test_add_func ("/dsn/empty-diagnostic-transcript", test_empty_diagnostic_transcript);
+    g_test_add_func ("/dsn/sendmail-notice-transcript", test_sendmail_notice_transcript);
+    g_test_add_func ("/dsn/mailer-exit-status", test_mailer_exit_status);
+    g_test_add_func ("/dsn/nul-in-text-part", test_nul_in_text_part);
     return g_test_run ();
 }

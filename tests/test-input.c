@@ -399,6 +399,68 @@ test_stdin_max_bytes (Fixture *f, gconstpointer data)
     close (fd);
 }
 
+/* Runs GMime's parser in mbox mode over @box (at most 10 calls): the
+ * messages it gives, the offset after the first, and how many calls
+ * returned no message without moving. */
+static guint
+gmime_mbox (const char *box, gint64 *out_first_end, guint *out_stuck)
+{
+    g_autoptr (GMimeStream) stream = NULL;
+    g_autoptr (GMimeParser) parser = NULL;
+    guint messages = 0;
+    gint64 last = -1;
+
+    g_mime_init ();
+    stream = g_mime_stream_mem_new_with_buffer (box, strlen (box));
+    parser = g_mime_parser_new_with_stream (stream);
+    g_mime_parser_set_format (parser, GMIME_FORMAT_MBOX);
+    *out_first_end = -1;
+    *out_stuck = 0;
+    for (guint calls = 0; calls < 10 && !g_mime_parser_eos (parser); calls++) {
+        g_autoptr (GMimeMessage) message =
+            g_mime_parser_construct_message (parser, NULL);
+
+        if (message != NULL && messages++ == 0)
+            *out_first_end = g_mime_parser_tell (parser);
+        if (message == NULL && g_mime_parser_tell (parser) == last)
+            (*out_stuck)++;
+        last = g_mime_parser_tell (parser);
+    }
+    return messages;
+}
+
+/* Why the mbox is not split by GMime's parser in mbox mode
+ * (GMIME_FORMAT_MBOX): it ends a message at any line that starts with
+ * "From ", not only after a blank line (the project's one From_ rule:
+ * test_mbox gets three messages from the first box), so a corpus file
+ * such as sisimai/maildir/bsd/rhost-cox-01.eml (one message with a
+ * "From " line inside) would become two, and the first box four; and
+ * when such a line is followed by a line that is not a header, it
+ * returns no message at the same offset again and again without
+ * reaching the end: the messages after it are lost, or a caller loops.
+ * If this test fails, GMime changed and the question can be asked
+ * again. */
+static void
+test_gmime_mbox_mode (Fixture *f, gconstpointer data)
+{
+    const char *box =
+        "From a@b Mon Jan  1 00:00:00 2024\nSubject: one\n\nbody\n"
+        "From the start of a line in a body, not a separator\n\n"
+        "From c@d Mon Jan  1 00:00:01 2024\nSubject: two\n\nx\n\n"
+        "From e@f Mon Jan  1 00:00:02 2024\r\nSubject: three\r\n\r\ny\r\n";
+    const char *stuck_box =
+        "From a@b Mon Jan  1 00:00:00 2024\nSubject: one\n\nbody line\n"
+        "From here the body goes on\nmore\n\n"
+        "From c@d Mon Jan  1 00:00:01 2024\nSubject: two\n\nbody2\n";
+    gint64 first_end;
+    guint stuck;
+
+    g_assert_cmpuint (gmime_mbox (box, &first_end, &stuck), ==, 4);
+    g_assert_cmpint (first_end, ==, (gint64) (strstr (box, "From the") - box));
+    g_assert_cmpuint (gmime_mbox (stuck_box, &first_end, &stuck), ==, 1);
+    g_assert_cmpuint (stuck, >, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -416,5 +478,6 @@ main (int argc, char **argv)
     ADD ("/input/max-bytes", test_max_bytes);
     ADD ("/input/separator-across-reads", test_separator_across_reads);
     ADD ("/input/stdin-max-bytes", test_stdin_max_bytes);
+    ADD ("/input/gmime-mbox-mode", test_gmime_mbox_mode);
     return g_test_run ();
 }

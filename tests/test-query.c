@@ -224,6 +224,18 @@ query_count (sqlite3 *db, const char *sql)
     return n;
 }
 
+/* One of @users addresses at @domains domains, or (one time in 20)
+ * NULL. */
+static char *
+random_address (GRand *rand, int users, int domains)
+{
+    if (g_rand_int_range (rand, 0, 20) == 0)
+        return NULL;
+    return g_strdup_printf ("u%d@d%d.example",
+                            g_rand_int_range (rand, 0, users),
+                            g_rand_int_range (rand, 0, domains));
+}
+
 /* The store's suppression state brought up to date (the addresses the
  * SQL above made stale computed again): what a commit does. */
 static void
@@ -413,12 +425,7 @@ test_report_matches_sql (Fixture *f, gconstpointer data)
         int n = g_rand_int_range (rand, 1, 4);
 
         for (int i = 0; i < n; i++) {
-            g_autofree char *address =
-                g_rand_int_range (rand, 0, 20) == 0
-                    ? NULL
-                    : g_strdup_printf ("u%d@d%d.example",
-                                       g_rand_int_range (rand, 0, 60),
-                                       g_rand_int_range (rand, 0, 5));
+            g_autofree char *address = random_address (rand, 60, 5);
             g_autofree char *time = g_strdup_printf (
                 "2026-%02d-%02dT10:00:00Z", g_rand_int_range (rand, 9, 12),
                 g_rand_int_range (rand, 1, 29));
@@ -650,6 +657,132 @@ test_overview_outcomes (Fixture *f, gconstpointer data)
                      "2026-11-04 3: 0 1 1 1;");
 }
 
+/* The overview's tables as one text. */
+static char *
+overview_text (const BounceOverview *ov)
+{
+    const BounceTable *tables[] = { ov->totals, ov->reasons, ov->domains,
+                                    ov->trend, ov->outcomes };
+    g_autoptr (JsonGenerator) gen = json_generator_new ();
+    GString *out = g_string_new (NULL);
+
+    for (guint i = 0; i < G_N_ELEMENTS (tables); i++) {
+        g_autoptr (JsonNode) json = bounce_table_to_json (tables[i]);
+        g_autofree char *text = NULL;
+
+        json_generator_set_root (gen, json);
+        text = json_generator_to_data (gen, NULL);
+        g_string_append_printf (out, "%s\n", text);
+    }
+    return g_string_free (out, FALSE);
+}
+
+/* The overview of the whole history from the sums (schema version 11)
+ * and from the events (a window that holds everything). */
+static void
+check_sums (Fixture *f)
+{
+    g_autoptr (BounceReader) reader = NULL;
+    g_autoptr (BounceOverview) sums = NULL;
+    g_autoptr (BounceOverview) events = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autofree char *from_sums = NULL;
+    g_autofree char *from_events = NULL;
+    BounceQueryOptions options;
+
+    reader = bounce_reader_open (f->path, &error);
+    g_assert_no_error (error);
+    bounce_query_options_init (&options);
+    options.top = 3;
+    sums = bounce_query_overview (reader, &options, "2026-10-25",
+                                  "2026-11-20", &error);
+    g_assert_no_error (error);
+    options.since = "1970-01-01T00:00:00Z";
+    options.until = "2100-01-01T00:00:00Z";
+    events = bounce_query_overview (reader, &options, "2026-10-25",
+                                    "2026-11-20", &error);
+    g_assert_no_error (error);
+    from_sums = overview_text (sums);
+    from_events = overview_text (events);
+    g_assert_cmpstr (from_sums, ==, from_events);
+    /* Not an empty comparison. */
+    g_assert_nonnull (strstr (from_sums, "\"outcome\":\"delay\""));
+}
+
+/* The sums the triggers keep (report_days and the others) give the
+ * overview the events give: on random histories (NULL reasons,
+ * addresses and hardness, several outcomes in a message, messages
+ * without events), then after UPDATEs and DELETEs by hand. */
+static void
+test_overview_sums (Fixture *f, gconstpointer data)
+{
+    static const char *const outcomes[] = { "bounce", "bounce", "bounce",
+                                            "delay", "delivered",
+                                            "feedback", "autoreply",
+                                            "unknown" };
+    static const char *const reasons[] = { "userunknown", "mailboxfull",
+                                           "blocked", "expired", NULL,
+                                           "nosuchreason" };
+    g_autoptr (GRand) rand = g_rand_new_with_seed (13);
+
+    exec_ok (f->db, "BEGIN");
+    for (int i = 0; i < 3000; i++) {
+        int message = 1 + g_rand_int_range (rand, 0, 900);
+        g_autofree char *address = random_address (rand, 300, 12);
+        g_autofree char *time = g_strdup_printf (
+            "2026-11-%02dT%02d:00:00Z", g_rand_int_range (rand, 1, 31),
+            g_rand_int_range (rand, 0, 24));
+
+        add_event (f->db, message, address,
+                   outcomes[g_rand_int_range (rand, 0,
+                                              G_N_ELEMENTS (outcomes))],
+                   reasons[g_rand_int_range (rand, 0, G_N_ELEMENTS (reasons))],
+                   g_rand_int_range (rand, -1, 2), time);
+    }
+    exec_ok (f->db, "INSERT INTO messages (id, content_hash, received_at,"
+                    " kind, raw_size) VALUES (5000, 'h5000',"
+                    " '2026-11-03T00:00:00Z', 'not-bounce', 1)");
+    exec_ok (f->db, "COMMIT");
+    check_sums (f);
+
+    exec_ok (f->db, "UPDATE events SET outcome = 'delay' WHERE id % 5 = 0");
+    exec_ok (f->db, "UPDATE events SET reason = NULL, hard = 1"
+                    " WHERE id % 7 = 0");
+    exec_ok (f->db, "UPDATE events SET registrable_domain = NULL,"
+                    " address = upper (address) WHERE id % 11 = 0");
+    exec_ok (f->db, "UPDATE events SET message_id = (SELECT min (id) FROM"
+                    " messages),"
+                    " event_time = '2026-10-30T00:00:00Z' WHERE id % 13 = 0");
+    exec_ok (f->db, "DELETE FROM events WHERE id % 17 = 0");
+    exec_ok (f->db, "DELETE FROM messages WHERE id % 19 = 0");
+    check_sums (f);
+}
+
+/* The thresholds are compared by one text: the view's, which the
+ * reader and the store run too. */
+static void
+test_policy_once (Fixture *f, gconstpointer data)
+{
+    const char *policy = _bounce_suppression_policy ();
+    sqlite3_stmt *stmt;
+    const char *view;
+
+    g_assert_nonnull (strstr (policy, "t.soft_count"));
+    g_assert_nonnull (strstr (policy, "t.soft_days"));
+    g_assert_cmpint (sqlite3_prepare_v2 (f->db,
+                                         "SELECT sql FROM sqlite_schema"
+                                         " WHERE name ="
+                                         " 'suppression_candidates'",
+                                         -1, &stmt, NULL),
+                     ==, SQLITE_OK);
+    g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+    view = (const char *) sqlite3_column_text (stmt, 0);
+    g_assert_nonnull (strstr (view, policy));
+    /* Once in the view, too. */
+    g_assert_null (strstr (strstr (view, policy) + 1, policy));
+    sqlite3_finalize (stmt);
+}
+
 static void
 test_reader_errors (Fixture *f, gconstpointer data)
 {
@@ -700,6 +833,10 @@ main (int argc, char **argv)
                 test_overview, fixture_tear_down);
     g_test_add ("/query/overview-outcomes", Fixture, NULL, fixture_set_up,
                 test_overview_outcomes, fixture_tear_down);
+    g_test_add ("/query/overview-sums", Fixture, NULL, fixture_set_up,
+                test_overview_sums, fixture_tear_down);
+    g_test_add ("/query/policy-once", Fixture, NULL, fixture_set_up,
+                test_policy_once, fixture_tear_down);
     g_test_add ("/query/reader-errors", Fixture, NULL, fixture_set_up,
                 test_reader_errors, fixture_tear_down);
     return g_test_run ();

@@ -275,8 +275,6 @@ test_phrases (void)
         { "550 5.7.1 Unable to relay for a@example.org", "norelaying" },
         { "552 Message size exceeds maximum value", "emailtoolarge" },
         { "550 Message rejected due to user rules", "filtered" },
-        /* Courier's local module (its DSN says 5.0.0) */
-        { "550 5.0.0 User <nobody@example.org> unknown", "userunknown" },
         /* the TCP error as Sendmail words it: the network, not a block */
         { "Deferred: Connection refused by [192.0.2.3]", "networkerror" },
         { "554 Connection rejected by mx.example.org", "blocked" },
@@ -293,6 +291,20 @@ test_phrases (void)
         g_autoptr (BounceRecipient) r = bounce_rules_explain (shipped, cases[i].text);
         g_test_message ("case %u: '%s' -> %s [%s]", i, cases[i].text, r->reason, r->rule);
         g_assert_cmpstr (r->reason, ==, cases[i].reason);
+    }
+    /* Courier's local module: its DSN says 5.0.0 and "unknown;", no
+     * remote reply; the same words as a remote server's reply that names
+     * no command are a filter's (rules/README.md). */
+    {
+        g_autoptr (BounceRecipient) local = bounce_rules_explain_full (
+            shipped, "550 5.0.0 User <nobody@example.org> unknown", NULL, NULL,
+            NULL, "unknown");
+        g_autoptr (BounceRecipient) remote = bounce_rules_explain_full (
+            shipped, "550 5.0.0 User <nobody@example.org> unknown", NULL, NULL,
+            NULL, "smtp");
+
+        g_assert_cmpstr (local->reason, ==, "userunknown");
+        g_assert_cmpstr (remote->reason, ==, "filtered");
     }
 }
 
@@ -538,6 +550,12 @@ test_load_problems (void)
                     "[rule a]: subject matches an empty text");
     expect_problem ("[rule a]\nreason = blocked\nremote-mta = example\\.net$\n",
                     "[rule a]: remote-mta or reporting-mta needs a status");
+    /* A provider's host with a class and no words would come before
+     * every phrase. */
+    expect_problem ("[rule a]\nreason = blocked\nremote-mta = example\\.net$\nstatus = 5.7.*\n",
+                    "[rule a]: remote-mta or reporting-mta with status '5.7.*' and no words");
+    expect_problem ("[rule a]\nreason = blocked\nreporting-mta = example\\.net$\nsmtp-code = 55x\n",
+                    "[rule a]: remote-mta or reporting-mta with smtp-code '55x' and no words");
 }
 
 
@@ -974,8 +992,10 @@ test_filtered_user_unknown (void)
         /* x.1.1 says the address, whatever the command */
         { "qmail", "5.1.1", NULL, 550, "550 5.1.1 <a@example.jp>: User unknown", "userunknown" },
         { "exim", "5.1.1", "DATA", 550, "550 5.1.1 No such user", "userunknown" },
-        /* a status that is not x.1.x and no command: the words decide */
-        { "rfc3464", "5.0.0", NULL, 550, "550 5.0.0 No such user", "userunknown" },
+        /* a status that is not x.1.x and no command: a remote reply
+         * that does not show RCPT either (rules/README.md) */
+        { "rfc3464", "5.0.0", NULL, 550, "550 5.0.0 No such user", "filtered" },
+        { "rfc3464", "5.0.0", NULL, 0, "No such user", "userunknown" },
         /* after DATA the address had been accepted */
         { "exim", NULL, "DATA", 550, "550 User unknown", "filtered" },
         { "postfix", "5.0.0", "DATA", 550, "550 5.0.0 No such user here", "filtered" },

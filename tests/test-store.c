@@ -383,28 +383,40 @@ exec_ok (sqlite3 *db, const char *sql)
         g_error ("%s: %s", sql, msg);
 }
 
-/* A database of schema version 1 with one hard bounce, upgraded. */
+/* Makes f->path a database of schema version @version (its sections
+ * of schema.sql) holding what @sql writes. */
 static void
-test_migrate (Fixture *f, gconstpointer data)
+old_database (Fixture *f, guint version, const char *sql)
 {
     g_autoptr (GPtrArray) sections = _bounce_store_schema_sections ();
     g_autofree char *dir = g_path_get_dirname (f->path);
-    g_autofree char *why = NULL;
+    g_autofree char *set_version =
+        g_strdup_printf ("PRAGMA user_version = %u;", version);
     sqlite3 *db = NULL;
 
     g_assert_cmpuint (sections->len, ==, BOUNCE_STORE_SCHEMA_VERSION + 1);
     g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
     g_assert_cmpint (sqlite3_open (f->path, &db), ==, SQLITE_OK);
-    exec_ok (db, sections->pdata[1]);
-    exec_ok (db, "INSERT INTO messages (id, content_hash, received_at, kind, "
-                 "raw_size) VALUES (1, 'h', '2026-01-01T00:00:00Z', 'dsn', 1);"
-                 "INSERT INTO events (message_id, position, address, outcome, "
-                 "reason, hard, event_time, event_time_source) VALUES (1, 0, "
-                 "'old@example.com', 'bounce', 'userunknown', 1, "
-                 "'2026-01-01T00:00:00Z', 'received_at');"
-                 "PRAGMA user_version = 1;");
+    for (guint v = 1; v <= version; v++)
+        exec_ok (db, sections->pdata[v]);
+    exec_ok (db, sql);
+    exec_ok (db, set_version);
     sqlite3_close (db);
+}
 
+/* A database of schema version 1 with one hard bounce, upgraded. */
+static void
+test_migrate (Fixture *f, gconstpointer data)
+{
+    g_autofree char *why = NULL;
+
+    old_database (f, 1,
+                  "INSERT INTO messages (id, content_hash, received_at, kind, "
+                  "raw_size) VALUES (1, 'h', '2026-01-01T00:00:00Z', 'dsn', 1);"
+                  "INSERT INTO events (message_id, position, address, outcome, "
+                  "reason, hard, event_time, event_time_source) VALUES (1, 0, "
+                  "'old@example.com', 'bounce', 'userunknown', 1, "
+                  "'2026-01-01T00:00:00Z', 'received_at');");
     {
         g_autoptr (BounceStore) store = open_store (f, 0);
         g_assert_cmpint (query_int (store, "PRAGMA user_version"), ==,
@@ -414,6 +426,111 @@ test_migrate (Fixture *f, gconstpointer data)
                                  "WHERE address = 'old@example.com'");
         g_assert_cmpstr (why, ==, "hard");
     }
+}
+
+/* A database of schema version 8, upgraded: its messages are of origin
+ * "message", without a queue id. */
+static void
+test_migrate_origin (Fixture *f, gconstpointer data)
+{
+    g_autofree char *origin = NULL;
+
+    old_database (f, 8,
+                  "INSERT INTO messages (id, content_hash, received_at, kind, "
+                  "raw_size) VALUES (1, 'h', '2026-01-01T00:00:00Z', 'dsn', 1);");
+    {
+        g_autoptr (BounceStore) store = open_store (f, 0);
+
+        g_assert_cmpint (query_int (store, "PRAGMA user_version"), ==,
+                         BOUNCE_STORE_SCHEMA_VERSION);
+        origin = query_text (store, "SELECT origin FROM messages");
+        g_assert_cmpstr (origin, ==, "message");
+        g_assert_cmpint (query_int (store, "SELECT count(*) FROM messages "
+                                           "WHERE queue_id IS NULL"), ==, 1);
+        g_assert_cmpint (query_int (store, "SELECT count(*) FROM "
+                                           "event_reports"), ==, 0);
+    }
+}
+
+/* A report of one failed recipient, from a bounce or a log line. */
+static BounceReport *
+failure_report (BounceOrigin origin, const char *queue_id,
+                const char *message_id, const char *address)
+{
+    BounceReport *report = bounce_report_new ("t");
+    BounceRecipient *r = bounce_recipient_new ();
+
+    report->kind = origin == BOUNCE_ORIGIN_LOG ? BOUNCE_KIND_BOUNCE
+                                               : BOUNCE_KIND_DSN;
+    report->origin = origin;
+    report->queue_id = g_strdup (queue_id);
+    report->orig_message_id = g_strdup (message_id);
+    r->address = g_strdup (address);
+    r->action = g_strdup ("failed");
+    r->status = g_strdup ("5.1.1");
+    r->last_attempt = g_strdup ("2026-12-06T21:10:26Z");
+    g_ptr_array_add (report->recipients, r);
+    return report;
+}
+
+static void
+add_failure (BounceStore *store, BounceOrigin origin, const char *queue_id,
+             const char *message_id, const char *address, const char *raw)
+{
+    g_autoptr (BounceReport) report =
+        failure_report (origin, queue_id, message_id, address);
+    g_autoptr (GBytes) bytes = g_bytes_new_static (raw, strlen (raw));
+    g_autoptr (GError) error = NULL;
+    gboolean dup = TRUE;
+
+    g_assert_true (bounce_store_add (store, bytes, report, &dup, &error));
+    g_assert_no_error (error);
+    g_assert_false (dup);
+}
+
+/* One event, not two: a log line and the bounce of the same failure
+ * (the same address, queue id, else Message-ID), in either order; the
+ * event is the bounce's. */
+static void
+test_one_event (Fixture *f, gconstpointer data)
+{
+    g_autoptr (BounceStore) store = open_store (f, 0);
+    const char *owner = "SELECT m.origin FROM events e JOIN messages m ON "
+                        "m.id = e.message_id WHERE e.address = ";
+    g_autofree char *sql_a = g_strconcat (owner, "'a@x.test'", NULL);
+    g_autofree char *sql_b = g_strconcat (owner, "'b@x.test'", NULL);
+    g_autofree char *a_owner = NULL;
+    g_autofree char *b_owner = NULL;
+
+    /* Log first, then the bounce (by queue id). */
+    add_failure (store, BOUNCE_ORIGIN_LOG, "Q1", NULL, "a@x.test", "line 1");
+    add_failure (store, BOUNCE_ORIGIN_MESSAGE, "Q1", "m1@x.test", "A@x.test",
+                 "bounce 1");
+    /* The bounce first, then the log line (by Message-ID). */
+    add_failure (store, BOUNCE_ORIGIN_MESSAGE, NULL, "m2@x.test", "b@x.test",
+                 "bounce 2");
+    add_failure (store, BOUNCE_ORIGIN_LOG, "Q2", "m2@x.test", "b@x.test",
+                 "line 2");
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM events"), ==, 2);
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM event_reports"),
+                     ==, 2);
+    a_owner = query_text (store, sql_a);
+    b_owner = query_text (store, sql_b);
+    g_assert_cmpstr (a_owner, ==, "message");
+    g_assert_cmpstr (b_owner, ==, "message");
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM messages WHERE "
+                                       "origin = 'log'"), ==, 2);
+    /* Not the same failure: another queue id with the same Message-ID
+     * (a message sent again), another address, another outcome. */
+    add_failure (store, BOUNCE_ORIGIN_LOG, "Q3", "m1@x.test", "a@x.test",
+                 "line 3");
+    add_failure (store, BOUNCE_ORIGIN_LOG, "Q1", NULL, "c@x.test", "line 4");
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM events"), ==, 4);
+    /* A second line of a matched failure is an event of its own. */
+    add_failure (store, BOUNCE_ORIGIN_LOG, "Q1", NULL, "a@x.test", "line 5");
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM events"), ==, 5);
+    g_assert_cmpint (query_int (store, "SELECT count(*) FROM "
+                                       "suppression_candidates"), ==, 0);
 }
 
 /* A DSN whose four dates (Date, Arrival-Date, Last-Attempt-Date and the
@@ -1143,6 +1260,8 @@ main (int argc, char **argv)
     ADD ("raw", test_raw);
     ADD ("unparsable", test_unparsable);
     ADD ("migrate", test_migrate);
+    ADD ("migrate-origin", test_migrate_origin);
+    ADD ("one-event", test_one_event);
     ADD ("rules-reasons", test_rules_reasons);
     ADD ("too-new", test_too_new);
     ADD ("times-utc", test_times_utc);

@@ -17,6 +17,8 @@ static const BsCommand commands[] = {
       "Parse bounce messages and store them in the database" },
     { "fetch", bs_cmd_fetch,
       "Store the bounces of an IMAP or POP3 mailbox (imaps://, pop3s://)" },
+    { "import-log", bs_cmd_import_log,
+      "Store the delivery failures of an MTA's log (Postfix, Exim, Sendmail)" },
     { "report", bs_cmd_report, "Count what bounced and why, with advice" },
     { "suppress", bs_cmd_suppress, "List the addresses to stop mailing" },
     { "reclassify", bs_cmd_reclassify,

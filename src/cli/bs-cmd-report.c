@@ -405,7 +405,8 @@ bs_cmd_report (int argc, char **argv)
     GOptionEntry entries[] = {
         { "by", 'b', 0, G_OPTION_ARG_STRING, &by,
           "Group by reason, domain, day, week, mta, remote-mta, recipient, "
-          "sender or campaign (default: the overview)", "WHAT" },
+          "sender, campaign or origin (message or log) (default: the "
+          "overview)", "WHAT" },
         { "top", 'n', 0, G_OPTION_ARG_INT, &top,
           "Show the N largest groups only (the N latest days or weeks; in "
           "the overview, the top N domains, default 5)",
@@ -453,7 +454,8 @@ bs_cmd_report (int argc, char **argv)
     }
     if (by != NULL && !bounce_group_from_string (by, &group)) {
         bs_error ("report: cannot group by '%s' (reason, domain, day, week, "
-                  "mta, remote-mta, recipient, sender or campaign)", by);
+                  "mta, remote-mta, recipient, sender, campaign or origin)",
+                  by);
         return EX_USAGE;
     }
     if (top != G_MININT && top < 1) {

@@ -81,6 +81,11 @@ print_text (const char *match,
                                                      "diagnostic"));
         print_field ("remote MTA", bounce_table_get (history, r,
                                                      "remote_mta"));
+        if (g_strcmp0 (bounce_table_get (history, r, "origin"), "log") == 0)
+            print_field ("from", "the MTA's log");
+        else if (atoi (bounce_table_get (history, r, "linked") != NULL
+                           ? bounce_table_get (history, r, "linked") : "0") > 0)
+            print_field ("from", "a bounce, and the MTA's log");
         if (subject != NULL || msgid != NULL) {
             g_autofree char *msg = g_strdup_printf (
                 "%s%s%s%s%s", msgid != NULL ? msgid : "",

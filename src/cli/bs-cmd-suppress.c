@@ -40,7 +40,8 @@ bs_cmd_suppress (int argc, char **argv)
         { NULL },
     };
     g_autoptr (GOptionContext) context =
-        g_option_context_new ("- list the addresses to stop mailing");
+        g_option_context_new ("[ADDRESS|@DOMAIN] - list the addresses to "
+                              "stop mailing");
     g_autoptr (BounceReader) reader = NULL;
     g_autoptr (BounceTable) table = NULL;
     g_autoptr (GError) error = NULL;
@@ -56,11 +57,12 @@ bs_cmd_suppress (int argc, char **argv)
         "Sender-side reasons (blocked, badreputation, authfailure,\n"
         "ratelimited, spamdetected, ...) never suppress: see 'bouncestat "
         "report'.  Only\nbounces after the last successful delivery to an "
-        "address count.");
+        "address count.\nWith ADDRESS or @DOMAIN (its domain or registrable "
+        "domain), only those.");
     if (!bs_query_options_parse (context, entries, &opts, FALSE, &argc, &argv,
                                  &status))
         return status;
-    if (!bs_no_arguments ("suppress", argc, argv))
+    if (argc > 2 && !bs_no_arguments ("suppress", argc - 1, argv + 1))
         return EX_USAGE;
     if (!bs_format_parse (format_name,
                           BS_FORMATS (BS_FORMAT_PLAIN) |
@@ -80,6 +82,7 @@ bs_cmd_suppress (int argc, char **argv)
         return status;
     query.soft_count = bs_config_soft ("soft-count", soft_count);
     query.soft_days = bs_config_soft ("soft-days", soft_days);
+    query.match = argc == 2 ? argv[1] : NULL;
     if (format == BS_FORMAT_PLAIN) {
         if (!bounce_query_suppress_foreach (reader, &query, print_address,
                                             NULL, &error)) {

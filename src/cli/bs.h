@@ -289,6 +289,7 @@ const char *bs_advice (const BounceRules *rules, const char *reason);
 
 int bs_cmd_parse (int argc, char **argv);
 int bs_cmd_ingest (int argc, char **argv);
+int bs_cmd_import_log (int argc, char **argv);
 int bs_cmd_report (int argc, char **argv);
 int bs_cmd_suppress (int argc, char **argv);
 int bs_cmd_show (int argc, char **argv);

@@ -27,9 +27,9 @@ G_BEGIN_DECLS
     " bounce_from, bounce_date, orig_message_id, orig_from,"                 \
     " orig_to, orig_subject, orig_date, verp_address,"                       \
     " warnings, recipients_dropped, raw_size,"                               \
-    " raw_truncated, classified) VALUES (?1, ?2, ?3, ?4, ?5,"                \
-    " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"               \
-    " ?18, ?19, ?20, ?21)"
+    " raw_truncated, classified, origin, queue_id) VALUES (?1, ?2, ?3,"      \
+    " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"       \
+    " ?18, ?19, ?20, ?21, ?22, ?23)"
 #define _BOUNCE_SQL_INSERT_RAW                                               \
     "INSERT INTO raw_messages (message_id, raw) VALUES (?1, ?2)"
 #define _BOUNCE_SQL_INSERT_HEADER                                            \

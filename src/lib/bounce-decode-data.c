@@ -38,6 +38,8 @@ decoder_free (gpointer p)
 void
 _bounce_decoder_data_free (BounceDecoderData *d)
 {
+    if (d != NULL)
+        _bounce_prefilter_free ((BouncePrefilter *) d->prefilter);
     BounceRegex **all[] = { &d->bounce_from, &d->role_from, &d->bounce_subject,
                        &d->end, &d->recipient, &d->skip, &d->delayed,
                        &d->forwarded, &d->error, &d->sender_before,

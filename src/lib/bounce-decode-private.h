@@ -14,6 +14,7 @@ typedef struct {
     char *name;
     BounceRegex *from, *subject, *body, *header, *start, *end;
     gboolean need_body; /* counts only when its body matches */
+    int filter[4];      /* from, header, subject, body in the prefilter */
     gboolean addressee; /* the notice's To is the failed one */
 } BounceDecoder;
 
@@ -27,6 +28,11 @@ struct _BounceDecoderData {
     BounceRegex *address;          /* built in: {ADDR}, as group "addr" */
     GPtrArray *decoders;      /* BounceDecoder*, in file order */
     GKeyFile *keys;           /* the merged key file, for extending */
+    /* The decoders' from, header, subject and body patterns in one
+     * prefilter (bounce-prefilter.c), made after a few messages
+     * (bounce-decode-text.c); a BouncePrefilter *. */
+    gsize prefilter;
+    gint chosen;
 };
 
 /* What the decoders look at: the top-level message and its parts (never

@@ -119,6 +119,89 @@ notice_text (BounceDecodeContext *ctx)
     return g_strndup (body, eol != NULL ? (gsize) (eol - body) : strlen (body));
 }
 
+/* Messages before the decoders' prefilter is made (reading their
+ * patterns costs what it saves on a few messages). */
+#define DECODERS_PREFILTER_AFTER 4
+
+static int
+prefilter_add (BouncePrefilter *pf, BounceRegex *re)
+{
+    /* The prefilter reads caseless patterns; a case-sensitive one is
+     * read as caseless, which only lets more through. */
+    if (re == NULL || (_bounce_regex_get_flags (re) & G_REGEX_EXTENDED) != 0)
+        return -1;
+    return _bounce_prefilter_add (pf, _bounce_regex_get_pattern (re));
+}
+
+static void
+prefilter_fill (BouncePrefilter *pf, gpointer data)
+{
+    BounceDecoderData *d = data;
+
+    for (guint i = 0; i < d->decoders->len; i++) {
+        BounceDecoder *dec = d->decoders->pdata[i];
+
+        dec->filter[0] = prefilter_add (pf, dec->from);
+        dec->filter[1] = prefilter_add (pf, dec->header);
+        dec->filter[2] = prefilter_add (pf, dec->subject);
+        dec->filter[3] = prefilter_add (pf, dec->body);
+    }
+}
+
+/* The prefilter of the decoders' from, header, subject and body patterns,
+ * or NULL for the first few messages. */
+static const BouncePrefilter *
+decoders_prefilter (const BounceDecoderData *data)
+{
+    BounceDecoderData *d = (BounceDecoderData *) data; /* a cache */
+
+    return _bounce_prefilter_get_lazy (&d->prefilter, &d->chosen,
+                                       DECODERS_PREFILTER_AFTER, prefilter_fill, d);
+}
+
+/* A text the decoders' patterns look at, scanned by the prefilter on
+ * first need. */
+typedef struct {
+    const BouncePrefilter *pf;
+    const char *text;
+    guint64 *hits; /* NULL until scanned */
+} Scanned;
+
+static void
+scanned_init (Scanned *s, const BouncePrefilter *pf, const char *text)
+{
+    s->pf = pf;
+    s->text = text;
+    s->hits = NULL;
+}
+
+static void
+scanned_clear (Scanned *s)
+{
+    g_clear_pointer (&s->hits, g_free);
+}
+
+/* re_match(), unless the prefilter says pattern @id cannot match. */
+static gboolean
+re_match_scanned (BounceRegex *re, int id, Scanned *s)
+{
+    if (re == NULL || s->text == NULL)
+        return FALSE;
+    if (s->pf != NULL && id >= 0) {
+        if (s->hits == NULL) {
+            s->hits = g_new (guint64, _bounce_prefilter_n_words (s->pf));
+            _bounce_prefilter_scan (s->pf, s->text, match_length (s->text), s->hits);
+        }
+        if (!_bounce_prefilter_may_match (s->pf, s->hits, id)) {
+            if (G_UNLIKELY (_bounce_prefilter_verify) && re_match (re, s->text))
+                g_error ("prefilter ruled out /%s/, which matches",
+                         _bounce_regex_get_pattern (re));
+            return FALSE;
+        }
+    }
+    return re_match (re, s->text);
+}
+
 /* The decoder that best fits: from counts 3, header and body 2, subject
  * 1; the first in file order wins a tie.  The body patterns (the costly
  * ones) are tried only where they could still change the result. */
@@ -127,20 +210,26 @@ choose_decoder (BounceDecodeContext *ctx, const char *subject,
                 gboolean *out_by_header)
 {
     const BounceDecoderData *d = ctx->data;
+    const BouncePrefilter *pf = decoders_prefilter (d);
     g_autofree char *headers = header_text (ctx);
     g_autofree char *notice = NULL;
     guint n = d->decoders->len;
     g_autofree int *cheap = g_new0 (int, n);
     int best = -1, best_score = 0;
+    Scanned from, head, subj, body;
 
+    scanned_init (&from, pf, ctx->from_lines);
+    scanned_init (&head, pf, headers);
+    scanned_init (&subj, pf, subject);
+    scanned_init (&body, pf, NULL);
     for (guint i = 0; i < n; i++) {
         const BounceDecoder *dec = d->decoders->pdata[i];
 
-        if (re_match (dec->from, ctx->from_lines))
+        if (re_match_scanned (dec->from, dec->filter[0], &from))
             cheap[i] += 3;
-        if (re_match (dec->header, headers))
+        if (re_match_scanned (dec->header, dec->filter[1], &head))
             cheap[i] += 2;
-        if (re_match (dec->subject, subject))
+        if (re_match_scanned (dec->subject, dec->filter[2], &subj))
             cheap[i] += 1;
     }
     /* Highest header score first, so that the bar rises early. */
@@ -159,16 +248,16 @@ choose_decoder (BounceDecodeContext *ctx, const char *subject,
                      (score + 2 == best_score && (int) i > best)))
                     continue;
                 if (notice == NULL)
-                    notice = notice_text (ctx);
-                if (!re_match (dec->body, notice))
+                    body.text = notice = notice_text (ctx);
+                if (!re_match_scanned (dec->body, dec->filter[3], &body))
                     continue;
                 score += 2;
             } else if (dec->body != NULL &&
                 (score + 2 > best_score ||
                  (score + 2 == best_score && (int) i < best))) {
                 if (notice == NULL)
-                    notice = notice_text (ctx);
-                if (re_match (dec->body, notice))
+                    body.text = notice = notice_text (ctx);
+                if (re_match_scanned (dec->body, dec->filter[3], &body))
                     score += 2;
             }
             if (score > 0 && (score > best_score ||
@@ -178,6 +267,10 @@ choose_decoder (BounceDecodeContext *ctx, const char *subject,
             }
         }
     }
+    scanned_clear (&from);
+    scanned_clear (&head);
+    scanned_clear (&subj);
+    scanned_clear (&body);
     if (out_by_header != NULL)
         *out_by_header = best >= 0 && cheap[best] > 0;
     return best >= 0 ? d->decoders->pdata[best] : NULL;

@@ -15,6 +15,7 @@
 typedef enum {
     FIELD_OTHER,
     FIELD_REPORTING_MTA,
+    FIELD_QUEUE_ID,
     FIELD_ARRIVAL_DATE,
     FIELD_FINAL_RECIPIENT,
     FIELD_ORIGINAL_RECIPIENT,
@@ -30,6 +31,9 @@ static const struct {
     FieldId id;
 } fields[] = {
     { "reporting-mta", FIELD_REPORTING_MTA },
+    /* Postfix's per-message field: the queue id of the original message
+     * (src/bounce/bounce_notify_util.c, bounce_header_dsn). */
+    { "x-postfix-queue-id", FIELD_QUEUE_ID },
     { "arrival-date", FIELD_ARRIVAL_DATE },
     { "final-recipient", FIELD_FINAL_RECIPIENT },
     { "original-recipient", FIELD_ORIGINAL_RECIPIENT },
@@ -190,6 +194,10 @@ handle_field (DsnState *st, FieldId id, const char *value)
         if (report->reporting_mta == NULL)
             report->reporting_mta = split_typed (value, NULL);
         return;
+    case FIELD_QUEUE_ID:
+        if (report->queue_id == NULL)
+            report->queue_id = g_strstrip (g_strdup (value));
+        return;
     case FIELD_ARRIVAL_DATE:
         if (report->arrival_date == NULL)
             report->arrival_date = _bounce_date_to_iso8601 (value);
@@ -325,7 +333,7 @@ address_at (const char *text, const char *p, gsize alen)
 /* The reply that starts the line before @p in @body, as Sendmail writes
  * a recipient's status ("550 5.1.1 <a@b>... User unknown", deliver.c) or
  * a transcript line ("<<< 550 5.1.1 <a@b>... unknown"): the length of
- * that part of the line, or 0. */
+ * that part of the line from the reply code (past the "<<< "), or 0. */
 static gsize
 reply_before (const char *body, const char *p)
 {
@@ -348,7 +356,7 @@ reply_before (const char *body, const char *p)
     if (_bounce_reply_pick (part, NULL) < 400 ||
         (guint64) _bounce_reply_pick (part, NULL) != g_ascii_strtoull (q, NULL, 10))
         return 0;
-    return (gsize) (p - line);
+    return (gsize) (p - q);
 }
 
 /* The text that follows @addr in @body (its first mention at or after
@@ -379,10 +387,9 @@ text_after_address (const char *body, const char *from, const char *addr,
             gboolean alone = strspn (q, " \t:>.,;") >= len;
             guint lines = 0;
 
-            if (before > 0) {
+            /* The line from its reply on, as written. */
+            if (before > 0)
                 g_string_append_len (out, p - before, (gssize) (before + alen));
-                g_string_append_c (out, ' ');
-            }
             g_string_append_len (out, q, (gssize) len);
             /* More lines belong to it when they are indented, or, for an
              * address alone on its line, up to a blank line.  A line that
@@ -528,6 +535,97 @@ transcript_code (const char *transcript)
     return 0;
 }
 
+/* Is the reply on a transcript line (@line, @len bytes past "<<< ") the
+ * one @diagnostic holds: the reply code @diagnostic gives, and the first
+ * words after the code and a status ("550-5.1.1 The email ..." on the
+ * line, "550 5.1.1 The email ..." unfolded, or inside a decoder's text
+ * "(reason: 550 5.1.1 The email ...)") found in @diagnostic? */
+static gboolean
+same_reply (const char *line, gsize len, const char *diagnostic, int code)
+{
+    const char *a = line + 4;
+    g_autofree char *words = NULL;
+    g_autofree char *lower = NULL;
+    gsize n;
+
+    if (len < 5 || (guint64) code != g_ascii_strtoull (line, NULL, 10))
+        return FALSE;
+    len -= 4;
+    {
+        g_autofree char *status = bounce_status_normalize (a);
+
+        if (status != NULL)
+            while (len > 0 && *a != ' ') {
+                a++;
+                len--;
+            }
+    }
+    while (len > 0 && *a == ' ') {
+        a++;
+        len--;
+    }
+    n = MIN (len, 24);
+    if (n < 4)
+        return FALSE;
+    words = g_ascii_strdown (a, (gssize) n);
+    lower = g_ascii_strdown (diagnostic, -1);
+    return strstr (lower, words) != NULL;
+}
+
+/* The command that @diagnostic answered, from Sendmail's transcript in
+ * @body: it
+ * writes each command it sends as ">>> CMD" and each line it reads as
+ * "<<< NNN..." (usersmtp.c, smtpmessage() and reply()).  Replies come in
+ * the order of the commands (RFC 2920 section 3.1), also when a
+ * pipelined group ">>> MAIL", ">>> RCPT", ">>> DATA" is sent before the
+ * first reply: each complete reply ("NNN " or a lone "NNN", not the
+ * "NNN-" of a line that goes on) answers the oldest command not yet
+ * answered.  NULL when @body has no transcript or it does not hold the
+ * reply. */
+const char *
+_bounce_transcript_command (const char *body, const char *diagnostic)
+{
+    g_autoptr (GPtrArray) pending = g_ptr_array_new ();
+    const char *transcript = body != NULL ? transcript_of (body) : NULL;
+    int code = diagnostic != NULL ? bounce_reply_code_find (diagnostic) : 0;
+
+    if (transcript == NULL || code == 0)
+        return NULL;
+    for (const char *line = transcript; line != NULL && *line != '\0';) {
+        const char *eol = strchr (line, '\n');
+        const char *q = line;
+        gsize len;
+
+        while (*q == ' ' || *q == '\t')
+            q++;
+        len = eol != NULL ? (gsize) (eol - q) : strlen (q);
+        while (len > 0 && (q[len - 1] == '\r' || q[len - 1] == ' '))
+            len--;
+        if (len > 4 && strncmp (q, ">>> ", 4) == 0) {
+            g_autofree char *cmd = g_strndup (q, len);
+            /* ">>> ." ends the message text: its reply answers DATA. */
+            const char *name = strcmp (cmd, ">>> .") == 0
+                                   ? "DATA"
+                                   : bounce_smtp_command_find (cmd);
+
+            g_ptr_array_add (pending, (gpointer) (name != NULL ? name : ""));
+        } else if (len > 6 && strncmp (q, "<<< ", 4) == 0 &&
+                   g_ascii_isdigit (q[4])) {
+            const char *reply = q + 4;
+            gboolean last = len == 7 || reply[3] == ' ';
+
+            if (pending->len > 0 && same_reply (reply, len - 4, diagnostic, code)) {
+                const char *name = pending->pdata[0];
+                return name[0] != '\0' ? name : NULL;
+            }
+            if (last && pending->len > 0)
+                g_ptr_array_remove_index (pending, 0);
+        }
+        line = eol != NULL ? eol + 1 : NULL;
+    }
+    return NULL;
+}
+
 /* Sendmail keeps only the first line of a multi-line reply for the
  * Diagnostic-Code (usersmtp.c, reply(): "first line of real reply --
  * ignore rest"), but its transcript has every line after "<<< " (as has
@@ -607,8 +705,11 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
         text = text_after_address (body, body, r->address, FALSE, &next);
         if (r->smtp_command == NULL) {
             const char *cmd = bounce_smtp_command_find (r->diagnostic);
-            /* Not from a whole transcript: with PIPELINING, the replies
-             * to RCPT come after ">>> DATA". */
+            /* The command its reply answers in Sendmail's transcript;
+             * not the last command of the text: with PIPELINING, the
+             * replies to RCPT come after ">>> DATA". */
+            if (cmd == NULL)
+                cmd = _bounce_transcript_command (body, r->diagnostic);
             if (cmd == NULL)
                 cmd = bounce_smtp_command_find (text);
             r->smtp_command = g_strdup (cmd);
@@ -633,8 +734,12 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
         for (guint tries = 0;
              (strlen (text) < 12 || quoted_header_field (text)) && next != NULL && tries < 4;
              tries++) {
+            /* A transcript line or Sendmail's status line that names
+             * the address holds the reply from its code on ("<<< 550
+             * 5.1.1 <a@b>... User unknown", after an empty
+             * "Diagnostic-Code: smtp;"). */
             g_autofree char *later =
-                text_after_address (body, next, r->address, FALSE, &next);
+                text_after_address (body, next, r->address, TRUE, &next);
             if (later == NULL)
                 break;
             strip_lead (later);
@@ -657,6 +762,9 @@ _bounce_dsn_enrich (BounceReport *report, const char *body)
         if (r->smtp_code == 0)
             r->smtp_code = notice_code_for (body, r->address);
     transcript:
+        if (r->smtp_command == NULL && r->diagnostic != NULL)
+            r->smtp_command = g_strdup (
+                _bounce_transcript_command (body, r->diagnostic));
         /* The only recipient, not named in the notice (an alias, a
          * program): the first refusal of the transcript. */
         if (r->smtp_code == 0 && report->recipients->len == 1 &&

@@ -13,7 +13,10 @@
  * rest is read past and counted (bounce_input_get_message_size), so that
  * a writer on a pipe (the MTA) is never cut off.  Mbox messages start at
  * a "From " line at the top of the file or after a blank line; ">From"
- * quoting is left as it is.
+ * quoting is left as it is.  (GMime's parser in mbox mode is not used:
+ * it ends a message at any "From " line, blank line before or not, and
+ * can stop making progress after one; tests/test-input.c,
+ * test_gmime_mbox_mode, shows both.)
  */
 #include <errno.h>
 #include <fcntl.h>

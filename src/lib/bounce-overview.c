@@ -1,8 +1,11 @@
 /*
  * bounce-overview.c - `bouncestat report`: the overview of a window and
  * the counts grouped --by reason, domain, day, week, mta, remote_mta,
- * recipient, sender or campaign, each from one pass over the bounces
- * (the events_report index).
+ * recipient, sender or campaign.  The overview of the whole history
+ * reads the sums the schema's triggers keep (report_days and the others,
+ * schema version 11); with a window, and for --by, one pass over the
+ * bounces (the events_report index) groups and counts them in
+ * GHashTables.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,6 +48,9 @@ static const struct {
                               " JOIN messages m ON m.id = e.message_id" },
     [BOUNCE_GROUP_CAMPAIGN] = { "campaign", "campaign",
                                 "coalesce (h.value, '(none)')", NULL },
+    /* Schema version 10 (before it, every event is a message's). */
+    [BOUNCE_GROUP_ORIGIN] = { "origin", "origin", "m.origin",
+                              " JOIN messages m ON m.id = e.message_id" },
 };
 
 const char *
@@ -70,6 +76,7 @@ bounce_group_from_string (const char *name, BounceGroup *out_group)
 /* Counts of one group of the overview. */
 typedef struct {
     char *key;
+    guint index; /* in its Groups' items */
     gint64 bounces;
     gint64 hard;
     gint64 recipients; /* distinct addresses */
@@ -86,20 +93,6 @@ counts_free (gpointer data)
     g_free (counts);
 }
 
-static void
-counts_add (GHashTable *by_key, const char *key, gboolean hard)
-{
-    Counts *counts = g_hash_table_lookup (by_key, key);
-
-    if (counts == NULL) {
-        counts = g_new0 (Counts, 1);
-        counts->key = g_strdup (key);
-        g_hash_table_insert (by_key, counts->key, counts);
-    }
-    counts->bounces++;
-    counts->hard += hard;
-}
-
 static int
 counts_by_count (gconstpointer a, gconstpointer b)
 {
@@ -111,136 +104,184 @@ counts_by_count (gconstpointer a, gconstpointer b)
     return strcmp (x->key, y->key);
 }
 
-/* Groups keyed by a 64-bit hash of their name, in an open-addressing
- * table: the overview looks one up for every row, and comparing the
- * hash alone (FNV-1a, then mixed) is what makes a million rows fast.
- * Two names with one 64-bit hash would be counted together; with the
- * numbers of addresses a database holds that is far below one chance
- * in a million. */
+/* Groups by their name (a GHashTable: each name its own group). */
 typedef struct {
-    guint64 *keys; /* 0: empty */
-    guint32 *values; /* index + 1 in items */
-    gsize size; /* a power of two */
-    gsize used;
-    GPtrArray *items; /* Counts; NULL for a set */
+    GHashTable *by_key; /* key (borrowed from the Counts) -> Counts */
+    GPtrArray *items;   /* the Counts, owned */
 } Groups;
 
-/* splitmix64's finaliser; never 0 (the mark of an empty slot). */
-static guint64
-mix64 (guint64 h)
-{
-    h ^= h >> 30;
-    h *= G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
-    h ^= h >> 27;
-    h *= G_GUINT64_CONSTANT (0x94d049bb133111eb);
-    h ^= h >> 31;
-    return h != 0 ? h : 1;
-}
-
-static guint64
-hash64 (const char *text)
-{
-    guint64 h = G_GUINT64_CONSTANT (14695981039346656037);
-
-    for (const guchar *p = (const guchar *) text; *p != '\0'; p++) {
-        h ^= *p;
-        h *= G_GUINT64_CONSTANT (1099511628211);
-    }
-    /* splitmix64's finaliser spreads FNV's low bits. */
-    return mix64 (h);
-}
-
-static gsize
-groups_probe (const Groups *g, guint64 h)
-{
-    gsize i = (gsize) h & (g->size - 1);
-
-    while (g->keys[i] != 0 && g->keys[i] != h)
-        i = (i + 1) & (g->size - 1);
-    return i;
-}
-
 static void
-groups_grow (Groups *g)
+groups_init (Groups *g)
 {
-    guint64 *old_keys = g->keys;
-    guint32 *old_values = g->values;
-    gsize old_size = g->size;
-
-    g->size = old_size != 0 ? old_size * 2 : 256;
-    g->keys = g_new0 (guint64, g->size);
-    g->values = g_new0 (guint32, g->size);
-    for (gsize i = 0; i < old_size; i++)
-        if (old_keys[i] != 0) {
-            gsize j = groups_probe (g, old_keys[i]);
-
-            g->keys[j] = old_keys[i];
-            g->values[j] = old_values[i];
-        }
-    g_free (old_keys);
-    g_free (old_values);
+    g->by_key = g_hash_table_new (g_str_hash, g_str_equal);
+    g->items = g_ptr_array_new_with_free_func (counts_free);
 }
 
-/* Finds the group @key, adding it when new (*@out_new set); returns its
- * Counts, or NULL for a set. */
+/* The group @key, added when new. */
 static Counts *
-groups_get_hashed (Groups *g, guint64 h, const char *key, gboolean *out_new)
+groups_get (Groups *g, const char *key)
 {
-    Counts *counts;
-    gsize i;
+    Counts *counts = g_hash_table_lookup (g->by_key, key);
 
-    if ((g->used + 1) * 2 > g->size)
-        groups_grow (g);
-    i = groups_probe (g, h);
-    if (g->keys[i] != 0) {
-        *out_new = FALSE;
-        return g->items != NULL ? g->items->pdata[g->values[i] - 1] : NULL;
+    if (counts == NULL) {
+        counts = g_new0 (Counts, 1);
+        counts->key = g_strdup (key);
+        counts->index = g->items->len;
+        g_hash_table_insert (g->by_key, counts->key, counts);
+        g_ptr_array_add (g->items, counts);
     }
-    g->keys[i] = h;
-    g->used++;
-    *out_new = TRUE;
-    if (g->items == NULL)
-        return NULL;
-    counts = g_new0 (Counts, 1);
-    counts->key = g_strdup (key);
-    g_ptr_array_add (g->items, counts);
-    g->values[i] = g->items->len;
     return counts;
 }
 
-static Counts *
-groups_get (Groups *g, const char *key, gboolean *out_new)
-{
-    return groups_get_hashed (g, hash64 (key), key, out_new);
-}
-
-/* Mixes @value into @h (splitmix64's finaliser): the key of a pair. */
-static guint64
-hash_pair (guint64 h, guint64 value)
-{
-    h ^= (value + 1) * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15);
-    return mix64 (h);
-}
-
+/* Counts @n bounces of group @key, hard or not. */
 static void
-groups_add (Groups *g, const char *key, gboolean hard)
+groups_add (Groups *g, const char *key, gboolean hard, gint64 n)
 {
-    gboolean is_new;
-    Counts *counts = groups_get (g, key, &is_new);
+    Counts *counts = groups_get (g, key);
 
-    counts->bounces++;
-    counts->hard += hard;
+    counts->bounces += n;
+    counts->hard += hard ? n : 0;
 }
 
 static void
 groups_clear (Groups *g)
 {
-    g_clear_pointer (&g->keys, g_free);
-    g_clear_pointer (&g->values, g_free);
+    g_clear_pointer (&g->by_key, g_hash_table_unref);
     g_clear_pointer (&g->items, g_ptr_array_unref);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Groups, groups_clear)
+
+/* A set of (group, value) pairs, for the distinct counts of each group:
+ * the group is its index, the value a message id or the number of an
+ * address in @names (the kind tells which).  Where a pointer holds 64
+ * bits and the three fit, the
+ * pair is the key itself (no memory of its own to reach); else it is a
+ * Pair, kept in blocks rather than allocated one by one. */
+typedef struct {
+    guint group;
+    guint kind; /* PAIR_MESSAGE or PAIR_NAME */
+    gint64 value;
+} Pair;
+
+enum { PAIR_MESSAGE, PAIR_NAME };
+
+#define PAIR_BLOCK 4096
+/* Packed: (group + 1) << (PAIR_VALUE_BITS + 1) | kind << PAIR_VALUE_BITS
+ * | value. */
+#define PAIR_VALUE_BITS 40
+#define PAIR_GROUPS_MAX \
+    ((G_GUINT64_CONSTANT (1) << (63 - PAIR_VALUE_BITS)) - 1)
+
+static guint
+mix_hash (guint64 h)
+{
+    /* splitmix64's finaliser */
+    h ^= h >> 30;
+    h *= G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
+    h ^= h >> 27;
+    h *= G_GUINT64_CONSTANT (0x94d049bb133111eb);
+    return (guint) (h ^ (h >> 31));
+}
+
+static guint
+packed_hash (gconstpointer p)
+{
+    return mix_hash ((guint64) GPOINTER_TO_SIZE (p));
+}
+
+static guint
+pair_hash (gconstpointer p)
+{
+    const Pair *pair = p;
+
+    return mix_hash ((guint64) pair->value ^
+                     ((guint64) pair->group << 32 | pair->group) ^
+                     ((guint64) pair->kind << 63));
+}
+
+static gboolean
+pair_equal (gconstpointer a, gconstpointer b)
+{
+    const Pair *x = a, *y = b;
+
+    return x->group == y->group && x->kind == y->kind &&
+           x->value == y->value;
+}
+
+typedef struct {
+    GHashTable *packed; /* packed pairs */
+    GHashTable *pairs;  /* Pair (in blocks): those that do not pack */
+    GHashTable *names;  /* the addresses (owned) -> their number + 1 */
+    GPtrArray *blocks;  /* of PAIR_BLOCK Pairs */
+    guint used;         /* of the last block */
+} PairSet;
+
+static void
+pair_set_init (PairSet *set)
+{
+    set->packed = g_hash_table_new (packed_hash, g_direct_equal);
+    set->pairs = g_hash_table_new (pair_hash, pair_equal);
+    set->names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    set->blocks = g_ptr_array_new_with_free_func (g_free);
+    set->used = PAIR_BLOCK;
+}
+
+/* Adds (@group, @kind, @value); 1 if it was not in the set yet, else
+ * 0. */
+static int
+pair_set_add (PairSet *set, const Counts *group, guint kind, gint64 value)
+{
+    Pair *pair;
+
+    if (sizeof (gpointer) >= sizeof (guint64) && value >= 0 &&
+        value < (G_GINT64_CONSTANT (1) << PAIR_VALUE_BITS) &&
+        group->index < PAIR_GROUPS_MAX) {
+        guint64 key = ((guint64) group->index + 1) << (PAIR_VALUE_BITS + 1) |
+                      (guint64) kind << PAIR_VALUE_BITS | (guint64) value;
+
+        return g_hash_table_add (set->packed, GSIZE_TO_POINTER ((gsize) key));
+    }
+    if (set->used == PAIR_BLOCK) {
+        g_ptr_array_add (set->blocks, g_new (Pair, PAIR_BLOCK));
+        set->used = 0;
+    }
+    pair = (Pair *) g_ptr_array_index (set->blocks, set->blocks->len - 1) +
+           set->used;
+    pair->group = group->index;
+    pair->kind = kind;
+    pair->value = value;
+    /* The slot is kept only when the pair is new. */
+    if (!g_hash_table_insert (set->pairs, pair, NULL))
+        return 0;
+    set->used++;
+    return 1;
+}
+
+/* Adds (@group, @name). */
+static int
+pair_set_add_name (PairSet *set, const Counts *group, const char *name)
+{
+    gpointer number = g_hash_table_lookup (set->names, name);
+
+    if (number == NULL) {
+        number = GUINT_TO_POINTER (g_hash_table_size (set->names) + 1);
+        g_hash_table_insert (set->names, g_strdup (name), number);
+    }
+    return pair_set_add (set, group, PAIR_NAME,
+                         GPOINTER_TO_UINT (number) - 1);
+}
+
+static void
+pair_set_clear (PairSet *set)
+{
+    g_clear_pointer (&set->packed, g_hash_table_unref);
+    g_clear_pointer (&set->pairs, g_hash_table_unref);
+    g_clear_pointer (&set->names, g_hash_table_unref);
+    g_clear_pointer (&set->blocks, g_ptr_array_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PairSet, pair_set_clear)
 
 /* The Counts of @items that counted a bounce, by count (a new array;
  * the Counts borrowed). */
@@ -356,11 +397,10 @@ message_groups (BounceReader *reader,
     while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         gint64 id = sqlite3_column_int64 (stmt, 0);
         const char *key = (const char *) sqlite3_column_text (stmt, 1);
-        gboolean is_new;
 
         rc = SQLITE_OK;
         if (id >= 0 && id <= max_id && key != NULL)
-            map->pdata[id] = groups_get (groups, key, &is_new);
+            map->pdata[id] = groups_get (groups, key);
     }
     sqlite3_finalize (stmt);
     if (rc != SQLITE_DONE) {
@@ -388,14 +428,12 @@ bounce_query_report (BounceReader *reader,
     g_autoptr (GHashTable) who = NULL;
     g_autoptr (GPtrArray) sorted = NULL;
     g_auto (Groups) groups = { NULL };
-    g_auto (Groups) address_pairs = { NULL };
-    g_auto (Groups) message_pairs = { NULL };
+    g_auto (PairSet) pairs = { NULL };
     g_autofree char *spec = NULL;
     g_autofree char *last_key = NULL;
     g_autoptr (GPtrArray) by_message = NULL;
     char week_day[16] = "", week_key[16] = "";
     Counts *no_group = NULL;
-    gboolean no_group_new;
     Counts *last = NULL;
     BounceTable *table;
     sqlite3_stmt *stmt = NULL;
@@ -410,15 +448,15 @@ bounce_query_report (BounceReader *reader,
         if (who == NULL)
             return NULL;
     }
-    groups.items = g_ptr_array_new_with_free_func (counts_free);
+    groups_init (&groups);
+    pair_set_init (&pairs);
     by_message = message_groups (reader, group, o, &groups, error);
     if (by_message == NULL && error != NULL && *error != NULL)
         return NULL;
     if (by_message != NULL)
-        no_group = groups_get (&groups,
-                               group == BOUNCE_GROUP_CAMPAIGN ? "(none)"
-                                                              : "(unknown)",
-                               &no_group_new);
+        no_group = groups_get (&groups, group == BOUNCE_GROUP_CAMPAIGN
+                                            ? "(none)"
+                                            : "(unknown)");
 
     _bounce_query_init (&q);
     if (by_message != NULL)
@@ -427,7 +465,11 @@ bounce_query_report (BounceReader *reader,
     else
         g_string_append_printf (q.sql, "SELECT %s, e.hard, e.address,"
                                        " e.message_id FROM events e",
-                                groups_sql[group].key);
+                                group == BOUNCE_GROUP_ORIGIN &&
+                                        reader->schema_version <
+                                            _BOUNCE_SCHEMA_VERSION_ORIGIN
+                                    ? "'message'"
+                                    : groups_sql[group].key);
     if (by_message == NULL && groups_sql[group].join != NULL)
         g_string_append (q.sql, groups_sql[group].join);
     if (by_message == NULL && group == BOUNCE_GROUP_CAMPAIGN) {
@@ -448,8 +490,6 @@ bounce_query_report (BounceReader *reader,
         gboolean is_hard = sqlite3_column_int (stmt, 1) == 1;
         const char *address = (const char *) sqlite3_column_text (stmt, 2);
         gint64 message = sqlite3_column_int64 (stmt, 3);
-        guint64 group_hash;
-        gboolean is_new;
         Counts *c;
 
         rc = SQLITE_OK;
@@ -482,25 +522,16 @@ bounce_query_report (BounceReader *reader,
             /* Rows often come in runs of one key (days, in time order). */
             c = last;
         } else {
-            c = groups_get (&groups, key, &is_new);
+            c = groups_get (&groups, key);
             last = c;
             g_free (last_key);
             last_key = g_strdup (key);
         }
         c->bounces++;
         c->hard += is_hard;
-        /* The group's Counts pointer identifies it within this pass. */
-        group_hash = hash_pair (GPOINTER_TO_SIZE (c), 0);
-        if (address != NULL) {
-            groups_get_hashed (&address_pairs,
-                               hash_pair (group_hash, hash64 (address)), NULL,
-                               &is_new);
-            c->recipients += is_new;
-        }
-        groups_get_hashed (&message_pairs,
-                           hash_pair (group_hash, (guint64) message), NULL,
-                           &is_new);
-        c->messages += is_new;
+        if (address != NULL)
+            c->recipients += pair_set_add_name (&pairs, c, address);
+        c->messages += pair_set_add (&pairs, c, PAIR_MESSAGE, message);
     }
     if (rc != SQLITE_DONE) {
         _bounce_reader_error (error, reader, rc, "reading the bounces");
@@ -626,15 +657,81 @@ side_of (GHashTable *who, const char *reason)
     return SIDE_OTHER;
 }
 
-/* The outcomes of the overview's messages, in the order that decides
- * under which a message with several is counted. */
-static const char *const outcome_order[] = { "delay", "delivered",
-                                             "feedback", "autoreply",
-                                             "unknown" };
+/* The outcomes after bounce in the order that decides under which a
+ * message with several is counted: report_outcomes has it since schema
+ * version 11; this is that table's order, for older databases. */
+static const char *const outcome_order_before_sums[] = {
+    "delay", "delivered", "feedback", "autoreply", "unknown"
+};
+
+/* The outcomes after bounce, in that order (transfer full). */
+static GPtrArray *
+outcome_order (BounceReader *reader, GError **error)
+{
+    g_autoptr (GPtrArray) order = g_ptr_array_new_with_free_func (g_free);
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    if (reader->schema_version < _BOUNCE_SCHEMA_VERSION_SUMS) {
+        for (guint i = 0; i < G_N_ELEMENTS (outcome_order_before_sums); i++)
+            g_ptr_array_add (order, g_strdup (outcome_order_before_sums[i]));
+        return g_steal_pointer (&order);
+    }
+    rc = sqlite3_prepare_v2 (reader->db,
+                             "SELECT outcome FROM report_outcomes"
+                             " WHERE outcome <> 'bounce' ORDER BY rank",
+                             -1, &stmt, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        g_ptr_array_add (order, g_strdup ((const char *) sqlite3_column_text (
+                                    stmt, 0)));
+    }
+    sqlite3_finalize (stmt);
+    if (rc != SQLITE_DONE) {
+        _bounce_reader_error (error, reader, rc, "reading the outcomes");
+        return NULL;
+    }
+    return g_steal_pointer (&order);
+}
+
+/* What the overview counts of the bounces, from the events or from the
+ * sums (report_days and the others). */
+typedef struct {
+    gint64 bounces, hard;
+    gint64 n_addresses, n_messages;
+    char first[64], last[64];
+    Groups reasons, domains, days;
+} Tally;
+
+static void
+tally_clear (Tally *t)
+{
+    groups_clear (&t->reasons);
+    groups_clear (&t->domains);
+    groups_clear (&t->days);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Tally, tally_clear)
+
+/* Counts @n bounces of one day, reason (NULL: none) and hardness. */
+static void
+tally_day (Tally *t, GHashTable *who, const char *day, const char *reason,
+           gboolean hard, gint64 n, Counts **day_counts)
+{
+    if (*day_counts == NULL || strncmp (day, (*day_counts)->key, 10) != 0) {
+        char key[11];
+
+        g_strlcpy (key, day, sizeof key);
+        *day_counts = groups_get (&t->days, key);
+    }
+    (*day_counts)->bounces += n;
+    (*day_counts)->hard += hard ? n : 0;
+    (*day_counts)->side[side_of (who, reason)] += n;
+}
 
 /* The messages of the window by what they are: each message once, under
- * the first outcome of bounce, outcome_order that its recipients have
- * ("none" for the messages without any, by the time they were
+ * the first outcome of bounce, outcome_order () that its recipients
+ * have ("none" for the messages without any, by the time they were
  * received).  @messages holds the messages with bounces (@n_bounce of
  * them, @bounces recipients); the others are added to it. */
 static BounceTable *
@@ -647,21 +744,24 @@ query_outcomes (BounceReader *reader,
 {
     g_autoptr (BounceTable) table =
         _bounce_table_new_from_spec ("outcome,messages:i,recipients:i");
+    g_autoptr (GPtrArray) order = outcome_order (reader, error);
     gint64 all = n_bounce;
     sqlite3_stmt *stmt = NULL;
     Query q;
     int rc;
 
+    if (order == NULL)
+        return NULL;
     _bounce_table_take_row (table, g_strdup ("bounce"), _bounce_int_text (n_bounce),
                     _bounce_int_text (bounces));
-    /* One outcome at a time (the events_outcome_time index): a message
+    /* One outcome at a time (the events_report index): a message
      * already seen has an outcome that comes first. */
-    for (guint i = 0; i < G_N_ELEMENTS (outcome_order); i++) {
+    for (guint i = 0; i < order->len; i++) {
         gint64 n = 0, recipients = 0;
 
         _bounce_query_init (&q);
         _bounce_query_add (&q, "SELECT e.message_id FROM events e WHERE"
-                       " e.outcome = ?", outcome_order[i]);
+                       " e.outcome = ?", order->pdata[i]);
         _bounce_query_add_filters (&q, o, "e");
         rc = _bounce_query_prepare (reader, &q, &stmt);
         while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
@@ -676,7 +776,7 @@ query_outcomes (BounceReader *reader,
             return NULL;
         }
         if (recipients > 0)
-            _bounce_table_take_row (table, g_strdup (outcome_order[i]),
+            _bounce_table_take_row (table, g_strdup (order->pdata[i]),
                             _bounce_int_text (n), _bounce_int_text (recipients));
         all += n;
     }
@@ -712,7 +812,166 @@ query_outcomes (BounceReader *reader,
 /* One pass over the bounces of the window (the events_report index
  * holds every column read, in time order): the totals, reasons, domains
  * and days are counted here rather than in four GROUP BY queries, each
- * of which would sort a million rows. */
+ * of which would sort a million rows.  The messages with bounces are
+ * left in @message_set for query_outcomes. */
+static gboolean
+tally_events (BounceReader *reader, const BounceQueryOptions *o,
+              GHashTable *who, Tally *t, IdSet *message_set, GError **error)
+{
+    g_autoptr (GHashTable) addresses =
+        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    Counts *day_counts = NULL;
+    sqlite3_stmt *stmt = NULL;
+    Query q;
+    int rc;
+
+    _bounce_query_init (&q);
+    g_string_append (q.sql, "SELECT e.event_time, e.reason, e.hard,"
+                            " e.registrable_domain, e.address, e.message_id"
+                            " FROM events e WHERE e.outcome = 'bounce'");
+    _bounce_query_add_filters (&q, o, "e");
+    rc = _bounce_query_prepare (reader, &q, &stmt);
+    _bounce_query_clear (&q);
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        const char *time = (const char *) sqlite3_column_text (stmt, 0);
+        const char *reason = (const char *) sqlite3_column_text (stmt, 1);
+        gboolean is_hard = sqlite3_column_int (stmt, 2) == 1;
+        const char *domain = (const char *) sqlite3_column_text (stmt, 3);
+        const char *address = (const char *) sqlite3_column_text (stmt, 4);
+        gint64 message = sqlite3_column_int64 (stmt, 5);
+
+        t->bounces++;
+        t->hard += is_hard;
+        if (t->first[0] == '\0' || strcmp (time, t->first) < 0)
+            g_strlcpy (t->first, time, sizeof t->first);
+        if (strcmp (time, t->last) > 0)
+            g_strlcpy (t->last, time, sizeof t->last);
+        groups_add (&t->reasons, reason != NULL ? reason : "unknown", is_hard, 1);
+        groups_add (&t->domains, domain != NULL ? domain : "(unknown)",
+                    is_hard, 1);
+        /* Rows come in time order: most are on the day of the last one. */
+        tally_day (t, who, time, reason, is_hard, 1, &day_counts);
+        if (address != NULL && !g_hash_table_contains (addresses, address)) {
+            g_hash_table_add (addresses, g_strdup (address));
+            t->n_addresses++;
+        }
+        t->n_messages += id_set_add (message_set, message);
+    }
+    sqlite3_finalize (stmt);
+    if (rc != SQLITE_DONE)
+        return _bounce_reader_error (error, reader, rc, "reading the bounces");
+    return TRUE;
+}
+
+#define COL(i) ((const char *) sqlite3_column_text (stmt, (i)))
+/* '' stands for NULL in the sums' keys. */
+#define KEY(i) (COL (i) != NULL && COL (i)[0] != '\0' ? COL (i) : NULL)
+
+/* The same from the sums the triggers keep (schema version 11), for the
+ * whole history: a few thousand rows instead of every bounce.  Adds
+ * the outcomes table to @overview. */
+static gboolean
+tally_sums (BounceReader *reader, const char *first_day,
+            const char *last_day, GHashTable *who, Tally *t,
+            BounceOverview *overview, GError **error)
+{
+    static const char *const sql[] = {
+        /* 0: the totals */
+        "SELECT (SELECT coalesce (sum (events), 0) FROM report_days"
+        "         WHERE outcome = 'bounce'),"
+        " (SELECT coalesce (sum (events), 0) FROM report_days"
+        "   WHERE outcome = 'bounce' AND hard = 1),"
+        " (SELECT count (*) FROM report_addresses),"
+        " (SELECT messages FROM report_outcomes WHERE outcome = 'bounce'),"
+        " (SELECT min (event_time) FROM events WHERE outcome = 'bounce'),"
+        " (SELECT max (event_time) FROM events WHERE outcome = 'bounce'),"
+        " (SELECT count (*) FROM messages)"
+        "  - (SELECT sum (messages) FROM report_outcomes)",
+        /* 1: the reasons */
+        "SELECT reason, hard, sum (events) FROM report_days"
+        " WHERE outcome = 'bounce' GROUP BY reason, hard",
+        /* 2: the domains */
+        "SELECT registrable_domain, hard, bounces FROM report_domains",
+        /* 3: the days of the trend */
+        "SELECT day, reason, hard, events FROM report_days"
+        " WHERE outcome = 'bounce' AND day >= ?1 AND day <= ?2",
+        /* 4: the outcomes */
+        "SELECT o.outcome, o.messages, (SELECT coalesce (sum (d.events), 0)"
+        " FROM report_days d WHERE d.outcome = o.outcome)"
+        " FROM report_outcomes o ORDER BY o.rank",
+    };
+    g_autoptr (BounceTable) outcomes =
+        _bounce_table_new_from_spec ("outcome,messages:i,recipients:i");
+    Counts *day_counts = NULL;
+    gint64 none = 0, all = 0;
+    int rc = SQLITE_OK;
+
+    for (guint i = 0; i < G_N_ELEMENTS (sql) && rc == SQLITE_OK; i++) {
+        sqlite3_stmt *stmt = NULL;
+
+        rc = sqlite3_prepare_v2 (reader->db, sql[i], -1, &stmt, NULL);
+        if (rc == SQLITE_OK && i == 3) {
+            sqlite3_bind_text (stmt, 1, first_day, -1, SQLITE_STATIC);
+            sqlite3_bind_text (stmt, 2, last_day, -1, SQLITE_STATIC);
+        }
+        while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+            gboolean hard = sqlite3_column_int (stmt, 1) == 1;
+
+            rc = SQLITE_OK;
+            if (i == 0) {
+                t->bounces = sqlite3_column_int64 (stmt, 0);
+                t->hard = sqlite3_column_int64 (stmt, 1);
+                t->n_addresses = sqlite3_column_int64 (stmt, 2);
+                t->n_messages = sqlite3_column_int64 (stmt, 3);
+                g_strlcpy (t->first, COL (4) != NULL ? COL (4) : "",
+                           sizeof t->first);
+                g_strlcpy (t->last, COL (5) != NULL ? COL (5) : "",
+                           sizeof t->last);
+                none = sqlite3_column_int64 (stmt, 6);
+            } else if (i == 1) {
+                groups_add (&t->reasons, KEY (0) != NULL ? KEY (0) : "unknown",
+                            hard, sqlite3_column_int64 (stmt, 2));
+            } else if (i == 2) {
+                groups_add (&t->domains,
+                            KEY (0) != NULL ? KEY (0) : "(unknown)", hard,
+                            sqlite3_column_int64 (stmt, 2));
+            } else if (i == 3) {
+                tally_day (t, who, COL (0), KEY (1),
+                           sqlite3_column_int (stmt, 2) == 1,
+                           sqlite3_column_int64 (stmt, 3), &day_counts);
+            } else {
+                gint64 messages = sqlite3_column_int64 (stmt, 1);
+                gint64 recipients = sqlite3_column_int64 (stmt, 2);
+
+                /* The bounce row is always there, the others when any
+                 * recipient has them (as query_outcomes). */
+                if (recipients > 0 || g_strcmp0 (COL (0), "bounce") == 0)
+                    _bounce_table_take_row (outcomes, g_strdup (COL (0)),
+                                            _bounce_int_text (messages),
+                                            _bounce_int_text (recipients));
+                all += messages;
+            }
+        }
+        sqlite3_finalize (stmt);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    if (rc != SQLITE_OK)
+        return _bounce_reader_error (error, reader, rc, "reading the sums");
+    if (none != 0)
+        _bounce_table_take_row (outcomes, g_strdup ("none"),
+                                _bounce_int_text (none), _bounce_int_text (0));
+    _bounce_table_take_row (outcomes, g_strdup ("all"),
+                            _bounce_int_text (all + none), NULL);
+    overview->outcomes = g_steal_pointer (&outcomes);
+    return TRUE;
+}
+
+#undef KEY
+#undef COL
+
+/* The totals, reasons, domains and days: from the sums for the whole
+ * history (schema version 11), else from the bounces of the window. */
 BounceOverview *
 bounce_query_overview (BounceReader *reader,
                        const BounceQueryOptions *options,
@@ -723,23 +982,13 @@ bounce_query_overview (BounceReader *reader,
     BounceQueryOptions defaults;
     const BounceQueryOptions *o = _bounce_query_options_or_default (options, &defaults);
     g_autoptr (GHashTable) who = NULL;
-    g_auto (Groups) reasons = { NULL };
-    g_auto (Groups) domains = { NULL };
-    g_auto (Groups) addresses = { NULL };
-    g_autoptr (GHashTable) days = NULL;
-    gint64 n_addresses = 0;
+    g_auto (Tally) t;
     g_auto (IdSet) message_set = { NULL, NULL };
     g_autoptr (GPtrArray) sorted = NULL;
-    char first[64] = "", last[64] = "";
-    Counts *day_counts = NULL;
-    gint64 n_messages = 0;
-    BounceOverview *overview;
-    sqlite3_stmt *stmt = NULL;
-    gint64 bounces = 0, hard = 0;
+    g_autoptr (BounceOverview) overview = NULL;
     GDate day, end;
-    Query q;
-    int rc;
 
+    memset (&t, 0, sizeof t);
     if (!_bounce_parse_day (first_day, &day) || !_bounce_parse_day (last_day, &end)) {
         g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_FAILED,
                      "overview: the trend's days must be YYYY-MM-DD");
@@ -748,75 +997,36 @@ bounce_query_overview (BounceReader *reader,
     who = load_reasons (reader, error);
     if (who == NULL)
         return NULL;
-    reasons.items = g_ptr_array_new_with_free_func (counts_free);
-    domains.items = g_ptr_array_new_with_free_func (counts_free);
-    days = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, counts_free);
-
-    _bounce_query_init (&q);
-    g_string_append (q.sql, "SELECT e.event_time, e.reason, e.hard,"
-                            " e.registrable_domain, e.address, e.message_id"
-                            " FROM events e WHERE e.outcome = 'bounce'");
-    _bounce_query_add_filters (&q, o, "e");
-    rc = _bounce_query_prepare (reader, &q, &stmt);
-    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        rc = SQLITE_OK;
-        const char *time = (const char *) sqlite3_column_text (stmt, 0);
-        const char *reason = (const char *) sqlite3_column_text (stmt, 1);
-        gboolean is_hard = sqlite3_column_int (stmt, 2) == 1;
-        const char *domain = (const char *) sqlite3_column_text (stmt, 3);
-        const char *address = (const char *) sqlite3_column_text (stmt, 4);
-        gint64 message = sqlite3_column_int64 (stmt, 5);
-
-        bounces++;
-        hard += is_hard;
-        if (first[0] == '\0' || strcmp (time, first) < 0)
-            g_strlcpy (first, time, sizeof first);
-        if (strcmp (time, last) > 0)
-            g_strlcpy (last, time, sizeof last);
-        groups_add (&reasons, reason != NULL ? reason : "unknown", is_hard);
-        groups_add (&domains, domain != NULL ? domain : "(unknown)", is_hard);
-        /* Rows come in time order: most are on the day of the last one. */
-        if (day_counts == NULL || strncmp (time, day_counts->key, 10) != 0) {
-            char key[11];
-
-            g_strlcpy (key, time, sizeof key);
-            counts_add (days, key, FALSE);
-            day_counts = g_hash_table_lookup (days, key);
-            day_counts->bounces--;
-        }
-        day_counts->bounces++;
-        day_counts->hard += is_hard;
-        day_counts->side[side_of (who, reason)]++;
-        if (address != NULL) {
-            gboolean is_new;
-
-            groups_get (&addresses, address, &is_new);
-            n_addresses += is_new;
-        }
-        n_messages += id_set_add (&message_set, message);
-    }
-    if (rc != SQLITE_DONE) {
-        _bounce_reader_error (error, reader, rc, "reading the bounces");
-        sqlite3_finalize (stmt);
-        _bounce_query_clear (&q);
-        return NULL;
-    }
-    sqlite3_finalize (stmt);
-    _bounce_query_clear (&q);
-
+    groups_init (&t.reasons);
+    groups_init (&t.domains);
+    groups_init (&t.days);
     overview = g_new0 (BounceOverview, 1);
+    if (reader->schema_version >= _BOUNCE_SCHEMA_VERSION_SUMS &&
+        o->since == NULL && o->until == NULL && o->match == NULL) {
+        if (!tally_sums (reader, first_day, last_day, who, &t, overview,
+                         error))
+            return NULL;
+    } else {
+        if (!tally_events (reader, o, who, &t, &message_set, error))
+            return NULL;
+        overview->outcomes = query_outcomes (reader, o, &message_set,
+                                             t.n_messages, t.bounces, error);
+        if (overview->outcomes == NULL)
+            return NULL;
+    }
+
     overview->totals = _bounce_table_new_from_spec (
         "bounces:i,recipients:i,messages:i,hard:i,soft:i,first,last");
-    _bounce_table_take_row (overview->totals, _bounce_int_text (bounces),
-                    _bounce_int_text (n_addresses),
-                    _bounce_int_text (n_messages), _bounce_int_text (hard),
-                    _bounce_int_text (bounces - hard),
-                    first[0] != '\0' ? g_strdup (first) : NULL,
-                    last[0] != '\0' ? g_strdup (last) : NULL);
+    _bounce_table_take_row (overview->totals, _bounce_int_text (t.bounces),
+                    _bounce_int_text (t.n_addresses),
+                    _bounce_int_text (t.n_messages), _bounce_int_text (t.hard),
+                    _bounce_int_text (t.bounces - t.hard),
+                    t.first[0] != '\0' ? g_strdup (t.first) : NULL,
+                    t.last[0] != '\0' ? g_strdup (t.last) : NULL);
 
     overview->reasons = _bounce_table_new_from_spec ("reason,who,bounces:i,hard:i,"
                                              "soft:i");
-    sorted = items_sorted (reasons.items);
+    sorted = items_sorted (t.reasons.items);
     for (guint i = 0; i < sorted->len; i++) {
         const Counts *c = sorted->pdata[i];
 
@@ -829,20 +1039,13 @@ bounce_query_overview (BounceReader *reader,
 
     overview->domains = _bounce_table_new_from_spec ("domain,bounces:i,hard:i,"
                                              "soft:i");
-    sorted = items_sorted (domains.items);
+    sorted = items_sorted (t.domains.items);
     for (guint i = 0; i < sorted->len && (o->top == 0 || i < o->top); i++) {
         const Counts *c = sorted->pdata[i];
 
         _bounce_table_take_row (overview->domains, g_strdup (c->key),
                         _bounce_int_text (c->bounces), _bounce_int_text (c->hard),
                         _bounce_int_text (c->bounces - c->hard));
-    }
-
-    overview->outcomes = query_outcomes (reader, o, &message_set,
-                                         n_messages, bounces, error);
-    if (overview->outcomes == NULL) {
-        bounce_overview_free (overview);
-        return NULL;
     }
 
     overview->trend = _bounce_table_new_from_spec (
@@ -853,7 +1056,7 @@ bounce_query_overview (BounceReader *reader,
         const Counts *c;
 
         g_date_strftime (key, sizeof key, "%Y-%m-%d", &day);
-        c = g_hash_table_lookup (days, key);
+        c = g_hash_table_lookup (t.days.by_key, key);
         _bounce_table_take_row (overview->trend, g_strdup (key),
                         _bounce_int_text (c != NULL ? c->bounces : 0),
                         _bounce_int_text (c != NULL ? c->hard : 0),
@@ -863,5 +1066,5 @@ bounce_query_overview (BounceReader *reader,
                         _bounce_int_text (c != NULL ? c->side[SIDE_RECEIVING] : 0),
                         _bounce_int_text (c != NULL ? c->side[SIDE_OTHER] : 0));
     }
-    return overview;
+    return g_steal_pointer (&overview);
 }

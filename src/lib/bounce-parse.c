@@ -620,6 +620,7 @@ read_wrapped (BounceParser *parser, GMimeObject *attached, BounceReport *report)
     TAKE (orig_to);
     TAKE (orig_subject);
     TAKE (orig_date);
+    TAKE (queue_id);
 #undef TAKE
     return TRUE;
 }
@@ -753,13 +754,21 @@ parse_message (BounceParser *parser, GBytes *message, const char *source, gboole
               _bounce_decode_is_wrapper (msg, body_text, parser->decoders) &&
               read_wrapped (parser, w.original, report)))
             _bounce_decode_nonstandard (msg, body_text, parser->decoders, report);
-        /* The command a reply answered, when the diagnostic names it
-         * ("after RCPT TO:", "in reply to end of DATA command"). */
+        /* The command a reply answered: the one the notice's Sendmail
+         * transcript shows it answering (a decoder's text may hold the
+         * whole transcript, whose last command is not the one refused),
+         * else the one the diagnostic names ("after RCPT TO:", "in reply
+         * to end of DATA command"). */
         for (guint i = 0; i < report->recipients->len; i++) {
             BounceRecipient *r = report->recipients->pdata[i];
-            if (r->smtp_command == NULL)
-                r->smtp_command =
-                    g_strdup (bounce_smtp_command_find (r->diagnostic));
+            const char *cmd;
+
+            if (r->smtp_command != NULL)
+                continue;
+            cmd = _bounce_transcript_command (body_text, r->diagnostic);
+            if (cmd == NULL)
+                cmd = bounce_smtp_command_find (r->diagnostic);
+            r->smtp_command = g_strdup (cmd);
         }
     }
     g_ptr_array_unref (w.dsn_parts);

@@ -62,6 +62,19 @@ G_GNUC_INTERNAL char *_bounce_address_list_find_local (const char *text,
 /* The schema version that added events.verified (schema.sql): readers
  * of older databases do without it. */
 #define _BOUNCE_SCHEMA_VERSION_VERIFIED 6
+/* ...and the one that added messages.origin, queue_id and event_reports
+ * (the events of the MTA's log). */
+#define _BOUNCE_SCHEMA_VERSION_ORIGIN 10
+
+/* bounce-log.c: the year rule of bounce_log_reader_set_reference() for
+ * a syslog time stamp ("Dec", 6, "21:06:10") read in @zone, before
+ * @reference (NULL: now): ISO 8601 with offset, or NULL when it is no
+ * time (transfer full). */
+G_GNUC_INTERNAL char *_bounce_log_syslog_time (const char *mon,
+                                               int day,
+                                               const char *hms,
+                                               GDateTime *reference,
+                                               GTimeZone *zone);
 
 /* bounce-verp.c: authenticity */
 
@@ -106,6 +119,8 @@ G_GNUC_INTERNAL guint _bounce_dsn_parse (const char *body,
 /* Gives each recipient without a diagnostic the text that follows its
  * address in the human-readable part @body, and each one the SMTP
  * command its reply answered, where the texts say. */
+G_GNUC_INTERNAL const char *_bounce_transcript_command (const char *body,
+                                                       const char *diagnostic);
 G_GNUC_INTERNAL void _bounce_dsn_enrich (BounceReport *report,
                                          const char *body);
 
@@ -179,6 +194,11 @@ G_GNUC_INTERNAL BounceError _bounce_sqlite_error_code (int rc,
  * rule_sets. */
 #define _BOUNCE_SCHEMA_VERSION_STATE 8
 
+/* The schema version that added the sums of the default report
+ * (report_days, report_domains, report_addresses, report_outcomes,
+ * report_messages), kept by triggers on events. */
+#define _BOUNCE_SCHEMA_VERSION_SUMS 11
+
 /* What the policy keeps of one address while its history streams by
  * in time order. */
 typedef struct {
@@ -191,8 +211,6 @@ typedef struct {
     char *reason, *status;              /* the latest counted bounce */
     gint64 last_event;                  /* its events.id */
     char *hard_reason, *hard_status;    /* the latest counted hard one */
-    /* Seconds from first_soft to last_soft; -1 when not known. */
-    gint64 soft_span;
 } BounceSuppression;
 
 /* The columns and order _bounce_suppression_scan() reads: every event
@@ -256,10 +274,26 @@ G_GNUC_INTERNAL int _bounce_suppression_scan (struct sqlite3_stmt *stmt,
                                               BounceSuppressionFunc func,
                                               gpointer user_data);
 
-/* Whether the policy suppresses @state with the thresholds: "hard",
- * "soft" or NULL (@state->soft_span decides the days). */
+/* The policy's comparison with the thresholds, written once in
+ * schema.sql (between its "-- @policy" lines, in the
+ * suppression_candidates view): an SQL expression over a suppression
+ * state's columns as s (hard_bounces, soft_bounces, first_soft,
+ * last_soft) and the thresholds as t (soft_count, soft_days) that
+ * gives 'hard', 'soft' or NULL. */
+G_GNUC_INTERNAL const char *_bounce_suppression_policy (void);
+
+/* Prepares that expression over one BounceSuppression's numbers with
+ * the thresholds, for _bounce_suppression_decide(). */
+G_GNUC_INTERNAL int _bounce_suppression_prepare_decide (
+    struct sqlite3 *db, gint64 soft_count, gint64 soft_days,
+    struct sqlite3_stmt **out_stmt);
+
+/* The policy's answer @why as a static string: "hard", "soft" or NULL. */
+G_GNUC_INTERNAL const char *_bounce_suppression_why (const char *why);
+
+/* Whether the policy suppresses @state: "hard", "soft" or NULL. */
 G_GNUC_INTERNAL const char *_bounce_suppression_decide (
-    const BounceSuppression *state, gint64 soft_count, gint64 soft_days);
+    struct sqlite3_stmt *decide, const BounceSuppression *state);
 
 /* bounce-store.c: past how many stale addresses the store computes the
  * whole suppression state in one pass (negative: always; for tests). */
@@ -289,10 +323,47 @@ G_GNUC_INTERNAL BounceRegex *_bounce_regex_new (const char *pattern,
 G_GNUC_INTERNAL BounceRegex *_bounce_regex_new_lazy (const char *pattern,
                                                      GRegexCompileFlags flags);
 G_GNUC_INTERNAL void _bounce_regex_free (BounceRegex *r);
+G_GNUC_INTERNAL const char *_bounce_regex_get_pattern (const BounceRegex *r);
+G_GNUC_INTERNAL GRegexCompileFlags _bounce_regex_get_flags (const BounceRegex *r);
 /* The GRegex to match with now (NULL for NULL); counts a use. */
 G_GNUC_INTERNAL GRegex *_bounce_regex_get (BounceRegex *r);
 /* The interpreter form (NULL for NULL); does not count a use. */
 G_GNUC_INTERNAL GRegex *_bounce_regex_plain (BounceRegex *r);
+
+/* bounce-prefilter.c: one pass over a text tells which of many caseless
+ * regexes cannot match it (the literals that each match holds are not all
+ * in the text).  Built once, then read-only (thread-safe). */
+typedef struct _BouncePrefilter BouncePrefilter;
+
+G_GNUC_INTERNAL BouncePrefilter *_bounce_prefilter_new (void);
+G_GNUC_INTERNAL void _bounce_prefilter_free (BouncePrefilter *pf);
+/* The number of @pattern (compiled with G_REGEX_CASELESS) in the filter,
+ * or -1 when no condition on literals is found: always run it. */
+G_GNUC_INTERNAL int _bounce_prefilter_add (BouncePrefilter *pf,
+                                          const char *pattern);
+/* After the last _bounce_prefilter_add(). */
+G_GNUC_INTERNAL void _bounce_prefilter_build (BouncePrefilter *pf);
+/* The size of the bit set _bounce_prefilter_scan() fills, in guint64s. */
+G_GNUC_INTERNAL guint _bounce_prefilter_n_words (const BouncePrefilter *pf);
+/* Notes in @hits which literals occur in @text (@len bytes). */
+G_GNUC_INTERNAL void _bounce_prefilter_scan (const BouncePrefilter *pf,
+                                            const char *text, gsize len,
+                                            guint64 *hits);
+/* FALSE: pattern number @pattern cannot match the text @hits was scanned
+ * from; TRUE: it may (and always for -1). */
+G_GNUC_INTERNAL gboolean _bounce_prefilter_may_match (const BouncePrefilter *pf,
+                                                     const guint64 *hits,
+                                                     int pattern);
+/* The prefilter in *@slot (a BouncePrefilter *, 0 at first), made by
+ * @fill (adding the patterns) and built on the @after-th call, NULL before
+ * (*@calls counts them).  Made once, also when threads race for it
+ * (g_once: what @fill writes is seen by every thread that gets it). */
+typedef void (*BouncePrefilterFill) (BouncePrefilter *pf, gpointer data);
+G_GNUC_INTERNAL const BouncePrefilter *_bounce_prefilter_get_lazy (
+    gsize *slot, gint *calls, gint after, BouncePrefilterFill fill, gpointer data);
+/* TRUE: every regex the prefilter rules out is run anyway, and a match
+ * is a fatal error (set by the fuzz harness; FALSE by default). */
+G_GNUC_INTERNAL extern gboolean _bounce_prefilter_verify;
 
 G_END_DECLS
 

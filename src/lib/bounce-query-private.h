@@ -53,6 +53,10 @@ G_GNUC_INTERNAL const BounceQueryOptions *_bounce_query_options_or_default (
 G_GNUC_INTERNAL void _bounce_query_add_filters (Query *q,
                                                 const BounceQueryOptions *o,
                                                 const char *alias);
+/* Appends " AND ..." for @match (an address or "@domain": its domain or
+ * registrable domain; NULL: nothing) over the columns of @alias. */
+G_GNUC_INTERNAL void _bounce_query_add_match (Query *q, const char *match,
+                                              const char *alias);
 /* @n in decimal (transfer full). */
 G_GNUC_INTERNAL char *_bounce_int_text (gint64 n);
 

@@ -480,8 +480,17 @@ _bounce_query_add_filters (Query *q, const BounceQueryOptions *o, const char *al
         g_string_append_printf (q->sql, " AND %s.event_time < ", alias);
         _bounce_query_add (q, "?", o->until);
     }
-    if (o->match != NULL && o->match[0] == '@') {
-        g_autofree char *domain = g_utf8_strdown (o->match + 1, -1);
+    _bounce_query_add_match (q, o->match, alias);
+}
+
+/* Appends " AND ..." for an address or "@domain" (NULL: nothing) over
+ * the address, domain and registrable_domain columns of @alias (the
+ * events, or the suppression state). */
+void
+_bounce_query_add_match (Query *q, const char *match, const char *alias)
+{
+    if (match != NULL && match[0] == '@') {
+        g_autofree char *domain = g_utf8_strdown (match + 1, -1);
         const char *suffix = domain;
 
         /* The registrable domain of a domain is one of its suffixes:
@@ -499,8 +508,8 @@ _bounce_query_add_filters (Query *q, const BounceQueryOptions *o, const char *al
         _bounce_query_add (q, "?", domain);
         g_string_append_printf (q->sql, " OR %s.registrable_domain = ", alias);
         _bounce_query_add (q, "?)", domain);
-    } else if (o->match != NULL) {
-        g_autofree char *address = g_utf8_strdown (o->match, -1);
+    } else if (match != NULL) {
+        g_autofree char *address = g_utf8_strdown (match, -1);
 
         g_string_append_printf (q->sql, " AND %s.address = ", alias);
         _bounce_query_add (q, "?", address);
@@ -581,6 +590,15 @@ bounce_query_history (BounceReader *reader,
                                     _BOUNCE_SCHEMA_VERSION_VERIFIED
                                 ? ", e.verified"
                                 : ", NULL AS verified");
+    /* Schema version 10: where it comes from (a message or the MTA's
+     * log), and how many other reports of the same failure were linked
+     * to it (a bounce's log line). */
+    g_string_append (q.sql, reader->schema_version >=
+                                    _BOUNCE_SCHEMA_VERSION_ORIGIN
+                                ? ", m.origin, (SELECT count (*) FROM"
+                                  " event_reports r WHERE r.event_id = e.id)"
+                                  " AS linked"
+                                : ", 'message' AS origin, 0 AS linked");
     g_string_append (q.sql,
         " FROM events e JOIN messages m ON m.id = e.message_id"
         " WHERE 1");

@@ -47,6 +47,18 @@ _bounce_regex_new_lazy (const char *pattern, GRegexCompileFlags flags)
     return r;
 }
 
+const char *
+_bounce_regex_get_pattern (const BounceRegex *r)
+{
+    return r->pattern;
+}
+
+GRegexCompileFlags
+_bounce_regex_get_flags (const BounceRegex *r)
+{
+    return r->flags;
+}
+
 void
 _bounce_regex_free (BounceRegex *r)
 {

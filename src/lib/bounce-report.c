@@ -28,6 +28,12 @@ bounce_kind_to_string (BounceKind kind)
 }
 
 const char *
+bounce_origin_to_string (BounceOrigin origin)
+{
+    return origin == BOUNCE_ORIGIN_LOG ? "log" : "message";
+}
+
+const char *
 bounce_status_source_to_string (BounceStatusSource source)
 {
     switch (source) {
@@ -106,6 +112,7 @@ bounce_report_free (BounceReport *report)
     g_free (report->orig_subject);
     g_free (report->orig_date);
     g_free (report->verp_address);
+    g_free (report->queue_id);
     g_ptr_array_unref (report->recipients);
     g_ptr_array_unref (report->warnings);
     g_hash_table_unref (report->extra_headers);
@@ -308,6 +315,12 @@ bounce_report_to_json (const BounceReport *report)
 
     /* Keys added within format_version 1 (see docs/output-format.md). */
     add_string (b, "verp_address", report->verp_address);
+    /* Only for a log line (import-log --print): a message's JSON stays
+     * as it was. */
+    if (report->origin == BOUNCE_ORIGIN_LOG) {
+        add_string (b, "origin", bounce_origin_to_string (report->origin));
+        add_string (b, "queue_id", report->queue_id);
+    }
     json_builder_end_object (b);
     return json_builder_get_root (b);
 }

@@ -11,8 +11,10 @@
  * never beats a matched phrase whatever the files' order.
  * No reason, pattern or code table lives here:
  * every one comes from the files.  Regular expressions are checked at
- * load and JIT-compiled once, on first use; cheap keys (kind, action,
- * codes, status globs) are tried before any regular expression.  This file does not parse messages and
+ * load and JIT-compiled once, on second use; cheap keys (kind, action,
+ * codes, status globs) are tried before any regular expression, and
+ * after a few recipients a prefilter (bounce-prefilter.c) rules out the
+ * regexes whose literals are not in the text.  This file does not parse messages and
  * never prints.
  */
 #include <stdlib.h>
@@ -30,6 +32,7 @@
 typedef struct {
     char *source;
     BounceRegex *re;
+    int filter; /* its number in the rules' prefilter; -1: always run */
 } Pattern;
 
 static void
@@ -105,7 +108,17 @@ struct _BounceRules {
     GPtrArray *rules;     /* Rule*, in matching order: by tier, then file */
     GHashTable *reasons;  /* name -> Reason* */
     char *version;        /* SHA-256 of the files loaded, lower-case hex */
+    /* The literals of every pattern: one pass over a text tells which
+     * regexes cannot match it (bounce-prefilter.c).  Made once the rules
+     * have classified PREFILTER_AFTER recipients (a process that
+     * classifies one message never pays for it); a BouncePrefilter *. */
+    gsize prefilter;
+    gint classified;
 };
+
+/* Classifications before the prefilter is made: reading the patterns
+ * costs about what the prefilter saves on a few dozen recipients. */
+#define PREFILTER_AFTER 8
 
 static void
 rule_free (Rule *rule)
@@ -159,6 +172,7 @@ bounce_rules_free (BounceRules *rules)
     g_clear_pointer (&rules->rules, g_ptr_array_unref);
     g_clear_pointer (&rules->reasons, g_hash_table_unref);
     g_free (rules->version);
+    _bounce_prefilter_free ((BouncePrefilter *) rules->prefilter);
     g_free (rules);
 }
 
@@ -410,6 +424,7 @@ get_regex (Ctx *ctx, GKeyFile *kf, const char *group, const char *key)
     p = g_new0 (Pattern, 1);
     p->source = g_steal_pointer (&raw);
     p->re = re;
+    p->filter = -1;
     return p;
 }
 
@@ -650,6 +665,21 @@ check_words (Ctx *ctx, const Rule *rule)
         ctx_problem (ctx, "remote-mta or reporting-mta needs a status, an "
                           "smtp-code or words too: a provider alone says no "
                           "cause");
+    /* A provider's host with a code and no words is tried before every
+     * phrase: the code must be the provider's own, not a class. */
+    if (rule->diagnostic == NULL && rule->diagnostic_of == NULL &&
+        rule->subject == NULL) {
+        for (guint i = 0; rule->status_globs != NULL && rule->status_globs[i]; i++)
+            if (!status_glob_names_cause (rule->status_globs[i]))
+                ctx_problem (ctx, "remote-mta or reporting-mta with status "
+                                  "'%.20s' and no words: a class would "
+                                  "overrule every phrase", rule->status_globs[i]);
+        for (guint i = 0; rule->smtp_code != NULL && rule->smtp_code[i]; i++)
+            if (strchr (rule->smtp_code[i], 'x') != NULL)
+                ctx_problem (ctx, "remote-mta or reporting-mta with smtp-code "
+                                  "'%.20s' and no words: a class would "
+                                  "overrule every phrase", rule->smtp_code[i]);
+    }
 }
 
 static Rule *
@@ -700,9 +730,11 @@ load_rule (Ctx *ctx, GKeyFile *kf, const char *group, const char *id)
     if (g_key_file_has_key (kf, group, "example", NULL))
         rule->examples = g_key_file_get_string_list (kf, group, "example", NULL,
                                                      NULL);
+    /* explain gives no diagnostic type: "none" may stay. */
     if (rule->examples != NULL &&
         (rule->kind != NULL || rule->decoder != NULL ||
-         rule->diagnostic_type != NULL ||
+         (rule->diagnostic_type != NULL &&
+          !in_list ((const char *const *) rule->diagnostic_type, "none")) ||
          rule->reporting_mta != NULL ||
          rule->remote_mta != NULL || rule->subject != NULL))
         ctx_problem (ctx, "example needs a rule that matches on codes, "
@@ -1440,55 +1472,132 @@ match_status (const GPtrArray *specs, gboolean none, const char *status)
     return FALSE;
 }
 
-static gboolean
-match_regex (Pattern *p, const char *text)
+static void
+prefilter_add (BouncePrefilter *pf, Pattern *p)
 {
-    gssize len;
-
-    if (p == NULL)
-        return TRUE;
-    if (text == NULL)
-        return FALSE;
-    len = (gssize) strlen (text);
-    if (len > BOUNCE_MAX_MATCH_BYTES) {
-        /* Cut at a character boundary. */
-        const char *cut =
-            g_utf8_find_prev_char (text, text + BOUNCE_MAX_MATCH_BYTES + 1);
-        len = cut != NULL ? cut - text : BOUNCE_MAX_MATCH_BYTES;
-    }
-    return g_regex_match_full (_bounce_regex_get (p->re), text, len, 0, 0, NULL, NULL);
+    if (p != NULL)
+        p->filter = _bounce_prefilter_add (pf, p->source);
 }
 
-/* Does @text hold the words of one of the rules of @words_of? */
+static void
+prefilter_fill (BouncePrefilter *pf, gpointer data)
+{
+    const BounceRules *rules = data;
+
+    for (guint i = 0; i < rules->rules->len; i++) {
+        Rule *rule = rules->rules->pdata[i];
+
+        prefilter_add (pf, rule->diagnostic);
+        prefilter_add (pf, rule->reporting_mta);
+        prefilter_add (pf, rule->remote_mta);
+        prefilter_add (pf, rule->subject);
+    }
+}
+
+/* The prefilter of the rules' regexes, or NULL before PREFILTER_AFTER
+ * classifications. */
+static const BouncePrefilter *
+get_prefilter (const BounceRules *rules)
+{
+    BounceRules *mut = (BounceRules *) rules; /* a cache, not the rules */
+
+    return _bounce_prefilter_get_lazy (&mut->prefilter, &mut->classified,
+                                       PREFILTER_AFTER, prefilter_fill, mut);
+}
+
+/* A text the rules' regexes look at, measured and run through the
+ * prefilter on first use (most recipients need a few of the four). */
+typedef struct {
+    const char *text;
+    gssize len;     /* -1: not measured yet */
+    guint64 *hits;  /* the prefilter's bits; NULL: not scanned yet */
+    guint64 *store; /* where they go */
+} MatchText;
+
+typedef struct {
+    const BouncePrefilter *prefilter;
+    MatchText diagnostic, subject, remote_mta, reporting_mta;
+} MatchTexts;
+
+static void
+match_text_init (MatchText *t, const char *text, guint64 *store)
+{
+    t->text = text;
+    t->len = -1;
+    t->hits = NULL;
+    t->store = store;
+}
+
 static gboolean
-match_words_of (const GPtrArray *words_of, const char *text)
+match_regex (const BouncePrefilter *pf, Pattern *p, MatchText *t)
+{
+    if (p == NULL)
+        return TRUE;
+    if (t->text == NULL)
+        return FALSE;
+    if (t->len < 0) {
+        t->len = (gssize) strlen (t->text);
+        if (t->len > BOUNCE_MAX_MATCH_BYTES) {
+            /* Cut at a character boundary. */
+            const char *cut = g_utf8_find_prev_char (
+                t->text, t->text + BOUNCE_MAX_MATCH_BYTES + 1);
+            t->len = cut != NULL ? cut - t->text : BOUNCE_MAX_MATCH_BYTES;
+        }
+    }
+    if (pf != NULL && p->filter >= 0) {
+        if (t->hits == NULL) {
+            _bounce_prefilter_scan (pf, t->text, (gsize) t->len, t->store);
+            t->hits = t->store;
+        }
+        if (!_bounce_prefilter_may_match (pf, t->hits, p->filter)) {
+            /* Checking (the fuzzer): the regex must agree. */
+            if (G_UNLIKELY (_bounce_prefilter_verify) &&
+                g_regex_match_full (_bounce_regex_get (p->re), t->text, t->len,
+                                    0, 0, NULL, NULL))
+                g_error ("prefilter ruled out /%s/, which matches", p->source);
+            return FALSE;
+        }
+    }
+    /* Without the prefilter (the first few recipients) every pattern
+     * runs: in the interpreter, so that only the ones the prefilter lets
+     * through are made JIT forms (bounce-regex.c). */
+    return g_regex_match_full (pf != NULL ? _bounce_regex_get (p->re)
+                                          : _bounce_regex_plain (p->re),
+                               t->text, t->len, 0, 0, NULL, NULL);
+}
+
+/* Does the diagnostic hold the words of one of the rules of @words_of? */
+static gboolean
+match_words_of (const GPtrArray *words_of, MatchTexts *m)
 {
     if (words_of == NULL)
         return TRUE;
     for (guint i = 0; i < words_of->len; i++)
-        if (match_regex (((Rule *) words_of->pdata[i])->diagnostic, text))
+        if (match_regex (m->prefilter, ((Rule *) words_of->pdata[i])->diagnostic,
+                         &m->diagnostic))
             return TRUE;
     return FALSE;
 }
 
 static gboolean
 rule_matches (const Rule *rule, const BounceReport *report,
-              const BounceRecipient *r)
+              const BounceRecipient *r, MatchTexts *m)
 {
     /* Cheap keys first, regular expressions last. */
     return match_word (rule->kind, bounce_kind_to_string (report->kind)) &&
            match_word (rule->action, r->action) &&
            match_word (rule->decoder, report->mta) &&
-           match_word (rule->diagnostic_type, r->diagnostic_type) &&
+           match_word (rule->diagnostic_type,
+                      r->diagnostic_type != NULL ? r->diagnostic_type : "none") &&
            match_word (rule->smtp_command,
                       r->smtp_command != NULL ? r->smtp_command : "NONE") &&
            match_code (rule->smtp_code, r->smtp_code) &&
            match_status (rule->status, rule->status_none, r->status) &&
-           match_regex (rule->remote_mta, r->remote_mta) &&
-           match_regex (rule->reporting_mta, report->reporting_mta) &&
-           match_regex (rule->subject, report->subject) &&
-           match_regex (rule->diagnostic, r->diagnostic) &&
-           match_words_of (rule->words_of, r->diagnostic);
+           match_regex (m->prefilter, rule->remote_mta, &m->remote_mta) &&
+           match_regex (m->prefilter, rule->reporting_mta, &m->reporting_mta) &&
+           match_regex (m->prefilter, rule->subject, &m->subject) &&
+           match_regex (m->prefilter, rule->diagnostic, &m->diagnostic) &&
+           match_words_of (rule->words_of, m);
 }
 
 /* Is the failure temporary: a 4xx code or a delay? */
@@ -1509,9 +1618,17 @@ classify_recipient (const BounceRules *rules, const BounceReport *report,
     const Rule *rule = NULL;
     const Reason *reason;
     const char *infer;
+    const BouncePrefilter *pf = get_prefilter (rules);
+    guint n_words = pf != NULL ? _bounce_prefilter_n_words (pf) : 1;
+    guint64 *bits = g_newa (guint64, 4 * (gsize) n_words);
+    MatchTexts m = { pf, { 0 }, { 0 }, { 0 }, { 0 } };
 
+    match_text_init (&m.diagnostic, r->diagnostic, bits);
+    match_text_init (&m.subject, report->subject, bits + n_words);
+    match_text_init (&m.remote_mta, r->remote_mta, bits + 2 * n_words);
+    match_text_init (&m.reporting_mta, report->reporting_mta, bits + 3 * n_words);
     for (guint i = 0; i < rules->rules->len; i++) {
-        if (rule_matches (rules->rules->pdata[i], report, r)) {
+        if (rule_matches (rules->rules->pdata[i], report, r, &m)) {
             rule = rules->rules->pdata[i];
             break;
         }

@@ -69,6 +69,10 @@ struct _BounceStore {
     sqlite3_stmt *insert_raw;
     sqlite3_stmt *state_events;   /* the events of one address */
     sqlite3_stmt *state_insert;
+    /* One event, not two (schema.sql version 10, event_reports). */
+    sqlite3_stmt *find_same;
+    sqlite3_stmt *insert_report;
+    sqlite3_stmt *delete_event;
     /* The rule_sets row of the rules given (0: none given). */
     sqlite3_int64 rule_set;
     /* Stale addresses past which the state is computed in one pass;
@@ -368,6 +372,23 @@ prepare (BounceStore *store, sqlite3_stmt **stmt, const char *sql,
     return TRUE;
 }
 
+/* The one-event rule (schema.sql, event_reports): the event of the
+ * other origin (?1: the origin it must have) of the same failure: the
+ * same address (?2) and outcome (?3), the same original message (queue
+ * id ?4, else Message-ID ?5), within MATCH_DAYS of each other (?6: the
+ * new event's time), not matched yet; the latest first. */
+#define MATCH_DAYS "10"
+#define FIND_SAME_SQL                                                        \
+    "SELECT e.id, e.message_id, e.position FROM events e"                    \
+    " JOIN messages m ON m.id = e.message_id"                                \
+    " WHERE e.address = ?2 AND e.outcome = ?3 AND m.origin = ?1"             \
+    " AND ((?4 IS NOT NULL AND m.queue_id = ?4)"                             \
+    " OR (?5 IS NOT NULL AND m.orig_message_id = ?5"                         \
+    " AND (?4 IS NULL OR m.queue_id IS NULL)))"                              \
+    " AND abs (julianday (e.event_time) - julianday (?6)) <= " MATCH_DAYS    \
+    " AND NOT EXISTS (SELECT 1 FROM event_reports r WHERE r.event_id = e.id)" \
+    " ORDER BY e.event_time DESC, e.id DESC LIMIT 1"
+
 static gboolean
 prepare_all (BounceStore *store, GError **error)
 {
@@ -375,6 +396,12 @@ prepare_all (BounceStore *store, GError **error)
                     "SELECT 1 FROM messages WHERE content_hash = ?1", error) &&
            prepare (store, &store->insert_message, _BOUNCE_SQL_INSERT_MESSAGE,
                     error) &&
+           prepare (store, &store->find_same, FIND_SAME_SQL, error) &&
+           prepare (store, &store->insert_report,
+                    "INSERT OR IGNORE INTO event_reports (message_id,"
+                    " position, event_id) VALUES (?1, ?2, ?3)", error) &&
+           prepare (store, &store->delete_event,
+                    "DELETE FROM events WHERE id = ?1", error) &&
            prepare (store, &store->insert_raw, _BOUNCE_SQL_INSERT_RAW,
                     error) &&
            prepare (store, &store->state_events,
@@ -626,6 +653,9 @@ bounce_store_close (BounceStore *store)
     sqlite3_finalize (store->insert_raw);
     sqlite3_finalize (store->state_events);
     sqlite3_finalize (store->state_insert);
+    sqlite3_finalize (store->find_same);
+    sqlite3_finalize (store->insert_report);
+    sqlite3_finalize (store->delete_event);
     if (store->db != NULL)
         sqlite3_close_v2 (store->db);
     _bounce_pg_free (store->pg);
@@ -1394,6 +1424,8 @@ insert_message (BounceStore *store, GBytes *raw, const BounceReport *report,
     _bounce_db_args_int (&a, 19, (gint64) size);
     _bounce_db_args_int (&a, 20, truncated);
     _bounce_db_args_int (&a, 21, !store->options.unclassified);
+    _bounce_db_args_text (&a, 22, bounce_origin_to_string (report->origin));
+    _bounce_db_args_text (&a, 23, report->queue_id);
     if (store->pg != NULL) {
         /* Race-safe between hosts: a concurrent writer of the same
          * message waits for the first one's commit, then stores
@@ -1455,6 +1487,28 @@ insert_headers (BounceStore *store, sqlite3_int64 id,
     return TRUE;
 }
 
+/* When the event of @r happened (UTC): the first known of its
+ * Last-Attempt-Date, the Arrival-Date, the bounce's Date and
+ * @received_at; *@out_source names which (transfer full). */
+static char *
+event_time_for (const BounceReport *report, const BounceRecipient *r,
+                const char *received_at, const char **out_source)
+{
+    char *t;
+
+    if ((t = to_utc (r->last_attempt)) != NULL)
+        *out_source = "last_attempt";
+    else if ((t = to_utc (report->arrival_date)) != NULL)
+        *out_source = "arrival_date";
+    else if ((t = to_utc (report->date)) != NULL)
+        *out_source = "bounce_date";
+    else {
+        t = g_strdup (received_at);
+        *out_source = "received_at";
+    }
+    return t;
+}
+
 /* Binds the values of recipient @r to @s (insert_event, or
  * update_event with @event_id as ?26) and runs it; *@out_changed (may be
  * NULL): whether a row changed. */
@@ -1491,17 +1545,7 @@ write_event (BounceStore *store, sqlite3_stmt *s, sqlite3_int64 event_id,
         }
     }
     last_attempt = to_utc (r->last_attempt);
-    if (last_attempt != NULL) {
-        event_time = g_strdup (last_attempt);
-        time_source = "last_attempt";
-    } else if ((event_time = to_utc (report->arrival_date)) != NULL)
-        time_source = "arrival_date";
-    else if ((event_time = to_utc (report->date)) != NULL)
-        time_source = "bounce_date";
-    else {
-        event_time = g_strdup (received_at);
-        time_source = "received_at";
-    }
+    event_time = event_time_for (report, r, received_at, &time_source);
 
     _bounce_db_args_init (&a);
     _bounce_db_args_int (&a, 1, id);
@@ -1555,6 +1599,72 @@ insert_event (BounceStore *store, sqlite3_int64 id, guint position,
                         r, received_at, NULL, error);
 }
 
+/* Stores the event of recipient @r of message @id, or links it to the
+ * event of the other origin that reported the same failure (schema.sql,
+ * event_reports): a log line adds no event of its own then, and a
+ * bounce takes the place of the log line's event. */
+static gboolean
+place_event (BounceStore *store, sqlite3_int64 id, guint position,
+             const BounceReport *report, const BounceRecipient *r,
+             const char *received_at, GError **error)
+{
+    sqlite3_stmt *s = store->find_same;
+    const char *outcome = bounce_recipient_outcome (report, r);
+    gboolean from_log = report->origin == BOUNCE_ORIGIN_LOG;
+    g_autofree char *address = NULL;
+    g_autofree char *time = NULL;
+    const char *time_source;
+    sqlite3_int64 same = 0, same_message = 0, same_position = 0;
+    int rc;
+
+    /* PostgreSQL: no log lines to match (import-log is SQLite only in
+     * this version). */
+    if (store->pg != NULL || r->address == NULL || r->address[0] == '\0' ||
+        (report->queue_id == NULL && report->orig_message_id == NULL) ||
+        (strcmp (outcome, "bounce") != 0 && strcmp (outcome, "delay") != 0))
+        return insert_event (store, id, position, report, r, received_at,
+                             error);
+    address = g_utf8_strdown (r->address, -1);
+    time = event_time_for (report, r, received_at, &time_source);
+    bind_text (s, 1, bounce_origin_to_string (from_log ? BOUNCE_ORIGIN_MESSAGE
+                                                       : BOUNCE_ORIGIN_LOG));
+    bind_text (s, 2, address);
+    bind_text (s, 3, outcome);
+    bind_text (s, 4, report->queue_id);
+    bind_text (s, 5, report->orig_message_id);
+    bind_text (s, 6, time);
+    rc = sqlite3_step (s);
+    if (rc == SQLITE_ROW) {
+        same = sqlite3_column_int64 (s, 0);
+        same_message = sqlite3_column_int64 (s, 1);
+        same_position = sqlite3_column_int64 (s, 2);
+    }
+    sqlite3_reset (s);
+    sqlite3_clear_bindings (s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return set_sqlite_error (error, store, rc, "finding the same failure");
+    if (same == 0)
+        return insert_event (store, id, position, report, r, received_at,
+                             error);
+    if (!from_log) {
+        /* The bounce says more: its event replaces the log line's. */
+        sqlite3_bind_int64 (store->delete_event, 1, same);
+        if (!step_done (store, store->delete_event, "replacing an event",
+                        error) ||
+            !insert_event (store, id, position, report, r, received_at,
+                           error))
+            return FALSE;
+        same = sqlite3_last_insert_rowid (store->db);
+        id = same_message;
+        position = (guint) same_position;
+    }
+    sqlite3_bind_int64 (store->insert_report, 1, id);
+    sqlite3_bind_int64 (store->insert_report, 2, position);
+    sqlite3_bind_int64 (store->insert_report, 3, same);
+    return step_done (store, store->insert_report, "linking the same failure",
+                      error);
+}
+
 /* Inside a transaction: stores the message unless its hash is known. */
 static gboolean
 add_locked (BounceStore *store, GBytes *raw, const BounceReport *report,
@@ -1592,8 +1702,8 @@ add_locked (BounceStore *store, GBytes *raw, const BounceReport *report,
     if (store->options.unclassified)
         return TRUE;
     for (guint i = 0; i < report->recipients->len; i++)
-        if (!insert_event (store, id, i, report, report->recipients->pdata[i],
-                           received_at, error))
+        if (!place_event (store, id, i, report, report->recipients->pdata[i],
+                          received_at, error))
             return FALSE;
     return TRUE;
 }
@@ -1746,22 +1856,22 @@ suppressed_now (BounceStore *store, int *out_rc)
     }
     sqlite3_finalize (stmt);
     stmt = NULL;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2 (store->db,
-                                 "SELECT address, hard_bounces, soft_bounces,"
-                                 " first_soft, last_soft FROM"
-                                 " suppression_state WHERE bounces > 0",
-                                 -1, &stmt, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        BounceSuppression st;
-        const char *why;
+    if (rc == SQLITE_OK) {
+        g_autofree char *sql = g_strdup_printf (
+            "SELECT s.address, %s FROM suppression_state s,"
+            " (SELECT ?1 AS soft_count, ?2 AS soft_days) t"
+            " WHERE s.bounces > 0", _bounce_suppression_policy ());
 
-        memset (&st, 0, sizeof st);
-        st.hard = sqlite3_column_int64 (stmt, 1);
-        st.soft = sqlite3_column_int64 (stmt, 2);
-        st.first_soft = (char *) sqlite3_column_text (stmt, 3);
-        st.last_soft = (char *) sqlite3_column_text (stmt, 4);
-        why = _bounce_suppression_decide (&st, n, days);
+        rc = sqlite3_prepare_v2 (store->db, sql, -1, &stmt, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64 (stmt, 1, n);
+        sqlite3_bind_int64 (stmt, 2, days);
+    }
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        const char *why = _bounce_suppression_why (
+            (const char *) sqlite3_column_text (stmt, 1));
+
         if (why != NULL)
             g_hash_table_insert (
                 map, g_strdup ((const char *) sqlite3_column_text (stmt, 0)),
@@ -1836,8 +1946,10 @@ reclassify_message (BounceStore *store, const Pending *p,
             if (changed)
                 count_change (changes, e->reason, r->reason);
         } else {
-            if (!insert_event (store, p->id, i, report, r, p->received_at,
-                               error))
+            /* A message stored unclassified may have had its log line
+             * stored since: one event, not two. */
+            if (!place_event (store, p->id, i, report, r, p->received_at,
+                              error))
                 return FALSE;
             count_change (changes, NULL, r->reason);
         }
@@ -1980,11 +2092,15 @@ bounce_store_reclassify (BounceStore *store,
     /* A message whose raw bytes were cut at the cap is not parsed again:
      * its cut copy may say less than the message did (a recipient past
      * the cut).  One stored unclassified is kept whole. */
-#define RECLASSIFIABLE " AND (m.raw_truncated = 0 OR m.classified = 0)"
+/* Lines of an MTA's log (origin 'log') are not messages: the parser
+ * cannot read them again, and they keep their events as stored. */
+#define RECLASSIFIABLE " AND (m.raw_truncated = 0 OR m.classified = 0)"      \
+                       " AND m.origin = 'message'"
     if (!(PREP (count, "SELECT count (*), sum (m.raw_truncated = 1"
                        " AND m.classified = 1) FROM messages m"
                        " JOIN raw_messages r ON r.message_id = m.id"
-                       " WHERE ?1 IS NULL OR m.received_at >= ?1") &&
+                       " WHERE (?1 IS NULL OR m.received_at >= ?1)"
+                       " AND m.origin = 'message'") &&
           PREP (select_batch,
                 "SELECT m.id, m.source, m.received_at, m.classified, r.raw"
                 " FROM messages m JOIN raw_messages r ON r.message_id = m.id"

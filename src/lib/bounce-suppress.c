@@ -9,8 +9,8 @@
  * is not hard.  A delivery (not unverified) clears everything before it.
  * The store keeps the result per address in suppression_state
  * (bounce-store.c); `suppress` and the suppression_candidates view read
- * it, and decide with the thresholds (_bounce_suppression_decide and the
- * view's WHERE, which tests/test-query.c holds to the same list).
+ * it, and decide with the thresholds by one SQL text: the view's, between
+ * the "-- @policy" lines of schema.sql (_bounce_suppression_policy).
  * The second half of the file is the list `suppress` prints
  * (bounce_query_suppress): from the state, or from the events for a
  * window and for the addresses a write by hand made stale.
@@ -78,30 +78,12 @@ state_clear (BounceSuppression *s)
     g_clear_pointer (&s->last_delivered, g_free);
 }
 
-static gint64
-seconds (const char *iso)
-{
-    g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
-    g_autoptr (GDateTime) t = iso != NULL
-                                  ? g_date_time_new_from_iso8601 (iso, utc)
-                                  : NULL;
-
-    return t != NULL ? g_date_time_to_unix (t) : G_MININT64;
-}
-
 static void
 state_finish (BounceSuppression *s, BounceSuppressionFunc func,
               gpointer user_data)
 {
-    if (s->address != NULL && (s->bounces > 0 || s->last_delivered != NULL)) {
-        gint64 first = seconds (s->first_soft);
-        gint64 last = seconds (s->last_soft);
-
-        s->soft_span = first != G_MININT64 && last != G_MININT64
-                           ? last - first
-                           : -1;
+    if (s->address != NULL && (s->bounces > 0 || s->last_delivered != NULL))
         func (s, user_data);
-    }
     state_clear (s);
 }
 
@@ -224,16 +206,77 @@ _bounce_suppression_scan (sqlite3_stmt *stmt,
 
 #undef COL
 
+/* The text between the "-- @policy" lines of schema.sql's last
+ * version that has them. */
 const char *
-_bounce_suppression_decide (const BounceSuppression *s,
-                            gint64 soft_count,
-                            gint64 soft_days)
+_bounce_suppression_policy (void)
 {
-    if (s->hard > 0)
+    static gsize policy;
+
+    if (g_once_init_enter (&policy)) {
+        g_autoptr (GPtrArray) sections = _bounce_store_schema_sections ();
+        char *text = NULL;
+
+        for (guint v = sections->len; v-- > 0 && text == NULL;) {
+            const char *begin = strstr (sections->pdata[v],
+                                        "\n-- @policy begin\n");
+            const char *end = begin != NULL ? strstr (begin,
+                                                      "\n-- @policy end\n")
+                                            : NULL;
+
+            if (end != NULL) {
+                begin += strlen ("\n-- @policy begin\n");
+                text = g_strndup (begin, (gsize) (end - begin));
+            }
+        }
+        g_assert (text != NULL);
+        g_once_init_leave (&policy, (gsize) text);
+    }
+    return (const char *) policy;
+}
+
+int
+_bounce_suppression_prepare_decide (sqlite3 *db, gint64 soft_count,
+                                    gint64 soft_days, sqlite3_stmt **out)
+{
+    g_autofree char *sql = g_strdup_printf (
+        "SELECT %s FROM (SELECT ?1 AS hard_bounces, ?2 AS soft_bounces,"
+        " ?3 AS first_soft, ?4 AS last_soft) s, (SELECT ?5 AS soft_count,"
+        " ?6 AS soft_days) t",
+        _bounce_suppression_policy ());
+    int rc = sqlite3_prepare_v2 (db, sql, -1, out, NULL);
+
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64 (*out, 5, soft_count);
+        sqlite3_bind_int64 (*out, 6, soft_days);
+    }
+    return rc;
+}
+
+const char *
+_bounce_suppression_why (const char *why)
+{
+    if (g_strcmp0 (why, "hard") == 0)
         return "hard";
-    if (s->soft == 0 || s->soft < soft_count || s->soft_span < 0)
-        return NULL;
-    return s->soft_span >= soft_days * 86400 ? "soft" : NULL;
+    if (g_strcmp0 (why, "soft") == 0)
+        return "soft";
+    return NULL;
+}
+
+const char *
+_bounce_suppression_decide (sqlite3_stmt *decide, const BounceSuppression *s)
+{
+    const char *why = NULL;
+
+    sqlite3_reset (decide);
+    sqlite3_bind_int64 (decide, 1, s->hard);
+    sqlite3_bind_int64 (decide, 2, s->soft);
+    sqlite3_bind_text (decide, 3, s->first_soft, -1, SQLITE_STATIC);
+    sqlite3_bind_text (decide, 4, s->last_soft, -1, SQLITE_STATIC);
+    if (sqlite3_step (decide) == SQLITE_ROW)
+        why = _bounce_suppression_why ((const char *) sqlite3_column_text (decide, 0));
+    sqlite3_reset (decide);
+    return why;
 }
 
 /* ------------------------------------------------------------------ */
@@ -258,66 +301,26 @@ read_setting (BounceReader *reader, const char *name, gint64 fallback)
     return value;
 }
 
-/* Appends " AND (COLUMN is the address, or in the domain)" for
- * options->match. */
-static void
-add_address_match (Query *q, const char *column, const char *match)
-{
-    if (match != NULL && match[0] == '@') {
-        g_autofree char *domain = g_utf8_strdown (match + 1, -1);
-        g_autoptr (GString) escaped = g_string_new (NULL);
-        g_autofree char *exact = NULL;
-        g_autofree char *below = NULL;
-        g_autofree char *sql = NULL;
-
-        /* LIKE's wildcards in the domain stand for themselves. */
-        for (const char *p = domain; *p != '\0'; p++) {
-            if (*p == '%' || *p == '_' || *p == '\\')
-                g_string_append_c (escaped, '\\');
-            g_string_append_c (escaped, *p);
-        }
-        exact = g_strconcat ("%@", escaped->str, NULL);
-        below = g_strconcat ("%.", escaped->str, NULL);
-        /* The domain or one below it (the registrable domain's). */
-        sql = g_strdup_printf (" AND (%s LIKE ? ESCAPE '\\'"
-                               " OR %s LIKE ? ESCAPE '\\')", column, column);
-        _bounce_query_add (q, sql, exact, below);
-    } else if (match != NULL) {
-        g_autofree char *address = g_utf8_strdown (match, -1);
-        g_autofree char *sql = g_strdup_printf (" AND %s = ?", column);
-
-        _bounce_query_add (q, sql, address);
-    }
-}
-
 typedef struct {
     BounceSuppressFunc emit;
     gpointer data;
     gint64 n, days;
+    /* The policy over one state (_bounce_suppression_prepare_decide). */
+    sqlite3_stmt *decide;
     /* The stale addresses' rows, to merge in address order. */
     BounceTable *stale;
     guint next_stale;
 } SuppressRows;
 
-/* A row of the list for @st if the policy suppresses it. */
+/* The row of @st in the list, suppressed because @why. */
 static void
-suppress_row (const BounceSuppression *st, gpointer user_data)
+emit_row (const BounceSuppression *st, const char *why, SuppressRows *out,
+          const char *bounces, const char *hard_bounces,
+          const char *soft_bounces)
 {
-    SuppressRows *out = user_data;
-    const char *why = _bounce_suppression_decide (st, out->n, out->days);
-    char bounces[24], hard_bounces[24], soft_bounces[24];
-    gboolean hard;
-    const char *at;
+    gboolean hard = st->hard > 0;
+    const char *at = strrchr (st->address, '@');
 
-    if (why == NULL)
-        return;
-    hard = st->hard > 0;
-    at = strrchr (st->address, '@');
-    g_snprintf (bounces, sizeof bounces, "%" G_GINT64_FORMAT, st->bounces);
-    g_snprintf (hard_bounces, sizeof hard_bounces, "%" G_GINT64_FORMAT,
-                st->hard);
-    g_snprintf (soft_bounces, sizeof soft_bounces, "%" G_GINT64_FORMAT,
-                st->soft);
     {
         const char *cells[] = {
             st->address, why, hard ? st->hard_reason : st->reason,
@@ -328,6 +331,25 @@ suppress_row (const BounceSuppression *st, gpointer user_data)
 
         out->emit (cells, out->data);
     }
+}
+
+/* A row of the list for @st (from the events) if the policy suppresses
+ * it. */
+static void
+suppress_row (const BounceSuppression *st, gpointer user_data)
+{
+    SuppressRows *out = user_data;
+    const char *why = _bounce_suppression_decide (out->decide, st);
+    char bounces[24], hard_bounces[24], soft_bounces[24];
+
+    if (why == NULL)
+        return;
+    g_snprintf (bounces, sizeof bounces, "%" G_GINT64_FORMAT, st->bounces);
+    g_snprintf (hard_bounces, sizeof hard_bounces, "%" G_GINT64_FORMAT,
+                st->hard);
+    g_snprintf (soft_bounces, sizeof soft_bounces, "%" G_GINT64_FORMAT,
+                st->soft);
+    emit_row (st, why, out, bounces, hard_bounces, soft_bounces);
 }
 
 static int
@@ -358,7 +380,8 @@ any_stale (BounceReader *reader)
     return any;
 }
 
-/* The addresses of suppression_state that no write has made stale. */
+/* The addresses of suppression_state that no write has made stale and
+ * that the policy (schema.sql's text) suppresses. */
 static int
 suppress_from_state (BounceReader *reader, const BounceQueryOptions *o,
                      SuppressRows *out)
@@ -369,22 +392,21 @@ suppress_from_state (BounceReader *reader, const BounceQueryOptions *o,
 
     _bounce_query_init (&q);
     g_string_append (q.sql,
-                     "SELECT s.address, s.bounces, s.hard_bounces,"
-                     " s.soft_bounces, s.first_bounce, s.last_bounce,"
-                     " s.first_soft, s.last_soft, s.last_reason,"
-                     " s.last_status, s.hard_reason, s.hard_status,"
-                     " CAST (strftime ('%s', s.last_soft) AS INTEGER)"
-                     " - CAST (strftime ('%s', s.first_soft) AS INTEGER)"
-                     " FROM suppression_state s WHERE s.bounces > 0");
-    /* Only those that can be suppressed (_bounce_suppression_decide). */
-    g_string_append_printf (q.sql, " AND (s.hard_bounces > 0"
-                                   " OR s.soft_bounces >= %" G_GINT64_FORMAT
-                                   ")", MAX (out->n, (gint64) 1));
+                     "SELECT s.address, ");
+    g_string_append (q.sql, _bounce_suppression_policy ());
+    g_string_append (q.sql, " AS why, s.bounces, s.hard_bounces,"
+                            " s.soft_bounces, s.first_bounce, s.last_bounce,"
+                            " s.last_reason, s.last_status, s.hard_reason,"
+                            " s.hard_status FROM suppression_state s, ");
+    _bounce_query_add (&q, "(SELECT # AS soft_count, # AS soft_days) t",
+                       out->n, out->days);
+    g_string_append (q.sql, " WHERE s.bounces > 0");
     if (any_stale (reader))
         g_string_append (q.sql, " AND NOT EXISTS (SELECT 1 FROM"
                                 " suppression_stale x"
                                 " WHERE x.address = s.address)");
-    add_address_match (&q, "s.address", o->match);
+    _bounce_query_add_match (&q, o->match, "s");
+    g_string_append (q.sql, " ORDER BY s.address");
     rc = _bounce_query_prepare (reader, &q, &stmt);
     _bounce_query_clear (&q);
     while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
@@ -392,22 +414,19 @@ suppress_from_state (BounceReader *reader, const BounceQueryOptions *o,
 
         memset (&st, 0, sizeof st);
         st.address = COL (0);
-        st.bounces = sqlite3_column_int64 (stmt, 1);
-        st.hard = sqlite3_column_int64 (stmt, 2);
-        st.soft = sqlite3_column_int64 (stmt, 3);
-        st.first_bounce = COL (4);
-        st.last_bounce = COL (5);
-        st.first_soft = COL (6);
-        st.last_soft = COL (7);
-        st.reason = COL (8);
-        st.status = COL (9);
-        st.hard_reason = COL (10);
-        st.hard_status = COL (11);
-        st.soft_span = sqlite3_column_type (stmt, 12) == SQLITE_NULL
-                           ? -1
-                           : sqlite3_column_int64 (stmt, 12);
-        if (st.address != NULL)
-            suppress_row (&st, out);
+        st.bounces = sqlite3_column_int64 (stmt, 2);
+        st.hard = sqlite3_column_int64 (stmt, 3);
+        st.soft = sqlite3_column_int64 (stmt, 4);
+        st.first_bounce = COL (5);
+        st.last_bounce = COL (6);
+        st.reason = COL (7);
+        st.status = COL (8);
+        st.hard_reason = COL (9);
+        st.hard_status = COL (10);
+        /* The counts as SQLite writes them; why NULL: not suppressed. */
+        if (st.address != NULL && COL (1) != NULL)
+            emit_row (&st, _bounce_suppression_why (COL (1)), out, COL (2), COL (3),
+                      COL (4));
         rc = SQLITE_OK;
     }
     sqlite3_finalize (stmt);
@@ -435,7 +454,7 @@ suppress_from_events (BounceReader *reader, const BounceQueryOptions *o,
         g_string_append (q.sql, _BOUNCE_SUPPRESSION_VERIFIED);
     if (where != NULL)
         g_string_append (q.sql, where);
-    add_address_match (&q, "e.address", o->match);
+    _bounce_query_add_match (&q, o->match, "e");
     g_string_append (q.sql, _BOUNCE_SUPPRESSION_ORDER);
     rc = _bounce_query_prepare (reader, &q, &stmt);
     _bounce_query_clear (&q);
@@ -495,7 +514,7 @@ bounce_query_suppress_foreach (BounceReader *reader,
     const BounceQueryOptions *o = _bounce_query_options_or_default (options, &defaults);
     g_autoptr (GHashTable) sides = NULL;
     g_autoptr (BounceTable) stale = NULL;
-    SuppressRows out = { func, user_data, 0, 0, NULL, 0 };
+    SuppressRows out = { func, user_data, 0, 0, NULL, NULL, 0 };
     int rc;
 
     g_return_val_if_fail (reader != NULL && func != NULL, FALSE);
@@ -509,6 +528,12 @@ bounce_query_suppress_foreach (BounceReader *reader,
     out.days = o->soft_days >= 0 ? o->soft_days
                                  : read_setting (reader, "suppress_soft_days",
                                                  7);
+    rc = _bounce_suppression_prepare_decide (reader->db, out.n, out.days,
+                                             &out.decide);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize (out.decide);
+        return _bounce_reader_error (error, reader, rc, "reading the policy");
+    }
     if (reader->schema_version >= _BOUNCE_SCHEMA_VERSION_STATE &&
         o->since == NULL && o->until == NULL) {
         SuppressRows merged = out;
@@ -533,6 +558,7 @@ bounce_query_suppress_foreach (BounceReader *reader,
     } else {
         rc = suppress_from_events (reader, o, sides, NULL, &out);
     }
+    sqlite3_finalize (out.decide);
     if (rc != SQLITE_OK && rc != SQLITE_DONE) {
         _bounce_reader_error (error, reader, rc, "reading the history");
         return FALSE;

@@ -69,19 +69,31 @@ _bounce_part_get_text (GMimeObject *part, gsize max)
     if (!GMIME_IS_PART (part))
         return NULL;
     type = g_mime_object_get_content_type (part);
-    if (GMIME_IS_TEXT_PART (part) && type != NULL &&
-        g_mime_content_type_is_type (type, "text", "*")) {
-        g_autofree char *text = g_mime_text_part_get_text (GMIME_TEXT_PART (part));
-        if (text == NULL)
-            return NULL;
-        return _bounce_text_normalize (text, strlen (text), max);
-    }
     content = g_mime_part_get_content (GMIME_PART (part));
     if (content == NULL)
         return NULL;
     mem = g_mime_stream_mem_new ();
-    if (g_mime_data_wrapper_write_to_stream (content, mem) < 0)
+    if (GMIME_IS_TEXT_PART (part) && type != NULL &&
+        g_mime_content_type_is_type (type, "text", "*")) {
+        /* As g_mime_text_part_get_text() decodes it (to UTF-8 from the
+         * part's charset), but keeping the length: a NUL that a broken
+         * quoted-printable "=00" decodes to must not end the text. */
+        const char *charset = g_mime_content_type_get_parameter (type, "charset");
+        g_autoptr (GMimeStream) filtered = g_mime_stream_filter_new (mem);
+
+        if (charset != NULL && g_ascii_strcasecmp (charset, "utf-8") != 0) {
+            GMimeFilter *filter = g_mime_filter_charset_new (charset, "utf-8");
+            if (filter != NULL) {
+                g_mime_stream_filter_add (GMIME_STREAM_FILTER (filtered), filter);
+                g_object_unref (filter);
+            }
+        }
+        if (g_mime_data_wrapper_write_to_stream (content, filtered) < 0)
+            return NULL;
+        g_mime_stream_flush (filtered);
+    } else if (g_mime_data_wrapper_write_to_stream (content, mem) < 0) {
         return NULL;
+    }
     bytes = g_mime_stream_mem_get_byte_array (GMIME_STREAM_MEM (mem));
     return _bounce_text_normalize ((const char *) bytes->data, bytes->len, max);
 }

@@ -159,6 +159,19 @@ void bounce_recipient_free (BounceRecipient *recipient);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceRecipient, bounce_recipient_free)
 
 /**
+ * BounceOrigin:
+ * @BOUNCE_ORIGIN_MESSAGE: a message: a bounce, a DSN, a notice.
+ * @BOUNCE_ORIGIN_LOG: a line of an MTA's delivery log.
+ */
+typedef enum {
+    BOUNCE_ORIGIN_MESSAGE,
+    BOUNCE_ORIGIN_LOG,
+} BounceOrigin;
+
+/* "message" or "log" (the messages' origin column). */
+const char *bounce_origin_to_string (BounceOrigin origin);
+
+/**
  * BounceReport:
  * What one message says.  @recipients holds BounceRecipient pointers,
  * @warnings plain strings; @extra_headers maps the configured header
@@ -186,6 +199,14 @@ typedef struct {
     /* Bytes of the whole message: those parsed, or more when its input
      * kept only the first part (bounce_input_annotate()). */
     guint64 size;
+    /* Where it comes from: a message (a bounce, a DSN...) or a line of
+     * an MTA's log (bounce_log_reader_feed()). */
+    BounceOrigin origin;
+    /* The original message's queue id at the MTA that reports on it:
+     * a Postfix DSN's X-Postfix-Queue-ID, a log line's queue id; NULL
+     * when not known.  With orig_message_id it links a bounce to the
+     * log line of the same failure (the store keeps one event). */
+    char *queue_id;
 } BounceReport;
 
 BounceReport *bounce_report_new (const char *source);
@@ -487,6 +508,61 @@ BounceReport *bounce_parser_parse (BounceParser *parser,
                                    const char *source);
 
 /* ------------------------------------------------------------------ */
+/* MTA delivery logs (bouncestat import-log, docs/import-log.md)      */
+/* ------------------------------------------------------------------ */
+
+typedef enum {
+    BOUNCE_LOG_MTA_AUTO,     /* each line by its program or format */
+    BOUNCE_LOG_MTA_POSTFIX,
+    BOUNCE_LOG_MTA_EXIM,
+    BOUNCE_LOG_MTA_SENDMAIL,
+} BounceLogMta;
+
+/* "auto", "postfix", "exim", "sendmail". */
+const char *bounce_log_mta_to_string (BounceLogMta mta);
+
+/* How many queue ids a log reader remembers (their Message-ID, the
+ * deferred recipients of Postfix's expiry); past it the oldest are
+ * forgotten. */
+#define BOUNCE_LOG_MAX_QUEUE_IDS 100000
+
+typedef struct _BounceLogReader BounceLogReader;
+
+/* A reader of the lines of one log (or of its rotated files, oldest
+ * first): it remembers what earlier lines said of each queue id. */
+BounceLogReader *bounce_log_reader_new (BounceLogMta mta);
+void bounce_log_reader_free (BounceLogReader *reader);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceLogReader, bounce_log_reader_free)
+
+/* The rules that classify each failure (borrowed; NULL: none). */
+void bounce_log_reader_set_rules (BounceLogReader *reader,
+                                  const BounceRules *rules);
+
+/* The year rule: a syslog time stamp ("Dec  6 21:06:10") has no year;
+ * it gets the year that puts it at or before @reference, and less than
+ * a year before it (the log's modification time; NULL: now).  Time
+ * stamps with a year (RFC 3339, Exim's) are read as they are. */
+void bounce_log_reader_set_reference (BounceLogReader *reader,
+                                      GDateTime *reference);
+
+/* The zone of time stamps that have none (NULL: the machine's local
+ * time, the default). */
+void bounce_log_reader_set_time_zone (BounceLogReader *reader,
+                                      GTimeZone *zone);
+
+/* Reads one line (without its line end).  A delivery failure or
+ * deferral gives a report (kind BOUNCE_KIND_BOUNCE, origin
+ * BOUNCE_ORIGIN_LOG, mta "postfix", "exim" or "sendmail", queue_id and
+ * orig_message_id where the log said them, one recipient per failed
+ * address, classified); any other line gives NULL, after noting what
+ * it says of its queue id.  Deliveries (Postfix status=sent, Exim =>,
+ * Sendmail stat=Sent) give NULL too: they are not failures
+ * (transfer full). */
+BounceReport *bounce_log_reader_feed (BounceLogReader *reader,
+                                      const char *line,
+                                      const char *source);
+
+/* ------------------------------------------------------------------ */
 /* Inputs: files, Maildirs, folders and mbox files                    */
 /* ------------------------------------------------------------------ */
 
@@ -535,7 +611,7 @@ void bounce_input_annotate (BounceInput *input, BounceReport *report);
 typedef struct _BounceStore BounceStore;
 
 /* The schema version this library writes (PRAGMA user_version). */
-#define BOUNCE_STORE_SCHEMA_VERSION 9
+#define BOUNCE_STORE_SCHEMA_VERSION 11
 
 /* Default busy timeout and raw message cap. */
 #define BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS 10000
@@ -738,7 +814,9 @@ JsonNode *bounce_table_to_json (const BounceTable *table);
  * starts it, YYYY-MM-DD) rows come in time order; the others by count.
  * MTA is the decoder that read the bounce (postfix, exim, ...),
  * REMOTE_MTA the server that refused; SENDER the From of the original
- * message; CAMPAIGN the value of the campaign header stored with it.
+ * message; CAMPAIGN the value of the campaign header stored with it;
+ * ORIGIN where the event comes from: message (a bounce) or log (the
+ * MTA's log, bouncestat import-log).
  */
 typedef enum {
     BOUNCE_GROUP_REASON,
@@ -750,6 +828,7 @@ typedef enum {
     BOUNCE_GROUP_RECIPIENT,
     BOUNCE_GROUP_SENDER,
     BOUNCE_GROUP_CAMPAIGN,
+    BOUNCE_GROUP_ORIGIN,
 } BounceGroup;
 
 const char *bounce_group_to_string (BounceGroup group);
@@ -866,7 +945,9 @@ gboolean bounce_query_suppress_foreach (BounceReader *reader,
  * diagnostic, remote_mta, mta, reporting_mta, orig_message_id, subject,
  * source, message_id, smtp_command (the command the reply answered:
  * RCPT, DATA, ...), verified (1, 0: maybe forged, never counted for
- * suppression; no value: not checked). */
+ * suppression; no value: not checked), origin (message, or log: a line
+ * of the MTA's log), linked (how many other reports of the same failure
+ * are linked to it: the log line of a bounce). */
 BounceTable *bounce_query_history (BounceReader *reader,
                                    const BounceQueryOptions *options,
                                    GError **error);

@@ -256,7 +256,9 @@ grep -q 'lang="pl">Adres odbiorcy' "$T/pl.html" || fail "LANG=pl: no Polish mean
 grep -q 'lang="pl"' "$T/all.html" && fail "LANG=C.UTF-8: Polish on the page"
 
 # A period without bounces: the page says so, still renders cleanly.
-"$BS" report --db "$DB" --since 2026-11-30 --format=html >"$T/empty.html"
+# (a closed window long before the data: a message without a date is stored
+# at the time it arrives, so an open window after the data is not empty)
+"$BS" report --db "$DB" --since 2001-01-01 --until 2001-01-31 --format=html >"$T/empty.html"
 expect "empty period: report --format=html" "$?" 0
 what=empty
 browser empty "$T/empty.html" --dump-dom >"$T/empty.dom"

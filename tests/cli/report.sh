@@ -52,6 +52,23 @@ python3 -c 'import sqlite3, sys
 for (a,) in sqlite3.connect(sys.argv[1]).execute(
         "SELECT address FROM suppression_candidates ORDER BY address"):
     print(a)' "$DB" | same "suppress = the suppression_candidates view" "$T/out"
+# Of one domain (its domain or registrable domain) or one address.
+S suppress @A.example >"$T/out"
+same "suppress @domain (and below its registrable domain)" "$T/out" <<'OUT'
+hard@a.example
+relapsed@a.example
+x@mail.a.example
+y@mail.a.example
+OUT
+S suppress @mail.a.example >"$T/out"
+same "suppress @subdomain" "$T/out" <<'OUT'
+x@mail.a.example
+y@mail.a.example
+OUT
+expect "suppress ADDRESS" "$(S suppress Hard@a.example)" "hard@a.example"
+expect "suppress @domain without any" "$(S suppress @nowhere.example | wc -l)" 0
+S suppress a@b.example c@d.example 2>/dev/null
+expect "suppress: one ADDRESS at most" "$?" 64
 
 expect "days under the threshold" "$(S suppress --soft-days 4 | grep -c soft3under)" 1
 expect "days just over" "$(S suppress --soft-days 5 | grep -c soft3under)" 0

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "bounce.h"
+#include "bounce-private.h"
 
 int LLVMFuzzerInitialize (int *argc, char ***argv);
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
@@ -26,6 +27,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     const char *dirs[] = { BOUNCESTAT_SOURCE_RULES_DIR, NULL };
     GError *error = NULL;
 
+    /* FUZZ_VERIFY_PREFILTER=1: the rules' prefilter must never rule out
+     * a regex that matches (each one it rules out is run too). */
+    _bounce_prefilter_verify = g_getenv ("FUZZ_VERIFY_PREFILTER") != NULL;
     rules = bounce_rules_load (dirs, &error);
     if (rules == NULL) {
         /* Fuzzing without the rules would skip the classifier. */
