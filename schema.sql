@@ -17,6 +17,12 @@
 --     sqlite> SELECT * FROM bounces_per_day ORDER BY day DESC LIMIT 20;
 --     sqlite> SELECT address, why, last_reason FROM suppression_candidates;
 --
+-- PostgreSQL: a store shared by several hosts uses schema-pg.sql, with
+-- the same tables, columns and views; what differs there (times and
+-- booleans stay text and 0/1, events partitioned by month with the
+-- primary key (id, event_time), no messages.raw, triggers in PL/pgSQL,
+-- settings.value text) is listed at the top of that file.
+--
 -- Conventions:
 -- * Times are TEXT in ISO 8601, UTC, "YYYY-MM-DDTHH:MM:SSZ", every one of
 --   them, so that they sort as text and work with SQLite's date functions

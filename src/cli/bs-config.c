@@ -112,7 +112,11 @@ read_value (GKeyFile *kf,
     }
     for (guint i = 0; value[i] != NULL; i++) {
         g_strstrip (value[i]);
-        if (k->path && value[i][0] != '\0' && !g_path_is_absolute (value[i])) {
+        /* A database may be a PostgreSQL connection string, not a
+         * path. */
+        if (k->path && value[i][0] != '\0' && !g_path_is_absolute (value[i]) &&
+            !(strcmp (k->key, "database") == 0 &&
+              bounce_store_is_connection_string (value[i]))) {
             char *abs = g_canonicalize_filename (value[i], dir);
 
             g_free (value[i]);

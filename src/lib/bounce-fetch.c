@@ -18,9 +18,17 @@ prepare2 (BounceStore *store, const char *sql, const char *a, const char *b,
           const char *what, GError **error)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2 (bounce_store_get_db (store), sql, -1, &stmt,
-                                 NULL);
+    int rc;
 
+    if (bounce_store_get_db (store) == NULL) {
+        /* A PostgreSQL store (schema-pg.sql has no fetch tables yet). */
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE,
+                     "%s: fetch keeps its state in SQLite databases only in "
+                     "this version", what);
+        return NULL;
+    }
+    rc = sqlite3_prepare_v2 (bounce_store_get_db (store), sql, -1, &stmt,
+                             NULL);
     if (rc != SQLITE_OK) {
         sqlite3_finalize (stmt);
         _bounce_store_set_error (store, rc, what, error);

@@ -221,7 +221,7 @@ typedef struct {
     " e.status, e.id, e.domain, e.registrable_domain FROM events e"          \
     " WHERE e.address IS NOT NULL AND e.outcome IN ('bounce', 'delivered')"
 /* Unverified events never count (schema version 6 and later). */
-#define _BOUNCE_SUPPRESSION_VERIFIED " AND e.verified IS NOT 0"
+#define _BOUNCE_SUPPRESSION_VERIFIED " AND e.verified IS DISTINCT FROM 0"
 #define _BOUNCE_SUPPRESSION_SELECT \
     _BOUNCE_SUPPRESSION_SELECT_ALL _BOUNCE_SUPPRESSION_VERIFIED
 #define _BOUNCE_SUPPRESSION_ORDER \
@@ -233,6 +233,32 @@ typedef void (*BounceSuppressionFunc) (const BounceSuppression *state,
 /* The reasons table: name -> who (transfer full). */
 G_GNUC_INTERNAL GHashTable *_bounce_reason_sides (struct sqlite3 *db,
                                                   int *out_rc);
+
+/* The same scan fed one row at a time (the PostgreSQL store): begin,
+ * a row per event in the order of _BOUNCE_SUPPRESSION_ORDER, end (with
+ * @finish TRUE when every row came). */
+typedef struct {
+    const char *address, *time, *outcome, *reason, *status, *domain,
+        *registrable_domain;
+    int hard; /* -1: NULL */
+    gint64 id;
+} BounceSuppressionRow;
+
+typedef struct {
+    BounceSuppression s;
+    GHashTable *sides;
+    const char *since, *until;
+    BounceSuppressionFunc func;
+    gpointer user_data;
+} BounceSuppressionScan;
+
+G_GNUC_INTERNAL void _bounce_suppression_scan_begin (
+    BounceSuppressionScan *scan, GHashTable *sides, const char *since,
+    const char *until, BounceSuppressionFunc func, gpointer user_data);
+G_GNUC_INTERNAL void _bounce_suppression_scan_row (
+    BounceSuppressionScan *scan, const BounceSuppressionRow *row);
+G_GNUC_INTERNAL void _bounce_suppression_scan_end (BounceSuppressionScan *scan,
+                                                   gboolean finish);
 
 /* Steps @stmt (prepared from _BOUNCE_SUPPRESSION_SELECT, any filters,
  * _BOUNCE_SUPPRESSION_ORDER) to its end, calling @func with the state

@@ -60,6 +60,12 @@ G_GNUC_INTERNAL void _bounce_query_add_match (Query *q, const char *match,
 /* @n in decimal (transfer full). */
 G_GNUC_INTERNAL char *_bounce_int_text (gint64 n);
 
+/* bounce-query-pg.c: @reader on a snapshot of the PostgreSQL history
+ * at @spec (a connection string); FALSE with @error set. */
+G_GNUC_INTERNAL gboolean _bounce_reader_open_pg (BounceReader *reader,
+                                                 const char *spec,
+                                                 GError **error);
+
 /* bounce-time.c: "YYYY-MM-DD" into @date; FALSE when it is not a date. */
 G_GNUC_INTERNAL gboolean _bounce_parse_day (const char *text, GDate *date);
 

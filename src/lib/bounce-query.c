@@ -113,6 +113,12 @@ bounce_reader_open (const char *path, GError **error)
 
     reader = g_new0 (BounceReader, 1);
     reader->path = g_strdup (path);
+    if (bounce_store_is_connection_string (path)) {
+        /* bounce-query-pg.c: a snapshot of the history. */
+        if (!_bounce_reader_open_pg (reader, path, error))
+            return NULL;
+        return g_steal_pointer (&reader);
+    }
     if (g_stat (path, &st) != 0 && errno != ENOENT) {
         int saved = errno;
         g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_INPUT,

@@ -34,9 +34,13 @@
 #include <libpsl.h>
 #include <sqlite3.h>
 
+#include "bounce-db-private.h"
 #include "bounce-private.h"
 
 #define SCHEMA_RESOURCE "/org/bouncestat/schema.sql"
+#define SCHEMA_PG_RESOURCE "/org/bouncestat/schema-pg.sql"
+/* The versions of schema-pg.sql (numbered on their own). */
+#define PG_SCHEMA_VERSION 1
 #define VERSION_MARK "-- @version "
 /* zlib level for the raw messages: fast, and text compresses well. */
 #define RAW_COMPRESSION_LEVEL 1
@@ -52,6 +56,8 @@
 
 struct _BounceStore {
     sqlite3 *db;
+    /* A PostgreSQL store (db is then NULL; bounce-db-pg.c). */
+    BouncePg *pg;
     char *path;
     BounceStoreOptions options;
     int version;
@@ -192,11 +198,12 @@ exec (BounceStore *store, const char *sql, const char *what, GError **error)
 /* The generated resource (bounce-resources.c). */
 GResource *_bounce_get_resource (void);
 
-GPtrArray *
-_bounce_store_schema_sections (void)
+/* The "-- @version N" sections of @resource; element N is version N. */
+static GPtrArray *
+schema_sections (const char *resource, int last)
 {
     g_autoptr (GBytes) bytes = g_resource_lookup_data (
-        _bounce_get_resource (), SCHEMA_RESOURCE,
+        _bounce_get_resource (), resource,
         G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
     g_autoptr (GPtrArray) sections = g_ptr_array_new_with_free_func (g_free);
     g_autofree char *text = NULL;
@@ -225,8 +232,14 @@ _bounce_store_schema_sections (void)
         if (p == NULL)
             p = mark + strlen (mark);
     }
-    g_assert (sections->len == BOUNCE_STORE_SCHEMA_VERSION + 1);
+    g_assert (sections->len == (guint) last + 1);
     return g_steal_pointer (&sections);
+}
+
+GPtrArray *
+_bounce_store_schema_sections (void)
+{
+    return schema_sections (SCHEMA_RESOURCE, BOUNCE_STORE_SCHEMA_VERSION);
 }
 
 static gboolean
@@ -381,15 +394,7 @@ prepare_all (BounceStore *store, GError **error)
 {
     return prepare (store, &store->find_hash,
                     "SELECT 1 FROM messages WHERE content_hash = ?1", error) &&
-           prepare (store, &store->insert_message,
-                    "INSERT INTO messages (content_hash, received_at, source,"
-                    " kind, mta, reporting_mta, arrival_date, subject,"
-                    " bounce_from, bounce_date, orig_message_id, orig_from,"
-                    " orig_to, orig_subject, orig_date, verp_address,"
-                    " warnings, recipients_dropped, raw, raw_size,"
-                    " raw_truncated, classified, origin, queue_id) VALUES (?1,"
-                    " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-                    " ?15, ?16, ?17, ?18, NULL, ?20, ?21, ?22, ?23, ?24)",
+           prepare (store, &store->insert_message, _BOUNCE_SQL_INSERT_MESSAGE,
                     error) &&
            prepare (store, &store->find_same, FIND_SAME_SQL, error) &&
            prepare (store, &store->insert_report,
@@ -397,36 +402,179 @@ prepare_all (BounceStore *store, GError **error)
                     " position, event_id) VALUES (?1, ?2, ?3)", error) &&
            prepare (store, &store->delete_event,
                     "DELETE FROM events WHERE id = ?1", error) &&
-           prepare (store, &store->insert_raw,
-                    "INSERT INTO raw_messages (message_id, raw) VALUES (?1, ?2)",
+           prepare (store, &store->insert_raw, _BOUNCE_SQL_INSERT_RAW,
                     error) &&
            prepare (store, &store->state_events,
                     _BOUNCE_SUPPRESSION_SELECT " AND e.address = ?1"
                     _BOUNCE_SUPPRESSION_ORDER, error) &&
-           prepare (store, &store->state_insert,
-                    "INSERT OR REPLACE INTO suppression_state (address, domain,"
-                    " registrable_domain, last_delivered, bounces,"
-                    " hard_bounces, soft_bounces, first_bounce, last_bounce,"
-                    " first_soft, last_soft, last_reason, last_status,"
-                    " last_event, hard_reason, hard_status) VALUES (?1,"
-                    " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-                    " ?15, ?16)", error) &&
-           prepare (store, &store->insert_header,
-                    "INSERT OR REPLACE INTO message_headers (message_id, name,"
-                    " value) VALUES (?1, ?2, ?3)",
+           prepare (store, &store->state_insert, _BOUNCE_SQL_INSERT_STATE,
                     error) &&
-           prepare (store, &store->insert_event,
-                    "INSERT INTO events (message_id, position, address,"
-                    " domain, registrable_domain, original_recipient, action,"
-                    " outcome, status, status_source, smtp_code,"
-                    " diagnostic_type, diagnostic, remote_mta, last_attempt,"
-                    " reason, hard, permanent, rule, feedback_type,"
-                    " event_time, event_time_source, smtp_command,"
-                    " verified, rule_set) VALUES"
-                    " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-                    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24,"
-                    " ?25)",
+           prepare (store, &store->insert_header, _BOUNCE_SQL_INSERT_HEADER,
+                    error) &&
+           prepare (store, &store->insert_event, _BOUNCE_SQL_INSERT_EVENT,
                     error);
+}
+
+/* ------------------------------------------------------------------ */
+/* PostgreSQL (bounce-db-pg.c)                                        */
+/* ------------------------------------------------------------------ */
+
+/* The first column of the first row of @sql, as a number (0: none). */
+static gboolean
+pg_number (BounceStore *store, const char *sql, const BounceDbArgs *args,
+           gint64 *out, const char *what, GError **error)
+{
+    int rows = 0;
+    gpointer res = _bounce_pg_query (store->pg, sql, args, &rows, what, error);
+    const char *v;
+
+    if (res == NULL)
+        return FALSE;
+    v = _bounce_pg_value (res, 0, 0);
+    *out = v != NULL ? g_ascii_strtoll (v, NULL, 10) : 0;
+    _bounce_pg_result_free (res);
+    return TRUE;
+}
+
+static gboolean
+pg_read_version (BounceStore *store, gint64 *out, GError **error)
+{
+    const char *what = "reading the schema version";
+
+    *out = 0;
+    if (!pg_number (store, "SELECT count (*) FROM pg_catalog.pg_tables"
+                           " WHERE tablename = 'bouncestat_schema'"
+                           " AND schemaname = current_schema ()",
+                    NULL, out, what, error))
+        return FALSE;
+    return *out == 0 ||
+           pg_number (store, "SELECT max (version) FROM bouncestat_schema",
+                      NULL, out, what, error);
+}
+
+static gboolean
+pg_check_version (BounceStore *store, gint64 version, GError **error)
+{
+    if (version > PG_SCHEMA_VERSION) {
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_SCHEMA_TOO_NEW,
+                     "%s has schema version %" G_GINT64_FORMAT ", newer than "
+                     "this bouncestat knows (%d): use a newer bouncestat",
+                     _bounce_pg_name (store->pg), version, PG_SCHEMA_VERSION);
+        return FALSE;
+    }
+    if (version == 0 && store->options.must_exist) {
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE,
+                     "%s has no bouncestat history (run 'bouncestat ingest' "
+                     "first)", _bounce_pg_name (store->pg));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The versions of schema-pg.sql after the database's, in one
+ * transaction, under an advisory lock: hosts starting at once migrate
+ * it once. */
+static gboolean
+pg_migrate (BounceStore *store, GError **error)
+{
+    g_autoptr (GPtrArray) sections = NULL;
+    g_autofree char *set_version = NULL;
+    gint64 version = 0, locked = 0;
+
+    if (!pg_read_version (store, &version, error) ||
+        !pg_check_version (store, version, error))
+        return FALSE;
+    if (version == PG_SCHEMA_VERSION) {
+        store->version = PG_SCHEMA_VERSION;
+        return TRUE;
+    }
+    if (!_bounce_pg_exec (store->pg, "BEGIN", "starting a transaction",
+                          error))
+        return FALSE;
+    /* The key: "bouncestat" in ASCII, the same for every version. */
+    if (!pg_number (store, "SELECT count (pg_advisory_xact_lock"
+                           " (7102708467373338996))", NULL, &locked,
+                    "locking to update the schema", error) ||
+        !pg_read_version (store, &version, error) ||
+        !pg_check_version (store, version, error))
+        goto fail;
+    sections = schema_sections (SCHEMA_PG_RESOURCE, PG_SCHEMA_VERSION);
+    for (gint64 v = version + 1; v <= PG_SCHEMA_VERSION; v++) {
+        g_autofree char *what = g_strdup_printf (
+            "updating the schema to version %" G_GINT64_FORMAT, v);
+
+        if (!_bounce_pg_exec (store->pg, sections->pdata[v], what, error))
+            goto fail;
+    }
+    set_version = g_strdup_printf ("UPDATE bouncestat_schema SET version"
+                                   " = %d", PG_SCHEMA_VERSION);
+    if (!_bounce_pg_exec (store->pg, set_version,
+                          "setting the schema version", error) ||
+        !_bounce_pg_exec (store->pg, "COMMIT", "committing the schema",
+                          error))
+        goto fail;
+    store->version = PG_SCHEMA_VERSION;
+    return TRUE;
+
+fail:
+    _bounce_pg_exec (store->pg, "ROLLBACK", "rolling back", NULL);
+    return FALSE;
+}
+
+static gboolean
+pg_exec_checked (BounceStore *store, const char *sql, const char *what,
+                 GError **error)
+{
+    gpointer res = _bounce_pg_query (store->pg, sql, NULL, NULL, what, error);
+
+    _bounce_pg_result_free (res);
+    return res != NULL;
+}
+
+static BounceStore *
+pg_open (BounceStore *store, GError **error)
+{
+    store->pg = _bounce_pg_connect (store->path, error);
+    if (store->pg == NULL || !pg_migrate (store, error) ||
+        !pg_exec_checked (store, "SELECT bouncestat_event_partition (to_char"
+                                 " (now () AT TIME ZONE 'UTC', 'YYYY-MM-DD')),"
+                                 " bouncestat_event_partition (to_char"
+                                 " (now () AT TIME ZONE 'UTC' + interval"
+                                 " '1 month', 'YYYY-MM-DD'))",
+                          "creating the partitions of this month", error) ||
+        !heal_at_open (store, error)) {
+        bounce_store_close (store);
+        return NULL;
+    }
+    store->compressor = g_zlib_compressor_new (G_ZLIB_COMPRESSOR_FORMAT_ZLIB,
+                                               RAW_COMPRESSION_LEVEL);
+    store->psl = psl_builtin ();
+    return store;
+}
+
+/* @args bound to @stmt (SQLite). */
+static void
+bind_args (sqlite3_stmt *stmt, const BounceDbArgs *args)
+{
+    for (int i = 1; i <= args->count; i++) {
+        switch (args->type[i]) {
+        case BOUNCE_DB_TEXT:
+            sqlite3_bind_text (stmt, i, args->text[i], (int) args->len[i],
+                               SQLITE_STATIC);
+            break;
+        case BOUNCE_DB_INT:
+            sqlite3_bind_int64 (stmt, i, args->number[i]);
+            break;
+        case BOUNCE_DB_BLOB:
+            sqlite3_bind_blob64 (stmt, i, args->text[i], args->len[i],
+                                 SQLITE_STATIC);
+            break;
+        case BOUNCE_DB_NULL:
+        default:
+            sqlite3_bind_null (stmt, i);
+            break;
+        }
+    }
 }
 
 BounceStore *
@@ -449,6 +597,8 @@ bounce_store_open (const char *path,
         bounce_store_options_init (&store->options);
     if (store->options.busy_timeout_ms == 0)
         store->options.busy_timeout_ms = BOUNCE_STORE_DEFAULT_BUSY_TIMEOUT_MS;
+    if (_bounce_db_is_postgres (path))
+        return pg_open (g_steal_pointer (&store), error);
 
     if (store->options.must_exist) {
         if (!g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
@@ -483,6 +633,12 @@ bounce_store_open (const char *path,
     return g_steal_pointer (&store);
 }
 
+gboolean
+bounce_store_is_connection_string (const char *db)
+{
+    return _bounce_db_is_postgres (db);
+}
+
 void
 bounce_store_close (BounceStore *store)
 {
@@ -502,6 +658,7 @@ bounce_store_close (BounceStore *store)
     sqlite3_finalize (store->delete_event);
     if (store->db != NULL)
         sqlite3_close_v2 (store->db);
+    _bounce_pg_free (store->pg);
     g_clear_object (&store->compressor);
     g_free (store->path);
     g_free (store);
@@ -536,6 +693,7 @@ bounce_store_get_db (BounceStore *store)
 typedef struct {
     BounceStore *store;
     int rc;
+    GError *error; /* PostgreSQL: the first failure */
 } StateWrite;
 
 /* @text, or NULL as SQL NULL; the text must live until the statement
@@ -554,31 +712,125 @@ state_write (const BounceSuppression *st, gpointer user_data)
 {
     StateWrite *w = user_data;
     sqlite3_stmt *s = w->store->state_insert;
+    BounceDbArgs a;
     int rc;
 
-    if (w->rc != SQLITE_DONE)
+    if (w->rc != SQLITE_DONE || w->error != NULL)
         return;
-    bind_text (s, 1, st->address);
-    bind_text (s, 2, st->domain);
-    bind_text (s, 3, st->registrable_domain);
-    bind_text (s, 4, st->last_delivered);
-    sqlite3_bind_int64 (s, 5, st->bounces);
-    sqlite3_bind_int64 (s, 6, st->hard);
-    sqlite3_bind_int64 (s, 7, st->soft);
-    bind_text (s, 8, st->first_bounce);
-    bind_text (s, 9, st->last_bounce);
-    bind_text (s, 10, st->first_soft);
-    bind_text (s, 11, st->last_soft);
-    bind_text (s, 12, st->reason);
-    bind_text (s, 13, st->status);
+    _bounce_db_args_init (&a);
+    _bounce_db_args_text (&a, 1, st->address);
+    _bounce_db_args_text (&a, 2, st->domain);
+    _bounce_db_args_text (&a, 3, st->registrable_domain);
+    _bounce_db_args_text (&a, 4, st->last_delivered);
+    _bounce_db_args_int (&a, 5, st->bounces);
+    _bounce_db_args_int (&a, 6, st->hard);
+    _bounce_db_args_int (&a, 7, st->soft);
+    _bounce_db_args_text (&a, 8, st->first_bounce);
+    _bounce_db_args_text (&a, 9, st->last_bounce);
+    _bounce_db_args_text (&a, 10, st->first_soft);
+    _bounce_db_args_text (&a, 11, st->last_soft);
+    _bounce_db_args_text (&a, 12, st->reason);
+    _bounce_db_args_text (&a, 13, st->status);
     if (st->last_event > 0)
-        sqlite3_bind_int64 (s, 14, st->last_event);
-    bind_text (s, 15, st->hard_reason);
-    bind_text (s, 16, st->hard_status);
+        _bounce_db_args_int (&a, 14, st->last_event);
+    _bounce_db_args_text (&a, 15, st->hard_reason);
+    _bounce_db_args_text (&a, 16, st->hard_status);
+    if (w->store->pg != NULL) {
+        gpointer res = _bounce_pg_query (w->store->pg,
+                                         _BOUNCE_SQL_INSERT_STATE, &a, NULL,
+                                         "updating the suppression state",
+                                         &w->error);
+
+        if (res != NULL)
+            _bounce_pg_result_free (res);
+        return;
+    }
+    bind_args (s, &a);
     rc = sqlite3_step (s);
     sqlite3_reset (s);
     sqlite3_clear_bindings (s);
     w->rc = rc;
+}
+
+/* PostgreSQL: the reasons' sides (name -> who). */
+static GHashTable *
+pg_reason_sides (BounceStore *store, GError **error)
+{
+    GHashTable *sides =
+        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+    int rows = 0;
+    gpointer res = _bounce_pg_query (store->pg, "SELECT name, who FROM"
+                                     " reasons", NULL, &rows,
+                                     "reading the reasons", error);
+
+    if (res == NULL) {
+        g_hash_table_unref (sides);
+        return NULL;
+    }
+    for (int i = 0; i < rows; i++)
+        g_hash_table_insert (sides, g_strdup (_bounce_pg_value (res, i, 0)),
+                             g_strdup (_bounce_pg_value (res, i, 1)));
+    _bounce_pg_result_free (res);
+    return sides;
+}
+
+/* PostgreSQL: the state of the addresses this transaction made stale
+ * (the triggers of schema-pg.sql).  A stale row is held by the
+ * transaction that wrote it until it commits, so that a concurrent
+ * writer of the same address waits, and then computes it again with
+ * both writers' events. */
+static gboolean
+pg_heal (BounceStore *store, GError **error)
+{
+    g_autoptr (GHashTable) sides = NULL;
+    StateWrite w = { store, SQLITE_DONE, NULL };
+    BounceSuppressionScan scan;
+    gpointer res;
+    int rows = 0;
+
+    if ((sides = pg_reason_sides (store, error)) == NULL)
+        return FALSE;
+    /* One statement: the stale rows (this transaction's, and any that
+     * another left: a crash, a write by hand) taken, their state
+     * cleared, and their events read (from the snapshot before). */
+    res = _bounce_pg_query (store->pg,
+                            "WITH stale AS (DELETE FROM suppression_stale"
+                            " RETURNING address), cleared AS (DELETE FROM"
+                            " suppression_state WHERE address IN (SELECT"
+                            " address FROM stale)) "
+                            _BOUNCE_SUPPRESSION_SELECT
+                            " AND e.address IN (SELECT address FROM stale)"
+                            _BOUNCE_SUPPRESSION_ORDER,
+                            NULL, &rows, "updating the suppression state",
+                            error);
+    if (res == NULL)
+        return FALSE;
+    _bounce_suppression_scan_begin (&scan, sides, NULL, NULL, state_write,
+                                    &w);
+    for (int i = 0; i < rows && w.error == NULL; i++) {
+        const char *hard = _bounce_pg_value (res, i, 3);
+        const char *id = _bounce_pg_value (res, i, 6);
+        BounceSuppressionRow row = {
+            .address = _bounce_pg_value (res, i, 0),
+            .time = _bounce_pg_value (res, i, 1),
+            .outcome = _bounce_pg_value (res, i, 2),
+            .hard = hard != NULL ? atoi (hard) : -1,
+            .reason = _bounce_pg_value (res, i, 4),
+            .status = _bounce_pg_value (res, i, 5),
+            .id = id != NULL ? g_ascii_strtoll (id, NULL, 10) : 0,
+            .domain = _bounce_pg_value (res, i, 7),
+            .registrable_domain = _bounce_pg_value (res, i, 8),
+        };
+
+        _bounce_suppression_scan_row (&scan, &row);
+    }
+    _bounce_suppression_scan_end (&scan, w.error == NULL);
+    _bounce_pg_result_free (res);
+    if (w.error != NULL) {
+        g_propagate_error (error, w.error);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 static gint64
@@ -602,10 +854,12 @@ heal_suppression (BounceStore *store, GError **error)
 {
     g_autoptr (GHashTable) sides = NULL;
     sqlite3_stmt *stmt = NULL;
-    StateWrite w = { store, SQLITE_DONE };
+    StateWrite w = { store, SQLITE_DONE, NULL };
     gint64 stale;
     int rc;
 
+    if (store->pg != NULL)
+        return pg_heal (store, error);
     stale = query_count (store, "SELECT count (*) FROM suppression_stale",
                          &rc);
     if (rc != SQLITE_OK)
@@ -686,9 +940,21 @@ static gboolean
 heal_at_open (BounceStore *store, GError **error)
 {
     int rc;
-    gint64 stale = query_count (store, "SELECT EXISTS (SELECT 1 FROM"
-                                       " suppression_stale)", &rc);
+    gint64 stale;
 
+    if (store->pg != NULL) {
+        if (!pg_number (store, "SELECT count (*) FROM (SELECT 1 FROM"
+                               " suppression_stale LIMIT 1) s", NULL, &stale,
+                        "reading the stale suppression state", error))
+            return FALSE;
+        if (stale == 0)
+            return TRUE;
+        if (!bounce_store_begin (store, error))
+            return FALSE;
+        return bounce_store_commit (store, error);
+    }
+    stale = query_count (store, "SELECT EXISTS (SELECT 1 FROM"
+                                " suppression_stale)", &rc);
     if (rc != SQLITE_OK)
         return set_sqlite_error (error, store, rc, "reading the stale "
                                  "suppression state");
@@ -713,7 +979,11 @@ bounce_store_begin (BounceStore *store, GError **error)
 {
     g_return_val_if_fail (store != NULL, FALSE);
     g_return_val_if_fail (!store->in_batch, FALSE);
-    if (!exec (store, "BEGIN IMMEDIATE", "starting a transaction", error))
+    if (store->pg != NULL
+            ? !_bounce_pg_exec (store->pg, "BEGIN", "starting a transaction",
+                                error)
+            : !exec (store, "BEGIN IMMEDIATE", "starting a transaction",
+                     error))
         return FALSE;
     store->in_batch = TRUE;
     return TRUE;
@@ -725,7 +995,9 @@ bounce_store_commit (BounceStore *store, GError **error)
     g_return_val_if_fail (store != NULL, FALSE);
     g_return_val_if_fail (store->in_batch, FALSE);
     if (!heal_suppression (store, error) ||
-        !exec (store, "COMMIT", "committing", error)) {
+        (store->pg != NULL
+             ? !_bounce_pg_exec (store->pg, "COMMIT", "committing", error)
+             : !exec (store, "COMMIT", "committing", error))) {
         bounce_store_rollback (store);
         return FALSE;
     }
@@ -737,7 +1009,9 @@ void
 bounce_store_rollback (BounceStore *store)
 {
     g_return_if_fail (store != NULL);
-    if (!sqlite3_get_autocommit (store->db))
+    if (store->pg != NULL)
+        _bounce_pg_exec (store->pg, "ROLLBACK", "rolling back", NULL);
+    else if (!sqlite3_get_autocommit (store->db))
         sqlite3_exec (store->db, "ROLLBACK", NULL, NULL, NULL);
     store->in_batch = FALSE;
 }
@@ -752,8 +1026,23 @@ run_text (BounceStore *store, const char *sql, const char *a, const char *b,
           const char *c, const char *what, GError **error)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2 (store->db, sql, -1, &stmt, NULL);
+    int rc;
 
+    if (store->pg != NULL) {
+        BounceDbArgs args;
+        gpointer res;
+
+        _bounce_db_args_init (&args);
+        _bounce_db_args_text (&args, 1, a);
+        if (strstr (sql, "?2") != NULL)
+            _bounce_db_args_text (&args, 2, b);
+        if (strstr (sql, "?3") != NULL)
+            _bounce_db_args_text (&args, 3, c);
+        res = _bounce_pg_query (store->pg, sql, &args, NULL, what, error);
+        _bounce_pg_result_free (res);
+        return res != NULL;
+    }
+    rc = sqlite3_prepare_v2 (store->db, sql, -1, &stmt, NULL);
     if (rc == SQLITE_OK) {
         bind_text (stmt, 1, a);
         if (sqlite3_bind_parameter_count (stmt) >= 2)
@@ -770,27 +1059,46 @@ run_text (BounceStore *store, const char *sql, const char *a, const char *b,
     return TRUE;
 }
 
-/* The first column of the first row of @sql with ?1 = @arg, or NULL. */
-static char *
-query_text (BounceStore *store, const char *sql, const char *arg, int *out_rc)
+/* The first column of the first row of @sql with ?1 = @arg into
+ * *@out_value (NULL: no row, or NULL). */
+static gboolean
+lookup_text (BounceStore *store, const char *sql, const char *arg,
+             char **out_value, const char *what, GError **error)
 {
     sqlite3_stmt *stmt = NULL;
-    char *value = NULL;
-    int rc = sqlite3_prepare_v2 (store->db, sql, -1, &stmt, NULL);
+    int rc;
 
+    *out_value = NULL;
+    if (store->pg != NULL) {
+        BounceDbArgs args;
+        gpointer res;
+
+        _bounce_db_args_init (&args);
+        if (arg != NULL)
+            _bounce_db_args_text (&args, 1, arg);
+        res = _bounce_pg_query (store->pg, sql, &args, NULL, what, error);
+        if (res == NULL)
+            return FALSE;
+        *out_value = g_strdup (_bounce_pg_value (res, 0, 0));
+        _bounce_pg_result_free (res);
+        return TRUE;
+    }
+    rc = sqlite3_prepare_v2 (store->db, sql, -1, &stmt, NULL);
     if (rc == SQLITE_OK) {
         bind_text (stmt, 1, arg);
         rc = sqlite3_step (stmt);
         if (rc == SQLITE_ROW) {
-            value = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
+            *out_value = g_strdup ((const char *) sqlite3_column_text (stmt,
+                                                                        0));
             rc = SQLITE_OK;
         } else if (rc == SQLITE_DONE) {
             rc = SQLITE_OK;
         }
     }
     sqlite3_finalize (stmt);
-    *out_rc = rc;
-    return value;
+    if (rc != SQLITE_OK)
+        return set_sqlite_error (error, store, rc, what);
+    return TRUE;
 }
 
 /* Inside a transaction: the rule_sets row, and the reasons table
@@ -806,23 +1114,23 @@ set_rules_locked (BounceStore *store, const BounceRules *rules,
     g_autofree char *from = NULL;
     g_autoptr (GPtrArray) names = NULL;
     g_autoptr (GString) keep = NULL;
-    int rc;
 
-    if (!run_text (store, "INSERT OR IGNORE INTO rule_sets (hash, first_used)"
-                          " VALUES (?1, ?2)", version, first_used, NULL,
-                   "recording the rules version", error))
+    if (!run_text (store, _BOUNCE_SQL_INSERT_RULE_SET, version, first_used,
+                   NULL, "recording the rules version", error) ||
+        !lookup_text (store, "SELECT id FROM rule_sets WHERE hash = ?1",
+                      version, &id, "reading the rules version", error))
         return FALSE;
-    id = query_text (store, "SELECT id FROM rule_sets WHERE hash = ?1",
-                     version, &rc);
-    if (rc != SQLITE_OK || id == NULL)
-        return set_sqlite_error (error, store, rc != SQLITE_OK ? rc
-                                                               : SQLITE_ERROR,
-                                 "reading the rules version");
+    if (id == NULL) {
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE,
+                     "database %s: reading the rules version: no row",
+                     store->path);
+        return FALSE;
+    }
     store->rule_set = g_ascii_strtoll (id, NULL, 10);
-    from = query_text (store, "SELECT value FROM settings"
-                              " WHERE name = 'reasons_from'", NULL, &rc);
-    if (rc != SQLITE_OK)
-        return set_sqlite_error (error, store, rc, "reading the settings");
+    if (!lookup_text (store, "SELECT value FROM settings"
+                             " WHERE name = 'reasons_from'", NULL, &from,
+                      "reading the settings", error))
+        return FALSE;
     if (g_strcmp0 (from, version) == 0)
         return TRUE;
     /* Only the rows that differ are written: the triggers mark the
@@ -834,13 +1142,8 @@ set_rules_locked (BounceStore *store, const BounceRules *rules,
                                                          names->pdata[i]);
         const char *hard = r->hard || r->hard_when_permanent ? "1" : "0";
 
-        if (!run_text (store, "INSERT INTO reasons (name, who, hard)"
-                              " VALUES (?1, ?2, ?3) ON CONFLICT (name) DO"
-                              " UPDATE SET who = excluded.who,"
-                              " hard = excluded.hard"
-                              " WHERE who IS NOT excluded.who"
-                              " OR hard IS NOT excluded.hard",
-                       r->name, r->side, hard, "writing the reasons", error))
+        if (!run_text (store, _BOUNCE_SQL_UPSERT_REASON, r->name, r->side,
+                       hard, "writing the reasons", error))
             return FALSE;
     }
     {
@@ -857,13 +1160,16 @@ set_rules_locked (BounceStore *store, const BounceRules *rules,
         root = json_builder_get_root (b);
         json_generator_set_root (gen, root);
         json = json_generator_to_data (gen, NULL);
-        if (!run_text (store, "DELETE FROM reasons WHERE name NOT IN"
-                              " (SELECT value FROM json_each (?1))",
+        if (!run_text (store, store->pg != NULL
+                                  ? "DELETE FROM reasons WHERE name NOT IN"
+                                    " (SELECT json_array_elements_text"
+                                    " (?1::json))"
+                                  : "DELETE FROM reasons WHERE name NOT IN"
+                                    " (SELECT value FROM json_each (?1))",
                        json, NULL, NULL, "writing the reasons", error))
             return FALSE;
     }
-    return run_text (store, "INSERT OR REPLACE INTO settings (name, value)"
-                            " VALUES ('reasons_from', ?1)", version, NULL,
+    return run_text (store, _BOUNCE_SQL_SET_REASONS_FROM, version, NULL,
                      NULL, "writing the settings", error);
 }
 
@@ -881,14 +1187,14 @@ bounce_store_set_rules (BounceStore *store,
     }
     /* Known rules that wrote the reasons: nothing to write. */
     if (!store->in_batch) {
-        int rc;
-        g_autofree char *id = query_text (
-            store, "SELECT r.id FROM rule_sets r, settings s"
-                   " WHERE r.hash = ?1 AND s.name = 'reasons_from'"
-                   " AND s.value = r.hash",
-            bounce_rules_get_version (rules), &rc);
+        g_autofree char *id = NULL;
 
-        if (rc == SQLITE_OK && id != NULL) {
+        if (lookup_text (store, "SELECT r.id FROM rule_sets r, settings s"
+                                " WHERE r.hash = ?1 AND s.name ="
+                                " 'reasons_from' AND s.value = r.hash",
+                         bounce_rules_get_version (rules), &id,
+                         "reading the rules version", NULL) &&
+            id != NULL) {
             store->rule_set = g_ascii_strtoll (id, NULL, 10);
             return TRUE;
         }
@@ -1042,12 +1348,31 @@ warnings_json (const BounceReport *report)
     return json_generator_to_data (gen, NULL);
 }
 
+/* Runs @stmt (SQLite) or @sql (PostgreSQL) with @args. */
+static gboolean
+run_args (BounceStore *store, sqlite3_stmt *stmt, const char *sql,
+          const BounceDbArgs *args, const char *what, GError **error)
+{
+    if (store->pg != NULL) {
+        gpointer res = _bounce_pg_query (store->pg, sql, args, NULL, what,
+                                         error);
+
+        _bounce_pg_result_free (res);
+        return res != NULL;
+    }
+    bind_args (stmt, args);
+    return step_done (store, stmt, what, error);
+}
+
+/* Stores the message row (and its raw message): *@out_id, or 0 when
+ * PostgreSQL already has it (another host stored it; the SQLite store
+ * looked it up first, under its lock). */
 static gboolean
 insert_message (BounceStore *store, GBytes *raw, const BounceReport *report,
                 const char *hash, const char *received_at,
                 sqlite3_int64 *out_id, GError **error)
 {
-    sqlite3_stmt *s = store->insert_message;
+    BounceDbArgs a, r;
     g_autofree char *warnings = warnings_json (report);
     g_autofree char *note = NULL;
     g_autofree char *arrival_date = to_utc (report->arrival_date);
@@ -1077,37 +1402,61 @@ insert_message (BounceStore *store, GBytes *raw, const BounceReport *report,
     if (packed == NULL)
         return FALSE;
 
-    bind_text (s, 1, hash);
-    bind_text (s, 2, received_at);
-    bind_text (s, 3, report->source);
-    bind_text (s, 4, bounce_kind_to_string (report->kind));
-    bind_text (s, 5, report->mta);
-    bind_text (s, 6, report->reporting_mta);
-    bind_text (s, 7, arrival_date);
-    bind_text (s, 8, report->subject);
-    bind_text (s, 9, report->from);
-    bind_text (s, 10, bounce_date);
-    bind_text (s, 11, report->orig_message_id);
-    bind_text (s, 12, report->orig_from);
-    bind_text (s, 13, report->orig_to);
-    bind_text (s, 14, report->orig_subject);
-    bind_text (s, 15, orig_date);
-    bind_text (s, 16, report->verp_address);
-    bind_text (s, 17, warnings);
-    sqlite3_bind_int64 (s, 18, report->recipients_dropped);
-    sqlite3_bind_int64 (s, 20, (sqlite3_int64) size);
-    sqlite3_bind_int (s, 21, truncated);
-    sqlite3_bind_int (s, 22, !store->options.unclassified);
-    bind_text (s, 23, bounce_origin_to_string (report->origin));
-    bind_text (s, 24, report->queue_id);
-    if (!step_done (store, s, "storing the message", error))
-        return FALSE;
-    *out_id = sqlite3_last_insert_rowid (store->db);
-    sqlite3_bind_int64 (store->insert_raw, 1, *out_id);
-    sqlite3_bind_blob64 (store->insert_raw, 2, g_bytes_get_data (packed, NULL),
-                         g_bytes_get_size (packed), SQLITE_STATIC);
-    return step_done (store, store->insert_raw, "storing the raw message",
-                      error);
+    _bounce_db_args_init (&a);
+    _bounce_db_args_text (&a, 1, hash);
+    _bounce_db_args_text (&a, 2, received_at);
+    _bounce_db_args_text (&a, 3, report->source);
+    _bounce_db_args_text (&a, 4, bounce_kind_to_string (report->kind));
+    _bounce_db_args_text (&a, 5, report->mta);
+    _bounce_db_args_text (&a, 6, report->reporting_mta);
+    _bounce_db_args_text (&a, 7, arrival_date);
+    _bounce_db_args_text (&a, 8, report->subject);
+    _bounce_db_args_text (&a, 9, report->from);
+    _bounce_db_args_text (&a, 10, bounce_date);
+    _bounce_db_args_text (&a, 11, report->orig_message_id);
+    _bounce_db_args_text (&a, 12, report->orig_from);
+    _bounce_db_args_text (&a, 13, report->orig_to);
+    _bounce_db_args_text (&a, 14, report->orig_subject);
+    _bounce_db_args_text (&a, 15, orig_date);
+    _bounce_db_args_text (&a, 16, report->verp_address);
+    _bounce_db_args_text (&a, 17, warnings);
+    _bounce_db_args_int (&a, 18, report->recipients_dropped);
+    _bounce_db_args_int (&a, 19, (gint64) size);
+    _bounce_db_args_int (&a, 20, truncated);
+    _bounce_db_args_int (&a, 21, !store->options.unclassified);
+    _bounce_db_args_text (&a, 22, bounce_origin_to_string (report->origin));
+    _bounce_db_args_text (&a, 23, report->queue_id);
+    if (store->pg != NULL) {
+        /* Race-safe between hosts: a concurrent writer of the same
+         * message waits for the first one's commit, then stores
+         * nothing. */
+        int rows = 0;
+        gpointer res = _bounce_pg_query (
+            store->pg, _BOUNCE_SQL_INSERT_MESSAGE
+            " ON CONFLICT (content_hash) DO NOTHING RETURNING id",
+            &a, &rows, "storing the message", error);
+        const char *id;
+
+        if (res == NULL)
+            return FALSE;
+        id = _bounce_pg_value (res, 0, 0);
+        *out_id = id != NULL ? g_ascii_strtoll (id, NULL, 10) : 0;
+        _bounce_pg_result_free (res);
+        if (*out_id == 0)
+            return TRUE;
+    } else {
+        bind_args (store->insert_message, &a);
+        if (!step_done (store, store->insert_message, "storing the message",
+                        error))
+            return FALSE;
+        *out_id = sqlite3_last_insert_rowid (store->db);
+    }
+    _bounce_db_args_init (&r);
+    _bounce_db_args_int (&r, 1, *out_id);
+    _bounce_db_args_blob (&r, 2, g_bytes_get_data (packed, NULL),
+                          g_bytes_get_size (packed));
+    return run_args (store, store->insert_raw, _BOUNCE_SQL_INSERT_RAW, &r,
+                     "storing the raw message", error);
 }
 
 static gboolean
@@ -1123,13 +1472,16 @@ insert_headers (BounceStore *store, sqlite3_int64 id,
     while (g_hash_table_iter_next (&iter, &key, &value)) {
         g_autofree char *name = g_ascii_strdown (key, -1);
 
+        BounceDbArgs a;
+
         if (value == NULL)
             continue;
-        sqlite3_bind_int64 (store->insert_header, 1, id);
-        bind_text (store->insert_header, 2, name);
-        bind_text (store->insert_header, 3, value);
-        if (!step_done (store, store->insert_header, "storing a header",
-                        error))
+        _bounce_db_args_init (&a);
+        _bounce_db_args_int (&a, 1, id);
+        _bounce_db_args_text (&a, 2, name);
+        _bounce_db_args_text (&a, 3, value);
+        if (!run_args (store, store->insert_header, _BOUNCE_SQL_INSERT_HEADER,
+                       &a, "storing a header", error))
             return FALSE;
     }
     return TRUE;
@@ -1172,6 +1524,7 @@ write_event (BounceStore *store, sqlite3_stmt *s, sqlite3_int64 event_id,
     g_autofree char *last_attempt = NULL;
     const char *registrable = NULL;
     const char *time_source;
+    BounceDbArgs a;
 
     if (r->address != NULL && r->address[0] != '\0') {
         const char *at;
@@ -1194,41 +1547,46 @@ write_event (BounceStore *store, sqlite3_stmt *s, sqlite3_int64 event_id,
     last_attempt = to_utc (r->last_attempt);
     event_time = event_time_for (report, r, received_at, &time_source);
 
-    sqlite3_bind_int64 (s, 1, id);
-    sqlite3_bind_int (s, 2, (int) position);
-    bind_text (s, 3, address);
-    bind_text (s, 4, domain);
-    bind_text (s, 5, registrable);
-    bind_text (s, 6, r->original_recipient);
-    bind_text (s, 7, r->action);
-    bind_text (s, 8, bounce_recipient_outcome (report, r));
-    bind_text (s, 9, r->status);
-    bind_text (s, 10, bounce_status_source_to_string (r->status_source));
+    _bounce_db_args_init (&a);
+    _bounce_db_args_int (&a, 1, id);
+    _bounce_db_args_int (&a, 2, (gint64) position);
+    _bounce_db_args_text (&a, 3, address);
+    _bounce_db_args_text (&a, 4, domain);
+    _bounce_db_args_text (&a, 5, registrable);
+    _bounce_db_args_text (&a, 6, r->original_recipient);
+    _bounce_db_args_text (&a, 7, r->action);
+    _bounce_db_args_text (&a, 8, bounce_recipient_outcome (report, r));
+    _bounce_db_args_text (&a, 9, r->status);
+    _bounce_db_args_text (&a, 10,
+                          bounce_status_source_to_string (r->status_source));
     if (r->smtp_code > 0)
-        sqlite3_bind_int (s, 11, r->smtp_code);
-    bind_text (s, 12, r->diagnostic_type);
-    bind_text (s, 13, r->diagnostic);
-    bind_text (s, 14, r->remote_mta);
-    bind_text (s, 15, last_attempt);
-    bind_text (s, 16, r->reason);
+        _bounce_db_args_int (&a, 11, r->smtp_code);
+    _bounce_db_args_text (&a, 12, r->diagnostic_type);
+    _bounce_db_args_text (&a, 13, r->diagnostic);
+    _bounce_db_args_text (&a, 14, r->remote_mta);
+    _bounce_db_args_text (&a, 15, last_attempt);
+    _bounce_db_args_text (&a, 16, r->reason);
     if (r->hard >= 0)
-        sqlite3_bind_int (s, 17, r->hard > 0);
-    sqlite3_bind_int (s, 18, r->permanent ? 1 : 0);
-    bind_text (s, 19, r->rule);
-    bind_text (s, 20, r->feedback_type);
-    bind_text (s, 21, event_time);
-    bind_text (s, 22, time_source);
-    bind_text (s, 23, r->smtp_command);
+        _bounce_db_args_int (&a, 17, r->hard > 0);
+    _bounce_db_args_int (&a, 18, r->permanent ? 1 : 0);
+    _bounce_db_args_text (&a, 19, r->rule);
+    _bounce_db_args_text (&a, 20, r->feedback_type);
+    _bounce_db_args_text (&a, 21, event_time);
+    _bounce_db_args_text (&a, 22, time_source);
+    _bounce_db_args_text (&a, 23, r->smtp_command);
     if (r->verified != BOUNCE_VERIFIED_UNCHECKED)
-        sqlite3_bind_int (s, 24, r->verified == BOUNCE_VERIFIED_YES);
+        _bounce_db_args_int (&a, 24, r->verified == BOUNCE_VERIFIED_YES);
     if (store->rule_set > 0)
-        sqlite3_bind_int64 (s, 25, store->rule_set);
+        _bounce_db_args_int (&a, 25, store->rule_set);
+    else
+        _bounce_db_args_text (&a, 25, NULL);
     if (event_id > 0)
-        sqlite3_bind_int64 (s, 26, event_id);
-    if (!step_done (store, s, "storing a recipient", error))
+        _bounce_db_args_int (&a, 26, event_id);
+    if (!run_args (store, s, _BOUNCE_SQL_INSERT_EVENT, &a,
+                   "storing a recipient", error))
         return FALSE;
     if (out_changed != NULL)
-        *out_changed = sqlite3_changes (store->db) > 0;
+        *out_changed = store->db != NULL && sqlite3_changes (store->db) > 0;
     return TRUE;
 }
 
@@ -1259,7 +1617,9 @@ place_event (BounceStore *store, sqlite3_int64 id, guint position,
     sqlite3_int64 same = 0, same_message = 0, same_position = 0;
     int rc;
 
-    if (r->address == NULL || r->address[0] == '\0' ||
+    /* PostgreSQL: no log lines to match (import-log is SQLite only in
+     * this version). */
+    if (store->pg != NULL || r->address == NULL || r->address[0] == '\0' ||
         (report->queue_id == NULL && report->orig_message_id == NULL) ||
         (strcmp (outcome, "bounce") != 0 && strcmp (outcome, "delay") != 0))
         return insert_event (store, id, position, report, r, received_at,
@@ -1313,22 +1673,29 @@ add_locked (BounceStore *store, GBytes *raw, const BounceReport *report,
     g_autofree char *hash = bounce_store_content_hash (raw);
     g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
     g_autofree char *received_at = g_date_time_format (now, "%Y-%m-%dT%H:%M:%SZ");
-    sqlite3_int64 id;
+    sqlite3_int64 id = 0;
     int rc;
 
-    bind_text (store->find_hash, 1, hash);
-    rc = sqlite3_step (store->find_hash);
-    sqlite3_reset (store->find_hash);
-    sqlite3_clear_bindings (store->find_hash);
-    if (rc == SQLITE_ROW) {
+    if (store->pg == NULL) {
+        bind_text (store->find_hash, 1, hash);
+        rc = sqlite3_step (store->find_hash);
+        sqlite3_reset (store->find_hash);
+        sqlite3_clear_bindings (store->find_hash);
+        if (rc == SQLITE_ROW) {
+            *out_duplicate = TRUE;
+            return TRUE;
+        }
+        if (rc != SQLITE_DONE)
+            return set_sqlite_error (error, store, rc,
+                                     "looking the message up");
+    }
+    if (!insert_message (store, raw, report, hash, received_at, &id, error))
+        return FALSE;
+    if (id == 0) {
         *out_duplicate = TRUE;
         return TRUE;
     }
-    if (rc != SQLITE_DONE)
-        return set_sqlite_error (error, store, rc, "looking the message up");
-
-    if (!insert_message (store, raw, report, hash, received_at, &id, error) ||
-        !insert_headers (store, id, report, error))
+    if (!insert_headers (store, id, report, error))
         return FALSE;
     /* No events until it is classified: reports and the suppression list
      * count only classified bounces. */
@@ -1707,6 +2074,12 @@ bounce_store_reclassify (BounceStore *store,
     g_return_val_if_fail (store != NULL, NULL);
     g_return_val_if_fail (parser != NULL, NULL);
     g_return_val_if_fail (!store->in_batch, NULL);
+    if (store->pg != NULL) {
+        g_set_error (error, BOUNCE_ERROR, BOUNCE_ERROR_STORE,
+                     "%s: reclassify works on SQLite only in this version",
+                     _bounce_pg_name (store->pg));
+        return NULL;
+    }
     if (o == NULL) {
         bounce_reclassify_options_init (&defaults);
         o = &defaults;

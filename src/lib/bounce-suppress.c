@@ -87,6 +87,87 @@ state_finish (BounceSuppression *s, BounceSuppressionFunc func,
     state_clear (s);
 }
 
+void
+_bounce_suppression_scan_begin (BounceSuppressionScan *scan,
+                                GHashTable *sides,
+                                const char *since,
+                                const char *until,
+                                BounceSuppressionFunc func,
+                                gpointer user_data)
+{
+    memset (scan, 0, sizeof *scan);
+    scan->sides = sides;
+    scan->since = since;
+    scan->until = until;
+    scan->func = func;
+    scan->user_data = user_data;
+}
+
+void
+_bounce_suppression_scan_row (BounceSuppressionScan *scan,
+                              const BounceSuppressionRow *row)
+{
+    BounceSuppression *s = &scan->s;
+    const char *time = row->time;
+    const char *reason = row->reason;
+    const char *since = scan->since, *until = scan->until;
+    const char *side;
+
+    if (row->address == NULL || time == NULL || row->outcome == NULL)
+        return;
+    if (s->address == NULL || strcmp (row->address, s->address) != 0) {
+        state_finish (s, scan->func, scan->user_data);
+        s->address = g_strdup (row->address);
+    }
+    if (strcmp (row->outcome, "delivered") == 0) {
+        /* As of @until: later deliveries have not happened yet. */
+        if (until != NULL && strcmp (time, until) >= 0)
+            return;
+        /* Only bounces after the last delivery count. */
+        state_reset (s);
+        set (&s->last_delivered, time);
+        set (&s->domain, row->domain);
+        set (&s->registrable_domain, row->registrable_domain);
+        return;
+    }
+    if (s->last_delivered != NULL && strcmp (time, s->last_delivered) <= 0)
+        return;
+    if ((since != NULL && strcmp (time, since) < 0) ||
+        (until != NULL && strcmp (time, until) >= 0))
+        return;
+    side = reason != NULL ? g_hash_table_lookup (scan->sides, reason) : NULL;
+    if (g_strcmp0 (side, "sender") == 0)
+        return;
+    s->bounces++;
+    if (row->hard == 1 && g_strcmp0 (side, "recipient") == 0) {
+        s->hard++;
+        set (&s->hard_reason, reason);
+        set (&s->hard_status, row->status);
+    }
+    if (row->hard != 1) {
+        s->soft++;
+        if (s->first_soft == NULL)
+            set (&s->first_soft, time);
+        set (&s->last_soft, time);
+    }
+    if (s->first_bounce == NULL)
+        set (&s->first_bounce, time);
+    set (&s->last_bounce, time);
+    set (&s->reason, reason);
+    set (&s->status, row->status);
+    s->last_event = row->id;
+    set (&s->domain, row->domain);
+    set (&s->registrable_domain, row->registrable_domain);
+}
+
+void
+_bounce_suppression_scan_end (BounceSuppressionScan *scan, gboolean finish)
+{
+    if (finish)
+        state_finish (&scan->s, scan->func, scan->user_data);
+    state_clear (&scan->s);
+}
+
 #define COL(i) ((const char *) sqlite3_column_text (stmt, (i)))
 
 int
@@ -97,69 +178,29 @@ _bounce_suppression_scan (sqlite3_stmt *stmt,
                           BounceSuppressionFunc func,
                           gpointer user_data)
 {
-    BounceSuppression s;
+    BounceSuppressionScan scan;
     int rc;
 
-    memset (&s, 0, sizeof s);
+    _bounce_suppression_scan_begin (&scan, sides, since, until, func,
+                                    user_data);
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        const char *address = COL (0);
-        const char *time = COL (1);
-        const char *outcome = COL (2);
-        int hard = sqlite3_column_type (stmt, 3) == SQLITE_NULL
-                       ? -1
-                       : sqlite3_column_int (stmt, 3);
-        const char *reason = COL (4);
-        const char *side;
+        BounceSuppressionRow row = {
+            .address = COL (0),
+            .time = COL (1),
+            .outcome = COL (2),
+            .hard = sqlite3_column_type (stmt, 3) == SQLITE_NULL
+                        ? -1
+                        : sqlite3_column_int (stmt, 3),
+            .reason = COL (4),
+            .status = COL (5),
+            .id = sqlite3_column_int64 (stmt, 6),
+            .domain = COL (7),
+            .registrable_domain = COL (8),
+        };
 
-        if (address == NULL || time == NULL || outcome == NULL)
-            continue;
-        if (s.address == NULL || strcmp (address, s.address) != 0) {
-            state_finish (&s, func, user_data);
-            s.address = g_strdup (address);
-        }
-        if (strcmp (outcome, "delivered") == 0) {
-            /* As of @until: later deliveries have not happened yet. */
-            if (until != NULL && strcmp (time, until) >= 0)
-                continue;
-            /* Only bounces after the last delivery count. */
-            state_reset (&s);
-            set (&s.last_delivered, time);
-            set (&s.domain, COL (7));
-            set (&s.registrable_domain, COL (8));
-            continue;
-        }
-        if (s.last_delivered != NULL && strcmp (time, s.last_delivered) <= 0)
-            continue;
-        if ((since != NULL && strcmp (time, since) < 0) ||
-            (until != NULL && strcmp (time, until) >= 0))
-            continue;
-        side = reason != NULL ? g_hash_table_lookup (sides, reason) : NULL;
-        if (g_strcmp0 (side, "sender") == 0)
-            continue;
-        s.bounces++;
-        if (hard == 1 && g_strcmp0 (side, "recipient") == 0) {
-            s.hard++;
-            set (&s.hard_reason, reason);
-            set (&s.hard_status, COL (5));
-        }
-        if (hard != 1) {
-            s.soft++;
-            if (s.first_soft == NULL)
-                set (&s.first_soft, time);
-            set (&s.last_soft, time);
-        }
-        if (s.first_bounce == NULL)
-            set (&s.first_bounce, time);
-        set (&s.last_bounce, time);
-        set (&s.reason, reason);
-        set (&s.status, COL (5));
-        s.last_event = sqlite3_column_int64 (stmt, 6);
-        set (&s.domain, COL (7));
-        set (&s.registrable_domain, COL (8));
+        _bounce_suppression_scan_row (&scan, &row);
     }
-    if (rc == SQLITE_DONE)
-        state_finish (&s, func, user_data);
-    state_clear (&s);
+    _bounce_suppression_scan_end (&scan, rc == SQLITE_DONE);
     return rc;
 }
 

@@ -654,6 +654,18 @@ BounceStore *bounce_store_open (const char *path,
                                 const BounceStoreOptions *options,
                                 GError **error);
 
+/* Whether @db names a PostgreSQL database (a libpq connection string:
+ * "postgresql://...", "postgres://..." or keywords such as
+ * "host=db1 dbname=bounces"); anything else is an SQLite path.
+ * bounce_store_open() takes both: on PostgreSQL the schema is
+ * schema-pg.sql, a message is stored once however many hosts store it,
+ * a server that is down, unreachable, out of connections or refusing the
+ * session gives BOUNCE_ERROR_STORE_BUSY, a read-only one
+ * BOUNCE_ERROR_STORE_ACCESS, and messages name the host and database
+ * with libpq's text (never a password).  Credentials come the libpq way
+ * (~/.pgpass, PGPASSFILE, service files). */
+gboolean bounce_store_is_connection_string (const char *db);
+
 /* Closes the store; an open batch is rolled back. */
 void bounce_store_close (BounceStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BounceStore, bounce_store_close)
